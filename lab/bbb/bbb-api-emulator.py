@@ -1,0 +1,775 @@
+#!/usr/bin/env python3
+"""EMULATOR of BigBlueButton's bbb-web API, for tests. NOT BigBlueButton.
+
+This program imitates the HTTP API that bbb-web (BigBlueButton 3.0) serves
+under /bigbluebutton/api, closely enough for the rollout lab: checksums,
+meetings, participants and the XML shapes of the real responses. It has no
+audio, video, HTML5 client or recording. On lab hosts the stand-in
+bbb-install.sh runs it as the systemd unit bbb-web.service.
+
+Written from the public sources, not copied from them:
+  - checksum: GetChecksum / GetChecksumValidator (bigbluebutton-web): the raw
+    query string minus "&checksum=X", "checksum=X&" or "checksum=X"; the
+    algorithm is chosen by the checksum length (40 sha1, 64 sha256,
+    96 sha384, 128 sha512) and must be listed in supportedChecksumAlgorithms;
+    an empty securitySalt disables the check, as in bbb-web.
+  - XML element names and order: the freemarker templates api-version,
+    create-meeting, get-meetings, get-meeting-info, is-meeting-running,
+    api-error and join-meeting (bigbluebutton-web/src/main/webapp/WEB-INF/freemarker).
+  - error keys and messages: ApiController.groovy and the validation
+    constraints (checksumError "Checksums do not match", notFound "A meeting
+    with that ID does not exist", missingParamMeetingID, idNotUnique, ...).
+
+Deliberate simplifications (the tests rely on them being documented):
+  - join: instead of a browser session, the participant counts as joined the
+    moment the API call is accepted (participantCount+1, running=true). With
+    redirect=false the XML answer is returned, otherwise a 302 to
+    <defaultHTML5ClientUrl>?sessionToken=..., which this emulator also answers.
+  - /emulator/leave?meetingID=X[&userID=U] (no checksum) removes one
+    participant; /emulator/state shows all meetings as JSON; POST
+    /emulator/reset forgets all meetings. These three are NOT part of BBB.
+  - a meeting without participants stays until it is ended (the real one
+    expires after meetingExpireIfNoUserJoinedInMinutes /
+    meetingExpireWhenLastUserLeftInMinutes).
+  - end is asynchronous as in the real server: the meeting is marked
+    hasBeenForciblyEnded at once and disappears --end-delay seconds later.
+  - POST: the checksum covers the URL query string only (as api.md says);
+    form-encoded body parameters are read as parameters too.
+  - restarting the process forgets meetings unless --state FILE is given, like
+    a restart of the real services ends them.
+
+Network: binds only the --listen addresses (default 127.0.0.1:8090) and makes
+no outgoing connections at all.
+"""
+
+import argparse
+import hashlib
+import hmac
+import json
+import os
+import random
+import re
+import secrets
+import signal
+import string
+import sys
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from xml.sax.saxutils import escape
+
+EMULATOR_NAME = "bbb-api-emulator"
+DEFAULT_PROPERTIES = "/etc/bigbluebutton/bbb-web.properties"
+DEFAULT_DEFAULTS = "/usr/share/bbb-web/WEB-INF/classes/bigbluebutton.properties"
+DEFAULT_RELEASE = "/etc/bigbluebutton/bigbluebutton-release"
+ALGO_BY_LENGTH = {40: "sha1", 64: "sha256", 96: "sha384", 128: "sha512"}
+API_CALLS = ("create", "join", "end", "isMeetingRunning", "getMeetings", "getMeetingInfo")
+CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+XML_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+
+
+# --------------------------------------------------------------------------
+# Configuration (Java-properties files, defaults first, overrides second)
+# --------------------------------------------------------------------------
+
+def parse_properties(text):
+    """Parse the subset of java.util.Properties syntax bbb-web files use."""
+    props = {}
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i].lstrip()
+        i += 1
+        if not line or line[0] in "#!":
+            continue
+        # backslash continuation, bounded by the number of lines
+        while line.endswith("\\") and i < len(lines):
+            line = line[:-1] + lines[i].lstrip()
+            i += 1
+        m = re.match(r"([^=:\s]+)\s*[=:\s]\s*(.*)$", line)
+        if m:
+            props[m.group(1)] = m.group(2)
+        else:
+            props[line.strip()] = ""
+    return props
+
+
+def resolve_placeholders(props):
+    """Resolve ${key} references the way Spring does for bbb-web."""
+    out = dict(props)
+    for _ in range(10):  # bounded: nested references are shallow
+        changed = False
+        for key, value in out.items():
+            new = re.sub(r"\$\{([^}]+)\}", lambda m: out.get(m.group(1), m.group(0)), value)
+            if new != value:
+                out[key] = new
+                changed = True
+        if not changed:
+            break
+    return out
+
+
+def read_file(path):
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+class Config:
+    """bbb-web settings the emulator needs, read from both property files."""
+
+    def __init__(self, defaults_path, properties_path, release_path):
+        merged = {}
+        self.sources = []
+        for path in (defaults_path, properties_path):
+            text = read_file(path) if path else None
+            if text is not None:
+                merged.update(parse_properties(text))
+                self.sources.append(path)
+        p = resolve_placeholders(merged)
+        self.props = p
+        self.secret = p.get("securitySalt", "")
+        self.server_url = p.get("bigbluebutton.web.serverURL", "http://bigbluebutton.example.com").rstrip("/")
+        self.algorithms = [a.strip().lower() for a in
+                           p.get("supportedChecksumAlgorithms", "sha1,sha256,sha384,sha512").split(",") if a.strip()]
+        self.api_version = p.get("apiVersion", "2.0")
+        self.dial_number = p.get("defaultDialAccessNumber", "613-555-1234")
+        self.num_digits = _int(p.get("defaultNumDigitsForTelVoice"), 5)
+        self.max_users = _int(p.get("defaultMaxUsers"), 0)
+        self.duration = _int(p.get("defaultMeetingDuration"), 0)
+        self.allow_reveal = p.get("allowRevealOfBBBVersion", "false").strip().lower() == "true"
+        self.guest_policy = p.get("defaultGuestPolicy", "ALWAYS_ACCEPT").strip()
+        self.disable_recording = p.get("disableRecordingDefault", "false").strip().lower() == "true"
+        self.html5_url = p.get("defaultHTML5ClientUrl", self.server_url + "/html5client/join")
+        logout = p.get("bigbluebutton.web.logoutURL", "default").strip()
+        self.logout_url = self.server_url if logout in ("", "default") else logout
+        release = parse_properties(read_file(release_path) or "") if release_path else {}
+        self.release = release.get("BIGBLUEBUTTON_RELEASE", "")
+        self.lab_build = release.get("BBB_LAB_BUILD", "")
+
+    @property
+    def bbb_version(self):
+        # bbb-web only reveals its version when allowRevealOfBBBVersion=true
+        return self.release if self.allow_reveal else ""
+
+
+def _int(value, default):
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return default
+
+
+# --------------------------------------------------------------------------
+# Checksum
+# --------------------------------------------------------------------------
+
+def query_without_checksum(raw_query, checksum):
+    """Strip the checksum parameter as bbb-web's GetChecksum does (string replace)."""
+    q = CONTROL_CHARS.sub("", raw_query or "").strip()
+    q = q.replace("&checksum=" + checksum, "")
+    q = q.replace("checksum=" + checksum + "&", "")
+    q = q.replace("checksum=" + checksum, "")
+    return q
+
+
+def checksum_valid(call, raw_query, checksum, secret, algorithms):
+    if secret == "":
+        return True  # bbb-web: "Security is disabled in this service"
+    if not checksum:
+        return False
+    algo = ALGO_BY_LENGTH.get(len(checksum))
+    if algo is None or algo not in algorithms:
+        return False
+    data = (call + query_without_checksum(raw_query, checksum) + secret).encode("utf-8")
+    expected = hashlib.new(algo, data).hexdigest()
+    return hmac.compare_digest(expected, checksum.lower())
+
+
+def sign(call, query, secret, algo="sha1"):
+    """Helper for clients and tests: the checksum for call + query."""
+    return hashlib.new(algo, (call + query + secret).encode("utf-8")).hexdigest()
+
+
+# --------------------------------------------------------------------------
+# Meetings
+# --------------------------------------------------------------------------
+
+def java_date(ms):
+    return time.strftime("%a %b %d %H:%M:%S UTC %Y", time.gmtime(ms / 1000))
+
+
+def rand_token(n):
+    return "".join(random.choice(string.ascii_lowercase + string.digits) for _ in range(n))
+
+
+class Emulator:
+    """Meeting state shared by every listening socket."""
+
+    def __init__(self, config_loader, state_file=None, end_delay=0.5, log=None):
+        self._load_config = config_loader
+        self.config = config_loader()
+        self.state_file = state_file
+        self.end_delay = end_delay
+        self.lock = threading.Lock()
+        self.meetings = {}  # external meetingID -> dict
+        self.log = log or (lambda msg: None)
+        self._load_state()
+
+    # -- config -----------------------------------------------------------
+    def reload(self):
+        cfg = self._load_config()
+        with self.lock:
+            self.config = cfg
+        self.log("configuration re-read from " + ", ".join(cfg.sources or ["(no files)"]))
+
+    # -- persistence ------------------------------------------------------
+    def _load_state(self):
+        if not self.state_file:
+            return
+        text = read_file(self.state_file)
+        if not text:
+            return
+        try:
+            data = json.loads(text)
+            self.meetings = {m["meetingID"]: m for m in data.get("meetings", [])}
+        except (ValueError, KeyError, TypeError):
+            self.log("state file unreadable, starting empty: " + self.state_file)
+
+    def _save_state(self):
+        if not self.state_file:
+            return
+        tmp = self.state_file + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump({"meetings": list(self.meetings.values())}, f, indent=1)
+        os.replace(tmp, self.state_file)
+
+    def _reap(self, now_ms):
+        """Drop meetings whose end request has taken effect (lazy, no timers)."""
+        gone = [k for k, m in self.meetings.items()
+                if (m.get("removeAt") and m["removeAt"] <= now_ms)
+                or (m["duration"] > 0 and m["startTime"] and now_ms - m["startTime"] > m["duration"] * 60000)]
+        for k in gone:
+            del self.meetings[k]
+        if gone:
+            self._save_state()
+
+    # -- API calls --------------------------------------------------------
+    def handle(self, call, raw_query, params):
+        """Return (status, headers, body) for /bigbluebutton/api/<call>."""
+        with self.lock:
+            cfg = self.config
+            self._reap(int(time.time() * 1000))
+            if call == "":
+                return xml_ok(version_xml(cfg))
+            checksum = first(params, "checksum")
+            if not checksum_valid(call, raw_query, checksum, cfg.secret, cfg.algorithms):
+                err = ("checksumError", "Checksums do not match")
+                if call == "join":
+                    return self.join_error_redirect(cfg, [err], params)
+                return xml_ok(error_xml(*err))
+            return getattr(self, "api_" + call)(cfg, params)
+
+    def _meeting_id_error(self, params):
+        mid = first(params, "meetingID")
+        if mid is None or mid.strip() == "":
+            return ("missingParamMeetingID", "You must provide a meeting ID")
+        if not 2 <= len(mid) <= 256:
+            return ("validationError", "Meeting ID must be between 2 and 256 characters")
+        if "," in mid:
+            return ("validationError", "Meeting ID cannot contain ','")
+        return None
+
+    def api_create(self, cfg, params):
+        err = self._meeting_id_error(params)
+        name = first(params, "name")
+        if err is None and (name is None or name.strip() == ""):
+            err = ("validationError", "You must provide a meeting name")
+        elif err is None and not 2 <= len(name) <= 256:
+            err = ("validationError", "Meeting name must be between 2 and 256 characters")
+        if err:
+            return xml_ok(error_xml(*err))
+        mid = first(params, "meetingID")
+        apw, mpw = first(params, "attendeePW"), first(params, "moderatorPW")
+        existing = self.meetings.get(mid)
+        if existing is not None:
+            if not existing["forciblyEnded"] and (
+                    (existing["attendeePW"] == (apw or "") and existing["moderatorPW"] == (mpw or ""))
+                    or (not apw and not mpw)):
+                return xml_ok(meeting_xml(existing, "duplicateWarning",
+                                          "This conference was already in existence and may currently be in progress."))
+            return xml_ok(error_xml("idNotUnique",
+                                    "A meeting already exists with that meeting ID.  Please use a different meeting ID."))
+        bridge = first(params, "voiceBridge")
+        used = {m["voiceBridge"] for m in self.meetings.values()}
+        if bridge:
+            if bridge in used:
+                return xml_ok(error_xml("nonUniqueVoiceBridge", "The selected voice bridge is already in use."))
+        else:
+            lo, hi = 10 ** (cfg.num_digits - 1), 10 ** cfg.num_digits - 1
+            for _ in range(10):  # bbb-web also tries 10 times
+                bridge = str(random.randint(lo, hi))
+                if bridge not in used:
+                    break
+        now = int(time.time() * 1000)
+        record = first(params, "record", "false").lower() == "true" and not cfg.disable_recording
+        meeting = {
+            "meetingID": mid,
+            "internalMeetingID": hashlib.sha1(mid.encode("utf-8")).hexdigest() + "-" + str(now),
+            "name": name,
+            "attendeePW": apw or "",
+            "moderatorPW": mpw or "",
+            "createTime": now,
+            "voiceBridge": bridge,
+            "dialNumber": first(params, "dialNumber") or cfg.dial_number,
+            "duration": _int(first(params, "duration"), cfg.duration),
+            "maxUsers": _int(first(params, "maxParticipants"), cfg.max_users),
+            "record": record,
+            "isBreakout": first(params, "isBreakout", "false").lower() == "true",
+            "metadata": {k[5:].lower(): v[0] for k, v in params.items()
+                         if k.lower().startswith("meta_") and XML_NAME.match(k[5:])},
+            "users": [],
+            "hasUserJoined": False,
+            "running": False,
+            "forciblyEnded": False,
+            "startTime": 0,
+            "endTime": 0,
+            "removeAt": 0,
+        }
+        self.meetings[mid] = meeting
+        self._save_state()
+        self.log("create %s (voiceBridge %s)" % (mid, bridge))
+        return xml_ok(meeting_xml(meeting, None, None))
+
+    def api_join(self, cfg, params):
+        err = self._meeting_id_error(params)
+        if err is None and not (first(params, "fullName") or "").strip():
+            err = ("missingParamFullName", "You must provide your name")
+        mid = first(params, "meetingID")
+        meeting = self.meetings.get(mid) if err is None else None
+        if err is None and meeting is None:
+            err = ("notFound", "A meeting with that ID does not exist")
+        if err is None and meeting["forciblyEnded"]:
+            err = ("meetingForciblyEnded", "You can not join a meeting that has already been forcibly ended")
+        if err:
+            return self.join_error_redirect(cfg, [err], params)
+        role_param = (first(params, "role") or "").lower()
+        password = first(params, "password")
+        if role_param in ("moderator", "viewer"):
+            role = "MODERATOR" if role_param == "moderator" else "VIEWER"
+        elif password:
+            if meeting["moderatorPW"] and meeting["attendeePW"]:
+                if password == meeting["moderatorPW"]:
+                    role = "MODERATOR"
+                elif password == meeting["attendeePW"]:
+                    role = "VIEWER"
+                else:
+                    return xml_ok(error_xml("Params required", "You must enter a valid password"))
+            else:
+                return xml_ok(error_xml("Params required", "You must send the 'role' parameter, since "
+                                        "this meeting doesn't have any password."))
+        else:
+            return xml_ok(error_xml("Params required", "You must either send the valid role of the user, or "
+                                    "the password, sould the meeting has one."))
+        if meeting["maxUsers"] > 0 and len(meeting["users"]) >= meeting["maxUsers"]:
+            return self.join_error_redirect(
+                cfg, [("maxParticipantsReached", "The number of participants allowed for this meeting has been reached.")],
+                params)
+        internal_user = "w_" + rand_token(12)
+        user = {
+            "userID": first(params, "userID") or internal_user,
+            "internalUserID": internal_user,
+            "fullName": first(params, "fullName").strip(),
+            "role": role,
+            "joinedAt": int(time.time() * 1000),
+        }
+        meeting["users"].append(user)
+        meeting["hasUserJoined"] = True
+        if not meeting["running"]:
+            meeting["running"] = True
+            meeting["startTime"] = user["joinedAt"]
+        self._save_state()
+        self.log("join %s as %s (%d participants)" % (mid, role, len(meeting["users"])))
+        session = rand_token(16)
+        url = cfg.html5_url + "?sessionToken=" + session
+        if (first(params, "redirect") or "true").lower() == "false":
+            body = ("<response><returncode>SUCCESS</returncode><messageKey>successfullyJoined</messageKey>"
+                    "<message>You have joined successfully.</message>"
+                    "<meeting_id>%s</meeting_id><user_id>%s</user_id><auth_token>%s</auth_token>"
+                    "<session_token>%s</session_token><guestStatus>ALLOW</guestStatus><url>%s</url></response>"
+                    % (x(meeting["internalMeetingID"]), x(internal_user), rand_token(12), session, x(url)))
+            return xml_ok(body)
+        return 302, {"Location": url, "Cache-Control": "no-cache"}, b""
+
+    def join_error_redirect(self, cfg, errors, params):
+        """bbb-web answers join errors with a redirect carrying the errors as JSON."""
+        target = first(params, "logoutURL") or cfg.logout_url
+        payload = json.dumps([{"key": k, "message": m} for k, m in errors], separators=(",", ":"))
+        sep = "&" if "?" in target else "?"
+        location = target + sep + "errors=" + urllib.parse.quote(payload, safe=":,")
+        return 302, {"Location": location, "Cache-Control": "no-cache"}, b""
+
+    def api_isMeetingRunning(self, cfg, params):
+        err = self._meeting_id_error(params)
+        if err:
+            return xml_ok(error_xml(*err))
+        m = self.meetings.get(first(params, "meetingID"))
+        running = bool(m and m["running"])
+        return xml_ok("<response><returncode>SUCCESS</returncode><running>%s</running></response>"
+                      % ("true" if running else "false"))
+
+    def _existing(self, params):
+        err = self._meeting_id_error(params)
+        if err:
+            return None, err
+        m = self.meetings.get(first(params, "meetingID"))
+        if m is None:
+            return None, ("notFound", "A meeting with that ID does not exist")
+        return m, None
+
+    def api_getMeetingInfo(self, cfg, params):
+        m, err = self._existing(params)
+        if err:
+            return xml_ok(error_xml(*err))
+        return xml_ok(meeting_info_xml(m))
+
+    def api_getMeetings(self, cfg, params):
+        if not self.meetings:
+            return xml_ok("<response><returncode>SUCCESS</returncode><meetings/>"
+                          "<messageKey>noMeetings</messageKey><message>no meetings were found on this server</message>"
+                          "</response>")
+        inner = "".join(meeting_entry_xml(m) for m in self.meetings.values())
+        return xml_ok("<response><returncode>SUCCESS</returncode><meetings>%s</meetings></response>" % inner)
+
+    def api_end(self, cfg, params):
+        m, err = self._existing(params)
+        if err:
+            return xml_ok(error_xml(*err))
+        password = first(params, "password")
+        if password and m["moderatorPW"] and password != m["moderatorPW"]:
+            return xml_ok(error_xml("invalidPassword", "Provided moderator password is incorrect"))
+        if not m["forciblyEnded"]:
+            now = int(time.time() * 1000)
+            m["forciblyEnded"] = True
+            m["endTime"] = now
+            m["removeAt"] = now + int(self.end_delay * 1000)
+            self._save_state()
+            self.log("end %s (removed in %.1fs)" % (m["meetingID"], self.end_delay))
+        return xml_ok("<response><returncode>SUCCESS</returncode><messageKey>sentEndMeetingRequest</messageKey>"
+                      "<message>A request to end the meeting was sent.  Please wait a few seconds, and then use the "
+                      "getMeetingInfo or isMeetingRunning API calls to verify that it was ended.</message></response>")
+
+    # -- emulator-only endpoints -----------------------------------------
+    def leave(self, params):
+        with self.lock:
+            self._reap(int(time.time() * 1000))
+            m = self.meetings.get(first(params, "meetingID") or "")
+            if m is None:
+                return json_reply(404, {"error": "no such meeting"})
+            if not m["users"]:
+                return json_reply(409, {"error": "meeting has no participants", "meetingID": m["meetingID"]})
+            uid = first(params, "userID")
+            idx = len(m["users"]) - 1
+            if uid:
+                matches = [i for i, u in enumerate(m["users"]) if u["userID"] == uid]
+                if not matches:
+                    return json_reply(404, {"error": "no such participant", "userID": uid})
+                idx = matches[-1]
+            user = m["users"].pop(idx)
+            self._save_state()
+            self.log("leave %s (%d participants)" % (m["meetingID"], len(m["users"])))
+            return json_reply(200, {"meetingID": m["meetingID"], "left": user["userID"],
+                                    "participantCount": len(m["users"])})
+
+    def snapshot(self):
+        with self.lock:
+            self._reap(int(time.time() * 1000))
+            cfg = self.config
+            return json_reply(200, {
+                "emulator": EMULATOR_NAME,
+                "serverURL": cfg.server_url,
+                "release": cfg.release,
+                "labBuild": cfg.lab_build,
+                "checksumAlgorithms": cfg.algorithms,
+                "securityEnabled": cfg.secret != "",
+                "meetings": [public_meeting(m) for m in self.meetings.values()],
+            })
+
+    def reset(self):
+        with self.lock:
+            n = len(self.meetings)
+            self.meetings.clear()
+            self._save_state()
+        return json_reply(200, {"reset": True, "meetingsRemoved": n})
+
+
+def public_meeting(m):
+    return {
+        "meetingID": m["meetingID"], "internalMeetingID": m["internalMeetingID"], "name": m["name"],
+        "createTime": m["createTime"], "voiceBridge": m["voiceBridge"], "running": m["running"],
+        "hasBeenForciblyEnded": m["forciblyEnded"], "participantCount": len(m["users"]),
+        "moderatorCount": moderators(m), "attendees": [
+            {"userID": u["userID"], "fullName": u["fullName"], "role": u["role"]} for u in m["users"]],
+    }
+
+
+def first(params, key, default=None):
+    values = params.get(key)
+    if not values:
+        return default
+    return CONTROL_CHARS.sub("", values[0]).strip()
+
+
+def moderators(m):
+    return sum(1 for u in m["users"] if u["role"] == "MODERATOR")
+
+
+# --------------------------------------------------------------------------
+# XML rendering (element order follows the bbb-web freemarker templates)
+# --------------------------------------------------------------------------
+
+def x(value):
+    return escape(str(value))
+
+
+def b(value):
+    return "true" if value else "false"
+
+
+def xml_ok(body):
+    return 200, {"Content-Type": "text/xml;charset=utf-8", "Cache-Control": "no-cache"}, body.encode("utf-8")
+
+
+def json_reply(status, obj):
+    return status, {"Content-Type": "application/json"}, (json.dumps(obj, indent=1) + "\n").encode("utf-8")
+
+
+def error_xml(key, message):
+    return ("<response><returncode>FAILED</returncode><messageKey>%s</messageKey><message>%s</message></response>"
+            % (x(key), x(message)))
+
+
+def version_xml(cfg):
+    host = urllib.parse.urlsplit(cfg.server_url).netloc
+    bbb_version = cfg.bbb_version
+    return ("<response><returncode>SUCCESS</returncode><version>%s</version><apiVersion>%s</apiVersion>%s"
+            "<graphqlWebsocketUrl>wss://%s/graphql</graphqlWebsocketUrl>"
+            "<graphqlApiUrl>https://%s/api/rest</graphqlApiUrl></response>"
+            % (x(cfg.api_version), x(cfg.api_version),
+               "<bbbVersion>%s</bbbVersion>" % x(bbb_version) if bbb_version else "<bbbVersion/>",
+               x(host), x(host)))
+
+
+def passwords_xml(m):
+    out = ""
+    if m["attendeePW"]:
+        out += "<attendeePW>%s</attendeePW>" % x(m["attendeePW"])
+    if m["moderatorPW"]:
+        out += "<moderatorPW>%s</moderatorPW>" % x(m["moderatorPW"])
+    return out
+
+
+def meeting_xml(m, key, message):
+    """create-meeting.ftlx"""
+    return ("<response><returncode>SUCCESS</returncode><meetingID>%s</meetingID>"
+            "<internalMeetingID>%s</internalMeetingID><parentMeetingID>bbb-none</parentMeetingID>%s"
+            "<createTime>%d</createTime><voiceBridge>%s</voiceBridge><dialNumber>%s</dialNumber>"
+            "<createDate>%s</createDate><hasUserJoined>%s</hasUserJoined><duration>%d</duration>"
+            "<hasBeenForciblyEnded>%s</hasBeenForciblyEnded><messageKey>%s</messageKey><message>%s</message>"
+            "</response>"
+            % (x(m["meetingID"]), x(m["internalMeetingID"]), passwords_xml(m), m["createTime"],
+               x(m["voiceBridge"]), x(m["dialNumber"]), java_date(m["createTime"]), b(m["hasUserJoined"]),
+               m["duration"], b(m["forciblyEnded"]), x(key or ""), x(message or "")))
+
+
+def attendees_xml(m):
+    out = "<attendees>"
+    for u in m["users"]:
+        out += ("<attendee><userID>%s</userID><fullName>%s</fullName><role>%s</role>"
+                "<isPresenter>false</isPresenter><isListeningOnly>false</isListeningOnly>"
+                "<hasJoinedVoice>false</hasJoinedVoice><hasVideo>false</hasVideo><clientType>HTML5</clientType>"
+                "</attendee>" % (x(u["userID"]), x(u["fullName"]), x(u["role"])))
+    return out + "</attendees>"
+
+
+def metadata_xml(m):
+    inner = "".join("<%s>%s</%s>" % (k, x(v), k) for k, v in m["metadata"].items())
+    return "<metadata>%s</metadata>" % inner if inner else "<metadata/>"
+
+
+def counts_xml(m):
+    return ("<participantCount>%d</participantCount><listenerCount>0</listenerCount>"
+            "<voiceParticipantCount>0</voiceParticipantCount><videoCount>0</videoCount>"
+            "<maxUsers>%d</maxUsers><moderatorCount>%d</moderatorCount>"
+            % (len(m["users"]), m["maxUsers"], moderators(m)))
+
+
+def meeting_entry_xml(m):
+    """One <meeting> of get-meetings.ftlx"""
+    return ("<meeting><meetingName>%s</meetingName><meetingID>%s</meetingID>"
+            "<internalMeetingID>%s</internalMeetingID><createTime>%d</createTime><createDate>%s</createDate>"
+            "<voiceBridge>%s</voiceBridge><dialNumber>%s</dialNumber>%s<running>%s</running>"
+            "<duration>%d</duration><hasUserJoined>%s</hasUserJoined><recording>%s</recording>"
+            "<hasBeenForciblyEnded>%s</hasBeenForciblyEnded><startTime>%d</startTime><endTime>%d</endTime>"
+            "%s%s%s<isBreakout>%s</isBreakout></meeting>"
+            % (x(m["name"]), x(m["meetingID"]), x(m["internalMeetingID"]), m["createTime"],
+               java_date(m["createTime"]), x(m["voiceBridge"]), x(m["dialNumber"]), passwords_xml(m),
+               b(m["running"]), m["duration"], b(m["hasUserJoined"]), b(m["record"]), b(m["forciblyEnded"]),
+               m["startTime"], m["endTime"], counts_xml(m), attendees_xml(m), metadata_xml(m),
+               b(m["isBreakout"])))
+
+
+def meeting_info_xml(m):
+    """get-meeting-info.ftlx"""
+    return ("<response><returncode>SUCCESS</returncode><meetingName>%s</meetingName><meetingID>%s</meetingID>"
+            "<internalMeetingID>%s</internalMeetingID><createTime>%d</createTime><createDate>%s</createDate>"
+            "<voiceBridge>%s</voiceBridge><dialNumber>%s</dialNumber>%s<running>%s</running>"
+            "<duration>%d</duration><hasUserJoined>%s</hasUserJoined><recording>%s</recording>"
+            "<hasBeenForciblyEnded>%s</hasBeenForciblyEnded><startTime>%d</startTime><endTime>%d</endTime>"
+            "%s%s%s<isBreakout>%s</isBreakout></response>"
+            % (x(m["name"]), x(m["meetingID"]), x(m["internalMeetingID"]), m["createTime"],
+               java_date(m["createTime"]), x(m["voiceBridge"]), x(m["dialNumber"]), passwords_xml(m),
+               b(m["running"]), m["duration"], b(m["hasUserJoined"]), b(m["record"]), b(m["forciblyEnded"]),
+               m["startTime"], m["endTime"], counts_xml(m), attendees_xml(m), metadata_xml(m),
+               b(m["isBreakout"])))
+
+
+# --------------------------------------------------------------------------
+# HTTP
+# --------------------------------------------------------------------------
+
+API_PREFIX = "/bigbluebutton/api"
+MAX_BODY = 1 << 20
+
+
+class Handler(BaseHTTPRequestHandler):
+    server_version = "bbb-api-emulator"
+    sys_version = ""
+    timeout = 30  # bounded reads on slow or idle clients
+
+    def log_message(self, fmt, *args):
+        if not self.server.quiet:
+            sys.stderr.write("%s %s\n" % (self.address_string(), fmt % args))
+
+    def do_GET(self):
+        self._dispatch(b"")
+
+    def do_POST(self):
+        length = _int(self.headers.get("Content-Length"), 0)
+        if length > MAX_BODY:
+            self._send(413, {"Content-Type": "text/plain"}, b"request body too large\n")
+            return
+        self._dispatch(self.rfile.read(length) if length > 0 else b"")
+
+    def _dispatch(self, body):
+        emu = self.server.emulator
+        path, _, raw_query = self.path.partition("?")
+        # the raw query as bytes on the wire, like HttpServletRequest.getQueryString()
+        raw_query = raw_query.encode("latin-1").decode("utf-8", errors="replace")
+        params = urllib.parse.parse_qs(raw_query, keep_blank_values=True)
+        ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if body and ctype == "application/x-www-form-urlencoded":
+            for k, v in urllib.parse.parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items():
+                params.setdefault(k, []).extend(v)
+        stripped = path.rstrip("/")
+        if stripped == API_PREFIX:
+            self._send(*emu.handle("", raw_query, params))
+        elif path.startswith(API_PREFIX + "/") and path[len(API_PREFIX) + 1:].strip("/") in API_CALLS:
+            self._send(*emu.handle(path[len(API_PREFIX) + 1:].strip("/"), raw_query, params))
+        elif stripped == "/emulator/leave":
+            self._send(*emu.leave(params))
+        elif stripped == "/emulator/state":
+            self._send(*emu.snapshot())
+        elif stripped == "/emulator/reset" and self.command == "POST":
+            self._send(*emu.reset())
+        elif stripped == urllib.parse.urlsplit(emu.config.html5_url).path.rstrip("/"):
+            self._send(200, {"Content-Type": "text/html"},
+                       b"<html><body><p>bbb-api-emulator: emulated HTML5 client. The participant was counted "
+                       b"when the join API call was accepted.</p></body></html>\n")
+        else:
+            self._send(404, {"Content-Type": "text/plain"}, b"Not Found\n")
+
+    def _send(self, status, headers, body):
+        self.send_response(status)
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address, emulator, quiet=False):
+        self.emulator = emulator
+        self.quiet = quiet
+        super().__init__(address, Handler)
+
+
+def parse_listen(value):
+    host, sep, port = value.rpartition(":")
+    if not sep or not host:
+        raise argparse.ArgumentTypeError("expected ADDRESS:PORT, got %r" % value)
+    return host.strip("[]"), int(port)
+
+
+def build_arg_parser():
+    p = argparse.ArgumentParser(description="EMULATOR of the BigBlueButton API (bbb-web) for tests.")
+    p.add_argument("--listen", action="append", type=parse_listen,
+                   help="ADDRESS:PORT to bind (repeatable; default 127.0.0.1:8090)")
+    p.add_argument("--properties", default=DEFAULT_PROPERTIES,
+                   help="override file read last (securitySalt, bigbluebutton.web.serverURL, ...)")
+    p.add_argument("--defaults", default=DEFAULT_DEFAULTS,
+                   help="packaged defaults read first (missing file is fine)")
+    p.add_argument("--release-file", default=DEFAULT_RELEASE)
+    p.add_argument("--state", help="JSON file that keeps meetings across restarts")
+    p.add_argument("--end-delay", type=float, default=0.5,
+                   help="seconds between an end call and the meeting's disappearance")
+    p.add_argument("--quiet", action="store_true", help="no access log")
+    return p
+
+
+def main(argv=None):
+    args = build_arg_parser().parse_args(argv)
+    listens = args.listen or [("127.0.0.1", 8090)]
+
+    def log(msg):
+        sys.stderr.write("%s: %s\n" % (EMULATOR_NAME, msg))
+        sys.stderr.flush()
+
+    emulator = Emulator(lambda: Config(args.defaults, args.properties, args.release_file),
+                        state_file=args.state, end_delay=args.end_delay, log=log)
+    if emulator.config.secret == "":
+        log("WARNING: securitySalt is empty: checksums are NOT checked (as in bbb-web)")
+    servers = [Server(addr, emulator, quiet=args.quiet) for addr in listens]
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=emulator.reload, daemon=True).start())
+    threads = []
+    for srv in servers:
+        t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
+        t.start()
+        threads.append(t)
+        host, port = srv.server_address[:2]
+        print("%s listening on %s:%d (EMULATOR, not BigBlueButton)" % (EMULATOR_NAME, host, port), flush=True)
+    while not stop.wait(0.5):
+        pass
+    for srv in servers:
+        srv.shutdown()
+        srv.server_close()
+    for t in threads:
+        t.join(timeout=5)
+    log("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
