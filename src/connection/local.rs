@@ -1,0 +1,60 @@
+//! The controller's own shell: for `address: local` hosts and for tests that run real
+//! step scripts against temporary folders.
+
+use super::{BoxFuture, ConnError, Connection, Connector, Finished};
+use crate::inventory::Host;
+use std::process::Stdio;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+pub struct LocalConnector;
+
+impl Connector for LocalConnector {
+    fn connect<'a>(&'a self, _host: &'a Host) -> BoxFuture<'a, Result<Box<dyn Connection>, ConnError>> {
+        Box::pin(async { Ok(Box::new(LocalConnection) as Box<dyn Connection>) })
+    }
+}
+
+pub struct LocalConnection;
+
+impl Connection for LocalConnection {
+    fn run<'a>(&'a self, script: &'a str, on_line: &'a mut (dyn FnMut(&str) + Send)) -> BoxFuture<'a, Result<Finished, ConnError>> {
+        Box::pin(async move {
+            let mut child = tokio::process::Command::new("sh")
+                .arg("-s")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()
+                .map_err(|e| ConnError::Remote(format!("cannot start sh: {e}")))?;
+            let mut stdin = child.stdin.take().expect("piped");
+            let stdout = child.stdout.take().expect("piped");
+            let mut stderr = child.stderr.take().expect("piped");
+            let write = async move {
+                let _ = stdin.write_all(script.as_bytes()).await;
+            };
+            let read_out = async move {
+                let mut out = String::new();
+                let mut lines = BufReader::new(stdout).lines();
+                while let Ok(Some(l)) = lines.next_line().await {
+                    on_line(&l);
+                    out.push_str(&l);
+                    out.push('\n');
+                }
+                out
+            };
+            let read_err = async move {
+                let mut s = String::new();
+                let _ = stderr.read_to_string(&mut s).await;
+                s
+            };
+            let ((), stdout, stderr) = tokio::join!(write, read_out, read_err);
+            let status = child.wait().await.map_err(|e| ConnError::Remote(e.to_string()))?;
+            Ok(Finished { code: status.code(), stdout, stderr })
+        })
+    }
+
+    fn close(self: Box<Self>) -> BoxFuture<'static, ()> {
+        Box::pin(async {})
+    }
+}

@@ -1,0 +1,51 @@
+//! How scripts reach hosts. A [`Connector`] opens one [`Connection`] per host; a connection
+//! runs a whole script sent on stdin and streams its stdout lines back. Implementations:
+//! system OpenSSH with one ControlMaster per host (`ssh`), the local shell (`local`), and a
+//! recording fake for tests (`fake`).
+
+pub mod fake;
+pub mod local;
+pub mod ssh;
+
+use crate::inventory::Host;
+use std::future::Future;
+use std::pin::Pin;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Why a host could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnError {
+    /// Could not connect, or the connection was lost.
+    #[error("{0}")]
+    Unreachable(String),
+    /// Connected, but the remote side could not run our script (sudo refused, no sh).
+    #[error("{0}")]
+    Remote(String),
+}
+
+/// The end of a script.
+#[derive(Debug, Clone, Default)]
+pub struct Finished {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub trait Connector: Send + Sync {
+    fn connect<'a>(&'a self, host: &'a Host) -> BoxFuture<'a, Result<Box<dyn Connection>, ConnError>>;
+}
+
+pub trait Connection: Send + Sync {
+    /// Runs `script` with `sh -s` (through `sudo -n` for `become`), calling `on_line` for
+    /// every stdout line as it arrives.
+    fn run<'a>(&'a self, script: &'a str, on_line: &'a mut (dyn FnMut(&str) + Send)) -> BoxFuture<'a, Result<Finished, ConnError>>;
+
+    fn close(self: Box<Self>) -> BoxFuture<'static, ()>;
+}
+
+/// The remote program: the script comes on stdin, never in argv.
+pub fn shell_argv(host: &Host) -> Vec<&'static str> {
+    let is_root = host.user.as_deref().is_none_or(|u| u == "root");
+    if host.become_root && !is_root { vec!["sudo", "-n", "--", "sh", "-s"] } else { vec!["sh", "-s"] }
+}

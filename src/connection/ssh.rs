@@ -1,0 +1,116 @@
+//! System OpenSSH through the `openssh` crate's native multiplexing: one ControlMaster per
+//! host, every script a new channel on it. Respects `~/.ssh/config` (or the inventory's
+//! `ssh_config`), the agent, ProxyJump and known_hosts; host keys are checked strictly unless
+//! the operator opts in to accepting new ones.
+
+use super::{BoxFuture, ConnError, Connection, Connector, Finished, shell_argv};
+use crate::inventory::Host;
+use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+pub struct SshConnector {
+    pub ssh_config: Option<PathBuf>,
+    pub accept_new_host_keys: bool,
+    pub connect_timeout: Duration,
+    /// Limits concurrent handshakes (sshd's MaxStartups, CPU on 2-core controllers).
+    pub handshakes: tokio::sync::Semaphore,
+}
+
+impl SshConnector {
+    pub fn new(ssh_config: Option<PathBuf>, accept_new_host_keys: bool) -> SshConnector {
+        SshConnector { ssh_config, accept_new_host_keys, connect_timeout: Duration::from_secs(10), handshakes: tokio::sync::Semaphore::new(32) }
+    }
+}
+
+impl Connector for SshConnector {
+    fn connect<'a>(&'a self, host: &'a Host) -> BoxFuture<'a, Result<Box<dyn Connection>, ConnError>> {
+        Box::pin(async move {
+            let mut b = SessionBuilder::default();
+            b.known_hosts_check(if self.accept_new_host_keys { KnownHosts::Add } else { KnownHosts::Strict })
+                .connect_timeout(self.connect_timeout)
+                .server_alive_interval(Duration::from_secs(5))
+                .control_directory(std::env::temp_dir());
+            if let Some(c) = &self.ssh_config {
+                b.config_file(c);
+            }
+            if let Some(u) = &host.user {
+                b.user(u.clone());
+            }
+            if let Some(p) = host.port {
+                b.port(p);
+            }
+            let _permit = self.handshakes.acquire().await.expect("semaphore never closed");
+            let session = b.connect_mux(&host.address).await.map_err(|e| ConnError::Unreachable(describe(&e)))?;
+            Ok(Box::new(SshConnection { session, argv: shell_argv(host) }) as Box<dyn Connection>)
+        })
+    }
+}
+
+struct SshConnection {
+    session: Session,
+    argv: Vec<&'static str>,
+}
+
+impl Connection for SshConnection {
+    fn run<'a>(&'a self, script: &'a str, on_line: &'a mut (dyn FnMut(&str) + Send)) -> BoxFuture<'a, Result<Finished, ConnError>> {
+        Box::pin(async move {
+            let lost = |e: openssh::Error| ConnError::Unreachable(format!("connection lost: {}", describe(&e)));
+            let mut cmd = self.session.command(self.argv[0]);
+            cmd.args(&self.argv[1..]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+            let mut child = cmd.spawn().await.map_err(lost)?;
+            let mut stdin = child.stdin().take().expect("piped");
+            let stdout = child.stdout().take().expect("piped");
+            let mut stderr = child.stderr().take().expect("piped");
+            let write = async move {
+                let r = stdin.write_all(script.as_bytes()).await;
+                drop(stdin);
+                r
+            };
+            let read_out = async move {
+                let mut out = String::new();
+                let mut lines = BufReader::new(stdout).lines();
+                while let Ok(Some(l)) = lines.next_line().await {
+                    on_line(&l);
+                    out.push_str(&l);
+                    out.push('\n');
+                }
+                out
+            };
+            let read_err = async move {
+                let mut buf = Vec::new();
+                let _ = (&mut stderr).take(1 << 20).read_to_end(&mut buf).await;
+                String::from_utf8_lossy(&buf).into_owned()
+            };
+            let (w, stdout, stderr) = tokio::join!(write, read_out, read_err);
+            let status = child.wait().await.map_err(lost)?;
+            if let Err(e) = w {
+                if status.code().is_none() {
+                    return Err(ConnError::Unreachable(format!("connection lost while sending the script: {e}")));
+                }
+            }
+            Ok(Finished { code: status.code(), stdout, stderr })
+        })
+    }
+
+    fn close(self: Box<Self>) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            let _ = self.session.close().await;
+        })
+    }
+}
+
+/// openssh's errors wrap ssh's own message; show the innermost cause.
+fn describe(e: &openssh::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        let t = s.to_string();
+        if !t.is_empty() && !msg.contains(&t) {
+            msg = format!("{msg}: {t}");
+        }
+        src = s.source();
+    }
+    msg.trim().replace('\n', " ")
+}

@@ -1,0 +1,140 @@
+//! Errors the operator reads. Bad input is a [`Diagnostic`]: it names the file, line and
+//! column, shows the offending line with a caret and, where we can guess, a hint. Bad input
+//! exits with code 2 before any host is touched; host failures exit with code 1.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Exit code for bad input (inventory, roles, templates, command line).
+pub const EXIT_INPUT: i32 = 2;
+/// Exit code when at least one host failed or was unreachable.
+pub const EXIT_FAILED: i32 = 1;
+
+/// A located error in one of the operator's files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub file: PathBuf,
+    /// 1-based; 0 when the error concerns the whole file.
+    pub line: u64,
+    /// 1-based; 0 when unknown.
+    pub column: u64,
+    pub message: String,
+    /// The source line(s) with a caret, rendered from the file's text.
+    pub snippet: Option<String>,
+    pub hint: Option<String>,
+}
+
+impl Diagnostic {
+    /// A diagnostic for a whole file (empty, unreadable, not UTF-8).
+    pub fn file(file: &Path, message: impl Into<String>) -> Self {
+        Diagnostic {
+            file: file.to_path_buf(),
+            line: 0,
+            column: 0,
+            message: message.into(),
+            snippet: None,
+            hint: None,
+        }
+    }
+
+    /// A diagnostic at a position, with the snippet cut from `source`.
+    pub fn at(file: &Path, source: &str, line: u64, column: u64, message: impl Into<String>) -> Self {
+        Diagnostic {
+            file: file.to_path_buf(),
+            line,
+            column,
+            message: message.into(),
+            snippet: snippet(source, line, column),
+            hint: None,
+        }
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "error: {}", self.file.display())?;
+        if self.line > 0 {
+            write!(f, ":{}", self.line)?;
+            if self.column > 0 {
+                write!(f, ":{}", self.column)?;
+            }
+        }
+        write!(f, ": {}", self.message)?;
+        if let Some(s) = &self.snippet {
+            write!(f, "\n{s}")?;
+        }
+        if let Some(h) = &self.hint {
+            write!(f, "\n  = hint: {h}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Diagnostic {}
+
+/// Renders the line before and the line at `line` with a caret under `column`.
+pub fn snippet(source: &str, line: u64, column: u64) -> Option<String> {
+    if line == 0 {
+        return None;
+    }
+    let lines: Vec<&str> = source.lines().collect();
+    let idx = usize::try_from(line).ok()?.checked_sub(1)?;
+    let at = lines.get(idx)?;
+    let width = line.to_string().len();
+    let mut out = format!("{:width$} |\n", "");
+    if idx > 0 {
+        out.push_str(&format!("{:>width$} | {}\n", line - 1, lines[idx - 1]));
+    }
+    out.push_str(&format!("{line:>width$} | {at}\n"));
+    let col = usize::try_from(column.max(1)).unwrap_or(1) - 1;
+    out.push_str(&format!("{:width$} | {}^", "", " ".repeat(col)));
+    Some(out)
+}
+
+/// The closest candidate to `word` by edit distance, if it is close enough to be a typo.
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (levenshtein(word, c), c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_close_words_only() {
+        let keys = ["hosts", "children", "vars", "roles"];
+        assert_eq!(did_you_mean("childern", keys), Some("children"));
+        assert_eq!(did_you_mean("host", keys), Some("hosts"));
+        assert_eq!(did_you_mean("zebra", keys), None);
+    }
+
+    #[test]
+    fn renders_caret_under_column() {
+        let d = Diagnostic::at(Path::new("inv.yml"), "a:\n  b: 1\n", 2, 3, "bad");
+        assert_eq!(d.to_string(), "error: inv.yml:2:3: bad\n  |\n1 | a:\n2 |   b: 1\n  |   ^");
+    }
+}

@@ -1,0 +1,17 @@
+//! rollout: turns blank machines into a BigBlueButton pool and keeps it upgraded without
+//! ending a class. The pipeline is the layout: inventory -> roles/steps -> plan -> exec ->
+//! report.
+
+pub mod cli;
+pub mod connection;
+pub mod error;
+pub mod exec;
+pub mod inventory;
+pub mod plan;
+pub mod report;
+pub mod role;
+pub mod script;
+pub mod secret;
+pub mod step;
+pub mod template;
+pub mod yaml;

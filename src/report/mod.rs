@@ -1,0 +1,125 @@
+//! What the operator sees. The executor sends [`Event`]s; one reporter turns them into
+//! progress bars on a terminal, plain lines elsewhere (CI, pipes), or one JSON object per
+//! line. Text has been redacted before it becomes an event.
+
+mod json;
+mod plain;
+mod tty;
+
+use serde::Serialize;
+use std::io::IsTerminal;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    Ok,
+    /// Apply: the check found a change, about to be applied.
+    Pending,
+    /// Plan: would change.
+    WouldChange,
+    Changed,
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", content = "reason", rename_all = "snake_case")]
+pub enum HostOutcome {
+    Ok,
+    Failed(String),
+    Unreachable(String),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HostResult {
+    pub host: String,
+    pub outcome: HostOutcome,
+    pub ok: usize,
+    pub changed: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    HostStarted { host: String, steps: usize },
+    Phase { host: String, phase: &'static str },
+    StepBegin { host: String, label: String, index: usize, total: usize },
+    Step { host: String, label: String, status: StepStatus, summary: Option<String>, diff: Option<String> },
+    Script { host: String, what: &'static str, text: String },
+    HostFinished(HostResult),
+    /// Anything else worth a line (balancer registration, drain progress).
+    Note { host: Option<String>, text: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Progress bars on a terminal, plain lines otherwise.
+    Auto,
+    Plain,
+    Json,
+}
+
+pub struct Settings {
+    pub format: Format,
+    pub show_diff: bool,
+    pub verbose: bool,
+    pub hosts: usize,
+    pub title: String,
+}
+
+/// Consumes events until the channel closes.
+pub async fn report(mut rx: UnboundedReceiver<Event>, s: Settings) {
+    let fmt = match s.format {
+        Format::Auto if std::io::stderr().is_terminal() && std::env::var("TERM").map(|t| t != "dumb").unwrap_or(false) => Kind::Tty(tty::Tty::new(s.hosts, &s.title)),
+        Format::Auto | Format::Plain => Kind::Plain,
+        Format::Json => Kind::Json,
+    };
+    let mut fmt = fmt;
+    while let Some(e) = rx.recv().await {
+        match &mut fmt {
+            Kind::Tty(t) => t.event(&e, &s),
+            Kind::Plain => plain::event(&e, &s, &mut |l| println!("{l}")),
+            Kind::Json => json::event(&e),
+        }
+    }
+    if let Kind::Tty(t) = fmt {
+        t.finish();
+    }
+}
+
+enum Kind {
+    Tty(tty::Tty),
+    Plain,
+    Json,
+}
+
+/// The table printed at the end of every run (not in JSON mode: there it is an event).
+pub fn summary(results: &[HostResult]) -> String {
+    let w = results.iter().map(|r| r.host.len()).max().unwrap_or(4).max(4);
+    let mut out = format!("{:<w$}  {:>5}  {:>7}  {:>6}  {:>11}  {:>7}\n", "HOST", "OK", "CHANGED", "FAILED", "UNREACHABLE", "SECONDS");
+    let mut problems = String::new();
+    for r in results {
+        let unreachable = usize::from(matches!(r.outcome, HostOutcome::Unreachable(_)));
+        let failed = if matches!(r.outcome, HostOutcome::Failed(_)) { r.failed.max(1) } else { r.failed };
+        out.push_str(&format!("{:<w$}  {:>5}  {:>7}  {:>6}  {:>11}  {:>7.1}\n", r.host, r.ok, r.changed, failed, unreachable, r.seconds));
+        match &r.outcome {
+            HostOutcome::Ok => {}
+            HostOutcome::Failed(m) => problems.push_str(&format!("  {}: FAILED: {m}\n", r.host)),
+            HostOutcome::Unreachable(m) => problems.push_str(&format!("  {}: UNREACHABLE: {m}\n", r.host)),
+        }
+    }
+    let failed = results.iter().filter(|r| r.outcome != HostOutcome::Ok).count();
+    let changed: usize = results.iter().map(|r| r.changed).sum();
+    out.push_str(&format!("{} hosts, {changed} changes, {failed} failed or unreachable\n", results.len()));
+    if !problems.is_empty() {
+        out.push_str(&problems);
+    }
+    out
+}
+
+pub fn indent(text: &str, by: &str) -> String {
+    text.lines().map(|l| format!("{by}{l}\n")).collect()
+}

@@ -1,0 +1,172 @@
+//! Roles: a folder `roles/NAME/` with `steps.yml` (the steps, in order), optional
+//! `handlers.yml` (steps run once at the end when a changed step notified them) and
+//! optional `defaults.yml` (variables with the lowest precedence). Every step is checked
+//! when the role loads: its keys, its kind, the shape of its arguments.
+
+use crate::error::{Diagnostic, did_you_mean};
+use crate::step::{self, Use};
+use crate::yaml::Source;
+use indexmap::IndexMap;
+use serde_json::{Map, Value};
+use serde_saphyr::Spanned;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Keys every step may have besides its kind.
+const COMMON: &[&str] = &["name", "when", "tags", "notify", "timeout"];
+
+#[derive(Debug, Clone)]
+pub struct Role {
+    pub name: String,
+    pub defaults: Map<String, Value>,
+    pub steps: Vec<StepSpec>,
+    pub handlers: Vec<StepSpec>,
+}
+
+/// A step as written: its kind's arguments are still templates.
+#[derive(Debug, Clone)]
+pub struct StepSpec {
+    pub role: String,
+    pub name: String,
+    pub kind: String,
+    pub args: Value,
+    pub when: Option<String>,
+    pub tags: Vec<String>,
+    pub notify: Vec<String>,
+    pub timeout: Option<u64>,
+    pub file: PathBuf,
+    pub line: u64,
+}
+
+impl StepSpec {
+    /// "role/step name" for messages.
+    pub fn label(&self) -> String {
+        format!("{}: {}", self.role, self.name)
+    }
+}
+
+type RawStep = Spanned<IndexMap<Spanned<String>, Spanned<Value>>>;
+
+/// Loads the named roles from `dir`, each once.
+pub fn load_all<'a>(dir: &Path, names: impl IntoIterator<Item = &'a String>) -> Result<BTreeMap<String, Role>, Diagnostic> {
+    let mut out = BTreeMap::new();
+    for n in names {
+        if !out.contains_key(n) {
+            out.insert(n.clone(), load(dir, n)?);
+        }
+    }
+    Ok(out)
+}
+
+pub fn load(dir: &Path, name: &str) -> Result<Role, Diagnostic> {
+    let root = dir.join(name);
+    let steps_path = root.join("steps.yml");
+    if !steps_path.is_file() {
+        return Err(Diagnostic::file(&steps_path, format!("role `{name}` has no steps.yml")));
+    }
+    let handlers_path = root.join("handlers.yml");
+    let handlers = if handlers_path.is_file() { parse_steps(name, &handlers_path, Use::Handler)? } else { vec![] };
+    let steps = parse_steps(name, &steps_path, Use::Step)?;
+    let defaults_path = root.join("defaults.yml");
+    let defaults = if defaults_path.is_file() {
+        let src = Source::read(&defaults_path)?;
+        let m: IndexMap<String, Value> = src.parse()?;
+        m.into_iter().collect()
+    } else {
+        Map::new()
+    };
+    // Every notify must name a handler of this role.
+    let names: Vec<&str> = handlers.iter().map(|h| h.name.as_str()).collect();
+    for s in &steps {
+        for n in &s.notify {
+            if !names.contains(&n.as_str()) {
+                let src = Source::read(&s.file)?;
+                let mut d = src.at(s.line, 0, format!("step `{}` notifies `{n}`, which is not a handler of role {name}", s.name));
+                d.hint = did_you_mean(n, names.iter().copied()).map(|h| format!("did you mean `{h}`?"));
+                return Err(d);
+            }
+        }
+    }
+    Ok(Role { name: name.to_string(), defaults, steps, handlers })
+}
+
+fn parse_steps(role: &str, path: &Path, usage: Use) -> Result<Vec<StepSpec>, Diagnostic> {
+    let src = Source::read(path)?;
+    let raw: Vec<RawStep> = src.parse()?;
+    let mut out: Vec<StepSpec> = Vec::new();
+    for (i, step) in raw.into_iter().enumerate() {
+        let (line, col) = (step.referenced.line(), step.referenced.column());
+        let mut kind: Option<(String, Value, u64, u64)> = None;
+        let mut common: IndexMap<&str, Spanned<Value>> = IndexMap::new();
+        for (k, v) in step.value {
+            let key = k.value.as_str();
+            if let Some(c) = COMMON.iter().find(|c| **c == key) {
+                common.insert(c, v);
+            } else if step::KINDS.contains(&key) {
+                if let Some((other, ..)) = &kind {
+                    return Err(src.at(k.referenced.line(), k.referenced.column(), format!("a step has one kind, but this one has `{other}` and `{key}`")));
+                }
+                kind = Some((key.to_string(), v.value, k.referenced.line(), k.referenced.column()));
+            } else {
+                let mut d = src.at(k.referenced.line(), k.referenced.column(), format!("unknown step key `{key}`"));
+                let all = COMMON.iter().chain(step::KINDS.iter()).copied();
+                d.hint = Some(match did_you_mean(key, all) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!("step keys are {} and one kind of {}", COMMON.join(", "), step::KINDS.join(", ")),
+                });
+                return Err(d);
+            }
+        }
+        let Some((kind, args, kline, kcol)) = kind else {
+            return Err(src.at(line, col, "this step has no kind").with_hint(format!("add one of {}", step::KINDS.join(", "))));
+        };
+        step::validate(&kind, &args, usage).map_err(|e| {
+            let mut d = src.at(kline, kcol, format!("{kind}: {e}"));
+            d.hint = field_hint(&e);
+            d
+        })?;
+        let text = |key: &str| -> Result<Option<String>, Diagnostic> {
+            match common.get(key) {
+                None => Ok(None),
+                Some(v) => match &v.value {
+                    Value::String(s) => Ok(Some(s.clone())),
+                    Value::Bool(b) => Ok(Some(b.to_string())),
+                    other => Err(src.at(v.referenced.line(), v.referenced.column(), format!("`{key}` must be a string, got {other}"))),
+                },
+            }
+        };
+        let list = |key: &str| -> Result<Vec<String>, Diagnostic> {
+            match common.get(key).map(|v| (&v.value, v.referenced.line(), v.referenced.column())) {
+                None => Ok(vec![]),
+                Some((Value::String(s), ..)) => Ok(vec![s.clone()]),
+                Some((Value::Array(a), l, c)) => a.iter().map(|x| x.as_str().map(String::from).ok_or_else(|| src.at(l, c, format!("`{key}` must be a list of strings")))).collect(),
+                Some((_, l, c)) => Err(src.at(l, c, format!("`{key}` must be a string or a list of strings"))),
+            }
+        };
+        let name = text("name")?.unwrap_or_else(|| format!("{kind} #{}", i + 1));
+        if usage == Use::Handler && out.iter().any(|h| h.name == name) {
+            return Err(src.at(line, col, format!("handler `{name}` is defined twice")));
+        }
+        let timeout = match common.get("timeout") {
+            None => None,
+            Some(v) => Some(v.value.as_u64().filter(|t| *t > 0).ok_or_else(|| src.at(v.referenced.line(), v.referenced.column(), "`timeout` must be a whole number of seconds"))?),
+        };
+        if let Some(w) = common.get("when") {
+            let expr = text("when")?.unwrap_or_default();
+            if let Err(e) = minijinja::Environment::new().compile_expression(&expr) {
+                return Err(src.at(w.referenced.line(), w.referenced.column(), format!("`when` is not a valid expression: {e}")));
+            }
+        }
+        out.push(StepSpec { role: role.to_string(), name, kind, args, when: text("when")?, tags: list("tags")?, notify: list("notify")?, timeout, file: path.to_path_buf(), line });
+    }
+    Ok(out)
+}
+
+/// serde says "unknown field `pth`, expected one of `path`, ..."; suggest the closest.
+fn field_hint(e: &str) -> Option<String> {
+    let rest = e.strip_prefix("unknown field `")?;
+    let (word, rest) = rest.split_once('`')?;
+    let list = rest.split_once("expected one of ").map(|(_, l)| l).or_else(|| rest.split_once("expected ").map(|(_, l)| l))?;
+    let cands: Vec<&str> = list.split(", ").map(|c| c.trim_matches('`')).collect();
+    did_you_mean(word, cands.iter().copied()).map(|c| format!("did you mean `{c}`?"))
+}

@@ -1,0 +1,96 @@
+//! Building POSIX shell safely: quoting, heredocs that cannot be closed early by their
+//! content, and the markers the controller reads back. Every remote script is sent on
+//! stdin and wrapped in a function that is called on its last line, so a script cut off in
+//! transit (controller killed) runs nothing at all.
+
+use sha2::Digest;
+
+/// Single-quotes `s` for POSIX sh.
+pub fn quote(s: &str) -> String {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./:=@%+,".contains(&b)) {
+        return s.to_string();
+    }
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    crate::template::hex(&sha2::Sha256::digest(bytes))
+}
+
+pub fn base64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    let raw = base64::engine::general_purpose::STANDARD.encode(bytes);
+    // 76-column lines, as coreutils writes them; keeps heredoc lines short.
+    let mut out = String::with_capacity(raw.len() + raw.len() / 76 + 1);
+    for chunk in raw.as_bytes().chunks(76) {
+        out.push_str(std::str::from_utf8(chunk).expect("base64 is ASCII"));
+        out.push('\n');
+    }
+    out
+}
+
+pub fn unbase64(text: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    let clean: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD.decode(clean).ok()
+}
+
+/// A per-run token that makes markers and heredoc delimiters unguessable by content.
+#[derive(Debug, Clone)]
+pub struct Nonce(pub String);
+
+impl Nonce {
+    pub fn new() -> Nonce {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+        h.write_u32(std::process::id());
+        Nonce(format!("{:016x}", h.finish()))
+    }
+
+    /// A heredoc carrying `body` verbatim; the delimiter includes the nonce and a tag.
+    pub fn heredoc(&self, tag: &str, body: &str) -> String {
+        let mut delim = format!("__RL_{tag}_{}", self.0);
+        while body.lines().any(|l| l == delim) {
+            delim.push('_');
+        }
+        let nl = if body.ends_with('\n') || body.is_empty() { "" } else { "\n" };
+        format!("<<'{delim}'\n{body}{nl}{delim}\n")
+    }
+
+    pub fn marker(&self) -> String {
+        format!("@@rollout-{}", self.0)
+    }
+}
+
+impl Default for Nonce {
+    fn default() -> Self {
+        Nonce::new()
+    }
+}
+
+/// Wraps a script body so nothing runs unless the whole text arrived.
+pub fn whole_or_nothing(body: &str) -> String {
+    format!("__rollout_main() {{\n{body}\n}}\n__rollout_main\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_only_when_needed() {
+        assert_eq!(quote("/etc/x.conf"), "/etc/x.conf");
+        assert_eq!(quote("a b"), "'a b'");
+        assert_eq!(quote("it's"), r"'it'\''s'");
+        assert_eq!(quote(""), "''");
+    }
+
+    #[test]
+    fn heredoc_delimiter_never_matches_content() {
+        let n = Nonce("x".into());
+        let h = n.heredoc("F", "__RL_F_x\nmore\n");
+        assert!(h.starts_with("<<'__RL_F_x_'\n"));
+        assert!(h.ends_with("\n__RL_F_x_\n"));
+    }
+}

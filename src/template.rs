@@ -1,0 +1,220 @@
+//! Templates: minijinja with strict undefined variables and no auto-escaping (we write config
+//! files and shell, not HTML). All files under `templates/` are loaded and syntax-checked up
+//! front; every template a run needs is rendered for every selected host before any host is
+//! touched, so an undefined variable stops the run with the template, line and host.
+
+use crate::error::Diagnostic;
+use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
+use serde_json::Map;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+pub struct Templates {
+    env: Environment<'static>,
+    dir: PathBuf,
+    sources: HashMap<String, String>,
+}
+
+/// A rendering failure, located in a template file or an inline string.
+#[derive(Debug, Clone)]
+pub struct RenderError {
+    /// Template name (path below `templates/`), or None for an inline string.
+    pub template: Option<String>,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl std::fmt::Display for RenderError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.template, self.line) {
+            (Some(t), Some(l)) => write!(f, "templates/{t}:{l}: {}", self.message),
+            (Some(t), None) => write!(f, "templates/{t}: {}", self.message),
+            (None, Some(l)) => write!(f, "line {l} of the value: {}", self.message),
+            (None, None) => write!(f, "{}", self.message),
+        }
+    }
+}
+
+fn describe(e: &minijinja::Error) -> String {
+    let mut msg = match e.kind() {
+        minijinja::ErrorKind::UndefinedError => "undefined variable".to_string(),
+        k => k.to_string(),
+    };
+    if let Some(d) = e.detail() {
+        msg.push_str(": ");
+        msg.push_str(d);
+    }
+    msg
+}
+
+impl Templates {
+    /// Loads every file below `dir` as a template named by its relative path.
+    pub fn load(dir: &Path) -> Result<Templates, Diagnostic> {
+        let mut t = Templates { env: new_env(), dir: dir.to_path_buf(), sources: HashMap::new() };
+        let mut files = Vec::new();
+        if dir.is_dir() {
+            collect(dir, &mut files).map_err(|e| Diagnostic::file(dir, format!("cannot read templates: {e}")))?;
+        }
+        files.sort();
+        for f in files {
+            let name = f.strip_prefix(dir).unwrap_or(&f).to_string_lossy().into_owned();
+            let text = std::fs::read_to_string(&f).map_err(|e| Diagnostic::file(&f, format!("cannot read template: {e}")))?;
+            if let Err(e) = t.env.add_template_owned(name.clone(), text.clone()) {
+                let line = e.line().unwrap_or(0) as u64;
+                return Err(Diagnostic::at(&f, &text, line, 0, format!("template syntax error: {}", describe(&e))));
+            }
+            t.sources.insert(name, text);
+        }
+        Ok(t)
+    }
+
+    /// An environment without files (for tests and inline values).
+    pub fn empty() -> Templates {
+        Templates { env: new_env(), dir: PathBuf::from("templates"), sources: HashMap::new() }
+    }
+
+    pub fn exists(&self, name: &str) -> bool {
+        self.sources.contains_key(name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.sources.keys().map(String::as_str)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn render_file(&self, name: &str, ctx: &Value) -> Result<String, RenderError> {
+        let tmpl = self.env.get_template(name).map_err(|e| RenderError { template: Some(name.into()), line: None, message: describe(&e) })?;
+        tmpl.render(ctx).map_err(|e| RenderError { template: Some(name.into()), line: e.line(), message: describe(&e) })
+    }
+
+    /// Renders an inline string; strings without template syntax are returned as they are.
+    pub fn render_str(&self, s: &str, ctx: &Value) -> Result<String, RenderError> {
+        if !has_syntax(s) {
+            return Ok(s.to_string());
+        }
+        self.env.render_str(s, ctx).map_err(|e| RenderError { template: None, line: e.line(), message: describe(&e) })
+    }
+
+    /// Evaluates a `when:` expression to a boolean.
+    pub fn eval_bool(&self, expr: &str, ctx: &Value) -> Result<bool, RenderError> {
+        let err = |e: minijinja::Error| RenderError { template: None, line: None, message: describe(&e) };
+        let compiled = self.env.compile_expression(expr).map_err(err)?;
+        Ok(compiled.eval(ctx).map_err(err)?.is_true())
+    }
+
+    /// Renders templated values inside `vars` until they stop changing, so variables can
+    /// refer to other variables (`bbb_api_url: "https://{{ bbb_hostname }}/..."`).
+    pub fn resolve_vars(&self, vars: &mut Map<String, serde_json::Value>) -> Result<(), (String, RenderError)> {
+        for _ in 0..8 {
+            let ctx = Value::from(minijinja::value::Serde(&*vars));
+            let mut changed = false;
+            for (k, v) in vars.iter_mut() {
+                changed |= render_json(self, v, &ctx).map_err(|e| (k.clone(), e))?;
+            }
+            if !changed {
+                return Ok(());
+            }
+        }
+        let still: Vec<String> = vars.iter().filter(|(_, v)| json_has_syntax(v)).map(|(k, _)| k.clone()).collect();
+        Err((still.join(", "), RenderError { template: None, line: None, message: "variables refer to each other in a cycle".into() }))
+    }
+}
+
+/// Renders every string inside `v` in place; returns whether anything changed.
+pub fn render_json(t: &Templates, v: &mut serde_json::Value, ctx: &Value) -> Result<bool, RenderError> {
+    match v {
+        serde_json::Value::String(s) if has_syntax(s) => {
+            let out = t.render_str(s, ctx)?;
+            let changed = out != *s;
+            *s = out;
+            Ok(changed)
+        }
+        serde_json::Value::Array(items) => items.iter_mut().try_fold(false, |acc, i| Ok(render_json(t, i, ctx)? | acc)),
+        serde_json::Value::Object(m) => m.values_mut().try_fold(false, |acc, i| Ok(render_json(t, i, ctx)? | acc)),
+        _ => Ok(false),
+    }
+}
+
+fn json_has_syntax(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::String(s) => has_syntax(s),
+        serde_json::Value::Array(a) => a.iter().any(json_has_syntax),
+        serde_json::Value::Object(m) => m.values().any(json_has_syntax),
+        _ => false,
+    }
+}
+
+fn has_syntax(s: &str) -> bool {
+    s.contains("{{") || s.contains("{%") || s.contains("{#")
+}
+
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for e in std::fs::read_dir(dir)? {
+        let p = e?.path();
+        if p.is_dir() {
+            collect(&p, out)?;
+        } else if p.is_file() {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+fn new_env() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_auto_escape_callback(|_| AutoEscape::None);
+    env.set_syntax(minijinja::syntax::SyntaxConfig::builder().keep_trailing_newline(true).build().expect("default delimiters"));
+    env.add_filter("shell_quote", |s: String| crate::script::quote(&s));
+    env.add_filter("b64encode", |s: String| {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(s.as_bytes())
+    });
+    env.add_filter("sha256", |s: String| crate::script::sha256_hex(s.as_bytes()));
+    env.add_filter("sha1", |s: String| {
+        use sha1::Digest;
+        hex(&sha1::Sha1::digest(s.as_bytes()))
+    });
+    env.add_filter("xml_escape", |s: String| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&apos;"));
+    env
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn undefined_variables_are_errors() {
+        let t = Templates::empty();
+        let ctx = Value::from(minijinja::value::Serde(serde_json::json!({"a": 1})));
+        let e = t.render_str("x={{ b }}", &ctx).unwrap_err();
+        assert!(e.message.starts_with("undefined variable"), "{}", e.message);
+        assert_eq!(t.render_str("x={{ a }}", &ctx).unwrap(), "x=1");
+    }
+
+    #[test]
+    fn no_html_escaping_and_shell_quote() {
+        let t = Templates::empty();
+        let ctx = Value::from(minijinja::value::Serde(serde_json::json!({"a": "<b>&'x"})));
+        assert_eq!(t.render_str("{{ a }}", &ctx).unwrap(), "<b>&'x");
+        assert_eq!(t.render_str("{{ a | shell_quote }}", &ctx).unwrap(), r#"'<b>&'\''x'"#);
+    }
+
+    #[test]
+    fn variables_resolve_through_each_other() {
+        let t = Templates::empty();
+        let mut m: Map<String, serde_json::Value> =
+            serde_json::from_value(serde_json::json!({"host": "bbb1", "url": "https://{{ fqdn }}/api", "fqdn": "{{ host }}.example.org"})).unwrap();
+        t.resolve_vars(&mut m).unwrap();
+        assert_eq!(m["url"], "https://bbb1.example.org/api");
+        let mut cyc: Map<String, serde_json::Value> = serde_json::from_value(serde_json::json!({"a": "{{ b }}x", "b": "{{ a }}y"})).unwrap();
+        assert!(t.resolve_vars(&mut cyc).is_err());
+    }
+}
