@@ -1,0 +1,562 @@
+"""Tests for the lab EMULATORS (BBB API, Scalelite, b3scale). Not tests of the real software.
+
+Run: python3 -m unittest discover -s lab/emulators -v
+Everything binds 127.0.0.1 with port 0 and stops by itself in a few seconds.
+"""
+
+import hashlib
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import urllib.error
+import urllib.parse
+import urllib.request
+import xml.etree.ElementTree as ET
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BBB_EMULATOR = os.path.join(HERE, "..", "bbb", "bbb-api-emulator.py")
+
+
+def load(name, path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+bbbemu = load("bbb_api_emulator", BBB_EMULATOR)
+scalelite = load("scalelite_emulator", os.path.join(HERE, "scalelite.py"))
+b3scale = load("b3scale_emulator", os.path.join(HERE, "b3scale.py"))
+
+NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+NO_REDIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}), NoRedirect())
+
+
+def http(method, url, body=None, headers=None, opener=NO_PROXY):
+    """Return (status, headers, body bytes) without raising on HTTP errors."""
+    data = body
+    if isinstance(body, (dict, list)):
+        data = json.dumps(body).encode()
+        headers = dict(headers or {}, **{"Content-Type": "application/json"})
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    try:
+        with opener.open(req, timeout=5) as r:
+            return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()
+
+
+def serve(server):
+    t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    t.start()
+    return "http://127.0.0.1:%d" % server.server_address[1]
+
+
+def stop(server):
+    server.shutdown()
+    server.server_close()
+
+
+def start_bbb(tmp, secret="s3cret", extra=""):
+    props = os.path.join(tmp, "bbb-web.properties")
+    with open(props, "w") as f:
+        f.write("securitySalt=%s\nbigbluebutton.web.serverURL=https://node1.lab\n%s" % (secret, extra))
+    emu = bbbemu.Emulator(lambda: bbbemu.Config(None, props, None), end_delay=0.2)
+    server = bbbemu.Server(("127.0.0.1", 0), emu, quiet=True)
+    return emu, server, serve(server), props
+
+
+class BBBClient:
+    def __init__(self, base, secret):
+        self.base, self.secret = base + "/bigbluebutton/api", secret
+
+    def url(self, call, query="", algo="sha1", secret=None):
+        cs = bbbemu.sign(call, query, self.secret if secret is None else secret, algo)
+        return "%s/%s?%s" % (self.base, call, (query + "&" if query else "") + "checksum=" + cs)
+
+    def xml(self, call, query="", algo="sha1", secret=None):
+        status, _, body = http("GET", self.url(call, query, algo, secret))
+        assert status == 200, (status, body)
+        return ET.fromstring(body)
+
+    def create(self, mid, extra=""):
+        return self.xml("create", "name=Room+%s&meetingID=%s%s" % (mid, mid, extra))
+
+    def join(self, mid, name="Ann", role="viewer"):
+        return self.xml("join", "meetingID=%s&fullName=%s&role=%s&redirect=false" % (mid, name, role))
+
+
+# ==========================================================================
+# BBB API emulator
+# ==========================================================================
+
+class BBBEmulatorTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.emu, self.server, self.base, self.props = start_bbb(
+            self.tmp.name, extra="defaultDialAccessNumber=+49-30-1234\n")
+        self.c = BBBClient(self.base, "s3cret")
+
+    def tearDown(self):
+        stop(self.server)
+        self.tmp.cleanup()
+
+    def test_index_needs_no_checksum(self):
+        status, headers, body = http("GET", self.base + "/bigbluebutton/api")
+        root = ET.fromstring(body)
+        self.assertEqual(status, 200)
+        self.assertTrue(headers["Content-Type"].startswith("text/xml"))
+        self.assertEqual(root.findtext("returncode"), "SUCCESS")
+        self.assertEqual(root.findtext("version"), "2.0")
+        self.assertEqual(root.findtext("apiVersion"), "2.0")
+        self.assertEqual(root.findtext("bbbVersion"), "")  # <bbbVersion/>: not revealed by default
+
+    def test_checksum_algorithms_by_length(self):
+        for algo in ("sha1", "sha256", "sha384", "sha512"):
+            with self.subTest(algo=algo):
+                root = self.c.xml("getMeetings", "", algo)
+                self.assertEqual(root.findtext("returncode"), "SUCCESS")
+
+    def test_wrong_and_missing_checksum(self):
+        for url in (self.c.url("getMeetings", secret="wrong"),
+                    self.c.url("getMeetings", "a=1", secret="wrong"),
+                    self.base + "/bigbluebutton/api/getMeetings",
+                    self.base + "/bigbluebutton/api/getMeetings?checksum=abc"):
+            with self.subTest(url=url):
+                _, _, body = http("GET", url)
+                root = ET.fromstring(body)
+                self.assertEqual(root.findtext("returncode"), "FAILED")
+                self.assertEqual(root.findtext("messageKey"), "checksumError")
+                self.assertEqual(root.findtext("message"), "Checksums do not match")
+
+    def test_checksum_covers_query_as_sent_and_strips_checksum_anywhere(self):
+        q = "meetingID=a%20b&name=x+y"
+        cs = bbbemu.sign("create", q, "s3cret")
+        # checksum first in the query string: bbb-web strips "checksum=X&"
+        _, _, body = http("GET", "%s/bigbluebutton/api/create?checksum=%s&%s" % (self.base, cs, q))
+        self.assertEqual(ET.fromstring(body).findtext("returncode"), "SUCCESS")
+        # re-encoding the same parameters differently breaks the checksum
+        _, _, body = http("GET", "%s/bigbluebutton/api/create?meetingID=a+b&name=x+y&checksum=%s" % (self.base, cs))
+        self.assertEqual(ET.fromstring(body).findtext("messageKey"), "checksumError")
+
+    def test_supported_algorithms_are_honoured_and_reloaded(self):
+        with open(self.props, "a") as f:
+            f.write("supportedChecksumAlgorithms=sha256\n")
+        self.emu.reload()  # what SIGHUP does
+        self.assertEqual(self.c.xml("getMeetings", "", "sha1").findtext("messageKey"), "checksumError")
+        self.assertEqual(self.c.xml("getMeetings", "", "sha256").findtext("returncode"), "SUCCESS")
+
+    def test_post_checksum_uses_url_query_only(self):
+        cs = bbbemu.sign("create", "", "s3cret")
+        status, _, body = http("POST", self.base + "/bigbluebutton/api/create?checksum=" + cs,
+                               b"meetingID=posted&name=Posted", {"Content-Type": "application/x-www-form-urlencoded"})
+        root = ET.fromstring(body)
+        self.assertEqual(root.findtext("returncode"), "SUCCESS", body)
+        self.assertEqual(root.findtext("meetingID"), "posted")
+
+    def test_create_join_leave_end_lifecycle(self):
+        empty = self.c.xml("getMeetings")
+        self.assertEqual(empty.findtext("messageKey"), "noMeetings")
+        self.assertEqual(empty.findtext("message"), "no meetings were found on this server")
+        self.assertIsNotNone(empty.find("meetings"))
+
+        created = self.c.create("m1", "&attendeePW=ap&moderatorPW=mp")
+        self.assertEqual(created.findtext("returncode"), "SUCCESS")
+        self.assertEqual([e.tag for e in created][:4], ["returncode", "meetingID", "internalMeetingID", "parentMeetingID"])
+        self.assertEqual(created.findtext("dialNumber"), "+49-30-1234")
+        self.assertEqual(len(created.findtext("voiceBridge")), 5)
+        self.assertEqual(created.findtext("hasBeenForciblyEnded"), "false")
+        self.assertEqual(self.c.xml("isMeetingRunning", "meetingID=m1").findtext("running"), "false")
+
+        dup = self.c.create("m1", "&attendeePW=ap&moderatorPW=mp")
+        self.assertEqual(dup.findtext("messageKey"), "duplicateWarning")
+        self.assertEqual(self.c.create("m1", "&attendeePW=zz&moderatorPW=mp").findtext("messageKey"), "idNotUnique")
+
+        self.assertEqual(self.c.join("m1", "Mod", "moderator").findtext("messageKey"), "successfullyJoined")
+        self.c.xml("join", "meetingID=m1&fullName=Viewer&password=ap&redirect=false")
+        info = self.c.xml("getMeetingInfo", "meetingID=m1")
+        self.assertEqual(info.findtext("participantCount"), "2")
+        self.assertEqual(info.findtext("moderatorCount"), "1")
+        self.assertEqual(info.findtext("running"), "true")
+        meeting = self.c.xml("getMeetings").find("meetings/meeting")
+        self.assertEqual(meeting.findtext("meetingID"), "m1")
+        self.assertEqual(len(meeting.findall("attendees/attendee")), 2)
+        for tag in ("meetingName", "internalMeetingID", "createTime", "voiceBridge", "dialNumber", "running",
+                    "participantCount", "listenerCount", "voiceParticipantCount", "videoCount", "moderatorCount",
+                    "isBreakout"):
+            self.assertIsNotNone(meeting.find(tag), tag)
+
+        status, _, body = http("GET", self.base + "/emulator/leave?meetingID=m1")
+        self.assertEqual((status, json.loads(body)["participantCount"]), (200, 1))
+
+        end = self.c.xml("end", "meetingID=m1")
+        self.assertEqual(end.findtext("messageKey"), "sentEndMeetingRequest")
+        self.assertEqual(self.c.xml("getMeetingInfo", "meetingID=m1").findtext("hasBeenForciblyEnded"), "true")
+        time.sleep(0.3)  # end is asynchronous
+        gone = self.c.xml("getMeetingInfo", "meetingID=m1")
+        self.assertEqual((gone.findtext("returncode"), gone.findtext("messageKey")), ("FAILED", "notFound"))
+        self.assertEqual(self.c.xml("getMeetings").findtext("messageKey"), "noMeetings")
+
+    def test_join_redirects_like_bbb_web(self):
+        self.c.create("r1")
+        status, headers, _ = http("GET", self.c.url("join", "meetingID=r1&fullName=Bob&role=viewer"),
+                                  opener=NO_REDIRECT)
+        self.assertEqual(status, 302)
+        self.assertTrue(headers["Location"].startswith("https://node1.lab/html5client/join?sessionToken="))
+        self.assertEqual(self.c.xml("getMeetingInfo", "meetingID=r1").findtext("participantCount"), "1")
+        status, headers, _ = http("GET", self.c.url("join", "meetingID=r1&fullName=Bob&role=viewer", secret="x"),
+                                  opener=NO_REDIRECT)
+        self.assertEqual(status, 302)
+        self.assertIn("checksumError", urllib.parse.unquote(headers["Location"]))
+
+    def test_missing_parameters(self):
+        self.assertEqual(self.c.xml("create", "name=x").findtext("messageKey"), "missingParamMeetingID")
+        self.assertEqual(self.c.xml("end", "meetingID=nope").findtext("messageKey"), "notFound")
+
+    def test_cli_serves_and_stops_on_sigterm(self):
+        proc = subprocess.Popen([sys.executable, BBB_EMULATOR, "--listen", "127.0.0.1:0", "--properties", self.props,
+                                 "--defaults", "/nonexistent", "--release-file", "/nonexistent", "--quiet"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            line = proc.stdout.readline()
+            port = int(line.split()[3].rsplit(":", 1)[1])
+            root = BBBClient("http://127.0.0.1:%d" % port, "s3cret").xml("getMeetings")
+            self.assertEqual(root.findtext("returncode"), "SUCCESS")
+            proc.send_signal(signal.SIGTERM)
+            self.assertEqual(proc.wait(timeout=5), 0)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
+            proc.stderr.close()
+
+
+# ==========================================================================
+# Scalelite emulator
+# ==========================================================================
+
+SL_SECRET = "lbsecret"
+
+
+class ScaleliteTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.bbb_emu, self.bbb_server, self.bbb_base, _ = start_bbb(self.tmp.name)
+        self.bbb = BBBClient(self.bbb_base, "s3cret")
+        self.start_scalelite({"LOADBALANCER_SECRET": SL_SECRET})
+
+    def start_scalelite(self, env, state=None):
+        self.state = state or os.path.join(self.tmp.name, "scalelite.json")
+        self.app = scalelite.Scalelite(scalelite.Settings(env), state_file=self.state, poll_interval=3600)
+        self.server = scalelite.Server(("127.0.0.1", 0), self.app, quiet=True)
+        self.base = serve(self.server)
+
+    def tearDown(self):
+        self.app.stop()
+        stop(self.server)
+        stop(self.bbb_server)
+        self.tmp.cleanup()
+
+    def call(self, action, body=None, query="", algo="sha1", secret=SL_SECRET):
+        cs = hashlib.new(algo, (action + query + secret).encode()).hexdigest()
+        url = "%s/scalelite/api/%s?%s" % (self.base, action, (query + "&" if query else "") + "checksum=" + cs)
+        status, headers, raw = http("POST" if body is not None else "GET", url, body)
+        if headers["Content-Type"].startswith("application/json"):
+            return status, json.loads(raw)
+        return status, ET.fromstring(raw)
+
+    def add(self, url=None, **extra):
+        status, server = self.call("addServer", {"server": dict(url=url or self.bbb_base + "/bigbluebutton/api",
+                                                                secret="s3cret", **extra)})
+        self.assertEqual(status, 201, server)
+        return server
+
+    def state_of(self, sid):
+        return self.call("getServerInfo", query="id=" + sid)[1]
+
+    def test_checksums_and_content_type(self):
+        self.assertEqual(self.call("getServers"), (404, {"error": "No servers are configured"}))
+        self.assertEqual(self.call("getServers", algo="sha256")[0], 404)
+        self.assertEqual(self.call("getServers", algo="sha512")[0], 404)
+        for kwargs in ({"secret": "wrong"}, {"algo": "sha384"}):
+            status, root = self.call("getServers", **kwargs)
+            self.assertEqual(status, 200)
+            self.assertEqual(root.findtext("returncode"), "FAILED")
+            self.assertEqual(root.findtext("messageKey"), "checksumError")
+        cs = hashlib.sha1(("addServer" + SL_SECRET).encode()).hexdigest()
+        status, _, raw = http("POST", self.base + "/scalelite/api/addServer?checksum=" + cs, b"server[url]=x",
+                              {"Content-Type": "application/x-www-form-urlencoded"})
+        self.assertEqual(ET.fromstring(raw).findtext("messageKey"), "unsupportedContentType")
+        status, _, raw = http("GET", self.base + "/scalelite/api/addServer")
+        self.assertEqual(ET.fromstring(raw).findtext("messageKey"), "unsupportedRequest")
+
+    def test_server_lifecycle_through_the_poller(self):
+        server = self.add(load_multiplier=2)
+        self.assertEqual((server["state"], server["online"], server["load"], server["load_multiplier"]),
+                         ("disabled", "offline", "unavailable", "2.0"))
+        sid = server["id"]
+        self.assertEqual(self.call("updateServer", {"id": sid, "server": {"state": "enable"}})[1]["state"], "enabled")
+        self.app.poll_once()
+        info = self.state_of(sid)
+        self.assertEqual((info["online"], info["load"]), ("online", 0.0))
+
+        self.bbb.create("busy")
+        self.bbb.join("busy", "Mod", "moderator")
+        self.bbb.join("busy", "Viewer", "viewer")
+        self.app.settings.load_min_user_count = 0
+        self.app.poll_once()
+        # participantCount + moderatorCount, times the multiplier (poll.rake)
+        self.assertEqual(self.state_of(sid)["load"], 6.0)
+
+        self.assertEqual(self.call("updateServer", {"id": sid, "server": {"state": "cordon"}})[1]["state"], "cordoned")
+        self.app.poll_once()
+        self.assertEqual(self.state_of(sid)["state"], "cordoned")  # still loaded: keeps running
+        http("GET", self.bbb_base + "/emulator/leave?meetingID=busy")
+        http("GET", self.bbb_base + "/emulator/leave?meetingID=busy")
+        self.app.poll_once()
+        info = self.state_of(sid)
+        self.assertEqual((info["state"], info["load"]), ("disabled", "unavailable"))
+        status, history = http("GET", self.base + "/emulator/history")[0::2]
+        states = [(h["event"], h["state"], h["online"]) for h in json.loads(history)]
+        self.assertEqual(states, [("add", "disabled", False), ("update", "enabled", False),
+                                  ("poll", "enabled", True), ("update", "cordoned", True),
+                                  ("poll", "disabled", True)])
+
+    def test_poller_thread_runs_by_itself(self):
+        sid = self.add()["id"]
+        self.call("updateServer", {"id": sid, "server": {"state": "enable"}})
+        self.app.poll_interval = 0.05
+        self.app.start()
+        deadline = time.time() + 3
+        while time.time() < deadline and self.state_of(sid)["online"] != "online":
+            time.sleep(0.05)
+        self.assertEqual(self.state_of(sid)["online"], "online")
+
+    def test_disable_with_load_is_flagged(self):
+        sid = self.add()["id"]
+        self.call("updateServer", {"id": sid, "server": {"state": "enable"}})
+        self.bbb.create("live")
+        self.bbb.join("live")
+        self.app.poll_once()
+        self.call("updateServer", {"id": sid, "server": {"state": "disable"}})
+        history = json.loads(http("GET", self.base + "/emulator/history")[2])
+        self.assertTrue(history[-1].get("disabled_with_load"))
+        # the real API does not end the meetings
+        self.assertEqual(self.bbb.xml("isMeetingRunning", "meetingID=live").findtext("running"), "true")
+
+    def test_unhealthy_server_goes_offline_after_two_failures(self):
+        sid = self.add()["id"]
+        self.app.poll_once()
+        self.assertEqual(self.state_of(sid)["online"], "online")
+        stop(self.bbb_server)
+        self.app.poll_once()
+        self.assertEqual(self.state_of(sid)["online"], "online")
+        self.app.poll_once()
+        self.assertEqual(self.state_of(sid)["online"], "offline")
+
+    def test_errors_as_the_controller_returns_them(self):
+        self.assertEqual(self.call("getServerInfo", query="id=nope"),
+                         (404, {"error": "Couldn't find server with id=nope"}))
+        sid = self.add()["id"]
+        self.assertEqual(self.call("updateServer", {"id": sid, "server": {"state": "off"}}),
+                         (400, {"error": "Invalid state parameter: off"}))
+        self.assertEqual(self.call("updateServer", {"id": sid, "server": {"load_multiplier": 0}}),
+                         (400, {"error": "Load-multiplier must be a non-zero number"}))
+        self.assertEqual(self.call("addServer", {"server": {"url": "http://x/bigbluebutton/api"}}),
+                         (400, {"error": "Server needs a URL and a secret"}))
+        self.assertEqual(self.call("deleteServer", {"id": sid}),
+                         (200, {"success": "Server id=%s was destroyed" % sid}))
+        self.assertEqual(self.call("getTenants"), (412, {"message": "Multitenancy is disabled"}))
+
+    def test_unwrapped_body_and_hostname_ids_and_persistence(self):
+        self.app.settings.id_is_hostname = True
+        status, server = self.call("addServer", {"url": "http://Node7.Lab/bigbluebutton/api", "secret": "x"})
+        self.assertEqual((status, server["id"]), (201, "node7.lab"))
+        self.assertEqual(self.call("addServer", {"url": "http://node7.lab/bigbluebutton/api", "secret": "y"})[0], 500)
+        stop(self.server)
+        self.start_scalelite({"LOADBALANCER_SECRET": SL_SECRET}, state=self.state)
+        self.assertEqual([s["id"] for s in self.call("getServers")[1]], ["node7.lab"])
+
+    def test_panic_ends_meetings_and_disables(self):
+        sid = self.add()["id"]
+        self.call("updateServer", {"id": sid, "server": {"state": "enable"}})
+        self.bbb.create("p1")
+        status, body = self.call("panicServer", {"id": sid})
+        self.assertEqual(status, 200, body)
+        self.assertEqual(self.state_of(sid)["state"], "disabled")
+        self.assertEqual(self.bbb.xml("getMeetingInfo", "meetingID=p1").findtext("hasBeenForciblyEnded"), "true")
+
+    def test_cli_stops_on_sigterm(self):
+        env = dict(os.environ, LOADBALANCER_SECRET=SL_SECRET)
+        proc = subprocess.Popen([sys.executable, os.path.join(HERE, "scalelite.py"), "--listen", "127.0.0.1:0",
+                                 "--poll-interval", "0.1", "--quiet"], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            port = int(proc.stdout.readline().split()[3].rsplit(":", 1)[1])
+            self.base = "http://127.0.0.1:%d" % port
+            self.assertEqual(self.call("getServers")[0], 404)
+            proc.send_signal(signal.SIGTERM)
+            self.assertEqual(proc.wait(timeout=5), 0)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
+            proc.stderr.close()
+
+
+# ==========================================================================
+# b3scale emulator
+# ==========================================================================
+
+JWT_SECRET = "jwtsecret"
+
+
+class B3scaleTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.bbb_emu, self.bbb_server, self.bbb_base, _ = start_bbb(self.tmp.name)
+        self.bbb = BBBClient(self.bbb_base, "s3cret")
+        self.app = b3scale.B3scale(JWT_SECRET, state_file=os.path.join(self.tmp.name, "b3.json"),
+                                   poll_interval=3600, request_timeout=2)
+        self.server = b3scale.Server(("127.0.0.1", 0), self.app, quiet=True)
+        self.base = serve(self.server)
+        self.admin = b3scale.mint_token(JWT_SECRET, "admin", ["b3scale", "b3scale:admin"], ttl=300)
+
+    def tearDown(self):
+        self.app.stop()
+        stop(self.server)
+        stop(self.bbb_server)
+        self.tmp.cleanup()
+
+    def api(self, method, path, body=None, token=None, raw_auth=None):
+        headers = {"Authorization": raw_auth if raw_auth is not None else "Bearer " + (token or self.admin)}
+        status, _, raw = http(method, self.base + "/api/v1" + path, body, headers)
+        return status, json.loads(raw)
+
+    def create(self, host=None, token=None, **extra):
+        body = dict(bbb={"host": host or self.bbb_base + "/bigbluebutton/api/", "secret": "s3cret"}, **extra)
+        status, backend = self.api("POST", "/backends", body, token)
+        self.assertEqual(status, 200, backend)
+        return backend
+
+    def test_jwt_validation(self):
+        self.assertEqual(self.api("GET", "/backends", raw_auth=""), (401, {"message": "missing or malformed jwt"}))
+        bad = [b3scale.mint_token("other-secret", "admin", ["b3scale:admin"]),
+               b3scale.mint_token(JWT_SECRET, "admin", ["b3scale:admin"], ttl=1, now=time.time() - 10),
+               self.admin[:-2] + ("AA" if not self.admin.endswith("AA") else "BB")]
+        # an HS256 token with the right secret is refused too (echo-jwt is configured for HS384)
+        import base64, hmac
+        head = base64.urlsafe_b64encode(b'{"alg":"HS256","typ":"JWT"}').rstrip(b"=").decode()
+        claims = base64.urlsafe_b64encode(b'{"sub":"admin","scope":"b3scale:admin"}').rstrip(b"=").decode()
+        sig = base64.urlsafe_b64encode(hmac.new(JWT_SECRET.encode(), (head + "." + claims).encode(),
+                                                hashlib.sha256).digest()).rstrip(b"=").decode()
+        bad.append(head + "." + claims + "." + sig)
+        for token in bad:
+            with self.subTest(token=token[:20]):
+                self.assertEqual(self.api("GET", "/backends", token=token),
+                                 (401, {"message": "invalid or expired jwt"}))
+
+    def test_scopes(self):
+        node = b3scale.mint_token(JWT_SECRET, "node1", ["b3scale:node"])
+        self.assertEqual(self.api("GET", "/backends", token=node), (403, {"message": "b3scale:admin scope required"}))
+        user = b3scale.mint_token(JWT_SECRET, "u", ["b3scale"])
+        self.assertEqual(self.api("POST", "/backends", {}, token=user),
+                         (403, {"message": "b3scale:admin, b3scale:node scope required"}))
+        status, info = self.api("GET", "/status", token=user)
+        self.assertEqual((status, info["account_ref"], info["is_admin"]), (200, "u", False))
+
+    def test_backend_lifecycle(self):
+        self.assertEqual(self.api("GET", "/backends"), (200, []))
+        backend = self.create(settings={"tags": ["lab"]})
+        self.assertEqual(list(backend), ["id", "node_state", "admin_state", "agent_heartbeat", "agent_ref",
+                                         "last_error", "latency", "meetings_count", "attendees_count", "load_factor",
+                                         "bbb", "settings", "created_at", "updated_at", "synced_at"])
+        self.assertEqual((backend["admin_state"], backend["node_state"], backend["load_factor"]), ("ready", "init", 1))
+        bid = backend["id"]
+        self.bbb.create("mtg")
+        self.bbb.join("mtg")
+        self.bbb.join("mtg", "Bo")
+        self.app.poll_once()
+        status, got = self.api("GET", "/backends/" + bid)
+        self.assertEqual((got["node_state"], got["meetings_count"], got["attendees_count"], got["last_error"]),
+                         ("ready", 1, 2, None))
+        self.assertEqual(self.api("GET", "/backends?host=" + urllib.parse.quote(got["bbb"]["host"]))[1][0]["id"], bid)
+        self.assertEqual(self.api("GET", "/backends?host=http://other/")[1], [])
+
+        status, patched = self.api("PATCH", "/backends/" + bid, {"admin_state": "stopped"})
+        self.assertEqual((status, patched["admin_state"], patched["bbb"]["secret"]), (200, "stopped", "s3cret"))
+        status, gone = self.api("DELETE", "/backends/" + bid)
+        self.assertEqual(gone["admin_state"], "decommissioned")
+        self.app.poll_once()
+        self.assertEqual(self.api("GET", "/backends/" + bid)[0], 200)  # a meeting is still running
+        self.bbb.xml("end", "meetingID=mtg")
+        time.sleep(0.3)
+        self.app.poll_once()
+        self.assertEqual(self.api("GET", "/backends/" + bid), (404, {"message": "Not Found"}))
+        events = [(h["event"], h["admin_state"]) for h in json.loads(http("GET", self.base + "/emulator/history")[2])]
+        self.assertEqual(events[0], ("create", "ready"))
+        self.assertEqual(events[-1], ("decommissioned-removed", "decommissioned"))
+
+    def test_force_delete_validation_and_unreachable_node(self):
+        status, err = self.api("POST", "/backends", {"bbb": {"host": "node", "secret": " "}})
+        self.assertEqual(status, 400)
+        self.assertEqual(err["fields"], {"bbb.host": ["should start with http(s)://"],
+                                         "bbb.secret": ["this field is required"]})
+        backend = self.create(host="http://127.0.0.1:9/bigbluebutton/api/")
+        self.assertEqual(self.api("POST", "/backends", {"bbb": {"host": backend["bbb"]["host"], "secret": "x"}})[0], 500)
+        self.app.poll_once()
+        got = self.api("GET", "/backends/" + backend["id"])[1]
+        self.assertEqual(got["node_state"], "error")
+        self.assertIn("getMeetings", got["last_error"])
+        status, gone = self.api("DELETE", "/backends/%s?force=true" % backend["id"])
+        self.assertEqual((status, gone["admin_state"]), (200, "destroyed"))
+        self.assertEqual(self.api("GET", "/backends/not-a-uuid")[0], 500)
+
+    def test_node_scope_owns_its_backend(self):
+        node = b3scale.mint_token(JWT_SECRET, "node-a", ["b3scale:node"])
+        mine = self.create(token=node)
+        self.assertEqual(mine["agent_ref"], "node-a")
+        other = self.create(host="http://127.0.0.1:9/bigbluebutton/api/")
+        self.assertEqual(self.api("GET", "/backends/" + mine["id"], token=node)[0], 200)
+        self.assertEqual(self.api("GET", "/backends/" + other["id"], token=node)[0], 404)
+        self.assertEqual(self.api("DELETE", "/backends/" + mine["id"], token=node)[0], 403)
+
+    def test_cli_mint_token_and_sigterm(self):
+        env = dict(os.environ, B3SCALE_API_JWT_SECRET=JWT_SECRET)
+        script = os.path.join(HERE, "b3scale.py")
+        token = subprocess.run([sys.executable, script, "mint-token", "--sub", "cli", "--scopes", "b3scale:admin",
+                                "--ttl", "60"], env=env, capture_output=True, text=True, check=True).stdout.strip()
+        self.assertEqual(b3scale.verify_token(token, JWT_SECRET)["sub"], "cli")
+        proc = subprocess.Popen([sys.executable, script, "--listen", "127.0.0.1:0", "--quiet"], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            self.base = "http://127.0.0.1:%d" % int(proc.stdout.readline().split()[3].rsplit(":", 1)[1])
+            self.assertEqual(self.api("GET", "/backends", token=token), (200, []))
+            proc.send_signal(signal.SIGTERM)
+            self.assertEqual(proc.wait(timeout=5), 0)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
+            proc.stderr.close()
+
+
+if __name__ == "__main__":
+    unittest.main()
