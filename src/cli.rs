@@ -2,8 +2,9 @@
 //! everything (exit 2 on bad input, before any host is touched), runs the executor and
 //! prints the summary (exit 1 when any host failed or was unreachable).
 
-use crate::connection::Connector;
+use crate::connection::local::LocalConnector;
 use crate::connection::ssh::SshConnector;
+use crate::connection::{ByHost, Connector};
 use crate::error::{Diagnostic, EXIT_FAILED, EXIT_INPUT};
 use crate::exec::{self, Goal};
 use crate::inventory::{self, Host, Inventory};
@@ -16,7 +17,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "rollout", version, about = "Turn blank machines into a BigBlueButton pool and keep it upgraded without ending a class")]
+#[command(
+    name = "rollout",
+    version,
+    about = "Turn blank machines into a BigBlueButton pool and keep it upgraded without ending a class"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -70,17 +75,33 @@ pub struct RunArgs {
 }
 
 fn parse_kv(s: &str) -> Result<(String, String), String> {
-    s.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).ok_or_else(|| format!("`{s}` is not KEY=VALUE"))
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("`{s}` is not KEY=VALUE"))
 }
 
 /// Runs the command line; returns the process exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     rt.block_on(async move {
         match cli.cmd {
             Cmd::Plan(a) => run(a, Goal::Plan, true).await,
-            Cmd::Apply { run: a, check, diff } => run(a, if check { Goal::Plan } else { Goal::Apply }, diff || check).await,
+            Cmd::Apply {
+                run: a,
+                check,
+                diff,
+            } => {
+                run(
+                    a,
+                    if check { Goal::Plan } else { Goal::Apply },
+                    diff || check,
+                )
+                .await
+            }
         }
     })
 }
@@ -93,15 +114,25 @@ pub struct Prepared {
 
 /// Loads the inventory, roles and templates and plans every selected host; prints the
 /// errors and returns None on bad input.
-pub fn prepare(a: &RunArgs, run_vars: &serde_json::Map<String, serde_json::Value>) -> Result<Prepared, Vec<Diagnostic>> {
+pub fn prepare(
+    a: &RunArgs,
+    run_vars: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Prepared, Vec<Diagnostic>> {
     let inv = inventory::load(&a.inventory, &a.extra_vars).map_err(|d| vec![d])?;
-    let hosts: Vec<&Host> = inventory::select(&inv, a.limit.as_deref()).map_err(|e| vec![Diagnostic::file(&a.inventory, e)])?;
+    let hosts: Vec<&Host> = inventory::select(&inv, a.limit.as_deref())
+        .map_err(|e| vec![Diagnostic::file(&a.inventory, e)])?;
     let role_names: Vec<&String> = hosts.iter().flat_map(|h| h.roles.iter()).collect();
     let roles = role::load_all(&inv.roles_dir, role_names).map_err(|d| vec![d])?;
     let templates = Templates::load(&inv.templates_dir).map_err(|d| vec![d])?;
-    let filter = Filter { tags: a.tags.clone(), skip_tags: a.skip_tags.clone() };
+    let filter = Filter {
+        tags: a.tags.clone(),
+        skip_tags: a.skip_tags.clone(),
+    };
     let plans = plan::build(&inv, &hosts, &roles, &templates, &filter, run_vars)?;
-    Ok(Prepared { inventory: inv, plans })
+    Ok(Prepared {
+        inventory: inv,
+        plans,
+    })
 }
 
 pub fn print_diagnostics(ds: &[Diagnostic]) {
@@ -124,15 +155,27 @@ async fn run(a: RunArgs, goal: Goal, show_diff: bool) -> i32 {
 
 /// Runs the executor with a reporter; returns per-host results.
 pub async fn execute(a: &RunArgs, p: &Prepared, goal: Goal, show_diff: bool) -> Vec<HostResult> {
-    let connector: Arc<dyn Connector> = Arc::new(SshConnector::new(p.inventory.ssh_config.clone(), a.accept_new_host_keys));
-    let opts = Arc::new(exec::Options { goal, forks: a.forks, verbose: a.verbose, secrets: p.inventory.secrets.clone() });
+    let connector: Arc<dyn Connector> = Arc::new(ByHost {
+        ssh: SshConnector::new(p.inventory.ssh_config.clone(), a.accept_new_host_keys),
+        local: LocalConnector,
+    });
+    let opts = Arc::new(exec::Options {
+        goal,
+        forks: a.forks,
+        verbose: a.verbose,
+        secrets: p.inventory.secrets.clone(),
+    });
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let settings = report::Settings {
         format: a.output,
         show_diff,
         verbose: a.verbose,
         hosts: p.plans.len(),
-        title: if goal == Goal::Plan { "plan".into() } else { "apply".into() },
+        title: if goal == Goal::Plan {
+            "plan".into()
+        } else {
+            "apply".into()
+        },
     };
     let reporter = tokio::spawn(report::report(rx, settings));
     let results = exec::run(p.plans.clone(), connector, opts, tx).await;
@@ -143,9 +186,16 @@ pub async fn execute(a: &RunArgs, p: &Prepared, goal: Goal, show_diff: bool) -> 
 /// Prints the summary; exit code 1 when any host failed.
 pub fn finish(a: &RunArgs, results: &[HostResult]) -> i32 {
     if a.output == Format::Json {
-        println!("{}", serde_json::json!({"event": "summary", "hosts": results}));
+        println!(
+            "{}",
+            serde_json::json!({"event": "summary", "hosts": results})
+        );
     } else {
         print!("{}", report::summary(results));
     }
-    if results.iter().any(|r| r.outcome != HostOutcome::Ok) { EXIT_FAILED } else { 0 }
+    if results.iter().any(|r| r.outcome != HostOutcome::Ok) {
+        EXIT_FAILED
+    } else {
+        0
+    }
 }

@@ -38,7 +38,13 @@ impl Diagnostic {
     }
 
     /// A diagnostic at a position, with the snippet cut from `source`.
-    pub fn at(file: &Path, source: &str, line: u64, column: u64, message: impl Into<String>) -> Self {
+    pub fn at(
+        file: &Path,
+        source: &str,
+        line: u64,
+        column: u64,
+        message: impl Into<String>,
+    ) -> Self {
         Diagnostic {
             file: file.to_path_buf(),
             line,
@@ -97,7 +103,10 @@ pub fn snippet(source: &str, line: u64, column: u64) -> Option<String> {
 }
 
 /// The closest candidate to `word` by edit distance, if it is close enough to be a typo.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (levenshtein(word, c), c))
@@ -135,6 +144,9 @@ mod tests {
     #[test]
     fn renders_caret_under_column() {
         let d = Diagnostic::at(Path::new("inv.yml"), "a:\n  b: 1\n", 2, 3, "bad");
-        assert_eq!(d.to_string(), "error: inv.yml:2:3: bad\n  |\n1 | a:\n2 |   b: 1\n  |   ^");
+        assert_eq!(
+            d.to_string(),
+            "error: inv.yml:2:3: bad\n  |\n1 | a:\n2 |   b: 1\n  |   ^"
+        );
     }
 }

@@ -15,6 +15,9 @@ use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// Each role's steps and handlers, shared by all hosts.
+type RoleSpecs<'a> = BTreeMap<&'a str, (Vec<Arc<StepSpec>>, Vec<Arc<StepSpec>>)>;
+
 /// Which steps a run includes.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
@@ -67,8 +70,18 @@ pub fn build(
 ) -> Result<Vec<HostPlan>, Vec<Diagnostic>> {
     let mut errors = Vec::new();
     let mut plans = Vec::new();
-    let specs: BTreeMap<&str, (Vec<Arc<StepSpec>>, Vec<Arc<StepSpec>>)> =
-        roles.iter().map(|(n, r)| (n.as_str(), (r.steps.iter().cloned().map(Arc::new).collect(), r.handlers.iter().cloned().map(Arc::new).collect()))).collect();
+    let specs: RoleSpecs<'_> = roles
+        .iter()
+        .map(|(n, r)| {
+            (
+                n.as_str(),
+                (
+                    r.steps.iter().cloned().map(Arc::new).collect(),
+                    r.handlers.iter().cloned().map(Arc::new).collect(),
+                ),
+            )
+        })
+        .collect();
     for host in hosts {
         match plan_host(inv, host, roles, &specs, templates, filter, run_vars) {
             Ok(p) => plans.push(p),
@@ -78,11 +91,20 @@ pub fn build(
             break;
         }
     }
-    if errors.is_empty() { Ok(plans) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(plans)
+    } else {
+        Err(errors)
+    }
 }
 
 /// The variables a host's templates see.
-pub fn host_vars(inv: &Inventory, host: &Host, roles: &BTreeMap<String, Role>, run_vars: &Map<String, Value>) -> Map<String, Value> {
+pub fn host_vars(
+    inv: &Inventory,
+    host: &Host,
+    roles: &BTreeMap<String, Role>,
+    run_vars: &Map<String, Value>,
+) -> Map<String, Value> {
     let mut vars = Map::new();
     for r in &host.roles {
         if let Some(role) = roles.get(r) {
@@ -91,12 +113,32 @@ pub fn host_vars(inv: &Inventory, host: &Host, roles: &BTreeMap<String, Role>, r
     }
     vars.extend(host.vars.clone());
     vars.extend(run_vars.clone());
-    vars.insert("inventory_hostname".into(), Value::String(host.name.clone()));
+    vars.insert(
+        "inventory_hostname".into(),
+        Value::String(host.name.clone()),
+    );
     vars.insert("ansible_host".into(), Value::String(host.address.clone()));
-    vars.insert("group_names".into(), Value::from(host.groups.iter().filter(|g| *g != "all").cloned().collect::<Vec<_>>()));
-    let groups: Map<String, Value> = inv.groups.iter().map(|(g, m)| (g.clone(), Value::from(m.clone()))).collect();
+    vars.insert(
+        "group_names".into(),
+        Value::from(
+            host.groups
+                .iter()
+                .filter(|g| *g != "all")
+                .cloned()
+                .collect::<Vec<_>>(),
+        ),
+    );
+    let groups: Map<String, Value> = inv
+        .groups
+        .iter()
+        .map(|(g, m)| (g.clone(), Value::from(m.clone())))
+        .collect();
     vars.insert("groups".into(), Value::Object(groups));
-    let addrs: Map<String, Value> = inv.hosts.iter().map(|h| (h.name.clone(), Value::String(h.address.clone()))).collect();
+    let addrs: Map<String, Value> = inv
+        .hosts
+        .iter()
+        .map(|h| (h.name.clone(), Value::String(h.address.clone())))
+        .collect();
     vars.insert("host_addresses".into(), Value::Object(addrs));
     vars
 }
@@ -105,14 +147,17 @@ fn plan_host(
     inv: &Inventory,
     host: &Host,
     roles: &BTreeMap<String, Role>,
-    specs: &BTreeMap<&str, (Vec<Arc<StepSpec>>, Vec<Arc<StepSpec>>)>,
+    specs: &RoleSpecs<'_>,
     templates: &Templates,
     filter: &Filter,
     run_vars: &Map<String, Value>,
 ) -> Result<HostPlan, Vec<Diagnostic>> {
     let mut vars = host_vars(inv, host, roles, run_vars);
     if let Err((keys, e)) = templates.resolve_vars(&mut vars) {
-        return Err(vec![Diagnostic::file(&inv.path, format!("host {}: variable {keys}: {e}", host.name))]);
+        return Err(vec![Diagnostic::file(
+            &inv.path,
+            format!("host {}: variable {keys}: {e}", host.name),
+        )]);
     }
     let ctx = minijinja::Value::from(minijinja::value::Serde(&vars));
     let mut errors = Vec::new();
@@ -120,7 +165,9 @@ fn plan_host(
     let mut handlers = Vec::new();
     let mut skipped = 0;
     for role in &host.roles {
-        let Some((role_steps, role_handlers)) = specs.get(role.as_str()) else { continue };
+        let Some((role_steps, role_handlers)) = specs.get(role.as_str()) else {
+            continue;
+        };
         for spec in role_steps.iter().filter(|s| filter.selects(s)) {
             match resolve(spec, templates, &ctx, host, Use::Step) {
                 Ok(Some(p)) => steps.push(p),
@@ -139,25 +186,64 @@ fn plan_host(
     if !errors.is_empty() {
         return Err(errors);
     }
-    Ok(HostPlan { host: host.clone(), steps, handlers, skipped, vars })
+    Ok(HostPlan {
+        host: host.clone(),
+        steps,
+        handlers,
+        skipped,
+        vars,
+    })
 }
 
-fn resolve(spec: &Arc<StepSpec>, templates: &Templates, ctx: &minijinja::Value, host: &Host, usage: Use) -> Result<Option<Planned>, Diagnostic> {
+fn resolve(
+    spec: &Arc<StepSpec>,
+    templates: &Templates,
+    ctx: &minijinja::Value,
+    host: &Host,
+    usage: Use,
+) -> Result<Option<Planned>, Diagnostic> {
     let fail = |msg: String| {
         let text = std::fs::read_to_string(&spec.file).unwrap_or_default();
-        Diagnostic::at(&spec.file, &text, spec.line, 0, format!("step `{}` on host {}: {msg}", spec.name, host.name))
+        Diagnostic::at(
+            &spec.file,
+            &text,
+            spec.line,
+            0,
+            format!("step `{}` on host {}: {msg}", spec.name, host.name),
+        )
     };
-    if let Some(w) = &spec.when {
-        if !templates.eval_bool(w, ctx).map_err(|e| fail(format!("when: {e}")))? {
-            return Ok(None);
-        }
+    if let Some(w) = &spec.when
+        && !templates
+            .eval_bool(w, ctx)
+            .map_err(|e| fail(format!("when: {e}")))?
+    {
+        return Ok(None);
     }
     let mut args = spec.args.clone();
     render_json(templates, &mut args, ctx).map_err(|e| fail(e.to_string()))?;
-    let r = Resolve { templates, ctx, usage };
-    let action = step::resolve(&spec.kind, args, &r).map_err(|e| fail(format!("{}: {e}", spec.kind)))?;
+    let r = Resolve {
+        templates,
+        ctx,
+        usage,
+    };
+    let action = step::resolve(&spec.kind, args, &r).map_err(|e| match e {
+        step::StepError::Invalid(m) => fail(format!("{}: {m}", spec.kind)),
+        step::StepError::Template(t) => {
+            let context = format!(
+                "host {}, step `{}` of role {}",
+                host.name, spec.name, spec.role
+            );
+            templates
+                .diagnostic(&t, &context)
+                .unwrap_or_else(|| fail(t.to_string()))
+        }
+    })?;
     let timeout = spec.timeout.unwrap_or_else(|| action.default_timeout());
-    Ok(Some(Planned { spec: spec.clone(), action, timeout }))
+    Ok(Some(Planned {
+        spec: spec.clone(),
+        action,
+        timeout,
+    }))
 }
 
 /// The one script that checks every step of a host.
@@ -165,7 +251,10 @@ pub fn check_script(plan: &HostPlan, nonce: &Nonce) -> String {
     let m = nonce.marker();
     let mut body = String::from("export LC_ALL=C\n");
     for (i, s) in plan.steps.iter().enumerate() {
-        body.push_str(&format!("echo '{m} b {i}'\n(\n{}) </dev/null\necho \"{m} e {i} $?\"\n", s.action.check()));
+        body.push_str(&format!(
+            "echo '{m} b {i}'\n(\n{}) </dev/null\necho \"{m} e {i} $?\"\n",
+            s.action.check()
+        ));
     }
     whole_or_nothing(&body)
 }
@@ -182,7 +271,11 @@ pub fn parse_check(output: &str, steps: usize, nonce: &Nonce) -> Result<Vec<Prob
                 (Some("b"), Some(i)) if i < steps => current = Some((i, vec![])),
                 (Some("e"), Some(i)) if i < steps => {
                     let rc = f.next().and_then(|r| r.parse().ok()).unwrap_or(-1);
-                    let lines = current.take().filter(|(j, _)| *j == i).map(|(_, l)| l).unwrap_or_default();
+                    let lines = current
+                        .take()
+                        .filter(|(j, _)| *j == i)
+                        .map(|(_, l)| l)
+                        .unwrap_or_default();
                     probes[i] = Some(Probe { lines, rc });
                 }
                 _ => return Err(format!("unexpected marker line `{line}`")),
@@ -191,12 +284,20 @@ pub fn parse_check(output: &str, steps: usize, nonce: &Nonce) -> Result<Vec<Prob
             lines.push(line.to_string());
         }
     }
-    probes.into_iter().enumerate().map(|(i, p)| p.ok_or_else(|| format!("the check script stopped before step {}", i + 1))).collect()
+    probes
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| p.ok_or_else(|| format!("the check script stopped before step {}", i + 1)))
+        .collect()
 }
 
 /// What the check found for every step.
 pub fn evaluate(plan: &HostPlan, probes: &[Probe], secrets: &Secrets) -> Vec<Verdict> {
-    plan.steps.iter().zip(probes).map(|(s, p)| s.action.evaluate(p, secrets, &plan.host.name)).collect()
+    plan.steps
+        .iter()
+        .zip(probes)
+        .map(|(s, p)| s.action.evaluate(p, secrets, &plan.host.name))
+        .collect()
 }
 
 /// One entry of an apply script.
@@ -219,11 +320,19 @@ pub fn apply_items(plan: &HostPlan, verdicts: &[Verdict]) -> Vec<Item> {
         }
         if change {
             seen_change = true;
-            notified.extend(s.spec.notify.iter().map(|n| (s.spec.role.as_str(), n.as_str())));
+            notified.extend(
+                s.spec
+                    .notify
+                    .iter()
+                    .map(|n| (s.spec.role.as_str(), n.as_str())),
+            );
         }
     }
     for (i, h) in plan.handlers.iter().enumerate() {
-        if notified.iter().any(|(r, n)| *r == h.spec.role && *n == h.spec.name) {
+        if notified
+            .iter()
+            .any(|(r, n)| *r == h.spec.role && *n == h.spec.name)
+        {
             items.push(Item::Handler(i));
         }
     }
@@ -240,13 +349,19 @@ pub fn apply_script(plan: &HostPlan, items: &[Item], nonce: &Nonce) -> String {
     body.push_str(&format!(
         "d=$(mktemp -d /run/rollout.XXXXXX 2>/dev/null || mktemp -d) || {{ echo '{m} x cannot create a private work directory'; exit 1; }}\ntrap 'rm -rf \"$d\"' EXIT\ntrap 'exit 143' INT TERM HUP\n"
     ));
-    body.push_str(&format!("cat > \"$d/lib\" {}", nonce.heredoc("LIB", step::LIB)));
+    body.push_str(&format!(
+        "cat > \"$d/lib\" {}",
+        nonce.heredoc("LIB", step::LIB)
+    ));
     for (n, item) in items.iter().enumerate() {
         let p = item_planned(plan, item);
-        body.push_str(&format!("cat > \"$d/{n}\" {}", nonce.heredoc("S", &p.action.apply())));
+        body.push_str(&format!(
+            "cat > \"$d/{n}\" {}",
+            nonce.heredoc("S", &p.action.apply())
+        ));
     }
     body.push_str(&format!(
-        "__rl_run() {{\n  echo \"{m} b $1\"\n  if timeout -k 10 \"$2\" sh -e -c '. \"$1/lib\"; umask 022; . \"$1/$2\"' rollout-step \"$d\" \"$1\" </dev/null >\"$d/$1.out\" 2>&1; then echo \"{m} e $1 0\"; return 0; fi\n  rc=$?\n  echo \"{m} e $1 $rc $(tail -c 4000 \"$d/$1.out\" | base64 -w0)\"\n  return 1\n}}\n"
+        "__rl_run() {{\n  echo \"{m} b $1\"\n  if timeout -k 10 \"$2\" sh -e -c '. \"$1/lib\"; umask 022; . \"$1/$2\"' rollout-step \"$d\" \"$1\" </dev/null >\"$d/$1.out\" 2>&1; then echo \"{m} e $1 0\"; return 0; else rc=$?; fi\n  echo \"{m} e $1 $rc $(tail -c 4000 \"$d/$1.out\" | base64 -w0)\"\n  return 1\n}}\n"
     ));
     for (n, item) in items.iter().enumerate() {
         let p = item_planned(plan, item);
@@ -267,7 +382,11 @@ pub fn item_planned<'a>(plan: &'a HostPlan, item: &Item) -> &'a Planned {
 pub enum Progress {
     Begin(usize),
     Ok(usize),
-    Failed { item: usize, rc: i32, output: String },
+    Failed {
+        item: usize,
+        rc: i32,
+        output: String,
+    },
     Fatal(String),
 }
 
@@ -282,7 +401,11 @@ pub fn parse_progress(line: &str, nonce: &Nonce) -> Option<Progress> {
             if rc == 0 {
                 return Some(Progress::Ok(item));
             }
-            let output = f.next().and_then(crate::script::unbase64).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+            let output = f
+                .next()
+                .and_then(crate::script::unbase64)
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
             Some(Progress::Failed { item, rc, output })
         }
         "x" => Some(Progress::Fatal(rest[2..].to_string())),
@@ -299,7 +422,9 @@ pub fn display_script(script: &str, secrets: &Secrets) -> String {
     for line in script.lines() {
         if in_blob {
             if line == "__RL_B64__" {
-                out.push_str(&format!("  [{blob_lines} lines of base64 content elided]\n{line}\n"));
+                out.push_str(&format!(
+                    "  [{blob_lines} lines of base64 content elided]\n{line}\n"
+                ));
                 in_blob = false;
             } else {
                 blob_lines += 1;

@@ -7,7 +7,10 @@ use sha2::Digest;
 
 /// Single-quotes `s` for POSIX sh.
 pub fn quote(s: &str) -> String {
-    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./:=@%+,".contains(&b)) {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./:=@%+,".contains(&b))
+    {
         return s.to_string();
     }
     format!("'{}'", s.replace('\'', r"'\''"))
@@ -43,7 +46,12 @@ impl Nonce {
     pub fn new() -> Nonce {
         use std::hash::{BuildHasher, Hasher};
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0),
+        );
         h.write_u32(std::process::id());
         Nonce(format!("{:016x}", h.finish()))
     }
@@ -54,7 +62,11 @@ impl Nonce {
         while body.lines().any(|l| l == delim) {
             delim.push('_');
         }
-        let nl = if body.ends_with('\n') || body.is_empty() { "" } else { "\n" };
+        let nl = if body.ends_with('\n') || body.is_empty() {
+            ""
+        } else {
+            "\n"
+        };
         format!("<<'{delim}'\n{body}{nl}{delim}\n")
     }
 

@@ -21,7 +21,9 @@ impl Secrets {
         values.retain(|v| !v.is_empty());
         values.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         values.dedup();
-        Secrets { values: Arc::new(values) }
+        Secrets {
+            values: Arc::new(values),
+        }
     }
 
     /// Replaces every known secret value in `text`.
@@ -41,7 +43,10 @@ impl Secrets {
 
     /// The positions where secrets start in `line` (for masking old values in diffs).
     pub fn first_secret_at(&self, line: &str) -> Option<usize> {
-        self.values.iter().filter_map(|v| line.find(v.as_str())).min()
+        self.values
+            .iter()
+            .filter_map(|v| line.find(v.as_str()))
+            .min()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -60,13 +65,17 @@ pub fn reference(value: &Value) -> Option<&str> {
 /// Resolves a reference such as `env:BBB_SECRET` or `file:secrets/bbb` (relative to `base`).
 pub fn resolve(reference: &str, base: &Path) -> Result<String, String> {
     let value = if let Some(name) = reference.strip_prefix("env:") {
-        std::env::var(name).map_err(|_| format!("secret `{reference}`: environment variable {name} is not set"))?
+        std::env::var(name)
+            .map_err(|_| format!("secret `{reference}`: environment variable {name} is not set"))?
     } else if let Some(path) = reference.strip_prefix("file:") {
         let p = base.join(path);
-        let text = std::fs::read_to_string(&p).map_err(|e| format!("secret `{reference}`: cannot read {}: {e}", p.display()))?;
+        let text = std::fs::read_to_string(&p)
+            .map_err(|e| format!("secret `{reference}`: cannot read {}: {e}", p.display()))?;
         text.trim_end_matches(['\n', '\r']).to_string()
     } else {
-        return Err(format!("secret reference `{reference}` must start with `env:` or `file:`"));
+        return Err(format!(
+            "secret reference `{reference}` must start with `env:` or `file:`"
+        ));
     };
     if value.is_empty() {
         return Err(format!("secret `{reference}` is empty"));
@@ -83,7 +92,9 @@ pub fn resolve_in(value: &mut Value, base: &Path, found: &mut Vec<String>) -> Re
         return Ok(());
     }
     match value {
-        Value::Array(items) => items.iter_mut().try_for_each(|v| resolve_in(v, base, found)),
+        Value::Array(items) => items
+            .iter_mut()
+            .try_for_each(|v| resolve_in(v, base, found)),
         Value::Object(m) => m.values_mut().try_for_each(|v| resolve_in(v, base, found)),
         _ => Ok(()),
     }

@@ -21,6 +21,8 @@ pub struct RenderError {
     /// Template name (path below `templates/`), or None for an inline string.
     pub template: Option<String>,
     pub line: Option<usize>,
+    /// Byte range of the failing expression in the template source.
+    pub range: Option<std::ops::Range<usize>>,
     pub message: String,
 }
 
@@ -50,18 +52,34 @@ fn describe(e: &minijinja::Error) -> String {
 impl Templates {
     /// Loads every file below `dir` as a template named by its relative path.
     pub fn load(dir: &Path) -> Result<Templates, Diagnostic> {
-        let mut t = Templates { env: new_env(), dir: dir.to_path_buf(), sources: HashMap::new() };
+        let mut t = Templates {
+            env: new_env(),
+            dir: dir.to_path_buf(),
+            sources: HashMap::new(),
+        };
         let mut files = Vec::new();
         if dir.is_dir() {
-            collect(dir, &mut files).map_err(|e| Diagnostic::file(dir, format!("cannot read templates: {e}")))?;
+            collect(dir, &mut files)
+                .map_err(|e| Diagnostic::file(dir, format!("cannot read templates: {e}")))?;
         }
         files.sort();
         for f in files {
-            let name = f.strip_prefix(dir).unwrap_or(&f).to_string_lossy().into_owned();
-            let text = std::fs::read_to_string(&f).map_err(|e| Diagnostic::file(&f, format!("cannot read template: {e}")))?;
+            let name = f
+                .strip_prefix(dir)
+                .unwrap_or(&f)
+                .to_string_lossy()
+                .into_owned();
+            let text = std::fs::read_to_string(&f)
+                .map_err(|e| Diagnostic::file(&f, format!("cannot read template: {e}")))?;
             if let Err(e) = t.env.add_template_owned(name.clone(), text.clone()) {
                 let line = e.line().unwrap_or(0) as u64;
-                return Err(Diagnostic::at(&f, &text, line, 0, format!("template syntax error: {}", describe(&e))));
+                return Err(Diagnostic::at(
+                    &f,
+                    &text,
+                    line,
+                    0,
+                    format!("template syntax error: {}", describe(&e)),
+                ));
             }
             t.sources.insert(name, text);
         }
@@ -70,7 +88,11 @@ impl Templates {
 
     /// An environment without files (for tests and inline values).
     pub fn empty() -> Templates {
-        Templates { env: new_env(), dir: PathBuf::from("templates"), sources: HashMap::new() }
+        Templates {
+            env: new_env(),
+            dir: PathBuf::from("templates"),
+            sources: HashMap::new(),
+        }
     }
 
     pub fn exists(&self, name: &str) -> bool {
@@ -81,13 +103,44 @@ impl Templates {
         self.sources.keys().map(String::as_str)
     }
 
+    /// A diagnostic located in the template file, when the error came from one.
+    pub fn diagnostic(&self, e: &RenderError, context: &str) -> Option<Diagnostic> {
+        let name = e.template.as_ref()?;
+        let src = self.sources.get(name)?;
+        let path = self.dir.join(name);
+        let line = e.line.unwrap_or(0) as u64;
+        let column = e
+            .range
+            .as_ref()
+            .and_then(|r| src.get(..r.start))
+            .map(|before| before.chars().rev().take_while(|c| *c != '\n').count() as u64 + 1)
+            .unwrap_or(0);
+        Some(Diagnostic::at(
+            &path,
+            src,
+            line,
+            column,
+            format!("{} ({context})", e.message),
+        ))
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
     pub fn render_file(&self, name: &str, ctx: &Value) -> Result<String, RenderError> {
-        let tmpl = self.env.get_template(name).map_err(|e| RenderError { template: Some(name.into()), line: None, message: describe(&e) })?;
-        tmpl.render(ctx).map_err(|e| RenderError { template: Some(name.into()), line: e.line(), message: describe(&e) })
+        let tmpl = self.env.get_template(name).map_err(|e| RenderError {
+            template: Some(name.into()),
+            line: None,
+            range: None,
+            message: describe(&e),
+        })?;
+        tmpl.render(ctx).map_err(|e| RenderError {
+            template: Some(name.into()),
+            line: e.line(),
+            range: e.range(),
+            message: describe(&e),
+        })
     }
 
     /// Renders an inline string; strings without template syntax are returned as they are.
@@ -95,19 +148,32 @@ impl Templates {
         if !has_syntax(s) {
             return Ok(s.to_string());
         }
-        self.env.render_str(s, ctx).map_err(|e| RenderError { template: None, line: e.line(), message: describe(&e) })
+        self.env.render_str(s, ctx).map_err(|e| RenderError {
+            template: None,
+            line: e.line(),
+            range: None,
+            message: describe(&e),
+        })
     }
 
     /// Evaluates a `when:` expression to a boolean.
     pub fn eval_bool(&self, expr: &str, ctx: &Value) -> Result<bool, RenderError> {
-        let err = |e: minijinja::Error| RenderError { template: None, line: None, message: describe(&e) };
+        let err = |e: minijinja::Error| RenderError {
+            template: None,
+            line: None,
+            range: None,
+            message: describe(&e),
+        };
         let compiled = self.env.compile_expression(expr).map_err(err)?;
         Ok(compiled.eval(ctx).map_err(err)?.is_true())
     }
 
     /// Renders templated values inside `vars` until they stop changing, so variables can
     /// refer to other variables (`bbb_api_url: "https://{{ bbb_hostname }}/..."`).
-    pub fn resolve_vars(&self, vars: &mut Map<String, serde_json::Value>) -> Result<(), (String, RenderError)> {
+    pub fn resolve_vars(
+        &self,
+        vars: &mut Map<String, serde_json::Value>,
+    ) -> Result<(), (String, RenderError)> {
         for _ in 0..8 {
             let ctx = Value::from(minijinja::value::Serde(&*vars));
             let mut changed = false;
@@ -118,13 +184,29 @@ impl Templates {
                 return Ok(());
             }
         }
-        let still: Vec<String> = vars.iter().filter(|(_, v)| json_has_syntax(v)).map(|(k, _)| k.clone()).collect();
-        Err((still.join(", "), RenderError { template: None, line: None, message: "variables refer to each other in a cycle".into() }))
+        let still: Vec<String> = vars
+            .iter()
+            .filter(|(_, v)| json_has_syntax(v))
+            .map(|(k, _)| k.clone())
+            .collect();
+        Err((
+            still.join(", "),
+            RenderError {
+                template: None,
+                line: None,
+                range: None,
+                message: "variables refer to each other in a cycle".into(),
+            },
+        ))
     }
 }
 
 /// Renders every string inside `v` in place; returns whether anything changed.
-pub fn render_json(t: &Templates, v: &mut serde_json::Value, ctx: &Value) -> Result<bool, RenderError> {
+pub fn render_json(
+    t: &Templates,
+    v: &mut serde_json::Value,
+    ctx: &Value,
+) -> Result<bool, RenderError> {
     match v {
         serde_json::Value::String(s) if has_syntax(s) => {
             let out = t.render_str(s, ctx)?;
@@ -132,8 +214,12 @@ pub fn render_json(t: &Templates, v: &mut serde_json::Value, ctx: &Value) -> Res
             *s = out;
             Ok(changed)
         }
-        serde_json::Value::Array(items) => items.iter_mut().try_fold(false, |acc, i| Ok(render_json(t, i, ctx)? | acc)),
-        serde_json::Value::Object(m) => m.values_mut().try_fold(false, |acc, i| Ok(render_json(t, i, ctx)? | acc)),
+        serde_json::Value::Array(items) => items
+            .iter_mut()
+            .try_fold(false, |acc, i| Ok(render_json(t, i, ctx)? | acc)),
+        serde_json::Value::Object(m) => m
+            .values_mut()
+            .try_fold(false, |acc, i| Ok(render_json(t, i, ctx)? | acc)),
         _ => Ok(false),
     }
 }
@@ -167,18 +253,31 @@ fn new_env() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_auto_escape_callback(|_| AutoEscape::None);
-    env.set_syntax(minijinja::syntax::SyntaxConfig::builder().keep_trailing_newline(true).build().expect("default delimiters"));
+    env.set_syntax(
+        minijinja::syntax::SyntaxConfig::builder()
+            .keep_trailing_newline(true)
+            .build()
+            .expect("default delimiters"),
+    );
     env.add_filter("shell_quote", |s: String| crate::script::quote(&s));
     env.add_filter("b64encode", |s: String| {
         use base64::Engine;
         base64::engine::general_purpose::STANDARD.encode(s.as_bytes())
     });
-    env.add_filter("sha256", |s: String| crate::script::sha256_hex(s.as_bytes()));
+    env.add_filter("sha256", |s: String| {
+        crate::script::sha256_hex(s.as_bytes())
+    });
     env.add_filter("sha1", |s: String| {
         use sha1::Digest;
         hex(&sha1::Sha1::digest(s.as_bytes()))
     });
-    env.add_filter("xml_escape", |s: String| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&apos;"));
+    env.add_filter("xml_escape", |s: String| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+            .replace('\'', "&apos;")
+    });
     env
 }
 
@@ -204,7 +303,10 @@ mod tests {
         let t = Templates::empty();
         let ctx = Value::from(minijinja::value::Serde(serde_json::json!({"a": "<b>&'x"})));
         assert_eq!(t.render_str("{{ a }}", &ctx).unwrap(), "<b>&'x");
-        assert_eq!(t.render_str("{{ a | shell_quote }}", &ctx).unwrap(), r#"'<b>&'\''x'"#);
+        assert_eq!(
+            t.render_str("{{ a | shell_quote }}", &ctx).unwrap(),
+            r#"'<b>&'\''x'"#
+        );
     }
 
     #[test]
@@ -214,7 +316,8 @@ mod tests {
             serde_json::from_value(serde_json::json!({"host": "bbb1", "url": "https://{{ fqdn }}/api", "fqdn": "{{ host }}.example.org"})).unwrap();
         t.resolve_vars(&mut m).unwrap();
         assert_eq!(m["url"], "https://bbb1.example.org/api");
-        let mut cyc: Map<String, serde_json::Value> = serde_json::from_value(serde_json::json!({"a": "{{ b }}x", "b": "{{ a }}y"})).unwrap();
+        let mut cyc: Map<String, serde_json::Value> =
+            serde_json::from_value(serde_json::json!({"a": "{{ b }}x", "b": "{{ a }}y"})).unwrap();
         assert!(t.resolve_vars(&mut cyc).is_err());
     }
 }

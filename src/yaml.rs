@@ -16,18 +16,28 @@ pub struct Source {
 impl Source {
     /// Reads a file, refusing empty and non-UTF-8 files with a clear message.
     pub fn read(path: &Path) -> Result<Source, Diagnostic> {
-        let bytes = std::fs::read(path).map_err(|e| Diagnostic::file(path, format!("cannot read file: {e}")))?;
+        let bytes = std::fs::read(path)
+            .map_err(|e| Diagnostic::file(path, format!("cannot read file: {e}")))?;
         let text = String::from_utf8(bytes).map_err(|e| {
             let upto = &e.as_bytes()[..e.utf8_error().valid_up_to()];
             let line = upto.iter().filter(|b| **b == b'\n').count() as u64 + 1;
             let col = upto.iter().rev().take_while(|b| **b != b'\n').count() as u64 + 1;
             let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
-            Diagnostic::at(path, &text, line, col, "file is not valid UTF-8").with_hint("save the file as UTF-8")
+            Diagnostic::at(path, &text, line, col, "file is not valid UTF-8")
+                .with_hint("save the file as UTF-8")
         })?;
-        if text.trim().lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
-            return Err(Diagnostic::file(path, "file is empty").with_hint("an inventory needs at least `all:` with `hosts:` or `children:`"));
+        if text
+            .trim()
+            .lines()
+            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+        {
+            return Err(Diagnostic::file(path, "file is empty")
+                .with_hint("an inventory needs at least `all:` with `hosts:` or `children:`"));
         }
-        Ok(Source { path: path.to_path_buf(), text })
+        Ok(Source {
+            path: path.to_path_buf(),
+            text,
+        })
     }
 
     /// Parses the whole file as `T`.
@@ -41,9 +51,16 @@ impl Source {
     }
 
     fn diagnose(&self, e: &serde_saphyr::Error) -> Diagnostic {
-        let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
+        let (line, column) = e
+            .location()
+            .map(|l| (l.line(), l.column()))
+            .unwrap_or((0, 0));
         let message = clean_message(&e.without_snippet().to_string());
-        let mut d = if line > 0 { self.at(line, column, message.clone()) } else { Diagnostic::file(&self.path, message.clone()) };
+        let mut d = if line > 0 {
+            self.at(line, column, message.clone())
+        } else {
+            Diagnostic::file(&self.path, message.clone())
+        };
         d.hint = hint_for(&message);
         d
     }
@@ -63,15 +80,18 @@ fn clean_message(raw: &str) -> String {
     if let Some(rest) = m.strip_prefix("error: ") {
         m = rest;
     }
-    if m.starts_with("line ") {
-        if let Some(i) = m.find(": ") {
-            m = &m[i + 2..];
-        }
+    if m.starts_with("line ")
+        && let Some(i) = m.find(": ")
+    {
+        m = &m[i + 2..];
     }
-    if let Some(i) = m.rfind(" at line ") {
-        if m[i + 9..].chars().next().is_some_and(|c| c.is_ascii_digit()) {
-            m = &m[..i];
-        }
+    if let Some(i) = m.rfind(" at line ")
+        && m[i + 9..]
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_digit())
+    {
+        m = &m[..i];
     }
     let m = m.replace(", set DuplicateKeyPolicy in Options if acceptable", "");
     if m.starts_with("budget breached") {
@@ -82,9 +102,17 @@ fn clean_message(raw: &str) -> String {
 
 /// For "unknown field `x`, expected one of a, b" suggest the closest field.
 fn hint_for(message: &str) -> Option<String> {
+    if let Some(t) = message.strip_prefix("invalid ")
+        && (t.starts_with('u') || t.starts_with('i'))
+    {
+        return Some("expected a whole number here".into());
+    }
     let rest = message.strip_prefix("unknown field `")?;
     let (word, rest) = rest.split_once('`')?;
-    let list = rest.split_once("expected one of ").map(|(_, l)| l).or_else(|| rest.split_once("expected ").map(|(_, l)| l))?;
+    let list = rest
+        .split_once("expected one of ")
+        .map(|(_, l)| l)
+        .or_else(|| rest.split_once("expected ").map(|(_, l)| l))?;
     let candidates: Vec<&str> = list.split(", ").map(|c| c.trim_matches('`')).collect();
     did_you_mean(word, candidates.iter().copied()).map(|c| format!("did you mean `{c}`?"))
 }

@@ -17,23 +17,43 @@ pub struct FakeConnector {
 }
 
 impl FakeConnector {
-    pub fn new(respond: impl Fn(&str, &str) -> Result<String, ConnError> + Send + Sync + 'static) -> Self {
-        FakeConnector { log: Arc::default(), unreachable: vec![], respond: Arc::new(respond) }
+    pub fn new(
+        respond: impl Fn(&str, &str) -> Result<String, ConnError> + Send + Sync + 'static,
+    ) -> Self {
+        FakeConnector {
+            log: Arc::default(),
+            unreachable: vec![],
+            respond: Arc::new(respond),
+        }
     }
 
     /// Scripts sent to `host`, in order.
     pub fn scripts(&self, host: &str) -> Vec<String> {
-        self.log.lock().expect("not poisoned").iter().filter(|(h, _)| h == host).map(|(_, s)| s.clone()).collect()
+        self.log
+            .lock()
+            .expect("not poisoned")
+            .iter()
+            .filter(|(h, _)| h == host)
+            .map(|(_, s)| s.clone())
+            .collect()
     }
 }
 
 impl Connector for FakeConnector {
-    fn connect<'a>(&'a self, host: &'a Host) -> BoxFuture<'a, Result<Box<dyn Connection>, ConnError>> {
+    fn connect<'a>(
+        &'a self,
+        host: &'a Host,
+    ) -> BoxFuture<'a, Result<Box<dyn Connection>, ConnError>> {
         Box::pin(async move {
             if self.unreachable.contains(&host.name) {
-                return Err(ConnError::Unreachable("ssh: connect to host: Connection refused".into()));
+                return Err(ConnError::Unreachable(
+                    "ssh: connect to host: Connection refused".into(),
+                ));
             }
-            Ok(Box::new(FakeConnection { host: host.name.clone(), fake: self.clone() }) as Box<dyn Connection>)
+            Ok(Box::new(FakeConnection {
+                host: host.name.clone(),
+                fake: self.clone(),
+            }) as Box<dyn Connection>)
         })
     }
 }
@@ -44,14 +64,26 @@ struct FakeConnection {
 }
 
 impl Connection for FakeConnection {
-    fn run<'a>(&'a self, script: &'a str, on_line: &'a mut (dyn FnMut(&str) + Send)) -> BoxFuture<'a, Result<Finished, ConnError>> {
+    fn run<'a>(
+        &'a self,
+        script: &'a str,
+        on_line: &'a mut (dyn FnMut(&str) + Send),
+    ) -> BoxFuture<'a, Result<Finished, ConnError>> {
         Box::pin(async move {
-            self.fake.log.lock().expect("not poisoned").push((self.host.clone(), script.to_string()));
+            self.fake
+                .log
+                .lock()
+                .expect("not poisoned")
+                .push((self.host.clone(), script.to_string()));
             let out = (self.fake.respond)(&self.host, script)?;
             for l in out.lines() {
                 on_line(l);
             }
-            Ok(Finished { code: Some(0), stdout: out, stderr: String::new() })
+            Ok(Finished {
+                code: Some(0),
+                stdout: out,
+                stderr: String::new(),
+            })
         })
     }
 

@@ -9,7 +9,10 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 pub struct LocalConnector;
 
 impl Connector for LocalConnector {
-    fn connect<'a>(&'a self, _host: &'a Host) -> BoxFuture<'a, Result<Box<dyn Connection>, ConnError>> {
+    fn connect<'a>(
+        &'a self,
+        _host: &'a Host,
+    ) -> BoxFuture<'a, Result<Box<dyn Connection>, ConnError>> {
         Box::pin(async { Ok(Box::new(LocalConnection) as Box<dyn Connection>) })
     }
 }
@@ -17,7 +20,11 @@ impl Connector for LocalConnector {
 pub struct LocalConnection;
 
 impl Connection for LocalConnection {
-    fn run<'a>(&'a self, script: &'a str, on_line: &'a mut (dyn FnMut(&str) + Send)) -> BoxFuture<'a, Result<Finished, ConnError>> {
+    fn run<'a>(
+        &'a self,
+        script: &'a str,
+        on_line: &'a mut (dyn FnMut(&str) + Send),
+    ) -> BoxFuture<'a, Result<Finished, ConnError>> {
         Box::pin(async move {
             let mut child = tokio::process::Command::new("sh")
                 .arg("-s")
@@ -49,8 +56,15 @@ impl Connection for LocalConnection {
                 s
             };
             let ((), stdout, stderr) = tokio::join!(write, read_out, read_err);
-            let status = child.wait().await.map_err(|e| ConnError::Remote(e.to_string()))?;
-            Ok(Finished { code: status.code(), stdout, stderr })
+            let status = child
+                .wait()
+                .await
+                .map_err(|e| ConnError::Remote(e.to_string()))?;
+            Ok(Finished {
+                code: status.code(),
+                stdout,
+                stderr,
+            })
         })
     }
 

@@ -33,13 +33,20 @@ pub struct Finished {
 }
 
 pub trait Connector: Send + Sync {
-    fn connect<'a>(&'a self, host: &'a Host) -> BoxFuture<'a, Result<Box<dyn Connection>, ConnError>>;
+    fn connect<'a>(
+        &'a self,
+        host: &'a Host,
+    ) -> BoxFuture<'a, Result<Box<dyn Connection>, ConnError>>;
 }
 
 pub trait Connection: Send + Sync {
     /// Runs `script` with `sh -s` (through `sudo -n` for `become`), calling `on_line` for
     /// every stdout line as it arrives.
-    fn run<'a>(&'a self, script: &'a str, on_line: &'a mut (dyn FnMut(&str) + Send)) -> BoxFuture<'a, Result<Finished, ConnError>>;
+    fn run<'a>(
+        &'a self,
+        script: &'a str,
+        on_line: &'a mut (dyn FnMut(&str) + Send),
+    ) -> BoxFuture<'a, Result<Finished, ConnError>>;
 
     fn close(self: Box<Self>) -> BoxFuture<'static, ()>;
 }
@@ -47,5 +54,27 @@ pub trait Connection: Send + Sync {
 /// The remote program: the script comes on stdin, never in argv.
 pub fn shell_argv(host: &Host) -> Vec<&'static str> {
     let is_root = host.user.as_deref().is_none_or(|u| u == "root");
-    if host.become_root && !is_root { vec!["sudo", "-n", "--", "sh", "-s"] } else { vec!["sh", "-s"] }
+    if host.become_root && !is_root {
+        vec!["sudo", "-n", "--", "sh", "-s"]
+    } else {
+        vec!["sh", "-s"]
+    }
+}
+
+/// Dispatches each host to SSH or the local shell, by its `connection:`.
+pub struct ByHost<S: Connector, L: Connector> {
+    pub ssh: S,
+    pub local: L,
+}
+
+impl<S: Connector, L: Connector> Connector for ByHost<S, L> {
+    fn connect<'a>(
+        &'a self,
+        host: &'a Host,
+    ) -> BoxFuture<'a, Result<Box<dyn Connection>, ConnError>> {
+        match host.connection {
+            crate::inventory::Connection::Ssh => self.ssh.connect(host),
+            crate::inventory::Connection::Local => self.local.connect(host),
+        }
+    }
 }

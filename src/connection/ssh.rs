@@ -20,18 +20,30 @@ pub struct SshConnector {
 
 impl SshConnector {
     pub fn new(ssh_config: Option<PathBuf>, accept_new_host_keys: bool) -> SshConnector {
-        SshConnector { ssh_config, accept_new_host_keys, connect_timeout: Duration::from_secs(10), handshakes: tokio::sync::Semaphore::new(32) }
+        SshConnector {
+            ssh_config,
+            accept_new_host_keys,
+            connect_timeout: Duration::from_secs(10),
+            handshakes: tokio::sync::Semaphore::new(32),
+        }
     }
 }
 
 impl Connector for SshConnector {
-    fn connect<'a>(&'a self, host: &'a Host) -> BoxFuture<'a, Result<Box<dyn Connection>, ConnError>> {
+    fn connect<'a>(
+        &'a self,
+        host: &'a Host,
+    ) -> BoxFuture<'a, Result<Box<dyn Connection>, ConnError>> {
         Box::pin(async move {
             let mut b = SessionBuilder::default();
-            b.known_hosts_check(if self.accept_new_host_keys { KnownHosts::Add } else { KnownHosts::Strict })
-                .connect_timeout(self.connect_timeout)
-                .server_alive_interval(Duration::from_secs(5))
-                .control_directory(std::env::temp_dir());
+            b.known_hosts_check(if self.accept_new_host_keys {
+                KnownHosts::Add
+            } else {
+                KnownHosts::Strict
+            })
+            .connect_timeout(self.connect_timeout)
+            .server_alive_interval(Duration::from_secs(5))
+            .control_directory(std::env::temp_dir());
             if let Some(c) = &self.ssh_config {
                 b.config_file(c);
             }
@@ -41,9 +53,19 @@ impl Connector for SshConnector {
             if let Some(p) = host.port {
                 b.port(p);
             }
-            let _permit = self.handshakes.acquire().await.expect("semaphore never closed");
-            let session = b.connect_mux(&host.address).await.map_err(|e| ConnError::Unreachable(describe(&e)))?;
-            Ok(Box::new(SshConnection { session, argv: shell_argv(host) }) as Box<dyn Connection>)
+            let _permit = self
+                .handshakes
+                .acquire()
+                .await
+                .expect("semaphore never closed");
+            let session = b
+                .connect_mux(&host.address)
+                .await
+                .map_err(|e| ConnError::Unreachable(describe(&e)))?;
+            Ok(Box::new(SshConnection {
+                session,
+                argv: shell_argv(host),
+            }) as Box<dyn Connection>)
         })
     }
 }
@@ -54,11 +76,20 @@ struct SshConnection {
 }
 
 impl Connection for SshConnection {
-    fn run<'a>(&'a self, script: &'a str, on_line: &'a mut (dyn FnMut(&str) + Send)) -> BoxFuture<'a, Result<Finished, ConnError>> {
+    fn run<'a>(
+        &'a self,
+        script: &'a str,
+        on_line: &'a mut (dyn FnMut(&str) + Send),
+    ) -> BoxFuture<'a, Result<Finished, ConnError>> {
         Box::pin(async move {
-            let lost = |e: openssh::Error| ConnError::Unreachable(format!("connection lost: {}", describe(&e)));
+            let lost = |e: openssh::Error| {
+                ConnError::Unreachable(format!("connection lost: {}", describe(&e)))
+            };
             let mut cmd = self.session.command(self.argv[0]);
-            cmd.args(&self.argv[1..]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+            cmd.args(&self.argv[1..])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
             let mut child = cmd.spawn().await.map_err(lost)?;
             let mut stdin = child.stdin().take().expect("piped");
             let stdout = child.stdout().take().expect("piped");
@@ -85,12 +116,18 @@ impl Connection for SshConnection {
             };
             let (w, stdout, stderr) = tokio::join!(write, read_out, read_err);
             let status = child.wait().await.map_err(lost)?;
-            if let Err(e) = w {
-                if status.code().is_none() {
-                    return Err(ConnError::Unreachable(format!("connection lost while sending the script: {e}")));
-                }
+            if let Err(e) = w
+                && status.code().is_none()
+            {
+                return Err(ConnError::Unreachable(format!(
+                    "connection lost while sending the script: {e}"
+                )));
             }
-            Ok(Finished { code: status.code(), stdout, stderr })
+            Ok(Finished {
+                code: status.code(),
+                stdout,
+                stderr,
+            })
         })
     }
 

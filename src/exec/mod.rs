@@ -28,12 +28,22 @@ pub struct Options {
 }
 
 /// Runs all plans; returns one result per host, in plan order.
-pub async fn run(plans: Vec<HostPlan>, connector: Arc<dyn Connector>, opts: Arc<Options>, events: UnboundedSender<Event>) -> Vec<HostResult> {
+pub async fn run(
+    plans: Vec<HostPlan>,
+    connector: Arc<dyn Connector>,
+    opts: Arc<Options>,
+    events: UnboundedSender<Event>,
+) -> Vec<HostResult> {
     let forks = Arc::new(Semaphore::new(opts.forks.max(1)));
     let mut set = tokio::task::JoinSet::new();
     let n = plans.len();
     for (i, plan) in plans.into_iter().enumerate() {
-        let (forks, connector, opts, events) = (forks.clone(), connector.clone(), opts.clone(), events.clone());
+        let (forks, connector, opts, events) = (
+            forks.clone(),
+            connector.clone(),
+            opts.clone(),
+            events.clone(),
+        );
         set.spawn(async move {
             let _permit = forks.acquire_owned().await.expect("semaphore never closed");
             (i, run_host(plan, connector.as_ref(), &opts, &events).await)
@@ -44,17 +54,36 @@ pub async fn run(plans: Vec<HostPlan>, connector: Arc<dyn Connector>, opts: Arc<
         let (i, res) = r.expect("host task panicked");
         results[i] = Some(res);
     }
-    results.into_iter().map(|r| r.expect("every host reports")).collect()
+    results
+        .into_iter()
+        .map(|r| r.expect("every host reports"))
+        .collect()
 }
 
-async fn run_host(plan: HostPlan, connector: &dyn Connector, opts: &Options, events: &UnboundedSender<Event>) -> HostResult {
+async fn run_host(
+    plan: HostPlan,
+    connector: &dyn Connector,
+    opts: &Options,
+    events: &UnboundedSender<Event>,
+) -> HostResult {
     let started = Instant::now();
     let host = plan.host.name.clone();
-    let mut res = HostResult { host: host.clone(), outcome: HostOutcome::Ok, ok: 0, changed: 0, failed: 0, skipped: plan.skipped, seconds: 0.0 };
+    let mut res = HostResult {
+        host: host.clone(),
+        outcome: HostOutcome::Ok,
+        ok: 0,
+        changed: 0,
+        failed: 0,
+        skipped: plan.skipped,
+        seconds: 0.0,
+    };
     let send = |e: Event| {
         let _ = events.send(e);
     };
-    send(Event::HostStarted { host: host.clone(), steps: plan.steps.len() });
+    send(Event::HostStarted {
+        host: host.clone(),
+        steps: plan.steps.len(),
+    });
     if plan.steps.is_empty() {
         res.seconds = started.elapsed().as_secs_f64();
         send(Event::HostFinished(res.clone()));
@@ -77,27 +106,49 @@ async fn run_host(plan: HostPlan, connector: &dyn Connector, opts: &Options, eve
     res
 }
 
-async fn converge(plan: &HostPlan, conn: &dyn Connection, opts: &Options, send: &(dyn Fn(Event) + Sync), res: &mut HostResult) -> HostOutcome {
+async fn converge(
+    plan: &HostPlan,
+    conn: &dyn Connection,
+    opts: &Options,
+    send: &(dyn Fn(Event) + Sync),
+    res: &mut HostResult,
+) -> HostOutcome {
     let host = &plan.host.name;
     let secrets = &opts.secrets;
     let nonce = Nonce::new();
 
     // 1. One round trip checks every step.
-    send(Event::Phase { host: host.clone(), phase: "checking" });
+    send(Event::Phase {
+        host: host.clone(),
+        phase: "checking",
+    });
     let script = plan::check_script(plan, &nonce);
     if opts.verbose {
-        send(Event::Script { host: host.clone(), what: "check", text: plan::display_script(&script, secrets) });
+        send(Event::Script {
+            host: host.clone(),
+            what: "check",
+            text: plan::display_script(&script, secrets),
+        });
     }
     let check_timeout = Duration::from_secs(300);
     let out = match tokio::time::timeout(check_timeout, conn.run(&script, &mut |_| {})).await {
-        Err(_) => return HostOutcome::Failed(format!("the check script did not finish within {} s", check_timeout.as_secs())),
+        Err(_) => {
+            return HostOutcome::Failed(format!(
+                "the check script did not finish within {} s",
+                check_timeout.as_secs()
+            ));
+        }
         Ok(Err(e)) => return outcome_of(e, secrets),
         Ok(Ok(f)) => f,
     };
     let probes = match plan::parse_check(&out.stdout, plan.steps.len(), &nonce) {
         Ok(p) => p,
         Err(e) => {
-            let why = if out.stderr.trim().is_empty() { e } else { format!("{e}: {}", last_lines(&out.stderr, 5)) };
+            let why = if out.stderr.trim().is_empty() {
+                e
+            } else {
+                format!("{e}: {}", last_lines(&out.stderr, 5))
+            };
             return HostOutcome::Failed(secrets.redact(&why));
         }
     };
@@ -108,7 +159,15 @@ async fn converge(plan: &HostPlan, conn: &dyn Connection, opts: &Options, send: 
     for (s, v) in plan.steps.iter().zip(&verdicts) {
         let (status, summary, diff) = match v {
             Verdict::Unchanged => (StepStatus::Ok, None, None),
-            Verdict::Change { summary, diff } => (if opts.goal == Goal::Plan { StepStatus::WouldChange } else { StepStatus::Pending }, Some(summary.clone()), diff.clone()),
+            Verdict::Change { summary, diff } => (
+                if opts.goal == Goal::Plan {
+                    StepStatus::WouldChange
+                } else {
+                    StepStatus::Pending
+                },
+                Some(summary.clone()),
+                diff.clone(),
+            ),
             Verdict::Fail(m) => {
                 failure.get_or_insert_with(|| format!("{}: {m}", s.label()));
                 (StepStatus::Failed, Some(m.clone()), None)
@@ -120,7 +179,13 @@ async fn converge(plan: &HostPlan, conn: &dyn Connection, opts: &Options, send: 
             StepStatus::Failed => res.failed += 1,
             _ => {}
         }
-        send(Event::Step { host: host.clone(), label: s.label(), status, summary: summary.map(|x| secrets.redact(&x)), diff });
+        send(Event::Step {
+            host: host.clone(),
+            label: s.label(),
+            status,
+            summary: summary.map(|x| secrets.redact(&x)),
+            diff,
+        });
     }
     if let Some(f) = failure {
         return HostOutcome::Failed(secrets.redact(&f));
@@ -136,16 +201,31 @@ async fn converge(plan: &HostPlan, conn: &dyn Connection, opts: &Options, send: 
     }
     let script = plan::apply_script(plan, &items, &nonce);
     if opts.verbose {
-        send(Event::Script { host: host.clone(), what: "apply", text: plan::display_script(&script, secrets) });
+        send(Event::Script {
+            host: host.clone(),
+            what: "apply",
+            text: plan::display_script(&script, secrets),
+        });
     }
-    send(Event::Phase { host: host.clone(), phase: "applying" });
-    let total: u64 = items.iter().map(|i| plan::item_planned(plan, i).timeout).sum();
+    send(Event::Phase {
+        host: host.clone(),
+        phase: "applying",
+    });
+    let total: u64 = items
+        .iter()
+        .map(|i| plan::item_planned(plan, i).timeout)
+        .sum();
     let mut failed: Option<String> = None;
     let mut done = vec![false; items.len()];
     let mut on_line = |line: &str| match plan::parse_progress(line, &nonce) {
         Some(Progress::Begin(n)) if n < items.len() => {
             let p = plan::item_planned(plan, &items[n]);
-            send(Event::StepBegin { host: host.clone(), label: p.label(), index: n, total: items.len() });
+            send(Event::StepBegin {
+                host: host.clone(),
+                label: p.label(),
+                index: n,
+                total: items.len(),
+            });
         }
         Some(Progress::Ok(n)) if n < items.len() => {
             done[n] = true;
@@ -154,20 +234,48 @@ async fn converge(plan: &HostPlan, conn: &dyn Connection, opts: &Options, send: 
                 Item::Step(i) => matches!(verdicts[*i], Verdict::Change { .. }),
                 Item::Handler(_) => true,
             };
-            send(Event::Step { host: host.clone(), label: p.label(), status: if changed { StepStatus::Changed } else { StepStatus::Ok }, summary: None, diff: None });
+            send(Event::Step {
+                host: host.clone(),
+                label: p.label(),
+                status: if changed {
+                    StepStatus::Changed
+                } else {
+                    StepStatus::Ok
+                },
+                summary: None,
+                diff: None,
+            });
         }
         Some(Progress::Failed { item, rc, output }) if item < items.len() => {
             let p = plan::item_planned(plan, &items[item]);
-            let why = if rc == 124 || rc == 137 { format!("timed out after {} s", p.timeout) } else { format!("exit code {rc}") };
+            let why = if rc == 124 || rc == 137 {
+                format!("timed out after {} s", p.timeout)
+            } else {
+                format!("exit code {rc}")
+            };
             let detail = last_lines(&output, 8);
-            let msg = secrets.redact(&if detail.is_empty() { why } else { format!("{why}: {detail}") });
-            send(Event::Step { host: host.clone(), label: p.label(), status: StepStatus::Failed, summary: Some(msg.clone()), diff: None });
+            let msg = secrets.redact(&if detail.is_empty() {
+                why
+            } else {
+                format!("{why}: {detail}")
+            });
+            send(Event::Step {
+                host: host.clone(),
+                label: p.label(),
+                status: StepStatus::Failed,
+                summary: Some(msg.clone()),
+                diff: None,
+            });
             failed = Some(format!("{}: {msg}", p.label()));
         }
         Some(Progress::Fatal(m)) => failed = Some(m),
         _ => {}
     };
-    let r = tokio::time::timeout(Duration::from_secs(total + 60), conn.run(&script, &mut on_line)).await;
+    let r = tokio::time::timeout(
+        Duration::from_secs(total + 60),
+        conn.run(&script, &mut on_line),
+    )
+    .await;
     for (n, item) in items.iter().enumerate() {
         if done[n] {
             let Item::Step(i) = item else { continue };
@@ -180,9 +288,15 @@ async fn converge(plan: &HostPlan, conn: &dyn Connection, opts: &Options, send: 
     match r {
         Err(_) => HostOutcome::Failed("the apply script did not finish in time".into()),
         Ok(Err(e)) => {
-            let at = items.iter().zip(&done).find(|(_, d)| !**d).map(|(i, _)| plan::item_planned(plan, i).label());
+            let at = items
+                .iter()
+                .zip(&done)
+                .find(|(_, d)| !**d)
+                .map(|(i, _)| plan::item_planned(plan, i).label());
             match (outcome_of(e, secrets), at) {
-                (HostOutcome::Unreachable(m), Some(step)) => HostOutcome::Unreachable(format!("{m} (during `{step}`)")),
+                (HostOutcome::Unreachable(m), Some(step)) => {
+                    HostOutcome::Unreachable(format!("{m} (during `{step}`)"))
+                }
                 (o, _) => o,
             }
         }
@@ -193,8 +307,14 @@ async fn converge(plan: &HostPlan, conn: &dyn Connection, opts: &Options, send: 
             } else if done.iter().all(|d| *d) {
                 HostOutcome::Ok
             } else {
-                let why = if f.stderr.trim().is_empty() { format!("exit code {:?}", f.code) } else { last_lines(&f.stderr, 5) };
-                HostOutcome::Failed(secrets.redact(&format!("the apply script stopped early: {why}")))
+                let why = if f.stderr.trim().is_empty() {
+                    format!("exit code {:?}", f.code)
+                } else {
+                    last_lines(&f.stderr, 5)
+                };
+                HostOutcome::Failed(
+                    secrets.redact(&format!("the apply script stopped early: {why}")),
+                )
             }
         }
     }

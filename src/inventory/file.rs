@@ -42,6 +42,8 @@ pub struct HostFile {
     pub address: Option<String>,
     pub port: Option<u16>,
     pub user: Option<String>,
+    /// `ssh` (default) or `local` (run on the controller itself).
+    pub connection: Option<Connection>,
     /// Run steps through `sudo -n` (for a non-root user).
     #[serde(rename = "become")]
     pub become_root: Option<bool>,
@@ -49,4 +51,12 @@ pub struct HostFile {
     pub vars: Vars,
     #[serde(default)]
     pub roles: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Connection {
+    #[default]
+    Ssh,
+    Local,
 }

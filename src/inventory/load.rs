@@ -34,20 +34,41 @@ pub fn load(path: &Path, extra_vars: &[(String, String)]) -> Result<Inventory, D
     let source = Source::read(path)?;
     let file: InventoryFile = source.parse()?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let base = if base.as_os_str().is_empty() { PathBuf::from(".") } else { base };
+    let base = if base.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        base
+    };
 
     // Collect groups and hosts from the tree.
     let mut groups: IndexMap<String, GroupInfo> = IndexMap::new();
     let mut hosts: IndexMap<String, (Option<&HostFile>, (u64, u64))> = IndexMap::new();
-    walk(&source, "all", Some(&file.all.value), 0, (file.all.referenced.line(), file.all.referenced.column()), &mut groups, &mut hosts)?;
+    walk(
+        &source,
+        "all",
+        Some(&file.all.value),
+        0,
+        (file.all.referenced.line(), file.all.referenced.column()),
+        &mut groups,
+        &mut hosts,
+    )?;
 
     for (name, g) in &groups {
         if !g.defined {
-            let defined = groups.iter().filter(|(_, g)| g.defined).map(|(n, _)| n.as_str());
-            let mut d = source.at(g.first_seen.0, g.first_seen.1, format!("group `{name}` is referenced but never defined"));
+            let defined = groups
+                .iter()
+                .filter(|(_, g)| g.defined)
+                .map(|(n, _)| n.as_str());
+            let mut d = source.at(
+                g.first_seen.0,
+                g.first_seen.1,
+                format!("group `{name}` is referenced but never defined"),
+            );
             d.hint = Some(match did_you_mean(name, defined) {
                 Some(s) => format!("did you mean `{s}`?"),
-                None => format!("define it with `{name}:` and `hosts:` somewhere under `children:`"),
+                None => {
+                    format!("define it with `{name}:` and `hosts:` somewhere under `children:`")
+                }
             });
             return Err(d);
         }
@@ -65,15 +86,17 @@ pub fn load(path: &Path, extra_vars: &[(String, String)]) -> Result<Inventory, D
 
     let mut secret_values = Vec::new();
     let mut resolved_vars: HashMap<*const Vars, Map<String, Value>> = HashMap::new();
-    let resolve_vars = |vars: &Vars, found: &mut Vec<String>| -> Result<Map<String, Value>, Diagnostic> {
-        let mut out = Map::new();
-        for (k, v) in vars {
-            let mut value = v.value.clone();
-            secret::resolve_in(&mut value, &base, found).map_err(|e| source.at(v.referenced.line(), v.referenced.column(), e))?;
-            out.insert(k.clone(), value);
-        }
-        Ok(out)
-    };
+    let resolve_vars =
+        |vars: &Vars, found: &mut Vec<String>| -> Result<Map<String, Value>, Diagnostic> {
+            let mut out = Map::new();
+            for (k, v) in vars {
+                let mut value = v.value.clone();
+                secret::resolve_in(&mut value, &base, found)
+                    .map_err(|e| source.at(v.referenced.line(), v.referenced.column(), e))?;
+                out.insert(k.clone(), value);
+            }
+            Ok(out)
+        };
     for g in groups.values() {
         for v in &g.vars {
             let m = resolve_vars(v, &mut secret_values)?;
@@ -84,14 +107,24 @@ pub fn load(path: &Path, extra_vars: &[(String, String)]) -> Result<Inventory, D
     let roles_dir = dir_setting(&source, &base, file.roles_path.as_ref(), "roles")?;
     let templates_dir = dir_setting(&source, &base, file.templates_path.as_ref(), "templates")?;
     let known_roles: Vec<String> = std::fs::read_dir(&roles_dir)
-        .map(|rd| rd.filter_map(|e| e.ok()).filter(|e| e.path().is_dir()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter(|e| e.path().is_dir())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     let check_role = |r: &Spanned<String>| -> Result<(), Diagnostic> {
         if known_roles.iter().any(|k| k == &r.value) {
             return Ok(());
         }
-        let mut d = source.at(r.referenced.line(), r.referenced.column(), format!("role `{}` not found in {}", r.value, roles_dir.display()));
-        d.hint = did_you_mean(&r.value, known_roles.iter().map(String::as_str)).map(|s| format!("did you mean `{s}`?"));
+        let mut d = source.at(
+            r.referenced.line(),
+            r.referenced.column(),
+            format!("role `{}` not found in {}", r.value, roles_dir.display()),
+        );
+        d.hint = did_you_mean(&r.value, known_roles.iter().map(String::as_str))
+            .map(|s| format!("did you mean `{s}`?"));
         Err(d)
     };
 
@@ -99,9 +132,20 @@ pub fn load(path: &Path, extra_vars: &[(String, String)]) -> Result<Inventory, D
     for (name, (hf, _)) in &hosts {
         let default_host = HostFile::default();
         let hf = hf.unwrap_or(&default_host);
-        let mut host_groups: Vec<(&String, usize)> =
-            groups.iter().filter(|(g, _)| members[*g].contains(name)).map(|(g, info)| (g, info.depth)).collect();
-        host_groups.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| if a.1 == 0 { std::cmp::Ordering::Equal } else { a.0.cmp(b.0) }));
+        let mut host_groups: Vec<(&String, usize)> = groups
+            .iter()
+            .filter(|(g, _)| members[*g].contains(name))
+            .map(|(g, info)| (g, info.depth))
+            .collect();
+        host_groups.sort_by(|a, b| {
+            a.1.cmp(&b.1).then_with(|| {
+                if a.1 == 0 {
+                    std::cmp::Ordering::Equal
+                } else {
+                    a.0.cmp(b.0)
+                }
+            })
+        });
         let mut vars = Map::new();
         let mut roles: Vec<String> = Vec::new();
         for (g, _) in &host_groups {
@@ -135,6 +179,7 @@ pub fn load(path: &Path, extra_vars: &[(String, String)]) -> Result<Inventory, D
             address: hf.address.clone().unwrap_or_else(|| name.clone()),
             port: hf.port,
             user: hf.user.clone(),
+            connection: hf.connection.unwrap_or_default(),
             become_root: hf.become_root.unwrap_or(false),
             groups: host_groups.iter().map(|(g, _)| (*g).clone()).collect(),
             roles,
@@ -142,7 +187,12 @@ pub fn load(path: &Path, extra_vars: &[(String, String)]) -> Result<Inventory, D
         });
     }
     if out_hosts.is_empty() {
-        return Err(source.at(file.all.referenced.line(), file.all.referenced.column(), "the inventory defines no hosts")
+        return Err(source
+            .at(
+                file.all.referenced.line(),
+                file.all.referenced.column(),
+                "the inventory defines no hosts",
+            )
             .with_hint("add hosts under `all: hosts:` or under a group in `all: children:`"));
     }
 
@@ -150,13 +200,20 @@ pub fn load(path: &Path, extra_vars: &[(String, String)]) -> Result<Inventory, D
         Some(s) => {
             let p = base.join(&s.value);
             if !p.is_file() {
-                return Err(source.at(s.referenced.line(), s.referenced.column(), format!("ssh_config file {} does not exist", p.display())));
+                return Err(source.at(
+                    s.referenced.line(),
+                    s.referenced.column(),
+                    format!("ssh_config file {} does not exist", p.display()),
+                ));
             }
             Some(p)
         }
         None => None,
     };
-    let balancer = file.balancer.as_ref().map(|b| (b.value.clone(), b.referenced.line(), b.referenced.column()));
+    let balancer = file
+        .balancer
+        .as_ref()
+        .map(|b| (b.value.clone(), b.referenced.line(), b.referenced.column()));
     let mut balancer = balancer;
     if let Some((v, line, col)) = balancer.as_mut() {
         secret::resolve_in(v, &base, &mut secret_values).map_err(|e| source.at(*line, *col, e))?;
@@ -185,7 +242,10 @@ fn walk<'a>(
     groups: &mut IndexMap<String, GroupInfo<'a>>,
     hosts: &mut IndexMap<String, (Option<&'a HostFile>, (u64, u64))>,
 ) -> Result<(), Diagnostic> {
-    let info = groups.entry(name.to_string()).or_insert_with(|| GroupInfo { first_seen: at, ..Default::default() });
+    let info = groups.entry(name.to_string()).or_insert_with(|| GroupInfo {
+        first_seen: at,
+        ..Default::default()
+    });
     info.depth = info.depth.max(depth);
     let Some(group) = group else { return Ok(()) };
     info.defined = true;
@@ -214,19 +274,35 @@ fn walk<'a>(
     }
     for (c, cg) in &group.children {
         if c.value == "all" {
-            return Err(source.at(c.referenced.line(), c.referenced.column(), "`all` cannot be a child group"));
+            return Err(source.at(
+                c.referenced.line(),
+                c.referenced.column(),
+                "`all` cannot be a child group",
+            ));
         }
         let info = groups.get_mut(name).expect("group just inserted");
         if !info.children.contains(&c.value) {
             info.children.push(c.value.clone());
         }
-        walk(source, &c.value, cg.as_ref(), depth + 1, (c.referenced.line(), c.referenced.column()), groups, hosts)?;
+        walk(
+            source,
+            &c.value,
+            cg.as_ref(),
+            depth + 1,
+            (c.referenced.line(), c.referenced.column()),
+            groups,
+            hosts,
+        )?;
     }
     Ok(())
 }
 
 fn check_cycles(source: &Source, groups: &IndexMap<String, GroupInfo>) -> Result<(), Diagnostic> {
-    fn visit(name: &str, groups: &IndexMap<String, GroupInfo>, stack: &mut Vec<String>) -> Option<Vec<String>> {
+    fn visit(
+        name: &str,
+        groups: &IndexMap<String, GroupInfo>,
+        stack: &mut Vec<String>,
+    ) -> Option<Vec<String>> {
         if stack.iter().any(|s| s == name) {
             let mut cycle = stack.clone();
             cycle.push(name.to_string());
@@ -243,7 +319,11 @@ fn check_cycles(source: &Source, groups: &IndexMap<String, GroupInfo>) -> Result
     }
     if let Some(cycle) = visit("all", groups, &mut Vec::new()) {
         let last = &groups[cycle.last().expect("cycle is not empty").as_str()];
-        return Err(source.at(last.first_seen.0, last.first_seen.1, format!("group cycle: {}", cycle.join(" -> "))));
+        return Err(source.at(
+            last.first_seen.0,
+            last.first_seen.1,
+            format!("group cycle: {}", cycle.join(" -> ")),
+        ));
     }
     Ok(())
 }
@@ -258,13 +338,33 @@ fn collect_members(name: &str, groups: &IndexMap<String, GroupInfo>, out: &mut B
 
 /// `roles_path:`/`templates_path:` if set, else the nearest folder of that name at or above
 /// the inventory's folder (so `inventories/x.yml` finds the repository's `roles/`).
-fn dir_setting(source: &Source, base: &Path, setting: Option<&Spanned<String>>, default: &str) -> Result<PathBuf, Diagnostic> {
+fn dir_setting(
+    source: &Source,
+    base: &Path,
+    setting: Option<&Spanned<String>>,
+    default: &str,
+) -> Result<PathBuf, Diagnostic> {
     if let Some(s) = setting {
         let p = base.join(&s.value);
         if !p.is_dir() {
-            return Err(source.at(s.referenced.line(), s.referenced.column(), format!("folder {} does not exist", p.display())));
+            return Err(source.at(
+                s.referenced.line(),
+                s.referenced.column(),
+                format!("folder {} does not exist", p.display()),
+            ));
         }
         return Ok(p);
+    }
+    // Lexical ancestors first, so messages show paths as the operator typed them.
+    for dir in base.ancestors() {
+        let p = if dir.as_os_str().is_empty() {
+            PathBuf::from(default)
+        } else {
+            dir.join(default)
+        };
+        if p.is_dir() {
+            return Ok(p);
+        }
     }
     let abs = std::fs::canonicalize(base).unwrap_or_else(|_| base.to_path_buf());
     for dir in abs.ancestors() {

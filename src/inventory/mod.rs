@@ -5,6 +5,7 @@ mod file;
 mod load;
 mod select;
 
+pub use file::Connection;
 pub use load::load;
 pub use select::select;
 
@@ -37,6 +38,7 @@ pub struct Host {
     pub address: String,
     pub port: Option<u16>,
     pub user: Option<String>,
+    pub connection: Connection,
     pub become_root: bool,
     /// Groups the host belongs to, from `all` to the deepest (the precedence order).
     pub groups: Vec<String>,

@@ -5,7 +5,9 @@ use crate::error::did_you_mean;
 
 /// The hosts `limit` selects, in inventory order. `None` selects all hosts.
 pub fn select<'a>(inv: &'a Inventory, limit: Option<&str>) -> Result<Vec<&'a Host>, String> {
-    let Some(limit) = limit else { return Ok(inv.hosts.iter().collect()) };
+    let Some(limit) = limit else {
+        return Ok(inv.hosts.iter().collect());
+    };
     let mut include: Vec<&str> = Vec::new();
     let mut exclude: Vec<&str> = Vec::new();
     for part in limit.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -15,13 +17,26 @@ pub fn select<'a>(inv: &'a Inventory, limit: Option<&str>) -> Result<Vec<&'a Hos
         };
         let known = inv.groups.contains_key(name) || inv.host(name).is_some();
         if !known {
-            let names = inv.groups.keys().map(String::as_str).chain(inv.hosts.iter().map(|h| h.name.as_str()));
-            let hint = did_you_mean(name, names).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
-            return Err(format!("--limit: `{name}` is neither a host nor a group of {}{hint}", inv.path.display()));
+            let names = inv
+                .groups
+                .keys()
+                .map(String::as_str)
+                .chain(inv.hosts.iter().map(|h| h.name.as_str()));
+            let hint = did_you_mean(name, names)
+                .map(|s| format!(" (did you mean `{s}`?)"))
+                .unwrap_or_default();
+            return Err(format!(
+                "--limit: `{name}` is neither a host nor a group of {}{hint}",
+                inv.path.display()
+            ));
         }
         list.push(name);
     }
-    let matches = |h: &Host, names: &[&str]| names.iter().any(|n| h.name == *n || inv.groups.get(*n).is_some_and(|m| m.contains(&h.name)));
+    let matches = |h: &Host, names: &[&str]| {
+        names
+            .iter()
+            .any(|n| h.name == *n || inv.groups.get(*n).is_some_and(|m| m.contains(&h.name)))
+    };
     let selected: Vec<&Host> = inv
         .hosts
         .iter()

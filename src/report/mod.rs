@@ -44,14 +44,38 @@ pub struct HostResult {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
-    HostStarted { host: String, steps: usize },
-    Phase { host: String, phase: &'static str },
-    StepBegin { host: String, label: String, index: usize, total: usize },
-    Step { host: String, label: String, status: StepStatus, summary: Option<String>, diff: Option<String> },
-    Script { host: String, what: &'static str, text: String },
+    HostStarted {
+        host: String,
+        steps: usize,
+    },
+    Phase {
+        host: String,
+        phase: &'static str,
+    },
+    StepBegin {
+        host: String,
+        label: String,
+        index: usize,
+        total: usize,
+    },
+    Step {
+        host: String,
+        label: String,
+        status: StepStatus,
+        summary: Option<String>,
+        diff: Option<String>,
+    },
+    Script {
+        host: String,
+        what: &'static str,
+        text: String,
+    },
     HostFinished(HostResult),
     /// Anything else worth a line (balancer registration, drain progress).
-    Note { host: Option<String>, text: String },
+    Note {
+        host: Option<String>,
+        text: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -73,7 +97,12 @@ pub struct Settings {
 /// Consumes events until the channel closes.
 pub async fn report(mut rx: UnboundedReceiver<Event>, s: Settings) {
     let fmt = match s.format {
-        Format::Auto if std::io::stderr().is_terminal() && std::env::var("TERM").map(|t| t != "dumb").unwrap_or(false) => Kind::Tty(tty::Tty::new(s.hosts, &s.title)),
+        Format::Auto
+            if std::io::stderr().is_terminal()
+                && std::env::var("TERM").map(|t| t != "dumb").unwrap_or(false) =>
+        {
+            Kind::Tty(tty::Tty::new(s.hosts, &s.title))
+        }
         Format::Auto | Format::Plain => Kind::Plain,
         Format::Json => Kind::Json,
     };
@@ -98,22 +127,45 @@ enum Kind {
 
 /// The table printed at the end of every run (not in JSON mode: there it is an event).
 pub fn summary(results: &[HostResult]) -> String {
-    let w = results.iter().map(|r| r.host.len()).max().unwrap_or(4).max(4);
-    let mut out = format!("{:<w$}  {:>5}  {:>7}  {:>6}  {:>11}  {:>7}\n", "HOST", "OK", "CHANGED", "FAILED", "UNREACHABLE", "SECONDS");
+    let w = results
+        .iter()
+        .map(|r| r.host.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let mut out = format!(
+        "{:<w$}  {:>5}  {:>7}  {:>6}  {:>11}  {:>7}\n",
+        "HOST", "OK", "CHANGED", "FAILED", "UNREACHABLE", "SECONDS"
+    );
     let mut problems = String::new();
     for r in results {
         let unreachable = usize::from(matches!(r.outcome, HostOutcome::Unreachable(_)));
-        let failed = if matches!(r.outcome, HostOutcome::Failed(_)) { r.failed.max(1) } else { r.failed };
-        out.push_str(&format!("{:<w$}  {:>5}  {:>7}  {:>6}  {:>11}  {:>7.1}\n", r.host, r.ok, r.changed, failed, unreachable, r.seconds));
+        let failed = if matches!(r.outcome, HostOutcome::Failed(_)) {
+            r.failed.max(1)
+        } else {
+            r.failed
+        };
+        out.push_str(&format!(
+            "{:<w$}  {:>5}  {:>7}  {:>6}  {:>11}  {:>7.1}\n",
+            r.host, r.ok, r.changed, failed, unreachable, r.seconds
+        ));
         match &r.outcome {
             HostOutcome::Ok => {}
             HostOutcome::Failed(m) => problems.push_str(&format!("  {}: FAILED: {m}\n", r.host)),
-            HostOutcome::Unreachable(m) => problems.push_str(&format!("  {}: UNREACHABLE: {m}\n", r.host)),
+            HostOutcome::Unreachable(m) => {
+                problems.push_str(&format!("  {}: UNREACHABLE: {m}\n", r.host))
+            }
         }
     }
-    let failed = results.iter().filter(|r| r.outcome != HostOutcome::Ok).count();
+    let failed = results
+        .iter()
+        .filter(|r| r.outcome != HostOutcome::Ok)
+        .count();
     let changed: usize = results.iter().map(|r| r.changed).sum();
-    out.push_str(&format!("{} hosts, {changed} changes, {failed} failed or unreachable\n", results.len()));
+    out.push_str(&format!(
+        "{} hosts, {changed} changes, {failed} failed or unreachable\n",
+        results.len()
+    ));
     if !problems.is_empty() {
         out.push_str(&problems);
     }

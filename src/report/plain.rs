@@ -13,8 +13,17 @@ pub fn line(e: &Event, s: &Settings) -> Option<String> {
     match e {
         Event::HostStarted { .. } | Event::StepBegin { .. } => None,
         Event::Phase { host, phase } => s.verbose.then(|| format!("{host}: {phase}")),
-        Event::Step { host, label, status, summary, diff } => {
-            let summary = summary.as_deref().map(|x| format!(" ({x})")).unwrap_or_default();
+        Event::Step {
+            host,
+            label,
+            status,
+            summary,
+            diff,
+        } => {
+            let summary = summary
+                .as_deref()
+                .map(|x| format!(" ({x})"))
+                .unwrap_or_default();
             let head = match status {
                 StepStatus::Ok if !s.verbose => return None,
                 StepStatus::Ok => format!("{host}: ok       {label}"),
@@ -28,19 +37,29 @@ pub fn line(e: &Event, s: &Settings) -> Option<String> {
                 StepStatus::Changed => format!("{host}: changed  {label}{summary}"),
                 StepStatus::Failed => format!("{host}: FAILED   {label}{summary}"),
             };
-            let show_diff = s.show_diff && matches!(status, StepStatus::WouldChange | StepStatus::Pending);
+            let show_diff =
+                s.show_diff && matches!(status, StepStatus::WouldChange | StepStatus::Pending);
             Some(match diff {
                 Some(d) if show_diff => format!("{head}\n{}", indent(d, "    ")),
                 _ => head,
             })
         }
-        Event::Script { host, what, text } => Some(format!("{host}: {what} script:\n{}", indent(text, "    | "))),
+        Event::Script { host, what, text } => Some(format!(
+            "{host}: {what} script:\n{}",
+            indent(text, "    | ")
+        )),
         Event::HostFinished(r) => Some(match &r.outcome {
-            HostOutcome::Ok => format!("{}: done, ok={} changed={} ({:.1} s)", r.host, r.ok, r.changed, r.seconds),
+            HostOutcome::Ok => format!(
+                "{}: done, ok={} changed={} ({:.1} s)",
+                r.host, r.ok, r.changed, r.seconds
+            ),
             HostOutcome::Failed(m) => format!("{}: FAILED: {m}", r.host),
             HostOutcome::Unreachable(m) => format!("{}: UNREACHABLE: {m}", r.host),
         }),
-        Event::Note { host: Some(h), text } => Some(format!("{h}: {text}")),
+        Event::Note {
+            host: Some(h),
+            text,
+        } => Some(format!("{h}: {text}")),
         Event::Note { host: None, text } => Some(text.clone()),
     }
 }

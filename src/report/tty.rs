@@ -16,17 +16,28 @@ impl Tty {
     pub fn new(total: usize, title: &str) -> Tty {
         let multi = MultiProgress::new();
         let overall = multi.add(ProgressBar::new(total as u64));
-        overall.set_style(ProgressStyle::with_template("{prefix:.bold} [{bar:30}] {pos}/{len} hosts {elapsed}").expect("valid template").progress_chars("=> "));
+        overall.set_style(
+            ProgressStyle::with_template("{prefix:.bold} [{bar:30}] {pos}/{len} hosts {elapsed}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
         overall.set_prefix(title.to_string());
         overall.enable_steady_tick(Duration::from_millis(200));
-        Tty { multi, overall, hosts: HashMap::new() }
+        Tty {
+            multi,
+            overall,
+            hosts: HashMap::new(),
+        }
     }
 
     pub fn event(&mut self, e: &Event, s: &Settings) {
         match e {
             Event::HostStarted { host, .. } => {
                 let pb = self.multi.add(ProgressBar::new_spinner());
-                pb.set_style(ProgressStyle::with_template("  {spinner} {prefix:<16} {msg}").expect("valid template"));
+                pb.set_style(
+                    ProgressStyle::with_template("  {spinner} {prefix:<16} {msg}")
+                        .expect("valid template"),
+                );
                 pb.set_prefix(host.clone());
                 pb.set_message("connecting");
                 pb.enable_steady_tick(Duration::from_millis(120));
@@ -37,7 +48,12 @@ impl Tty {
                     pb.set_message(phase.to_string());
                 }
             }
-            Event::StepBegin { host, label, index, total } => {
+            Event::StepBegin {
+                host,
+                label,
+                index,
+                total,
+            } => {
                 if let Some(pb) = self.hosts.get(host) {
                     pb.set_message(format!("[{}/{}] {label}", index + 1, total));
                 }

@@ -48,7 +48,10 @@ impl StepSpec {
 type RawStep = Spanned<IndexMap<Spanned<String>, Spanned<Value>>>;
 
 /// Loads the named roles from `dir`, each once.
-pub fn load_all<'a>(dir: &Path, names: impl IntoIterator<Item = &'a String>) -> Result<BTreeMap<String, Role>, Diagnostic> {
+pub fn load_all<'a>(
+    dir: &Path,
+    names: impl IntoIterator<Item = &'a String>,
+) -> Result<BTreeMap<String, Role>, Diagnostic> {
     let mut out = BTreeMap::new();
     for n in names {
         if !out.contains_key(n) {
@@ -62,10 +65,17 @@ pub fn load(dir: &Path, name: &str) -> Result<Role, Diagnostic> {
     let root = dir.join(name);
     let steps_path = root.join("steps.yml");
     if !steps_path.is_file() {
-        return Err(Diagnostic::file(&steps_path, format!("role `{name}` has no steps.yml")));
+        return Err(Diagnostic::file(
+            &steps_path,
+            format!("role `{name}` has no steps.yml"),
+        ));
     }
     let handlers_path = root.join("handlers.yml");
-    let handlers = if handlers_path.is_file() { parse_steps(name, &handlers_path, Use::Handler)? } else { vec![] };
+    let handlers = if handlers_path.is_file() {
+        parse_steps(name, &handlers_path, Use::Handler)?
+    } else {
+        vec![]
+    };
     let steps = parse_steps(name, &steps_path, Use::Step)?;
     let defaults_path = root.join("defaults.yml");
     let defaults = if defaults_path.is_file() {
@@ -81,13 +91,26 @@ pub fn load(dir: &Path, name: &str) -> Result<Role, Diagnostic> {
         for n in &s.notify {
             if !names.contains(&n.as_str()) {
                 let src = Source::read(&s.file)?;
-                let mut d = src.at(s.line, 0, format!("step `{}` notifies `{n}`, which is not a handler of role {name}", s.name));
-                d.hint = did_you_mean(n, names.iter().copied()).map(|h| format!("did you mean `{h}`?"));
+                let mut d = src.at(
+                    s.line,
+                    0,
+                    format!(
+                        "step `{}` notifies `{n}`, which is not a handler of role {name}",
+                        s.name
+                    ),
+                );
+                d.hint =
+                    did_you_mean(n, names.iter().copied()).map(|h| format!("did you mean `{h}`?"));
                 return Err(d);
             }
         }
     }
-    Ok(Role { name: name.to_string(), defaults, steps, handlers })
+    Ok(Role {
+        name: name.to_string(),
+        defaults,
+        steps,
+        handlers,
+    })
 }
 
 fn parse_steps(role: &str, path: &Path, usage: Use) -> Result<Vec<StepSpec>, Diagnostic> {
@@ -104,21 +127,40 @@ fn parse_steps(role: &str, path: &Path, usage: Use) -> Result<Vec<StepSpec>, Dia
                 common.insert(c, v);
             } else if step::KINDS.contains(&key) {
                 if let Some((other, ..)) = &kind {
-                    return Err(src.at(k.referenced.line(), k.referenced.column(), format!("a step has one kind, but this one has `{other}` and `{key}`")));
+                    return Err(src.at(
+                        k.referenced.line(),
+                        k.referenced.column(),
+                        format!("a step has one kind, but this one has `{other}` and `{key}`"),
+                    ));
                 }
-                kind = Some((key.to_string(), v.value, k.referenced.line(), k.referenced.column()));
+                kind = Some((
+                    key.to_string(),
+                    v.value,
+                    k.referenced.line(),
+                    k.referenced.column(),
+                ));
             } else {
-                let mut d = src.at(k.referenced.line(), k.referenced.column(), format!("unknown step key `{key}`"));
+                let mut d = src.at(
+                    k.referenced.line(),
+                    k.referenced.column(),
+                    format!("unknown step key `{key}`"),
+                );
                 let all = COMMON.iter().chain(step::KINDS.iter()).copied();
                 d.hint = Some(match did_you_mean(key, all) {
                     Some(s) => format!("did you mean `{s}`?"),
-                    None => format!("step keys are {} and one kind of {}", COMMON.join(", "), step::KINDS.join(", ")),
+                    None => format!(
+                        "step keys are {} and one kind of {}",
+                        COMMON.join(", "),
+                        step::KINDS.join(", ")
+                    ),
                 });
                 return Err(d);
             }
         }
         let Some((kind, args, kline, kcol)) = kind else {
-            return Err(src.at(line, col, "this step has no kind").with_hint(format!("add one of {}", step::KINDS.join(", "))));
+            return Err(src
+                .at(line, col, "this step has no kind")
+                .with_hint(format!("add one of {}", step::KINDS.join(", "))));
         };
         step::validate(&kind, &args, usage).map_err(|e| {
             let mut d = src.at(kline, kcol, format!("{kind}: {e}"));
@@ -131,16 +173,34 @@ fn parse_steps(role: &str, path: &Path, usage: Use) -> Result<Vec<StepSpec>, Dia
                 Some(v) => match &v.value {
                     Value::String(s) => Ok(Some(s.clone())),
                     Value::Bool(b) => Ok(Some(b.to_string())),
-                    other => Err(src.at(v.referenced.line(), v.referenced.column(), format!("`{key}` must be a string, got {other}"))),
+                    other => Err(src.at(
+                        v.referenced.line(),
+                        v.referenced.column(),
+                        format!("`{key}` must be a string, got {other}"),
+                    )),
                 },
             }
         };
         let list = |key: &str| -> Result<Vec<String>, Diagnostic> {
-            match common.get(key).map(|v| (&v.value, v.referenced.line(), v.referenced.column())) {
+            match common
+                .get(key)
+                .map(|v| (&v.value, v.referenced.line(), v.referenced.column()))
+            {
                 None => Ok(vec![]),
                 Some((Value::String(s), ..)) => Ok(vec![s.clone()]),
-                Some((Value::Array(a), l, c)) => a.iter().map(|x| x.as_str().map(String::from).ok_or_else(|| src.at(l, c, format!("`{key}` must be a list of strings")))).collect(),
-                Some((_, l, c)) => Err(src.at(l, c, format!("`{key}` must be a string or a list of strings"))),
+                Some((Value::Array(a), l, c)) => a
+                    .iter()
+                    .map(|x| {
+                        x.as_str().map(String::from).ok_or_else(|| {
+                            src.at(l, c, format!("`{key}` must be a list of strings"))
+                        })
+                    })
+                    .collect(),
+                Some((_, l, c)) => Err(src.at(
+                    l,
+                    c,
+                    format!("`{key}` must be a string or a list of strings"),
+                )),
             }
         };
         let name = text("name")?.unwrap_or_else(|| format!("{kind} #{}", i + 1));
@@ -149,15 +209,36 @@ fn parse_steps(role: &str, path: &Path, usage: Use) -> Result<Vec<StepSpec>, Dia
         }
         let timeout = match common.get("timeout") {
             None => None,
-            Some(v) => Some(v.value.as_u64().filter(|t| *t > 0).ok_or_else(|| src.at(v.referenced.line(), v.referenced.column(), "`timeout` must be a whole number of seconds"))?),
+            Some(v) => Some(v.value.as_u64().filter(|t| *t > 0).ok_or_else(|| {
+                src.at(
+                    v.referenced.line(),
+                    v.referenced.column(),
+                    "`timeout` must be a whole number of seconds",
+                )
+            })?),
         };
         if let Some(w) = common.get("when") {
             let expr = text("when")?.unwrap_or_default();
             if let Err(e) = minijinja::Environment::new().compile_expression(&expr) {
-                return Err(src.at(w.referenced.line(), w.referenced.column(), format!("`when` is not a valid expression: {e}")));
+                return Err(src.at(
+                    w.referenced.line(),
+                    w.referenced.column(),
+                    format!("`when` is not a valid expression: {e}"),
+                ));
             }
         }
-        out.push(StepSpec { role: role.to_string(), name, kind, args, when: text("when")?, tags: list("tags")?, notify: list("notify")?, timeout, file: path.to_path_buf(), line });
+        out.push(StepSpec {
+            role: role.to_string(),
+            name,
+            kind,
+            args,
+            when: text("when")?,
+            tags: list("tags")?,
+            notify: list("notify")?,
+            timeout,
+            file: path.to_path_buf(),
+            line,
+        });
     }
     Ok(out)
 }
@@ -166,7 +247,10 @@ fn parse_steps(role: &str, path: &Path, usage: Use) -> Result<Vec<StepSpec>, Dia
 fn field_hint(e: &str) -> Option<String> {
     let rest = e.strip_prefix("unknown field `")?;
     let (word, rest) = rest.split_once('`')?;
-    let list = rest.split_once("expected one of ").map(|(_, l)| l).or_else(|| rest.split_once("expected ").map(|(_, l)| l))?;
+    let list = rest
+        .split_once("expected one of ")
+        .map(|(_, l)| l)
+        .or_else(|| rest.split_once("expected ").map(|(_, l)| l))?;
     let cands: Vec<&str> = list.split(", ").map(|c| c.trim_matches('`')).collect();
     did_you_mean(word, cands.iter().copied()).map(|c| format!("did you mean `{c}`?"))
 }

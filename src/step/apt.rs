@@ -51,10 +51,17 @@ impl Apt {
     pub fn new(a: AptArgs) -> Result<Apt, String> {
         let packages = match a.name {
             Names::None => vec![],
-            Names::One(s) => s.split([',', ' ']).filter(|p| !p.is_empty()).map(String::from).collect(),
+            Names::One(s) => s
+                .split([',', ' '])
+                .filter(|p| !p.is_empty())
+                .map(String::from)
+                .collect(),
             Names::Many(v) => v,
         };
-        if let Some(bad) = packages.iter().find(|p| !p.chars().all(|c| c.is_ascii_alphanumeric() || "+-.:=_~".contains(c))) {
+        if let Some(bad) = packages.iter().find(|p| {
+            !p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.:=_~".contains(c))
+        }) {
             return Err(format!("`{bad}` is not a package name"));
         }
         let state = match a.state.as_deref() {
@@ -63,7 +70,11 @@ impl Apt {
             Some("latest") => State::Latest,
             Some(s) => return Err(format!("state `{s}` must be present, absent or latest")),
         };
-        let update_cache = a.update_cache.map(|f| f.get()).transpose()?.unwrap_or(false);
+        let update_cache = a
+            .update_cache
+            .map(|f| f.get())
+            .transpose()?
+            .unwrap_or(false);
         if packages.is_empty() && !update_cache {
             return Err("apt needs `name` (packages) or `update_cache: true`".into());
         }
@@ -71,7 +82,11 @@ impl Apt {
             packages,
             state,
             update_cache,
-            cache_valid_time: a.cache_valid_time.map(|n| n.get()).transpose()?.unwrap_or(3600),
+            cache_valid_time: a
+                .cache_valid_time
+                .map(|n| n.get())
+                .transpose()?
+                .unwrap_or(3600),
             recommends: a.recommends.map(|f| f.get()).transpose()?.unwrap_or(true),
         })
     }
@@ -80,7 +95,11 @@ impl Apt {
     /// `A <seconds>` for the age of the package lists.
     pub fn check(&self) -> String {
         let mut s = String::new();
-        let names: Vec<String> = self.packages.iter().map(|p| quote(p.split('=').next().unwrap_or(p))).collect();
+        let names: Vec<String> = self
+            .packages
+            .iter()
+            .map(|p| quote(p.split('=').next().unwrap_or(p)))
+            .collect();
         let names = names.join(" ");
         if !self.packages.is_empty() {
             s.push_str(&format!("dpkg-query -W -f='D ${{Package}} ${{db:Status-Abbrev}} ${{Version}}\\n' {names} 2>/dev/null || true\n"));
@@ -106,35 +125,58 @@ impl Apt {
         let mut todo = Vec::new();
         match self.state {
             State::Present => {
-                let missing: Vec<&str> = self.packages.iter().filter(|p| installed(p).is_none()).map(String::as_str).collect();
+                let missing: Vec<&str> = self
+                    .packages
+                    .iter()
+                    .filter(|p| installed(p).is_none())
+                    .map(String::as_str)
+                    .collect();
                 if !missing.is_empty() {
                     todo.push(format!("install {}", missing.join(" ")));
                 }
             }
             State::Absent => {
-                let there: Vec<&str> = self.packages.iter().filter(|p| installed(p).is_some()).map(String::as_str).collect();
+                let there: Vec<&str> = self
+                    .packages
+                    .iter()
+                    .filter(|p| installed(p).is_some())
+                    .map(String::as_str)
+                    .collect();
                 if !there.is_empty() {
                     todo.push(format!("remove {}", there.join(" ")));
                 }
             }
             State::Latest => {
                 for p in &self.packages {
-                    let cand = probe.tagged("C").find_map(|l| l.strip_prefix(p.as_str()).and_then(|r| r.strip_prefix(' ')).map(String::from));
+                    let cand = probe.tagged("C").find_map(|l| {
+                        l.strip_prefix(p.as_str())
+                            .and_then(|r| r.strip_prefix(' '))
+                            .map(String::from)
+                    });
                     match (installed(p), cand) {
                         (None, _) => todo.push(format!("install {p}")),
-                        (Some(v), Some(c)) if c != v && c != "(none)" => todo.push(format!("upgrade {p} {v} -> {c}")),
+                        (Some(v), Some(c)) if c != v && c != "(none)" => {
+                            todo.push(format!("upgrade {p} {v} -> {c}"))
+                        }
                         _ => {}
                     }
                 }
             }
         }
         if self.update_cache {
-            let age: u64 = probe.first("A").and_then(|a| a.trim().parse().ok()).unwrap_or(u64::MAX);
+            let age: u64 = probe
+                .first("A")
+                .and_then(|a| a.trim().parse().ok())
+                .unwrap_or(u64::MAX);
             if age > self.cache_valid_time {
                 todo.insert(0, "update package lists".into());
             }
         }
-        if todo.is_empty() { Verdict::Unchanged } else { Verdict::change(todo.join(", ")) }
+        if todo.is_empty() {
+            Verdict::Unchanged
+        } else {
+            Verdict::change(todo.join(", "))
+        }
     }
 
     pub fn apply(&self) -> String {
@@ -151,7 +193,11 @@ impl Apt {
             ));
         }
         if !self.packages.is_empty() {
-            let rec = if self.recommends { "" } else { " --no-install-recommends" };
+            let rec = if self.recommends {
+                ""
+            } else {
+                " --no-install-recommends"
+            };
             match self.state {
                 State::Present => s.push_str(&format!("__rl_apt install{rec} {pkgs} || {{ __rl_apt update && __rl_apt install{rec} {pkgs}; }}\n")),
                 State::Latest => s.push_str(&format!("__rl_apt install --only-upgrade{rec} {pkgs} 2>/dev/null; __rl_apt install{rec} {pkgs}\n")),
@@ -167,20 +213,63 @@ mod tests {
     use super::*;
 
     fn apt(state: &str) -> Apt {
-        Apt::new(AptArgs { name: Names::Many(vec!["coturn".into(), "curl".into()]), state: Some(state.into()), update_cache: None, cache_valid_time: None, recommends: None }).unwrap()
+        Apt::new(AptArgs {
+            name: Names::Many(vec!["coturn".into(), "curl".into()]),
+            state: Some(state.into()),
+            update_cache: None,
+            cache_valid_time: None,
+            recommends: None,
+        })
+        .unwrap()
     }
     fn p(l: &[&str]) -> Probe {
-        Probe { lines: l.iter().map(|s| s.to_string()).collect(), rc: 0 }
+        Probe {
+            lines: l.iter().map(|s| s.to_string()).collect(),
+            rc: 0,
+        }
     }
 
     #[test]
     fn fixtures() {
-        assert_eq!(apt("present").evaluate(&p(&["D coturn ii  4.6.1-1", "D curl ii  7.88"])), Verdict::Unchanged);
-        assert_eq!(apt("present").evaluate(&p(&["D coturn un  ", "D curl ii  7.88"])), Verdict::change("install coturn"));
-        assert_eq!(apt("present").evaluate(&p(&[])), Verdict::change("install coturn curl"));
-        assert_eq!(apt("absent").evaluate(&p(&["D coturn rc  4.6.1-1"])), Verdict::Unchanged);
-        assert_eq!(apt("latest").evaluate(&p(&["D coturn ii  1", "D curl ii  2", "C coturn 1", "C curl 3"])), Verdict::change("upgrade curl 2 -> 3"));
-        assert!(apt("present").apply().contains("__rl_apt install coturn curl"));
-        assert!(Apt::new(AptArgs { name: Names::One("x;rm".into()), state: None, update_cache: None, cache_valid_time: None, recommends: None }).is_err());
+        assert_eq!(
+            apt("present").evaluate(&p(&["D coturn ii  4.6.1-1", "D curl ii  7.88"])),
+            Verdict::Unchanged
+        );
+        assert_eq!(
+            apt("present").evaluate(&p(&["D coturn un  ", "D curl ii  7.88"])),
+            Verdict::change("install coturn")
+        );
+        assert_eq!(
+            apt("present").evaluate(&p(&[])),
+            Verdict::change("install coturn curl")
+        );
+        assert_eq!(
+            apt("absent").evaluate(&p(&["D coturn rc  4.6.1-1"])),
+            Verdict::Unchanged
+        );
+        assert_eq!(
+            apt("latest").evaluate(&p(&[
+                "D coturn ii  1",
+                "D curl ii  2",
+                "C coturn 1",
+                "C curl 3"
+            ])),
+            Verdict::change("upgrade curl 2 -> 3")
+        );
+        assert!(
+            apt("present")
+                .apply()
+                .contains("__rl_apt install coturn curl")
+        );
+        assert!(
+            Apt::new(AptArgs {
+                name: Names::One("x;rm".into()),
+                state: None,
+                update_cache: None,
+                cache_valid_time: None,
+                recommends: None
+            })
+            .is_err()
+        );
     }
 }

@@ -19,12 +19,18 @@ pub struct Assert {
 
 impl Assert {
     pub fn new(a: AssertArgs) -> Assert {
-        Assert { that: a.that, message: a.message }
+        Assert {
+            that: a.that,
+            message: a.message,
+        }
     }
 
     /// Prints `OK`, or `NO` followed by the test's own output (for the message).
     pub fn check(&self) -> String {
-        format!("if o=$( ( {}\n) 2>&1 </dev/null); then echo OK; else echo NO; printf '%s\\n' \"$o\" | tail -n 3 | sed 's/^/O /'; fi\n", self.that)
+        format!(
+            "if o=$( ( {}\n) 2>&1 </dev/null); then echo OK; else echo NO; printf '%s\\n' \"$o\" | tail -n 3 | sed 's/^/O /'; fi\n",
+            self.that
+        )
     }
 
     pub fn evaluate(&self, probe: &Probe) -> Verdict {
@@ -32,7 +38,11 @@ impl Assert {
             return Verdict::Unchanged;
         }
         let detail: Vec<&str> = probe.tagged("O").filter(|l| !l.is_empty()).collect();
-        if detail.is_empty() { Verdict::Fail(self.message.clone()) } else { Verdict::Fail(format!("{} ({})", self.message, detail.join("; "))) }
+        if detail.is_empty() {
+            Verdict::Fail(self.message.clone())
+        } else {
+            Verdict::Fail(format!("{} ({})", self.message, detail.join("; ")))
+        }
     }
 
     pub fn apply(&self) -> String {

@@ -32,7 +32,12 @@ pub struct Command {
 
 impl Command {
     pub fn new(a: CommandArgs) -> Result<Command, String> {
-        Ok(Command { run: a.run, creates: a.creates, unless: a.unless, chdir: a.chdir })
+        Ok(Command {
+            run: a.run,
+            creates: a.creates,
+            unless: a.unless,
+            chdir: a.chdir,
+        })
     }
 
     pub fn check(&self) -> String {
@@ -51,8 +56,17 @@ impl Command {
         if probe.first("C").is_some() || probe.first("U").is_some() {
             return Verdict::Unchanged;
         }
-        let first = self.run.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
-        let more = if self.run.trim().lines().count() > 1 { " ..." } else { "" };
+        let first = self
+            .run
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .trim();
+        let more = if self.run.trim().lines().count() > 1 {
+            " ..."
+        } else {
+            ""
+        };
         Verdict::change(format!("run `{first}`{more}"))
     }
 

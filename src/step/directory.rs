@@ -33,11 +33,20 @@ impl Directory {
             Some("absent") => false,
             Some(s) => return Err(format!("state `{s}` must be present or absent")),
         };
-        Ok(Directory { path: a.path, present, owner: a.owner, group: a.group, mode: mode(&a.mode)? })
+        Ok(Directory {
+            path: a.path,
+            present,
+            owner: a.owner,
+            group: a.group,
+            mode: mode(&a.mode)?,
+        })
     }
 
     pub fn check(&self) -> String {
-        format!("p={}\nif [ -d \"$p\" ] && [ ! -L \"$p\" ]; then stat -c 'S %U %G %a' \"$p\"; elif [ -e \"$p\" ]; then echo F; else echo A; fi\n", quote(&self.path))
+        format!(
+            "p={}\nif [ -d \"$p\" ] && [ ! -L \"$p\" ]; then stat -c 'S %U %G %a' \"$p\"; elif [ -e \"$p\" ]; then echo F; else echo A; fi\n",
+            quote(&self.path)
+        )
     }
 
     pub fn evaluate(&self, probe: &Probe) -> Verdict {
@@ -53,7 +62,11 @@ impl Directory {
                 let s: Vec<&str> = probe.first("S").unwrap_or("").split(' ').collect();
                 let cur = (s.len() >= 3).then(|| (s[0], s[1], s[2]));
                 let c = meta_changes(cur, &self.owner, &self.group, &self.mode);
-                if c.is_empty() { Verdict::Unchanged } else { Verdict::change(c.join(", ")) }
+                if c.is_empty() {
+                    Verdict::Unchanged
+                } else {
+                    Verdict::change(c.join(", "))
+                }
             }
         }
     }
@@ -82,16 +95,32 @@ mod tests {
     use super::*;
 
     fn dir() -> Directory {
-        Directory::new(DirectoryArgs { path: "/opt/x".into(), owner: Some("app".into()), group: None, mode: Some(Num::Int(750)), state: None }).unwrap()
+        Directory::new(DirectoryArgs {
+            path: "/opt/x".into(),
+            owner: Some("app".into()),
+            group: None,
+            mode: Some(Num::Int(750)),
+            state: None,
+        })
+        .unwrap()
     }
 
     #[test]
     fn fixtures() {
-        let p = |l: &[&str]| Probe { lines: l.iter().map(|s| s.to_string()).collect(), rc: 0 };
+        let p = |l: &[&str]| Probe {
+            lines: l.iter().map(|s| s.to_string()).collect(),
+            rc: 0,
+        };
         assert_eq!(dir().evaluate(&p(&["A"])), Verdict::change("create"));
         assert_eq!(dir().evaluate(&p(&["S app root 750"])), Verdict::Unchanged);
-        assert_eq!(dir().evaluate(&p(&["S root root 755"])), Verdict::change("owner root -> app, mode 0755 -> 0750"));
+        assert_eq!(
+            dir().evaluate(&p(&["S root root 755"])),
+            Verdict::change("owner root -> app, mode 0755 -> 0750")
+        );
         assert!(matches!(dir().evaluate(&p(&["F"])), Verdict::Fail(_)));
-        assert_eq!(dir().apply(), "mkdir -p -- /opt/x\nchown app /opt/x\nchmod 0750 /opt/x\n");
+        assert_eq!(
+            dir().apply(),
+            "mkdir -p -- /opt/x\nchown app /opt/x\nchmod 0750 /opt/x\n"
+        );
     }
 }

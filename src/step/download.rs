@@ -35,11 +35,21 @@ impl Download {
         if !a.dest.starts_with('/') {
             return Err(format!("dest `{}` must be absolute", a.dest));
         }
-        Ok(Download { url: a.url, dest: a.dest, sha256: sha, owner: a.owner, group: a.group, mode: mode(&a.mode)? })
+        Ok(Download {
+            url: a.url,
+            dest: a.dest,
+            sha256: sha,
+            owner: a.owner,
+            group: a.group,
+            mode: mode(&a.mode)?,
+        })
     }
 
     pub fn check(&self) -> String {
-        format!("p={}\nif [ -f \"$p\" ]; then echo \"H $(sha256sum < \"$p\" | cut -d' ' -f1)\"; stat -c 'S %U %G %a' \"$p\"; else echo A; fi\n", quote(&self.dest))
+        format!(
+            "p={}\nif [ -f \"$p\" ]; then echo \"H $(sha256sum < \"$p\" | cut -d' ' -f1)\"; stat -c 'S %U %G %a' \"$p\"; else echo A; fi\n",
+            quote(&self.dest)
+        )
     }
 
     pub fn evaluate(&self, probe: &Probe) -> Verdict {
@@ -50,8 +60,17 @@ impl Download {
             return Verdict::change(format!("download {} (checksum differs)", self.url));
         }
         let s: Vec<&str> = probe.first("S").unwrap_or("").split(' ').collect();
-        let c = super::meta_changes((s.len() >= 3).then(|| (s[0], s[1], s[2])), &self.owner, &self.group, &self.mode);
-        if c.is_empty() { Verdict::Unchanged } else { Verdict::change(c.join(", ")) }
+        let c = super::meta_changes(
+            (s.len() >= 3).then(|| (s[0], s[1], s[2])),
+            &self.owner,
+            &self.group,
+            &self.mode,
+        );
+        if c.is_empty() {
+            Verdict::Unchanged
+        } else {
+            Verdict::change(c.join(", "))
+        }
     }
 
     pub fn apply(&self) -> String {

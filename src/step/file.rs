@@ -2,7 +2,7 @@
 //! check sends back only a hash unless the content differs; apply writes a temporary file
 //! beside the target, sets owner and mode, and renames it over the target.
 
-use super::{Flag, Num, Probe, Resolve, Verdict, meta_changes, mode};
+use super::{Flag, Num, Probe, Resolve, StepError, Verdict, meta_changes, mode};
 use crate::script::{quote, sha256_hex};
 use crate::secret::{REDACTED, Secrets};
 use serde::Deserialize;
@@ -39,28 +39,50 @@ pub struct File {
 }
 
 impl File {
-    pub fn new(a: FileArgs, r: &Resolve) -> Result<File, String> {
+    pub fn new(a: FileArgs, r: &Resolve) -> Result<File, StepError> {
         if !a.path.starts_with('/') {
-            return Err(format!("path `{}` must be absolute", a.path));
+            return Err(format!("path `{}` must be absolute", a.path).into());
         }
         let absent = match a.state.as_deref() {
             None | Some("present") => false,
             Some("absent") => true,
-            Some(s) => return Err(format!("state `{s}` must be present or absent")),
+            Some(s) => return Err(format!("state `{s}` must be present or absent").into()),
         };
         let content = match (absent, a.content, a.template) {
             (true, None, None) => None,
-            (true, _, _) => return Err("a file with state absent takes no content or template".into()),
+            (true, _, _) => {
+                return Err(StepError::Invalid(
+                    "a file with state absent takes no content or template".into(),
+                ));
+            }
             (false, Some(c), None) => Some(c),
             (false, None, Some(t)) => {
                 if !r.templates.exists(&t) {
-                    let hint = crate::error::did_you_mean(&t, r.templates.names()).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
-                    return Err(format!("template `{t}` not found in {}{hint}", r.templates.dir().display()));
+                    let hint = crate::error::did_you_mean(&t, r.templates.names())
+                        .map(|s| format!(" (did you mean `{s}`?)"))
+                        .unwrap_or_default();
+                    return Err(format!(
+                        "template `{t}` not found in {}{hint}",
+                        r.templates.dir().display()
+                    )
+                    .into());
                 }
-                Some(r.templates.render_file(&t, r.ctx).map_err(|e| e.to_string())?)
+                Some(
+                    r.templates
+                        .render_file(&t, r.ctx)
+                        .map_err(StepError::Template)?,
+                )
             }
-            (false, Some(_), Some(_)) => return Err("give either content or template, not both".into()),
-            (false, None, None) => return Err("a file needs content or template (or state: absent)".into()),
+            (false, Some(_), Some(_)) => {
+                return Err(StepError::Invalid(
+                    "give either content or template, not both".into(),
+                ));
+            }
+            (false, None, None) => {
+                return Err(StepError::Invalid(
+                    "a file needs content or template (or state: absent)".into(),
+                ));
+            }
         };
         Ok(File {
             path: a.path,
@@ -74,7 +96,11 @@ impl File {
 
     pub fn check(&self) -> String {
         let p = quote(&self.path);
-        let want = self.content.as_deref().map(|c| sha256_hex(c.as_bytes())).unwrap_or_default();
+        let want = self
+            .content
+            .as_deref()
+            .map(|c| sha256_hex(c.as_bytes()))
+            .unwrap_or_default();
         format!(
             "p={p}\nif [ -L \"$p\" ]; then echo L; fi\nif [ -d \"$p\" ]; then echo D; elif [ -e \"$p\" ]; then\n  stat -c 'S %U %G %a %s' \"$p\"\n  h=$(sha256sum < \"$p\" | cut -d' ' -f1); echo \"H $h\"\n  if [ \"$h\" != {want} ] && [ \"$(stat -c %s \"$p\")\" -le {DIFF_LIMIT} ]; then printf 'B '; base64 -w0 < \"$p\"; echo; fi\nelse echo A; fi\n",
             want = if want.is_empty() { "''".into() } else { want }
@@ -87,12 +113,20 @@ impl File {
         }
         let exists = probe.first("A").is_none();
         let Some(want) = &self.content else {
-            return if exists { Verdict::change("remove") } else { Verdict::Unchanged };
+            return if exists {
+                Verdict::change("remove")
+            } else {
+                Verdict::Unchanged
+            };
         };
         let stat: Option<Vec<&str>> = probe.first("S").map(|s| s.split(' ').collect());
-        let current = stat.as_ref().filter(|s| s.len() >= 3).map(|s| (s[0], s[1], s[2]));
+        let current = stat
+            .as_ref()
+            .filter(|s| s.len() >= 3)
+            .map(|s| (s[0], s[1], s[2]));
         let mut changes = meta_changes(current, &self.owner, &self.group, &self.mode);
-        let same = probe.first("H") == Some(sha256_hex(want.as_bytes()).as_str()) && probe.first("L").is_none();
+        let same = probe.first("H") == Some(sha256_hex(want.as_bytes()).as_str())
+            && probe.first("L").is_none();
         if exists && same && changes.is_empty() {
             return Verdict::Unchanged;
         }
@@ -117,7 +151,10 @@ impl File {
                 None => "(file too large to diff)\n".to_string(),
             })
         };
-        Verdict::Change { summary: changes.join(", "), diff }
+        Verdict::Change {
+            summary: changes.join(", "),
+            diff,
+        }
     }
 
     pub fn apply(&self) -> String {
@@ -128,7 +165,10 @@ impl File {
                 let o = quote(self.owner.as_deref().unwrap_or(""));
                 let g = quote(self.group.as_deref().unwrap_or(""));
                 let m = quote(self.mode.as_deref().unwrap_or(""));
-                format!("__rl_write {p} {o} {g} {m} <<'__RL_B64__'\n{}__RL_B64__\n", crate::script::base64(c.as_bytes()))
+                format!(
+                    "__rl_write {p} {o} {g} {m} <<'__RL_B64__'\n{}__RL_B64__\n",
+                    crate::script::base64(c.as_bytes())
+                )
             }
         }
     }
@@ -138,7 +178,11 @@ impl File {
 /// in removed lines whatever follows the prefix at which a new line carries a secret (so an
 /// old, unknown `static-auth-secret=...` does not leak either).
 pub fn diff_text(old: &str, new: &str, label: &str, secrets: &Secrets) -> String {
-    let prefixes: Vec<&str> = new.lines().filter_map(|l| secrets.first_secret_at(l).map(|i| &l[..i])).filter(|p| !p.trim().is_empty()).collect();
+    let prefixes: Vec<&str> = new
+        .lines()
+        .filter_map(|l| secrets.first_secret_at(l).map(|i| &l[..i]))
+        .filter(|p| !p.trim().is_empty())
+        .collect();
     let mask_old = |line: &str| -> String {
         if secrets.contains_secret(line) {
             return secrets.redact(line);
@@ -151,7 +195,10 @@ pub fn diff_text(old: &str, new: &str, label: &str, secrets: &Secrets) -> String
     let old_masked: String = old.lines().map(|l| mask_old(l) + "\n").collect();
     let new_masked = secrets.redact(new);
     let d = similar::TextDiff::from_lines(&old_masked, &new_masked);
-    d.unified_diff().context_radius(3).header(&format!("{label} (current)"), &format!("{label} (wanted)")).to_string()
+    d.unified_diff()
+        .context_radius(3)
+        .header(&format!("{label} (current)"), &format!("{label} (wanted)"))
+        .to_string()
 }
 
 #[cfg(test)]
@@ -163,52 +210,99 @@ mod tests {
     fn file(content: &str, mode: Option<u64>) -> File {
         let t = Templates::empty();
         let ctx = minijinja::Value::from(());
-        let r = Resolve { templates: &t, ctx: &ctx, usage: Use::Step };
+        let r = Resolve {
+            templates: &t,
+            ctx: &ctx,
+            usage: Use::Step,
+        };
         File::new(
-            FileArgs { path: "/etc/x.conf".into(), content: Some(content.into()), template: None, owner: Some("root".into()), group: None, mode: mode.map(Num::Int), state: None, sensitive: None },
+            FileArgs {
+                path: "/etc/x.conf".into(),
+                content: Some(content.into()),
+                template: None,
+                owner: Some("root".into()),
+                group: None,
+                mode: mode.map(Num::Int),
+                state: None,
+                sensitive: None,
+            },
             &r,
         )
         .unwrap()
     }
 
     fn probe(lines: &[&str]) -> Probe {
-        Probe { lines: lines.iter().map(|s| s.to_string()).collect(), rc: 0 }
+        Probe {
+            lines: lines.iter().map(|s| s.to_string()).collect(),
+            rc: 0,
+        }
     }
 
     #[test]
     fn unchanged_when_hash_and_metadata_match() {
         let f = file("a\n", Some(644));
         let h = format!("H {}", sha256_hex(b"a\n"));
-        assert_eq!(f.evaluate(&probe(&["S root root 644 2", &h]), &Secrets::default(), "h1"), Verdict::Unchanged);
+        assert_eq!(
+            f.evaluate(
+                &probe(&["S root root 644 2", &h]),
+                &Secrets::default(),
+                "h1"
+            ),
+            Verdict::Unchanged
+        );
     }
 
     #[test]
     fn missing_file_is_created_with_full_diff() {
         let f = file("a\n", None);
         let v = f.evaluate(&probe(&["A"]), &Secrets::default(), "h1");
-        let Verdict::Change { summary, diff } = v else { panic!("{v:?}") };
+        let Verdict::Change { summary, diff } = v else {
+            panic!("{v:?}")
+        };
         assert_eq!(summary, "create");
-        assert_eq!(diff.unwrap(), "--- h1:/etc/x.conf (current)\n+++ h1:/etc/x.conf (wanted)\n@@ -0,0 +1 @@\n+a\n");
+        assert_eq!(
+            diff.unwrap(),
+            "--- h1:/etc/x.conf (current)\n+++ h1:/etc/x.conf (wanted)\n@@ -0,0 +1 @@\n+a\n"
+        );
     }
 
     #[test]
     fn mode_only_change_has_no_diff() {
         let f = file("a\n", Some(640));
         let h = format!("H {}", sha256_hex(b"a\n"));
-        assert_eq!(f.evaluate(&probe(&["S root root 644 2", &h]), &Secrets::default(), "h"), Verdict::Change { summary: "mode 0644 -> 0640".into(), diff: None });
+        assert_eq!(
+            f.evaluate(&probe(&["S root root 644 2", &h]), &Secrets::default(), "h"),
+            Verdict::Change {
+                summary: "mode 0644 -> 0640".into(),
+                diff: None
+            }
+        );
     }
 
     #[test]
     fn old_secret_values_are_masked_in_diffs() {
         let secrets = Secrets::new(vec!["NEWSECRET".into()]);
-        let d = diff_text("static-auth-secret=OLDVALUE\nrealm=x\n", "static-auth-secret=NEWSECRET\nrealm=x\n", "t:/etc/turnserver.conf", &secrets);
+        let d = diff_text(
+            "static-auth-secret=OLDVALUE\nrealm=x\n",
+            "static-auth-secret=NEWSECRET\nrealm=x\n",
+            "t:/etc/turnserver.conf",
+            &secrets,
+        );
         assert!(!d.contains("OLDVALUE") && !d.contains("NEWSECRET"), "{d}");
-        assert!(d.contains("-static-auth-secret=<redacted> (old value)\n+static-auth-secret=<redacted>\n"), "{d}");
+        assert!(
+            d.contains(
+                "-static-auth-secret=<redacted> (old value)\n+static-auth-secret=<redacted>\n"
+            ),
+            "{d}"
+        );
     }
 
     #[test]
     fn apply_writes_atomically_through_the_library() {
         let f = file("a\n", Some(600));
-        assert_eq!(f.apply(), "__rl_write /etc/x.conf root '' 0600 <<'__RL_B64__'\nYQo=\n__RL_B64__\n");
+        assert_eq!(
+            f.apply(),
+            "__rl_write /etc/x.conf root '' 0600 <<'__RL_B64__'\nYQo=\n__RL_B64__\n"
+        );
     }
 }

@@ -42,15 +42,25 @@ impl Line {
         if a.line.as_deref().is_some_and(|l| l.contains('\n')) {
             return Err("`line` cannot contain a newline".into());
         }
-        Ok(Line { path: a.path, line: a.line, regexp: a.regexp, present })
+        Ok(Line {
+            path: a.path,
+            line: a.line,
+            regexp: a.regexp,
+            present,
+        })
     }
 
     fn env(&self) -> String {
         let mut s = String::new();
         if let Some(l) = &self.line {
-            s.push_str(&format!("L=$(cat <<'__RL_L__'\n{l}\n__RL_L__\n)\nexport L\n"));
+            s.push_str(&format!(
+                "L=$(cat <<'__RL_L__'\n{l}\n__RL_L__\n)\nexport L\n"
+            ));
         }
-        s.push_str(&format!("R={}\nexport R\n", quote(self.regexp.as_deref().unwrap_or(""))));
+        s.push_str(&format!(
+            "R={}\nexport R\n",
+            quote(self.regexp.as_deref().unwrap_or(""))
+        ));
         s
     }
 
@@ -70,8 +80,15 @@ impl Line {
             if exact {
                 Verdict::Unchanged
             } else {
-                let summary = if matches > 0 { "replace line" } else { "add line" };
-                Verdict::Change { summary: summary.into(), diff: self.line.as_ref().map(|l| format!("+{l}\n")) }
+                let summary = if matches > 0 {
+                    "replace line"
+                } else {
+                    "add line"
+                };
+                Verdict::Change {
+                    summary: summary.into(),
+                    diff: self.line.as_ref().map(|l| format!("+{l}\n")),
+                }
             }
         } else if exact || matches > 0 {
             Verdict::change("remove line")
@@ -88,6 +105,9 @@ impl Line {
         } else {
             r#"BEGIN{l=ENVIRON["L"]; r=ENVIRON["R"]} (l!="" && $0==l) || (r!="" && $0 ~ r) {next} {print}"#
         };
-        format!("{}[ -e {p} ] || : > {p}\nt=$(__rl_tmp {p})\nawk '{prog}' {p} > \"$t\" || {{ rm -f \"$t\"; exit 1; }}\n__rl_commit \"$t\" {p} '' '' ''\n", self.env())
+        format!(
+            "{}[ -e {p} ] || : > {p}\nt=$(__rl_tmp {p})\nawk '{prog}' {p} > \"$t\" || {{ rm -f \"$t\"; exit 1; }}\n__rl_commit \"$t\" {p} '' '' ''\n",
+            self.env()
+        )
     }
 }

@@ -21,7 +21,18 @@ use serde_json::Value;
 pub use file::FileArgs;
 
 /// The step kinds, as written in roles.
-pub const KINDS: &[&str] = &["apt", "file", "directory", "property", "line", "service", "command", "download", "wait_for", "assert"];
+pub const KINDS: &[&str] = &[
+    "apt",
+    "file",
+    "directory",
+    "property",
+    "line",
+    "service",
+    "command",
+    "download",
+    "wait_for",
+    "assert",
+];
 
 /// A step resolved for one host: every value rendered, ready to check and apply.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,7 +65,10 @@ pub enum Verdict {
 
 impl Verdict {
     pub fn change(summary: impl Into<String>) -> Verdict {
-        Verdict::Change { summary: summary.into(), diff: None }
+        Verdict::Change {
+            summary: summary.into(),
+            diff: None,
+        }
     }
 }
 
@@ -69,7 +83,12 @@ pub struct Probe {
 impl Probe {
     /// Lines starting with `tag ` (tag stripped).
     pub fn tagged<'a>(&'a self, tag: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.lines.iter().filter_map(move |l| l.strip_prefix(tag).and_then(|r| r.strip_prefix(' ').or(if r.is_empty() { Some("") } else { None })))
+        self.lines.iter().filter_map(move |l| {
+            l.strip_prefix(tag).and_then(|r| {
+                r.strip_prefix(' ')
+                    .or(if r.is_empty() { Some("") } else { None })
+            })
+        })
     }
 
     pub fn first<'a>(&'a self, tag: &'a str) -> Option<&'a str> {
@@ -99,8 +118,12 @@ pub fn validate(kind: &str, args: &Value, usage: Use) -> Result<(), String> {
         "directory" => shape::<directory::DirectoryArgs>(args),
         "property" => shape::<property::PropertyArgs>(args),
         "line" => shape::<line::LineArgs>(args),
-        "service" => shape::<service::ServiceArgs>(args).and_then(|_| service::validate_use(args, usage)),
-        "command" => shape::<command::CommandArgs>(args).and_then(|_| command::validate_use(args, usage)),
+        "service" => {
+            shape::<service::ServiceArgs>(args).and_then(|_| service::validate_use(args, usage))
+        }
+        "command" => {
+            shape::<command::CommandArgs>(args).and_then(|_| command::validate_use(args, usage))
+        }
         "download" => shape::<download::DownloadArgs>(args),
         "wait_for" => shape::<wait_for::WaitForArgs>(args),
         "assert" => shape::<assert::AssertArgs>(args),
@@ -112,8 +135,22 @@ fn shape<T: for<'de> Deserialize<'de>>(args: &Value) -> Result<(), String> {
     T::deserialize(args).map(|_| ()).map_err(|e| e.to_string())
 }
 
+/// Why a step could not be resolved for a host.
+#[derive(Debug, Clone)]
+pub enum StepError {
+    Invalid(String),
+    /// A template file failed to render (located in that file).
+    Template(crate::template::RenderError),
+}
+
+impl From<String> for StepError {
+    fn from(s: String) -> Self {
+        StepError::Invalid(s)
+    }
+}
+
 /// Builds the host's action from rendered arguments.
-pub fn resolve(kind: &str, args: Value, r: &Resolve) -> Result<Action, String> {
+pub fn resolve(kind: &str, args: Value, r: &Resolve) -> Result<Action, StepError> {
     fn typed<T: for<'de> Deserialize<'de>>(args: Value) -> Result<T, String> {
         T::deserialize(args).map_err(|e| e.to_string())
     }
@@ -128,7 +165,7 @@ pub fn resolve(kind: &str, args: Value, r: &Resolve) -> Result<Action, String> {
         "download" => Action::Download(download::Download::new(typed(args)?)?),
         "wait_for" => Action::WaitFor(wait_for::WaitFor::new(typed(args)?)?),
         "assert" => Action::Assert(assert::Assert::new(typed(args)?)),
-        other => return Err(format!("unknown step kind `{other}`")),
+        other => return Err(format!("unknown step kind `{other}`").into()),
     })
 }
 
@@ -256,7 +293,10 @@ impl Num {
     pub fn get(&self) -> Result<u64, String> {
         match self {
             Num::Int(n) => Ok(*n),
-            Num::Text(s) => s.trim().parse().map_err(|_| format!("expected a number, got `{s}`")),
+            Num::Text(s) => s
+                .trim()
+                .parse()
+                .map_err(|_| format!("expected a number, got `{s}`")),
         }
     }
 }
@@ -277,11 +317,18 @@ pub fn mode(m: &Option<Num>) -> Result<Option<String>, String> {
 
 /// Normalizes `stat -c %a` output ("644") to the form of [`mode`] ("0644").
 pub fn stat_mode(s: &str) -> String {
-    u32::from_str_radix(s.trim(), 8).map(|v| format!("{v:04o}")).unwrap_or_else(|_| s.to_string())
+    u32::from_str_radix(s.trim(), 8)
+        .map(|v| format!("{v:04o}"))
+        .unwrap_or_else(|_| s.to_string())
 }
 
 /// Owner/group/mode differences between what a stat line says and what is wanted.
-pub fn meta_changes(current: Option<(&str, &str, &str)>, owner: &Option<String>, group: &Option<String>, mode: &Option<String>) -> Vec<String> {
+pub fn meta_changes(
+    current: Option<(&str, &str, &str)>,
+    owner: &Option<String>,
+    group: &Option<String>,
+    mode: &Option<String>,
+) -> Vec<String> {
     let mut out = Vec::new();
     let Some((o, g, m)) = current else { return out };
     if let Some(w) = owner.as_deref().filter(|w| *w != o) {
@@ -304,8 +351,14 @@ mod tests {
     #[test]
     fn modes_are_octal_digits() {
         assert_eq!(mode(&Some(Num::Int(644))).unwrap(), Some("0644".into()));
-        assert_eq!(mode(&Some(Num::Text("0640".into()))).unwrap(), Some("0640".into()));
-        assert_eq!(mode(&Some(Num::Text("0o755".into()))).unwrap(), Some("0755".into()));
+        assert_eq!(
+            mode(&Some(Num::Text("0640".into()))).unwrap(),
+            Some("0640".into())
+        );
+        assert_eq!(
+            mode(&Some(Num::Text("0o755".into()))).unwrap(),
+            Some("0755".into())
+        );
         assert!(mode(&Some(Num::Int(999))).is_err());
     }
 

@@ -45,9 +45,15 @@ impl Property {
             (None | Some("present"), Some(v)) => Some(match v {
                 serde_json::Value::String(s) => s,
                 serde_json::Value::Bool(_) | serde_json::Value::Number(_) => v.to_string(),
-                other => return Err(format!("value must be a string, number or boolean, got {other}")),
+                other => {
+                    return Err(format!(
+                        "value must be a string, number or boolean, got {other}"
+                    ));
+                }
             }),
-            (None | Some("present"), None) => return Err("a property needs a value (or state: absent)".into()),
+            (None | Some("present"), None) => {
+                return Err("a property needs a value (or state: absent)".into());
+            }
             (Some("absent"), _) => None,
             (Some(s), _) => return Err(format!("state `{s}` must be present or absent")),
         };
@@ -66,7 +72,11 @@ impl Property {
     /// Prints `A` when the file is missing, else `V <value>` (or `H <sha256>` when sensitive)
     /// for every line that sets the key.
     pub fn check(&self) -> String {
-        let emit = if self.sensitive { "printf '%s' \"$v\" | sha256sum | sed 's/ .*//; s/^/H /'" } else { "printf 'V %s\\n' \"$v\"" };
+        let emit = if self.sensitive {
+            "printf '%s' \"$v\" | sha256sum | sed 's/ .*//; s/^/H /'"
+        } else {
+            "printf 'V %s\\n' \"$v\""
+        };
         format!(
             "p={p}\nif [ ! -e \"$p\" ]; then echo A; else\nK={k} awk '{AWK_FIND}' \"$p\" | while IFS= read -r v; do {emit}; done\nfi\n",
             p = quote(&self.path),
@@ -75,15 +85,41 @@ impl Property {
     }
 
     pub fn evaluate(&self, probe: &Probe, secrets: &Secrets) -> Verdict {
-        let sensitive = self.sensitive || self.value.as_deref().is_some_and(|v| secrets.contains_secret(v));
+        let sensitive = self.sensitive
+            || self
+                .value
+                .as_deref()
+                .is_some_and(|v| secrets.contains_secret(v));
         let missing_file = probe.first("A").is_some();
-        let current: Vec<&str> = if self.sensitive { probe.tagged("H").collect() } else { probe.tagged("V").collect() };
-        let show = |v: &str| if sensitive { REDACTED.to_string() } else { secrets.redact(v) };
+        let current: Vec<&str> = if self.sensitive {
+            probe.tagged("H").collect()
+        } else {
+            probe.tagged("V").collect()
+        };
+        let show = |v: &str| {
+            if sensitive {
+                REDACTED.to_string()
+            } else {
+                secrets.redact(v)
+            }
+        };
         match &self.value {
             None if current.is_empty() => Verdict::Unchanged,
-            None => Verdict::Change { summary: format!("remove {}", self.key), diff: Some(format!("-{}{}{}\n", self.key, self.separator, show(current[0]))) },
+            None => Verdict::Change {
+                summary: format!("remove {}", self.key),
+                diff: Some(format!(
+                    "-{}{}{}\n",
+                    self.key,
+                    self.separator,
+                    show(current[0])
+                )),
+            },
             Some(want) => {
-                let want_cmp = if self.sensitive { sha256_hex(want.as_bytes()) } else { want.clone() };
+                let want_cmp = if self.sensitive {
+                    sha256_hex(want.as_bytes())
+                } else {
+                    want.clone()
+                };
                 if !current.is_empty() && current.iter().all(|c| *c == want_cmp) {
                     return Verdict::Unchanged;
                 }
@@ -92,8 +128,15 @@ impl Property {
                     diff.push_str(&format!("-{}{}{}\n", self.key, self.separator, show(c)));
                 }
                 diff.push_str(&format!("+{}{}{}\n", self.key, self.separator, show(want)));
-                let summary = if missing_file { format!("create file, set {}", self.key) } else { format!("set {}", self.key) };
-                Verdict::Change { summary, diff: Some(diff) }
+                let summary = if missing_file {
+                    format!("create file, set {}", self.key)
+                } else {
+                    format!("set {}", self.key)
+                };
+                Verdict::Change {
+                    summary,
+                    diff: Some(diff),
+                }
             }
         }
     }
@@ -103,7 +146,9 @@ impl Property {
         let k = quote(&self.key);
         let sep = quote(&self.separator);
         match &self.value {
-            None => format!("[ -e {p} ] || exit 0\nt=$(__rl_tmp {p})\nK={k} awk '{AWK_REMOVE}' {p} > \"$t\" || {{ rm -f \"$t\"; exit 1; }}\n__rl_commit \"$t\" {p} '' '' ''\n"),
+            None => format!(
+                "[ -e {p} ] || exit 0\nt=$(__rl_tmp {p})\nK={k} awk '{AWK_REMOVE}' {p} > \"$t\" || {{ rm -f \"$t\"; exit 1; }}\n__rl_commit \"$t\" {p} '' '' ''\n"
+            ),
             Some(v) => format!(
                 "V=$(cat <<'__RL_V__'\n{v}\n__RL_V__\n)\nexport V\n[ -e {p} ] || : > {p}\nt=$(__rl_tmp {p})\nK={k} S={sep} awk '{AWK_SET}' {p} > \"$t\" || {{ rm -f \"$t\"; exit 1; }}\n__rl_commit \"$t\" {p} '' '' ''\n",
             ),
@@ -123,31 +168,72 @@ mod tests {
     use super::*;
 
     fn prop(v: &str) -> Property {
-        Property::new(PropertyArgs { path: "/etc/b.properties".into(), key: "disableRecordingDefault".into(), value: Some(serde_json::json!(v)), state: None, separator: None, sensitive: None }).unwrap()
+        Property::new(PropertyArgs {
+            path: "/etc/b.properties".into(),
+            key: "disableRecordingDefault".into(),
+            value: Some(serde_json::json!(v)),
+            state: None,
+            separator: None,
+            sensitive: None,
+        })
+        .unwrap()
     }
     fn p(l: &[&str]) -> Probe {
-        Probe { lines: l.iter().map(|s| s.to_string()).collect(), rc: 0 }
+        Probe {
+            lines: l.iter().map(|s| s.to_string()).collect(),
+            rc: 0,
+        }
     }
 
     #[test]
     fn fixtures() {
         let s = Secrets::default();
-        assert_eq!(prop("true").evaluate(&p(&["V true"]), &s), Verdict::Unchanged);
+        assert_eq!(
+            prop("true").evaluate(&p(&["V true"]), &s),
+            Verdict::Unchanged
+        );
         assert_eq!(
             prop("true").evaluate(&p(&["V false"]), &s),
-            Verdict::Change { summary: "set disableRecordingDefault".into(), diff: Some("-disableRecordingDefault=false\n+disableRecordingDefault=true\n".into()) }
+            Verdict::Change {
+                summary: "set disableRecordingDefault".into(),
+                diff: Some(
+                    "-disableRecordingDefault=false\n+disableRecordingDefault=true\n".into()
+                )
+            }
         );
-        assert_eq!(prop("true").evaluate(&p(&[]), &s), Verdict::Change { summary: "set disableRecordingDefault".into(), diff: Some("+disableRecordingDefault=true\n".into()) });
+        assert_eq!(
+            prop("true").evaluate(&p(&[]), &s),
+            Verdict::Change {
+                summary: "set disableRecordingDefault".into(),
+                diff: Some("+disableRecordingDefault=true\n".into())
+            }
+        );
         // Two lines set the key and one is wrong: change.
-        assert!(matches!(prop("true").evaluate(&p(&["V true", "V false"]), &s), Verdict::Change { .. }));
+        assert!(matches!(
+            prop("true").evaluate(&p(&["V true", "V false"]), &s),
+            Verdict::Change { .. }
+        ));
     }
 
     #[test]
     fn secret_values_never_shown_old_or_new() {
         let s = Secrets::new(vec!["s3cr3t-salt".into()]);
-        let v = Property::new(PropertyArgs { path: "/etc/b".into(), key: "securitySalt".into(), value: Some(serde_json::json!("s3cr3t-salt")), state: None, separator: None, sensitive: None }).unwrap();
-        let Verdict::Change { diff, .. } = v.evaluate(&p(&["V oldrandomsalt"]), &s) else { panic!() };
-        assert_eq!(diff.unwrap(), "-securitySalt=<redacted>\n+securitySalt=<redacted>\n");
+        let v = Property::new(PropertyArgs {
+            path: "/etc/b".into(),
+            key: "securitySalt".into(),
+            value: Some(serde_json::json!("s3cr3t-salt")),
+            state: None,
+            separator: None,
+            sensitive: None,
+        })
+        .unwrap();
+        let Verdict::Change { diff, .. } = v.evaluate(&p(&["V oldrandomsalt"]), &s) else {
+            panic!()
+        };
+        assert_eq!(
+            diff.unwrap(),
+            "-securitySalt=<redacted>\n+securitySalt=<redacted>\n"
+        );
         assert!(!v.apply().contains("awk") || v.apply().contains("ENVIRON"));
     }
 }

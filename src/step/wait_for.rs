@@ -35,11 +35,16 @@ impl WaitFor {
         let timeout = a.timeout.map(|t| t.get()).transpose()?.unwrap_or(60);
         let target = match (a.port, a.url) {
             (Some(p), None) => {
-                let port = u16::try_from(p.get()?).map_err(|_| "port must be 1-65535".to_string())?;
-                Target::Port { host: a.host.unwrap_or_else(|| "127.0.0.1".into()), port }
+                let port =
+                    u16::try_from(p.get()?).map_err(|_| "port must be 1-65535".to_string())?;
+                Target::Port {
+                    host: a.host.unwrap_or_else(|| "127.0.0.1".into()),
+                    port,
+                }
             }
             (None, Some(url)) => {
-                let status = u16::try_from(a.status.map(|s| s.get()).transpose()?.unwrap_or(200)).map_err(|_| "bad status".to_string())?;
+                let status = u16::try_from(a.status.map(|s| s.get()).transpose()?.unwrap_or(200))
+                    .map_err(|_| "bad status".to_string())?;
                 Target::Url { url, status }
             }
             _ => return Err("wait_for needs either `port` or `url`".into()),
@@ -49,9 +54,15 @@ impl WaitFor {
 
     fn probe(&self) -> String {
         match &self.target {
-            Target::Port { host, port } => format!("timeout 3 bash -c 'exec 3<>/dev/tcp/{host}/{port}' 2>/dev/null", host = host.replace('\'', "")),
+            Target::Port { host, port } => format!(
+                "timeout 3 bash -c 'exec 3<>/dev/tcp/{host}/{port}' 2>/dev/null",
+                host = host.replace('\'', "")
+            ),
             Target::Url { url, status } => {
-                format!("[ \"$(curl -ks -o /dev/null -w '%{{http_code}}' --max-time 5 {})\" = {status} ]", quote(url))
+                format!(
+                    "[ \"$(curl -ks -o /dev/null -w '%{{http_code}}' --max-time 5 {})\" = {status} ]",
+                    quote(url)
+                )
             }
         }
     }
@@ -68,7 +79,11 @@ impl WaitFor {
     }
 
     pub fn evaluate(&self, probe: &Probe) -> Verdict {
-        if probe.first("R").is_some() { Verdict::Unchanged } else { Verdict::change(format!("wait for {}", self.what())) }
+        if probe.first("R").is_some() {
+            Verdict::Unchanged
+        } else {
+            Verdict::change(format!("wait for {}", self.what()))
+        }
     }
 
     pub fn apply(&self) -> String {

@@ -1,0 +1,327 @@
+//! Executor tests without SSH: the recording fake checks the round-trip budget (one check
+//! script per host, one apply script only when something changes) and that one bad host
+//! never stops the others; the local shell runs the real generated scripts against a
+//! temporary folder to prove convergence, idempotence, handlers and failure reporting.
+
+use rollout::cli::{RunArgs, prepare};
+use rollout::connection::fake::FakeConnector;
+use rollout::connection::local::LocalConnector;
+use rollout::connection::{ConnError, Connector};
+use rollout::exec::{self, Goal};
+use rollout::report::{Event, Format, HostOutcome, HostResult, StepStatus};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A throwaway project: inventory, one role, one template, an output folder.
+struct Project {
+    dir: PathBuf,
+}
+
+impl Project {
+    fn new(name: &str, hosts: &[&str], steps: &str, handlers: &str) -> Project {
+        let dir =
+            std::env::temp_dir().join(format!("rollout-engine-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("roles/app")).unwrap();
+        std::fs::create_dir_all(dir.join("templates")).unwrap();
+        std::fs::create_dir_all(dir.join("out")).unwrap();
+        let mut inv = format!(
+            "all:\n  vars:\n    out: {}\n    app_secret: {{secret: \"file:secret.txt\"}}\n  children:\n    apps:\n      roles: [app]\n      hosts:\n",
+            dir.join("out").display()
+        );
+        for h in hosts {
+            inv.push_str(&format!("        {h}:\n          connection: local\n"));
+        }
+        std::fs::write(dir.join("inventory.yml"), inv).unwrap();
+        std::fs::write(dir.join("secret.txt"), "s3cr3t-value-42\n").unwrap();
+        std::fs::write(dir.join("roles/app/steps.yml"), steps).unwrap();
+        std::fs::write(dir.join("roles/app/handlers.yml"), handlers).unwrap();
+        std::fs::write(
+            dir.join("templates/app.conf.j2"),
+            "name={{ inventory_hostname }}\nsecret={{ app_secret }}\n",
+        )
+        .unwrap();
+        Project { dir }
+    }
+
+    fn args(&self) -> RunArgs {
+        RunArgs {
+            inventory: self.dir.join("inventory.yml"),
+            limit: None,
+            tags: vec![],
+            skip_tags: vec![],
+            forks: 10,
+            extra_vars: vec![],
+            output: Format::Plain,
+            verbose: false,
+            accept_new_host_keys: false,
+        }
+    }
+
+    fn out(&self, f: &str) -> PathBuf {
+        self.dir.join("out").join(f)
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+const STEPS: &str = r#"
+- name: config
+  file: {path: "{{ out }}/{{ inventory_hostname }}.conf", template: app.conf.j2, mode: "0640"}
+  notify: reload
+- name: data dir
+  directory: {path: "{{ out }}/{{ inventory_hostname }}.d", mode: "0750"}
+- name: recordings off
+  property: {path: "{{ out }}/{{ inventory_hostname }}.properties", key: disableRecordingDefault, value: true}
+- name: salt
+  property: {path: "{{ out }}/{{ inventory_hostname }}.properties", key: securitySalt, value: "{{ app_secret }}"}
+- name: hosts line
+  line: {path: "{{ out }}/{{ inventory_hostname }}.hosts", line: "10.0.0.5 turn.example.org", regexp: "turn\\.example\\.org$"}
+- name: init
+  command: {run: "echo initialised > {{ out }}/{{ inventory_hostname }}.init", creates: "{{ out }}/{{ inventory_hostname }}.init"}
+"#;
+
+const HANDLERS: &str = r#"
+- name: reload
+  command: {run: "echo reload >> {{ out }}/{{ inventory_hostname }}.reloads"}
+"#;
+
+async fn run(
+    p: &Project,
+    goal: Goal,
+    connector: Arc<dyn Connector>,
+) -> (Vec<HostResult>, Vec<Event>) {
+    let prepared = prepare(&p.args(), &serde_json::Map::new()).unwrap_or_else(|e| {
+        panic!(
+            "{}",
+            e.iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    });
+    let secrets = prepared.inventory.secrets.clone();
+    let opts = Arc::new(exec::Options {
+        goal,
+        forks: 10,
+        verbose: true,
+        secrets,
+    });
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let results = exec::run(prepared.plans, connector, opts, tx).await;
+    let mut events = vec![];
+    while let Ok(e) = rx.try_recv() {
+        events.push(e);
+    }
+    (results, events)
+}
+
+fn changed(results: &[HostResult]) -> usize {
+    results.iter().map(|r| r.changed).sum()
+}
+
+#[tokio::test]
+async fn converges_then_changes_nothing_on_the_real_shell() {
+    let p = Project::new("converge", &["a", "b"], STEPS, HANDLERS);
+    let (plan, _) = run(&p, Goal::Plan, Arc::new(LocalConnector)).await;
+    assert_eq!(
+        changed(&plan),
+        12,
+        "plan: 6 steps would change on each host"
+    );
+    assert!(!p.out("a.conf").exists(), "plan changes nothing");
+
+    let (first, events) = run(&p, Goal::Apply, Arc::new(LocalConnector)).await;
+    assert!(
+        first.iter().all(|r| r.outcome == HostOutcome::Ok),
+        "{first:?}"
+    );
+    assert_eq!(changed(&first), 12);
+    assert_eq!(
+        std::fs::read_to_string(p.out("a.conf")).unwrap(),
+        "name=a\nsecret=s3cr3t-value-42\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(p.out("a.properties")).unwrap(),
+        "disableRecordingDefault=true\nsecuritySalt=s3cr3t-value-42\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(p.out("b.reloads")).unwrap(),
+        "reload\n",
+        "the handler runs once"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(p.out("a.conf"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o640
+    );
+    // Nothing the operator sees carries the secret (scripts are shown with -v here).
+    let shown = format!("{events:?}");
+    assert!(
+        !shown.contains("s3cr3t-value-42"),
+        "secret leaked into events"
+    );
+
+    let (second, _) = run(&p, Goal::Apply, Arc::new(LocalConnector)).await;
+    assert_eq!(
+        changed(&second),
+        0,
+        "a second apply changes nothing: {second:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(p.out("b.reloads")).unwrap(),
+        "reload\n",
+        "no handler without a change"
+    );
+
+    // Drift is detected and repaired, and only the drifted step is applied.
+    std::fs::write(
+        p.out("a.properties"),
+        "disableRecordingDefault=false\nsecuritySalt=s3cr3t-value-42\n",
+    )
+    .unwrap();
+    let (third, events) = run(&p, Goal::Apply, Arc::new(LocalConnector)).await;
+    assert_eq!(changed(&third), 1);
+    let applied: Vec<&String> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Step {
+                label,
+                status: StepStatus::Changed,
+                ..
+            } => Some(label),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(applied, vec!["app: recordings off"]);
+}
+
+#[tokio::test]
+async fn a_failing_step_stops_its_host_with_the_step_and_output_named() {
+    let steps = format!(
+        "{STEPS}\n- name: broken\n  command: {{run: \"echo boom >&2; exit 3\", creates: /nonexistent/rollout/x}}\n- name: after\n  directory: {{path: \"{{{{ out }}}}/never\"}}\n"
+    );
+    let p = Project::new("fail", &["a"], &steps, HANDLERS);
+    let (res, _) = run(&p, Goal::Apply, Arc::new(LocalConnector)).await;
+    match &res[0].outcome {
+        HostOutcome::Failed(m) => assert_eq!(m, "app: broken: exit code 3: boom"),
+        o => panic!("expected failure, got {o:?}"),
+    }
+    assert!(!p.out("never").exists(), "steps after a failure do not run");
+    assert!(
+        !p.out("a.reloads").exists(),
+        "handlers do not run after a failure"
+    );
+}
+
+/// Answers like a host where nothing exists yet: every check finds a change; every apply
+/// item succeeds.
+fn blank_host(_host: &str, script: &str) -> Result<String, ConnError> {
+    let marker = script
+        .split_whitespace()
+        .find(|w| w.starts_with("'@@rollout-"))
+        .map(|w| w.trim_matches('\'').to_string());
+    let marker = marker
+        .or_else(|| {
+            script
+                .split('"')
+                .find(|w| w.starts_with("@@rollout-"))
+                .map(|w| w.split(' ').next().unwrap().to_string())
+        })
+        .expect("marker");
+    let is_apply = script.contains("__rl_run");
+    let n = if is_apply {
+        script.matches("\n__rl_run ").count()
+    } else {
+        script.matches(" b ").count()
+    };
+    let mut out = String::new();
+    for i in 0..n {
+        if is_apply {
+            out.push_str(&format!("{marker} b {i}\n{marker} e {i} 0\n"));
+        } else {
+            out.push_str(&format!("{marker} b {i}\nA\n{marker} e {i} 0\n"));
+        }
+    }
+    Ok(out)
+}
+
+#[tokio::test]
+async fn one_check_and_one_apply_round_trip_per_host() {
+    let p = Project::new("roundtrips", &["a", "b", "c"], STEPS, HANDLERS);
+    let fake = FakeConnector::new(blank_host);
+    let (res, _) = run(&p, Goal::Apply, Arc::new(fake.clone())).await;
+    assert!(res.iter().all(|r| r.outcome == HostOutcome::Ok), "{res:?}");
+    for h in ["a", "b", "c"] {
+        let scripts = fake.scripts(h);
+        assert_eq!(
+            scripts.len(),
+            2,
+            "host {h}: exactly one check and one apply script"
+        );
+        assert!(
+            !scripts[0].contains("s3cr3t-value-42"),
+            "the check script carries hashes, not content"
+        );
+        assert!(scripts[1].contains("__rl_write"), "apply writes the file");
+        assert!(
+            scripts[1].ends_with("__rollout_main\n"),
+            "nothing runs unless the whole script arrived"
+        );
+    }
+    let fake = FakeConnector::new(blank_host);
+    let (_, _) = run(&p, Goal::Plan, Arc::new(fake.clone())).await;
+    assert_eq!(fake.scripts("a").len(), 1, "plan is one round trip");
+}
+
+#[tokio::test]
+async fn an_unreachable_host_never_stops_the_others() {
+    let p = Project::new("unreachable", &["a", "b", "c"], STEPS, HANDLERS);
+    let mut fake = FakeConnector::new(blank_host);
+    fake.unreachable.push("b".into());
+    let (res, _) = run(&p, Goal::Apply, Arc::new(fake)).await;
+    assert_eq!(res[0].outcome, HostOutcome::Ok);
+    assert_eq!(
+        res[1].outcome,
+        HostOutcome::Unreachable("ssh: connect to host: Connection refused".into())
+    );
+    assert_eq!(res[2].outcome, HostOutcome::Ok);
+    let summary = rollout::report::summary(&res);
+    assert!(
+        summary.contains("b: UNREACHABLE: ssh: connect to host: Connection refused"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn interrupted_scripts_run_nothing() {
+    // A script cut off anywhere before its last line defines a function but never calls it.
+    let p = Project::new("cut", &["a"], STEPS, HANDLERS);
+    let prepared = prepare(&p.args(), &serde_json::Map::new()).unwrap();
+    let plan = &prepared.plans[0];
+    let nonce = rollout::script::Nonce::new();
+    let items: Vec<_> = (0..plan.steps.len())
+        .map(rollout::plan::Item::Step)
+        .collect();
+    let script = rollout::plan::apply_script(plan, &items, &nonce);
+    for cut in [script.len() / 3, script.len() / 2, script.len() - 2] {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&script[..cut])
+            .output()
+            .unwrap();
+        let _ = out;
+        assert!(
+            !Path::new(&p.out("a.conf")).exists(),
+            "a script cut at byte {cut} ran something"
+        );
+    }
+}
