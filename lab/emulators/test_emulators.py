@@ -558,5 +558,47 @@ class B3scaleTest(unittest.TestCase):
             proc.stderr.close()
 
 
+# ==========================================================================
+# Stand-in bbb-install.sh: only what can run without touching this machine
+# ==========================================================================
+
+STANDIN = os.path.join(HERE, "..", "www", "bbb-install.sh")
+
+
+class StandinScriptTest(unittest.TestCase):
+    def test_generated_copy_is_current_and_parses(self):
+        build = subprocess.run([sys.executable, os.path.join(HERE, "..", "bbb", "build-standin"), "--check"],
+                               capture_output=True, text=True)
+        self.assertEqual(build.returncode, 0, build.stderr)
+        self.assertEqual(subprocess.run(["bash", "-n", STANDIN]).returncode, 0)
+        with open(STANDIN) as f:
+            text = f.read()
+        self.assertNotIn("@@BBB_API_EMULATOR_PY@@", text)
+        self.assertIn("EMULATOR of BigBlueButton's bbb-web API", text)
+
+    @unittest.skipUnless(os.uname().machine == "x86_64", "the script refuses other architectures")
+    def test_rejects_like_the_real_script_before_changing_anything(self):
+        cases = [
+            (["-v", "focal-270", "-s", "n.lab", "-e", "a@lab"],
+             "This script can only install BigBlueButton 3.0 and is meant to be run on Ubuntu 22.04 (jammy) server."),
+            (["-v", "jammy-300", "-s", "bbb.example.com", "-e", "a@lab"],
+             "You must specify a valid hostname (not the hostname given in the docs)."),
+            (["-v", "jammy-300", "-s", "n.lab", "-e", "info@example.com"],
+             "You must specify a valid email address (not the email in the docs)."),
+            (["-c", "turn.example.com:1234", "-v", "jammy-300"],
+             "You must specify a valid hostname (not the example given in the docs)"),
+            (["-c", "turn.lab:1234abcd", "-v", "jammy-300"],
+             "You must specify a new password (not the example given in the docs)."),
+        ]
+        for args, message in cases:
+            with self.subTest(args=args):
+                run = subprocess.run(["bash", STANDIN] + args, capture_output=True, text=True, timeout=10)
+                self.assertEqual(run.returncode, 1)
+                self.assertIn("bbb-install: " + message, run.stderr)
+        usage = subprocess.run(["bash", STANDIN, "-h"], capture_output=True, text=True, timeout=10)
+        self.assertEqual(usage.returncode, 0)
+        self.assertIn("LAB STAND-IN", usage.stderr)
+
+
 if __name__ == "__main__":
     unittest.main()
