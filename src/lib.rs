@@ -2,6 +2,8 @@
 //! ending a class. The pipeline is the layout: inventory -> roles/steps -> plan -> exec ->
 //! report.
 
+pub mod balancer;
+pub mod bbb_api;
 pub mod cli;
 pub mod connection;
 pub mod error;

@@ -1,0 +1,319 @@
+//! The inventory's `balancer:` section, validated before anything runs:
+//!
+//! ```yaml
+//! balancer:
+//!   kind: scalelite                 # or b3scale
+//!   url: https://lb.example.org/scalelite/api   # b3scale: its base URL (rollout adds /api/v1)
+//!   secret: {secret: "env:LOADBALANCER_SECRET"} # b3scale: B3SCALE_API_JWT_SECRET
+//!   group: bbb                      # the inventory group of the BBB nodes (default bbb)
+//!   host: lb1                       # Scalelite's inventory host, for rake over SSH
+//!   min_in_service: 1               # never drain below this many enabled nodes (default 1)
+//!   poll_interval: 5                # seconds between meeting checks while draining (default 5)
+//! ```
+//!
+//! Also `request_timeout` (seconds per HTTP request, default 10), `health_timeout` (seconds a
+//! node may take to pass its health check after an apply, default 60) and `rake_command`
+//! (default `docker exec -i scalelite-api bundle exec rake`). Unknown keys are errors.
+
+use crate::error::{Diagnostic, did_you_mean};
+use crate::inventory::Inventory;
+use serde_json::Value;
+
+const KEYS: &[&str] = &[
+    "kind",
+    "url",
+    "secret",
+    "group",
+    "host",
+    "min_in_service",
+    "poll_interval",
+    "request_timeout",
+    "health_timeout",
+    "rake_command",
+];
+
+/// Which balancer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Scalelite,
+    B3scale,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Scalelite => "Scalelite",
+            Kind::B3scale => "b3scale",
+        }
+    }
+}
+
+/// A validated `balancer:` section.
+#[derive(Debug, Clone)]
+pub struct BalancerConfig {
+    pub kind: Kind,
+    /// Scalelite: the `/scalelite/api` base; b3scale: the base URL. Without a trailing slash.
+    pub url: Option<String>,
+    pub secret: String,
+    pub group: String,
+    pub host: Option<String>,
+    pub min_in_service: usize,
+    pub poll_interval: f64,
+    pub request_timeout: u64,
+    pub health_timeout: u64,
+    pub rake_command: String,
+}
+
+/// Validates the inventory's `balancer:`; `Ok(None)` when there is none.
+pub fn load(inv: &Inventory) -> Result<Option<BalancerConfig>, Diagnostic> {
+    let Some((value, line, col)) = &inv.balancer else {
+        return Ok(None);
+    };
+    let at = |key: &str, msg: String| {
+        let (l, c) = locate(&inv.source.text, *line, key).unwrap_or((*line, *col));
+        inv.source.at(l, c, format!("balancer: {msg}"))
+    };
+    let Value::Object(map) = value else {
+        return Err(inv.source.at(*line, *col, "balancer: expected a mapping with kind, url, secret").with_hint(
+            "balancer:\n      kind: scalelite\n      url: https://lb.example.org/scalelite/api\n      secret: {secret: \"env:LOADBALANCER_SECRET\"}",
+        ));
+    };
+    for k in map.keys() {
+        if !KEYS.contains(&k.as_str()) {
+            let mut d = at(k, format!("unknown key `{k}`"));
+            d.hint = Some(match did_you_mean(k, KEYS.iter().copied()) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!("known keys: {}", KEYS.join(", ")),
+            });
+            return Err(d);
+        }
+    }
+    let string = |key: &str| -> Result<Option<String>, Diagnostic> {
+        match map.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if !s.trim().is_empty() => Ok(Some(s.trim().to_string())),
+            Some(Value::String(_)) => Err(at(key, format!("`{key}` is empty"))),
+            Some(other) => Err(at(
+                key,
+                format!("`{key}` must be a string, not {}", type_name(other)),
+            )),
+        }
+    };
+    let number = |key: &str, default: f64, min: f64| -> Result<f64, Diagnostic> {
+        match map.get(key) {
+            None | Some(Value::Null) => Ok(default),
+            Some(Value::Number(n)) if n.as_f64().is_some_and(|v| v >= min) => {
+                Ok(n.as_f64().unwrap_or(default))
+            }
+            Some(other) => Err(at(
+                key,
+                format!(
+                    "`{key}` must be a number of at least {min}, not {}",
+                    short(other)
+                ),
+            )),
+        }
+    };
+    let integer = |key: &str, default: u64, min: u64| -> Result<u64, Diagnostic> {
+        match map.get(key) {
+            None | Some(Value::Null) => Ok(default),
+            Some(Value::Number(n)) if n.as_u64().is_some_and(|v| v >= min) => {
+                Ok(n.as_u64().unwrap_or(default))
+            }
+            Some(other) => Err(at(
+                key,
+                format!(
+                    "`{key}` must be a whole number of at least {min}, not {}",
+                    short(other)
+                ),
+            )),
+        }
+    };
+
+    let kind = match string("kind")?.as_deref() {
+        Some("scalelite") => Kind::Scalelite,
+        Some("b3scale") => Kind::B3scale,
+        Some(other) => {
+            let mut d = at("kind", format!("unknown kind `{other}`"));
+            d.hint = Some(
+                did_you_mean(other, ["scalelite", "b3scale"])
+                    .map_or("kind is scalelite or b3scale".into(), |s| {
+                        format!("did you mean `{s}`?")
+                    }),
+            );
+            return Err(d);
+        }
+        None => {
+            return Err(inv
+                .source
+                .at(*line, *col, "balancer: `kind` is missing")
+                .with_hint("add `kind: scalelite` or `kind: b3scale`"));
+        }
+    };
+    let host = string("host")?;
+    if let Some(h) = &host {
+        if inv.host(h).is_none() {
+            let mut d = at(
+                "host",
+                format!("`host: {h}` is not a host of this inventory"),
+            );
+            d.hint = did_you_mean(h, inv.hosts.iter().map(|h| h.name.as_str()))
+                .map(|s| format!("did you mean `{s}`?"));
+            return Err(d);
+        }
+        if kind == Kind::B3scale {
+            return Err(at(
+                "host",
+                "`host` (rake over SSH) is for Scalelite only; b3scale is managed through its API"
+                    .into(),
+            ));
+        }
+    }
+    let url = match string("url")? {
+        Some(u) => {
+            if !(u.starts_with("http://") || u.starts_with("https://")) {
+                return Err(at(
+                    "url",
+                    format!("`url` must start with http:// or https://, not `{u}`"),
+                ));
+            }
+            let u = u.trim_end_matches('/').to_string();
+            if kind == Kind::Scalelite && !u.ends_with("/scalelite/api") {
+                return Err(at("url", format!("`url` of Scalelite must be its server API base, ending in /scalelite/api (got `{u}`)"))
+                    .with_hint(format!("url: {}/scalelite/api", base_of(&u))));
+            }
+            if kind == Kind::B3scale && u.ends_with("/api/v1") {
+                return Err(at(
+                    "url",
+                    "`url` of b3scale is its base URL; rollout adds /api/v1 itself".into(),
+                )
+                .with_hint(format!("url: {}", u.trim_end_matches("/api/v1"))));
+            }
+            Some(u)
+        }
+        None if kind == Kind::Scalelite && host.is_some() => None,
+        None => return Err(inv.source.at(*line, *col, "balancer: `url` is missing")),
+    };
+    let secret = match map.get("secret") {
+        Some(Value::String(s)) if inv.secrets.contains_secret(s) => s.clone(),
+        Some(Value::String(_)) => {
+            return Err(at("secret", "`secret` must be a secret reference, not the secret itself".into())
+                .with_hint("secret: {secret: \"env:LOADBALANCER_SECRET\"} or {secret: \"file:secrets/balancer\"}"));
+        }
+        Some(other) => {
+            return Err(at(
+                "secret",
+                format!(
+                    "`secret` must be a secret reference, not {}",
+                    type_name(other)
+                ),
+            ));
+        }
+        None => {
+            return Err(inv
+                .source
+                .at(*line, *col, "balancer: `secret` is missing")
+                .with_hint("secret: {secret: \"env:LOADBALANCER_SECRET\"}"));
+        }
+    };
+    let group = string("group")?.unwrap_or_else(|| "bbb".into());
+    if !inv.groups.contains_key(&group) {
+        let mut d = match map.get("group") {
+            Some(_) => at(
+                "group",
+                format!("group `{group}` is not defined in this inventory"),
+            ),
+            None => inv.source.at(
+                *line,
+                *col,
+                "balancer: the BBB nodes' group `bbb` is not defined in this inventory",
+            ),
+        };
+        d.hint = Some(
+            match did_you_mean(&group, inv.groups.keys().map(String::as_str)) {
+                Some(s) => format!("did you mean `group: {s}`?"),
+                None => "set `group:` to the group of the BBB nodes".into(),
+            },
+        );
+        return Err(d);
+    }
+    Ok(Some(BalancerConfig {
+        kind,
+        url,
+        secret,
+        group,
+        host,
+        min_in_service: usize::try_from(integer("min_in_service", 1, 0)?).unwrap_or(usize::MAX),
+        poll_interval: number("poll_interval", 5.0, 0.05)?,
+        request_timeout: integer("request_timeout", 10, 1)?,
+        health_timeout: integer("health_timeout", 60, 0)?,
+        rake_command: string("rake_command")?
+            .unwrap_or_else(|| "docker exec -i scalelite-api bundle exec rake".into()),
+    }))
+}
+
+/// The line and column of `key:` inside the block that starts at `line`.
+fn locate(text: &str, line: u64, key: &str) -> Option<(u64, u64)> {
+    let start = usize::try_from(line).ok()?.checked_sub(1)?;
+    for (i, l) in text.lines().enumerate().skip(start) {
+        let trimmed = l.trim_start();
+        let indent = l.len() - trimmed.len();
+        if i > start && indent == 0 && !trimmed.is_empty() && !trimmed.starts_with('#') {
+            return None;
+        }
+        let body = trimmed
+            .strip_prefix("balancer:")
+            .map_or(trimmed, str::trim_start);
+        let body = body.trim_start_matches(['{', ' ']);
+        if let Some(rest) = body.strip_prefix(key)
+            && rest.trim_start().starts_with(':')
+        {
+            let col = l.find(body).unwrap_or(indent) + 1;
+            return Some(((i + 1) as u64, col as u64));
+        }
+    }
+    None
+}
+
+fn base_of(url: &str) -> &str {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    url[after_scheme..]
+        .find('/')
+        .map_or(url, |i| &url[..after_scheme + i])
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+fn short(v: &Value) -> String {
+    match v {
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => format!("`{s}`"),
+        other => type_name(other).to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locates_keys_inside_the_block_only() {
+        let text =
+            "all:\n  hosts: {}\nbalancer:\n  kind: scalelite\n  urll: x\nother:\n  urll: y\n";
+        assert_eq!(locate(text, 4, "urll"), Some((5, 3)));
+        assert_eq!(locate(text, 4, "nope"), None);
+        assert_eq!(
+            base_of("https://lb.example.org/x/y"),
+            "https://lb.example.org"
+        );
+    }
+}

@@ -1,0 +1,312 @@
+//! The load balancer a pool's BBB nodes register with: Scalelite (its server API, or rake on
+//! its host over SSH when the API cannot be reached from the controller) or b3scale (its REST
+//! API). Each speaks its own protocol; the pool code sees one [`Balancer`] with three states
+//! (`enabled`, `cordoned`: no new meetings while running ones continue, `disabled`).
+//!
+//! Rules every client keeps: the first call of a command is a read (so a wrong secret or a
+//! down balancer is an error before anything changes); secrets and checksums never appear in
+//! a message; a loaded server is never disabled (that ends or cuts off its meetings).
+
+pub mod b3scale;
+pub mod config;
+pub mod http;
+pub mod rake;
+pub mod scalelite;
+
+pub use config::{BalancerConfig, Kind};
+
+use crate::connection::BoxFuture;
+use serde::Serialize;
+use std::sync::Arc;
+
+/// A server's place in the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    /// Gets new meetings.
+    Enabled,
+    /// Drained: no new meetings; running meetings continue.
+    Cordoned,
+    /// Out of the pool.
+    Disabled,
+}
+
+impl std::fmt::Display for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            State::Enabled => "enabled",
+            State::Cordoned => "cordoned",
+            State::Disabled => "disabled",
+        })
+    }
+}
+
+/// A server as the balancer knows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Server {
+    pub id: String,
+    /// The BBB API URL it was registered with.
+    pub url: String,
+    /// Never printed.
+    pub secret: String,
+    pub state: State,
+    /// The balancer's own view of the node, when it has one.
+    pub online: Option<bool>,
+    pub load: Option<f64>,
+    pub load_multiplier: f64,
+    pub tag: String,
+    pub bbb_version: Option<String>,
+    /// Counts the balancer reports itself (b3scale does).
+    pub meetings: Option<u64>,
+    pub participants: Option<u64>,
+}
+
+/// What a node should look like in the balancer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Desired {
+    pub url: String,
+    pub secret: String,
+    pub load_multiplier: f64,
+    pub tag: String,
+}
+
+impl Server {
+    /// The fields that differ from `d` (the URL matched already).
+    pub fn differences(&self, d: &Desired) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.secret != d.secret {
+            out.push("secret");
+        }
+        if (self.load_multiplier - d.load_multiplier).abs()
+            > 1e-4 * d.load_multiplier.abs().max(1.0)
+        {
+            out.push("load multiplier");
+        }
+        if self.tag != d.tag {
+            out.push("tag");
+        }
+        out
+    }
+
+    /// In service: takes new meetings and the balancer does not consider it offline.
+    pub fn in_service(&self) -> bool {
+        self.state == State::Enabled && self.online != Some(false)
+    }
+}
+
+/// Compares BBB API URLs as balancers store them (with or without a trailing slash).
+pub fn same_url(a: &str, b: &str) -> bool {
+    a.trim_end_matches('/')
+        .eq_ignore_ascii_case(b.trim_end_matches('/'))
+}
+
+pub fn find<'a>(servers: &'a [Server], url: &str) -> Option<&'a Server> {
+    servers.iter().find(|s| same_url(&s.url, url))
+}
+
+/// What kind of failure, for callers that react differently (fallback to rake).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Nothing answered.
+    Unreachable,
+    /// Wrong secret or token.
+    Auth,
+    /// An answer we cannot read.
+    Malformed,
+    /// The balancer said no to this request.
+    Refused,
+}
+
+/// A balancer failure, its message ready for the operator (no secrets).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct BalancerError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl BalancerError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        BalancerError {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, BalancerError>;
+
+/// A blocking client (the HTTP ones); [`Blocking`] runs it on tokio's blocking pool.
+pub trait SyncBalancer: Send + Sync + 'static {
+    fn describe(&self) -> String;
+    fn list(&self) -> Result<Vec<Server>>;
+    /// Adds a server out of service (Scalelite: disabled; b3scale: stopped).
+    fn add(&self, d: &Desired) -> Result<Server>;
+    /// Brings secret, load multiplier and tag to `d`.
+    fn update(&self, s: &Server, d: &Desired) -> Result<Server>;
+    fn set_state(&self, s: &Server, to: State) -> Result<Server>;
+}
+
+/// The interface the pool code uses.
+pub trait Balancer: Send + Sync {
+    /// "Scalelite at https://lb.example.org/scalelite/api", for messages.
+    fn describe(&self) -> String;
+    fn list(&self) -> BoxFuture<'_, Result<Vec<Server>>>;
+    fn add<'a>(&'a self, d: &'a Desired) -> BoxFuture<'a, Result<Server>>;
+    fn update<'a>(&'a self, s: &'a Server, d: &'a Desired) -> BoxFuture<'a, Result<Server>>;
+    fn set_state<'a>(&'a self, s: &'a Server, to: State) -> BoxFuture<'a, Result<Server>>;
+}
+
+/// Adapts a blocking client.
+pub struct Blocking<T: SyncBalancer>(pub Arc<T>);
+
+async fn blocking<T: SyncBalancer, R: Send + 'static>(
+    c: &Arc<T>,
+    f: impl FnOnce(&T) -> Result<R> + Send + 'static,
+) -> Result<R> {
+    let c = c.clone();
+    tokio::task::spawn_blocking(move || f(&c))
+        .await
+        .unwrap_or_else(|e| {
+            Err(BalancerError::new(
+                ErrorKind::Unreachable,
+                format!("balancer call aborted: {e}"),
+            ))
+        })
+}
+
+impl<T: SyncBalancer> Balancer for Blocking<T> {
+    fn describe(&self) -> String {
+        self.0.describe()
+    }
+    fn list(&self) -> BoxFuture<'_, Result<Vec<Server>>> {
+        Box::pin(blocking(&self.0, |c| c.list()))
+    }
+    fn add<'a>(&'a self, d: &'a Desired) -> BoxFuture<'a, Result<Server>> {
+        let d = d.clone();
+        Box::pin(blocking(&self.0, move |c| c.add(&d)))
+    }
+    fn update<'a>(&'a self, s: &'a Server, d: &'a Desired) -> BoxFuture<'a, Result<Server>> {
+        let (s, d) = (s.clone(), d.clone());
+        Box::pin(blocking(&self.0, move |c| c.update(&s, &d)))
+    }
+    fn set_state<'a>(&'a self, s: &'a Server, to: State) -> BoxFuture<'a, Result<Server>> {
+        let s = s.clone();
+        Box::pin(blocking(&self.0, move |c| c.set_state(&s, to)))
+    }
+}
+
+/// An open balancer: the client, the servers its first (read-only) call found, and a note
+/// when rollout fell back to rake over SSH.
+pub struct Opened {
+    pub client: Arc<dyn Balancer>,
+    pub servers: Vec<Server>,
+    pub note: Option<String>,
+}
+
+/// Connects: reads the server list first, so errors surface before any change. For
+/// Scalelite with `host:`, an unreachable API falls back to rake on that host.
+pub async fn open(
+    cfg: &BalancerConfig,
+    inv: &crate::inventory::Inventory,
+    ssh: Arc<dyn crate::connection::Connector>,
+) -> Result<Opened> {
+    let http = http::Http::new(std::time::Duration::from_secs(cfg.request_timeout));
+    let api: Option<Arc<dyn Balancer>> =
+        match (cfg.kind, &cfg.url) {
+            (Kind::Scalelite, Some(url)) => Some(Arc::new(Blocking(Arc::new(
+                scalelite::Scalelite::new(url, &cfg.secret, http),
+            )))),
+            (Kind::B3scale, Some(url)) => Some(Arc::new(Blocking(Arc::new(
+                b3scale::B3scale::new(url, &cfg.secret, http),
+            )))),
+            (_, None) => None,
+        };
+    let rake_client = || -> Option<Arc<dyn Balancer>> {
+        let host = inv.host(cfg.host.as_deref()?)?.clone();
+        Some(Arc::new(rake::Rake::new(
+            host,
+            cfg.rake_command.clone(),
+            ssh.clone(),
+            inv.secrets.clone(),
+        )))
+    };
+    let err = match &api {
+        Some(client) => match client.list().await {
+            Ok(servers) => {
+                return Ok(Opened {
+                    client: client.clone(),
+                    servers,
+                    note: None,
+                });
+            }
+            Err(e) => e,
+        },
+        None => {
+            let client = rake_client().expect("config validation requires url or host");
+            let servers = client.list().await?;
+            return Ok(Opened {
+                client,
+                servers,
+                note: None,
+            });
+        }
+    };
+    if err.kind != ErrorKind::Unreachable || cfg.kind != Kind::Scalelite {
+        return Err(err);
+    }
+    let Some(client) = rake_client() else {
+        return Err(err);
+    };
+    let note = format!(
+        "{err}; using rake on {} over SSH instead",
+        cfg.host.as_deref().unwrap_or_default()
+    );
+    let servers = client.list().await.map_err(|e| {
+        BalancerError::new(e.kind, format!("{err}; the rake fallback failed too: {e}"))
+    })?;
+    Ok(Opened {
+        client,
+        servers,
+        note: Some(note),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server() -> Server {
+        Server {
+            id: "1".into(),
+            url: "https://n1/bigbluebutton/api/".into(),
+            secret: "s".into(),
+            state: State::Enabled,
+            online: Some(true),
+            load: None,
+            load_multiplier: 1.0,
+            tag: String::new(),
+            bbb_version: None,
+            meetings: None,
+            participants: None,
+        }
+    }
+
+    #[test]
+    fn differences_name_fields_not_values() {
+        let s = server();
+        let mut d = Desired {
+            url: "https://n1/bigbluebutton/api".into(),
+            secret: "s".into(),
+            load_multiplier: 1.0,
+            tag: String::new(),
+        };
+        assert!(s.differences(&d).is_empty());
+        d.secret = "t".into();
+        d.load_multiplier = 2.0;
+        d.tag = "x".into();
+        assert_eq!(s.differences(&d), vec!["secret", "load multiplier", "tag"]);
+        assert!(same_url(&s.url, &d.url));
+        assert!(find(&[s], "https://N1/bigbluebutton/api").is_some());
+    }
+}

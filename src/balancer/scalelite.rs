@@ -1,0 +1,252 @@
+//! Scalelite's server-management API (`/scalelite/api`, Scalelite 1.6 and later):
+//! `getServers`, `addServer`, `updateServer` (state enable/cordon/disable, secret, load
+//! multiplier, tag). Every request carries `checksum = hex(SHA-256(action + query string +
+//! LOADBALANCER_SECRET))`; parameters go in a JSON body, which the checksum does not cover.
+//! Scalelite answers checksum and routing errors as BBB-style XML with HTTP 200, and
+//! everything else as JSON with a status code.
+
+use super::http::{Http, HttpError, Reply};
+use super::{BalancerError, Desired, ErrorKind, Result, Server, State, SyncBalancer};
+use crate::script::sha256_hex;
+use serde_json::{Value, json};
+
+pub struct Scalelite {
+    base: String,
+    secret: String,
+    http: Http,
+}
+
+impl Scalelite {
+    /// `base` is the `/scalelite/api` URL.
+    pub fn new(base: &str, secret: &str, http: Http) -> Scalelite {
+        Scalelite {
+            base: base.trim_end_matches('/').to_string(),
+            secret: secret.to_string(),
+            http,
+        }
+    }
+
+    fn err(&self, kind: ErrorKind, msg: String) -> BalancerError {
+        BalancerError::new(kind, format!("Scalelite at {}: {msg}", self.base))
+    }
+
+    fn call(&self, action: &str, body: Option<Value>) -> Result<(u16, Value)> {
+        let checksum = sha256_hex(format!("{action}{}", self.secret).as_bytes());
+        let url = format!("{}/{action}?checksum={checksum}", self.base);
+        let reply = match &body {
+            None => self.http.get(&url, &[]),
+            Some(b) => self.http.send_json("POST", &url, &[], b),
+        }
+        .map_err(|e| match e {
+            HttpError::Unreachable(m) => {
+                self.err(ErrorKind::Unreachable, format!("unreachable: {m}"))
+            }
+            HttpError::Broken(m) => self.err(ErrorKind::Malformed, format!("{action}: {m}")),
+        })?;
+        self.read(action, &reply)
+    }
+
+    fn read(&self, action: &str, reply: &Reply) -> Result<(u16, Value)> {
+        let body = reply.body.trim_start();
+        if body.starts_with('<') {
+            // Scalelite's own errors (checksum, unknown route) are XML with HTTP 200.
+            let key = between(body, "<messageKey>", "</messageKey>").unwrap_or_default();
+            let message = between(body, "<message>", "</message>").unwrap_or_default();
+            return Err(match key {
+                "checksumError" => self.err(
+                    ErrorKind::Auth,
+                    format!("{action} was refused: checksumError ({message}); is `balancer.secret` Scalelite's LOADBALANCER_SECRET?"),
+                ),
+                "unsupportedRequest" => self.err(
+                    ErrorKind::Malformed,
+                    format!("{action} is not supported there ({message}); is `balancer.url` the /scalelite/api base of Scalelite 1.6 or later?"),
+                ),
+                "" => self.err(ErrorKind::Malformed, format!("{action}: HTTP {} with {} instead of JSON", reply.status, reply.excerpt())),
+                _ => self.err(ErrorKind::Refused, format!("{action} was refused: {key}: {message}")),
+            });
+        }
+        let value: Value = serde_json::from_str(body).map_err(|_| {
+            self.err(
+                ErrorKind::Malformed,
+                format!(
+                    "{action}: HTTP {} with {} instead of JSON",
+                    reply.status,
+                    reply.excerpt()
+                ),
+            )
+        })?;
+        Ok((reply.status, value))
+    }
+
+    fn server_reply(&self, action: &str, status: u16, v: &Value) -> Result<Server> {
+        if !(200..300).contains(&status) {
+            return Err(self.refused(action, status, v));
+        }
+        parse_server(v).map_err(|m| {
+            self.err(
+                ErrorKind::Malformed,
+                format!("{action} answered a server {m}"),
+            )
+        })
+    }
+
+    fn refused(&self, action: &str, status: u16, v: &Value) -> BalancerError {
+        let why = v
+            .get("error")
+            .or_else(|| v.get("message"))
+            .and_then(Value::as_str)
+            .unwrap_or("no reason given");
+        self.err(
+            ErrorKind::Refused,
+            format!("{action} was refused (HTTP {status}): {why}"),
+        )
+    }
+}
+
+impl SyncBalancer for Scalelite {
+    fn describe(&self) -> String {
+        format!("Scalelite at {}", self.base)
+    }
+
+    fn list(&self) -> Result<Vec<Server>> {
+        let (status, v) = self.call("getServers", None)?;
+        if status == 404
+            && v.get("error").and_then(Value::as_str) == Some("No servers are configured")
+        {
+            return Ok(vec![]);
+        }
+        if status != 200 {
+            return Err(self.refused("getServers", status, &v));
+        }
+        let Value::Array(items) = v else {
+            return Err(self.err(
+                ErrorKind::Malformed,
+                "getServers answered JSON that is not a list of servers".into(),
+            ));
+        };
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                parse_server(s).map_err(|m| {
+                    self.err(
+                        ErrorKind::Malformed,
+                        format!("getServers: server {} {m}", i + 1),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    fn add(&self, d: &Desired) -> Result<Server> {
+        let body = json!({"server": {"url": d.url, "secret": d.secret, "load_multiplier": d.load_multiplier, "tag": d.tag}});
+        let (status, v) = self.call("addServer", Some(body))?;
+        self.server_reply("addServer", status, &v)
+    }
+
+    fn update(&self, s: &Server, d: &Desired) -> Result<Server> {
+        let body = json!({"id": s.id, "server": {"secret": d.secret, "load_multiplier": d.load_multiplier, "tag": d.tag}});
+        let (status, v) = self.call("updateServer", Some(body))?;
+        self.server_reply("updateServer", status, &v)
+    }
+
+    fn set_state(&self, s: &Server, to: State) -> Result<Server> {
+        if to == State::Disabled && s.load.is_some_and(|l| l > 0.0) {
+            return Err(self.err(
+                ErrorKind::Refused,
+                format!("refusing to disable server {} while it carries load; cordon it and wait for its meetings to end", s.id),
+            ));
+        }
+        let state = match to {
+            State::Enabled => "enable",
+            State::Cordoned => "cordon",
+            State::Disabled => "disable",
+        };
+        let (status, v) = self.call(
+            "updateServer",
+            Some(json!({"id": s.id, "server": {"state": state}})),
+        )?;
+        self.server_reply("updateServer", status, &v)
+    }
+}
+
+/// Reads one server object of the API.
+pub fn parse_server(v: &Value) -> std::result::Result<Server, String> {
+    let field = |k: &str| v.get(k).ok_or_else(|| format!("without `{k}`"));
+    let string = |k: &str| -> std::result::Result<String, String> {
+        match field(k)? {
+            Value::String(s) => Ok(s.clone()),
+            Value::Number(n) => Ok(n.to_string()),
+            _ => Err(format!("whose `{k}` is not a string")),
+        }
+    };
+    let state = match string("state")?.as_str() {
+        "enabled" => State::Enabled,
+        "cordoned" => State::Cordoned,
+        "disabled" => State::Disabled,
+        other => return Err(format!("with unknown state `{other}`")),
+    };
+    let online = match v.get("online") {
+        Some(Value::String(s)) if s == "online" => Some(true),
+        Some(Value::String(s)) if s == "offline" => Some(false),
+        Some(Value::Bool(b)) => Some(*b),
+        _ => None,
+    };
+    let number = |x: Option<&Value>| match x {
+        Some(Value::Number(n)) => n.as_f64(),
+        Some(Value::String(s)) => s.trim().parse().ok(),
+        _ => None,
+    };
+    let opt_string = |k: &str| {
+        v.get(k)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .filter(|s| !s.is_empty())
+    };
+    Ok(Server {
+        id: string("id")?,
+        url: string("url")?,
+        secret: string("secret").unwrap_or_default(),
+        state,
+        online,
+        load: number(v.get("load")),
+        load_multiplier: number(v.get("load_multiplier")).unwrap_or(1.0),
+        tag: opt_string("tag").unwrap_or_default(),
+        bbb_version: opt_string("bbb_version"),
+        meetings: None,
+        participants: None,
+    })
+}
+
+fn between<'a>(s: &'a str, open: &str, close: &str) -> Option<&'a str> {
+    let start = s.find(open)? + open.len();
+    let end = s[start..].find(close)?;
+    Some(s[start..start + end].trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_server_json_as_rails_renders_it() {
+        let v = json!({"id":"a","url":"https://n/bigbluebutton/api","secret":"s","tag":"","bbb_version":"",
+            "state":"cordoned","load":"unavailable","load_multiplier":"2.5","online":"offline"});
+        let s = parse_server(&v).unwrap();
+        assert_eq!(s.state, State::Cordoned);
+        assert_eq!(s.load, None);
+        assert_eq!(s.load_multiplier, 2.5);
+        assert_eq!(s.online, Some(false));
+        assert_eq!(s.bbb_version, None);
+        assert!(
+            parse_server(&json!({"id":"a","url":"u","state":"weird"}))
+                .unwrap_err()
+                .contains("unknown state")
+        );
+        assert!(
+            parse_server(&json!({"url":"u","state":"enabled"}))
+                .unwrap_err()
+                .contains("without `id`")
+        );
+    }
+}
