@@ -42,6 +42,15 @@ enum Cmd {
         #[arg(long)]
         diff: bool,
     },
+    // Pool commands (src/pool/).
+    /// Cordon nodes in the balancer and wait until their meetings have ended.
+    Drain(crate::pool::DrainArgs),
+    /// Enable drained nodes in the balancer again, after a health check.
+    Undrain(crate::pool::PoolArgs),
+    /// Rolling upgrade of the BBB nodes: drain, apply, health check, enable, batch by batch.
+    Upgrade(crate::pool::UpgradeArgs),
+    /// The pool as the balancer and the nodes see it.
+    Status(crate::pool::PoolArgs),
 }
 
 #[derive(Args, Clone)]
@@ -102,6 +111,10 @@ pub fn main() -> i32 {
                 )
                 .await
             }
+            Cmd::Drain(a) => crate::pool::drain::main(a).await,
+            Cmd::Undrain(a) => crate::pool::drain::undrain(a).await,
+            Cmd::Upgrade(a) => crate::pool::upgrade::main(a).await,
+            Cmd::Status(a) => crate::pool::status::main(a).await,
         }
     })
 }
@@ -149,8 +162,20 @@ async fn run(a: RunArgs, goal: Goal, show_diff: bool) -> i32 {
             return EXIT_INPUT;
         }
     };
+    // The balancer section is validated before any host is touched; nodes register after.
+    let registration = match crate::pool::register::prepare(&a, &prepared) {
+        Ok(r) => r.filter(|_| goal == Goal::Apply),
+        Err(ds) => {
+            print_diagnostics(&ds);
+            return EXIT_INPUT;
+        }
+    };
     let results = execute(&a, &prepared, goal, show_diff).await;
-    finish(&a, &results)
+    let code = finish(&a, &results);
+    match registration {
+        Some(r) => code.max(r.run(&prepared, &results, a.output).await),
+        None => code,
+    }
 }
 
 /// Runs the executor with a reporter; returns per-host results.

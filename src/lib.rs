@@ -10,6 +10,7 @@ pub mod error;
 pub mod exec;
 pub mod inventory;
 pub mod plan;
+pub mod pool;
 pub mod report;
 pub mod role;
 pub mod script;

@@ -76,6 +76,18 @@ pub enum Event {
         host: Option<String>,
         text: String,
     },
+    /// Pool operations (drain, upgrade): a node's current state, shown on its progress
+    /// line on a terminal and as a line elsewhere.
+    Progress {
+        host: String,
+        text: String,
+    },
+    /// Pool operations: a node is done (drained, upgraded, or failed).
+    NodeFinished {
+        host: String,
+        ok: bool,
+        text: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

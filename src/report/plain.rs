@@ -61,5 +61,8 @@ pub fn line(e: &Event, s: &Settings) -> Option<String> {
             text,
         } => Some(format!("{h}: {text}")),
         Event::Note { host: None, text } => Some(text.clone()),
+        Event::Progress { host, text } | Event::NodeFinished { host, text, .. } => {
+            Some(format!("{host}: {text}"))
+        }
     }
 }

@@ -58,6 +58,30 @@ impl Tty {
                     pb.set_message(format!("[{}/{}] {label}", index + 1, total));
                 }
             }
+            Event::Progress { host, text } => {
+                // Pool operations: the spinner line is the display; no extra line.
+                if !self.hosts.contains_key(host) {
+                    let pb = self.multi.add(ProgressBar::new_spinner());
+                    pb.set_style(
+                        ProgressStyle::with_template("  {spinner} {prefix:<16} {msg}")
+                            .expect("valid template"),
+                    );
+                    pb.set_prefix(host.clone());
+                    pb.enable_steady_tick(Duration::from_millis(120));
+                    self.hosts.insert(host.clone(), pb);
+                }
+                if let Some(pb) = self.hosts.get(host) {
+                    pb.set_message(text.clone());
+                }
+                return;
+            }
+            Event::NodeFinished { host, .. } => {
+                if let Some(pb) = self.hosts.remove(host) {
+                    pb.finish_and_clear();
+                    self.multi.remove(&pb);
+                }
+                self.overall.inc(1);
+            }
             Event::HostFinished(r) => {
                 if let Some(pb) = self.hosts.remove(&r.host) {
                     pb.finish_and_clear();

@@ -1,0 +1,485 @@
+//! Draining: cordon a node in the balancer (no new meetings; running ones continue), then
+//! watch the node's own BBB API until no meeting is left. Meetings are ended only on
+//! `--force`. `rollout drain` and `rollout undrain` are here; the upgrade drains through
+//! [`drain_node`].
+
+use super::journal::{Journal, Lock, Phase};
+use super::{DrainArgs, Node, Pool, PoolArgs, Reporter, human, print_error};
+use crate::balancer::{Balancer, Server, State};
+use crate::bbb_api::{Meeting, participants};
+use crate::error::{EXIT_FAILED, EXIT_INPUT};
+use crate::report::Event;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc::UnboundedSender;
+
+/// How to wait.
+#[derive(Debug, Clone, Copy)]
+pub struct Watch {
+    pub poll: Duration,
+    pub timeout: Option<Duration>,
+    pub force: bool,
+}
+
+/// How a wait ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Drained {
+    Empty {
+        waited: Duration,
+        ended: usize,
+    },
+    TimedOut {
+        meetings: usize,
+        participants: u64,
+        waited: Duration,
+        unreadable: Option<String>,
+        ended: usize,
+    },
+}
+
+impl Drained {
+    pub fn describe(&self) -> String {
+        match self {
+            Drained::Empty { waited, ended: 0 } => {
+                format!("drained: no meetings left (waited {})", human(*waited))
+            }
+            Drained::Empty { waited, ended } => format!(
+                "drained: {ended} meeting(s) ended with --force (after {})",
+                human(*waited)
+            ),
+            Drained::TimedOut {
+                unreadable: Some(e),
+                waited,
+                ..
+            } => {
+                format!(
+                    "still cordoned after {}: its meetings could not be read ({e})",
+                    human(*waited)
+                )
+            }
+            Drained::TimedOut {
+                meetings,
+                participants,
+                waited,
+                ended: 0,
+                ..
+            } => format!(
+                "still cordoned after {}: {meetings} meeting(s) with {participants} participant(s) left; no meeting was ended (--force ends them)",
+                human(*waited)
+            ),
+            Drained::TimedOut {
+                meetings,
+                participants,
+                waited,
+                ended,
+                ..
+            } => format!(
+                "still cordoned after {}: {ended} meeting(s) were ended with --force, yet {meetings} meeting(s) with {participants} participant(s) are left",
+                human(*waited)
+            ),
+        }
+    }
+}
+
+fn counts(ms: &[Meeting]) -> String {
+    format!(
+        "{} meeting(s), {} participant(s) left",
+        ms.len(),
+        participants(ms)
+    )
+}
+
+async fn meetings(pool: &Pool, node: &Node) -> Result<Vec<Meeting>, String> {
+    let (http, ep) = (pool.http.clone(), node.endpoint.clone());
+    match tokio::task::spawn_blocking(move || ep.meetings(&http)).await {
+        Ok(Ok(ms)) => Ok(ms),
+        Ok(Err(e)) => Err(pool.secrets().redact(&e.to_string())),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Waits until the node's API lists no meeting; with `force`, ends what is left once the
+/// timeout expires (at once without a timeout).
+pub async fn wait_empty(
+    pool: &Pool,
+    node: &Node,
+    w: Watch,
+    tx: &UnboundedSender<Event>,
+) -> Drained {
+    let start = Instant::now();
+    let mut last = String::new();
+    let mut ended = 0;
+    let mut forced_at: Option<Instant> = None;
+    loop {
+        let found = meetings(pool, node).await;
+        let waited = start.elapsed();
+        let text = match &found {
+            Ok(ms) if ms.is_empty() => return Drained::Empty { waited, ended },
+            Ok(ms) => format!("cordoned, {}", counts(ms)),
+            Err(e) => format!("cordoned, cannot read its meetings: {e}"),
+        };
+        if text != last {
+            let _ = tx.send(Event::Progress {
+                host: node.host.clone(),
+                text: text.clone(),
+            });
+            last = text;
+        }
+        let expired = w.timeout.is_none_or(|t| waited >= t);
+        let timed_out = w.timeout.is_some_and(|t| waited >= t);
+        let force_gave_up = forced_at.is_some_and(|f| f.elapsed() >= Duration::from_secs(30));
+        if w.force && expired && forced_at.is_none() && found.is_ok() {
+            if let Ok(ms) = &found {
+                let _ = tx.send(Event::Note {
+                    host: Some(node.host.clone()),
+                    text: format!("--force: ending {}", counts(ms).replace(" left", "")),
+                });
+                for m in ms {
+                    let (http, ep, m) = (pool.http.clone(), node.endpoint.clone(), m.clone());
+                    match tokio::task::spawn_blocking(move || ep.end(&http, &m)).await {
+                        Ok(Ok(())) => ended += 1,
+                        Ok(Err(e)) => {
+                            let _ = tx.send(Event::Note {
+                                host: Some(node.host.clone()),
+                                text: pool
+                                    .secrets()
+                                    .redact(&format!("could not end a meeting: {e}")),
+                            });
+                        }
+                        Err(_) => {}
+                    }
+                }
+                forced_at = Some(Instant::now());
+            }
+        } else if (timed_out && forced_at.is_none()) || force_gave_up {
+            let (meetings, participants, unreadable) = match found {
+                Ok(ms) => (ms.len(), participants(&ms), None),
+                Err(e) => (0, 0, Some(e)),
+            };
+            return Drained::TimedOut {
+                meetings,
+                participants,
+                waited,
+                unreadable,
+                ended,
+            };
+        }
+        let mut pause = w.poll;
+        if let Some(t) = w.timeout {
+            pause = pause.min(t.saturating_sub(waited).max(Duration::from_millis(50)));
+        }
+        if forced_at.is_some() {
+            pause = pause.min(Duration::from_millis(500));
+        }
+        tokio::time::sleep(pause).await;
+    }
+}
+
+/// Cordons `server` unless it is already out of service.
+pub async fn cordon(client: &dyn Balancer, server: &Server) -> Result<(), String> {
+    if server.state == State::Enabled {
+        client
+            .set_state(server, State::Cordoned)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Enabled nodes left after taking `taking` out; an error when that is below the minimum.
+pub fn check_capacity(
+    servers: &[Server],
+    taking: &[&Server],
+    min: usize,
+    what: &str,
+) -> Result<(), String> {
+    let in_service = servers.iter().filter(|s| s.in_service()).count();
+    let taken = taking.iter().filter(|s| s.in_service()).count();
+    let left = in_service.saturating_sub(taken);
+    if taken > 0 && left < min {
+        return Err(format!(
+            "refusing to {what}: it would leave {left} node(s) in service, fewer than balancer.min_in_service ({min}); nothing was changed"
+        ));
+    }
+    Ok(())
+}
+
+fn need_limit(a: &crate::cli::RunArgs, cmd: &str) -> Option<i32> {
+    if a.limit.is_none() {
+        eprintln!("error: `rollout {cmd}` needs --limit HOSTS: name the nodes to {cmd}");
+        return Some(EXIT_INPUT);
+    }
+    None
+}
+
+/// `rollout drain`.
+pub async fn main(a: DrainArgs) -> i32 {
+    if let Some(code) = need_limit(&a.run, "drain") {
+        return code;
+    }
+    let pool = match Pool::load(&a.run, &Default::default(), "drain") {
+        Ok(p) => Arc::new(p),
+        Err(ds) => {
+            crate::cli::print_diagnostics(&ds);
+            return EXIT_INPUT;
+        }
+    };
+    let fmt = a.run.output;
+    let journal = match Journal::load(&a.run.inventory) {
+        Ok(j) => j,
+        Err(e) => {
+            print_error(fmt, &e);
+            return EXIT_FAILED;
+        }
+    };
+    let _lock = match Lock::acquire(&journal) {
+        Ok(l) => l,
+        Err(e) => {
+            print_error(fmt, &e);
+            return EXIT_FAILED;
+        }
+    };
+    let opened = match pool.open().await {
+        Ok(o) => o,
+        Err(e) => {
+            print_error(fmt, &format!("{e}; nothing was changed"));
+            return EXIT_FAILED;
+        }
+    };
+    let servers: Vec<Option<Server>> = pool
+        .nodes
+        .iter()
+        .map(|n| crate::balancer::find(&opened.servers, &n.desired.url).cloned())
+        .collect();
+    let taking: Vec<&Server> = servers.iter().flatten().collect();
+    let names: Vec<&str> = pool.nodes.iter().map(|n| n.host.as_str()).collect();
+    if let Err(e) = check_capacity(
+        &opened.servers,
+        &taking,
+        pool.cfg.min_in_service,
+        &format!("drain {}", names.join(", ")),
+    ) {
+        print_error(fmt, &e);
+        return EXIT_FAILED;
+    }
+    let rep = Reporter::start(fmt, a.run.verbose, pool.nodes.len(), "drain");
+    if let Some(n) = &opened.note {
+        rep.note(None, n.clone());
+    }
+    let journal = Arc::new(Mutex::new(journal));
+    let watch = Watch {
+        poll: Duration::from_secs_f64(pool.cfg.poll_interval),
+        timeout: a.timeout,
+        force: a.force,
+    };
+    let mut set = tokio::task::JoinSet::new();
+    for (i, (node, server)) in pool.nodes.iter().zip(servers).enumerate() {
+        let (pool, journal, tx, client) = (
+            pool.clone(),
+            journal.clone(),
+            rep.tx.clone(),
+            opened.client.clone(),
+        );
+        let node = node.clone();
+        set.spawn(async move {
+            let was = server
+                .as_ref()
+                .map_or("unregistered".to_string(), |s| s.state.to_string());
+            {
+                let mut j = journal.lock().expect("journal lock");
+                let already = j
+                    .nodes
+                    .get(&node.host)
+                    .is_some_and(|r| r.phase.holds_node());
+                if let Err(e) = j.set(&node.host, Phase::Draining, "drain", None) {
+                    return (i, Err(e));
+                }
+                if !already {
+                    j.remember_was(&node.host, &was);
+                    let _ = j.save();
+                }
+            }
+            match &server {
+                Some(s) => {
+                    if let Err(e) = cordon(client.as_ref(), s).await {
+                        return (i, Err(e));
+                    }
+                }
+                None => {
+                    let _ = tx.send(Event::Note {
+                        host: Some(node.host.clone()),
+                        text: "not registered in the balancer; waiting for its meetings anyway"
+                            .into(),
+                    });
+                }
+            }
+            let _ = tx.send(Event::Progress {
+                host: node.host.clone(),
+                text: "cordoned".into(),
+            });
+            let r = wait_empty(&pool, &node, watch, &tx).await;
+            let mut j = journal.lock().expect("journal lock");
+            let saved = match &r {
+                Drained::Empty { .. } => j.set(&node.host, Phase::Drained, "drain", None),
+                Drained::TimedOut { .. } => {
+                    j.set(&node.host, Phase::Draining, "drain", Some(r.describe()))
+                }
+            };
+            (i, saved.map(|()| r))
+        });
+    }
+    let mut outcomes: Vec<Option<Result<Drained, String>>> = vec![None; pool.nodes.len()];
+    while let Some(Ok((i, r))) = set.join_next().await {
+        let host = pool.nodes[i].host.clone();
+        let (ok, text) = match &r {
+            Ok(d @ Drained::Empty { .. }) => (true, d.describe()),
+            Ok(d) => (false, d.describe()),
+            Err(e) => (false, format!("FAILED: {e}")),
+        };
+        rep.send(Event::NodeFinished { host, ok, text });
+        outcomes[i] = Some(r);
+    }
+    rep.finish().await;
+    let failed: Vec<&str> = pool
+        .nodes
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, o)| !matches!(o, Some(Ok(Drained::Empty { .. }))))
+        .map(|(n, _)| n.host.as_str())
+        .collect();
+    let summary = if failed.is_empty() {
+        format!(
+            "drain: {} node(s) drained and out of service; `rollout undrain` puts them back",
+            pool.nodes.len()
+        )
+    } else {
+        format!(
+            "drain: {} of {} node(s) not drained: {} (left cordoned)",
+            failed.len(),
+            pool.nodes.len(),
+            failed.join(", ")
+        )
+    };
+    if fmt == crate::report::Format::Json {
+        println!(
+            "{}",
+            serde_json::json!({"event": "summary", "drained": pool.nodes.len() - failed.len(), "not_drained": failed})
+        );
+    } else {
+        println!("{summary}");
+    }
+    if failed.is_empty() { 0 } else { EXIT_FAILED }
+}
+
+/// `rollout undrain`: enable drained nodes again, each after its health check.
+pub async fn undrain(a: PoolArgs) -> i32 {
+    if let Some(code) = need_limit(&a.run, "undrain") {
+        return code;
+    }
+    let pool = match Pool::load(&a.run, &Default::default(), "undrain") {
+        Ok(p) => p,
+        Err(ds) => {
+            crate::cli::print_diagnostics(&ds);
+            return EXIT_INPUT;
+        }
+    };
+    let fmt = a.run.output;
+    let (mut journal, _lock) =
+        match Journal::load(&a.run.inventory).and_then(|j| Lock::acquire(&j).map(|l| (j, l))) {
+            Ok(x) => x,
+            Err(e) => {
+                print_error(fmt, &e);
+                return EXIT_FAILED;
+            }
+        };
+    let opened = match pool.open().await {
+        Ok(o) => o,
+        Err(e) => {
+            print_error(fmt, &format!("{e}; nothing was changed"));
+            return EXIT_FAILED;
+        }
+    };
+    let rep = Reporter::start(fmt, a.run.verbose, pool.nodes.len(), "undrain");
+    let mut failed = Vec::new();
+    for node in &pool.nodes {
+        let result: Result<String, String> = async {
+            let server = crate::balancer::find(&opened.servers, &node.desired.url)
+                .ok_or("not registered in the balancer; `rollout apply` registers it")?;
+            rep.send(Event::Progress {
+                host: node.host.clone(),
+                text: "health check".into(),
+            });
+            pool.health(node, Some(&rep.tx))
+                .await
+                .map_err(|e| format!("health check failed, left {}: {e}", server.state))?;
+            if server.state != State::Enabled {
+                opened
+                    .client
+                    .set_state(server, State::Enabled)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            journal.set(&node.host, Phase::Idle, "drain", None)?;
+            Ok(if server.state == State::Enabled {
+                "already enabled".into()
+            } else {
+                format!("enabled (was {})", server.state)
+            })
+        }
+        .await;
+        match result {
+            Ok(t) => rep.send(Event::NodeFinished {
+                host: node.host.clone(),
+                ok: true,
+                text: t,
+            }),
+            Err(e) => {
+                failed.push(node.host.clone());
+                rep.send(Event::NodeFinished {
+                    host: node.host.clone(),
+                    ok: false,
+                    text: format!("FAILED: {e}"),
+                });
+            }
+        }
+    }
+    rep.finish().await;
+    if failed.is_empty() { 0 } else { EXIT_FAILED }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(state: State, online: Option<bool>) -> Server {
+        Server {
+            id: "x".into(),
+            url: "u".into(),
+            secret: String::new(),
+            state,
+            online,
+            load: None,
+            load_multiplier: 1.0,
+            tag: String::new(),
+            bbb_version: None,
+            meetings: None,
+            participants: None,
+        }
+    }
+
+    #[test]
+    fn capacity_counts_only_nodes_in_service() {
+        let pool = vec![
+            s(State::Enabled, Some(true)),
+            s(State::Enabled, Some(false)),
+            s(State::Cordoned, Some(true)),
+        ];
+        assert!(
+            check_capacity(&pool, &[&pool[0]], 1, "drain h1")
+                .unwrap_err()
+                .contains("leave 0 node(s)")
+        );
+        assert!(check_capacity(&pool, &[&pool[1], &pool[2]], 1, "drain").is_ok());
+        assert!(check_capacity(&pool, &[&pool[0]], 0, "drain").is_ok());
+    }
+}

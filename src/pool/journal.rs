@@ -1,0 +1,312 @@
+//! The controller's journal of pool operations: which phase every node is in, so that a
+//! rollout killed mid-upgrade continues where it stopped, and `rollout status` can show a
+//! node that an interrupted run left cordoned. One JSON file per inventory under
+//! `$ROLLOUT_STATE_DIR`, else `$XDG_STATE_HOME/rollout/`, else `~/.local/state/rollout/`;
+//! written atomically (temporary file, fsync, rename) before every balancer change, so the
+//! journal never claims less than what happened. A lock file keeps two rollouts from working
+//! on the same pool at once.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Where a node is in a pool operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// In the pool as usual.
+    Idle,
+    /// Cordoned; waiting for its meetings to end.
+    Draining,
+    /// No meetings left; out of service on purpose (`rollout drain`).
+    Drained,
+    /// Upgrade: the roles are being applied.
+    Applying,
+    /// Upgrade: waiting for the health check.
+    Checking,
+    /// Upgrade: being enabled again.
+    Enabling,
+    /// Upgrade of this node completed in the current run.
+    Done,
+    /// Left out of service after a failure.
+    Failed,
+}
+
+impl Phase {
+    /// Phases in which rollout holds the node out of service.
+    pub fn holds_node(self) -> bool {
+        !matches!(self, Phase::Idle | Phase::Done)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Idle => "idle",
+            Phase::Draining => "draining",
+            Phase::Drained => "drained",
+            Phase::Applying => "applying",
+            Phase::Checking => "checking",
+            Phase::Enabling => "enabling",
+            Phase::Done => "done",
+            Phase::Failed => "failed",
+        }
+    }
+}
+
+/// One node's record.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeRecord {
+    pub phase: Phase,
+    /// Unix seconds when the phase began.
+    pub since: u64,
+    /// `drain` or `upgrade`.
+    pub by: String,
+    /// The upgrade run the phase belongs to.
+    #[serde(default)]
+    pub run: Option<String>,
+    /// The balancer state before rollout took the node out (`enabled`, `cordoned`,
+    /// `disabled`, `unregistered`): only a node that was enabled is enabled again.
+    #[serde(default)]
+    pub was: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Unix seconds of the last completed upgrade.
+    #[serde(default)]
+    pub last_rollout: Option<u64>,
+}
+
+/// An upgrade run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Run {
+    pub id: String,
+    pub started: u64,
+    #[serde(default)]
+    pub finished: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Journal {
+    #[serde(default)]
+    pub inventory: String,
+    #[serde(default)]
+    pub run: Option<Run>,
+    #[serde(default)]
+    pub nodes: BTreeMap<String, NodeRecord>,
+    #[serde(skip)]
+    path: PathBuf,
+}
+
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The state folder.
+pub fn state_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("ROLLOUT_STATE_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d).join("rollout");
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
+    home.join(".local/state/rollout")
+}
+
+/// The journal file of an inventory: its name plus a hash of its absolute path.
+pub fn path_for(inventory: &Path) -> PathBuf {
+    let abs = std::fs::canonicalize(inventory).unwrap_or_else(|_| inventory.to_path_buf());
+    let hash = crate::script::sha256_hex(abs.to_string_lossy().as_bytes());
+    let stem = inventory
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "inventory".into());
+    state_dir().join(format!("{stem}-{}.json", &hash[..12]))
+}
+
+impl Journal {
+    /// Reads the journal of `inventory` (empty when there is none yet).
+    pub fn load(inventory: &Path) -> Result<Journal, String> {
+        let path = path_for(inventory);
+        let mut j = match std::fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str::<Journal>(&text).map_err(|e| {
+                format!(
+                    "the journal {} is damaged ({e}); move it away to start afresh",
+                    path.display()
+                )
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Journal::default(),
+            Err(e) => return Err(format!("cannot read the journal {}: {e}", path.display())),
+        };
+        j.inventory = inventory.display().to_string();
+        j.path = path;
+        Ok(j)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes the journal atomically.
+    pub fn save(&self) -> Result<(), String> {
+        let fail =
+            |e: std::io::Error| format!("cannot write the journal {}: {e}", self.path.display());
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir).map_err(fail)?;
+        }
+        let tmp = self
+            .path
+            .with_extension(format!("tmp{}", std::process::id()));
+        let text = serde_json::to_string_pretty(self).expect("journal serializes");
+        let mut f = std::fs::File::create(&tmp).map_err(fail)?;
+        f.write_all(text.as_bytes())
+            .and_then(|()| f.sync_all())
+            .map_err(fail)?;
+        std::fs::rename(&tmp, &self.path).map_err(fail)
+    }
+
+    /// Sets a node's phase (keeping what the record already knows) and saves.
+    pub fn set(
+        &mut self,
+        host: &str,
+        phase: Phase,
+        by: &str,
+        reason: Option<String>,
+    ) -> Result<(), String> {
+        let run = self
+            .run
+            .as_ref()
+            .filter(|_| by == "upgrade")
+            .map(|r| r.id.clone());
+        let rec = self.nodes.entry(host.to_string()).or_insert(NodeRecord {
+            phase,
+            since: now(),
+            by: by.into(),
+            run: None,
+            was: None,
+            reason: None,
+            last_rollout: None,
+        });
+        rec.phase = phase;
+        rec.since = now();
+        rec.by = by.into();
+        rec.run = run;
+        rec.reason = reason;
+        if phase == Phase::Done {
+            rec.last_rollout = Some(rec.since);
+        }
+        if phase == Phase::Idle {
+            rec.was = None;
+        }
+        self.save()
+    }
+
+    /// Remembers the balancer state a node had before rollout took it out.
+    pub fn remember_was(&mut self, host: &str, was: &str) {
+        if let Some(rec) = self.nodes.get_mut(host)
+            && rec.was.is_none()
+        {
+            rec.was = Some(was.to_string());
+        }
+    }
+
+    /// The unfinished upgrade run, if any.
+    pub fn open_run(&self) -> Option<&Run> {
+        self.run.as_ref().filter(|r| r.finished.is_none())
+    }
+
+    /// A node's record when it belongs to the open upgrade run.
+    pub fn in_open_run(&self, host: &str) -> Option<&NodeRecord> {
+        let run = self.open_run()?;
+        self.nodes
+            .get(host)
+            .filter(|r| r.run.as_deref() == Some(run.id.as_str()))
+    }
+}
+
+/// Held while a command changes the pool; removed on drop.
+pub struct Lock {
+    path: PathBuf,
+}
+
+impl Lock {
+    pub fn acquire(journal: &Journal) -> Result<Lock, String> {
+        let path = journal.path().with_extension("lock");
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        for _ in 0..2 {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(mut f) => {
+                    let _ = writeln!(f, "{}", std::process::id());
+                    return Ok(Lock { path });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let pid: Option<u32> = std::fs::read_to_string(&path)
+                        .ok()
+                        .and_then(|t| t.trim().parse().ok());
+                    if let Some(pid) = pid
+                        && Path::new(&format!("/proc/{pid}")).exists()
+                        && pid != std::process::id()
+                    {
+                        return Err(format!(
+                            "another rollout (pid {pid}) is working on this pool; wait for it, or remove {} if that process is not rollout",
+                            path.display()
+                        ));
+                    }
+                    // Left behind by a rollout that was killed: take it over.
+                    let _ = std::fs::remove_file(&path);
+                }
+                Err(e) => return Err(format!("cannot create the lock {}: {e}", path.display())),
+            }
+        }
+        Err(format!("cannot take the lock {}", path.display()))
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Unix seconds as `2026-11-22 10:04 UTC`.
+pub fn format_time(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Days to civil date (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_times() {
+        assert_eq!(format_time(0), "1970-01-01 00:00 UTC");
+        assert_eq!(format_time(1_700_000_000), "2023-11-14 22:13 UTC");
+    }
+}

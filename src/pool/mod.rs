@@ -1,0 +1,384 @@
+//! Pool operations on the balancer and the BBB nodes: registration after `rollout apply`,
+//! `rollout drain`/`undrain`, the rolling `rollout upgrade` and `rollout status`. Nodes are
+//! the hosts of the balancer's group; their API URL, secret, load multiplier and tag come
+//! from their rendered variables (`bbb_api_url`, `bbb_secret`, `bbb_load_multiplier`,
+//! `bbb_balancer_tag`), exactly as the roles see them.
+
+pub mod batch;
+pub mod drain;
+pub mod journal;
+pub mod register;
+pub mod status;
+pub mod upgrade;
+
+use crate::balancer::http::Http;
+use crate::balancer::{self, BalancerConfig, Desired, Kind};
+use crate::bbb_api::{BbbError, Endpoint, Health};
+use crate::cli::{Prepared, RunArgs};
+use crate::connection::local::LocalConnector;
+use crate::connection::ssh::SshConnector;
+use crate::connection::{ByHost, Connector};
+use crate::error::Diagnostic;
+use crate::plan::HostPlan;
+use crate::report::{self, Event, Format};
+use clap::Args;
+use serde_json::{Map, Value};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc::UnboundedSender;
+
+/// `rollout drain`.
+#[derive(Args, Clone)]
+pub struct DrainArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Stop waiting after this long (e.g. 90s, 30m, 2h); the node stays cordoned.
+    #[arg(long, value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+    /// End the meetings that are left (at once, or when --timeout expires).
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `rollout undrain` and `rollout status`.
+#[derive(Args, Clone)]
+pub struct PoolArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// `rollout upgrade`.
+#[derive(Args, Clone)]
+pub struct UpgradeArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Nodes per batch: a number (2), a percentage (25%), or growing batches (1,10%,50%,100%)
+    /// whose last size repeats. Never more nodes than this are out of service at once.
+    #[arg(long, default_value = "1")]
+    pub batch_size: String,
+    /// Ask for confirmation before each batch after the first.
+    #[arg(long)]
+    pub pause: bool,
+    /// Stop once more nodes than this have failed (default 0: at the first failure).
+    #[arg(long, default_value_t = 0)]
+    pub max_failures: usize,
+    /// Give up draining a node after this long (the node fails and stays cordoned).
+    #[arg(long, value_parser = parse_duration)]
+    pub drain_timeout: Option<Duration>,
+    /// End the meetings still running when --drain-timeout expires.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `90`, `90s`, `5m`, `2h`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map_or((s, ""), |i| (&s[..i], &s[i..]));
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration such as 90s, 30m or 2h"))?;
+    let mult = match unit {
+        "" | "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        _ => return Err(format!("`{s}`: unknown unit `{unit}` (use s, m or h)")),
+    };
+    Ok(Duration::from_secs_f64(n * mult))
+}
+
+/// `1m20s`.
+pub fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+    }
+}
+
+/// A BBB node of the pool.
+#[derive(Clone)]
+pub struct Node {
+    pub host: String,
+    pub endpoint: Endpoint,
+    pub desired: Desired,
+    pub plan: HostPlan,
+}
+
+/// Everything a pool command needs, loaded and validated.
+pub struct Pool {
+    pub prepared: Prepared,
+    pub cfg: BalancerConfig,
+    /// The selected hosts that are in the balancer's group, in inventory order.
+    pub nodes: Vec<Node>,
+    pub http: Http,
+    pub connector: Arc<dyn Connector>,
+}
+
+impl Pool {
+    /// Loads inventory, roles and plans (nothing is contacted); bad input is diagnostics.
+    pub fn load(
+        run: &RunArgs,
+        run_vars: &Map<String, Value>,
+        command: &str,
+    ) -> Result<Pool, Vec<Diagnostic>> {
+        let prepared = crate::cli::prepare(run, run_vars)?;
+        let Some(cfg) = balancer::config::load(&prepared.inventory).map_err(|d| vec![d])? else {
+            return Err(vec![Diagnostic::file(&run.inventory, format!("`rollout {command}` needs a `balancer:` section in the inventory")).with_hint(
+                "balancer:\n      kind: scalelite\n      url: https://lb.example.org/scalelite/api\n      secret: {secret: \"env:LOADBALANCER_SECRET\"}",
+            )]);
+        };
+        let nodes = nodes(&prepared, &cfg)?;
+        if nodes.is_empty() {
+            let which = run
+                .limit
+                .as_deref()
+                .map_or(String::new(), |l| format!(" selected by --limit {l}"));
+            return Err(vec![Diagnostic::file(
+                &run.inventory,
+                format!("no host{which} is in the balancer's group `{}`", cfg.group),
+            )]);
+        }
+        let connector = connector(&prepared, run.accept_new_host_keys);
+        Ok(Pool {
+            http: Http::new(Duration::from_secs(cfg.request_timeout)),
+            prepared,
+            cfg,
+            nodes,
+            connector,
+        })
+    }
+
+    pub fn secrets(&self) -> &crate::secret::Secrets {
+        &self.prepared.inventory.secrets
+    }
+
+    pub async fn open(&self) -> balancer::Result<balancer::Opened> {
+        balancer::open(&self.cfg, &self.prepared.inventory, self.connector.clone()).await
+    }
+
+    /// The health check, retried until it passes or `health_timeout` runs out.
+    pub async fn health(
+        &self,
+        node: &Node,
+        events: Option<&UnboundedSender<Event>>,
+    ) -> Result<Health, String> {
+        health(
+            &self.http,
+            Duration::from_secs(self.cfg.health_timeout),
+            self.secrets(),
+            node,
+            events,
+        )
+        .await
+    }
+}
+
+/// The health check, once: the node's API answers and accepts its secret.
+pub async fn probe(http: &Http, node: &Node) -> Result<Health, BbbError> {
+    let (http, ep) = (http.clone(), node.endpoint.clone());
+    tokio::task::spawn_blocking(move || ep.health(&http))
+        .await
+        .unwrap_or_else(|e| {
+            Err(BbbError::Unreachable {
+                url: node.endpoint.url.clone(),
+                why: e.to_string(),
+            })
+        })
+}
+
+/// The health check, retried until it passes or `timeout` runs out (services take a while
+/// to answer after an install or a restart). The error is redacted.
+pub async fn health(
+    http: &Http,
+    timeout: Duration,
+    secrets: &crate::secret::Secrets,
+    node: &Node,
+    events: Option<&UnboundedSender<Event>>,
+) -> Result<Health, String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match probe(http, node).await {
+            Ok(h) => return Ok(h),
+            Err(e) => {
+                let msg = secrets.redact(&e.to_string());
+                if Instant::now() >= deadline {
+                    return Err(msg);
+                }
+                if let Some(tx) = events {
+                    let _ = tx.send(Event::Progress {
+                        host: node.host.clone(),
+                        text: format!("health check: {msg}; retrying"),
+                    });
+                }
+                let left = deadline.saturating_duration_since(Instant::now());
+                tokio::time::sleep(
+                    Duration::from_secs(2)
+                        .min(left)
+                        .max(Duration::from_millis(100)),
+                )
+                .await;
+            }
+        }
+    }
+}
+
+/// SSH or the local shell, per host.
+pub fn connector(p: &Prepared, accept_new_host_keys: bool) -> Arc<dyn Connector> {
+    Arc::new(ByHost {
+        ssh: SshConnector::new(p.inventory.ssh_config.clone(), accept_new_host_keys),
+        local: LocalConnector,
+    })
+}
+
+/// The planned hosts that belong to the balancer's group, with their balancer values.
+pub fn nodes(p: &Prepared, cfg: &BalancerConfig) -> Result<Vec<Node>, Vec<Diagnostic>> {
+    let members = p
+        .inventory
+        .groups
+        .get(&cfg.group)
+        .cloned()
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    for plan in p.plans.iter().filter(|pl| members.contains(&pl.host.name)) {
+        match node(plan, cfg.kind) {
+            Ok(n) => out.push(n),
+            Err(m) => errors.push(Diagnostic::file(
+                &p.inventory.path,
+                format!("host {}: {m}", plan.host.name),
+            )),
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
+}
+
+fn node(plan: &HostPlan, kind: Kind) -> Result<Node, String> {
+    let v = &plan.vars;
+    let url = match v.get("bbb_api_url") {
+        Some(Value::String(s)) => s.trim().trim_end_matches('/').to_string(),
+        Some(_) => return Err("`bbb_api_url` must be a string".into()),
+        None => {
+            return Err("`bbb_api_url` is not set (the bbb role sets it from bbb_hostname)".into());
+        }
+    };
+    if !(url.starts_with("http://") || url.starts_with("https://"))
+        || !url.ends_with("/bigbluebutton/api")
+    {
+        return Err(format!(
+            "`bbb_api_url` must be http(s)://HOST/bigbluebutton/api, not `{url}`"
+        ));
+    }
+    let secret = match v.get("bbb_secret") {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        Some(Value::String(_)) | None => {
+            return Err("`bbb_secret` is not set (the node's BBB API secret)".into());
+        }
+        Some(_) => return Err("`bbb_secret` must be a string".into()),
+    };
+    let load_multiplier = match v.get("bbb_load_multiplier") {
+        None | Some(Value::Null) => 1.0,
+        Some(Value::Number(n)) => n.as_f64().unwrap_or(1.0),
+        Some(Value::String(s)) => s
+            .trim()
+            .parse()
+            .map_err(|_| format!("`bbb_load_multiplier` must be a number, not `{s}`"))?,
+        Some(_) => return Err("`bbb_load_multiplier` must be a number".into()),
+    };
+    if load_multiplier <= 0.0 {
+        return Err("`bbb_load_multiplier` must be greater than 0".into());
+    }
+    let tag = match v.get("bbb_balancer_tag") {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.trim().to_string(),
+        Some(_) => return Err("`bbb_balancer_tag` must be a string".into()),
+    };
+    // b3scale keeps a list of tags; compare in its normal form.
+    let tag = if kind == Kind::B3scale {
+        tag.split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .collect::<Vec<_>>()
+            .join(",")
+    } else {
+        tag
+    };
+    Ok(Node {
+        host: plan.host.name.clone(),
+        endpoint: Endpoint::new(&url, &secret),
+        desired: Desired {
+            url,
+            secret,
+            load_multiplier,
+            tag,
+        },
+        plan: plan.clone(),
+    })
+}
+
+/// A running reporter.
+pub struct Reporter {
+    pub tx: UnboundedSender<Event>,
+    handle: tokio::task::JoinHandle<()>,
+}
+
+impl Reporter {
+    pub fn start(format: Format, verbose: bool, hosts: usize, title: &str) -> Reporter {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let settings = report::Settings {
+            format,
+            show_diff: false,
+            verbose,
+            hosts,
+            title: title.into(),
+        };
+        Reporter {
+            tx,
+            handle: tokio::spawn(report::report(rx, settings)),
+        }
+    }
+
+    pub fn send(&self, e: Event) {
+        let _ = self.tx.send(e);
+    }
+
+    pub fn note(&self, host: Option<&str>, text: impl Into<String>) {
+        self.send(Event::Note {
+            host: host.map(str::to_string),
+            text: text.into(),
+        });
+    }
+
+    pub async fn finish(self) {
+        drop(self.tx);
+        let _ = self.handle.await;
+    }
+}
+
+/// Prints a pool-level error (balancer unreachable, journal) the same way in every format.
+pub fn print_error(format: Format, msg: &str) {
+    if format == Format::Json {
+        println!("{}", serde_json::json!({"event": "error", "message": msg}));
+    }
+    eprintln!("error: {msg}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_durations() {
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("1.5h").unwrap(), Duration::from_secs(5400));
+        assert!(parse_duration("5d").is_err());
+        assert_eq!(human(Duration::from_secs(80)), "1m20s");
+    }
+}

@@ -1,0 +1,531 @@
+//! `rollout upgrade`: a rolling upgrade of the BBB nodes, batch by batch. For each node:
+//! drain (cordon, wait until no meeting is left) -> apply the roles with `rollout_upgrade:
+//! true` (the bbb role re-runs the pinned bbb-install.sh) -> health check -> enable again.
+//!
+//! Guarantees: never more nodes out of service at once than the batch size (a node that
+//! failed stays cordoned and keeps using its slot); never fewer nodes in service than
+//! `balancer.min_in_service`; the rollout stops once more than `--max-failures` nodes failed.
+//! Every phase is in the journal before it starts, so a killed rollout resumes with the nodes
+//! it left out of service, and skips the ones it finished.
+
+use super::batch::Batches;
+use super::drain::{Drained, Watch, cordon, wait_empty};
+use super::journal::{Journal, Lock, Phase, Run, format_time, now};
+use super::{Node, Pool, Reporter, UpgradeArgs, human, print_error};
+use crate::balancer::{Balancer, Server, State, find};
+use crate::error::{EXIT_FAILED, EXIT_INPUT};
+use crate::exec::{self, Goal};
+use crate::report::{Event, Format, HostOutcome, HostResult};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc::UnboundedSender;
+
+type SharedJournal = Arc<Mutex<Journal>>;
+
+/// Settings for every node of the run.
+#[derive(Clone, Copy)]
+struct NodeOpts {
+    watch: Watch,
+    verbose: bool,
+}
+
+pub async fn main(a: UpgradeArgs) -> i32 {
+    let batches = match Batches::parse(&a.batch_size) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_INPUT;
+        }
+    };
+    let mut run_vars = serde_json::Map::new();
+    run_vars.insert("rollout_upgrade".into(), serde_json::Value::Bool(true));
+    let pool = match Pool::load(&a.run, &run_vars, "upgrade") {
+        Ok(p) => Arc::new(p),
+        Err(ds) => {
+            crate::cli::print_diagnostics(&ds);
+            return EXIT_INPUT;
+        }
+    };
+    let fmt = a.run.output;
+    let (journal, lock) =
+        match Journal::load(&a.run.inventory).and_then(|j| Lock::acquire(&j).map(|l| (j, l))) {
+            Ok(x) => x,
+            Err(e) => {
+                print_error(fmt, &e);
+                return EXIT_FAILED;
+            }
+        };
+    let journal = Arc::new(Mutex::new(journal));
+    tokio::select! {
+        code = run(&a, batches, pool, journal.clone()) => {
+            drop(lock);
+            code
+        }
+        _ = tokio::signal::ctrl_c() => {
+            let j = journal.lock().expect("journal lock");
+            let held: Vec<&str> = j.nodes.iter().filter(|(_, r)| r.phase.holds_node() && r.by == "upgrade").map(|(h, _)| h.as_str()).collect();
+            eprintln!(
+                "\ninterrupted; out of service: {}; `rollout upgrade` resumes where this stopped",
+                if held.is_empty() { "none".to_string() } else { held.join(", ") }
+            );
+            130
+        }
+    }
+}
+
+async fn run(a: &UpgradeArgs, batches: Batches, pool: Arc<Pool>, journal: SharedJournal) -> i32 {
+    let fmt = a.run.output;
+    let opened = match pool.open().await {
+        Ok(o) => o,
+        Err(e) => {
+            print_error(fmt, &format!("{e}; nothing was changed"));
+            return EXIT_FAILED;
+        }
+    };
+    let client = opened.client.clone();
+
+    // The run: continue an unfinished one, or start a new one.
+    let (resumed, queue, done) = {
+        let mut j = journal.lock().expect("journal lock");
+        let resumed = j.open_run().cloned();
+        if resumed.is_none() {
+            j.run = Some(Run {
+                id: now().to_string(),
+                started: now(),
+                finished: None,
+            });
+            if let Err(e) = j.save() {
+                drop(j);
+                print_error(fmt, &e);
+                return EXIT_FAILED;
+            }
+        }
+        let phase = |n: &Node| j.in_open_run(&n.host).map(|r| r.phase);
+        let mut first: Vec<Node> = Vec::new();
+        let mut rest: Vec<Node> = Vec::new();
+        let mut done = Vec::new();
+        for n in &pool.nodes {
+            match phase(n) {
+                Some(Phase::Done) => done.push(n.host.clone()),
+                Some(p) if p.holds_node() => first.push(n.clone()),
+                _ => rest.push(n.clone()),
+            }
+        }
+        first.extend(rest);
+        (resumed, VecDeque::from(first), done)
+    };
+    let rep = Reporter::start(fmt, a.run.verbose, queue.len(), "upgrade");
+    if let Some(n) = &opened.note {
+        rep.note(None, n.clone());
+    }
+    if let Some(r) = &resumed {
+        let j = journal.lock().expect("journal lock");
+        let held: Vec<String> = queue
+            .iter()
+            .filter_map(|n| {
+                j.in_open_run(&n.host)
+                    .filter(|r| r.phase.holds_node())
+                    .map(|r| format!("{} ({})", n.host, r.phase.name()))
+            })
+            .collect();
+        rep.note(
+            None,
+            format!(
+                "resuming the upgrade started {}: {} node(s) already upgraded{}",
+                format_time(r.started),
+                done.len(),
+                if held.is_empty() {
+                    String::new()
+                } else {
+                    format!("; continuing with {}", held.join(", "))
+                }
+            ),
+        );
+    }
+    let opts = NodeOpts {
+        watch: Watch {
+            poll: Duration::from_secs_f64(pool.cfg.poll_interval),
+            timeout: a.drain_timeout,
+            force: a.force,
+        },
+        verbose: a.run.verbose,
+    };
+    let total = pool.nodes.len();
+    let mut queue = queue;
+    let mut upgraded: Vec<String> = Vec::new();
+    let mut failed: Vec<(String, String)> = Vec::new();
+    let mut stop: Option<String> = None;
+    let mut index = 0;
+    while !queue.is_empty() {
+        let size = batches.size(index, total);
+        let budget = size.saturating_sub(failed.len());
+        if budget == 0 {
+            stop = Some(format!(
+                "{} failed node(s) are out of service, and --batch-size {size} allows no more",
+                failed.len()
+            ));
+            break;
+        }
+        let servers = match client.list().await {
+            Ok(s) => s,
+            Err(e) => {
+                stop = Some(e.to_string());
+                break;
+            }
+        };
+        // Take nodes while the pool keeps its minimum in service.
+        let mut in_service = servers.iter().filter(|s| s.in_service()).count();
+        let mut batch: Vec<(Node, Option<Server>)> = Vec::new();
+        while batch.len() < budget {
+            let Some(node) = queue.front() else { break };
+            let server = find(&servers, &node.desired.url).cloned();
+            if server.as_ref().is_some_and(Server::in_service) {
+                if in_service <= pool.cfg.min_in_service {
+                    break;
+                }
+                in_service -= 1;
+            }
+            batch.push((queue.pop_front().expect("front exists"), server));
+        }
+        if batch.is_empty() {
+            stop = Some(format!(
+                "draining {} would leave fewer than balancer.min_in_service ({}) node(s) in service",
+                queue.front().map_or("", |n| n.host.as_str()),
+                pool.cfg.min_in_service
+            ));
+            break;
+        }
+        let names: Vec<&str> = batch.iter().map(|(n, _)| n.host.as_str()).collect();
+        if a.pause
+            && index > 0
+            && !confirm(&format!(
+                "continue with batch {} ({})?",
+                index + 1,
+                names.join(", ")
+            ))
+            .await
+        {
+            stop = Some("stopped at the operator's request".into());
+            break;
+        }
+        rep.note(
+            None,
+            format!(
+                "batch {}: {} ({} left after it)",
+                index + 1,
+                names.join(", "),
+                queue.len()
+            ),
+        );
+        let mut set = tokio::task::JoinSet::new();
+        for (node, server) in batch {
+            let (pool, client, journal, tx) = (
+                pool.clone(),
+                client.clone(),
+                journal.clone(),
+                rep.tx.clone(),
+            );
+            set.spawn(async move {
+                let started = Instant::now();
+                let r =
+                    upgrade_node(&pool, client.as_ref(), &node, server, &journal, &tx, opts).await;
+                let r = r.map(|t| format!("{t} ({})", human(started.elapsed())));
+                (node.host.clone(), r)
+            });
+        }
+        let mut results = Vec::new();
+        while let Some(joined) = set.join_next().await {
+            if let Ok(r) = joined {
+                results.push(r);
+            }
+        }
+        results.sort_by_key(|(h, _)| pool.nodes.iter().position(|n| &n.host == h));
+        for (host, r) in results {
+            match r {
+                Ok(text) => {
+                    rep.send(Event::NodeFinished {
+                        host: host.clone(),
+                        ok: true,
+                        text,
+                    });
+                    upgraded.push(host);
+                }
+                Err(e) => {
+                    let e = pool.secrets().redact(&e);
+                    rep.send(Event::NodeFinished {
+                        host: host.clone(),
+                        ok: false,
+                        text: format!("FAILED: {e}"),
+                    });
+                    failed.push((host, e));
+                }
+            }
+        }
+        if failed.len() > a.max_failures {
+            stop = Some(format!(
+                "{} node(s) failed, more than --max-failures {}",
+                failed.len(),
+                a.max_failures
+            ));
+            break;
+        }
+        index += 1;
+    }
+    rep.finish().await;
+
+    let finished = stop.is_none() && failed.is_empty();
+    if finished {
+        let mut j = journal.lock().expect("journal lock");
+        if let Some(r) = j.run.as_mut() {
+            r.finished = Some(now());
+        }
+        if let Err(e) = j.save() {
+            print_error(fmt, &e);
+        }
+    }
+    let not_started: Vec<String> = queue.iter().map(|n| n.host.clone()).collect();
+    summary(
+        fmt,
+        &upgraded,
+        &done,
+        &failed,
+        &not_started,
+        stop.as_deref(),
+    );
+    if finished { 0 } else { EXIT_FAILED }
+}
+
+fn summary(
+    fmt: Format,
+    upgraded: &[String],
+    done: &[String],
+    failed: &[(String, String)],
+    not_started: &[String],
+    stop: Option<&str>,
+) {
+    if fmt == Format::Json {
+        let failed: Vec<_> = failed
+            .iter()
+            .map(|(h, e)| serde_json::json!({"host": h, "reason": e}))
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({"event": "summary", "upgraded": upgraded, "already_upgraded": done, "failed": failed,
+                "not_started": not_started, "stopped": stop})
+        );
+        return;
+    }
+    let mut line = format!("upgrade: {} node(s) upgraded", upgraded.len());
+    if !done.is_empty() {
+        line.push_str(&format!(
+            ", {} already upgraded earlier in this run",
+            done.len()
+        ));
+    }
+    if !failed.is_empty() {
+        line.push_str(&format!(", {} failed and left cordoned", failed.len()));
+    }
+    if !not_started.is_empty() {
+        line.push_str(&format!(", {} not started", not_started.len()));
+    }
+    println!("{line}");
+    for (h, e) in failed {
+        println!("  {h}: FAILED: {e}");
+    }
+    if let Some(s) = stop {
+        println!("stopped: {s}");
+        if !not_started.is_empty() {
+            println!(
+                "not started: {}; `rollout upgrade` continues with them",
+                not_started.join(", ")
+            );
+        }
+    }
+}
+
+async fn confirm(question: &str) -> bool {
+    eprint!("{question} [y/N] ");
+    let answer = tokio::task::spawn_blocking(|| {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_line(&mut s)
+            .map(|_| s)
+            .unwrap_or_default()
+    })
+    .await
+    .unwrap_or_default();
+    matches!(answer.trim().to_lowercase().as_str(), "y" | "yes")
+}
+
+fn mark(
+    journal: &SharedJournal,
+    host: &str,
+    phase: Phase,
+    reason: Option<String>,
+) -> Result<(), String> {
+    journal
+        .lock()
+        .expect("journal lock")
+        .set(host, phase, "upgrade", reason)
+}
+
+/// One node: drain, apply, health check, enable. Errors leave the node cordoned.
+async fn upgrade_node(
+    pool: &Pool,
+    client: &dyn Balancer,
+    node: &Node,
+    server: Option<Server>,
+    journal: &SharedJournal,
+    tx: &UnboundedSender<Event>,
+    opts: NodeOpts,
+) -> Result<String, String> {
+    let host = node.host.as_str();
+    let progress = |text: &str| {
+        let _ = tx.send(Event::Progress {
+            host: host.to_string(),
+            text: text.to_string(),
+        });
+    };
+    // Remember the state before this run took the node out (kept when resuming).
+    let was = {
+        let mut j = journal.lock().expect("journal lock");
+        let resumed_was = j.in_open_run(host).and_then(|r| r.was.clone());
+        let was = resumed_was.unwrap_or_else(|| {
+            server
+                .as_ref()
+                .map_or("unregistered".into(), |s| s.state.to_string())
+        });
+        j.set(host, Phase::Draining, "upgrade", None)?;
+        if let Some(rec) = j.nodes.get_mut(host) {
+            rec.was = Some(was.clone());
+        }
+        j.save()?;
+        was
+    };
+    let fail = |phase: &str, e: String| -> String {
+        let msg = format!("{phase}: {e}; left out of service");
+        let _ = mark(journal, host, Phase::Failed, Some(msg.clone()));
+        msg
+    };
+
+    // 1. Drain.
+    if let Some(s) = &server {
+        progress("cordoning");
+        cordon(client, s)
+            .await
+            .map_err(|e| fail("cordon failed", e))?;
+    }
+    progress("cordoned, checking meetings");
+    match wait_empty(pool, node, opts.watch, tx).await {
+        Drained::Empty { .. } => {}
+        d @ Drained::TimedOut { .. } => return Err(fail("drain", d.describe())),
+    }
+
+    // 2. Apply the roles.
+    mark(journal, host, Phase::Applying, None)?;
+    progress("applying the roles");
+    let result = apply(pool, node, opts.verbose, tx).await;
+    match &result.outcome {
+        HostOutcome::Ok => {}
+        HostOutcome::Failed(m) => return Err(fail("apply failed", m.clone())),
+        HostOutcome::Unreachable(m) => return Err(fail("host unreachable", m.clone())),
+    }
+
+    // 3. Health check.
+    mark(journal, host, Phase::Checking, None)?;
+    progress("health check");
+    let health = pool
+        .health(node, Some(tx))
+        .await
+        .map_err(|e| fail("health check failed", e))?;
+
+    // 4. Back into the pool, registered as the inventory says.
+    mark(journal, host, Phase::Enabling, None)?;
+    progress("enabling");
+    let servers = client
+        .list()
+        .await
+        .map_err(|e| fail("enabling", e.to_string()))?;
+    let server = match find(&servers, &node.desired.url) {
+        Some(s) if s.differences(&node.desired).is_empty() => s.clone(),
+        Some(s) => client
+            .update(s, &node.desired)
+            .await
+            .map_err(|e| fail("updating the registration", e.to_string()))?,
+        None => client
+            .add(&node.desired)
+            .await
+            .map_err(|e| fail("registering", e.to_string()))?,
+    };
+    let version = health
+        .version
+        .map(|v| format!(", BBB {v}"))
+        .unwrap_or_default();
+    let text = if was == "enabled" || was == "unregistered" {
+        if server.state != State::Enabled {
+            client
+                .set_state(&server, State::Enabled)
+                .await
+                .map_err(|e| fail("enabling", e.to_string()))?;
+        }
+        format!(
+            "upgraded, healthy and enabled ({} changes{version})",
+            result.changed
+        )
+    } else {
+        format!(
+            "upgraded and healthy; left {} as it was before ({} changes{version})",
+            server.state, result.changed
+        )
+    };
+    mark(journal, host, Phase::Done, None)?;
+    Ok(text)
+}
+
+/// Applies the node's roles, showing the executor's events on the node's progress line.
+async fn apply(pool: &Pool, node: &Node, verbose: bool, tx: &UnboundedSender<Event>) -> HostResult {
+    let opts = Arc::new(exec::Options {
+        goal: Goal::Apply,
+        forks: 1,
+        verbose,
+        secrets: pool.secrets().clone(),
+    });
+    let (etx, mut erx) = tokio::sync::mpsc::unbounded_channel();
+    let out = tx.clone();
+    let forward = tokio::spawn(async move {
+        while let Some(e) = erx.recv().await {
+            let e = match e {
+                Event::HostStarted { host, .. } => Event::Progress {
+                    host,
+                    text: "applying: connecting".into(),
+                },
+                Event::Phase { host, phase } => Event::Progress {
+                    host,
+                    text: format!("applying: {phase}"),
+                },
+                Event::StepBegin {
+                    host,
+                    label,
+                    index,
+                    total,
+                } => Event::Progress {
+                    host,
+                    text: format!("applying [{}/{total}] {label}", index + 1),
+                },
+                Event::HostFinished(r) => match &r.outcome {
+                    HostOutcome::Ok => Event::Progress {
+                        host: r.host.clone(),
+                        text: format!("applied: ok={} changed={}", r.ok, r.changed),
+                    },
+                    _ => continue,
+                },
+                other => other,
+            };
+            let _ = out.send(e);
+        }
+    });
+    let mut results = exec::run(vec![node.plan.clone()], pool.connector.clone(), opts, etx).await;
+    let _ = forward.await;
+    results.pop().expect("one result per plan")
+}
