@@ -1,0 +1,492 @@
+//! Helpers for the pool tests: the lab's emulators (BBB API, Scalelite, b3scale) as child
+//! processes on 127.0.0.1 with free ports, inventories written for them, and the rollout
+//! binary run with a time limit. Everything is killed when the test's values drop.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BBB_SECRET: &str = "bbb-node-secret-0123456789";
+pub const LB_SECRET: &str = "balancer-secret-9876543210";
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A child process killed on drop.
+pub struct Proc {
+    pub child: Child,
+    pub port: u16,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts a lab emulator and reads the port from its "listening on ADDR:PORT" line.
+fn spawn(script: &str, args: &[&str], env: &[(&str, &str)]) -> Proc {
+    let mut cmd = Command::new("python3");
+    cmd.arg(repo().join(script))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("python3 runs the emulators");
+    let out = child.stdout.take().expect("piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(out).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the emulator starts within 10 s");
+    let port = line
+        .split(" listening on ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|a| a.rsplit(':').next())
+        .and_then(|p| p.parse().ok());
+    let port = port.unwrap_or_else(|| panic!("no port in `{line}`"));
+    Proc { child, port }
+}
+
+/// A BBB node: the API emulator with its own properties file and pid file in `dir`.
+pub struct Bbb {
+    pub proc: Proc,
+    pub dir: PathBuf,
+    pub secret: String,
+}
+
+impl Bbb {
+    pub fn start(dir: &Path, secret: &str) -> Bbb {
+        std::fs::create_dir_all(dir).unwrap();
+        let props = dir.join("bbb-web.properties");
+        std::fs::write(&props, format!("securitySalt={secret}\nbigbluebutton.web.serverURL=http://127.0.0.1\nallowRevealOfBBBVersion=true\n")).unwrap();
+        let release = dir.join("release");
+        std::fs::write(&release, "BIGBLUEBUTTON_RELEASE=3.0.99-emulated\n").unwrap();
+        let proc = spawn(
+            "lab/bbb/bbb-api-emulator.py",
+            &[
+                "--listen",
+                "127.0.0.1:0",
+                "--properties",
+                props.to_str().unwrap(),
+                "--defaults",
+                "/nonexistent",
+                "--release-file",
+                release.to_str().unwrap(),
+                "--end-delay",
+                "0.2",
+                "--quiet",
+            ],
+            &[],
+        );
+        std::fs::write(dir.join("pid"), proc.child.id().to_string()).unwrap();
+        Bbb {
+            proc,
+            dir: dir.to_path_buf(),
+            secret: secret.to_string(),
+        }
+    }
+
+    pub fn api(&self) -> String {
+        format!("http://127.0.0.1:{}/bigbluebutton/api", self.proc.port)
+    }
+
+    fn endpoint(&self) -> rollout::bbb_api::Endpoint {
+        rollout::bbb_api::Endpoint::new(&self.api(), &self.secret)
+    }
+
+    /// Creates a meeting and joins `n` participants.
+    pub fn meeting(&self, id: &str, n: usize) {
+        let ep = self.endpoint();
+        let q = format!("meetingID={id}&name={id}&moderatorPW=mp&attendeePW=ap");
+        let body = get(&ep.signed("create", &q));
+        assert!(body.contains("SUCCESS"), "create: {body}");
+        for i in 0..n {
+            let q = format!("meetingID={id}&fullName=user{i}&role=VIEWER&redirect=false");
+            let body = get(&ep.signed("join", &q));
+            assert!(body.contains("SUCCESS"), "join: {body}");
+        }
+    }
+
+    /// Ends a meeting through the API (as its moderator would).
+    pub fn end(&self, id: &str) {
+        let body = get(&self
+            .endpoint()
+            .signed("end", &format!("meetingID={id}&password=mp")));
+        assert!(body.contains("SUCCESS"), "end: {body}");
+    }
+
+    /// The emulator's meetings (JSON).
+    pub fn meetings(&self) -> Vec<serde_json::Value> {
+        let v: serde_json::Value = serde_json::from_str(&get(&format!(
+            "http://127.0.0.1:{}/emulator/state",
+            self.proc.port
+        )))
+        .unwrap();
+        v["meetings"].as_array().cloned().unwrap_or_default()
+    }
+
+    pub fn upgrades(&self) -> usize {
+        std::fs::read_to_string(self.dir.join("upgrades"))
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    }
+}
+
+pub fn get(url: &str) -> String {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .proxy(None)
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .new_agent();
+    agent
+        .get(url)
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap()
+}
+
+pub fn post(url: &str) -> String {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .proxy(None)
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .new_agent();
+    agent
+        .post(url)
+        .send_empty()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap()
+}
+
+/// Which balancer a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Scalelite,
+    B3scale,
+}
+
+/// A balancer emulator.
+pub struct Balancer {
+    pub kind: Kind,
+    pub proc: Proc,
+}
+
+impl Balancer {
+    pub fn start(kind: Kind) -> Balancer {
+        let proc = match kind {
+            Kind::Scalelite => spawn(
+                "lab/emulators/scalelite.py",
+                &[
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--poll-interval",
+                    "0.3",
+                    "--quiet",
+                ],
+                &[("LOADBALANCER_SECRET", LB_SECRET)],
+            ),
+            Kind::B3scale => spawn(
+                "lab/emulators/b3scale.py",
+                &[
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--poll-interval",
+                    "0.3",
+                    "--quiet",
+                ],
+                &[("B3SCALE_API_JWT_SECRET", LB_SECRET)],
+            ),
+        };
+        Balancer { kind, proc }
+    }
+
+    pub fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.proc.port)
+    }
+
+    /// The `url:` of the inventory's balancer section.
+    pub fn url(&self) -> String {
+        match self.kind {
+            Kind::Scalelite => format!("{}/scalelite/api", self.base()),
+            Kind::B3scale => self.base(),
+        }
+    }
+
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            Kind::Scalelite => "scalelite",
+            Kind::B3scale => "b3scale",
+        }
+    }
+
+    pub fn history(&self) -> Vec<serde_json::Value> {
+        serde_json::from_str(&get(&format!("{}/emulator/history", self.base()))).unwrap()
+    }
+
+    /// The emulator's states by BBB API URL (normalized: enabled, cordoned, disabled).
+    pub fn states(&self) -> Vec<(String, String)> {
+        let v: serde_json::Value =
+            serde_json::from_str(&post(&format!("{}/emulator/poll", self.base()))).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| match self.kind {
+                Kind::Scalelite => (
+                    s["url"].as_str().unwrap().trim_end_matches('/').to_string(),
+                    s["state"].as_str().unwrap().to_string(),
+                ),
+                Kind::B3scale => {
+                    let st = match s["admin_state"].as_str().unwrap() {
+                        "ready" => "enabled",
+                        "stopped" => "cordoned",
+                        _ => "disabled",
+                    };
+                    (
+                        s["bbb"]["host"]
+                            .as_str()
+                            .unwrap()
+                            .trim_end_matches('/')
+                            .to_string(),
+                        st.to_string(),
+                    )
+                }
+            })
+            .collect()
+    }
+
+    pub fn state_of(&self, bbb: &Bbb) -> Option<String> {
+        self.states()
+            .into_iter()
+            .find(|(u, _)| *u == bbb.api())
+            .map(|(_, s)| s)
+    }
+
+    /// History entries that change the registration or the state (not the poller's).
+    pub fn changes(&self) -> usize {
+        self.history()
+            .iter()
+            .filter(|h| h["event"] != "poll" && h["event"] != "refresh")
+            .count()
+    }
+
+    /// The most servers out of service at once (not enabled) after history entry `from`,
+    /// starting from all `ids` enabled.
+    pub fn max_out_of_service(&self, from: usize) -> usize {
+        let mut out: std::collections::BTreeMap<String, bool> = Default::default();
+        let mut max = 0;
+        for h in self.history().iter().skip(from) {
+            let id = h["id"].as_str().unwrap().to_string();
+            let enabled = match self.kind {
+                Kind::Scalelite => h["state"] == "enabled",
+                Kind::B3scale => h["admin_state"] == "ready",
+            };
+            out.insert(id, !enabled);
+            max = max.max(out.values().filter(|o| **o).count());
+        }
+        max
+    }
+}
+
+/// A test's folder with nodes, a balancer and an inventory.
+pub struct Pool {
+    pub dir: PathBuf,
+    pub nodes: Vec<(String, Bbb)>,
+    pub balancer: Balancer,
+    pub extra: String,
+    pub host_vars: Vec<String>,
+}
+
+pub fn tempdir(name: &str) -> PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let d = std::env::temp_dir().join(format!("rollout-{name}-{}-{nanos}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+impl Pool {
+    /// `n` nodes h01.. (each a BBB emulator whose secret is BBB_SECRET unless listed in
+    /// `wrong_secret`), a balancer of `kind`, and an inventory with `extra` balancer keys.
+    pub fn new(name: &str, kind: Kind, n: usize, wrong_secret: &[&str]) -> Pool {
+        let dir = tempdir(name);
+        let nodes = (1..=n)
+            .map(|i| {
+                let h = format!("h{i:02}");
+                let secret = if wrong_secret.contains(&h.as_str()) {
+                    "some-other-secret"
+                } else {
+                    BBB_SECRET
+                };
+                let bbb = Bbb::start(&dir.join(&h), secret);
+                (h, bbb)
+            })
+            .collect();
+        let pool = Pool {
+            dir,
+            nodes,
+            balancer: Balancer::start(kind),
+            extra: "  health_timeout: 2\n  poll_interval: 0.2\n".into(),
+            host_vars: vec![String::new(); n],
+        };
+        pool.write();
+        pool
+    }
+
+    pub fn inventory(&self) -> PathBuf {
+        self.dir.join("inventory.yml")
+    }
+
+    pub fn node(&self, h: &str) -> &Bbb {
+        &self.nodes.iter().find(|(n, _)| n == h).unwrap().1
+    }
+
+    pub fn set_host_var(&mut self, host: &str, line: &str) {
+        let i = self.nodes.iter().position(|(n, _)| n == host).unwrap();
+        self.host_vars[i].push_str(&format!("            {line}\n"));
+        self.write();
+    }
+
+    pub fn write(&self) {
+        let fixtures = repo().join("tests/fixtures/pool");
+        let mut y = format!(
+            "roles_path: {}\ntemplates_path: {}\nall:\n  children:\n    bbb:\n      roles: [bbb]\n      vars:\n        bbb_secret: {{secret: \"env:ROLLOUT_TEST_BBB_SECRET\"}}\n      hosts:\n",
+            fixtures.join("roles").display(),
+            fixtures.join("templates").display()
+        );
+        for (i, (h, bbb)) in self.nodes.iter().enumerate() {
+            y.push_str(&format!(
+                "        {h}:\n          connection: local\n          vars:\n            bbb_port: {}\n            node_dir: {}\n{}",
+                bbb.proc.port,
+                bbb.dir.display(),
+                self.host_vars[i]
+            ));
+        }
+        y.push_str(&format!(
+            "balancer:\n  kind: {}\n  url: {}\n  secret: {{secret: \"env:ROLLOUT_TEST_LB_SECRET\"}}\n{}",
+            self.balancer.kind_name(),
+            self.balancer.url(),
+            self.extra
+        ));
+        std::fs::write(self.inventory(), y).unwrap();
+    }
+
+    /// A `rollout` command for this pool, with the secrets in the environment and its own
+    /// journal folder.
+    pub fn rollout(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rollout"));
+        cmd.args(args)
+            .env("ROLLOUT_TEST_BBB_SECRET", BBB_SECRET)
+            .env("ROLLOUT_TEST_LB_SECRET", LB_SECRET)
+            .env("ROLLOUT_STATE_DIR", self.dir.join("state"))
+            .env_remove("TERM")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    }
+
+    /// Runs `rollout SUB INVENTORY ARGS...` to the end (at most `limit`).
+    pub fn run(&self, sub: &str, args: &[&str], limit: Duration) -> Output {
+        let inv = self.inventory();
+        let mut all = vec![sub, inv.to_str().unwrap()];
+        all.extend(args);
+        finish(self.rollout(&all).spawn().unwrap(), limit)
+    }
+
+    pub fn spawn(&self, sub: &str, args: &[&str]) -> Child {
+        let inv = self.inventory();
+        let mut all = vec![sub, inv.to_str().unwrap()];
+        all.extend(args);
+        self.rollout(&all).spawn().unwrap()
+    }
+}
+
+/// What a run printed.
+#[derive(Debug)]
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    pub fn all(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+
+    /// Fails the test if a secret shows up.
+    pub fn assert_no_secrets(&self) {
+        for s in [BBB_SECRET, LB_SECRET] {
+            assert!(
+                !self.all().contains(s),
+                "a secret was printed:\n{}",
+                self.all()
+            );
+        }
+    }
+}
+
+/// Waits for `child` at most `limit`; kills it and fails the test when it takes longer.
+pub fn finish(mut child: Child, limit: Duration) -> Output {
+    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let t1 = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut out, &mut s);
+        s
+    });
+    let t2 = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut err, &mut s);
+        s
+    });
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("rollout did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stdout = t1.join().unwrap();
+    let stderr = t2.join().unwrap();
+    Output {
+        code: status.code().unwrap_or(-1),
+        stdout,
+        stderr,
+    }
+}
+
+/// Polls `f` until it is true (at most `limit`).
+pub fn wait_until(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
