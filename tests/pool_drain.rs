@@ -1,0 +1,197 @@
+//! `rollout drain` cordons a node and waits, with the class still running, until its last
+//! meeting ends; `--timeout` stops with the node still cordoned; only `--force` ends
+//! meetings; `rollout undrain` enables it again; `balancer.min_in_service` keeps capacity.
+
+#[path = "pool_support/mod.rs"]
+mod support;
+
+use std::time::Duration;
+use support::{Kind, Pool, finish, wait_until};
+
+fn registered(name: &str, kind: Kind, n: usize) -> Pool {
+    let pool = Pool::new(name, kind, n, &[]);
+    let out = pool.run("apply", &["--output", "plain"], Duration::from_secs(60));
+    assert_eq!(out.code, 0, "{}", out.all());
+    // One poll round: the balancer sees the new nodes online.
+    pool.balancer.states();
+    pool
+}
+
+fn waits_for_the_last_meeting(kind: Kind) {
+    let pool = registered("drain-wait", kind, 2);
+    let h01 = pool.node("h01");
+    h01.meeting("math", 3);
+    let child = pool.spawn("drain", &["--limit", "h01", "--output", "plain"]);
+    wait_until(Duration::from_secs(20), "h01 cordoned", || {
+        pool.balancer.state_of(h01).as_deref() == Some("cordoned")
+    });
+    // The drain keeps waiting and the class goes on.
+    std::thread::sleep(Duration::from_secs(2));
+    let meetings = h01.meetings();
+    assert_eq!(meetings.len(), 1);
+    assert_eq!(meetings[0]["participantCount"], 3);
+    assert_eq!(meetings[0]["hasBeenForciblyEnded"], false);
+    assert_eq!(
+        pool.balancer.state_of(pool.node("h02")).as_deref(),
+        Some("enabled")
+    );
+    // The teacher ends the class; the drain finishes.
+    h01.end("math");
+    let out = finish(child, Duration::from_secs(30));
+    out.assert_no_secrets();
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stdout
+            .contains("h01: cordoned, 1 meeting(s), 3 participant(s) left"),
+        "{}",
+        out.all()
+    );
+    assert!(
+        out.stdout.contains("h01: drained: no meetings left"),
+        "{}",
+        out.all()
+    );
+    assert!(
+        out.stdout
+            .contains("drain: 1 node(s) drained and out of service"),
+        "{}",
+        out.all()
+    );
+    assert_ne!(pool.balancer.state_of(h01).as_deref(), Some("enabled"));
+
+    // status says rollout holds it; undrain puts it back.
+    let out = pool.run("status", &["--output", "plain"], Duration::from_secs(30));
+    assert!(
+        out.stdout.contains("drained by `rollout drain`"),
+        "{}",
+        out.all()
+    );
+    let out = pool.run(
+        "undrain",
+        &["--limit", "h01", "--output", "plain"],
+        Duration::from_secs(30),
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(out.stdout.contains("h01: enabled (was "), "{}", out.all());
+    assert_eq!(pool.balancer.state_of(h01).as_deref(), Some("enabled"));
+    let out = pool.run("status", &["--output", "plain"], Duration::from_secs(30));
+    assert!(!out.stdout.contains("rollout drain"), "{}", out.all());
+}
+
+#[test]
+fn scalelite_drain_waits_for_the_last_meeting() {
+    waits_for_the_last_meeting(Kind::Scalelite);
+}
+
+#[test]
+fn b3scale_drain_waits_for_the_last_meeting() {
+    waits_for_the_last_meeting(Kind::B3scale);
+}
+
+fn timeout_leaves_the_node_cordoned(kind: Kind) {
+    let pool = registered("drain-timeout", kind, 2);
+    let h01 = pool.node("h01");
+    h01.meeting("history", 2);
+    let out = pool.run(
+        "drain",
+        &["--limit", "h01", "--timeout", "2s", "--output", "plain"],
+        Duration::from_secs(30),
+    );
+    out.assert_no_secrets();
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stdout.contains("h01: still cordoned after 2s: 1 meeting(s) with 2 participant(s) left; no meeting was ended (--force ends them)"),
+        "{}",
+        out.all()
+    );
+    assert!(
+        out.stdout
+            .contains("drain: 1 of 1 node(s) not drained: h01 (left cordoned)"),
+        "{}",
+        out.all()
+    );
+    assert_eq!(pool.balancer.state_of(h01).as_deref(), Some("cordoned"));
+    assert_eq!(h01.meetings().len(), 1, "the meeting must go on");
+    let out = pool.run("status", &["--output", "json"], Duration::from_secs(30));
+    let v: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    let row = &v["nodes"][0];
+    assert_eq!(row["host"], "h01");
+    assert_eq!(row["state"], "cordoned");
+    assert_eq!(row["meetings"], 1);
+    assert_eq!(row["participants"], 2);
+    assert!(
+        row["note"]
+            .as_str()
+            .unwrap()
+            .contains("draining by `rollout drain`"),
+        "{row}"
+    );
+
+    // --force ends what is left.
+    let out = pool.run(
+        "drain",
+        &[
+            "--limit",
+            "h01",
+            "--timeout",
+            "1s",
+            "--force",
+            "--output",
+            "plain",
+        ],
+        Duration::from_secs(30),
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stdout
+            .contains("--force: ending 1 meeting(s), 2 participant(s)"),
+        "{}",
+        out.all()
+    );
+    assert!(
+        out.stdout
+            .contains("h01: drained: 1 meeting(s) ended with --force"),
+        "{}",
+        out.all()
+    );
+    assert!(h01.meetings().is_empty());
+}
+
+#[test]
+fn scalelite_drain_timeout_leaves_the_node_cordoned() {
+    timeout_leaves_the_node_cordoned(Kind::Scalelite);
+}
+
+#[test]
+fn b3scale_drain_timeout_leaves_the_node_cordoned() {
+    timeout_leaves_the_node_cordoned(Kind::B3scale);
+}
+
+#[test]
+fn drain_keeps_the_minimum_in_service() {
+    let pool = registered("drain-min", Kind::Scalelite, 2);
+    let changes = pool.balancer.changes();
+    let out = pool.run(
+        "drain",
+        &["--limit", "bbb", "--output", "plain"],
+        Duration::from_secs(30),
+    );
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stderr.contains("refusing to drain h01, h02: it would leave 0 node(s) in service, fewer than balancer.min_in_service (1); nothing was changed"),
+        "{}",
+        out.all()
+    );
+    assert_eq!(pool.balancer.changes(), changes);
+}
+
+#[test]
+fn drain_needs_a_limit() {
+    let pool = Pool::new("drain-limit", Kind::Scalelite, 1, &[]);
+    let out = pool.run("drain", &[], Duration::from_secs(30));
+    assert_eq!(out.code, 2);
+    assert_eq!(
+        out.stderr,
+        "error: `rollout drain` needs --limit HOSTS: name the nodes to drain\n"
+    );
+}
