@@ -5,7 +5,7 @@
 
 use super::{BoxFuture, ConnError, Connection, Connector, Finished, shell_argv};
 use crate::inventory::Host;
-use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
+use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder, Stdio};
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -43,7 +43,11 @@ impl Connector for SshConnector {
             })
             .connect_timeout(self.connect_timeout)
             .server_alive_interval(Duration::from_secs(5))
-            .control_directory(std::env::temp_dir());
+            .control_directory(std::env::temp_dir())
+            // A master outlives rollout only briefly if rollout is killed.
+            .control_persist(ControlPersist::IdleFor(
+                std::num::NonZeroUsize::new(30).expect("non-zero"),
+            ));
             if let Some(c) = &self.ssh_config {
                 b.config_file(c);
             }
