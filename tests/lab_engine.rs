@@ -200,3 +200,65 @@ fn killing_the_controller_mid_write_leaves_the_old_or_the_new_file() {
         current = remote;
     }
 }
+
+#[test]
+fn become_through_sudo_and_strict_host_keys() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(lab) = lab("engkeys", 1) else { return };
+    let fixture = repo().join("tests/fixtures/lab_become");
+    // Log in as `deploy` (passwordless sudo in the lab) and become root for the steps.
+    let ssh_config = std::fs::read_to_string(lab.state.join("ssh_config")).unwrap();
+    let inv_text = format!(
+        "ssh_config: ssh_config\nroles_path: {}\ntemplates_path: {}\nall:\n  hosts:\n    h01:\n      user: deploy\n      become: true\n      roles: [become]\n",
+        fixture.join("roles").display(),
+        fixture.join("templates").display()
+    );
+    std::fs::write(lab.state.join("become.yml"), &inv_text).unwrap();
+    let inv = lab.state.join("become.yml");
+    let (code, out, err) = rollout(&["apply", inv.to_str().unwrap(), "--output", "plain"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        lab.ssh_ok("h01", "stat -c '%U %a' /etc/rollout-become.conf"),
+        "root 600\n"
+    );
+    assert_eq!(
+        lab.ssh_ok("h01", "cat /etc/rollout-become.conf"),
+        "written as root by deploy\n"
+    );
+
+    // A host whose key is not in known_hosts is refused by default...
+    let keys = lab.state.join("empty_known_hosts");
+    std::fs::write(&keys, "").unwrap();
+    let strict = ssh_config.replace(
+        lab.state.join("known_hosts").to_str().unwrap(),
+        keys.to_str().unwrap(),
+    );
+    std::fs::write(lab.state.join("ssh_config_strict"), strict).unwrap();
+    std::fs::write(
+        lab.state.join("strict.yml"),
+        inv_text.replace("ssh_config: ssh_config", "ssh_config: ssh_config_strict"),
+    )
+    .unwrap();
+    let strict_inv = lab.state.join("strict.yml");
+    let (code, out, _) = rollout(&["plan", strict_inv.to_str().unwrap(), "--output", "plain"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("h01: UNREACHABLE") && out.contains("Host key verification failed"),
+        "{out}"
+    );
+    // ...and accepted (and remembered) only when the operator says so.
+    let (code, out, err) = rollout(&[
+        "plan",
+        strict_inv.to_str().unwrap(),
+        "--output",
+        "plain",
+        "--accept-new-host-keys",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        std::fs::read_to_string(&keys)
+            .unwrap()
+            .contains("ssh-ed25519"),
+        "the new key was remembered"
+    );
+}
