@@ -1,0 +1,571 @@
+//! Golden files: what the roles render for the sample pool `tests/golden/pool.yml` must match
+//! the reviewed files `tests/golden/<name>.expected` byte for byte, and the XML files must parse
+//! as the XML BigBlueButton and FreeSWITCH expect. No host is contacted: the plan is built with
+//! the library, exactly as `rollout plan` builds it.
+//!
+//! After an intended change to a role or template, rewrite the expected files with
+//! `UPDATE_GOLDEN=1 cargo test --test golden` and review the diff before committing.
+
+use rollout::inventory::Inventory;
+use rollout::plan::{self, Filter, HostPlan};
+use rollout::role;
+use rollout::step::Action;
+use rollout::template::Templates;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+/// The fake secrets of the sample pool (environment variable, value).
+const SECRETS: &[(&str, &str)] = &[
+    ("GOLDEN_TURN_SECRET", "golden-turn-secret-5f3a9c"),
+    ("GOLDEN_BBB1_SECRET", "golden-bbb1-secret-8d21e7"),
+    ("GOLDEN_BBB2_SECRET", "golden-bbb2-secret-0c44b1"),
+    ("GOLDEN_SIP_PASSWORD", "golden-sip-password-<&>"),
+    ("GOLDEN_METRICS_PASSWORD", "golden-metrics-password-71"),
+    ("GOLDEN_LB_SECRET", "golden-lb-secret-a93f20"),
+    ("GOLDEN_SECRET_KEY_BASE", "golden-secret-key-base-6b5e"),
+    ("GOLDEN_POSTGRES_PASSWORD", "golden-postgres-password-19"),
+    ("GOLDEN_B3SCALE_JWT_SECRET", "golden-b3scale-jwt-secret-2d"),
+    ("GOLDEN_B3SCALE_DB_PASSWORD", "golden-b3scale-db-password"),
+];
+
+fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
+}
+
+struct Pool {
+    inventory: Inventory,
+    plans: Vec<HostPlan>,
+}
+
+/// The sample pool, planned once for all tests of this file.
+fn pool() -> &'static Pool {
+    static POOL: OnceLock<Pool> = OnceLock::new();
+    POOL.get_or_init(|| {
+        for (k, v) in SECRETS {
+            // SAFETY: runs once, inside OnceLock's initialiser, before any test of this
+            // binary reads the environment (they all wait for this initialiser).
+            unsafe { std::env::set_var(k, v) };
+        }
+        let inventory = rollout::inventory::load(&dir().join("pool.yml"), &[])
+            .unwrap_or_else(|d| panic!("sample inventory: {d}"));
+        let hosts: Vec<_> = inventory.hosts.iter().collect();
+        let names: Vec<&String> = hosts.iter().flat_map(|h| h.roles.iter()).collect();
+        let roles =
+            role::load_all(&inventory.roles_dir, names).unwrap_or_else(|d| panic!("roles: {d}"));
+        let templates =
+            Templates::load(&inventory.templates_dir).unwrap_or_else(|d| panic!("templates: {d}"));
+        let plans = plan::build(
+            &inventory,
+            &hosts,
+            &roles,
+            &templates,
+            &Filter::default(),
+            &serde_json::Map::new(),
+        )
+        .unwrap_or_else(|ds| {
+            panic!(
+                "plan: {}",
+                ds.iter()
+                    .map(|d| d.to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )
+        });
+        Pool { inventory, plans }
+    })
+}
+
+fn host(name: &str) -> &'static HostPlan {
+    pool()
+        .plans
+        .iter()
+        .find(|p| p.host.name == name)
+        .unwrap_or_else(|| panic!("no host {name} in the sample pool"))
+}
+
+/// Every action of a host: steps, then handlers.
+fn actions(h: &HostPlan) -> impl Iterator<Item = &Action> {
+    h.steps.iter().chain(h.handlers.iter()).map(|p| &p.action)
+}
+
+/// The content a `file` step writes to `path` on `host`.
+fn file(host_name: &str, path: &str) -> String {
+    let h = host(host_name);
+    let found: Vec<&String> = actions(h)
+        .filter_map(|a| match a {
+            Action::File(f) if f.path == path => f.content.as_ref(),
+            _ => None,
+        })
+        .collect();
+    match found.as_slice() {
+        [one] => (*one).clone(),
+        [] => panic!("{host_name}: no file step writes {path}"),
+        _ => panic!("{host_name}: {} file steps write {path}", found.len()),
+    }
+}
+
+/// The `key=value` lines the property steps set in `path` on `host`, in step order.
+fn properties(host_name: &str, path: &str) -> String {
+    let h = host(host_name);
+    let mut out = String::new();
+    for a in actions(h) {
+        if let Action::Property(p) = a {
+            if p.path == path {
+                if let Some(v) = &p.value {
+                    out.push_str(&format!("{}{}{}\n", p.key, p.separator, v));
+                }
+            }
+        }
+    }
+    assert!(
+        !out.is_empty(),
+        "{host_name}: no property step sets anything in {path}"
+    );
+    out
+}
+
+/// Compares `actual` with `tests/golden/<name>.expected`, or rewrites it with UPDATE_GOLDEN=1.
+fn golden(name: &str, actual: &str) {
+    let path = dir().join(format!("{name}.expected"));
+    if std::env::var("UPDATE_GOLDEN").as_deref() == Ok("1") {
+        std::fs::write(&path, actual).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (create it with UPDATE_GOLDEN=1 cargo test --test golden)",
+            path.display()
+        )
+    });
+    if expected != actual {
+        let diff = similar::TextDiff::from_lines(&expected, actual)
+            .unified_diff()
+            .header(&format!("{name}.expected"), "rendered")
+            .to_string();
+        panic!(
+            "{name} differs from its golden file (UPDATE_GOLDEN=1 rewrites it after review):\n{diff}"
+        );
+    }
+}
+
+fn secret(var: &str) -> &'static str {
+    SECRETS
+        .iter()
+        .find(|(k, _)| *k == var)
+        .map(|(_, v)| *v)
+        .expect("a known secret")
+}
+
+#[test]
+fn turnserver_conf() {
+    golden(
+        "turnserver.conf",
+        &file("turn.golden.test", "/etc/turnserver.conf"),
+    );
+}
+
+#[test]
+fn coturn_systemd_drop_in() {
+    let text = file(
+        "turn.golden.test",
+        "/etc/systemd/system/coturn.service.d/override.conf",
+    );
+    assert!(
+        text.contains("\nAmbientCapabilities=CAP_NET_BIND_SERVICE\n"),
+        "{text}"
+    );
+    golden("coturn-override.conf", &text);
+}
+
+#[test]
+fn coturn_certificate_hook() {
+    // certbot mode: the deploy hook and rollout's own copy step are the same script.
+    let hook = file(
+        "turn.golden.test",
+        "/etc/letsencrypt/renewal-hooks/deploy/coturn",
+    );
+    assert_eq!(
+        hook,
+        file("turn.golden.test", "/usr/local/sbin/rollout-coturn-cert")
+    );
+    golden("coturn-cert-hook.sh", &hook);
+}
+
+#[test]
+fn turn_stun_servers_xml() {
+    let text = file(
+        "bbb1.golden.test",
+        "/etc/bigbluebutton/turn-stun-servers.xml",
+    );
+    golden("turn-stun-servers.xml", &text);
+    let doc = roxmltree::Document::parse(&text).expect("turn-stun-servers.xml is well-formed XML");
+    let beans = doc.root_element();
+    assert_eq!(beans.tag_name().name(), "beans");
+    assert_eq!(
+        beans.tag_name().namespace(),
+        Some("http://www.springframework.org/schema/beans")
+    );
+    let args = |id: &str| -> Vec<String> {
+        let bean = beans
+            .children()
+            .find(|n| n.has_tag_name("bean") && n.attribute("id") == Some(id))
+            .unwrap_or_else(|| panic!("no bean {id}"));
+        bean.children()
+            .filter(|n| n.has_tag_name("constructor-arg"))
+            .map(|n| n.attribute("value").unwrap().to_string())
+            .collect()
+    };
+    let s = secret("GOLDEN_TURN_SECRET");
+    assert_eq!(args("stun0"), ["stun:turn.golden.test"]);
+    assert_eq!(
+        args("turn0"),
+        [s, "turns:turn.golden.test:443?transport=tcp", "86400"]
+    );
+    assert_eq!(
+        args("turn1"),
+        [s, "turn:turn.golden.test:443?transport=tcp", "86400"]
+    );
+    let service = beans
+        .children()
+        .find(|n| n.attribute("id") == Some("stunTurnService"))
+        .expect("stunTurnService");
+    let refs: Vec<&str> = service
+        .descendants()
+        .filter(|n| n.has_tag_name("ref"))
+        .filter_map(|n| n.attribute("bean"))
+        .collect();
+    assert_eq!(refs, ["stun0", "turn0", "turn1"]);
+    // The same file, root-only, is what apply-config.sh restores after an upgrade.
+    assert_eq!(
+        text,
+        file(
+            "bbb1.golden.test",
+            "/etc/bigbluebutton/rollout/turn-stun-servers.xml"
+        )
+    );
+}
+
+#[test]
+fn bbb_web_properties_recordings_off() {
+    let text = properties("bbb1.golden.test", "/etc/bigbluebutton/bbb-web.properties");
+    for line in [
+        "disableRecordingDefault=true",
+        "breakoutRoomsRecord=false",
+        "allowStartStopRecording=false",
+        "autoStartRecording=false",
+        "defaultKeepEvents=false",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing `{line}` in:\n{text}"
+        );
+    }
+    assert!(text.contains(&format!("securitySalt={}\n", secret("GOLDEN_BBB1_SECRET"))));
+    golden("bbb-web.properties", &text);
+}
+
+#[test]
+fn bbb_web_properties_recordings_on() {
+    let text = properties("bbb2.golden.test", "/etc/bigbluebutton/bbb-web.properties");
+    assert!(
+        text.contains("disableRecordingDefault=false\n")
+            && text.contains("allowStartStopRecording=true\n"),
+        "{text}"
+    );
+    // Breakout rooms and events of unrecorded meetings stay private even then.
+    assert!(
+        text.contains("breakoutRoomsRecord=false\n") && text.contains("defaultKeepEvents=false\n"),
+        "{text}"
+    );
+    golden("bbb-web.properties-recordings-on", &text);
+}
+
+#[test]
+fn retention_in_cron_daily() {
+    golden(
+        "cron-retention",
+        &properties("bbb1.golden.test", "/etc/cron.daily/bigbluebutton"),
+    );
+}
+
+#[test]
+fn apply_config_sh() {
+    let text = file(
+        "bbb1.golden.test",
+        "/etc/bigbluebutton/bbb-conf/apply-config.sh",
+    );
+    golden("apply-config.sh", &text);
+    // It re-applies exactly what the property steps set (except the secret, which bbb-conf
+    // never touches on an upgrade), so the two never fight.
+    for line in properties("bbb1.golden.test", "/etc/bigbluebutton/bbb-web.properties").lines() {
+        let (k, v) = line.split_once('=').unwrap();
+        if k == "securitySalt" {
+            assert!(
+                !text.contains(v),
+                "apply-config.sh must not carry the shared secret"
+            );
+            continue;
+        }
+        let quoted = rollout::script::quote(v);
+        assert!(
+            text.contains(&format!("set_key \"$props\" {k} {quoted}\n")),
+            "apply-config.sh does not set {k}={v}"
+        );
+    }
+}
+
+#[test]
+fn bbb_install_command_lines() {
+    golden(
+        "bbb-install-wrapper-bbb1",
+        &file("bbb1.golden.test", "/usr/local/sbin/rollout-bbb-install"),
+    );
+    golden(
+        "bbb-install-wrapper-bbb2",
+        &file("bbb2.golden.test", "/usr/local/sbin/rollout-bbb-install"),
+    );
+}
+
+#[test]
+fn freeswitch_dial_in_xml() {
+    let gw = file(
+        "bbb1.golden.test",
+        "/opt/freeswitch/conf/sip_profiles/external/sipgate.xml",
+    );
+    golden("freeswitch-gateway.xml", &gw);
+    let doc = roxmltree::Document::parse(&gw).expect("the gateway file is well-formed XML");
+    let gateway = doc
+        .root_element()
+        .children()
+        .find(|n| n.has_tag_name("gateway"))
+        .expect("<include><gateway>");
+    assert_eq!(gateway.attribute("name"), Some("sipgate"));
+    let param = |name: &str| {
+        gateway
+            .children()
+            .find(|n| n.attribute("name") == Some(name))
+            .and_then(|n| n.attribute("value"))
+    };
+    assert_eq!(param("proxy"), Some("sipconnect.sipgate.de"));
+    assert_eq!(param("username"), Some("1234567t0"));
+    // Escaped in the file, the exact password once parsed.
+    assert_eq!(param("password"), Some(secret("GOLDEN_SIP_PASSWORD")));
+    assert_eq!(param("extension"), Some("4930123456"));
+    assert_eq!(param("register"), Some("true"));
+    assert_eq!(param("context"), Some("public"));
+
+    let dp = file(
+        "bbb1.golden.test",
+        "/opt/freeswitch/conf/dialplan/public/sipgate.xml",
+    );
+    golden("freeswitch-dialplan.xml", &dp);
+    let doc = roxmltree::Document::parse(&dp).expect("the dialplan file is well-formed XML");
+    let names: Vec<&str> = doc
+        .root_element()
+        .children()
+        .filter(|n| n.has_tag_name("extension"))
+        .filter_map(|n| n.attribute("name"))
+        .collect();
+    assert_eq!(
+        names,
+        ["from_sipgate", "check_if_conference_active", "conf_bad_pin"]
+    );
+    let first = doc
+        .descendants()
+        .find(|n| n.has_tag_name("condition"))
+        .unwrap();
+    assert_eq!(first.attribute("expression"), Some("^4930123456"));
+    let apps: Vec<&str> = first
+        .children()
+        .filter(|n| n.has_tag_name("action"))
+        .filter_map(|n| n.attribute("application"))
+        .collect();
+    assert_eq!(
+        apps,
+        [
+            "start_dtmf",
+            "answer",
+            "sleep",
+            "play_and_get_digits",
+            "set_profile_var",
+            "set_profile_var",
+            "transfer"
+        ]
+    );
+    assert!(dp.contains("bbb_authorized=true"));
+}
+
+#[test]
+fn exporter_files() {
+    golden(
+        "bbb-exporter-compose.yml",
+        &file(
+            "bbb1.golden.test",
+            "/opt/bigbluebutton-exporter/docker-compose.yml",
+        ),
+    );
+    golden(
+        "monitoring.nginx",
+        &file(
+            "bbb1.golden.test",
+            "/etc/bigbluebutton/nginx/monitoring.nginx",
+        ),
+    );
+}
+
+#[test]
+fn firewall_rules() {
+    let bbb = file("bbb1.golden.test", "/etc/rollout/ufw-rules");
+    let rules: Vec<&str> = bbb.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(rules[0], "allow 22/tcp", "the SSH rule comes first");
+    assert!(
+        rules.contains(&"allow from 192.0.2.44 to any port 5060 proto udp"),
+        "{bbb}"
+    );
+    assert!(
+        !file("bbb2.golden.test", "/etc/rollout/ufw-rules").contains("5060"),
+        "no SIP port without dial-in"
+    );
+    golden("ufw-rules-bbb", &bbb);
+    golden(
+        "ufw-rules-turn",
+        &file("turn.golden.test", "/etc/rollout/ufw-rules"),
+    );
+    golden(
+        "ufw-rules-balancer",
+        &file("lb.golden.test", "/etc/rollout/ufw-rules"),
+    );
+}
+
+#[test]
+fn scalelite_files() {
+    golden(
+        "scalelite-docker-compose.yml",
+        &file("lb.golden.test", "/opt/scalelite/docker-compose.yml"),
+    );
+    let env = file("lb.golden.test", "/opt/scalelite/.env");
+    for line in [
+        format!("LOADBALANCER_SECRET={}", secret("GOLDEN_LB_SECRET")),
+        format!("SECRET_KEY_BASE={}", secret("GOLDEN_SECRET_KEY_BASE")),
+        "SERVER_ID_IS_HOSTNAME=true".to_string(),
+        "REDIS_URL=redis://redis:6379".to_string(),
+    ] {
+        assert!(env.lines().any(|l| l == line), "missing `{line}` in .env");
+    }
+    assert!(
+        env.lines()
+            .any(|l| l.starts_with("DATABASE_URL=postgres://"))
+    );
+    golden("scalelite.env", &env);
+    golden(
+        "scalelite-nginx.conf",
+        &file("lb.golden.test", "/opt/scalelite/nginx.conf"),
+    );
+    // balancer_kind picks the role: no b3scale files on the Scalelite host, and vice versa.
+    assert!(
+        !actions(host("lb.golden.test"))
+            .any(|a| matches!(a, Action::File(f) if f.path == "/etc/default/b3scale"))
+    );
+    assert!(
+        !actions(host("lb2.golden.test"))
+            .any(|a| matches!(a, Action::File(f) if f.path.starts_with("/opt/scalelite")))
+    );
+}
+
+#[test]
+fn b3scale_files() {
+    golden(
+        "b3scale.env",
+        &file("lb2.golden.test", "/etc/default/b3scale"),
+    );
+    golden(
+        "b3scale-nginx-site",
+        &file("lb2.golden.test", "/etc/nginx/sites-enabled/b3scale"),
+    );
+}
+
+/// The lines of a shell script that are not here-document bodies (what becomes argv).
+fn outside_heredocs(script: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut end: Option<String> = None;
+    for line in script.lines() {
+        if let Some(e) = &end {
+            if line.trim() == e {
+                end = None;
+            }
+            continue;
+        }
+        out.push(line);
+        if let Some(i) = line.find("<<") {
+            let word: String = line[i + 2..]
+                .trim_start_matches('-')
+                .trim()
+                .trim_matches(|c| c == '\'' || c == '"')
+                .chars()
+                .take_while(|c| !c.is_whitespace() && *c != ')')
+                .collect();
+            if !word.is_empty() {
+                end = Some(word);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn secrets_never_on_a_command_line() {
+    let secrets: Vec<&str> = SECRETS.iter().map(|(_, v)| *v).collect();
+    // Every fake secret is a secret of the inventory (redacted from all output).
+    for s in &secrets {
+        assert!(
+            pool().inventory.secrets.contains_secret(s),
+            "{s} is not a secret of the sample pool"
+        );
+    }
+    for h in &pool().plans {
+        for p in h.steps.iter().chain(h.handlers.iter()) {
+            let texts: Vec<&str> = match &p.action {
+                Action::Command(c) => [
+                    Some(c.run.as_str()),
+                    c.unless.as_deref(),
+                    c.creates.as_deref(),
+                ]
+                .into_iter()
+                .flatten()
+                .collect(),
+                Action::Download(d) => vec![d.url.as_str(), d.dest.as_str()],
+                Action::Assert(a) => vec![a.that.as_str()],
+                _ => vec![],
+            };
+            for text in texts {
+                for line in outside_heredocs(text) {
+                    for s in &secrets {
+                        assert!(
+                            !line.contains(s),
+                            "{}: `{}` puts a secret on a command line: {line}",
+                            h.host.name,
+                            p.label()
+                        );
+                    }
+                }
+            }
+        }
+        // bbb-install.sh is run from this wrapper: its whole command line is in the file.
+        if let Some(Action::File(f)) = actions(h).find(
+            |a| matches!(a, Action::File(f) if f.path == "/usr/local/sbin/rollout-bbb-install"),
+        ) {
+            let text = f.content.as_deref().unwrap();
+            for s in &secrets {
+                assert!(
+                    !text.contains(s),
+                    "{}: the bbb-install.sh command line carries a secret",
+                    h.host.name
+                );
+            }
+            assert!(
+                text.contains("-c turn.golden.test:rollout-sets-the-turn-secret"),
+                "{text}"
+            );
+        }
+    }
+}
