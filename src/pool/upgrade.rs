@@ -493,9 +493,16 @@ async fn apply(pool: &Pool, node: &Node, verbose: bool, tx: &UnboundedSender<Eve
     });
     let (etx, mut erx) = tokio::sync::mpsc::unbounded_channel();
     let out = tx.clone();
+    // Step-by-step progress only where it updates a progress line (or with -v).
+    let live = verbose || std::io::IsTerminal::is_terminal(&std::io::stderr());
     let forward = tokio::spawn(async move {
         while let Some(e) = erx.recv().await {
             let e = match e {
+                Event::HostStarted { .. } | Event::Phase { .. } | Event::StepBegin { .. }
+                    if !live =>
+                {
+                    continue;
+                }
                 Event::HostStarted { host, .. } => Event::Progress {
                     host,
                     text: "applying: connecting".into(),

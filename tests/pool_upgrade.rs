@@ -1,0 +1,275 @@
+//! `rollout upgrade`: a rolling upgrade of 6 nodes in batches of 2 never has more than 2 out
+//! of service (read from the balancer emulator's state history), enables each node again
+//! after its health check, leaves a node whose health check fails cordoned, and stops at
+//! --max-failures. A controller killed mid-upgrade resumes with the next run.
+
+#[path = "pool_support/mod.rs"]
+mod support;
+
+use std::time::Duration;
+use support::{Kind, Pool, finish, wait_until};
+
+fn pool(name: &str, kind: Kind, n: usize, broken: &[&str], seconds: u32) -> Pool {
+    let mut pool = Pool::new(name, kind, n, &[]);
+    for i in 1..=n {
+        let h = format!("h{i:02}");
+        pool.set_host_var(&h, &format!("upgrade_seconds: {seconds}"));
+        if broken.contains(&h.as_str()) {
+            pool.set_host_var(&h, "break_on_upgrade: true");
+        }
+    }
+    let out = pool.run("apply", &["--output", "plain"], Duration::from_secs(60));
+    assert_eq!(out.code, 0, "{}", out.all());
+    pool.balancer.states();
+    pool
+}
+
+fn rolling_upgrade(kind: Kind) {
+    let pool = pool("upgrade", kind, 6, &[], 1);
+    // A class on h04: its drain waits for it.
+    pool.node("h04").meeting("art", 2);
+    let from = pool.balancer.history().len();
+    let child = pool.spawn("upgrade", &["--batch-size", "2", "--output", "plain"]);
+    let h04 = pool.node("h04");
+    wait_until(Duration::from_secs(60), "h04 cordoned", || {
+        pool.balancer.state_of(h04).as_deref() == Some("cordoned")
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        h04.meetings().len(),
+        1,
+        "the class on h04 goes on while it drains"
+    );
+    h04.end("art");
+    let out = finish(child, Duration::from_secs(120));
+    out.assert_no_secrets();
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stdout.contains("batch 1: h01, h02 (4 left after it)"),
+        "{}",
+        out.all()
+    );
+    assert!(
+        out.stdout.contains("batch 3: h05, h06 (0 left after it)"),
+        "{}",
+        out.all()
+    );
+    assert!(
+        out.stdout
+            .contains("h04: cordoned, 1 meeting(s), 2 participant(s) left"),
+        "{}",
+        out.all()
+    );
+    assert!(
+        out.stdout.contains("upgrade: 6 node(s) upgraded"),
+        "{}",
+        out.all()
+    );
+    for (h, bbb) in &pool.nodes {
+        assert_eq!(bbb.upgrades(), 1, "{h} upgraded once");
+        assert_eq!(
+            pool.balancer.state_of(bbb).as_deref(),
+            Some("enabled"),
+            "{h} enabled again"
+        );
+        assert!(
+            out.stdout
+                .contains(&format!("{h}: upgraded, healthy and enabled")),
+            "{}",
+            out.all()
+        );
+    }
+    let max = pool.balancer.max_out_of_service(from);
+    assert_eq!(
+        max, 2,
+        "at most the batch size out of service at once (and the batches did run in pairs)"
+    );
+
+    // The journal is closed: status shows the last rollout and no node held.
+    let out = pool.run("status", &["--output", "json"], Duration::from_secs(30));
+    let v: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(v["upgrade_run"], serde_json::Value::Null);
+    for row in v["nodes"].as_array().unwrap() {
+        assert!(row["last_rollout"].as_u64().is_some(), "{row}");
+        assert_eq!(row["note"], serde_json::Value::Null, "{row}");
+    }
+}
+
+#[test]
+fn scalelite_rolling_upgrade_in_batches_of_two() {
+    rolling_upgrade(Kind::Scalelite);
+}
+
+#[test]
+fn b3scale_rolling_upgrade_in_batches_of_two() {
+    rolling_upgrade(Kind::B3scale);
+}
+
+fn failed_health_check_stops_the_rollout(kind: Kind) {
+    let pool = pool("upgrade-fail", kind, 6, &["h03"], 1);
+    let from = pool.balancer.history().len();
+    let out = pool.run(
+        "upgrade",
+        &["--batch-size", "2", "--output", "plain"],
+        Duration::from_secs(120),
+    );
+    out.assert_no_secrets();
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stdout
+            .contains("h03: FAILED: health check failed: BBB API at"),
+        "{}",
+        out.all()
+    );
+    assert!(
+        out.stdout
+            .contains("stopped: 1 node(s) failed, more than --max-failures 0"),
+        "{}",
+        out.all()
+    );
+    assert!(
+        out.stdout
+            .contains("not started: h05, h06; `rollout upgrade` continues with them"),
+        "{}",
+        out.all()
+    );
+    assert_ne!(
+        pool.balancer.state_of(pool.node("h03")).as_deref(),
+        Some("enabled"),
+        "h03 stays out of service"
+    );
+    for h in ["h01", "h02", "h04"] {
+        assert_eq!(
+            pool.balancer.state_of(pool.node(h)).as_deref(),
+            Some("enabled")
+        );
+    }
+    for h in ["h05", "h06"] {
+        assert_eq!(pool.node(h).upgrades(), 0, "{h} not touched");
+    }
+    assert!(pool.balancer.max_out_of_service(from) <= 2);
+    let out = pool.run("status", &["--output", "plain"], Duration::from_secs(30));
+    assert!(
+        out.stdout
+            .contains("left out of service by an interrupted upgrade (failed)"),
+        "{}",
+        out.all()
+    );
+}
+
+#[test]
+fn scalelite_failed_health_check_stops_the_rollout() {
+    failed_health_check_stops_the_rollout(Kind::Scalelite);
+}
+
+#[test]
+fn b3scale_failed_health_check_stops_the_rollout() {
+    failed_health_check_stops_the_rollout(Kind::B3scale);
+}
+
+#[test]
+fn max_failures_lets_the_rollout_go_on_with_fewer_slots() {
+    let pool = pool("upgrade-maxfail", Kind::Scalelite, 6, &["h02", "h05"], 1);
+    let from = pool.balancer.history().len();
+    let out = pool.run(
+        "upgrade",
+        &[
+            "--batch-size",
+            "2",
+            "--max-failures",
+            "1",
+            "--output",
+            "plain",
+        ],
+        Duration::from_secs(120),
+    );
+    assert_eq!(out.code, 1, "{}", out.all());
+    // h02 fails in batch 1 and keeps its slot: the next batches take one node each.
+    assert!(
+        out.stdout.contains("batch 2: h03 (3 left after it)"),
+        "{}",
+        out.all()
+    );
+    assert!(
+        out.stdout.contains("batch 3: h04 (2 left after it)"),
+        "{}",
+        out.all()
+    );
+    assert!(
+        out.stdout.contains("batch 4: h05 (1 left after it)"),
+        "{}",
+        out.all()
+    );
+    assert!(
+        out.stdout
+            .contains("stopped: 2 node(s) failed, more than --max-failures 1"),
+        "{}",
+        out.all()
+    );
+    assert_eq!(pool.node("h06").upgrades(), 0);
+    assert!(pool.balancer.max_out_of_service(from) <= 2);
+}
+
+fn killed_controller_resumes(kind: Kind) {
+    let pool = pool("upgrade-kill", kind, 4, &[], 3);
+    let from = pool.balancer.history().len();
+    let mut child = pool.spawn("upgrade", &["--batch-size", "2", "--output", "plain"]);
+    let h01 = pool.node("h01");
+    // (Scalelite's poller turns a cordoned node without load into a disabled one.)
+    wait_until(Duration::from_secs(30), "h01 out of service", || {
+        pool.balancer.state_of(h01).as_deref() != Some("enabled")
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let out = pool.run("status", &["--output", "plain"], Duration::from_secs(30));
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(out.stdout.contains("an upgrade started"), "{}", out.all());
+    for h in ["h01", "h02"] {
+        let line = out.stdout.lines().find(|l| l.starts_with(h)).unwrap();
+        assert!(
+            line.contains("left out of service by an interrupted upgrade (applying)"),
+            "{line}"
+        );
+    }
+
+    let out = pool.run(
+        "upgrade",
+        &["--batch-size", "2", "--output", "plain"],
+        Duration::from_secs(120),
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stdout.contains("resuming the upgrade started"),
+        "{}",
+        out.all()
+    );
+    assert!(
+        out.stdout
+            .contains("continuing with h01 (applying), h02 (applying)"),
+        "{}",
+        out.all()
+    );
+    for (h, bbb) in &pool.nodes {
+        assert_eq!(
+            pool.balancer.state_of(bbb).as_deref(),
+            Some("enabled"),
+            "{h}"
+        );
+    }
+    assert!(pool.balancer.max_out_of_service(from) <= 2);
+    let out = pool.run("status", &["--output", "plain"], Duration::from_secs(30));
+    assert!(!out.stdout.contains("interrupted"), "{}", out.all());
+    assert!(!out.stdout.contains("an upgrade started"), "{}", out.all());
+}
+
+#[test]
+fn scalelite_killed_controller_resumes() {
+    killed_controller_resumes(Kind::Scalelite);
+}
+
+#[test]
+fn b3scale_killed_controller_resumes() {
+    killed_controller_resumes(Kind::B3scale);
+}
