@@ -313,6 +313,8 @@ pub struct Pool {
     pub balancer: Balancer,
     pub extra: String,
     pub host_vars: Vec<String>,
+    /// Another `url:` for the balancer (a fake answering garbage, a closed port).
+    pub url: Option<String>,
 }
 
 pub fn tempdir(name: &str) -> PathBuf {
@@ -349,6 +351,7 @@ impl Pool {
             balancer: Balancer::start(kind),
             extra: "  health_timeout: 2\n  poll_interval: 0.2\n".into(),
             host_vars: vec![String::new(); n],
+            url: None,
         };
         pool.write();
         pool
@@ -386,7 +389,7 @@ impl Pool {
         y.push_str(&format!(
             "balancer:\n  kind: {}\n  url: {}\n  secret: {{secret: \"env:ROLLOUT_TEST_LB_SECRET\"}}\n{}",
             self.balancer.kind_name(),
-            self.balancer.url(),
+            self.url.clone().unwrap_or_else(|| self.balancer.url()),
             self.extra
         ));
         std::fs::write(self.inventory(), y).unwrap();
@@ -489,4 +492,21 @@ pub fn wait_until(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// A one-request-at-a-time HTTP server answering every request with `response` (raw HTTP),
+/// for malformed-answer tests. Runs until the test process ends.
+pub fn garbage_server(response: &'static str) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+            let mut buf = [0u8; 8192];
+            let _ = std::io::Read::read(&mut s, &mut buf);
+            let _ = std::io::Write::write_all(&mut s, response.as_bytes());
+        }
+    });
+    port
 }

@@ -1,0 +1,213 @@
+//! A wrong balancer secret, a balancer that is down, and answers that are not what the API
+//! returns: every pool command stops with a clear error, exit code 1, no secret in the output
+//! and nothing changed, neither in the balancer nor on a node. Bad `balancer:` input is exit
+//! code 2 with the file, line and a hint.
+
+#[path = "pool_support/mod.rs"]
+mod support;
+
+use std::time::Duration;
+use support::{Kind, Output, Pool, finish, garbage_server};
+
+const T: Duration = Duration::from_secs(60);
+
+fn registered(name: &str, kind: Kind) -> Pool {
+    let pool = Pool::new(name, kind, 2, &[]);
+    let out = pool.run("apply", &["--output", "plain"], T);
+    assert_eq!(out.code, 0, "{}", out.all());
+    pool.balancer.states();
+    pool
+}
+
+/// Runs every pool command; each must fail with `expected` in stderr and change nothing.
+fn every_command_fails(pool: &Pool, expected: &str, env: &[(&str, &str)]) {
+    let inv = pool.inventory();
+    let inv = inv.to_str().unwrap();
+    let changes = pool.balancer.changes();
+    let commands: [&[&str]; 5] = [
+        &["status", inv],
+        &["drain", inv, "--limit", "h01", "--output", "plain"],
+        &["undrain", inv, "--limit", "h01", "--output", "plain"],
+        &["upgrade", inv, "--output", "plain"],
+        &["apply", inv, "--output", "plain"],
+    ];
+    for args in commands {
+        let mut cmd = pool.rollout(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out: Output = finish(cmd.spawn().unwrap(), T);
+        out.assert_no_secrets();
+        assert!(
+            !out.all().contains("wrong-balancer-secret"),
+            "{}",
+            out.all()
+        );
+        assert_eq!(out.code, 1, "{args:?}: {}", out.all());
+        assert!(
+            out.all().contains(expected),
+            "{args:?}: expected `{expected}` in\n{}",
+            out.all()
+        );
+        if args[0] != "apply" {
+            assert!(
+                out.all().contains("nothing was changed") || args[0] == "status",
+                "{args:?}: {}",
+                out.all()
+            );
+        } else {
+            assert!(
+                out.all()
+                    .contains("no node was registered or changed in the balancer"),
+                "{}",
+                out.all()
+            );
+        }
+    }
+    for (h, bbb) in &pool.nodes {
+        assert_eq!(bbb.upgrades(), 0, "{h} was upgraded");
+    }
+    if pool.url.is_none() && pool.balancer.proc.port != 0 {
+        assert_eq!(pool.balancer.changes(), changes, "the balancer changed");
+    }
+}
+
+#[test]
+fn scalelite_wrong_secret() {
+    let pool = registered("err-secret", Kind::Scalelite);
+    every_command_fails(
+        &pool,
+        "getServers was refused: checksumError (You did not pass the checksum security check); is `balancer.secret` Scalelite's LOADBALANCER_SECRET?",
+        &[("ROLLOUT_TEST_LB_SECRET", "wrong-balancer-secret")],
+    );
+}
+
+#[test]
+fn b3scale_wrong_secret() {
+    let pool = registered("err-secret", Kind::B3scale);
+    every_command_fails(
+        &pool,
+        "GET /api/v1/backends was refused: invalid or expired jwt; is `balancer.secret` b3scale's B3SCALE_API_JWT_SECRET?",
+        &[("ROLLOUT_TEST_LB_SECRET", "wrong-balancer-secret")],
+    );
+}
+
+fn balancer_down(kind: Kind) {
+    let mut pool = registered("err-down", kind);
+    // A port where nothing listens: bind, remember, close.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    pool.url = Some(match kind {
+        Kind::Scalelite => format!("http://127.0.0.1:{closed}/scalelite/api"),
+        Kind::B3scale => format!("http://127.0.0.1:{closed}"),
+    });
+    pool.write();
+    every_command_fails(&pool, &format!("at http://127.0.0.1:{closed}"), &[]);
+    every_command_fails(&pool, "unreachable: connection refused", &[]);
+}
+
+#[test]
+fn scalelite_down() {
+    balancer_down(Kind::Scalelite);
+}
+
+#[test]
+fn b3scale_down() {
+    balancer_down(Kind::B3scale);
+}
+
+fn malformed(kind: Kind) {
+    let mut pool = registered("err-garbage", kind);
+    let html = garbage_server(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 17\r\nConnection: close\r\n\r\n<html>oops</html>",
+    );
+    let json = garbage_server(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 13\r\nConnection: close\r\n\r\n{\"servers\":1}",
+    );
+    let url = |port: u16| match kind {
+        Kind::Scalelite => format!("http://127.0.0.1:{port}/scalelite/api"),
+        Kind::B3scale => format!("http://127.0.0.1:{port}"),
+    };
+    pool.url = Some(url(html));
+    pool.write();
+    let expected = match kind {
+        Kind::Scalelite => "getServers: HTTP 200 with `<html>oops</html>` instead of JSON",
+        Kind::B3scale => "GET /api/v1/backends: HTTP 200 with `<html>oops</html>` instead of JSON",
+    };
+    every_command_fails(&pool, expected, &[]);
+    pool.url = Some(url(json));
+    pool.write();
+    let expected = match kind {
+        Kind::Scalelite => "getServers answered JSON that is not a list of servers",
+        Kind::B3scale => "GET /api/v1/backends answered JSON that is not a list",
+    };
+    every_command_fails(&pool, expected, &[]);
+}
+
+#[test]
+fn scalelite_malformed_answers() {
+    malformed(Kind::Scalelite);
+}
+
+#[test]
+fn b3scale_malformed_answers() {
+    malformed(Kind::B3scale);
+}
+
+fn check_input(balancer: &str, expected: &str) {
+    let dir = support::tempdir("err-input");
+    let fixtures = support::repo().join("tests/fixtures/pool");
+    let inv = dir.join("inventory.yml");
+    std::fs::write(
+        &inv,
+        format!(
+            "roles_path: {}\ntemplates_path: {}\nall:\n  children:\n    bbb:\n      roles: [bbb]\n      hosts:\n        h01:\n          connection: local\n          vars: {{bbb_port: 1, node_dir: /nonexistent, bbb_secret: x}}\nbalancer:\n{balancer}",
+            fixtures.join("roles").display(),
+            fixtures.join("templates").display()
+        ),
+    )
+    .unwrap();
+    for sub in ["apply", "status", "drain"] {
+        let out = finish(
+            std::process::Command::new(env!("CARGO_BIN_EXE_rollout"))
+                .args([sub, inv.to_str().unwrap(), "--limit", "h01"])
+                .env("ROLLOUT_TEST_LB_SECRET", support::LB_SECRET)
+                .env("ROLLOUT_STATE_DIR", dir.join("state"))
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap(),
+            T,
+        );
+        assert_eq!(out.code, 2, "{sub}: {}", out.all());
+        let want = expected.replace("INV", inv.to_str().unwrap());
+        assert_eq!(out.stderr, want, "{sub}");
+    }
+}
+
+#[test]
+fn unknown_balancer_key_is_located_with_a_hint() {
+    check_input(
+        "  kind: scalelite\n  urll: http://127.0.0.1:1/scalelite/api\n  secret: {secret: \"env:ROLLOUT_TEST_LB_SECRET\"}\n",
+        "error: INV:13:3: balancer: unknown key `urll`\n   |\n12 |   kind: scalelite\n13 |   urll: http://127.0.0.1:1/scalelite/api\n   |   ^\n  = hint: did you mean `url`?\n",
+    );
+}
+
+#[test]
+fn inline_balancer_secret_is_refused() {
+    check_input(
+        "  kind: b3scale\n  url: http://127.0.0.1:1\n  secret: plain-text\n",
+        "error: INV:14:3: balancer: `secret` must be a secret reference, not the secret itself\n   |\n13 |   url: http://127.0.0.1:1\n14 |   secret: plain-text\n   |   ^\n  = hint: secret: {secret: \"env:LOADBALANCER_SECRET\"} or {secret: \"file:secrets/balancer\"}\n",
+    );
+}
+
+#[test]
+fn scalelite_url_must_be_the_api_base() {
+    check_input(
+        "  kind: scalelite\n  url: https://lb.example.org/\n  secret: {secret: \"env:ROLLOUT_TEST_LB_SECRET\"}\n",
+        "error: INV:13:3: balancer: `url` of Scalelite must be its server API base, ending in /scalelite/api (got `https://lb.example.org`)\n   |\n12 |   kind: scalelite\n13 |   url: https://lb.example.org/\n   |   ^\n  = hint: url: https://lb.example.org/scalelite/api\n",
+    );
+}
