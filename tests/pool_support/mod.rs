@@ -315,6 +315,8 @@ pub struct Pool {
     pub host_vars: Vec<String>,
     /// Another `url:` for the balancer (a fake answering garbage, a closed port).
     pub url: Option<String>,
+    /// Lines under `all:` before `children:` (e.g. `  hosts:` with a balancer host).
+    pub top_hosts: String,
 }
 
 pub fn tempdir(name: &str) -> PathBuf {
@@ -352,6 +354,7 @@ impl Pool {
             extra: "  health_timeout: 2\n  poll_interval: 0.2\n".into(),
             host_vars: vec![String::new(); n],
             url: None,
+            top_hosts: String::new(),
         };
         pool.write();
         pool
@@ -374,9 +377,10 @@ impl Pool {
     pub fn write(&self) {
         let fixtures = repo().join("tests/fixtures/pool");
         let mut y = format!(
-            "roles_path: {}\ntemplates_path: {}\nall:\n  children:\n    bbb:\n      roles: [bbb]\n      vars:\n        bbb_secret: {{secret: \"env:ROLLOUT_TEST_BBB_SECRET\"}}\n      hosts:\n",
+            "roles_path: {}\ntemplates_path: {}\nall:\n{}  children:\n    bbb:\n      roles: [bbb]\n      vars:\n        bbb_secret: {{secret: \"env:ROLLOUT_TEST_BBB_SECRET\"}}\n      hosts:\n",
             fixtures.join("roles").display(),
-            fixtures.join("templates").display()
+            fixtures.join("templates").display(),
+            self.top_hosts
         );
         for (i, (h, bbb)) in self.nodes.iter().enumerate() {
             y.push_str(&format!(

@@ -1,0 +1,105 @@
+//! Scalelite without a reachable API: rollout falls back to rake on the balancer host (here
+//! the controller itself, `connection: local`, with a stand-in for `docker exec
+//! scalelite-api bundle exec rake` that keeps its state in the Scalelite emulator). The
+//! same registration, drain and re-enable work, and `servers:disable` is never run.
+
+#[path = "pool_support/mod.rs"]
+mod support;
+
+use std::time::Duration;
+use support::{Kind, Pool, finish, repo};
+
+#[test]
+fn scalelite_through_rake_when_the_api_is_unreachable() {
+    let mut pool = Pool::new("rake", Kind::Scalelite, 2, &[]);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    pool.url = Some(format!("http://127.0.0.1:{closed}/scalelite/api"));
+    pool.top_hosts = "  hosts:\n    lb:\n      connection: local\n".into();
+    let fake = repo().join("tests/fixtures/pool/fake-rake.py");
+    pool.extra.push_str(&format!(
+        "  host: lb\n  rake_command: python3 {}\n",
+        fake.display()
+    ));
+    pool.write();
+    let log = pool.dir.join("rake.log");
+    let run = |args: &[&str]| {
+        let inv = pool.inventory();
+        let mut all = vec![args[0], inv.to_str().unwrap()];
+        all.extend(&args[1..]);
+        let mut cmd = pool.rollout(&all);
+        cmd.env("FAKE_SCALELITE_URL", pool.balancer.url())
+            .env("LOADBALANCER_SECRET", support::LB_SECRET)
+            .env("FAKE_RAKE_LOG", &log);
+        finish(cmd.spawn().unwrap(), Duration::from_secs(60))
+    };
+
+    let out = run(&["apply", "--limit", "bbb", "--output", "plain"]);
+    out.assert_no_secrets();
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stdout
+            .contains("unreachable: connection refused; using rake on lb over SSH instead"),
+        "{}",
+        out.all()
+    );
+    assert!(
+        out.stdout.contains("h01  registered and enabled"),
+        "{}",
+        out.all()
+    );
+    assert_eq!(
+        pool.balancer.state_of(pool.node("h02")).as_deref(),
+        Some("enabled")
+    );
+
+    let out = run(&["apply", "--limit", "bbb", "--output", "plain"]);
+    assert!(
+        out.stdout.contains("h01  unchanged (enabled)"),
+        "{}",
+        out.all()
+    );
+
+    pool.balancer.states();
+    pool.node("h01").meeting("bio", 1);
+    let out = run(&[
+        "drain",
+        "--limit",
+        "h01",
+        "--timeout",
+        "1s",
+        "--output",
+        "plain",
+    ]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert_eq!(
+        pool.balancer.state_of(pool.node("h01")).as_deref(),
+        Some("cordoned")
+    );
+    assert_eq!(pool.node("h01").meetings().len(), 1);
+    pool.node("h01").end("bio");
+    let out = run(&["undrain", "--limit", "h01", "--output", "plain"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(
+        pool.balancer.state_of(pool.node("h01")).as_deref(),
+        Some("enabled")
+    );
+
+    let tasks = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        tasks.lines().any(|t| t.starts_with("servers:add[")),
+        "{tasks}"
+    );
+    assert!(
+        tasks.lines().any(|t| t.starts_with("servers:cordon[")),
+        "{tasks}"
+    );
+    assert!(
+        tasks.lines().any(|t| t.starts_with("servers:enable[")),
+        "{tasks}"
+    );
+    assert!(!tasks.contains("servers:disable"), "{tasks}");
+}
