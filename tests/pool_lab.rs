@@ -1,0 +1,194 @@
+//! End to end on lab hosts (real sshd, real SSH, the lab's stand-in bbb-install.sh running a
+//! BBB API emulator on each node), with the Scalelite emulator on the controller polling the
+//! nodes over the lab bridge: apply registers the nodes; drain of a node with a running class
+//! waits and times out with the class alive; a rolling upgrade in batches of 2 re-runs the
+//! installer on every node with never more than 2 out of service, and enables them again.
+//!
+//! Runs only with ROLLOUT_LAB_TESTS=1 (and root); fails if the lab cannot start then.
+
+mod common;
+#[path = "pool_support/mod.rs"]
+mod support;
+
+use std::time::Duration;
+use support::{Balancer, Kind, finish};
+
+const LAB: &str = "rolling";
+const N: usize = 4;
+
+/// Takes the lab down however the test ends.
+struct Down;
+
+impl Drop for Down {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(common::repo().join("lab/lab"))
+            .args(["down", "--name", LAB])
+            .output();
+    }
+}
+
+#[test]
+fn lab_drain_and_rolling_upgrade_over_ssh() {
+    let Some(lab) = common::lab(LAB, N) else {
+        return;
+    };
+    let _down = Down;
+    let balancer = Balancer::start(Kind::Scalelite);
+    let ips: Vec<(String, String)> = std::fs::read_to_string(lab.state.join("hosts"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            l.split_once(' ')
+                .map(|(h, a)| (h.to_string(), a.trim().to_string()))
+        })
+        .collect();
+    let generated = std::fs::read_to_string(lab.state.join("inventory.yml")).unwrap();
+    let fixture = common::repo().join("tests/fixtures/pool_lab");
+    let mut inv = format!(
+        "roles_path: {}\ntemplates_path: {}\n",
+        fixture.join("roles").display(),
+        fixture.join("templates").display()
+    );
+    for line in generated.lines() {
+        inv.push_str(line);
+        inv.push('\n');
+        if line == "    lab:" {
+            inv.push_str("      roles: [bbbnode]\n      vars:\n        bbb_secret: {secret: \"env:ROLLOUT_TEST_BBB_SECRET\"}\n");
+        }
+        if let Some(h) = line
+            .trim()
+            .strip_suffix(':')
+            .filter(|h| ips.iter().any(|(n, _)| n == h))
+        {
+            let ip = &ips.iter().find(|(n, _)| n == h).unwrap().1;
+            inv.push_str(&format!("          vars: {{bbb_ip: {ip}}}\n"));
+        }
+    }
+    inv.push_str(&format!(
+        "balancer:\n  kind: scalelite\n  url: {}\n  secret: {{secret: \"env:ROLLOUT_TEST_LB_SECRET\"}}\n  group: lab\n  poll_interval: 1\n  health_timeout: 60\n",
+        balancer.url()
+    ));
+    let inv_path = lab.state.join("pool-test.yml");
+    std::fs::write(&inv_path, inv).unwrap();
+    let state = lab.state.join("rollout-state");
+    let run = |args: &[&str], limit: u64| {
+        let mut all = vec![args[0], inv_path.to_str().unwrap()];
+        all.extend(&args[1..]);
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_rollout"))
+            .args(&all)
+            .env("ROLLOUT_TEST_BBB_SECRET", support::BBB_SECRET)
+            .env("ROLLOUT_TEST_LB_SECRET", support::LB_SECRET)
+            .env("ROLLOUT_STATE_DIR", &state)
+            .env_remove("TERM")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = finish(child, Duration::from_secs(limit));
+        out.assert_no_secrets();
+        out
+    };
+
+    // 1. Install and register.
+    let out = run(&["apply", "--output", "plain"], 600);
+    assert_eq!(out.code, 0, "{}", out.all());
+    for h in lab.hosts.iter() {
+        assert!(
+            out.stdout
+                .contains(&format!("  {h}  registered and enabled")),
+            "{}",
+            out.all()
+        );
+    }
+    let out = run(&["apply", "--output", "plain"], 300);
+    assert_eq!(
+        common::summary_counts(&out.stdout).1,
+        0,
+        "second apply changes nothing:\n{}",
+        out.all()
+    );
+    assert!(
+        out.stdout.contains("h01  unchanged (enabled)"),
+        "{}",
+        out.all()
+    );
+    balancer.states();
+
+    // 2. A class on h02: the drain waits, times out, the class goes on.
+    let h02 = &ips.iter().find(|(n, _)| n == "h02").unwrap().1;
+    let ep = rollout::bbb_api::Endpoint::new(
+        &format!("http://{h02}/bigbluebutton/api"),
+        support::BBB_SECRET,
+    );
+    assert!(
+        support::get(&ep.signed(
+            "create",
+            "meetingID=lab-class&name=lab-class&moderatorPW=mp"
+        ))
+        .contains("SUCCESS")
+    );
+    assert!(
+        support::get(&ep.signed(
+            "join",
+            "meetingID=lab-class&fullName=pupil&role=VIEWER&redirect=false"
+        ))
+        .contains("SUCCESS")
+    );
+    let out = run(
+        &[
+            "drain",
+            "--limit",
+            "h02",
+            "--timeout",
+            "3s",
+            "--output",
+            "plain",
+        ],
+        120,
+    );
+    println!(
+        "$ rollout drain pool.yml --limit h02 --timeout 3s\n{}",
+        out.stdout
+    );
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stdout
+            .contains("h02: still cordoned after 3s: 1 meeting(s) with 1 participant(s) left"),
+        "{}",
+        out.all()
+    );
+    assert!(
+        support::get(&ep.signed("isMeetingRunning", "meetingID=lab-class"))
+            .contains("<running>true</running>")
+    );
+    // The class ends; undrain puts h02 back.
+    assert!(support::get(&ep.signed("end", "meetingID=lab-class&password=mp")).contains("SUCCESS"));
+    let out = run(&["undrain", "--limit", "h02", "--output", "plain"], 120);
+    assert_eq!(out.code, 0, "{}", out.all());
+    balancer.states();
+
+    // 3. Rolling upgrade in batches of 2.
+    let from = balancer.history().len();
+    let out = run(&["upgrade", "--batch-size", "2", "--output", "plain"], 900);
+    println!("$ rollout upgrade pool.yml --batch-size 2\n{}", out.stdout);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stdout
+            .contains(&format!("upgrade: {N} node(s) upgraded")),
+        "{}",
+        out.all()
+    );
+    assert_eq!(
+        balancer.max_out_of_service(from),
+        2,
+        "{:?}",
+        &balancer.history()[from..]
+    );
+    for (h, s) in balancer.states() {
+        assert_eq!(s, "enabled", "{h}");
+    }
+    let out = run(&["status"], 120);
+    assert_eq!(out.code, 0, "{}", out.all());
+    println!("$ rollout status pool.yml\n{}", out.stdout);
+}
