@@ -4,7 +4,15 @@
 #[test]
 fn emulator_suite_passes() {
     let out = std::process::Command::new("python3")
-        .args(["-m", "unittest", "discover", "-s", "lab/emulators", "-t", "lab/emulators"])
+        .args([
+            "-m",
+            "unittest",
+            "discover",
+            "-s",
+            "lab/emulators",
+            "-t",
+            "lab/emulators",
+        ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("python3 is installed");
