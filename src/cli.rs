@@ -203,7 +203,18 @@ pub async fn execute(a: &RunArgs, p: &Prepared, goal: Goal, show_diff: bool) -> 
         },
     };
     let reporter = tokio::spawn(report::report(rx, settings));
-    let results = exec::run(p.plans.clone(), connector, opts, tx).await;
+    let results = tokio::select! {
+        r = exec::run(p.plans.clone(), connector, opts, tx) => r,
+        _ = tokio::signal::ctrl_c() => {
+            // Dropping the run closes every SSH channel: a step already running on a host
+            // finishes there (its file writes are atomic), no further step starts.
+            eprintln!(
+                "\nrollout: interrupted. Steps already running on hosts finish; no further steps start.\n\
+                 Run the same command again: it checks every host and applies only what is still missing."
+            );
+            std::process::exit(130);
+        }
+    };
     let _ = reporter.await;
     results
 }
