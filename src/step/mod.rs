@@ -250,6 +250,8 @@ __rl_commit() {
 __rl_tmp() {
   d=$(dirname "$1")
   [ -d "$d" ] || __rl_fail "directory $d does not exist"
+  # Leftovers of a run whose controller was killed mid-write; the target was never touched.
+  find "$d" -maxdepth 1 -name '.rollout.??????' -type f -mmin +10 -delete 2>/dev/null || true
   mktemp "$d/.rollout.XXXXXX"
 }
 # __rl_write PATH OWNER GROUP MODE < base64: atomic write of the decoded stdin.
