@@ -162,8 +162,33 @@ fn lab_drain_and_rolling_upgrade_over_ssh() {
         support::get(&ep.signed("isMeetingRunning", "meetingID=lab-class"))
             .contains("<running>true</running>")
     );
-    // The class ends; undrain puts h02 back.
+    // Without a timeout the drain waits until the class ends, however long that takes.
+    let inv_arg = inv_path.to_str().unwrap().to_string();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_rollout"))
+        .args(["drain", &inv_arg, "--limit", "h02", "--output", "plain"])
+        .env("ROLLOUT_TEST_BBB_SECRET", support::BBB_SECRET)
+        .env("ROLLOUT_TEST_LB_SECRET", support::LB_SECRET)
+        .env("ROLLOUT_STATE_DIR", &state)
+        .env_remove("TERM")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(
+        support::get(&ep.signed("isMeetingRunning", "meetingID=lab-class"))
+            .contains("<running>true</running>")
+    );
     assert!(support::get(&ep.signed("end", "meetingID=lab-class&password=mp")).contains("SUCCESS"));
+    let out = finish(child, Duration::from_secs(60));
+    println!("$ rollout drain pool.yml --limit h02\n{}", out.stdout);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stdout.contains("h02: drained: no meetings left"),
+        "{}",
+        out.all()
+    );
     let out = run(&["undrain", "--limit", "h02", "--output", "plain"], 120);
     assert_eq!(out.code, 0, "{}", out.all());
     balancer.states();

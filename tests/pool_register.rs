@@ -98,13 +98,3 @@ fn scalelite_apply_updates_what_differs() {
 fn b3scale_apply_updates_what_differs() {
     updates_what_differs(Kind::B3scale);
 }
-
-#[test]
-#[ignore]
-fn show_output() {
-    let pool = Pool::new("show", Kind::Scalelite, 3, &["h03"]);
-    let out = pool.run("apply", &["--output", "plain"], Duration::from_secs(60));
-    println!("{}", out.all());
-    let out = pool.run("status", &[], Duration::from_secs(60));
-    println!("{}", out.all());
-}

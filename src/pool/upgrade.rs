@@ -230,7 +230,7 @@ async fn run(a: &UpgradeArgs, batches: Batches, pool: Arc<Pool>, journal: Shared
                 let started = Instant::now();
                 let r =
                     upgrade_node(&pool, client.as_ref(), &node, server, &journal, &tx, opts).await;
-                let r = r.map(|t| format!("{t} ({})", human(started.elapsed())));
+                let r = r.map(|t| format!("{t}, {}", human(started.elapsed())));
                 (node.host.clone(), r)
             });
         }
@@ -470,12 +470,12 @@ async fn upgrade_node(
                 .map_err(|e| fail("enabling", e.to_string()))?;
         }
         format!(
-            "upgraded, healthy and enabled ({} changes{version})",
+            "upgraded, healthy and enabled; {} step(s) changed{version}",
             result.changed
         )
     } else {
         format!(
-            "upgraded and healthy; left {} as it was before ({} changes{version})",
+            "upgraded and healthy; left {} as it was before; {} step(s) changed{version}",
             server.state, result.changed
         )
     };
