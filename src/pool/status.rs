@@ -61,17 +61,17 @@ pub async fn main(a: PoolArgs) -> i32 {
             let open_run = journal
                 .open_run()
                 .is_some_and(|run| r.run.as_deref() == Some(run.id.as_str()));
-            let what = match (r.by.as_str(), r.phase.name()) {
+            let since = format_time(r.since);
+            notes.push(match (r.by.as_str(), r.phase.name()) {
                 ("upgrade", p) if open_run => format!(
-                    "left out of service by an interrupted upgrade ({p}); `rollout upgrade` resumes it"
+                    "left out of service by an interrupted upgrade ({p}) since {since}; `rollout upgrade` resumes it"
                 ),
-                ("upgrade", p) => format!("left out of service by an upgrade ({p})"),
-                (_, "drained") => {
-                    "drained by `rollout drain`; `rollout undrain` puts it back".to_string()
-                }
-                (by, p) => format!("{p} by `rollout {by}`"),
-            };
-            notes.push(format!("{what} since {}", format_time(r.since)));
+                ("upgrade", p) => format!("left out of service by an upgrade ({p}) since {since}"),
+                (_, "drained") => format!(
+                    "drained by `rollout drain` since {since}; `rollout undrain` puts it back"
+                ),
+                (by, p) => format!("{p} by `rollout {by}` since {since}"),
+            });
             if let Some(reason) = &r.reason {
                 notes.push(reason.clone());
             }
