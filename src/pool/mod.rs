@@ -252,6 +252,17 @@ pub fn nodes(p: &Prepared, cfg: &BalancerConfig) -> Result<Vec<Node>, Vec<Diagno
             )),
         }
     }
+    for (i, n) in out.iter().enumerate() {
+        if let Some(first) = out[..i]
+            .iter()
+            .find(|m| balancer::same_url(&m.desired.url, &n.desired.url))
+        {
+            errors.push(Diagnostic::file(
+                &p.inventory.path,
+                format!("hosts {} and {} have the same bbb_api_url `{}`; the balancer tells nodes apart by it", first.host, n.host, n.desired.url),
+            ));
+        }
+    }
     if errors.is_empty() {
         Ok(out)
     } else {
