@@ -273,3 +273,31 @@ fn scalelite_killed_controller_resumes() {
 fn b3scale_killed_controller_resumes() {
     killed_controller_resumes(Kind::B3scale);
 }
+
+#[test]
+fn broken_node_out_of_the_pool_does_not_stall_the_upgrade() {
+    // h02's API refuses our secret: apply leaves it unregistered; the upgrade has nothing to
+    // drain there, applies, and reports the failed health check instead of waiting forever.
+    let pool = Pool::new("upgrade-broken", Kind::Scalelite, 2, &["h02"]);
+    let out = pool.run("apply", &["--output", "plain"], Duration::from_secs(60));
+    assert_eq!(out.code, 1, "{}", out.all());
+    let out = pool.run(
+        "upgrade",
+        &["--limit", "h02", "--output", "plain"],
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stdout
+            .contains("h02: its API does not answer and it is not in service: nothing to drain"),
+        "{}",
+        out.all()
+    );
+    assert!(
+        out.stdout.contains("h02: FAILED: health check failed:"),
+        "{}",
+        out.all()
+    );
+    assert_eq!(pool.node("h02").upgrades(), 1);
+    assert_eq!(pool.balancer.state_of(pool.node("h02")), None);
+}

@@ -417,9 +417,17 @@ async fn upgrade_node(
             .map_err(|e| fail("cordon failed", e))?;
     }
     progress("cordoned, checking meetings");
-    match wait_empty(pool, node, opts.watch, tx).await {
-        Drained::Empty { .. } => {}
-        d @ Drained::TimedOut { .. } => return Err(fail("drain", d.describe())),
+    // A node the balancer sends no classes to (unregistered, disabled) whose API does not
+    // answer has nothing to wait for: waiting would only stall the upgrade that repairs it.
+    let out_of_pool = server.as_ref().is_none_or(|s| s.state == State::Disabled);
+    let unreadable = out_of_pool && super::probe(&pool.http, node).await.is_err();
+    if unreadable {
+        progress("its API does not answer and it is not in service: nothing to drain");
+    } else {
+        match wait_empty(pool, node, opts.watch, tx).await {
+            Drained::Empty { .. } => {}
+            d @ Drained::TimedOut { .. } => return Err(fail("drain", d.describe())),
+        }
     }
 
     // 2. Apply the roles.
