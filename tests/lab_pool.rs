@@ -1,0 +1,497 @@
+//! End to end on a lab (`lab/lab up --name pool --hosts 6`): `lab/pool.yml`, the example pool
+//! mapped onto lab hosts, is applied twice and the second run changes nothing; then what the
+//! roles promise is checked on the hosts themselves:
+//! - coturn on h05 answers TLS on 443; `turnutils_uclient` on h06 allocates a relay with a
+//!   REST-API credential derived from the shared secret, is refused with a wrong one, and
+//!   coturn refuses to relay to loopback and private-range peers;
+//! - ufw holds the rules (loading them into the kernel needs CAP_NET_ADMIN, which the lab's
+//!   nspawn containers do not have; see `lab/pool.yml`);
+//! - each BBB stand-in node's API answers getMeetings with SUCCESS for the inventory secret,
+//!   with recordings off in bbb-web.properties;
+//! - `rollout_upgrade=true` re-runs bbb-install.sh, and the next apply changes nothing.
+//!
+//! Runs only with ROLLOUT_LAB_TESTS=1 (and root); fails if the lab cannot start then.
+
+mod common;
+
+use base64::Engine;
+use hmac::{Hmac, KeyInit, Mac};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Fake secrets for the lab pool (environment variable, value), as `lab/pool.yml` names them.
+const SECRETS: &[(&str, &str)] = &[
+    ("POOL_BBB_SECRET_H01", "lab-h01-secret-3c9a51e0d7"),
+    ("POOL_BBB_SECRET_H02", "lab-h02-secret-74b2f06a1e"),
+    ("POOL_BBB_SECRET_H03", "lab-h03-secret-a8d3197c52"),
+    ("POOL_BBB_SECRET_H04", "lab-h04-secret-05e6c4b8f9"),
+    ("POOL_TURN_SECRET", "lab-turn-secret-6f1d2e8a40"),
+    ("POOL_LB_SECRET", "lab-lb-secret-92c07b3de1"),
+    ("POOL_SECRET_KEY_BASE", "lab-secret-key-base-1a2b3c4d"),
+    ("POOL_POSTGRES_PASSWORD", "lab-postgres-password-5e6f"),
+    ("POOL_SIP_PASSWORD", "lab-sip-password-7a8b9c"),
+];
+
+fn secret(var: &str) -> &'static str {
+    SECRETS
+        .iter()
+        .find(|(k, _)| *k == var)
+        .map(|(_, v)| *v)
+        .expect("known secret")
+}
+
+/// Runs rollout with the pool's secrets in its environment; kills it after `limit`.
+fn rollout(args: &[&str], limit: Duration) -> (i32, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rollout"));
+    cmd.args(args)
+        .envs(SECRETS.iter().copied())
+        .stdin(Stdio::null());
+    let out = run_with_limit(cmd, limit);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.1),
+        String::from_utf8_lossy(&out.2)
+    );
+    for (_, s) in SECRETS {
+        assert!(!text.contains(s), "rollout printed a secret:\n{text}");
+    }
+    (out.0, text)
+}
+
+fn run_with_limit(mut cmd: Command, limit: Duration) -> (i32, Vec<u8>, Vec<u8>) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("command starts");
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = stdout.read_to_end(&mut b);
+        b
+    });
+    let err = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = stderr.read_to_end(&mut b);
+        b
+    });
+    let start = Instant::now();
+    let code = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s.code().unwrap_or(-1);
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd:?} did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    (code, out.join().unwrap(), err.join().unwrap())
+}
+
+/// The Scalelite API emulator on the controller's loopback, stopped when dropped.
+struct Emulator(Child);
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_scalelite_emulator(port: u16) -> Emulator {
+    let child = Command::new("python3")
+        .arg(common::repo().join("lab/emulators/scalelite.py"))
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--quiet"])
+        .env("LOADBALANCER_SECRET", secret("POOL_LB_SECRET"))
+        .env("SERVER_ID_IS_HOSTNAME", "true")
+        .env("POLL_INTERVAL", "2")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3 runs the Scalelite emulator");
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the Scalelite emulator did not listen on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Emulator(child)
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn lab_index(state: &Path) -> String {
+    let env = std::fs::read_to_string(state.join("lab.env")).expect("lab.env");
+    env.lines()
+        .find_map(|l| l.strip_prefix("LAB_INDEX="))
+        .expect("LAB_INDEX")
+        .to_string()
+}
+
+/// `lab/pool.yml` for this lab: its ssh_config, its subnet and the emulator's port.
+fn pool_inventory(state: &Path, net: &str, port: u16) -> PathBuf {
+    let text = std::fs::read_to_string(common::repo().join("lab/pool.yml")).expect("lab/pool.yml");
+    let mut replaced = 0;
+    let out: String = text
+        .lines()
+        .map(|l| {
+            let new = match l {
+                "ssh_config: .state/lab/ssh_config" => "ssh_config: ssh_config".to_string(),
+                "    lab_net: \"10.77.0\"" => format!("    lab_net: \"{net}\""),
+                "  url: http://127.0.0.1:18081/scalelite/api" => {
+                    format!("  url: http://127.0.0.1:{port}/scalelite/api")
+                }
+                _ => return format!("{l}\n"),
+            };
+            replaced += 1;
+            format!("{new}\n")
+        })
+        .collect();
+    assert_eq!(
+        replaced, 3,
+        "lab/pool.yml changed shape: ssh_config, lab_net or the balancer url line not found"
+    );
+    let path = state.join("pool.yml");
+    std::fs::write(&path, out).unwrap();
+    path
+}
+
+/// The stand-in's pin in lab/pool.yml must be the sha256 of the file the lab serves.
+fn check_standin_pin() {
+    let repo = common::repo();
+    let out = Command::new("sha256sum")
+        .arg(repo.join("lab/www/bbb-install.sh"))
+        .output()
+        .expect("sha256sum");
+    let sha = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let pool = std::fs::read_to_string(repo.join("lab/pool.yml")).unwrap();
+    assert!(
+        pool.contains(&format!("bbb_install_sha256: {sha}")),
+        "lab/www/bbb-install.sh changed (sha256 {sha}): review it and pin the new sha256 in lab/pool.yml"
+    );
+}
+
+/// A TURN REST-API credential: username `<expiry>:user`, password base64(hmac-sha1(secret, username)).
+fn turn_credential(secret: &str) -> (String, String) {
+    let expiry = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
+    let user = format!("{expiry}:user");
+    let mut mac = <Hmac<sha1::Sha1> as KeyInit>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(user.as_bytes());
+    let password = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    (user, password)
+}
+
+/// A plain HTTP GET from the controller to a lab host; returns the body.
+fn http_get(addr: &str, path: &str) -> String {
+    let mut s = TcpStream::connect((addr, 80)).unwrap_or_else(|e| panic!("connect {addr}:80: {e}"));
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    resp.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or(resp)
+}
+
+fn sha256_hex(s: &str) -> String {
+    rollout::script::sha256_hex(s.as_bytes())
+}
+
+/// Runs turnutils_uclient on `host` for `secs` seconds and returns its output (it waits for
+/// echoes from the peer, which never come, so it is always stopped by `timeout`).
+fn uclient(lab: &common::Lab, host: &str, secs: u32, args: &str) -> String {
+    let cmd = format!(
+        "timeout {secs} stdbuf -o0 -e0 turnutils_uclient {args} > /tmp/uclient.out 2>&1; cat /tmp/uclient.out"
+    );
+    let o = lab.ssh(host, &cmd);
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn example_pool_converges_on_the_lab_and_does_what_it_promises() {
+    let Some(lab) = common::lab("pool", 6) else {
+        return;
+    };
+    check_standin_pin();
+    let net = format!("10.77.{}", lab_index(&lab.state));
+    let port = free_port();
+    let _emulator = start_scalelite_emulator(port);
+    let inv = pool_inventory(&lab.state, &net, port);
+    let inv = inv.to_str().unwrap();
+    let t0 = Instant::now();
+    let phase =
+        |what: &str| eprintln!("lab_pool: {what} after {:.0} s", t0.elapsed().as_secs_f64());
+
+    // 1. The first apply converges every role on every host and registers the nodes.
+    let (code, out) = rollout(
+        &["apply", inv, "--output", "plain"],
+        Duration::from_secs(900),
+    );
+    assert_eq!(code, 0, "first apply failed:\n{out}");
+    let (hosts, _, failed) = common::summary_counts(&out);
+    assert_eq!((hosts, failed), (6, 0), "{out}");
+    for h in ["h01", "h02", "h03", "h04"] {
+        assert!(
+            out.contains(&format!("{h}  registered and enabled")),
+            "{h} not registered:\n{out}"
+        );
+    }
+
+    phase("first apply");
+    // 2. The second apply changes nothing, on the hosts and in the balancer.
+    let (code, out) = rollout(
+        &["apply", inv, "--output", "plain"],
+        Duration::from_secs(300),
+    );
+    assert_eq!(code, 0, "second apply failed:\n{out}");
+    assert_eq!(
+        common::summary_counts(&out),
+        (6, 0, 0),
+        "the second apply changed something:\n{out}"
+    );
+    for h in ["h01", "h02", "h03", "h04"] {
+        assert!(out.contains(&format!("{h}  unchanged (enabled)")), "{out}");
+    }
+
+    phase("second apply");
+    // 3. coturn listens on 443 with TLS (self-signed lab certificate) through its ambient
+    //    capability, not a file capability.
+    let turn_addr = format!("{net}.15");
+    let listen = lab.ssh_ok("h05", "ss -Hltnp 'sport = :443'");
+    assert!(
+        listen.contains("turnserver"),
+        "nothing of coturn's on tcp/443:\n{listen}"
+    );
+    let caps = lab.ssh_ok(
+        "h05",
+        "getcap /usr/bin/turnserver 2>/dev/null; grep CapAmb /proc/$(pgrep -o turnserver)/status",
+    );
+    assert!(
+        caps.contains("CapAmb:\t0000000000000400"),
+        "coturn should hold only CAP_NET_BIND_SERVICE as ambient capability:\n{caps}"
+    );
+    let tls = lab.ssh_ok(
+        "h06",
+        &format!("openssl s_client -connect {turn_addr}:443 -brief </dev/null 2>&1 | head -5"),
+    );
+    assert!(
+        tls.contains("Protocol version: TLSv1.") && tls.contains("CN = h05"),
+        "no TLS on {turn_addr}:443:\n{tls}"
+    );
+
+    // 4. turnutils_uclient from h06 (installed there without starting its coturn). Over TLS
+    //    it is given one suite of the configured Mozilla list: with its own default suites
+    //    uclient 4.6.1 stalls in SSL_connect against this coturn (openssl s_client, like a
+    //    browser, completes the handshake in 0.15 s either way).
+    lab.ssh_ok(
+        "h06",
+        "command -v turnutils_uclient >/dev/null || { systemctl mask coturn.service && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends coturn >/dev/null; }",
+    );
+    let (user, pass) = turn_credential(secret("POOL_TURN_SECRET"));
+    let over_tls = uclient(
+        &lab,
+        "h06",
+        10,
+        &format!(
+            "-t -S -F ECDHE-RSA-AES128-GCM-SHA256 -p 443 -v -n 1 -c -u '{user}' -w '{pass}' -e 1.2.3.4 {turn_addr}"
+        ),
+    );
+    assert!(
+        over_tls.contains("tls_connect: client session connected")
+            && over_tls.contains("Received relay addr"),
+        "no relay allocated over TLS on 443:\n{over_tls}"
+    );
+    let public_peer = uclient(
+        &lab,
+        "h06",
+        6,
+        &format!("-v -n 1 -c -u '{user}' -w '{pass}' -e 1.2.3.4 {turn_addr}"),
+    );
+    assert!(
+        public_peer.contains("Received relay addr") && public_peer.contains("success: 0x"),
+        "no relay to a public peer:\n{public_peer}"
+    );
+    assert!(!public_peer.contains("403"), "{public_peer}");
+    let wrong = uclient(
+        &lab,
+        "h06",
+        6,
+        &format!("-v -n 1 -c -u '{user}' -w 'not-the-password' -e 1.2.3.4 {turn_addr}"),
+    );
+    assert!(
+        !wrong.contains("Received relay addr"),
+        "a wrong credential got a relay:\n{wrong}"
+    );
+    for peer in [
+        "127.0.0.1".to_string(),
+        format!("{net}.11"),
+        "192.168.1.10".to_string(),
+    ] {
+        let o = uclient(
+            &lab,
+            "h06",
+            6,
+            &format!("-v -n 1 -c -u '{user}' -w '{pass}' -e {peer} {turn_addr}"),
+        );
+        assert!(o.contains("Received relay addr"), "allocation failed:\n{o}");
+        assert!(
+            o.contains("error 403 (Forbidden IP)"),
+            "coturn relayed to {peer}:\n{o}"
+        );
+    }
+
+    phase("TURN checks");
+    // 5. ufw has the rules, SSH first; the kernel side needs CAP_NET_ADMIN, which nspawn
+    //    withholds from lab hosts, so ufw stays disabled there (base_firewall_enable: false).
+    let rules = lab.ssh_ok("h01", "ufw show added 2>/dev/null");
+    let rules: Vec<&str> = rules.lines().filter(|l| l.starts_with("ufw ")).collect();
+    assert_eq!(
+        rules,
+        [
+            "ufw allow 22/tcp",
+            "ufw allow 80/tcp",
+            "ufw allow 443/tcp",
+            "ufw allow 16384:32768/udp",
+            "ufw allow from 192.0.2.50 to any port 5060 proto udp"
+        ],
+    );
+    let turn_rules = lab.ssh_ok("h05", "ufw show added 2>/dev/null");
+    for r in [
+        "ufw allow 22/tcp",
+        "ufw allow 3478",
+        "ufw allow 443",
+        "ufw allow 32769:65535/udp",
+    ] {
+        assert!(
+            turn_rules.lines().any(|l| l == r),
+            "h05 lacks `{r}`:\n{turn_rules}"
+        );
+    }
+    let caps = lab.ssh_ok("h01", "grep CapBnd /proc/self/status");
+    let bnd = u64::from_str_radix(caps.split_whitespace().nth(1).unwrap(), 16).unwrap();
+    assert_eq!(
+        bnd & (1 << 12),
+        0,
+        "lab hosts now have CAP_NET_ADMIN: enable ufw in lab/pool.yml and test `ufw status`"
+    );
+
+    // 6. Every BBB stand-in answers getMeetings for its inventory secret; a wrong checksum fails.
+    for (i, h) in ["h01", "h02", "h03", "h04"].iter().enumerate() {
+        let addr = format!("{net}.{}", 11 + i);
+        let s = secret(&format!("POOL_BBB_SECRET_{}", h.to_uppercase()));
+        let ok = http_get(
+            &addr,
+            &format!(
+                "/bigbluebutton/api/getMeetings?checksum={}",
+                sha256_hex(&format!("getMeetings{s}"))
+            ),
+        );
+        assert!(ok.contains("<returncode>SUCCESS</returncode>"), "{h}: {ok}");
+        let bad = http_get(
+            &addr,
+            &format!(
+                "/bigbluebutton/api/getMeetings?checksum={}",
+                sha256_hex("getMeetingswrong")
+            ),
+        );
+        assert!(
+            bad.contains("checksumError"),
+            "{h} accepted a wrong checksum: {bad}"
+        );
+        let props = lab.ssh_ok(h, "cat /etc/bigbluebutton/bbb-web.properties");
+        for line in [
+            "disableRecordingDefault=true",
+            "breakoutRoomsRecord=false",
+            "allowStartStopRecording=false",
+            "autoStartRecording=false",
+            "defaultKeepEvents=false",
+        ] {
+            assert!(
+                props.lines().any(|l| l == line),
+                "{h}: `{line}` missing from bbb-web.properties:\n{props}"
+            );
+        }
+    }
+    let files = lab.ssh_ok(
+        "h01",
+        "stat -c '%n %U:%G %a' /etc/bigbluebutton/turn-stun-servers.xml /opt/freeswitch/conf/sip_profiles/external/labsip.xml /opt/freeswitch/conf/dialplan/public/labsip.xml",
+    );
+    assert!(
+        files.contains("/etc/bigbluebutton/turn-stun-servers.xml root:bigbluebutton 640"),
+        "{files}"
+    );
+    assert!(
+        files.contains("external/labsip.xml freeswitch:daemon 640"),
+        "{files}"
+    );
+    assert!(
+        files.contains("public/labsip.xml freeswitch:daemon 640"),
+        "{files}"
+    );
+    let xml = lab.ssh_ok("h01", "cat /etc/bigbluebutton/turn-stun-servers.xml");
+    assert!(
+        xml.contains(secret("POOL_TURN_SECRET")) && xml.contains("turns:h05:443?transport=tcp"),
+        "{xml}"
+    );
+
+    phase("ufw and BBB checks");
+    // 7. An upgrade re-runs bbb-install.sh (the stand-in bumps its build and rewrites its
+    //    files); the next apply finds everything in place again.
+    let build = |lab: &common::Lab| {
+        lab.ssh_ok(
+            "h01",
+            "sed -n 's/^BBB_LAB_BUILD=//p' /etc/bigbluebutton/bigbluebutton-release",
+        )
+    };
+    let before = build(&lab);
+    let (code, out) = rollout(
+        &[
+            "apply",
+            inv,
+            "--output",
+            "plain",
+            "-l",
+            "h01",
+            "-e",
+            "rollout_upgrade=true",
+        ],
+        Duration::from_secs(600),
+    );
+    assert_eq!(code, 0, "upgrade apply failed:\n{out}");
+    assert!(out.contains("changed  bbb: upgrade BigBlueButton"), "{out}");
+    assert_ne!(build(&lab), before, "bbb-install.sh did not run again");
+    let (code, out) = rollout(
+        &["apply", inv, "--output", "plain", "-l", "h01"],
+        Duration::from_secs(300),
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        common::summary_counts(&out),
+        (1, 0, 0),
+        "an apply after the upgrade changed something:\n{out}"
+    );
+    phase("upgrade and re-apply");
+}
