@@ -109,12 +109,11 @@ fn properties(host_name: &str, path: &str) -> String {
     let h = host(host_name);
     let mut out = String::new();
     for a in actions(h) {
-        if let Action::Property(p) = a {
-            if p.path == path {
-                if let Some(v) = &p.value {
-                    out.push_str(&format!("{}{}{}\n", p.key, p.separator, v));
-                }
-            }
+        if let Action::Property(p) = a
+            && p.path == path
+            && let Some(v) = &p.value
+        {
+            out.push_str(&format!("{}{}{}\n", p.key, p.separator, v));
         }
     }
     assert!(
