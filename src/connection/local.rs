@@ -1,10 +1,9 @@
 //! The controller's own shell: for `address: local` hosts and for tests that run real
 //! step scripts against temporary folders.
 
-use super::{BoxFuture, ConnError, Connection, Connector, Finished};
+use super::{BoxFuture, ConnError, Connection, Connector, Finished, pump};
 use crate::inventory::Host;
 use std::process::Stdio;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 pub struct LocalConnector;
 
@@ -34,28 +33,10 @@ impl Connection for LocalConnection {
                 .kill_on_drop(true)
                 .spawn()
                 .map_err(|e| ConnError::Remote(format!("cannot start sh: {e}")))?;
-            let mut stdin = child.stdin.take().expect("piped");
+            let stdin = child.stdin.take().expect("piped");
             let stdout = child.stdout.take().expect("piped");
-            let mut stderr = child.stderr.take().expect("piped");
-            let write = async move {
-                let _ = stdin.write_all(script.as_bytes()).await;
-            };
-            let read_out = async move {
-                let mut out = String::new();
-                let mut lines = BufReader::new(stdout).lines();
-                while let Ok(Some(l)) = lines.next_line().await {
-                    on_line(&l);
-                    out.push_str(&l);
-                    out.push('\n');
-                }
-                out
-            };
-            let read_err = async move {
-                let mut s = String::new();
-                let _ = stderr.read_to_string(&mut s).await;
-                s
-            };
-            let ((), stdout, stderr) = tokio::join!(write, read_out, read_err);
+            let stderr = child.stderr.take().expect("piped");
+            let (_, stdout, stderr) = pump(script, stdin, stdout, stderr, on_line).await;
             let status = child
                 .wait()
                 .await

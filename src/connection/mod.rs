@@ -51,6 +51,40 @@ pub trait Connection: Send + Sync {
     fn close(self: Box<Self>) -> BoxFuture<'static, ()>;
 }
 
+/// Sends `script` to a child's stdin while reading its stdout line by line (calling
+/// `on_line` as each arrives) and its stderr (first MiB); returns the write result, the
+/// stdout text and the stderr text once all three are done.
+pub async fn pump(
+    script: &str,
+    mut stdin: impl tokio::io::AsyncWrite + Unpin,
+    stdout: impl tokio::io::AsyncRead + Unpin,
+    stderr: impl tokio::io::AsyncRead + Unpin,
+    on_line: &mut (dyn FnMut(&str) + Send),
+) -> (std::io::Result<()>, String, String) {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    let write = async move {
+        let r = stdin.write_all(script.as_bytes()).await;
+        drop(stdin);
+        r
+    };
+    let read_out = async move {
+        let mut out = String::new();
+        let mut lines = BufReader::new(stdout).lines();
+        while let Ok(Some(l)) = lines.next_line().await {
+            on_line(&l);
+            out.push_str(&l);
+            out.push('\n');
+        }
+        out
+    };
+    let read_err = async move {
+        let mut buf = Vec::new();
+        let _ = stderr.take(1 << 20).read_to_end(&mut buf).await;
+        String::from_utf8_lossy(&buf).into_owned()
+    };
+    tokio::join!(write, read_out, read_err)
+}
+
 /// The remote program: the script comes on stdin, never in argv.
 pub fn shell_argv(host: &Host) -> Vec<&'static str> {
     let is_root = host.user.as_deref().is_none_or(|u| u == "root");

@@ -3,12 +3,11 @@
 //! `ssh_config`), the agent, ProxyJump and known_hosts; host keys are checked strictly unless
 //! the operator opts in to accepting new ones.
 
-use super::{BoxFuture, ConnError, Connection, Connector, Finished, shell_argv};
+use super::{BoxFuture, ConnError, Connection, Connector, Finished, pump, shell_argv};
 use crate::inventory::Host;
 use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder, Stdio};
 use std::path::PathBuf;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 pub struct SshConnector {
     pub ssh_config: Option<PathBuf>,
@@ -95,30 +94,10 @@ impl Connection for SshConnection {
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped());
             let mut child = cmd.spawn().await.map_err(lost)?;
-            let mut stdin = child.stdin().take().expect("piped");
+            let stdin = child.stdin().take().expect("piped");
             let stdout = child.stdout().take().expect("piped");
-            let mut stderr = child.stderr().take().expect("piped");
-            let write = async move {
-                let r = stdin.write_all(script.as_bytes()).await;
-                drop(stdin);
-                r
-            };
-            let read_out = async move {
-                let mut out = String::new();
-                let mut lines = BufReader::new(stdout).lines();
-                while let Ok(Some(l)) = lines.next_line().await {
-                    on_line(&l);
-                    out.push_str(&l);
-                    out.push('\n');
-                }
-                out
-            };
-            let read_err = async move {
-                let mut buf = Vec::new();
-                let _ = (&mut stderr).take(1 << 20).read_to_end(&mut buf).await;
-                String::from_utf8_lossy(&buf).into_owned()
-            };
-            let (w, stdout, stderr) = tokio::join!(write, read_out, read_err);
+            let stderr = child.stderr().take().expect("piped");
+            let (w, stdout, stderr) = pump(script, stdin, stdout, stderr, on_line).await;
             let status = child.wait().await.map_err(lost)?;
             if let Err(e) = w
                 && status.code().is_none()
