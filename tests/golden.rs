@@ -28,6 +28,18 @@ const SECRETS: &[(&str, &str)] = &[
     ("GOLDEN_B3SCALE_DB_PASSWORD", "golden-b3scale-db-password"),
 ];
 
+/// Fake values for the secrets `inventories/example-pool.yml` references.
+const EXAMPLE_SECRETS: &[(&str, &str)] = &[
+    ("TURN_SECRET", "example-turn-secret"),
+    ("BBB1_SECRET", "example-bbb1-secret"),
+    ("BBB2_SECRET", "example-bbb2-secret"),
+    ("BBB3_SECRET", "example-bbb3-secret"),
+    ("BBB4_SECRET", "example-bbb4-secret"),
+    ("LOADBALANCER_SECRET", "example-lb-secret"),
+    ("SCALELITE_SECRET_KEY_BASE", "example-secret-key-base"),
+    ("SCALELITE_POSTGRES_PASSWORD", "example-postgres-password"),
+];
+
 fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
 }
@@ -41,7 +53,7 @@ struct Pool {
 fn pool() -> &'static Pool {
     static POOL: OnceLock<Pool> = OnceLock::new();
     POOL.get_or_init(|| {
-        for (k, v) in SECRETS {
+        for (k, v) in SECRETS.iter().chain(EXAMPLE_SECRETS) {
             // SAFETY: runs once, inside OnceLock's initialiser, before any test of this
             // binary reads the environment (they all wait for this initialiser).
             unsafe { std::env::set_var(k, v) };
@@ -567,4 +579,84 @@ fn secrets_never_on_a_command_line() {
             );
         }
     }
+}
+
+/// Plans an inventory the way `rollout plan` does, without contacting any host.
+fn plan_file(path: &std::path::Path) -> (Inventory, Vec<HostPlan>) {
+    pool(); // sets the fake secrets
+    let inventory = rollout::inventory::load(path, &[]).unwrap_or_else(|d| panic!("{d}"));
+    let hosts: Vec<_> = inventory.hosts.iter().collect();
+    let names: Vec<&String> = hosts.iter().flat_map(|h| h.roles.iter()).collect();
+    let roles = role::load_all(&inventory.roles_dir, names).unwrap_or_else(|d| panic!("{d}"));
+    let templates = Templates::load(&inventory.templates_dir).unwrap_or_else(|d| panic!("{d}"));
+    let plans = plan::build(
+        &inventory,
+        &hosts,
+        &roles,
+        &templates,
+        &Filter::default(),
+        &serde_json::Map::new(),
+    )
+    .unwrap_or_else(|ds| {
+        panic!(
+            "{}",
+            ds.iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    });
+    (inventory, plans)
+}
+
+#[test]
+fn the_example_pool_plans_and_keeps_the_production_defaults() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("inventories/example-pool.yml");
+    let (inventory, plans) = plan_file(&path);
+    assert_eq!(plans.len(), 6);
+    let cfg = rollout::balancer::config::load(&inventory)
+        .unwrap_or_else(|d| panic!("{d}"))
+        .expect("a balancer section");
+    assert_eq!(cfg.group, "bbb");
+    let text = std::fs::read_to_string(&path).unwrap();
+    for lab_value in [
+        "10.77.",
+        "lab_files_url",
+        "self_signed",
+        "debian",
+        "scalelite_start",
+    ] {
+        assert!(
+            !text.contains(lab_value),
+            "the production example carries the lab value `{lab_value}`"
+        );
+    }
+    // The production preflight: Ubuntu 22.04, the pinned upstream script.
+    let bbb1 = plans
+        .iter()
+        .find(|p| p.host.name == "bbb1.school.example")
+        .unwrap();
+    let os = bbb1
+        .steps
+        .iter()
+        .find_map(|s| match &s.action {
+            Action::Assert(a) if s.spec.name == "preflight operating system" => {
+                Some(a.that.clone())
+            }
+            _ => None,
+        })
+        .expect("an OS preflight");
+    assert!(os.contains("'ubuntu 22.04'"), "{os}");
+    let url = bbb1
+        .steps
+        .iter()
+        .find_map(|s| match &s.action {
+            Action::Download(d) => Some(d.url.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(
+        url.starts_with("https://raw.githubusercontent.com/bigbluebutton/bbb-install/"),
+        "{url}"
+    );
 }
