@@ -10,7 +10,8 @@
 //!   with recordings off in bbb-web.properties;
 //! - `rollout_upgrade=true` re-runs bbb-install.sh, and the next apply changes nothing.
 //!
-//! Runs only with ROLLOUT_LAB_TESTS=1 (and root); fails if the lab cannot start then.
+//! Runs only with ROLLOUT_LAB_TESTS=1 (and root); fails if the lab cannot start then. The lab
+//! is taken down at the end unless ROLLOUT_LAB_KEEP=1.
 
 mod common;
 
@@ -92,6 +93,22 @@ fn run_with_limit(mut cmd: Command, limit: Duration) -> (i32, Vec<u8>, Vec<u8>) 
         std::thread::sleep(Duration::from_millis(100));
     };
     (code, out.join().unwrap(), err.join().unwrap())
+}
+
+/// Takes the lab down however the test ends, unless ROLLOUT_LAB_KEEP=1 (to look around after
+/// a failure: `lab/lab ssh --name pool h01`).
+struct Down;
+
+impl Drop for Down {
+    fn drop(&mut self) {
+        if std::env::var("ROLLOUT_LAB_KEEP").as_deref() == Ok("1") {
+            eprintln!("lab_pool: leaving lab `pool` up (ROLLOUT_LAB_KEEP=1)");
+            return;
+        }
+        let _ = Command::new(common::repo().join("lab/lab"))
+            .args(["down", "--name", "pool"])
+            .output();
+    }
 }
 
 /// The Scalelite API emulator on the controller's loopback, stopped when dropped.
@@ -235,6 +252,7 @@ fn example_pool_converges_on_the_lab_and_does_what_it_promises() {
     let Some(lab) = common::lab("pool", 6) else {
         return;
     };
+    let _down = Down;
     check_standin_pin();
     let net = format!("10.77.{}", lab_index(&lab.state));
     let port = free_port();
