@@ -253,6 +253,16 @@ fn new_env() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_auto_escape_callback(|_| AutoEscape::None);
+    // Config files want `true`/`false`, not Python's `True`/`False`.
+    env.set_formatter(|out, state, value| {
+        if value.kind() == minijinja::value::ValueKind::Bool {
+            let text = if value.is_true() { "true" } else { "false" };
+            return out.write_str(text).map_err(|e| {
+                minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string())
+            });
+        }
+        minijinja::escape_formatter(out, state, value)
+    });
     env.set_syntax(
         minijinja::syntax::SyntaxConfig::builder()
             .keep_trailing_newline(true)
@@ -296,6 +306,18 @@ mod tests {
         let e = t.render_str("x={{ b }}", &ctx).unwrap_err();
         assert!(e.message.starts_with("undefined variable"), "{}", e.message);
         assert_eq!(t.render_str("x={{ a }}", &ctx).unwrap(), "x=1");
+    }
+
+    #[test]
+    fn booleans_render_lowercase_for_config_files() {
+        let t = Templates::empty();
+        let ctx = Value::from(minijinja::value::Serde(
+            serde_json::json!({"on": true, "n": 1}),
+        ));
+        assert_eq!(
+            t.render_str("{{ on }} {{ not on }} {{ n }}", &ctx).unwrap(),
+            "true false 1"
+        );
     }
 
     #[test]

@@ -172,7 +172,7 @@ pub fn load(path: &Path, extra_vars: &[(String, String)]) -> Result<Inventory, D
             }
         }
         for (k, v) in extra_vars {
-            vars.insert(k.clone(), Value::String(v.clone()));
+            vars.insert(k.clone(), extra_value(v));
         }
         out_hosts.push(Host {
             name: name.clone(),
@@ -374,4 +374,13 @@ fn dir_setting(
         }
     }
     Ok(base.join(default))
+}
+
+/// `-e key=value` values are typed like YAML scalars (`false`, `3`, `2.5`); anything else,
+/// including an empty value, is a string.
+pub fn extra_value(v: &str) -> Value {
+    match serde_saphyr::from_str::<Value>(v) {
+        Ok(x @ (Value::Bool(_) | Value::Number(_))) => x,
+        _ => Value::String(v.to_string()),
+    }
 }
