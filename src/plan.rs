@@ -251,8 +251,11 @@ pub fn check_script(plan: &HostPlan, nonce: &Nonce) -> String {
     let m = nonce.marker();
     let mut body = String::from("export LC_ALL=C\n");
     for (i, s) in plan.steps.iter().enumerate() {
+        // A brace group, not a subshell: every fork counts on small hosts (the fragments are
+        // rollout's own read-only probes; user-written `unless`/`assert` tests run in their own
+        // subshells inside them).
         body.push_str(&format!(
-            "echo '{m} b {i}'\n(\n{}) </dev/null\necho \"{m} e {i} $?\"\n",
+            "echo '{m} b {i}'\n{{\n{}}} </dev/null\necho \"{m} e {i} $?\"\n",
             s.action.check()
         ));
     }

@@ -47,7 +47,7 @@ impl Download {
 
     pub fn check(&self) -> String {
         format!(
-            "p={}\nif [ -f \"$p\" ]; then echo \"H $(sha256sum < \"$p\" | cut -d' ' -f1)\"; stat -c 'S %U %G %a' \"$p\"; else echo A; fi\n",
+            "p={}\nif [ -f \"$p\" ]; then h=$(sha256sum < \"$p\"); echo \"H ${{h%% *}}\"; stat -c 'S %U %G %a' \"$p\"; else echo A; fi\n",
             quote(&self.dest)
         )
     }

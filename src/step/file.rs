@@ -102,7 +102,7 @@ impl File {
             .map(|c| sha256_hex(c.as_bytes()))
             .unwrap_or_default();
         format!(
-            "p={p}\nif [ -L \"$p\" ]; then echo L; fi\nif [ -d \"$p\" ]; then echo D; elif [ -e \"$p\" ]; then\n  stat -c 'S %U %G %a %s' \"$p\"\n  h=$(sha256sum < \"$p\" | cut -d' ' -f1); echo \"H $h\"\n  if [ \"$h\" != {want} ] && [ \"$(stat -c %s \"$p\")\" -le {DIFF_LIMIT} ]; then printf 'B '; base64 -w0 < \"$p\"; echo; fi\nelse echo A; fi\n",
+            "p={p}\nif [ -L \"$p\" ]; then echo L; fi\nif [ -d \"$p\" ]; then echo D; elif [ -e \"$p\" ]; then\n  stat -c 'S %U %G %a %s' \"$p\"\n  h=$(sha256sum < \"$p\"); h=${{h%% *}}; echo \"H $h\"\n  if [ \"$h\" != {want} ] && [ \"$(stat -c %s \"$p\")\" -le {DIFF_LIMIT} ]; then printf 'B '; base64 -w0 < \"$p\"; echo; fi\nelse echo A; fi\n",
             want = if want.is_empty() { "''".into() } else { want }
         )
     }

@@ -72,13 +72,14 @@ impl Property {
     /// Prints `A` when the file is missing, else `V <value>` (or `H <sha256>` when sensitive)
     /// for every line that sets the key.
     pub fn check(&self) -> String {
-        let emit = if self.sensitive {
-            "printf '%s' \"$v\" | sha256sum | sed 's/ .*//; s/^/H /'"
+        // One awk process prints the `V value` lines; only sensitive values are hashed.
+        let hash = if self.sensitive {
+            " | while IFS= read -r v; do printf '%s' \"${v#V }\" | sha256sum | sed 's/ .*//; s/^/H /'; done"
         } else {
-            "printf 'V %s\\n' \"$v\""
+            ""
         };
         format!(
-            "p={p}\nif [ ! -e \"$p\" ]; then echo A; else\nK={k} awk '{AWK_FIND}' \"$p\" | while IFS= read -r v; do {emit}; done\nfi\n",
+            "p={p}\nif [ ! -e \"$p\" ]; then echo A; else\nK={k} awk '{AWK_FIND}' \"$p\"{hash}\nfi\n",
             p = quote(&self.path),
             k = quote(&self.key),
         )
@@ -157,7 +158,7 @@ impl Property {
 }
 
 /// Prints the value of every line that sets ENVIRON["K"] (ignoring comments, whitespace).
-const AWK_FIND: &str = r#"BEGIN{k=ENVIRON["K"]} /^[ \t]*[#!]/{next} { i=index($0,"="); if(i==0) next; key=substr($0,1,i-1); gsub(/^[ \t]+|[ \t]+$/,"",key); if(key==k){ v=substr($0,i+1); gsub(/^[ \t]+|[ \t]+$/,"",v); print v } }"#;
+const AWK_FIND: &str = r#"BEGIN{k=ENVIRON["K"]} /^[ \t]*[#!]/{next} { i=index($0,"="); if(i==0) next; key=substr($0,1,i-1); gsub(/^[ \t]+|[ \t]+$/,"",key); if(key==k){ v=substr($0,i+1); gsub(/^[ \t]+|[ \t]+$/,"",v); print "V " v } }"#;
 /// Replaces every line setting K with K S V; appends it when absent.
 const AWK_SET: &str = r#"BEGIN{k=ENVIRON["K"]; s=ENVIRON["S"]; v=ENVIRON["V"]} /^[ \t]*[#!]/{print; next} { i=index($0,"="); if(i>0){ key=substr($0,1,i-1); gsub(/^[ \t]+|[ \t]+$/,"",key); if(key==k){ print k s v; done=1; next } } print } END{ if(!done) print k s v }"#;
 /// Drops every line setting K.
