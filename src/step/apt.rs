@@ -181,7 +181,7 @@ impl Apt {
 
     pub fn apply(&self) -> String {
         let mut s = String::from(
-            "export DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=a\n__rl_apt() { n=0; until apt-get -q -y -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \"$@\"; do n=$((n+1)); [ $n -lt 3 ] || return 1; echo \"apt-get $1 failed, retrying ($n)\" >&2; sleep 10; done; }\n",
+            "export DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=a\n__rl_apt() { n=0; until apt-get -q -y -o DPkg::Lock::Timeout=600 -o Acquire::http::Timeout=30 -o Acquire::https::Timeout=30 -o Acquire::Retries=3 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \"$@\"; do n=$((n+1)); [ $n -lt 3 ] || return 1; echo \"apt-get $1 failed, retrying ($n)\" >&2; sleep 10; done; }\n",
         );
         let pkgs: Vec<String> = self.packages.iter().map(|p| quote(p)).collect();
         let pkgs = pkgs.join(" ");

@@ -50,6 +50,18 @@ pub fn lab(name: &str, n: usize) -> Option<Lab> {
     })
 }
 
+impl Drop for Lab {
+    /// Labs go down when their test ends (fewer idle hosts for the tests after it);
+    /// `ROLLOUT_LAB_KEEP=1` keeps them for inspection.
+    fn drop(&mut self) {
+        if std::env::var("ROLLOUT_LAB_KEEP").as_deref() != Ok("1") {
+            let _ = Command::new(repo().join("lab/lab"))
+                .args(["down", "--name", &self.name])
+                .output();
+        }
+    }
+}
+
 impl Lab {
     /// Writes an inventory for this lab's hosts that applies `roles` from `fixture`
     /// (a folder with `roles/` and `templates/`), with extra `all` vars (YAML lines).
