@@ -61,7 +61,16 @@ impl Registration {
                 return EXIT_FAILED;
             }
         };
-        let journal = Journal::load(&self.inventory).unwrap_or_default();
+        // The journal says which nodes `rollout drain` or an unfinished upgrade holds out;
+        // without it we cannot know what must stay out, so change nothing.
+        let journal = match Journal::load(&self.inventory) {
+            Ok(j) => j,
+            Err(e) => {
+                let msg = format!("{e}; no node was registered or changed in the balancer");
+                print(format, &msg, &[]);
+                return EXIT_FAILED;
+            }
+        };
         let http = Http::new(Duration::from_secs(self.cfg.request_timeout));
         let timeout = Duration::from_secs(self.cfg.health_timeout);
         let mut checks = tokio::task::JoinSet::new();
