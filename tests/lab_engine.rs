@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{lab, repo, rollout, summary_counts};
+use common::{brief, lab, repo, rollout, summary_counts};
 use std::io::BufRead;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
@@ -31,7 +31,7 @@ fn apply_converges_twelve_hosts_and_a_second_run_changes_nothing() {
     let inv = inv.to_str().unwrap();
 
     let (code, out, err) = rollout(&["apply", inv, "--output", "plain", "-v"]);
-    assert_eq!(code, 0, "first apply failed:\n{out}\n{err}");
+    assert_eq!(code, 0, "first apply failed:\n{}", brief(&out, &err));
     let (hosts, changes, failed) = summary_counts(&out);
     assert_eq!((hosts, failed), (12, 0));
     // 11 steps change on a fresh host (the port barrier counts: the port was not open yet).
@@ -67,7 +67,7 @@ fn apply_converges_twelve_hosts_and_a_second_run_changes_nothing() {
     );
 
     let (code, out, err) = rollout(&["apply", inv, "--output", "plain"]);
-    assert_eq!(code, 0, "second apply failed:\n{out}\n{err}");
+    assert_eq!(code, 0, "second apply failed:\n{}", brief(&out, &err));
     assert_eq!(
         summary_counts(&out),
         (12, 0, 0),

@@ -153,3 +153,15 @@ pub fn summary_counts(stdout: &str) -> (usize, usize, usize) {
         .collect();
     (nums[0], nums[1], nums[2])
 }
+
+/// A failed run's output for an assertion message, without the scripts `-v` dumps (lines
+/// starting with `    |`): twelve hosts' scripts would bury the error that matters.
+pub fn brief(stdout: &str, stderr: &str) -> String {
+    let keep = |s: &str| {
+        s.lines()
+            .filter(|l| !l.starts_with("    |"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    format!("stdout:\n{}\nstderr:\n{}", keep(stdout), keep(stderr))
+}
