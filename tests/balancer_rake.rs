@@ -1,7 +1,8 @@
 //! Scalelite without a reachable API: rollout falls back to rake on the balancer host (here
 //! the controller itself, `connection: local`, with a stand-in for `docker exec
 //! scalelite-api bundle exec rake` that keeps its state in the Scalelite emulator). The
-//! same registration, drain and re-enable work, and `servers:disable` is never run.
+//! same registration, update, drain and re-enable work, `servers:disable` is never run, and
+//! the BBB secret is never a task argument (the balancer host's process list would show it).
 
 #[path = "pool_support/mod.rs"]
 mod support;
@@ -26,7 +27,7 @@ fn scalelite_through_rake_when_the_api_is_unreachable() {
     ));
     pool.write();
     let log = pool.dir.join("rake.log");
-    let run = |args: &[&str]| {
+    let run = |pool: &Pool, args: &[&str]| {
         let inv = pool.inventory();
         let mut all = vec![args[0], inv.to_str().unwrap()];
         all.extend(&args[1..]);
@@ -37,7 +38,7 @@ fn scalelite_through_rake_when_the_api_is_unreachable() {
         finish(cmd.spawn().unwrap(), Duration::from_secs(60))
     };
 
-    let out = run(&["apply", "--limit", "bbb", "--output", "plain"]);
+    let out = run(&pool, &["apply", "--limit", "bbb", "--output", "plain"]);
     out.assert_no_secrets();
     assert_eq!(out.code, 0, "{}", out.all());
     assert!(
@@ -56,24 +57,45 @@ fn scalelite_through_rake_when_the_api_is_unreachable() {
         Some("enabled")
     );
 
-    let out = run(&["apply", "--limit", "bbb", "--output", "plain"]);
+    let out = run(&pool, &["apply", "--limit", "bbb", "--output", "plain"]);
     assert!(
         out.stdout.contains("h01  unchanged (enabled)"),
         "{}",
         out.all()
     );
 
+    // A changed load multiplier and tag: updated in place, still enabled.
+    pool.set_host_var("h02", "bbb_load_multiplier: 2.5");
+    pool.set_host_var("h02", "bbb_balancer_tag: big");
+    let out = run(&pool, &["apply", "--limit", "bbb", "--output", "plain"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stdout
+            .contains("h02  updated load multiplier, tag; enabled"),
+        "{}",
+        out.all()
+    );
+    let out = run(&pool, &["apply", "--limit", "bbb", "--output", "plain"]);
+    assert!(
+        out.stdout.contains("h02  unchanged (enabled)"),
+        "{}",
+        out.all()
+    );
+
     pool.balancer.states();
     pool.node("h01").meeting("bio", 1);
-    let out = run(&[
-        "drain",
-        "--limit",
-        "h01",
-        "--timeout",
-        "1s",
-        "--output",
-        "plain",
-    ]);
+    let out = run(
+        &pool,
+        &[
+            "drain",
+            "--limit",
+            "h01",
+            "--timeout",
+            "1s",
+            "--output",
+            "plain",
+        ],
+    );
     assert_eq!(out.code, 1, "{}", out.all());
     assert_eq!(
         pool.balancer.state_of(pool.node("h01")).as_deref(),
@@ -81,7 +103,7 @@ fn scalelite_through_rake_when_the_api_is_unreachable() {
     );
     assert_eq!(pool.node("h01").meetings().len(), 1);
     pool.node("h01").end("bio");
-    let out = run(&["undrain", "--limit", "h01", "--output", "plain"]);
+    let out = run(&pool, &["undrain", "--limit", "h01", "--output", "plain"]);
     assert_eq!(out.code, 0, "{}", out.all());
     assert_eq!(
         pool.balancer.state_of(pool.node("h01")).as_deref(),
@@ -89,10 +111,20 @@ fn scalelite_through_rake_when_the_api_is_unreachable() {
     );
 
     let tasks = std::fs::read_to_string(&log).unwrap();
+    assert!(!tasks.contains(support::BBB_SECRET), "{tasks}");
     assert!(
-        tasks.lines().any(|t| t.starts_with("servers:add[")),
+        !tasks.contains("servers:add[") && !tasks.contains("servers:update["),
         "{tasks}"
     );
+    assert_eq!(
+        tasks
+            .lines()
+            .filter(|t| t.starts_with("servers:sync["))
+            .collect::<Vec<_>>(),
+        ["servers:sync[-,keep]"; 3],
+        "two adds and one update, each with the secret on stdin: {tasks}"
+    );
+    assert!(tasks.contains("servers:tag[127.0.0.1-"), "{tasks}");
     assert!(
         tasks.lines().any(|t| t.starts_with("servers:cordon[")),
         "{tasks}"

@@ -1,12 +1,18 @@
 //! Scalelite through its rake tasks on the balancer host, over SSH: for pools whose
 //! `/scalelite/api` is not reachable from the controller. Each operation is one script on
-//! the host: the task (`servers:add`, `servers:update`, `servers:tag`, `servers:enable`,
-//! `servers:cordon`), then `servers` to read the result back.
+//! the host: the tasks, then `servers` to read the result back.
+//!
+//! Adding a node and changing its secret or load multiplier go through
+//! `servers:sync[-,keep]` with a one-server document on rake's stdin, never through
+//! `servers:add[url,secret]` / `servers:update[id,secret]`: those take the BBB secret as a
+//! task argument, which every user of the balancer host could read in its process list. The
+//! `keep` mode leaves every server missing from the document alone (the default mode,
+//! `cordon`, would drain the rest of the pool). The document is JSON, which Scalelite's YAML
+//! loader reads; it travels inside the script on the SSH session's stdin.
 //!
 //! Never `servers:disable` on a loaded server: it prompts for `yes` and then ends every
 //! meeting. rollout cordons instead; Scalelite's poller disables a cordoned server itself once
-//! its load is 0. Caveat: rake takes the BBB secret as a task argument, so it is visible in
-//! the balancer host's process list while the task runs.
+//! its load is 0.
 
 use super::{BalancerError, Desired, ErrorKind, Result, Server, State};
 use crate::connection::{BoxFuture, Connector};
@@ -23,6 +29,44 @@ pub struct Rake {
 }
 
 const MARK: &str = "__rollout_rake_servers__";
+/// Ends a task's stdin document; a JSON document is one line and cannot contain it.
+const EOF_MARK: &str = "__rollout_rake_stdin__";
+
+/// One rake invocation: its task argument (never a secret) and what it reads on stdin.
+struct Task {
+    arg: String,
+    stdin: Option<String>,
+}
+
+impl Task {
+    fn plain(arg: String) -> Task {
+        Task { arg, stdin: None }
+    }
+
+    /// `servers:sync[-,keep]` for one server: created with `id` when missing, else its url,
+    /// secret, load multiplier and `enabled` set. `enabled: false` leaves a cordoned or
+    /// disabled server as it is and keeps a new one disabled (Scalelite's `ServerSync`).
+    fn sync(id: &str, url: &str, secret: &str, load_multiplier: f64, enabled: bool) -> Task {
+        let doc = serde_json::json!({
+            "servers": {
+                id: {
+                    "url": url,
+                    "secret": secret,
+                    "load_multiplier": load_multiplier,
+                    "enabled": enabled,
+                }
+            }
+        });
+        Task {
+            arg: "servers:sync[-,keep]".into(),
+            stdin: Some(doc.to_string()),
+        }
+    }
+
+    fn name(&self) -> &str {
+        self.arg.split('[').next().unwrap_or(&self.arg)
+    }
+}
 
 impl Rake {
     pub fn new(
@@ -44,10 +88,19 @@ impl Rake {
     }
 
     /// Runs `tasks` (each one rake invocation), then `servers`; returns the parsed list.
-    async fn run(&self, tasks: &[String]) -> Result<(String, Vec<Server>)> {
+    async fn run(&self, tasks: &[Task]) -> Result<(String, Vec<Server>)> {
         let mut script = String::from("set -e\nexport LC_ALL=C\n");
         for t in tasks {
-            script.push_str(&format!("{} {} </dev/null\n", self.command, quote(t)));
+            match &t.stdin {
+                None => {
+                    script.push_str(&format!("{} {} </dev/null\n", self.command, quote(&t.arg)))
+                }
+                Some(doc) => script.push_str(&format!(
+                    "{} {} <<'{EOF_MARK}'\n{doc}\n{EOF_MARK}\n",
+                    self.command,
+                    quote(&t.arg)
+                )),
+            }
         }
         script.push_str(&format!(
             "echo {MARK}\n{} servers </dev/null\n",
@@ -64,9 +117,7 @@ impl Rake {
         let (before, after) = out.stdout.split_once(MARK).unwrap_or((&out.stdout, ""));
         if out.code != Some(0) {
             let detail = sanitize(&format!("{before}\n{after}\n{}", out.stderr), &self.secrets);
-            let what = tasks.first().map_or("servers".to_string(), |t| {
-                t.split('[').next().unwrap_or(t).to_string()
-            });
+            let what = tasks.first().map_or("servers", Task::name);
             return Err(self.err(
                 ErrorKind::Refused,
                 format!("rake {what} failed (exit code {:?}): {detail}", out.code),
@@ -100,12 +151,36 @@ fn arg(s: &str) -> std::result::Result<&str, String> {
     }
 }
 
-fn multiplier(x: f64) -> String {
-    if x.fract() == 0.0 {
-        format!("{x:.1}")
-    } else {
-        x.to_string()
+/// The id a node gets when rollout adds it: its URL's host name, as Scalelite names servers
+/// with `SERVER_ID_IS_HOSTNAME=true`, and `-PORT` when the URL has a port. `servers:sync`
+/// accepts ids of `[a-zA-Z0-9_.-]` only; anything else becomes `-`.
+fn server_id(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((h, p)) => (h, p.strip_prefix(':')),
+            None => (v6, None),
+        },
+        None => match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        },
+    };
+    let mut id: String = host
+        .chars()
+        .map(|c| match c {
+            'a'..='z' | '0'..='9' | '_' | '.' | '-' => c,
+            'A'..='Z' => c.to_ascii_lowercase(),
+            _ => '-',
+        })
+        .collect();
+    if let Some(p) = port.filter(|p| !p.is_empty()) {
+        id.push('-');
+        id.push_str(p);
     }
+    id
 }
 
 impl super::Balancer for Rake {
@@ -119,57 +194,47 @@ impl super::Balancer for Rake {
 
     fn add<'a>(&'a self, d: &'a Desired) -> BoxFuture<'a, Result<Server>> {
         Box::pin(async move {
-            let (url, secret, tag) = (arg(&d.url), arg(&d.secret), arg(&d.tag));
-            let (url, secret, tag) = match (url, secret, tag) {
-                (Ok(u), Ok(s), Ok(t)) => (u, s, t),
-                (Err(e), _, _) => return Err(self.err(ErrorKind::Refused, format!("the URL {e}"))),
-                (_, Err(e), _) => {
-                    return Err(self.err(ErrorKind::Refused, format!("the secret {e}")));
-                }
-                (_, _, Err(e)) => return Err(self.err(ErrorKind::Refused, format!("the tag {e}"))),
-            };
-            let mut tasks = vec![format!(
-                "servers:add[{url},{secret},{}]",
-                multiplier(d.load_multiplier)
-            )];
-            let (out, servers) = self.run(&tasks).await?;
-            let id = out
-                .lines()
-                .rev()
-                .find_map(|l| l.trim().strip_prefix("id:"))
-                .map(|s| s.trim().to_string());
-            let Some(id) = id else {
+            let tag =
+                arg(&d.tag).map_err(|e| self.err(ErrorKind::Refused, format!("the tag {e}")))?;
+            let id = server_id(&d.url);
+            // servers:sync updates a server that already has this id: never take over
+            // another node's entry.
+            let (_, servers) = self.run(&[]).await?;
+            if let Some(other) = servers.iter().find(|s| s.id == id && s.url != d.url) {
                 return Err(self.err(
-                    ErrorKind::Malformed,
-                    "rake servers:add printed no id".into(),
+                    ErrorKind::Refused,
+                    format!(
+                        "cannot add {}: Scalelite already has a server with id {id} for {}; remove or rename it first",
+                        d.url, other.url
+                    ),
                 ));
-            };
-            if !tag.is_empty() {
-                tasks = vec![format!("servers:tag[{id},{tag}]")];
-                let (_, servers) = self.run(&tasks).await?;
-                return self.by_id(servers, &id);
             }
+            let mut tasks = vec![Task::sync(&id, &d.url, &d.secret, d.load_multiplier, false)];
+            if !tag.is_empty() {
+                tasks.push(Task::plain(format!("servers:tag[{id},{tag}]")));
+            }
+            let (_, servers) = self.run(&tasks).await?;
             self.by_id(servers, &id)
         })
     }
 
     fn update<'a>(&'a self, s: &'a Server, d: &'a Desired) -> BoxFuture<'a, Result<Server>> {
         Box::pin(async move {
-            let secret = arg(&d.secret)
-                .map_err(|e| self.err(ErrorKind::Refused, format!("the secret {e}")))?;
             let tag =
                 arg(&d.tag).map_err(|e| self.err(ErrorKind::Refused, format!("the tag {e}")))?;
-            let mut tasks = vec![format!(
-                "servers:update[{},{secret},{}]",
-                s.id,
-                multiplier(d.load_multiplier)
+            let mut tasks = vec![Task::sync(
+                &s.id,
+                &s.url,
+                &d.secret,
+                d.load_multiplier,
+                s.state == State::Enabled,
             )];
             if s.tag != d.tag {
-                tasks.push(if tag.is_empty() {
+                tasks.push(Task::plain(if tag.is_empty() {
                     format!("servers:tag[{}]", s.id)
                 } else {
                     format!("servers:tag[{},{tag}]", s.id)
-                });
+                }));
             }
             let (_, servers) = self.run(&tasks).await?;
             self.by_id(servers, &s.id)
@@ -189,7 +254,8 @@ impl super::Balancer for Rake {
                 }
                 State::Disabled => "disable",
             };
-            let (_, servers) = self.run(&[format!("servers:{task}[{}]", s.id)]).await?;
+            let task = Task::plain(format!("servers:{task}[{}]", s.id));
+            let (_, servers) = self.run(&[task]).await?;
             self.by_id(servers, &s.id)
         })
     }
@@ -283,7 +349,31 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
-        assert_eq!(multiplier(1.0), "1.0");
         assert!(arg("a,b").is_err());
+    }
+
+    #[test]
+    fn ids_come_from_the_url_host() {
+        assert_eq!(
+            server_id("https://BBB1.example.org/bigbluebutton/api"),
+            "bbb1.example.org"
+        );
+        assert_eq!(
+            server_id("http://127.0.0.1:18001/bigbluebutton/api/"),
+            "127.0.0.1-18001"
+        );
+        assert_eq!(server_id("https://[fd00::5]:8443/b/api"), "fd00--5-8443");
+        assert_eq!(server_id("https://u@x.example/api"), "x.example");
+    }
+
+    #[test]
+    fn secrets_travel_on_stdin_not_in_arguments() {
+        let t = Task::sync("n1", "https://n1/bigbluebutton/api", "s3cr,et]", 2.5, false);
+        assert_eq!(t.arg, "servers:sync[-,keep]");
+        let doc: serde_json::Value = serde_json::from_str(t.stdin.as_deref().unwrap()).unwrap();
+        assert_eq!(doc["servers"]["n1"]["secret"], "s3cr,et]");
+        assert_eq!(doc["servers"]["n1"]["load_multiplier"], 2.5);
+        assert_eq!(doc["servers"]["n1"]["enabled"], false);
+        assert!(!t.stdin.unwrap().contains('\n'));
     }
 }
