@@ -4,6 +4,7 @@
 
 pub mod balancer;
 pub mod bbb_api;
+pub mod check;
 pub mod cli;
 pub mod connection;
 pub mod error;

@@ -246,52 +246,14 @@ fn resolve(
     }))
 }
 
-/// The one script that checks every step of a host.
+/// The one script that checks every step of a host (see [`crate::check`]).
 pub fn check_script(plan: &HostPlan, nonce: &Nonce) -> String {
-    let m = nonce.marker();
-    let mut body = String::from("export LC_ALL=C\n");
-    for (i, s) in plan.steps.iter().enumerate() {
-        // A brace group, not a subshell: every fork counts on small hosts (the fragments are
-        // rollout's own read-only probes; user-written `unless`/`assert` tests run in their own
-        // subshells inside them).
-        body.push_str(&format!(
-            "echo '{m} b {i}'\n{{\n{}}} </dev/null\necho \"{m} e {i} $?\"\n",
-            s.action.check()
-        ));
-    }
-    whole_or_nothing(&body)
+    crate::check::script(plan, nonce)
 }
 
 /// Splits check output into each step's probe.
-pub fn parse_check(output: &str, steps: usize, nonce: &Nonce) -> Result<Vec<Probe>, String> {
-    let m = nonce.marker();
-    let mut probes: Vec<Option<Probe>> = vec![None; steps];
-    let mut current: Option<(usize, Vec<String>)> = None;
-    for line in output.lines() {
-        if let Some(rest) = line.strip_prefix(&m).and_then(|r| r.strip_prefix(' ')) {
-            let mut f = rest.split(' ');
-            match (f.next(), f.next().and_then(|n| n.parse::<usize>().ok())) {
-                (Some("b"), Some(i)) if i < steps => current = Some((i, vec![])),
-                (Some("e"), Some(i)) if i < steps => {
-                    let rc = f.next().and_then(|r| r.parse().ok()).unwrap_or(-1);
-                    let lines = current
-                        .take()
-                        .filter(|(j, _)| *j == i)
-                        .map(|(_, l)| l)
-                        .unwrap_or_default();
-                    probes[i] = Some(Probe { lines, rc });
-                }
-                _ => return Err(format!("unexpected marker line `{line}`")),
-            }
-        } else if let Some((_, lines)) = current.as_mut() {
-            lines.push(line.to_string());
-        }
-    }
-    probes
-        .into_iter()
-        .enumerate()
-        .map(|(i, p)| p.ok_or_else(|| format!("the check script stopped before step {}", i + 1)))
-        .collect()
+pub fn parse_check(plan: &HostPlan, output: &str, nonce: &Nonce) -> Result<Vec<Probe>, String> {
+    crate::check::parse(plan, output, nonce)
 }
 
 /// What the check found for every step.

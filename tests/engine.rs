@@ -238,19 +238,24 @@ fn blank_host(_host: &str, script: &str) -> Result<String, ConnError> {
         })
         .expect("marker");
     let is_apply = script.contains("__rl_run");
-    let n = if is_apply {
-        script.matches("\n__rl_run ").count()
-    } else {
-        script.matches(" b ").count()
-    };
     let mut out = String::new();
-    for i in 0..n {
-        if is_apply {
+    if is_apply {
+        for i in 0..script.matches("\n__rl_run ").count() {
             out.push_str(&format!("{marker} b {i}\n{marker} e {i} 0\n"));
-        } else {
-            out.push_str(&format!("{marker} b {i}\nA\n{marker} e {i} 0\n"));
+        }
+        return Ok(out);
+    }
+    // Nothing exists: `stat` and `sha256sum` print nothing, every properties file is
+    // missing, every step's own probe finds nothing.
+    for w in script.split(&format!("echo '{marker} ")).skip(1) {
+        let mut f = w.split(['\'', ' ']);
+        match (f.next(), f.next()) {
+            (Some("b"), Some(i)) => out.push_str(&format!("{marker} b {i}\nA\n{marker} e {i} 0\n")),
+            (Some("P"), Some(j)) => out.push_str(&format!("{marker} P {j}\n")),
+            _ => {}
         }
     }
+    out.push_str(&format!("{marker} z\n"));
     Ok(out)
 }
 

@@ -141,7 +141,7 @@ async fn converge(
         Ok(Err(e)) => return outcome_of(e, secrets),
         Ok(Ok(f)) => f,
     };
-    let probes = match plan::parse_check(&out.stdout, plan.steps.len(), &nonce) {
+    let probes = match plan::parse_check(plan, &out.stdout, &nonce) {
         Ok(p) => p,
         Err(e) => {
             let why = if out.stderr.trim().is_empty() {

@@ -8,7 +8,7 @@ use crate::secret::{REDACTED, Secrets};
 use serde::Deserialize;
 
 /// Files larger than this are compared by hash only; no diff is shown.
-const DIFF_LIMIT: u64 = 256 * 1024;
+pub const DIFF_LIMIT: u64 = 256 * 1024;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -18,7 +18,8 @@ use crate::secret::Secrets;
 use serde::Deserialize;
 use serde_json::Value;
 
-pub use file::FileArgs;
+pub use file::{DIFF_LIMIT, FileArgs};
+pub use property::AWK_FIND_MANY;
 
 /// The step kinds, as written in roles.
 pub const KINDS: &[&str] = &[
@@ -94,6 +95,34 @@ impl Probe {
     pub fn first<'a>(&'a self, tag: &'a str) -> Option<&'a str> {
         self.tagged(tag).next()
     }
+}
+
+/// A probe the check script gathers for many steps at once: one `stat` for every file and
+/// directory path, one `sha256sum` for every file, one `awk` per properties file. Every
+/// process started on a host costs more than anything rollout does locally, and a no-op run
+/// is nothing but checks. `crate::check` turns the shared output back into each step's
+/// [`Probe`], line for line what the step's own fragment ([`Action::check`]) prints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Batch<'a> {
+    /// A file step: type, owner, group, mode and size; its hash; its old content when the hash
+    /// is not `want` (for the diff).
+    File {
+        path: &'a str,
+        want: Option<String>,
+    },
+    Dir {
+        path: &'a str,
+    },
+    Prop {
+        path: &'a str,
+        key: &'a str,
+    },
+}
+
+/// Paths the batched probes can carry: `sha256sum` escapes names with a backslash or a
+/// newline, and a newline would split `stat`'s output line.
+fn batchable(path: &str) -> bool {
+    !path.contains(['\\', '\n'])
 }
 
 /// Where an action is used: handlers may restart services and run unguarded commands.
@@ -183,6 +212,26 @@ impl Action {
             Action::Download(a) => a.check(),
             Action::WaitFor(a) => a.check(),
             Action::Assert(a) => a.check(),
+        }
+    }
+
+    /// How the check script may gather this step's probe with other steps' (None: the step's
+    /// own fragment runs).
+    pub fn batch(&self) -> Option<Batch<'_>> {
+        match self {
+            Action::File(f) if batchable(&f.path) => Some(Batch::File {
+                path: &f.path,
+                want: f
+                    .content
+                    .as_deref()
+                    .map(|c| crate::script::sha256_hex(c.as_bytes())),
+            }),
+            Action::Directory(d) if batchable(&d.path) => Some(Batch::Dir { path: &d.path }),
+            Action::Property(p) if !p.sensitive && batchable(&p.path) => Some(Batch::Prop {
+                path: &p.path,
+                key: &p.key,
+            }),
+            _ => None,
         }
     }
 
