@@ -310,27 +310,53 @@ pub fn apply_items(plan: &HostPlan, verdicts: &[Verdict]) -> Vec<Item> {
 pub fn apply_script(plan: &HostPlan, items: &[Item], nonce: &Nonce) -> String {
     let m = nonce.marker();
     let mut body = String::new();
-    body.push_str("export LC_ALL=C\numask 077\n");
-    body.push_str(&format!(
-        "d=$(mktemp -d /run/rollout.XXXXXX 2>/dev/null || mktemp -d) || {{ echo '{m} x cannot create a private work directory'; exit 1; }}\ntrap 'rm -rf \"$d\"' EXIT\ntrap 'exit 143' INT TERM HUP\n"
-    ));
-    body.push_str(&format!(
-        "cat > \"$d/lib\" {}",
-        nonce.heredoc("LIB", step::LIB)
-    ));
-    for (n, item) in items.iter().enumerate() {
-        let p = item_planned(plan, item);
+    body.push_str("export LC_ALL=C\numask 077\ntrap 'exit 143' INT TERM HUP\n");
+    body.push_str(step::LIB);
+    // Steps that may wait on the network, a package manager, a service or a user's command
+    // run under `timeout`, in a shell of their own that reads the step from a private file.
+    // Steps that only touch files (or that have no timeout of their own) run inline, as
+    // functions in a subshell: one process instead of three.
+    let timed = |p: &Planned| p.action.may_block() || p.spec.timeout.is_some();
+    let planned: Vec<&Planned> = items.iter().map(|i| item_planned(plan, i)).collect();
+    if planned.iter().any(|p| timed(p)) {
         body.push_str(&format!(
-            "cat > \"$d/{n}\" {}",
-            nonce.heredoc("S", &p.action.apply())
+            "d=$(mktemp -d /run/rollout.XXXXXX 2>/dev/null || mktemp -d) || {{ echo '{m} x cannot create a private work directory'; exit 1; }}\ntrap 'rm -rf \"$d\"' EXIT\n"
+        ));
+        body.push_str(&format!(
+            "cat > \"$d/lib\" {}",
+            nonce.heredoc("LIB", step::LIB)
         ));
     }
+    for (n, p) in planned.iter().enumerate() {
+        if timed(p) {
+            body.push_str(&format!(
+                "cat > \"$d/{n}\" {}",
+                nonce.heredoc("S", &p.action.apply())
+            ));
+        } else {
+            body.push_str(&format!("__rl_s{n}() {{\n{}}}\n", p.action.apply()));
+        }
+    }
+    // The end of a step: its marker, and on failure the tail of its output (in $3, or in the
+    // file $4).
     body.push_str(&format!(
-        "__rl_run() {{\n  echo \"{m} b $1\"\n  if timeout -k 10 \"$2\" sh -e -c '. \"$1/lib\"; umask 022; . \"$1/$2\"' rollout-step \"$d\" \"$1\" </dev/null >\"$d/$1.out\" 2>&1; then echo \"{m} e $1 0\"; return 0; else rc=$?; fi\n  echo \"{m} e $1 $rc $(tail -c 4000 \"$d/$1.out\" | base64 -w0)\"\n  return 1\n}}\n"
+        "__rl_end() {{\n  if [ \"$2\" = 0 ]; then echo \"{m} e $1 0\"; return 0; fi\n  if [ -n \"$4\" ]; then __o=$(tail -c 4000 \"$4\"); else __o=$3; fi\n  echo \"{m} e $1 $2 $(printf '%s\\n' \"$__o\" | tail -c 4000 | base64 -w0)\"\n  return 1\n}}\n"
     ));
-    for (n, item) in items.iter().enumerate() {
-        let p = item_planned(plan, item);
-        body.push_str(&format!("__rl_run {n} {} || exit 0\n", p.timeout));
+    // Not inside `if` or `||`: there `set -e` would be ignored in the step.
+    for (n, p) in planned.iter().enumerate() {
+        body.push_str(&format!("echo '{m} b {n}'\n"));
+        if timed(p) {
+            // Output to a file, not a pipe: a command may leave a daemon behind that holds
+            // its output open.
+            body.push_str(&format!(
+                "timeout -k 10 {} sh -e -c '. \"$1/lib\"; umask 022; . \"$1/$2\"' rollout-step \"$d\" {n} </dev/null >\"$d/{n}.out\" 2>&1\n__rl_end {n} $? '' \"$d/{n}.out\" || exit 0\n",
+                p.timeout
+            ));
+        } else {
+            body.push_str(&format!(
+                "__o=$( {{ set -e; umask 022; __rl_s{n}; }} </dev/null 2>&1 )\n__rl_end {n} $? \"$__o\" || exit 0\n"
+            ));
+        }
     }
     whole_or_nothing(&body)
 }

@@ -222,6 +222,26 @@ async fn a_failing_step_stops_its_host_with_the_step_and_output_named() {
     );
 }
 
+#[tokio::test]
+async fn a_failing_file_step_is_named_with_its_error() {
+    // File steps run inline (no `timeout`, no shell of their own): their failure reads the
+    // same as any other step's.
+    let steps = format!(
+        "{STEPS}\n- name: nowhere\n  file: {{path: \"{{{{ out }}}}/missing-dir/x.conf\", content: \"x\"}}\n- name: after\n  directory: {{path: \"{{{{ out }}}}/never\"}}\n"
+    );
+    let p = Project::new("failfile", &["a"], &steps, HANDLERS);
+    let (res, _) = run(&p, Goal::Apply, Arc::new(LocalConnector)).await;
+    match &res[0].outcome {
+        HostOutcome::Failed(m) => assert!(
+            m.starts_with("app: nowhere: exit code 1: directory ")
+                && m.ends_with("/missing-dir does not exist"),
+            "{m}"
+        ),
+        o => panic!("expected failure, got {o:?}"),
+    }
+    assert!(!p.out("never").exists(), "steps after a failure do not run");
+}
+
 /// Answers like a host where nothing exists yet: every check finds a change; every apply
 /// item succeeds.
 fn blank_host(_host: &str, script: &str) -> Result<String, ConnError> {
@@ -237,10 +257,10 @@ fn blank_host(_host: &str, script: &str) -> Result<String, ConnError> {
                 .map(|w| w.split(' ').next().unwrap().to_string())
         })
         .expect("marker");
-    let is_apply = script.contains("__rl_run");
+    let is_apply = script.contains("__rl_end");
     let mut out = String::new();
     if is_apply {
-        for i in 0..script.matches("\n__rl_run ").count() {
+        for i in 0..script.matches(&format!("\necho '{marker} b ")).count() {
             out.push_str(&format!("{marker} b {i}\n{marker} e {i} 0\n"));
         }
         return Ok(out);

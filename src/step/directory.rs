@@ -77,11 +77,13 @@ impl Directory {
             return format!("rm -rf -- {p}\n");
         }
         let mut s = format!("mkdir -p -- {p}\n");
-        if let Some(o) = &self.owner {
-            s.push_str(&format!("chown {} {p}\n", quote(o)));
-        }
-        if let Some(g) = &self.group {
-            s.push_str(&format!("chgrp {} {p}\n", quote(g)));
+        match (&self.owner, &self.group) {
+            (Some(o), Some(g)) => {
+                s.push_str(&format!("chown {} {p}\n", quote(&format!("{o}:{g}"))))
+            }
+            (Some(o), None) => s.push_str(&format!("chown {} {p}\n", quote(o))),
+            (None, Some(g)) => s.push_str(&format!("chgrp {} {p}\n", quote(g))),
+            (None, None) => {}
         }
         if let Some(m) = &self.mode {
             s.push_str(&format!("chmod {m} {p}\n"));

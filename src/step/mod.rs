@@ -267,6 +267,20 @@ impl Action {
         }
     }
 
+    /// Whether applying this step may wait on something outside the host's files (the
+    /// network, a package manager, a service, a user's command): such steps run under
+    /// `timeout`. The others only touch files and run inline.
+    pub fn may_block(&self) -> bool {
+        !matches!(
+            self,
+            Action::File(_)
+                | Action::Directory(_)
+                | Action::Property(_)
+                | Action::Line(_)
+                | Action::Assert(_)
+        )
+    }
+
     /// A barrier (wait_for) also runs in apply after any earlier change, reported as ok.
     pub fn is_barrier(&self) -> bool {
         matches!(self, Action::WaitFor(_))
@@ -283,25 +297,33 @@ impl Action {
     }
 }
 
-/// Shell functions shared by apply fragments (written once per apply script).
+/// Shell functions shared by apply fragments (written once per apply script). Every process
+/// they start is paid per step on every host, so they use the shell's own parameter
+/// expansion and tests where a program is not needed.
 pub const LIB: &str = r#"
 # rollout apply library
 __rl_fail() { echo "$*" >&2; exit 1; }
 # __rl_commit TMP PATH OWNER GROUP MODE: set metadata on TMP (from PATH if unset), then rename.
 __rl_commit() {
-  if [ -n "$3" ]; then chown "$3" "$1"; elif [ -e "$2" ]; then chown --reference="$2" "$1"; fi
-  if [ -n "$4" ]; then chgrp "$4" "$1"; elif [ -e "$2" ]; then chgrp --reference="$2" "$1"; fi
+  if [ -n "$3" ] && [ -n "$4" ]; then chown "$3:$4" "$1"
+  else
+    if [ -e "$2" ]; then chown --reference="$2" "$1"; fi
+    if [ -n "$3$4" ]; then chown "$3${4:+:$4}" "$1"; fi
+  fi
   if [ -n "$5" ]; then chmod "$5" "$1"; elif [ -e "$2" ]; then chmod --reference="$2" "$1"; else chmod 0644 "$1"; fi
   sync "$1" 2>/dev/null || true
   mv -f "$1" "$2"
 }
 # __rl_tmp PATH: a temporary file beside PATH (same filesystem, so the rename is atomic).
 __rl_tmp() {
-  d=$(dirname "$1")
-  [ -d "$d" ] || __rl_fail "directory $d does not exist"
+  __d=${1%/*}; [ -n "$__d" ] || __d=/
+  [ -d "$__d" ] || __rl_fail "directory $__d does not exist"
   # Leftovers of a run whose controller was killed mid-write; the target was never touched.
-  find "$d" -maxdepth 1 -name '.rollout.??????' -type f -mmin +10 -delete 2>/dev/null || true
-  mktemp "$d/.rollout.XXXXXX"
+  for __f in "$__d"/.rollout.??????; do
+    if [ -f "$__f" ]; then find "$__d" -maxdepth 1 -name '.rollout.??????' -type f -mmin +10 -delete 2>/dev/null || true; fi
+    break
+  done
+  mktemp "$__d/.rollout.XXXXXX"
 }
 # __rl_write PATH OWNER GROUP MODE < base64: atomic write of the decoded stdin.
 __rl_write() {

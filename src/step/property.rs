@@ -151,7 +151,7 @@ impl Property {
                 "[ -e {p} ] || exit 0\nt=$(__rl_tmp {p})\nK={k} awk '{AWK_REMOVE}' {p} > \"$t\" || {{ rm -f \"$t\"; exit 1; }}\n__rl_commit \"$t\" {p} '' '' ''\n"
             ),
             Some(v) => format!(
-                "V=$(cat <<'__RL_V__'\n{v}\n__RL_V__\n)\nexport V\n[ -e {p} ] || : > {p}\nt=$(__rl_tmp {p})\nK={k} S={sep} awk '{AWK_SET}' {p} > \"$t\" || {{ rm -f \"$t\"; exit 1; }}\n__rl_commit \"$t\" {p} '' '' ''\n",
+                "IFS= read -r V <<'__RL_V__' || true\n{v}\n__RL_V__\nexport V\n[ -e {p} ] || : > {p}\nt=$(__rl_tmp {p})\nK={k} S={sep} awk '{AWK_SET}' {p} > \"$t\" || {{ rm -f \"$t\"; exit 1; }}\n__rl_commit \"$t\" {p} '' '' ''\n",
             ),
         }
     }
