@@ -301,3 +301,41 @@ fn broken_node_out_of_the_pool_does_not_stall_the_upgrade() {
     assert_eq!(pool.node("h02").upgrades(), 1);
     assert_eq!(pool.balancer.state_of(pool.node("h02")), None);
 }
+
+#[test]
+fn pause_asks_before_each_further_batch_and_a_no_stops_the_rollout() {
+    let pool = pool("pause", Kind::Scalelite, 3, &[], 0);
+    let inv = pool.inventory();
+    let mut cmd = pool.rollout(&[
+        "upgrade",
+        inv.to_str().unwrap(),
+        "--batch-size",
+        "1",
+        "--pause",
+        "--output",
+        "plain",
+    ]);
+    cmd.stdin(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    // Yes to batch 2, no to batch 3. The first batch starts without a question.
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"y\nn\n").unwrap();
+    let out = finish(child, Duration::from_secs(120));
+    out.assert_no_secrets();
+    assert!(
+        out.stderr.contains("continue with batch 2 (h02)? [y/N]")
+            && out.stderr.contains("continue with batch 3 (h03)? [y/N]")
+            && !out.stderr.contains("continue with batch 1"),
+        "{}",
+        out.all()
+    );
+    assert!(
+        out.all().contains("stopped at the operator's request"),
+        "{}",
+        out.all()
+    );
+    let upgrades: Vec<usize> = pool.nodes.iter().map(|(_, b)| b.upgrades()).collect();
+    assert_eq!(upgrades, [1, 1, 0], "h03 was not touched");
+    for (_, bbb) in &pool.nodes {
+        assert_eq!(pool.balancer.state_of(bbb).as_deref(), Some("enabled"));
+    }
+}
