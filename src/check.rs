@@ -302,11 +302,14 @@ fn parse_of(steps: &[&Action], output: &str, nonce: &Nonce) -> Result<Vec<Probe>
 mod tests {
     use super::*;
     use crate::secret::Secrets;
-    use crate::step::{Resolve, Use};
-    use crate::template::Templates;
+    use crate::step::with_plain_resolve;
     use serde_json::json;
     use std::io::Write;
     use std::process::{Command, Stdio};
+
+    fn action(kind: &str, args: serde_json::Value) -> Action {
+        with_plain_resolve(|r| crate::step::resolve(kind, args, r)).unwrap()
+    }
 
     fn sh(script: &str) -> String {
         let mut c = Command::new("sh")
@@ -342,14 +345,9 @@ mod tests {
         std::os::unix::fs::symlink(p("dir"), p("dirlink")).unwrap();
         std::os::unix::fs::symlink(p("nowhere"), p("dangling")).unwrap();
 
-        let t = Templates::empty();
-        let ctx = minijinja::Value::from(());
-        let r = Resolve {
-            templates: &t,
-            ctx: &ctx,
-            usage: Use::Step,
-        };
         let file = |n: &str, c: &str| json!({"path": p(n), "content": c, "mode": "0644"});
+        let props = p("a.properties");
+        let prop = |key: &str, value: &str| json!({"path": props, "key": key, "value": value});
         let specs = vec![
             ("file", file("same", "hello\n")),
             ("file", file("differs", "new line\n")),
@@ -365,25 +363,13 @@ mod tests {
             ("directory", json!({"path": p("nodir")})),
             ("directory", json!({"path": p("plain")})),
             ("directory", json!({"path": p("dirlink")})),
+            ("property", prop("a", "1")),
+            ("property", prop("b", "3")),
+            ("property", prop("c", "x")),
+            ("property", prop("z", "x")),
             (
                 "property",
-                json!({"path": p("a.properties"), "key": "a", "value": "1"}),
-            ),
-            (
-                "property",
-                json!({"path": p("a.properties"), "key": "b", "value": "3"}),
-            ),
-            (
-                "property",
-                json!({"path": p("a.properties"), "key": "c", "value": "x"}),
-            ),
-            (
-                "property",
-                json!({"path": p("a.properties"), "key": "z", "value": "x"}),
-            ),
-            (
-                "property",
-                json!({"path": p("a.properties"), "key": "a", "state": "absent"}),
+                json!({"path": props, "key": "a", "state": "absent"}),
             ),
             (
                 "property",
@@ -391,14 +377,11 @@ mod tests {
             ),
             (
                 "property",
-                json!({"path": p("a.properties"), "key": "b", "value": "3", "sensitive": true}),
+                json!({"path": props, "key": "b", "value": "3", "sensitive": true}),
             ),
             ("command", json!({"run": "true", "creates": p("same")})),
         ];
-        let actions: Vec<Action> = specs
-            .into_iter()
-            .map(|(k, a)| crate::step::resolve(k, a, &r).unwrap())
-            .collect();
+        let actions: Vec<Action> = specs.into_iter().map(|(k, a)| action(k, a)).collect();
         let refs: Vec<&Action> = actions.iter().collect();
         let nonce = Nonce::new();
         let out = sh(&script_of(&refs, &nonce));
@@ -437,14 +420,7 @@ mod tests {
 
     #[test]
     fn a_cut_output_is_an_error_not_an_empty_host() {
-        let t = Templates::empty();
-        let ctx = minijinja::Value::from(());
-        let r = Resolve {
-            templates: &t,
-            ctx: &ctx,
-            usage: Use::Step,
-        };
-        let a = crate::step::resolve("directory", json!({"path": "/x"}), &r).unwrap();
+        let a = action("directory", json!({"path": "/x"}));
         let nonce = Nonce::new();
         let m = nonce.marker();
         assert!(parse_of(&[&a], &format!("{m} s\n"), &nonce).is_err());

@@ -204,31 +204,20 @@ pub fn diff_text(old: &str, new: &str, label: &str, secrets: &Secrets) -> String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::step::{Probe, Resolve, Use};
-    use crate::template::Templates;
+    use crate::step::{Probe, with_plain_resolve};
 
     fn file(content: &str, mode: Option<u64>) -> File {
-        let t = Templates::empty();
-        let ctx = minijinja::Value::from(());
-        let r = Resolve {
-            templates: &t,
-            ctx: &ctx,
-            usage: Use::Step,
+        let args = FileArgs {
+            path: "/etc/x.conf".into(),
+            content: Some(content.into()),
+            template: None,
+            owner: Some("root".into()),
+            group: None,
+            mode: mode.map(Num::Int),
+            state: None,
+            sensitive: None,
         };
-        File::new(
-            FileArgs {
-                path: "/etc/x.conf".into(),
-                content: Some(content.into()),
-                template: None,
-                owner: Some("root".into()),
-                group: None,
-                mode: mode.map(Num::Int),
-                state: None,
-                sensitive: None,
-            },
-            &r,
-        )
-        .unwrap()
+        with_plain_resolve(|r| File::new(args, r)).unwrap()
     }
 
     fn probe(lines: &[&str]) -> Probe {

@@ -178,6 +178,18 @@ impl From<String> for StepError {
     }
 }
 
+/// Tests: `f` with a resolve context that has no templates and no variables.
+#[cfg(test)]
+pub fn with_plain_resolve<T>(f: impl FnOnce(&Resolve) -> T) -> T {
+    let t = crate::template::Templates::empty();
+    let ctx = minijinja::Value::from(());
+    f(&Resolve {
+        templates: &t,
+        ctx: &ctx,
+        usage: Use::Step,
+    })
+}
+
 /// Builds the host's action from rendered arguments.
 pub fn resolve(kind: &str, args: Value, r: &Resolve) -> Result<Action, StepError> {
     fn typed<T: for<'de> Deserialize<'de>>(args: Value) -> Result<T, String> {
