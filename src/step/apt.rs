@@ -182,12 +182,12 @@ impl Apt {
     pub fn apply(&self) -> String {
         let mut s = String::from(
             // Behind apt-cacher-ng (what `bbb-install.sh -p` points hosts at), many hosts
-            // updating at once make it answer some requests with an error and close the
-            // connection; apt's http method, with requests pipelined on that connection, then
-            // waited forever (no Acquire timeout ends it). Measured on the lab, 12 hosts x 6
-            // rounds: 9 of 72 updates hung with pipelining; without, none hung (one was still
-            // reading its package lists at 60 s on the loaded machine). So no pipelining, and `update`
-            // gets a watchdog anyway: a hung update becomes a failure and is retried.
+            // updating at once can make it answer some requests with an error and close the
+            // connection; apt's http method then waited forever (no Acquire timeout ends it).
+            // On the lab, after the first round, 9 of 72 parallel updates hung with pipelining
+            // and 1 of 84 without; right after the proxy started, 7 of 12 hung either way. So
+            // no pipelining, and `update` gets a watchdog: a hung update becomes a failure and
+            // is retried.
             "export DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=a\n__rl_apt() { n=0; w=; [ \"$1\" != update ] || w='timeout -k 10 300'; until $w apt-get -q -y -o DPkg::Lock::Timeout=600 -o Acquire::http::Timeout=30 -o Acquire::https::Timeout=30 -o Acquire::http::Pipeline-Depth=0 -o Acquire::Retries=3 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \"$@\"; do rc=$?; n=$((n+1)); [ $n -lt 3 ] || return 1; if [ $rc = 124 ]; then rc='timed out after 300 s'; else rc=\"exit code $rc\"; fi; echo \"apt-get $1 failed ($rc), retrying ($n)\" >&2; sleep 10; done; }\n",
         );
         let pkgs: Vec<String> = self.packages.iter().map(|p| quote(p)).collect();
