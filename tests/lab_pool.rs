@@ -90,11 +90,7 @@ fn run_with_limit(mut cmd: Command, limit: Duration) -> (i32, Vec<u8>, Vec<u8>) 
             let _ = child.wait();
             // The program and its arguments only: the command's environment holds the secrets.
             let args: Vec<_> = cmd.get_args().map(|a| a.to_string_lossy()).collect();
-            let tail = |b: Vec<u8>| {
-                let s = String::from_utf8_lossy(&b).into_owned();
-                let lines: Vec<&str> = s.lines().filter(|l| !l.starts_with("    |")).collect();
-                lines[lines.len().saturating_sub(40)..].join("\n")
-            };
+            let tail = |b: Vec<u8>| common::without_scripts(&String::from_utf8_lossy(&b), 40);
             panic!(
                 "{} {} did not finish within {limit:?}; the end of its output:\n{}\n{}",
                 cmd.get_program().to_string_lossy(),

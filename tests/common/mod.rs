@@ -154,14 +154,18 @@ pub fn summary_counts(stdout: &str) -> (usize, usize, usize) {
     (nums[0], nums[1], nums[2])
 }
 
-/// A failed run's output for an assertion message, without the scripts `-v` dumps (lines
-/// starting with `    |`): twelve hosts' scripts would bury the error that matters.
+/// The last `last` lines of a run's output, without the scripts `-v` dumps (lines starting
+/// with `    |`): twelve hosts' scripts would bury the error that matters.
+pub fn without_scripts(out: &str, last: usize) -> String {
+    let lines: Vec<&str> = out.lines().filter(|l| !l.starts_with("    |")).collect();
+    lines[lines.len().saturating_sub(last)..].join("\n")
+}
+
+/// A failed run's output for an assertion message (see [`without_scripts`]).
 pub fn brief(stdout: &str, stderr: &str) -> String {
-    let keep = |s: &str| {
-        s.lines()
-            .filter(|l| !l.starts_with("    |"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
-    format!("stdout:\n{}\nstderr:\n{}", keep(stdout), keep(stderr))
+    format!(
+        "stdout:\n{}\nstderr:\n{}",
+        without_scripts(stdout, usize::MAX),
+        without_scripts(stderr, usize::MAX)
+    )
 }
