@@ -102,31 +102,26 @@ pub fn snippet(source: &str, line: u64, column: u64) -> Option<String> {
     Some(out)
 }
 
-/// The closest candidate to `word` by edit distance, if it is close enough to be a typo.
+/// Words longer than this get no suggestion: nobody mistypes a 65-character key, and the
+/// edit distance costs the product of both lengths.
+const SUGGEST_MAX_CHARS: usize = 64;
+
+/// The closest candidate to `word` by edit distance (Levenshtein, in characters), if it is
+/// close enough to be a typo: at most 2 edits, or a third of the candidate's length.
 pub fn did_you_mean<'a>(
     word: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
+    if word.chars().count() > SUGGEST_MAX_CHARS {
+        return None;
+    }
     candidates
         .into_iter()
-        .map(|c| (levenshtein(word, c), c))
+        .filter(|c| c.chars().count() <= SUGGEST_MAX_CHARS)
+        .map(|c| (strsim::levenshtein(word, c), c))
         .filter(|(d, c)| *d <= 2.max(c.len() / 3))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
-}
-
-fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 #[cfg(test)]
@@ -139,6 +134,18 @@ mod tests {
         assert_eq!(did_you_mean("childern", keys), Some("children"));
         assert_eq!(did_you_mean("host", keys), Some("hosts"));
         assert_eq!(did_you_mean("zebra", keys), None);
+    }
+
+    #[test]
+    fn huge_words_get_no_suggestion_and_cost_nothing() {
+        // The hand-written distance allocated a row per character of both words: a
+        // megabyte-long key against a long candidate list took seconds.
+        let huge = "a".repeat(1_000_000);
+        let long = "a".repeat(100);
+        assert_eq!(did_you_mean(&huge, ["hosts", long.as_str()]), None);
+        let near = "a".repeat(64);
+        let cand = format!("{}b", "a".repeat(63));
+        assert_eq!(did_you_mean(&near, [cand.as_str()]), Some(cand.as_str()));
     }
 
     #[test]
