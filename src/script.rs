@@ -16,8 +16,14 @@ pub fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
+/// Lowercase hex SHA-256 of `bytes`, as `sha256sum` prints it.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    crate::template::hex(&sha2::Sha256::digest(bytes))
+    hex(&sha2::Sha256::digest(bytes))
+}
+
+/// Lowercase hex of `bytes`, two digits each.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 pub fn base64(bytes: &[u8]) -> String {
@@ -43,17 +49,17 @@ pub fn unbase64(text: &str) -> Option<Vec<u8>> {
 pub struct Nonce(pub String);
 
 impl Nonce {
+    /// 64 bits from the operating system's random source (16 hex digits). Should that
+    /// source fail (it does not on Linux once booted), std's per-process random hash keys
+    /// are the fallback: a run must not stop for want of a delimiter.
     pub fn new() -> Nonce {
-        use std::hash::{BuildHasher, Hasher};
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0),
-        );
-        h.write_u32(std::process::id());
-        Nonce(format!("{:016x}", h.finish()))
+        let mut bytes = [0u8; 8];
+        if getrandom::fill(&mut bytes).is_err() {
+            use std::hash::BuildHasher;
+            let fallback = std::collections::hash_map::RandomState::new().hash_one(now_nanos());
+            bytes = fallback.to_le_bytes();
+        }
+        Nonce(hex(&bytes))
     }
 
     /// A heredoc carrying `body` verbatim; the delimiter includes the nonce and a tag.
@@ -73,6 +79,13 @@ impl Nonce {
     pub fn marker(&self) -> String {
         format!("@@rollout-{}", self.0)
     }
+}
+
+fn now_nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
 }
 
 impl Default for Nonce {
@@ -104,5 +117,15 @@ mod tests {
         let h = n.heredoc("F", "__RL_F_x\nmore\n");
         assert!(h.starts_with("<<'__RL_F_x_'\n"));
         assert!(h.ends_with("\n__RL_F_x_\n"));
+    }
+
+    #[test]
+    fn nonces_are_random_not_derived_from_the_clock() {
+        // The hand-made nonce hashed the clock and the pid: nonces made in one instant by
+        // one process were only as different as std's hash keys happened to be.
+        let many: std::collections::HashSet<String> =
+            (0..10_000).map(|_| Nonce::new().0).collect();
+        assert_eq!(many.len(), 10_000);
+        assert!(many.iter().all(|n| n.len() == 16 && n.bytes().all(|b| b.is_ascii_hexdigit())));
     }
 }

@@ -279,7 +279,7 @@ fn new_env() -> Environment<'static> {
     });
     env.add_filter("sha1", |s: String| {
         use sha1::Digest;
-        hex(&sha1::Sha1::digest(s.as_bytes()))
+        crate::script::hex(&sha1::Sha1::digest(s.as_bytes()))
     });
     env.add_filter("xml_escape", |s: String| {
         s.replace('&', "&amp;")
@@ -289,10 +289,6 @@ fn new_env() -> Environment<'static> {
             .replace('\'', "&apos;")
     });
     env
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
