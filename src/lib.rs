@@ -9,6 +9,7 @@ pub mod cli;
 pub mod connection;
 pub mod error;
 pub mod exec;
+pub mod http;
 pub mod inventory;
 pub mod plan;
 pub mod pool;

@@ -4,7 +4,7 @@
 //! `admin_state` is the drain switch: `ready` takes new meetings, `stopped` does not while its
 //! meetings continue (`b3scalectl disable backend`).
 
-use super::http::{Http, HttpError, Reply};
+use crate::http::{Http, HttpError, Reply};
 use super::{BalancerError, Desired, ErrorKind, Result, Server, State, SyncBalancer};
 use base64::Engine;
 use hmac::{KeyInit, Mac};

@@ -9,11 +9,13 @@
 
 pub mod b3scale;
 pub mod config;
-pub mod http;
 pub mod rake;
 pub mod scalelite;
 
 pub use config::{BalancerConfig, Kind};
+/// The HTTP client moved down to [`crate::http`] (the BBB API uses it too); this path stays
+/// for callers not yet moved.
+pub use crate::http;
 
 use crate::connection::BoxFuture;
 use serde::Serialize;

@@ -5,7 +5,7 @@
 //! Scalelite answers checksum and routing errors as BBB-style XML with HTTP 200, and
 //! everything else as JSON with a status code.
 
-use super::http::{Http, HttpError, Reply};
+use crate::http::{Http, HttpError, Reply};
 use super::{BalancerError, Desired, ErrorKind, Result, Server, State, SyncBalancer};
 use crate::script::sha256_hex;
 use serde_json::{Value, json};
