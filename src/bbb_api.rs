@@ -1,10 +1,10 @@
 //! A node's own BigBlueButton API, as the controller sees it: the health check (the API
 //! answers, and accepts our checksum), the meetings a drain waits for, and `end` for
 //! `--force`. Checksum: hex SHA-256 of call name + query string + shared secret (api.md).
-//! Answers are small, flat XML documents; a few lines read the elements we need, and
-//! anything that is not a BBB `<response>` is a clear error.
+//! Answers are XML documents read with roxmltree (entities, CDATA, and meeting metadata whose
+//! elements may bear any name); anything that is not a BBB `<response>` is a clear error.
 
-use crate::balancer::http::{Http, HttpError, printable_url};
+use crate::http::{Http, HttpError, printable_url};
 use crate::script::sha256_hex;
 
 /// One node's API endpoint and secret (`bbb_api_url`, `bbb_secret`).
@@ -69,7 +69,15 @@ impl Endpoint {
         format!("{}/{call}?{query}{sep}checksum={checksum}", self.url)
     }
 
-    fn call(&self, http: &Http, call: &str, query: &str) -> Result<String, BbbError> {
+    /// Calls `call` and hands the `<response>` of a SUCCESS answer to `read`, whose error
+    /// text says what the answer lacked.
+    fn call<T>(
+        &self,
+        http: &Http,
+        call: &str,
+        query: &str,
+        read: impl FnOnce(Node) -> Result<T, String>,
+    ) -> Result<T, BbbError> {
         let url = if call.is_empty() {
             self.url.clone()
         } else {
@@ -91,7 +99,8 @@ impl Endpoint {
             call: name.clone(),
             what,
         };
-        let Some(body) = element(&reply.body, "response") else {
+        let doc = roxmltree::Document::parse(&reply.body).ok();
+        let Some(body) = doc.as_ref().and_then(response) else {
             return Err(malformed(format!(
                 "HTTP {} and {} instead of a BBB <response>",
                 reply.status,
@@ -99,7 +108,7 @@ impl Endpoint {
             )));
         };
         match text(body, "returncode").as_deref() {
-            Some("SUCCESS") => Ok(body.to_string()),
+            Some("SUCCESS") => read(body).map_err(malformed),
             Some(_) => {
                 let key = text(body, "messageKey").unwrap_or_default();
                 let hint = if key == "checksumError" {
@@ -122,43 +131,14 @@ impl Endpoint {
 
     /// The meetings running on the node.
     pub fn meetings(&self, http: &Http) -> Result<Vec<Meeting>, BbbError> {
-        let body = self.call(http, "getMeetings", "")?;
-        let Some(list) = element(&body, "meetings") else {
-            if text(&body, "messageKey").as_deref() == Some("noMeetings") {
-                return Ok(vec![]);
-            }
-            return Err(BbbError::Malformed {
-                url: self.url.clone(),
-                call: "getMeetings".into(),
-                what: "SUCCESS without <meetings>".into(),
-            });
-        };
-        let mut out = Vec::new();
-        for m in elements(list, "meeting") {
-            let Some(id) = text(m, "meetingID") else {
-                return Err(BbbError::Malformed {
-                    url: self.url.clone(),
-                    call: "getMeetings".into(),
-                    what: "a <meeting> without <meetingID>".into(),
-                });
-            };
-            out.push(Meeting {
-                name: text(m, "meetingName").unwrap_or_else(|| id.clone()),
-                id,
-                participants: text(m, "participantCount")
-                    .and_then(|p| p.trim().parse().ok())
-                    .unwrap_or(0),
-                moderator_pw: text(m, "moderatorPW").filter(|p| !p.is_empty()),
-                breakout: text(m, "isBreakout").as_deref() == Some("true"),
-            });
-        }
-        Ok(out)
+        self.call(http, "getMeetings", "", read_meetings)
     }
 
     /// The health check: the API answers its version call and accepts our checksum.
     pub fn health(&self, http: &Http) -> Result<Health, BbbError> {
-        let index = self.call(http, "", "")?;
-        let version = text(&index, "bbbVersion").filter(|v| !v.trim().is_empty());
+        let version = self.call(http, "", "", |index| {
+            Ok(text(index, "bbbVersion").filter(|v| !v.is_empty()))
+        })?;
         let meetings = self.meetings(http)?;
         Ok(Health { version, meetings })
     }
@@ -169,7 +149,7 @@ impl Endpoint {
         if let Some(pw) = &m.moderator_pw {
             query.push_str(&format!("&password={}", encode(pw)));
         }
-        self.call(http, "end", &query).map(|_| ())
+        self.call(http, "end", &query, |_| Ok(()))
     }
 }
 
@@ -191,72 +171,52 @@ pub fn encode(s: &str) -> String {
     out
 }
 
-/// Finds `<tag>` or `<tag ...>` (not `<tagSuffix>`) at or after `from`.
-fn open_tag(xml: &str, tag: &str, from: usize) -> Option<(usize, usize, bool)> {
-    let pat = format!("<{tag}");
-    let mut at = from;
-    while let Some(i) = xml[at..].find(&pat) {
-        let start = at + i;
-        let rest = &xml[start + pat.len()..];
-        match rest.chars().next() {
-            Some('>') => return Some((start, start + pat.len() + 1, false)),
-            Some(c) if c == '/' || c.is_whitespace() => {
-                let close = rest.find('>')?;
-                let self_closing = rest[..close].ends_with('/');
-                return Some((start, start + pat.len() + close + 1, self_closing));
-            }
-            _ => at = start + pat.len(),
+/// An element of a parsed answer.
+type Node<'a, 'input> = roxmltree::Node<'a, 'input>;
+
+/// The document's `<response>` root, if it is a BBB answer at all.
+fn response<'a, 'i>(doc: &'a roxmltree::Document<'i>) -> Option<Node<'a, 'i>> {
+    let root = doc.root_element();
+    root.has_tag_name("response").then_some(root)
+}
+
+/// The child element `<tag>` of `node`. Only children count: meeting metadata may hold
+/// elements of any name (`<metadata><meetingID>`), and they are not the meeting's own.
+fn child<'a, 'i>(node: Node<'a, 'i>, tag: &str) -> Option<Node<'a, 'i>> {
+    node.children().find(|c| c.has_tag_name(tag))
+}
+
+/// The text of the child `<tag>` (entities and CDATA resolved, trimmed; empty for `<tag/>`).
+fn text(node: Node, tag: &str) -> Option<String> {
+    let el = child(node, tag)?;
+    let all: String = el.children().filter_map(|c| c.text()).collect();
+    Some(all.trim().to_string())
+}
+
+/// The meetings of a getMeetings `<response>`; the error says what the answer lacked.
+fn read_meetings(body: Node) -> Result<Vec<Meeting>, String> {
+    let Some(list) = child(body, "meetings") else {
+        if text(body, "messageKey").as_deref() == Some("noMeetings") {
+            return Ok(vec![]);
         }
-    }
-    None
-}
-
-/// The inner text of the first `<tag>` element (empty for `<tag/>`).
-fn element<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
-    let (_, inner, self_closing) = open_tag(xml, tag, 0)?;
-    if self_closing {
-        return Some("");
-    }
-    let end = xml[inner..].find(&format!("</{tag}>"))?;
-    Some(&xml[inner..inner + end])
-}
-
-/// Every `<tag>` element's inner text, in order (not nested in each other).
-fn elements<'a>(xml: &'a str, tag: &str) -> Vec<&'a str> {
+        return Err("SUCCESS without <meetings>".into());
+    };
     let mut out = Vec::new();
-    let mut at = 0;
-    let close = format!("</{tag}>");
-    while let Some((_, inner, self_closing)) = open_tag(xml, tag, at) {
-        if self_closing {
-            out.push("");
-            at = inner;
-            continue;
-        }
-        let Some(end) = xml[inner..].find(&close) else {
-            break;
+    for m in list.children().filter(|c| c.has_tag_name("meeting")) {
+        let Some(id) = text(m, "meetingID") else {
+            return Err("a <meeting> without <meetingID>".into());
         };
-        out.push(&xml[inner..inner + end]);
-        at = inner + end + close.len();
+        out.push(Meeting {
+            name: text(m, "meetingName").unwrap_or_else(|| id.clone()),
+            id,
+            participants: text(m, "participantCount")
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(0),
+            moderator_pw: text(m, "moderatorPW").filter(|p| !p.is_empty()),
+            breakout: text(m, "isBreakout").as_deref() == Some("true"),
+        });
     }
-    out
-}
-
-/// The unescaped text of the first `<tag>`.
-fn text(xml: &str, tag: &str) -> Option<String> {
-    element(xml, tag).map(unescape)
-}
-
-fn unescape(s: &str) -> String {
-    let s = s.trim();
-    let s = s
-        .strip_prefix("<![CDATA[")
-        .and_then(|r| r.strip_suffix("]]>"))
-        .unwrap_or(s);
-    s.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&apos;", "'")
-        .replace("&amp;", "&")
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -278,6 +238,11 @@ mod tests {
         );
     }
 
+    fn meetings_of(xml: &str) -> Result<Vec<Meeting>, String> {
+        let doc = roxmltree::Document::parse(xml).map_err(|e| e.to_string())?;
+        read_meetings(response(&doc).ok_or("no <response>")?)
+    }
+
     #[test]
     fn reads_meetings_and_ignores_nested_lookalikes() {
         let xml = "<response><returncode>SUCCESS</returncode><meetings><meeting><meetingName>Math &amp; more</meetingName>\
@@ -285,20 +250,56 @@ mod tests {
             <attendees><attendee><userID>u</userID></attendee></attendees><metadata><meetingID>x</meetingID></metadata>\
             <isBreakout>false</isBreakout></meeting><meeting><meetingID>m2</meetingID><participantCount>0</participantCount>\
             </meeting></meetings></response>";
-        let list = element(xml, "meetings").unwrap();
-        let ms = elements(list, "meeting");
+        let ms = meetings_of(xml).unwrap();
         assert_eq!(ms.len(), 2);
-        assert_eq!(text(ms[0], "meetingName").unwrap(), "Math & more");
-        assert_eq!(text(ms[0], "meetingID").unwrap(), "m1");
-        assert_eq!(text(ms[1], "participantCount").unwrap(), "0");
-        assert_eq!(
-            element("<response><meetings/></response>", "meetings"),
-            Some("")
-        );
-        assert_eq!(
-            element("<response><meetingsX>1</meetingsX></response>", "meetings"),
-            None
-        );
+        assert_eq!(ms[0].name, "Math & more");
+        assert_eq!(ms[0].id, "m1");
+        assert_eq!(ms[1].participants, 0);
+        assert_eq!(meetings_of("<response><meetings/></response>"), Ok(vec![]));
+        assert!(meetings_of("<response><meetingsX>1</meetingsX></response>").is_err());
+    }
+
+    #[test]
+    fn metadata_named_like_fields_does_not_shadow_them() {
+        // Substring search took the first `<participantCount>` in the text: the one in
+        // the metadata, which comes before the meeting's own.
+        let xml = "<response><returncode>SUCCESS</returncode><meetings><meeting>\
+            <metadata><meetingID>fake</meetingID><participantCount>0</participantCount>\
+            <isBreakout>true</isBreakout></metadata>\
+            <meetingID>real</meetingID><participantCount>42</participantCount>\
+            </meeting></meetings></response>";
+        let ms = meetings_of(xml).unwrap();
+        assert_eq!(ms[0].id, "real");
+        assert_eq!(ms[0].participants, 42);
+        assert!(!ms[0].breakout);
+    }
+
+    #[test]
+    fn entities_and_cdata_are_read_as_xml_says() {
+        // The hand-written reader knew five named entities and a CDATA section only when
+        // it was the whole text; `&#38;` stayed as written.
+        let xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<response><returncode>SUCCESS</returncode>\
+            <meetings><meeting><meetingID>a&#38;b&#x26;c&amp;d</meetingID>\
+            <meetingName>x <![CDATA[<Math> & ]]>more</meetingName></meeting></meetings></response>";
+        let ms = meetings_of(xml).unwrap();
+        assert_eq!(ms[0].id, "a&b&c&d");
+        assert_eq!(ms[0].name, "x <Math> & more");
+    }
+
+    #[test]
+    fn a_first_nested_match_does_not_win() {
+        // `<meetings>` nested in a meeting's metadata came first in the text and ended the
+        // list early for the substring reader.
+        let xml = "<response><returncode>SUCCESS</returncode><meetings>\
+            <meeting><meetingID>m1</meetingID><metadata><meetings>2</meetings><meeting>x</meeting></metadata></meeting>\
+            <meeting><meetingID>m2</meetingID></meeting></meetings></response>";
+        let ids: Vec<String> = meetings_of(xml).unwrap().into_iter().map(|m| m.id).collect();
+        assert_eq!(ids, ["m1", "m2"]);
+        let doc = roxmltree::Document::parse(
+            "<response><x><returncode>FAILED</returncode></x><returncode>SUCCESS</returncode></response>",
+        )
+        .unwrap();
+        assert_eq!(text(response(&doc).unwrap(), "returncode").unwrap(), "SUCCESS");
     }
 
     #[test]
