@@ -50,9 +50,8 @@ impl Scalelite {
         let body = reply.body.trim_start();
         if body.starts_with('<') {
             // Scalelite's own errors (checksum, unknown route) are XML with HTTP 200.
-            let key = between(body, "<messageKey>", "</messageKey>").unwrap_or_default();
-            let message = between(body, "<message>", "</message>").unwrap_or_default();
-            return Err(match key {
+            let (key, message) = xml_error(body);
+            return Err(match key.as_str() {
                 "checksumError" => self.err(
                     ErrorKind::Auth,
                     format!("{action} was refused: checksumError ({message}); is `balancer.secret` Scalelite's LOADBALANCER_SECRET?"),
@@ -218,10 +217,22 @@ pub fn parse_server(v: &Value) -> std::result::Result<Server, String> {
     })
 }
 
-fn between<'a>(s: &'a str, open: &str, close: &str) -> Option<&'a str> {
-    let start = s.find(open)? + open.len();
-    let end = s[start..].find(close)?;
-    Some(s[start..start + end].trim())
+/// `messageKey` and `message` of a BBB-style XML `<response>` (empty when absent or when the
+/// body is not such a document). Only the response's own children count.
+fn xml_error(body: &str) -> (String, String) {
+    let Ok(doc) = roxmltree::Document::parse(body) else {
+        return (String::new(), String::new());
+    };
+    let root = doc.root_element();
+    let text = |tag: &str| -> String {
+        root.children()
+            .find(|c| root.has_tag_name("response") && c.has_tag_name(tag))
+            .map(|c| c.children().filter_map(|t| t.text()).collect::<String>())
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    (text("messageKey"), text("message"))
 }
 
 #[cfg(test)]
@@ -248,5 +259,21 @@ mod tests {
                 .unwrap_err()
                 .contains("without `id`")
         );
+    }
+
+    #[test]
+    fn xml_errors_are_read_as_xml() {
+        // Substring search kept `&#39;` and `&amp;` as written and took the first
+        // `<message>` anywhere, even one nested deeper than the response's own.
+        let body = "<?xml version=\"1.0\"?><response><returncode>FAILED</returncode>\
+            <detail><message>inner</message></detail>\
+            <messageKey>checksumError</messageKey><message>Checksum &#39;x&#39; &amp; more</message></response>";
+        assert_eq!(
+            xml_error(body),
+            ("checksumError".into(), "Checksum 'x' & more".into())
+        );
+        let cdata = "<response><messageKey><![CDATA[unsupportedRequest]]></messageKey></response>";
+        assert_eq!(xml_error(cdata).0, "unsupportedRequest");
+        assert_eq!(xml_error("<html><p>oops</html>"), (String::new(), String::new()));
     }
 }
