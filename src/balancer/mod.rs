@@ -96,10 +96,41 @@ impl Server {
     }
 }
 
-/// Compares BBB API URLs as balancers store them (with or without a trailing slash).
+/// Whether two BBB API URLs name the same endpoint as balancers store them: scheme and host
+/// in any case, the scheme's default port written or not (`:443`), with or without a
+/// trailing slash. The path compares without case too, as it always did. Text that is not
+/// a URL compares as text.
 pub fn same_url(a: &str, b: &str) -> bool {
-    a.trim_end_matches('/')
-        .eq_ignore_ascii_case(b.trim_end_matches('/'))
+    match (UrlKey::of(a), UrlKey::of(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => a
+            .trim_end_matches('/')
+            .eq_ignore_ascii_case(b.trim_end_matches('/')),
+    }
+}
+
+/// The parts of a URL that decide which endpoint it names.
+#[derive(PartialEq, Eq)]
+struct UrlKey {
+    scheme: String,
+    host: String,
+    port: Option<u16>,
+    path: String,
+    query: Option<String>,
+}
+
+impl UrlKey {
+    fn of(text: &str) -> Option<UrlKey> {
+        // The url crate lowercases scheme and host and drops a default port.
+        let u = url::Url::parse(text.trim()).ok()?;
+        Some(UrlKey {
+            scheme: u.scheme().to_string(),
+            host: u.host_str()?.to_string(),
+            port: u.port_or_known_default(),
+            path: u.path().trim_end_matches('/').to_ascii_lowercase(),
+            query: u.query().map(str::to_string),
+        })
+    }
 }
 
 pub fn find<'a>(servers: &'a [Server], url: &str) -> Option<&'a Server> {
@@ -310,5 +341,31 @@ mod tests {
         assert_eq!(s.differences(&d), vec!["secret", "load multiplier", "tag"]);
         assert!(same_url(&s.url, &d.url));
         assert!(find(&[s], "https://N1/bigbluebutton/api").is_some());
+    }
+
+    #[test]
+    fn same_url_sees_one_endpoint_in_its_spellings() {
+        // Compared as text, `:443` or a trailing slash made a second balancer entry for
+        // one node.
+        let url = "https://n1.example.org/bigbluebutton/api";
+        for same in [
+            "https://n1.example.org:443/bigbluebutton/api",
+            "https://n1.example.org/bigbluebutton/api/",
+            "HTTPS://N1.Example.ORG:443/bigbluebutton/api/",
+            "https://n1.example.org/bigbluebutton/api//",
+        ] {
+            assert!(same_url(url, same), "{same}");
+            assert!(same_url(same, url), "{same}");
+        }
+        assert!(same_url("http://n1/api", "http://n1:80/api/"));
+        for other in [
+            "http://n1.example.org/bigbluebutton/api",
+            "https://n1.example.org:8443/bigbluebutton/api",
+            "https://n2.example.org/bigbluebutton/api",
+            "https://n1.example.org/other/api",
+        ] {
+            assert!(!same_url(url, other), "{other}");
+        }
+        assert!(same_url("not a url/", "NOT A URL"));
     }
 }
