@@ -7,6 +7,7 @@ pub mod bbb_api;
 pub mod check;
 pub mod cli;
 pub mod connection;
+pub mod duration;
 pub mod error;
 pub mod exec;
 pub mod http;

@@ -279,25 +279,13 @@ impl Drop for Lock {
     }
 }
 
-/// Unix seconds as `2026-11-22 10:04 UTC`.
+/// Unix seconds as `2026-11-22 10:04 UTC`; a time past the year 9999 (a damaged journal)
+/// prints as its raw seconds.
 pub fn format_time(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Days to civil date (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60
-    )
+    match i64::try_from(secs).map(jiff::Timestamp::from_second) {
+        Ok(Ok(t)) => t.strftime("%Y-%m-%d %H:%M UTC").to_string(),
+        _ => format!("{secs} s after 1970-01-01 UTC"),
+    }
 }
 
 #[cfg(test)]
@@ -308,5 +296,14 @@ mod tests {
     fn formats_times() {
         assert_eq!(format_time(0), "1970-01-01 00:00 UTC");
         assert_eq!(format_time(1_700_000_000), "2023-11-14 22:13 UTC");
+        // Leap days, including 2000's (a century divisible by 400), and 2100's absence.
+        assert_eq!(format_time(951_782_400), "2000-02-29 00:00 UTC");
+        assert_eq!(format_time(4_107_542_399), "2100-02-28 23:59 UTC");
+        assert_eq!(format_time(4_107_542_400), "2100-03-01 00:00 UTC");
+        // The hand-computed calendar printed a twelve-digit year for a damaged journal.
+        assert_eq!(
+            format_time(u64::MAX),
+            "18446744073709551615 s after 1970-01-01 UTC"
+        );
     }
 }

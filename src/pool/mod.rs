@@ -70,22 +70,9 @@ pub struct UpgradeArgs {
     pub force: bool,
 }
 
-/// `90`, `90s`, `5m`, `2h`.
+/// `90`, `90s`, `5m`, `2h`, `1h30m` (see [`crate::duration::parse`]).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (num, unit) = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .map_or((s, ""), |i| (&s[..i], &s[i..]));
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration such as 90s, 30m or 2h"))?;
-    let mult = match unit {
-        "" | "s" => 1.0,
-        "m" => 60.0,
-        "h" => 3600.0,
-        _ => return Err(format!("`{s}`: unknown unit `{unit}` (use s, m or h)")),
-    };
-    Ok(Duration::from_secs_f64(n * mult))
+    crate::duration::parse(s).map_err(|e| e.to_string())
 }
 
 /// `1m20s`.
