@@ -1,9 +1,11 @@
 //! Reading YAML files the operator wrote: one place that turns serde-saphyr's errors into
 //! [`Diagnostic`]s with the file's name, a snippet and a did-you-mean hint, and that guards
-//! against empty files, non-UTF-8 bytes and alias bombs.
+//! against empty files, non-UTF-8 bytes and alias bombs. Messages and hints come from the
+//! crate's typed error variants, not from its English text.
 
 use crate::error::{Diagnostic, did_you_mean};
 use serde::de::DeserializeOwned;
+use serde_saphyr::{DefaultMessageFormatter, Error as YamlError, MessageFormatter};
 use std::path::Path;
 
 /// A source file kept in memory so later validation errors can show snippets.
@@ -55,15 +57,69 @@ impl Source {
             .location()
             .map(|l| (l.line(), l.column()))
             .unwrap_or((0, 0));
-        let message = clean_message(&e.without_snippet().to_string());
+        let cause = original(e);
+        let message = message(cause);
         let mut d = if line > 0 {
-            self.at(line, column, message.clone())
+            self.at(line, column, message)
         } else {
-            Diagnostic::file(&self.path, message.clone())
+            Diagnostic::file(&self.path, message)
         };
-        d.hint = hint_for(&message);
+        d.hint = hint(cause);
         d
     }
+}
+
+/// The error under serde-saphyr's wrappers (snippet, alias use-site).
+fn original(e: &YamlError) -> &YamlError {
+    match e {
+        YamlError::WithSnippet { error, .. } | YamlError::AliasError { error, .. } => {
+            original(error)
+        }
+        other => other,
+    }
+}
+
+/// The message without position (we print line and column ourselves), in serde-saphyr's
+/// words except where ours say more to an operator.
+fn message(e: &YamlError) -> String {
+    match e {
+        YamlError::Budget { .. } => "document expands to too many nodes (alias bomb?)".into(),
+        // The crate's text ends with advice for programmers (DuplicateKeyPolicy).
+        YamlError::DuplicateMappingKey { key: Some(k), .. } => {
+            format!("duplicate mapping key: {k}")
+        }
+        YamlError::DuplicateMappingKey { key: None, .. } => "duplicate mapping key".into(),
+        other => DefaultMessageFormatter
+            .format_message(other)
+            .trim()
+            .to_string(),
+    }
+}
+
+/// A hint for the errors an operator makes most: a mistyped key, a word for a number.
+fn hint(e: &YamlError) -> Option<String> {
+    match e {
+        YamlError::InvalidScalar { ty, .. } if ty.starts_with(['u', 'i']) => {
+            Some("expected a whole number here".into())
+        }
+        YamlError::SerdeUnknownField {
+            field, expected, ..
+        } => did_you_mean(field, expected.iter().copied()).map(|c| format!("did you mean `{c}`?")),
+        _ => None,
+    }
+}
+
+/// For serde's "unknown field `x`, expected one of `a`, `b`" from a deserializer that has no
+/// typed errors (serde_json, which step arguments go through), the closest field.
+pub fn unknown_field_hint(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (word, rest) = rest.split_once('`')?;
+    let list = rest
+        .split_once("expected one of ")
+        .map(|(_, l)| l)
+        .or_else(|| rest.split_once("expected ").map(|(_, l)| l))?;
+    let candidates: Vec<&str> = list.split(", ").map(|c| c.trim_matches('`')).collect();
+    did_you_mean(word, candidates.iter().copied()).map(|c| format!("did you mean `{c}`?"))
 }
 
 /// Options for every YAML file we read: duplicate keys are errors (the default) and a
@@ -74,45 +130,54 @@ fn options() -> serde_saphyr::Options {
     o
 }
 
-/// serde-saphyr appends or prepends the position; we print it ourselves.
-fn clean_message(raw: &str) -> String {
-    let mut m = raw.trim();
-    if let Some(rest) = m.strip_prefix("error: ") {
-        m = rest;
-    }
-    if m.starts_with("line ")
-        && let Some(i) = m.find(": ")
-    {
-        m = &m[i + 2..];
-    }
-    if let Some(i) = m.rfind(" at line ")
-        && m[i + 9..]
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_digit())
-    {
-        m = &m[..i];
-    }
-    let m = m.replace(", set DuplicateKeyPolicy in Options if acceptable", "");
-    if m.starts_with("budget breached") {
-        return "document expands to too many nodes (alias bomb?)".to_string();
-    }
-    m
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// For "unknown field `x`, expected one of a, b" suggest the closest field.
-fn hint_for(message: &str) -> Option<String> {
-    if let Some(t) = message.strip_prefix("invalid ")
-        && (t.starts_with('u') || t.starts_with('i'))
-    {
-        return Some("expected a whole number here".into());
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Host {
+        port: Option<u16>,
+        address: Option<String>,
     }
-    let rest = message.strip_prefix("unknown field `")?;
-    let (word, rest) = rest.split_once('`')?;
-    let list = rest
-        .split_once("expected one of ")
-        .map(|(_, l)| l)
-        .or_else(|| rest.split_once("expected ").map(|(_, l)| l))?;
-    let candidates: Vec<&str> = list.split(", ").map(|c| c.trim_matches('`')).collect();
-    did_you_mean(word, candidates.iter().copied()).map(|c| format!("did you mean `{c}`?"))
+
+    fn diagnose(text: &str) -> Diagnostic {
+        let src = Source {
+            path: "x.yml".into(),
+            text: text.to_string(),
+        };
+        src.parse::<Host>().unwrap_err()
+    }
+
+    #[test]
+    fn hints_come_from_the_error_variant() {
+        let d = diagnose("adress: x\n");
+        assert_eq!(d.message, "unknown field `adress`, expected one of port, address");
+        assert_eq!(d.hint.as_deref(), Some("did you mean `address`?"));
+        let d = diagnose("port: eighty\n");
+        assert_eq!((d.line, d.column), (1, 7));
+        assert_eq!(d.message, "invalid u16");
+        assert_eq!(d.hint.as_deref(), Some("expected a whole number here"));
+        let d = diagnose("port: 1\nport: 2\n");
+        assert_eq!(d.message, "duplicate mapping key: port");
+    }
+
+    #[test]
+    fn an_indentation_error_is_not_a_number_error() {
+        // Read from the English text, "invalid indentation ..." looked like "invalid i16"
+        // and got the hint for a whole number.
+        let d = diagnose("address: \"unterminated\n");
+        assert_eq!(d.message, "invalid indentation in multiline quoted scalar");
+        assert_eq!(d.hint, None);
+    }
+
+    #[test]
+    fn serde_json_unknown_fields_get_the_same_hint() {
+        assert_eq!(
+            unknown_field_hint("unknown field `pth`, expected one of `path`, `mode`").as_deref(),
+            Some("did you mean `path`?")
+        );
+        assert_eq!(unknown_field_hint("missing field `path`"), None);
+    }
 }

@@ -164,7 +164,7 @@ fn parse_steps(role: &str, path: &Path, usage: Use) -> Result<Vec<StepSpec>, Dia
         };
         step::validate(&kind, &args, usage).map_err(|e| {
             let mut d = src.at(kline, kcol, format!("{kind}: {e}"));
-            d.hint = field_hint(&e);
+            d.hint = crate::yaml::unknown_field_hint(&e);
             d
         })?;
         let text = |key: &str| -> Result<Option<String>, Diagnostic> {
@@ -241,16 +241,4 @@ fn parse_steps(role: &str, path: &Path, usage: Use) -> Result<Vec<StepSpec>, Dia
         });
     }
     Ok(out)
-}
-
-/// serde says "unknown field `pth`, expected one of `path`, ..."; suggest the closest.
-fn field_hint(e: &str) -> Option<String> {
-    let rest = e.strip_prefix("unknown field `")?;
-    let (word, rest) = rest.split_once('`')?;
-    let list = rest
-        .split_once("expected one of ")
-        .map(|(_, l)| l)
-        .or_else(|| rest.split_once("expected ").map(|(_, l)| l))?;
-    let cands: Vec<&str> = list.split(", ").map(|c| c.trim_matches('`')).collect();
-    did_you_mean(word, cands.iter().copied()).map(|c| format!("did you mean `{c}`?"))
 }
