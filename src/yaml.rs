@@ -47,6 +47,12 @@ impl Source {
         serde_saphyr::from_str_with_options(&self.text, options()).map_err(|e| self.diagnose(&e))
     }
 
+    /// Parses the whole file as `T`, handing back serde-saphyr's typed error to a caller
+    /// that words it itself (see [`original`]).
+    pub fn parse_typed<T: DeserializeOwned>(&self) -> Result<T, YamlError> {
+        serde_saphyr::from_str_with_options(&self.text, options())
+    }
+
     /// A diagnostic at a line/column of this file.
     pub fn at(&self, line: u64, column: u64, message: impl Into<String>) -> Diagnostic {
         Diagnostic::at(&self.path, &self.text, line, column, message)
@@ -70,7 +76,7 @@ impl Source {
 }
 
 /// The error under serde-saphyr's wrappers (snippet, alias use-site).
-fn original(e: &YamlError) -> &YamlError {
+pub fn original(e: &YamlError) -> &YamlError {
     match e {
         YamlError::WithSnippet { error, .. } | YamlError::AliasError { error, .. } => {
             original(error)

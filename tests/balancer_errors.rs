@@ -211,3 +211,13 @@ fn scalelite_url_must_be_the_api_base() {
         "error: INV:13:3: balancer: `url` of Scalelite must be its server API base, ending in /scalelite/api (got `https://lb.example.org`)\n   |\n12 |   kind: scalelite\n13 |   url: https://lb.example.org/\n   |   ^\n  = hint: url: https://lb.example.org/scalelite/api\n",
     );
 }
+
+#[test]
+fn unknown_key_in_a_flow_mapping_is_located_at_the_key() {
+    // Found by searching the text for `key:` at a line start, a key in a flow mapping was
+    // located at the start of the mapping; the parser knows where it is.
+    check_input(
+        "  {kind: scalelite, urll: http://127.0.0.1:1/scalelite/api}\n",
+        "error: INV:12:21: balancer: unknown key `urll`\n   |\n11 | balancer:\n12 |   {kind: scalelite, urll: http://127.0.0.1:1/scalelite/api}\n   |                     ^\n  = hint: did you mean `url`?\n",
+    );
+}

@@ -17,8 +17,14 @@
 
 use crate::error::{Diagnostic, did_you_mean};
 use crate::inventory::Inventory;
+use crate::yaml;
+use indexmap::IndexMap;
+use serde::Deserialize;
 use serde_json::Value;
+use serde_saphyr::Spanned;
+use std::collections::HashMap;
 
+/// The keys of `balancer:`, in the order of [`Key`].
 const KEYS: &[&str] = &[
     "kind",
     "url",
@@ -31,6 +37,72 @@ const KEYS: &[&str] = &[
     "health_timeout",
     "rake_command",
 ];
+
+/// A key of `balancer:`. Reading the section's keys as this enum makes any other key a
+/// typed error of the YAML parser at its own line:column, and gives every key's position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Key {
+    Kind,
+    Url,
+    Secret,
+    Group,
+    Host,
+    MinInService,
+    PollInterval,
+    RequestTimeout,
+    HealthTimeout,
+    RakeCommand,
+}
+
+impl Key {
+    fn name(self) -> &'static str {
+        // Invariant: KEYS lists the variants' snake_case names in declaration order.
+        KEYS[self as usize]
+    }
+}
+
+/// The inventory file as far as the `balancer:` keys go (everything else is read by
+/// the inventory and ignored here).
+#[derive(Deserialize)]
+struct BalancerKeys {
+    #[serde(default)]
+    balancer: Option<IndexMap<Spanned<Key>, serde::de::IgnoredAny>>,
+}
+
+/// Where each key of `balancer:` is written (line, column), as the parser saw it.
+///
+/// # Errors
+/// An unknown key, located, with a did-you-mean hint.
+fn key_positions(inv: &Inventory) -> Result<HashMap<&'static str, (u64, u64)>, Diagnostic> {
+    let keys: BalancerKeys = inv.source.parse_typed().map_err(|e| unknown_key(inv, &e))?;
+    Ok(keys
+        .balancer
+        .unwrap_or_default()
+        .into_keys()
+        .map(|k| (k.value.name(), (k.referenced.line(), k.referenced.column())))
+        .collect())
+}
+
+fn unknown_key(inv: &Inventory, e: &serde_saphyr::Error) -> Diagnostic {
+    let fallback = inv.balancer.as_ref().map_or((0, 0), |(_, l, c)| (*l, *c));
+    let (line, column) = e
+        .location()
+        .map_or(fallback, |l| (l.line(), l.column()));
+    let word = match yaml::original(e) {
+        serde_saphyr::Error::SerdeUnknownVariant { variant, .. } => variant.clone(),
+        // Not a word at all (a number, a list): name it as the parser does.
+        other => other.to_string(),
+    };
+    let mut d = inv
+        .source
+        .at(line, column, format!("balancer: unknown key `{word}`"));
+    d.hint = Some(match did_you_mean(&word, KEYS.iter().copied()) {
+        Some(s) => format!("did you mean `{s}`?"),
+        None => format!("known keys: {}", KEYS.join(", ")),
+    });
+    d
+}
 
 /// Which balancer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,25 +141,16 @@ pub fn load(inv: &Inventory) -> Result<Option<BalancerConfig>, Diagnostic> {
     let Some((value, line, col)) = &inv.balancer else {
         return Ok(None);
     };
-    let at = |key: &str, msg: String| {
-        let (l, c) = locate(&inv.source.text, *line, key).unwrap_or((*line, *col));
-        inv.source.at(l, c, format!("balancer: {msg}"))
-    };
     let Value::Object(map) = value else {
         return Err(inv.source.at(*line, *col, "balancer: expected a mapping with kind, url, secret").with_hint(
             "balancer:\n      kind: scalelite\n      url: https://lb.example.org/scalelite/api\n      secret: {secret: \"env:LOADBALANCER_SECRET\"}",
         ));
     };
-    for k in map.keys() {
-        if !KEYS.contains(&k.as_str()) {
-            let mut d = at(k, format!("unknown key `{k}`"));
-            d.hint = Some(match did_you_mean(k, KEYS.iter().copied()) {
-                Some(s) => format!("did you mean `{s}`?"),
-                None => format!("known keys: {}", KEYS.join(", ")),
-            });
-            return Err(d);
-        }
-    }
+    let positions = key_positions(inv)?;
+    let at = |key: &str, msg: String| {
+        let (l, c) = positions.get(key).copied().unwrap_or((*line, *col));
+        inv.source.at(l, c, format!("balancer: {msg}"))
+    };
     let string = |key: &str| -> Result<Option<String>, Diagnostic> {
         match map.get(key) {
             None | Some(Value::Null) => Ok(None),
@@ -252,29 +315,6 @@ pub fn load(inv: &Inventory) -> Result<Option<BalancerConfig>, Diagnostic> {
     }))
 }
 
-/// The line and column of `key:` inside the block that starts at `line`.
-fn locate(text: &str, line: u64, key: &str) -> Option<(u64, u64)> {
-    let start = usize::try_from(line).ok()?.checked_sub(1)?;
-    for (i, l) in text.lines().enumerate().skip(start) {
-        let trimmed = l.trim_start();
-        let indent = l.len() - trimmed.len();
-        if i > start && indent == 0 && !trimmed.is_empty() && !trimmed.starts_with('#') {
-            return None;
-        }
-        let body = trimmed
-            .strip_prefix("balancer:")
-            .map_or(trimmed, str::trim_start);
-        let body = body.trim_start_matches(['{', ' ']);
-        if let Some(rest) = body.strip_prefix(key)
-            && rest.trim_start().starts_with(':')
-        {
-            let col = l.find(body).unwrap_or(indent) + 1;
-            return Some(((i + 1) as u64, col as u64));
-        }
-    }
-    None
-}
-
 fn base_of(url: &str) -> &str {
     let after_scheme = url.find("://").map_or(0, |i| i + 3);
     url[after_scheme..]
@@ -306,14 +346,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn locates_keys_inside_the_block_only() {
-        let text =
-            "all:\n  hosts: {}\nbalancer:\n  kind: scalelite\n  urll: x\nother:\n  urll: y\n";
-        assert_eq!(locate(text, 4, "urll"), Some((5, 3)));
-        assert_eq!(locate(text, 4, "nope"), None);
+    fn base_of_keeps_scheme_and_host() {
         assert_eq!(
             base_of("https://lb.example.org/x/y"),
             "https://lb.example.org"
         );
+    }
+
+    #[test]
+    fn keys_are_enum_variants_in_the_order_of_keys() {
+        let k: Key = serde_json::from_value(serde_json::json!("min_in_service")).unwrap();
+        assert_eq!(k.name(), "min_in_service");
+        let k: Key = serde_json::from_value(serde_json::json!("rake_command")).unwrap();
+        assert_eq!(k.name(), "rake_command");
+        assert_eq!(Key::Kind.name(), "kind");
     }
 }
