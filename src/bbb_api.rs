@@ -293,13 +293,20 @@ mod tests {
         let xml = "<response><returncode>SUCCESS</returncode><meetings>\
             <meeting><meetingID>m1</meetingID><metadata><meetings>2</meetings><meeting>x</meeting></metadata></meeting>\
             <meeting><meetingID>m2</meetingID></meeting></meetings></response>";
-        let ids: Vec<String> = meetings_of(xml).unwrap().into_iter().map(|m| m.id).collect();
+        let ids: Vec<String> = meetings_of(xml)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.id)
+            .collect();
         assert_eq!(ids, ["m1", "m2"]);
         let doc = roxmltree::Document::parse(
             "<response><x><returncode>FAILED</returncode></x><returncode>SUCCESS</returncode></response>",
         )
         .unwrap();
-        assert_eq!(text(response(&doc).unwrap(), "returncode").unwrap(), "SUCCESS");
+        assert_eq!(
+            text(response(&doc).unwrap(), "returncode").unwrap(),
+            "SUCCESS"
+        );
     }
 
     #[test]

@@ -83,7 +83,11 @@ mod tests {
         // `Duration::from_secs_f64` panicked on these.
         for text in ["99999999999999999999999h", "18446744073709551616", "-5m"] {
             let e = parse(text).unwrap_err();
-            assert!(e.to_string().starts_with(&format!("`{text}` is not a duration")), "{e}");
+            assert!(
+                e.to_string()
+                    .starts_with(&format!("`{text}` is not a duration")),
+                "{e}"
+            );
         }
         for text in ["", "5d", "1w", "abc", "5 parsecs", "1.2.3s"] {
             assert!(parse(text).is_err(), "{text}");

@@ -123,9 +123,11 @@ mod tests {
     fn nonces_are_random_not_derived_from_the_clock() {
         // The hand-made nonce hashed the clock and the pid: nonces made in one instant by
         // one process were only as different as std's hash keys happened to be.
-        let many: std::collections::HashSet<String> =
-            (0..10_000).map(|_| Nonce::new().0).collect();
+        let many: std::collections::HashSet<String> = (0..10_000).map(|_| Nonce::new().0).collect();
         assert_eq!(many.len(), 10_000);
-        assert!(many.iter().all(|n| n.len() == 16 && n.bytes().all(|b| b.is_ascii_hexdigit())));
+        assert!(
+            many.iter()
+                .all(|n| n.len() == 16 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+        );
     }
 }

@@ -159,7 +159,10 @@ mod tests {
     #[test]
     fn hints_come_from_the_error_variant() {
         let d = diagnose("adress: x\n");
-        assert_eq!(d.message, "unknown field `adress`, expected one of port, address");
+        assert_eq!(
+            d.message,
+            "unknown field `adress`, expected one of port, address"
+        );
         assert_eq!(d.hint.as_deref(), Some("did you mean `address`?"));
         let d = diagnose("port: eighty\n");
         assert_eq!((d.line, d.column), (1, 7));

@@ -4,8 +4,8 @@
 //! `admin_state` is the drain switch: `ready` takes new meetings, `stopped` does not while its
 //! meetings continue (`b3scalectl disable backend`).
 
-use crate::http::{Http, HttpError, Reply};
 use super::{BalancerError, Desired, ErrorKind, Result, Server, State, SyncBalancer};
+use crate::http::{Http, HttpError, Reply};
 use base64::Engine;
 use hmac::{KeyInit, Mac};
 use serde_json::{Value, json};

@@ -86,9 +86,7 @@ fn key_positions(inv: &Inventory) -> Result<HashMap<&'static str, (u64, u64)>, D
 
 fn unknown_key(inv: &Inventory, e: &serde_saphyr::Error) -> Diagnostic {
     let fallback = inv.balancer.as_ref().map_or((0, 0), |(_, l, c)| (*l, *c));
-    let (line, column) = e
-        .location()
-        .map_or(fallback, |l| (l.line(), l.column()));
+    let (line, column) = e.location().map_or(fallback, |l| (l.line(), l.column()));
     let word = match yaml::original(e) {
         serde_saphyr::Error::SerdeUnknownVariant { variant, .. } => variant.clone(),
         // Not a word at all (a number, a list): name it as the parser does.

@@ -12,10 +12,10 @@ pub mod config;
 pub mod rake;
 pub mod scalelite;
 
-pub use config::{BalancerConfig, Kind};
 /// The HTTP client moved down to [`crate::http`] (the BBB API uses it too); this path stays
 /// for callers not yet moved.
 pub use crate::http;
+pub use config::{BalancerConfig, Kind};
 
 use crate::connection::BoxFuture;
 use serde::Serialize;

@@ -5,8 +5,8 @@
 //! Scalelite answers checksum and routing errors as BBB-style XML with HTTP 200, and
 //! everything else as JSON with a status code.
 
-use crate::http::{Http, HttpError, Reply};
 use super::{BalancerError, Desired, ErrorKind, Result, Server, State, SyncBalancer};
+use crate::http::{Http, HttpError, Reply};
 use crate::script::sha256_hex;
 use serde_json::{Value, json};
 
@@ -274,6 +274,9 @@ mod tests {
         );
         let cdata = "<response><messageKey><![CDATA[unsupportedRequest]]></messageKey></response>";
         assert_eq!(xml_error(cdata).0, "unsupportedRequest");
-        assert_eq!(xml_error("<html><p>oops</html>"), (String::new(), String::new()));
+        assert_eq!(
+            xml_error("<html><p>oops</html>"),
+            (String::new(), String::new())
+        );
     }
 }
