@@ -135,6 +135,10 @@ pub struct BalancerConfig {
 }
 
 /// Validates the inventory's `balancer:`; `Ok(None)` when there is none.
+///
+/// # Errors
+/// The first problem of the section, located at its key (or at the section when a key is
+/// missing), with a hint where one helps.
 pub fn load(inv: &Inventory) -> Result<Option<BalancerConfig>, Diagnostic> {
     let Some((value, line, col)) = &inv.balancer else {
         return Ok(None);
@@ -144,29 +148,81 @@ pub fn load(inv: &Inventory) -> Result<Option<BalancerConfig>, Diagnostic> {
             "balancer:\n      kind: scalelite\n      url: https://lb.example.org/scalelite/api\n      secret: {secret: \"env:LOADBALANCER_SECRET\"}",
         ));
     };
-    let positions = key_positions(inv)?;
-    let at = |key: &str, msg: String| {
-        let (l, c) = positions.get(key).copied().unwrap_or((*line, *col));
-        inv.source.at(l, c, format!("balancer: {msg}"))
+    let s = Section {
+        inv,
+        map,
+        positions: key_positions(inv)?,
+        line: *line,
+        col: *col,
     };
-    let string = |key: &str| -> Result<Option<String>, Diagnostic> {
-        match map.get(key) {
+    let kind = s.kind()?;
+    let host = s.host(kind)?;
+    let url = s.url(kind, host.is_some())?;
+    let secret = s.secret()?;
+    let group = s.group()?;
+    Ok(Some(BalancerConfig {
+        kind,
+        url,
+        secret,
+        group,
+        host,
+        min_in_service: usize::try_from(s.integer("min_in_service", 1, 0)?).unwrap_or(usize::MAX),
+        poll_interval: s.number("poll_interval", 5.0, 0.05)?,
+        request_timeout: s.integer("request_timeout", 10, 1)?,
+        health_timeout: s.integer("health_timeout", 60, 0)?,
+        rake_command: s
+            .string("rake_command")?
+            .unwrap_or_else(|| "docker exec -i scalelite-api bundle exec rake".into()),
+    }))
+}
+
+/// The `balancer:` mapping under validation (secrets already resolved), with where its
+/// keys and the section itself are written.
+struct Section<'a> {
+    inv: &'a Inventory,
+    map: &'a serde_json::Map<String, Value>,
+    positions: HashMap<&'static str, (u64, u64)>,
+    line: u64,
+    col: u64,
+}
+
+impl Section<'_> {
+    /// A diagnostic at `key` (at the section if the key is not written).
+    fn at(&self, key: &str, msg: String) -> Diagnostic {
+        let (l, c) = self
+            .positions
+            .get(key)
+            .copied()
+            .unwrap_or((self.line, self.col));
+        self.inv.source.at(l, c, format!("balancer: {msg}"))
+    }
+
+    /// A diagnostic at the section (a key is missing).
+    fn whole(&self, msg: &str) -> Diagnostic {
+        self.inv
+            .source
+            .at(self.line, self.col, format!("balancer: {msg}"))
+    }
+
+    fn string(&self, key: &str) -> Result<Option<String>, Diagnostic> {
+        match self.map.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) if !s.trim().is_empty() => Ok(Some(s.trim().to_string())),
-            Some(Value::String(_)) => Err(at(key, format!("`{key}` is empty"))),
-            Some(other) => Err(at(
+            Some(Value::String(_)) => Err(self.at(key, format!("`{key}` is empty"))),
+            Some(other) => Err(self.at(
                 key,
                 format!("`{key}` must be a string, not {}", type_name(other)),
             )),
         }
-    };
-    let number = |key: &str, default: f64, min: f64| -> Result<f64, Diagnostic> {
-        match map.get(key) {
+    }
+
+    fn number(&self, key: &str, default: f64, min: f64) -> Result<f64, Diagnostic> {
+        match self.map.get(key) {
             None | Some(Value::Null) => Ok(default),
             Some(Value::Number(n)) if n.as_f64().is_some_and(|v| v >= min) => {
                 Ok(n.as_f64().unwrap_or(default))
             }
-            Some(other) => Err(at(
+            Some(other) => Err(self.at(
                 key,
                 format!(
                     "`{key}` must be a number of at least {min}, not {}",
@@ -174,14 +230,15 @@ pub fn load(inv: &Inventory) -> Result<Option<BalancerConfig>, Diagnostic> {
                 ),
             )),
         }
-    };
-    let integer = |key: &str, default: u64, min: u64| -> Result<u64, Diagnostic> {
-        match map.get(key) {
+    }
+
+    fn integer(&self, key: &str, default: u64, min: u64) -> Result<u64, Diagnostic> {
+        match self.map.get(key) {
             None | Some(Value::Null) => Ok(default),
             Some(Value::Number(n)) if n.as_u64().is_some_and(|v| v >= min) => {
                 Ok(n.as_u64().unwrap_or(default))
             }
-            Some(other) => Err(at(
+            Some(other) => Err(self.at(
                 key,
                 format!(
                     "`{key}` must be a whole number of at least {min}, not {}",
@@ -189,128 +246,119 @@ pub fn load(inv: &Inventory) -> Result<Option<BalancerConfig>, Diagnostic> {
                 ),
             )),
         }
-    };
+    }
 
-    let kind = match string("kind")?.as_deref() {
-        Some("scalelite") => Kind::Scalelite,
-        Some("b3scale") => Kind::B3scale,
-        Some(other) => {
-            let mut d = at("kind", format!("unknown kind `{other}`"));
-            d.hint = Some(
-                did_you_mean(other, ["scalelite", "b3scale"])
-                    .map_or("kind is scalelite or b3scale".into(), |s| {
-                        format!("did you mean `{s}`?")
-                    }),
-            );
-            return Err(d);
-        }
-        None => {
-            return Err(inv
-                .source
-                .at(*line, *col, "balancer: `kind` is missing")
-                .with_hint("add `kind: scalelite` or `kind: b3scale`"));
-        }
-    };
-    let host = string("host")?;
-    if let Some(h) = &host {
-        if inv.host(h).is_none() {
-            let mut d = at(
-                "host",
-                format!("`host: {h}` is not a host of this inventory"),
-            );
-            d.hint = did_you_mean(h, inv.hosts.iter().map(|h| h.name.as_str()))
-                .map(|s| format!("did you mean `{s}`?"));
-            return Err(d);
-        }
-        if kind == Kind::B3scale {
-            return Err(at(
-                "host",
-                "`host` (rake over SSH) is for Scalelite only; b3scale is managed through its API"
-                    .into(),
-            ));
+    fn kind(&self) -> Result<Kind, Diagnostic> {
+        match self.string("kind")?.as_deref() {
+            Some("scalelite") => Ok(Kind::Scalelite),
+            Some("b3scale") => Ok(Kind::B3scale),
+            Some(other) => {
+                let mut d = self.at("kind", format!("unknown kind `{other}`"));
+                d.hint = Some(
+                    did_you_mean(other, ["scalelite", "b3scale"])
+                        .map_or("kind is scalelite or b3scale".into(), |s| {
+                            format!("did you mean `{s}`?")
+                        }),
+                );
+                Err(d)
+            }
+            None => Err(self
+                .whole("`kind` is missing")
+                .with_hint("add `kind: scalelite` or `kind: b3scale`")),
         }
     }
-    let url = match string("url")? {
-        Some(u) => {
-            if !(u.starts_with("http://") || u.starts_with("https://")) {
-                return Err(at(
-                    "url",
-                    format!("`url` must start with http:// or https://, not `{u}`"),
+
+    fn host(&self, kind: Kind) -> Result<Option<String>, Diagnostic> {
+        let host = self.string("host")?;
+        if let Some(h) = &host {
+            if self.inv.host(h).is_none() {
+                let mut d = self.at(
+                    "host",
+                    format!("`host: {h}` is not a host of this inventory"),
+                );
+                d.hint = did_you_mean(h, self.inv.hosts.iter().map(|h| h.name.as_str()))
+                    .map(|s| format!("did you mean `{s}`?"));
+                return Err(d);
+            }
+            if kind == Kind::B3scale {
+                return Err(self.at(
+                    "host",
+                    "`host` (rake over SSH) is for Scalelite only; b3scale is managed through its API"
+                        .into(),
                 ));
             }
-            let u = u.trim_end_matches('/').to_string();
-            if kind == Kind::Scalelite && !u.ends_with("/scalelite/api") {
-                return Err(at("url", format!("`url` of Scalelite must be its server API base, ending in /scalelite/api (got `{u}`)"))
-                    .with_hint(format!("url: {}/scalelite/api", base_of(&u))));
-            }
-            if kind == Kind::B3scale && u.ends_with("/api/v1") {
-                return Err(at(
+        }
+        Ok(host)
+    }
+
+    fn url(&self, kind: Kind, has_host: bool) -> Result<Option<String>, Diagnostic> {
+        let Some(u) = self.string("url")? else {
+            return if kind == Kind::Scalelite && has_host {
+                Ok(None)
+            } else {
+                Err(self.whole("`url` is missing"))
+            };
+        };
+        if !(u.starts_with("http://") || u.starts_with("https://")) {
+            return Err(self.at(
+                "url",
+                format!("`url` must start with http:// or https://, not `{u}`"),
+            ));
+        }
+        let u = u.trim_end_matches('/').to_string();
+        if kind == Kind::Scalelite && !u.ends_with("/scalelite/api") {
+            return Err(self.at("url", format!("`url` of Scalelite must be its server API base, ending in /scalelite/api (got `{u}`)"))
+                .with_hint(format!("url: {}/scalelite/api", base_of(&u))));
+        }
+        if kind == Kind::B3scale && u.ends_with("/api/v1") {
+            return Err(self
+                .at(
                     "url",
                     "`url` of b3scale is its base URL; rollout adds /api/v1 itself".into(),
                 )
                 .with_hint(format!("url: {}", u.trim_end_matches("/api/v1"))));
-            }
-            Some(u)
         }
-        None if kind == Kind::Scalelite && host.is_some() => None,
-        None => return Err(inv.source.at(*line, *col, "balancer: `url` is missing")),
-    };
-    let secret = match map.get("secret") {
-        Some(Value::String(s)) if inv.secrets.contains_secret(s) => s.clone(),
-        Some(Value::String(_)) => {
-            return Err(at("secret", "`secret` must be a secret reference, not the secret itself".into())
-                .with_hint("secret: {secret: \"env:LOADBALANCER_SECRET\"} or {secret: \"file:secrets/balancer\"}"));
-        }
-        Some(other) => {
-            return Err(at(
+        Ok(Some(u))
+    }
+
+    fn secret(&self) -> Result<String, Diagnostic> {
+        match self.map.get("secret") {
+            Some(Value::String(s)) if self.inv.secrets.contains_secret(s) => Ok(s.clone()),
+            Some(Value::String(_)) => Err(self.at("secret", "`secret` must be a secret reference, not the secret itself".into())
+                .with_hint("secret: {secret: \"env:LOADBALANCER_SECRET\"} or {secret: \"file:secrets/balancer\"}")),
+            Some(other) => Err(self.at(
                 "secret",
                 format!(
                     "`secret` must be a secret reference, not {}",
                     type_name(other)
                 ),
-            ));
+            )),
+            None => Err(self
+                .whole("`secret` is missing")
+                .with_hint("secret: {secret: \"env:LOADBALANCER_SECRET\"}")),
         }
-        None => {
-            return Err(inv
-                .source
-                .at(*line, *col, "balancer: `secret` is missing")
-                .with_hint("secret: {secret: \"env:LOADBALANCER_SECRET\"}"));
+    }
+
+    fn group(&self) -> Result<String, Diagnostic> {
+        let group = self.string("group")?.unwrap_or_else(|| "bbb".into());
+        if self.inv.groups.contains_key(&group) {
+            return Ok(group);
         }
-    };
-    let group = string("group")?.unwrap_or_else(|| "bbb".into());
-    if !inv.groups.contains_key(&group) {
-        let mut d = match map.get("group") {
-            Some(_) => at(
+        let mut d = match self.map.get("group") {
+            Some(_) => self.at(
                 "group",
                 format!("group `{group}` is not defined in this inventory"),
             ),
-            None => inv.source.at(
-                *line,
-                *col,
-                "balancer: the BBB nodes' group `bbb` is not defined in this inventory",
-            ),
+            None => self.whole("the BBB nodes' group `bbb` is not defined in this inventory"),
         };
         d.hint = Some(
-            match did_you_mean(&group, inv.groups.keys().map(String::as_str)) {
+            match did_you_mean(&group, self.inv.groups.keys().map(String::as_str)) {
                 Some(s) => format!("did you mean `group: {s}`?"),
                 None => "set `group:` to the group of the BBB nodes".into(),
             },
         );
-        return Err(d);
+        Err(d)
     }
-    Ok(Some(BalancerConfig {
-        kind,
-        url,
-        secret,
-        group,
-        host,
-        min_in_service: usize::try_from(integer("min_in_service", 1, 0)?).unwrap_or(usize::MAX),
-        poll_interval: number("poll_interval", 5.0, 0.05)?,
-        request_timeout: integer("request_timeout", 10, 1)?,
-        health_timeout: integer("health_timeout", 60, 0)?,
-        rake_command: string("rake_command")?
-            .unwrap_or_else(|| "docker exec -i scalelite-api bundle exec rake".into()),
-    }))
 }
 
 fn base_of(url: &str) -> &str {
