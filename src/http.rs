@@ -1,4 +1,5 @@
-//! The one HTTP client rollout uses (ureq, blocking; callers run it on tokio's blocking pool).
+//! The one HTTP client rollout uses, for the balancers and the nodes' BBB API alike (ureq,
+//! blocking; callers run it on tokio's blocking pool).
 //! Every request has a timeout, never goes through a proxy and never follows a redirect: a
 //! redirect could carry a checksum or a token to another host. Errors name what failed but
 //! never the URL, which may carry a checksum; callers add a printable URL themselves.
