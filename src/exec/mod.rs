@@ -141,18 +141,18 @@ async fn converge(
         Ok(Err(e)) => return outcome_of(e, secrets),
         Ok(Ok(f)) => f,
     };
-    let probes = match plan::parse_check(plan, &out.stdout, &nonce) {
-        Ok(p) => p,
+    let facts = match plan::parse_check(plan, &out.stdout, &nonce) {
+        Ok(f) => f,
         Err(e) => {
             let why = if out.stderr.trim().is_empty() {
-                e
+                e.to_string()
             } else {
                 format!("{e}: {}", last_lines(&out.stderr, 5))
             };
             return HostOutcome::Failed(secrets.redact(&why));
         }
     };
-    let verdicts = plan::evaluate(plan, &probes, secrets);
+    let verdicts = plan::evaluate(plan, &facts, secrets);
 
     // Report the check; a failed assertion stops the host before anything changes.
     let mut failure = None;

@@ -163,6 +163,7 @@ fn parse_steps(role: &str, path: &Path, usage: Use) -> Result<Vec<StepSpec>, Dia
                 .with_hint(format!("add one of {}", step::KINDS.join(", "))));
         };
         step::validate(&kind, &args, usage).map_err(|e| {
+            let e = e.to_string();
             let mut d = src.at(kline, kcol, format!("{kind}: {e}"));
             d.hint = crate::yaml::unknown_field_hint(&e);
             d

@@ -2,10 +2,14 @@
 //! when the cache is older than `cache_valid_time`. Waits for the dpkg lock (unattended
 //! upgrades on a fresh machine) and retries, instead of failing the host.
 
-use super::{Flag, Num, Probe, Verdict};
+use super::args::{Flag, Num, flag_or};
+use super::error::{ArgError, StepError};
+use super::facts::CheckOutput;
+use super::kind::{Context, Kind, Resolve, Verdict};
 use crate::script::quote;
 use serde::Deserialize;
 
+/// The arguments of an `apt` step.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AptArgs {
@@ -22,6 +26,7 @@ pub struct AptArgs {
     pub recommends: Option<Flag>,
 }
 
+/// Package names as written: none, one string (comma or space separated), or a list.
 #[derive(Debug, Default, Deserialize)]
 #[serde(untagged)]
 pub enum Names {
@@ -31,6 +36,7 @@ pub enum Names {
     Many(Vec<String>),
 }
 
+/// What the packages should be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
     Present,
@@ -38,6 +44,7 @@ pub enum State {
     Latest,
 }
 
+/// An apt step for one host.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Apt {
     pub packages: Vec<String>,
@@ -47,8 +54,70 @@ pub struct Apt {
     pub recommends: bool,
 }
 
+/// A package dpkg knows (installed or not).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Package {
+    pub name: String,
+    /// dpkg's abbreviated status, e.g. `ii` (installed) or `rc` (removed, config left).
+    pub status: String,
+    pub version: String,
+}
+
+/// What an apt step's check found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AptFacts {
+    pub packages: Vec<Package>,
+    /// (package, candidate version) for `state: latest`.
+    pub candidates: Vec<(String, String)>,
+    /// Seconds since the package lists were refreshed (when `update_cache`).
+    pub cache_age: Option<u64>,
+}
+
+impl AptFacts {
+    /// The installed version of `p` (a name, or `name=version`).
+    fn installed(&self, p: &str) -> Option<&str> {
+        let name = p.split('=').next().unwrap_or(p);
+        self.packages
+            .iter()
+            .find(|k| k.name == name && k.status.starts_with("ii"))
+            .map(|k| k.version.as_str())
+    }
+}
+
 impl Apt {
-    pub fn new(a: AptArgs) -> Result<Apt, String> {
+    fn packages_where(&self, facts: &AptFacts, installed: bool) -> Vec<&str> {
+        self.packages
+            .iter()
+            .filter(|p| facts.installed(p).is_some() == installed)
+            .map(String::as_str)
+            .collect()
+    }
+
+    fn latest(&self, facts: &AptFacts, todo: &mut Vec<String>) {
+        for p in &self.packages {
+            let cand = facts
+                .candidates
+                .iter()
+                .find(|(n, _)| n == p)
+                .map(|(_, v)| v.as_str());
+            match (facts.installed(p), cand) {
+                (None, _) => todo.push(format!("install {p}")),
+                (Some(v), Some(c)) if c != v && c != "(none)" => {
+                    todo.push(format!("upgrade {p} {v} -> {c}"))
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+impl Kind for Apt {
+    const NAME: &'static str = "apt";
+    const MAY_BLOCK: bool = true;
+    type Args = AptArgs;
+    type Facts = AptFacts;
+
+    fn new(a: AptArgs, _: &Resolve) -> Result<Apt, StepError> {
         let packages = match a.name {
             Names::None => vec![],
             Names::One(s) => s
@@ -62,21 +131,23 @@ impl Apt {
             !p.chars()
                 .all(|c| c.is_ascii_alphanumeric() || "+-.:=_~".contains(c))
         }) {
-            return Err(format!("`{bad}` is not a package name"));
+            return Err(ArgError::PackageName(bad.clone()).into());
         }
         let state = match a.state.as_deref() {
             None | Some("present") => State::Present,
             Some("absent") => State::Absent,
             Some("latest") => State::Latest,
-            Some(s) => return Err(format!("state `{s}` must be present, absent or latest")),
+            Some(s) => {
+                return Err(ArgError::State {
+                    value: s.to_string(),
+                    allowed: "present, absent or latest",
+                }
+                .into());
+            }
         };
-        let update_cache = a
-            .update_cache
-            .map(|f| f.get())
-            .transpose()?
-            .unwrap_or(false);
+        let update_cache = flag_or(&a.update_cache, false)?;
         if packages.is_empty() && !update_cache {
-            return Err("apt needs `name` (packages) or `update_cache: true`".into());
+            return Err(ArgError::AptNothing.into());
         }
         Ok(Apt {
             packages,
@@ -87,13 +158,17 @@ impl Apt {
                 .map(|n| n.get())
                 .transpose()?
                 .unwrap_or(3600),
-            recommends: a.recommends.map(|f| f.get()).transpose()?.unwrap_or(true),
+            recommends: flag_or(&a.recommends, true)?,
         })
     }
 
-    /// `D <pkg> <status> <version>` per known package, `C <pkg> <candidate>` for latest,
-    /// `A <seconds>` for the age of the package lists.
-    pub fn check(&self) -> String {
+    fn default_timeout(&self) -> u64 {
+        1800
+    }
+
+    /// `package NAME STATUS VERSION` per known package, `candidate NAME VERSION` for
+    /// latest, `cache-age SECONDS` for the age of the package lists.
+    fn check(&self) -> String {
         let mut s = String::new();
         let names: Vec<String> = self
             .packages
@@ -102,84 +177,65 @@ impl Apt {
             .collect();
         let names = names.join(" ");
         if !self.packages.is_empty() {
-            s.push_str(&format!("dpkg-query -W -f='D ${{Package}} ${{db:Status-Abbrev}} ${{Version}}\\n' {names} 2>/dev/null || true\n"));
+            s.push_str(&format!("dpkg-query -W -f='package ${{Package}} ${{db:Status-Abbrev}} ${{Version}}\\n' {names} 2>/dev/null || true\n"));
         }
         if self.state == State::Latest {
-            s.push_str(&format!("LC_ALL=C apt-cache policy {names} 2>/dev/null | awk '/^[^ ]/{{p=$1; sub(/:$/,\"\",p)}} /^  Candidate:/{{print \"C \" p \" \" $2}}'\n"));
+            s.push_str(&format!("LC_ALL=C apt-cache policy {names} 2>/dev/null | awk '/^[^ ]/{{p=$1; sub(/:$/,\"\",p)}} /^  Candidate:/{{print \"candidate \" p \" \" $2}}'\n"));
         }
         if self.update_cache {
-            s.push_str("if [ -e /var/cache/apt/pkgcache.bin ]; then echo \"A $(( $(date +%s) - $(stat -c %Y /var/cache/apt/pkgcache.bin) ))\"; else echo 'A 999999999'; fi\n");
+            s.push_str("if [ -e /var/cache/apt/pkgcache.bin ]; then echo \"cache-age $(( $(date +%s) - $(stat -c %Y /var/cache/apt/pkgcache.bin) ))\"; else echo 'cache-age 999999999'; fi\n");
         }
         s
     }
 
-    pub fn evaluate(&self, probe: &Probe) -> Verdict {
-        let installed = |p: &str| -> Option<String> {
-            let name = p.split('=').next().unwrap_or(p);
-            probe.tagged("D").find_map(|l| {
+    fn read(&self, out: &CheckOutput) -> AptFacts {
+        let packages = out
+            .values("package")
+            .filter_map(|l| {
                 let mut f = l.split_whitespace();
-                let (n, st, v) = (f.next()?, f.next()?, f.next().unwrap_or(""));
-                (n == name && st.starts_with("ii")).then(|| v.to_string())
+                Some(Package {
+                    name: f.next()?.to_string(),
+                    status: f.next()?.to_string(),
+                    version: f.next().unwrap_or("").to_string(),
+                })
             })
-        };
+            .collect();
+        let candidates = out
+            .values("candidate")
+            .filter_map(|l| l.split_once(' '))
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        AptFacts {
+            packages,
+            candidates,
+            cache_age: out.first("cache-age").and_then(|a| a.trim().parse().ok()),
+        }
+    }
+
+    fn evaluate(&self, facts: &AptFacts, _: &Context) -> Verdict {
         let mut todo = Vec::new();
         match self.state {
             State::Present => {
-                let missing: Vec<&str> = self
-                    .packages
-                    .iter()
-                    .filter(|p| installed(p).is_none())
-                    .map(String::as_str)
-                    .collect();
+                let missing = self.packages_where(facts, false);
                 if !missing.is_empty() {
                     todo.push(format!("install {}", missing.join(" ")));
                 }
             }
             State::Absent => {
-                let there: Vec<&str> = self
-                    .packages
-                    .iter()
-                    .filter(|p| installed(p).is_some())
-                    .map(String::as_str)
-                    .collect();
+                let there = self.packages_where(facts, true);
                 if !there.is_empty() {
                     todo.push(format!("remove {}", there.join(" ")));
                 }
             }
-            State::Latest => {
-                for p in &self.packages {
-                    let cand = probe.tagged("C").find_map(|l| {
-                        l.strip_prefix(p.as_str())
-                            .and_then(|r| r.strip_prefix(' '))
-                            .map(String::from)
-                    });
-                    match (installed(p), cand) {
-                        (None, _) => todo.push(format!("install {p}")),
-                        (Some(v), Some(c)) if c != v && c != "(none)" => {
-                            todo.push(format!("upgrade {p} {v} -> {c}"))
-                        }
-                        _ => {}
-                    }
-                }
-            }
+            State::Latest => self.latest(facts, &mut todo),
         }
-        if self.update_cache {
-            let age: u64 = probe
-                .first("A")
-                .and_then(|a| a.trim().parse().ok())
-                .unwrap_or(u64::MAX);
-            if age > self.cache_valid_time {
-                todo.insert(0, "update package lists".into());
-            }
+        if self.update_cache && facts.cache_age.unwrap_or(u64::MAX) > self.cache_valid_time {
+            todo.insert(0, "update package lists".into());
         }
-        if todo.is_empty() {
-            Verdict::Unchanged
-        } else {
-            Verdict::change(todo.join(", "))
-        }
+        Verdict::changes(&todo)
     }
 
-    pub fn apply(&self) -> String {
+    fn apply(&self) -> String {
         let mut s = String::from(
             // Behind apt-cacher-ng (what `bbb-install.sh -p` points hosts at), many hosts
             // updating at once can make it answer some requests with an error and close the
@@ -218,49 +274,65 @@ impl Apt {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secret::Secrets;
+    use crate::step::with_plain_resolve;
 
     fn apt(state: &str) -> Apt {
-        Apt::new(AptArgs {
+        let a = AptArgs {
             name: Names::Many(vec!["coturn".into(), "curl".into()]),
             state: Some(state.into()),
             update_cache: None,
             cache_valid_time: None,
             recommends: None,
-        })
-        .unwrap()
+        };
+        with_plain_resolve(|r| Apt::new(a, r)).unwrap()
     }
-    fn p(l: &[&str]) -> Probe {
-        Probe {
-            lines: l.iter().map(|s| s.to_string()).collect(),
-            rc: 0,
-        }
+
+    fn eval(a: &Apt, lines: &[&str]) -> Verdict {
+        let s = Secrets::default();
+        a.evaluate(
+            &a.read(&CheckOutput::of(lines)),
+            &Context {
+                secrets: &s,
+                host: "h",
+            },
+        )
     }
 
     #[test]
     fn fixtures() {
         assert_eq!(
-            apt("present").evaluate(&p(&["D coturn ii  4.6.1-1", "D curl ii  7.88"])),
+            eval(
+                &apt("present"),
+                &["package coturn ii  4.6.1-1", "package curl ii  7.88"]
+            ),
             Verdict::Unchanged
         );
         assert_eq!(
-            apt("present").evaluate(&p(&["D coturn un  ", "D curl ii  7.88"])),
+            eval(
+                &apt("present"),
+                &["package coturn un  ", "package curl ii  7.88"]
+            ),
             Verdict::change("install coturn")
         );
         assert_eq!(
-            apt("present").evaluate(&p(&[])),
+            eval(&apt("present"), &[]),
             Verdict::change("install coturn curl")
         );
         assert_eq!(
-            apt("absent").evaluate(&p(&["D coturn rc  4.6.1-1"])),
+            eval(&apt("absent"), &["package coturn rc  4.6.1-1"]),
             Verdict::Unchanged
         );
         assert_eq!(
-            apt("latest").evaluate(&p(&[
-                "D coturn ii  1",
-                "D curl ii  2",
-                "C coturn 1",
-                "C curl 3"
-            ])),
+            eval(
+                &apt("latest"),
+                &[
+                    "package coturn ii  1",
+                    "package curl ii  2",
+                    "candidate coturn 1",
+                    "candidate curl 3"
+                ]
+            ),
             Verdict::change("upgrade curl 2 -> 3")
         );
         assert!(
@@ -268,15 +340,13 @@ mod tests {
                 .apply()
                 .contains("__rl_apt install coturn curl")
         );
-        assert!(
-            Apt::new(AptArgs {
-                name: Names::One("x;rm".into()),
-                state: None,
-                update_cache: None,
-                cache_valid_time: None,
-                recommends: None
-            })
-            .is_err()
-        );
+        let bad = AptArgs {
+            name: Names::One("x;rm".into()),
+            state: None,
+            update_cache: None,
+            cache_valid_time: None,
+            recommends: None,
+        };
+        assert!(with_plain_resolve(|r| Apt::new(bad, r)).is_err());
     }
 }

@@ -2,10 +2,13 @@
 //! `unless` (a read-only shell check that succeeds when nothing needs doing). Unguarded
 //! commands are only allowed as handlers, so a re-run reports zero changes.
 
-use super::{Probe, Use, Verdict};
+use super::error::{ArgError, StepError};
+use super::facts::CheckOutput;
+use super::kind::{Context, Kind, Resolve, Use, Verdict};
 use crate::script::quote;
 use serde::Deserialize;
 
+/// The arguments of a `command` step.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CommandArgs {
@@ -15,13 +18,7 @@ pub struct CommandArgs {
     pub chdir: Option<String>,
 }
 
-pub fn validate_use(args: &serde_json::Value, usage: Use) -> Result<(), String> {
-    if usage == Use::Step && args.get("creates").is_none() && args.get("unless").is_none() {
-        return Err("a command step needs `creates:` or `unless:` so that a second run changes nothing (unguarded commands belong in handlers)".into());
-    }
-    Ok(())
-}
-
+/// A command step for one host.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Command {
     pub run: String,
@@ -30,8 +27,29 @@ pub struct Command {
     pub chdir: Option<String>,
 }
 
-impl Command {
-    pub fn new(a: CommandArgs) -> Result<Command, String> {
+/// What a command's guards found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommandFacts {
+    /// The `creates` path exists.
+    pub created: bool,
+    /// The `unless` check succeeded.
+    pub unless_passed: bool,
+}
+
+impl Kind for Command {
+    const NAME: &'static str = "command";
+    const MAY_BLOCK: bool = true;
+    type Args = CommandArgs;
+    type Facts = CommandFacts;
+
+    fn validate_use(a: &CommandArgs, usage: Use) -> Result<(), ArgError> {
+        if usage == Use::Step && a.creates.is_none() && a.unless.is_none() {
+            return Err(ArgError::Unguarded);
+        }
+        Ok(())
+    }
+
+    fn new(a: CommandArgs, _: &Resolve) -> Result<Command, StepError> {
         Ok(Command {
             run: a.run,
             creates: a.creates,
@@ -40,20 +58,34 @@ impl Command {
         })
     }
 
-    pub fn check(&self) -> String {
+    fn default_timeout(&self) -> u64 {
+        600
+    }
+
+    /// `created` when the `creates` path exists, `unless-passed` when `unless` succeeds.
+    fn check(&self) -> String {
         let mut s = String::new();
         if let Some(c) = &self.creates {
-            s.push_str(&format!("if [ -e {} ]; then echo C; fi\n", quote(c)));
+            s.push_str(&format!("if [ -e {} ]; then echo created; fi\n", quote(c)));
         }
         if let Some(u) = &self.unless {
-            s.push_str(&format!("( {u}\n) >/dev/null 2>&1 </dev/null && echo U\n"));
+            s.push_str(&format!(
+                "( {u}\n) >/dev/null 2>&1 </dev/null && echo unless-passed\n"
+            ));
         }
         s.push_str("true\n");
         s
     }
 
-    pub fn evaluate(&self, probe: &Probe) -> Verdict {
-        if probe.first("C").is_some() || probe.first("U").is_some() {
+    fn read(&self, out: &CheckOutput) -> CommandFacts {
+        CommandFacts {
+            created: out.has("created"),
+            unless_passed: out.has("unless-passed"),
+        }
+    }
+
+    fn evaluate(&self, facts: &CommandFacts, _: &Context) -> Verdict {
+        if facts.created || facts.unless_passed {
             return Verdict::Unchanged;
         }
         let first = self
@@ -70,7 +102,7 @@ impl Command {
         Verdict::change(format!("run `{first}`{more}"))
     }
 
-    pub fn apply(&self) -> String {
+    fn apply(&self) -> String {
         let mut s = String::new();
         if let Some(d) = &self.chdir {
             s.push_str(&format!("cd {}\n", quote(d)));

@@ -1,9 +1,14 @@
 //! `directory`: a directory with owner, group and mode, or its absence.
 
-use super::{Num, Probe, Verdict, meta_changes, mode};
+use super::args::{Num, Ownership, mode, present};
+use super::error::{ArgError, StepError};
+use super::facts::{CheckOutput, FileType, Gather, Gathered, PathStat, STAT_FORMAT};
+use super::file::gatherable;
+use super::kind::{Context, Kind, Resolve, Verdict};
 use crate::script::quote;
 use serde::Deserialize;
 
+/// The arguments of a `directory` step.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DirectoryArgs {
@@ -11,9 +16,11 @@ pub struct DirectoryArgs {
     pub owner: Option<String>,
     pub group: Option<String>,
     pub mode: Option<Num>,
+    /// `present` (default) or `absent`.
     pub state: Option<String>,
 }
 
+/// A directory step for one host.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Directory {
     pub path: String,
@@ -23,55 +30,68 @@ pub struct Directory {
     pub mode: Option<String>,
 }
 
-impl Directory {
-    pub fn new(a: DirectoryArgs) -> Result<Directory, String> {
+/// The stat of the path itself (a link is not a directory); None when nothing is there.
+pub type DirectoryFacts = Option<PathStat>;
+
+impl Kind for Directory {
+    const NAME: &'static str = "directory";
+    const MAY_BLOCK: bool = false;
+    type Args = DirectoryArgs;
+    type Facts = DirectoryFacts;
+
+    fn new(a: DirectoryArgs, _: &Resolve) -> Result<Directory, StepError> {
         if !a.path.starts_with('/') || a.path.trim_end_matches('/').is_empty() {
-            return Err(format!("path `{}` must be absolute and not /", a.path));
+            return Err(ArgError::DirectoryPath(a.path).into());
         }
-        let present = match a.state.as_deref() {
-            None | Some("present") => true,
-            Some("absent") => false,
-            Some(s) => return Err(format!("state `{s}` must be present or absent")),
-        };
         Ok(Directory {
+            present: present(a.state.as_deref())?,
+            mode: mode(&a.mode)?,
             path: a.path,
-            present,
             owner: a.owner,
             group: a.group,
-            mode: mode(&a.mode)?,
         })
     }
 
-    pub fn check(&self) -> String {
+    /// `stat` of the path itself, or `absent`.
+    fn check(&self) -> String {
         format!(
-            "p={}\nif [ -d \"$p\" ] && [ ! -L \"$p\" ]; then stat -c 'S %U %G %a' \"$p\"; elif [ -e \"$p\" ]; then echo F; else echo A; fi\n",
+            "p={}\nif [ -e \"$p\" ] || [ -L \"$p\" ]; then stat -c 'stat {STAT_FORMAT}' -- \"$p\"; else echo absent; fi\n",
             quote(&self.path)
         )
     }
 
-    pub fn evaluate(&self, probe: &Probe) -> Verdict {
-        if probe.first("F").is_some() {
-            return Verdict::Fail(format!("{} exists and is not a directory", self.path));
-        }
-        let exists = probe.first("A").is_none();
-        match (self.present, exists) {
-            (false, false) => Verdict::Unchanged,
-            (false, true) => Verdict::change("remove"),
-            (true, false) => Verdict::change("create"),
-            (true, true) => {
-                let s: Vec<&str> = probe.first("S").unwrap_or("").split(' ').collect();
-                let cur = (s.len() >= 3).then(|| (s[0], s[1], s[2]));
-                let c = meta_changes(cur, &self.owner, &self.group, &self.mode);
-                if c.is_empty() {
-                    Verdict::Unchanged
-                } else {
-                    Verdict::change(c.join(", "))
-                }
+    fn read(&self, out: &CheckOutput) -> DirectoryFacts {
+        out.first("stat").and_then(PathStat::parse)
+    }
+
+    fn gather(&self) -> Option<Gather<'_>> {
+        gatherable(&self.path).then_some(Gather::Directory { path: &self.path })
+    }
+
+    fn gathered(&self, g: &Gathered) -> Option<DirectoryFacts> {
+        Some(g.stat(&self.path).cloned())
+    }
+
+    fn evaluate(&self, facts: &DirectoryFacts, _: &Context) -> Verdict {
+        match (self.present, facts) {
+            (_, Some(s)) if s.file_type != FileType::Directory => {
+                Verdict::Fail(format!("{} exists and is not a directory", self.path))
+            }
+            (false, None) => Verdict::Unchanged,
+            (false, Some(_)) => Verdict::change("remove"),
+            (true, None) => Verdict::change("create"),
+            (true, Some(s)) => {
+                let own = Ownership {
+                    owner: self.owner.clone(),
+                    group: self.group.clone(),
+                    mode: self.mode.clone(),
+                };
+                Verdict::changes(&own.changes(Some(s)))
             }
         }
     }
 
-    pub fn apply(&self) -> String {
+    fn apply(&self) -> String {
         let p = quote(&self.path);
         if !self.present {
             return format!("rm -rf -- {p}\n");
@@ -95,31 +115,42 @@ impl Directory {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secret::Secrets;
+    use crate::step::with_plain_resolve;
 
     fn dir() -> Directory {
-        Directory::new(DirectoryArgs {
+        let a = DirectoryArgs {
             path: "/opt/x".into(),
             owner: Some("app".into()),
             group: None,
             mode: Some(Num::Int(750)),
             state: None,
-        })
-        .unwrap()
+        };
+        with_plain_resolve(|r| Directory::new(a, r)).unwrap()
     }
 
     #[test]
     fn fixtures() {
-        let p = |l: &[&str]| Probe {
-            lines: l.iter().map(|s| s.to_string()).collect(),
-            rc: 0,
+        let s = Secrets::default();
+        let cx = Context {
+            secrets: &s,
+            host: "h",
         };
-        assert_eq!(dir().evaluate(&p(&["A"])), Verdict::change("create"));
-        assert_eq!(dir().evaluate(&p(&["S app root 750"])), Verdict::Unchanged);
+        let st = |l: &str| dir().read(&CheckOutput::of(&[&format!("stat {l}")]));
+        let absent = dir().read(&CheckOutput::of(&["absent"]));
+        assert_eq!(dir().evaluate(&absent, &cx), Verdict::change("create"));
         assert_eq!(
-            dir().evaluate(&p(&["S root root 755"])),
+            dir().evaluate(&st("directory|app|root|750|4096"), &cx),
+            Verdict::Unchanged
+        );
+        assert_eq!(
+            dir().evaluate(&st("directory|root|root|755|4096"), &cx),
             Verdict::change("owner root -> app, mode 0755 -> 0750")
         );
-        assert!(matches!(dir().evaluate(&p(&["F"])), Verdict::Fail(_)));
+        assert!(matches!(
+            dir().evaluate(&st("regular file|root|root|644|1"), &cx),
+            Verdict::Fail(_)
+        ));
         assert_eq!(
             dir().apply(),
             "mkdir -p -- /opt/x\nchown app /opt/x\nchmod 0750 /opt/x\n"

@@ -1,10 +1,14 @@
 //! `download`: a file fetched by the host from a URL and verified against a pinned sha256
 //! before it replaces the target (so a changed upstream never runs unreviewed).
 
-use super::{Num, Probe, Verdict, mode};
+use super::args::{Num, Ownership, mode};
+use super::error::{ArgError, StepError};
+use super::facts::{CheckOutput, PathStat, STAT_FORMAT};
+use super::kind::{Context, Kind, Resolve, Verdict};
 use crate::script::quote;
 use serde::Deserialize;
 
+/// The arguments of a `download` step.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DownloadArgs {
@@ -16,64 +20,95 @@ pub struct DownloadArgs {
     pub mode: Option<Num>,
 }
 
+/// A download step for one host.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Download {
     pub url: String,
     pub dest: String,
+    /// Lowercase hex.
     pub sha256: String,
     pub owner: Option<String>,
     pub group: Option<String>,
     pub mode: Option<String>,
 }
 
-impl Download {
-    pub fn new(a: DownloadArgs) -> Result<Download, String> {
+/// What a download's check found at `dest`: nothing (or not a regular file), or the hash
+/// of what is there and its stat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DownloadFacts {
+    Absent,
+    Present {
+        hash: String,
+        stat: Option<PathStat>,
+    },
+}
+
+impl Kind for Download {
+    const NAME: &'static str = "download";
+    const MAY_BLOCK: bool = true;
+    type Args = DownloadArgs;
+    type Facts = DownloadFacts;
+
+    fn new(a: DownloadArgs, _: &Resolve) -> Result<Download, StepError> {
         let sha = a.sha256.trim().to_ascii_lowercase();
         if sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Err(format!("sha256 `{}` is not 64 hex digits", a.sha256));
+            return Err(ArgError::Sha256(a.sha256).into());
         }
         if !a.dest.starts_with('/') {
-            return Err(format!("dest `{}` must be absolute", a.dest));
+            return Err(ArgError::NotAbsolute {
+                field: "dest",
+                value: a.dest,
+            }
+            .into());
         }
         Ok(Download {
+            mode: mode(&a.mode)?,
             url: a.url,
             dest: a.dest,
             sha256: sha,
             owner: a.owner,
             group: a.group,
-            mode: mode(&a.mode)?,
         })
     }
 
-    pub fn check(&self) -> String {
+    fn default_timeout(&self) -> u64 {
+        600
+    }
+
+    /// `hash` and `stat` of a regular file at `dest`, else `absent`.
+    fn check(&self) -> String {
         format!(
-            "p={}\nif [ -f \"$p\" ]; then h=$(sha256sum < \"$p\"); echo \"H ${{h%% *}}\"; stat -c 'S %U %G %a' \"$p\"; else echo A; fi\n",
+            "p={}\nif [ -f \"$p\" ]; then h=$(sha256sum < \"$p\"); echo \"hash ${{h%% *}}\"; stat -c 'stat {STAT_FORMAT}' -- \"$p\"; else echo absent; fi\n",
             quote(&self.dest)
         )
     }
 
-    pub fn evaluate(&self, probe: &Probe) -> Verdict {
-        if probe.first("A").is_some() {
-            return Verdict::change(format!("download {}", self.url));
+    fn read(&self, out: &CheckOutput) -> DownloadFacts {
+        if out.has("absent") {
+            return DownloadFacts::Absent;
         }
-        if probe.first("H") != Some(self.sha256.as_str()) {
-            return Verdict::change(format!("download {} (checksum differs)", self.url));
-        }
-        let s: Vec<&str> = probe.first("S").unwrap_or("").split(' ').collect();
-        let c = super::meta_changes(
-            (s.len() >= 3).then(|| (s[0], s[1], s[2])),
-            &self.owner,
-            &self.group,
-            &self.mode,
-        );
-        if c.is_empty() {
-            Verdict::Unchanged
-        } else {
-            Verdict::change(c.join(", "))
+        DownloadFacts::Present {
+            hash: out.first("hash").unwrap_or("").to_string(),
+            stat: out.first("stat").and_then(PathStat::parse),
         }
     }
 
-    pub fn apply(&self) -> String {
+    fn evaluate(&self, facts: &DownloadFacts, _: &Context) -> Verdict {
+        let DownloadFacts::Present { hash, stat } = facts else {
+            return Verdict::change(format!("download {}", self.url));
+        };
+        if *hash != self.sha256 {
+            return Verdict::change(format!("download {} (checksum differs)", self.url));
+        }
+        let own = Ownership {
+            owner: self.owner.clone(),
+            group: self.group.clone(),
+            mode: self.mode.clone(),
+        };
+        Verdict::changes(&own.changes(stat.as_ref()))
+    }
+
+    fn apply(&self) -> String {
         let d = quote(&self.dest);
         format!(
             "t=$(__rl_tmp {d})\nif command -v curl >/dev/null 2>&1; then curl -fsSL --retry 3 --connect-timeout 20 -o \"$t\" {u} || {{ rm -f \"$t\"; __rl_fail \"download of {u} failed\"; }}\nelse wget -q -O \"$t\" {u} || {{ rm -f \"$t\"; __rl_fail \"download of {u} failed\"; }}; fi\ngot=$(sha256sum < \"$t\" | cut -d' ' -f1)\nif [ \"$got\" != {sha} ]; then rm -f \"$t\"; __rl_fail \"checksum mismatch for {u}: got $got, pinned {sha}\"; fi\n__rl_commit \"$t\" {d} {o} {g} {m}\n",

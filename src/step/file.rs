@@ -2,14 +2,18 @@
 //! check sends back only a hash unless the content differs; apply writes a temporary file
 //! beside the target, sets owner and mode, and renames it over the target.
 
-use super::{Flag, Num, Probe, Resolve, StepError, Verdict, meta_changes, mode};
+use super::args::{Flag, Num, Ownership, flag_or, mode, present};
+use super::diff::diff_text;
+use super::error::{ArgError, StepError};
+use super::facts::{CheckOutput, FileType, Gather, Gathered, PathStat, STAT_FORMAT};
+use super::kind::{Context, Kind, Resolve, Verdict};
 use crate::script::{quote, sha256_hex};
-use crate::secret::{REDACTED, Secrets};
 use serde::Deserialize;
 
-/// Files larger than this are compared by hash only; no diff is shown.
+/// Files larger than this (bytes) are compared by hash only; no diff is shown.
 pub const DIFF_LIMIT: u64 = 256 * 1024;
 
+/// The arguments of a `file` step.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileArgs {
@@ -27,6 +31,7 @@ pub struct FileArgs {
     pub sensitive: Option<Flag>,
 }
 
+/// A file step for one host.
 #[derive(Debug, Clone, PartialEq)]
 pub struct File {
     pub path: String,
@@ -38,80 +43,196 @@ pub struct File {
     pub sensitive: bool,
 }
 
+/// What a file's check found at its path (following a symbolic link).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileFacts {
+    /// Nothing there (or a link to nothing).
+    Absent,
+    /// A directory, or a link to one.
+    Directory,
+    /// Something else: its own stat (a link's, for a link), and when content is wanted the
+    /// hash of what it holds and, when that hash is not the wanted one, the content itself
+    /// (None past [`DIFF_LIMIT`]).
+    Present {
+        stat: PathStat,
+        hash: Option<String>,
+        content: Option<Vec<u8>>,
+    },
+}
+
+/// Paths the gathered facts can carry: `sha256sum` escapes names with a backslash or a
+/// newline, and a newline would split `stat`'s output line.
+pub(super) fn gatherable(path: &str) -> bool {
+    !path.contains(['\\', '\n'])
+}
+
 impl File {
-    pub fn new(a: FileArgs, r: &Resolve) -> Result<File, StepError> {
-        if !a.path.starts_with('/') {
-            return Err(format!("path `{}` must be absolute", a.path).into());
+    fn ownership(&self) -> Ownership {
+        Ownership {
+            owner: self.owner.clone(),
+            group: self.group.clone(),
+            mode: self.mode.clone(),
         }
-        let absent = match a.state.as_deref() {
-            None | Some("present") => false,
-            Some("absent") => true,
-            Some(s) => return Err(format!("state `{s}` must be present or absent").into()),
-        };
-        let content = match (absent, a.content, a.template) {
-            (true, None, None) => None,
-            (true, _, _) => {
-                return Err(StepError::Invalid(
-                    "a file with state absent takes no content or template".into(),
-                ));
-            }
-            (false, Some(c), None) => Some(c),
-            (false, None, Some(t)) => {
-                if !r.templates.exists(&t) {
-                    let hint = crate::error::did_you_mean(&t, r.templates.names())
-                        .map(|s| format!(" (did you mean `{s}`?)"))
-                        .unwrap_or_default();
-                    return Err(format!(
-                        "template `{t}` not found in {}{hint}",
-                        r.templates.dir().display()
-                    )
+    }
+
+    /// The sha256 of the wanted content (None: the file must be absent).
+    fn want(&self) -> Option<String> {
+        self.content.as_deref().map(|c| sha256_hex(c.as_bytes()))
+    }
+
+    fn content(a: &FileArgs, r: &Resolve, present: bool) -> Result<Option<String>, StepError> {
+        Ok(match (present, &a.content, &a.template) {
+            (false, None, None) => None,
+            (false, _, _) => return Err(ArgError::ContentOfAbsent.into()),
+            (true, Some(c), None) => Some(c.clone()),
+            (true, None, Some(t)) => {
+                if !r.templates.exists(t) {
+                    return Err(ArgError::TemplateNotFound {
+                        name: t.clone(),
+                        dir: r.templates.dir().to_path_buf(),
+                        similar: crate::error::did_you_mean(t, r.templates.names())
+                            .map(String::from),
+                    }
                     .into());
                 }
                 Some(
                     r.templates
-                        .render_file(&t, r.ctx)
+                        .render_file(t, r.ctx)
                         .map_err(StepError::Template)?,
                 )
             }
-            (false, Some(_), Some(_)) => {
-                return Err(StepError::Invalid(
-                    "give either content or template, not both".into(),
-                ));
-            }
-            (false, None, None) => {
-                return Err(StepError::Invalid(
-                    "a file needs content or template (or state: absent)".into(),
-                ));
-            }
+            (true, Some(_), Some(_)) => return Err(ArgError::ContentAndTemplate.into()),
+            (true, None, None) => return Err(ArgError::NoContent.into()),
+        })
+    }
+
+    /// The diff of a content change (None: the content is the wanted one).
+    fn diff(&self, facts: &FileFacts, want: &str, same: bool, cx: &Context) -> Option<String> {
+        if same {
+            return None;
+        }
+        if self.sensitive {
+            return Some("(sensitive content changed; diff not shown)\n".to_string());
+        }
+        let old = match facts {
+            FileFacts::Present {
+                content: Some(c), ..
+            } => Some(String::from_utf8(c.clone()).ok()),
+            FileFacts::Present { .. } => None,
+            _ => Some(Some(String::new())),
         };
+        Some(match old {
+            Some(Some(old)) => diff_text(
+                &old,
+                want,
+                &format!("{}:{}", cx.host, self.path),
+                cx.secrets,
+            ),
+            Some(None) => "(binary content differs)\n".to_string(),
+            None => "(file too large to diff)\n".to_string(),
+        })
+    }
+}
+
+impl Kind for File {
+    const NAME: &'static str = "file";
+    const MAY_BLOCK: bool = false;
+    type Args = FileArgs;
+    type Facts = FileFacts;
+
+    fn new(a: FileArgs, r: &Resolve) -> Result<File, StepError> {
+        if !a.path.starts_with('/') {
+            return Err(ArgError::NotAbsolute {
+                field: "path",
+                value: a.path,
+            }
+            .into());
+        }
+        let present = present(a.state.as_deref())?;
+        let content = File::content(&a, r, present)?;
         Ok(File {
+            mode: mode(&a.mode)?,
+            sensitive: flag_or(&a.sensitive, false)?,
             path: a.path,
             content,
             owner: a.owner,
             group: a.group,
-            mode: mode(&a.mode)?,
-            sensitive: a.sensitive.map(|f| f.get()).transpose()?.unwrap_or(false),
         })
     }
 
-    pub fn check(&self) -> String {
-        let p = quote(&self.path);
-        let want = self
-            .content
-            .as_deref()
-            .map(|c| sha256_hex(c.as_bytes()))
-            .unwrap_or_default();
-        format!(
-            "p={p}\nif [ -L \"$p\" ]; then echo L; fi\nif [ -d \"$p\" ]; then echo D; elif [ -e \"$p\" ]; then\n  stat -c 'S %U %G %a %s' \"$p\"\n  h=$(sha256sum < \"$p\"); h=${{h%% *}}; echo \"H $h\"\n  if [ \"$h\" != {want} ] && [ \"$(stat -c %s \"$p\")\" -le {DIFF_LIMIT} ]; then printf 'B '; base64 -w0 < \"$p\"; echo; fi\nelse echo A; fi\n",
-            want = if want.is_empty() { "''".into() } else { want }
-        )
+    /// `directory`, `absent`, or `stat` (of the path itself, not following a link), then,
+    /// when content is wanted, `hash` and, if that differs and the file is small, `content`.
+    fn check(&self) -> String {
+        let mut s = format!(
+            "p={}\nif [ -d \"$p\" ]; then echo directory; elif [ -e \"$p\" ]; then\n  s=$(stat -c '{STAT_FORMAT}' -- \"$p\"); echo \"stat $s\"\n",
+            quote(&self.path)
+        );
+        if let Some(want) = self.want() {
+            s.push_str(&format!(
+                "  h=$(sha256sum < \"$p\"); h=${{h%% *}}; echo \"hash $h\"\n  if [ \"$h\" != {want} ] && [ \"${{s##*|}}\" -le {DIFF_LIMIT} ]; then printf 'content '; base64 -w0 < \"$p\"; echo; fi\n"
+            ));
+        }
+        s.push_str("else echo absent; fi\n");
+        s
     }
 
-    pub fn evaluate(&self, probe: &Probe, secrets: &Secrets, host: &str) -> Verdict {
-        if probe.first("D").is_some() {
-            return Verdict::Fail(format!("{} is a directory", self.path));
+    fn read(&self, out: &CheckOutput) -> FileFacts {
+        if out.has("directory") {
+            return FileFacts::Directory;
         }
-        let exists = probe.first("A").is_none();
+        match out.first("stat").and_then(PathStat::parse) {
+            None => FileFacts::Absent,
+            Some(stat) => FileFacts::Present {
+                stat,
+                hash: out
+                    .first("hash")
+                    .filter(|h| !h.is_empty())
+                    .map(String::from),
+                content: out.first("content").and_then(crate::script::unbase64),
+            },
+        }
+    }
+
+    fn gather(&self) -> Option<Gather<'_>> {
+        gatherable(&self.path).then(|| Gather::File {
+            path: &self.path,
+            want: self.want(),
+        })
+    }
+
+    /// A symbolic link is not gathered: its own check says what it points to.
+    fn gathered(&self, g: &Gathered) -> Option<FileFacts> {
+        let Some(stat) = g.stat(&self.path) else {
+            return Some(FileFacts::Absent);
+        };
+        match stat.file_type {
+            FileType::Directory => Some(FileFacts::Directory),
+            FileType::Symlink => None,
+            FileType::File => {
+                let want = self.want();
+                let hash = want.as_ref().and_then(|_| g.hash(&self.path));
+                let content = match (&want, hash) {
+                    (Some(w), Some(h)) if w != h => g.content(&self.path).map(<[u8]>::to_vec),
+                    _ => None,
+                };
+                Some(FileFacts::Present {
+                    stat: stat.clone(),
+                    hash: hash.map(String::from),
+                    content,
+                })
+            }
+        }
+    }
+
+    fn evaluate(&self, facts: &FileFacts, cx: &Context) -> Verdict {
+        let (stat, hash) = match facts {
+            FileFacts::Directory => {
+                return Verdict::Fail(format!("{} is a directory", self.path));
+            }
+            FileFacts::Absent => (None, None),
+            FileFacts::Present { stat, hash, .. } => (Some(stat), hash.as_deref()),
+        };
+        let exists = stat.is_some();
         let Some(want) = &self.content else {
             return if exists {
                 Verdict::change("remove")
@@ -119,14 +240,9 @@ impl File {
                 Verdict::Unchanged
             };
         };
-        let stat: Option<Vec<&str>> = probe.first("S").map(|s| s.split(' ').collect());
-        let current = stat
-            .as_ref()
-            .filter(|s| s.len() >= 3)
-            .map(|s| (s[0], s[1], s[2]));
-        let mut changes = meta_changes(current, &self.owner, &self.group, &self.mode);
-        let same = probe.first("H") == Some(sha256_hex(want.as_bytes()).as_str())
-            && probe.first("L").is_none();
+        let mut changes = self.ownership().changes(stat);
+        let link = stat.is_some_and(|s| s.file_type == FileType::Symlink);
+        let same = hash == Some(sha256_hex(want.as_bytes()).as_str()) && !link;
         if exists && same && changes.is_empty() {
             return Verdict::Unchanged;
         }
@@ -135,29 +251,13 @@ impl File {
         } else if !same {
             changes.insert(0, "content".into());
         }
-        let diff = if same {
-            None
-        } else if self.sensitive {
-            Some("(sensitive content changed; diff not shown)\n".to_string())
-        } else {
-            let old = match probe.first("B") {
-                Some(b) => crate::script::unbase64(b).map(|v| String::from_utf8(v).ok()),
-                None if !exists => Some(Some(String::new())),
-                None => None,
-            };
-            Some(match old {
-                Some(Some(old)) => diff_text(&old, want, &format!("{host}:{}", self.path), secrets),
-                Some(None) => "(binary content differs)\n".to_string(),
-                None => "(file too large to diff)\n".to_string(),
-            })
-        };
         Verdict::Change {
             summary: changes.join(", "),
-            diff,
+            diff: self.diff(facts, want, same, cx),
         }
     }
 
-    pub fn apply(&self) -> String {
+    fn apply(&self) -> String {
         let p = quote(&self.path);
         match &self.content {
             None => format!("rm -f -- {p}\n"),
@@ -174,37 +274,11 @@ impl File {
     }
 }
 
-/// A unified diff of `old` to `new`. Secrets are masked: known values in both versions, and
-/// in removed lines whatever follows the prefix at which a new line carries a secret (so an
-/// old, unknown `static-auth-secret=...` does not leak either).
-pub fn diff_text(old: &str, new: &str, label: &str, secrets: &Secrets) -> String {
-    let prefixes: Vec<&str> = new
-        .lines()
-        .filter_map(|l| secrets.first_secret_at(l).map(|i| &l[..i]))
-        .filter(|p| !p.trim().is_empty())
-        .collect();
-    let mask_old = |line: &str| -> String {
-        if secrets.contains_secret(line) {
-            return secrets.redact(line);
-        }
-        match prefixes.iter().find(|p| line.starts_with(**p)) {
-            Some(p) => format!("{p}{REDACTED} (old value)"),
-            None => line.to_string(),
-        }
-    };
-    let old_masked: String = old.lines().map(|l| mask_old(l) + "\n").collect();
-    let new_masked = secrets.redact(new);
-    let d = similar::TextDiff::from_lines(&old_masked, &new_masked);
-    d.unified_diff()
-        .context_radius(3)
-        .header(&format!("{label} (current)"), &format!("{label} (wanted)"))
-        .to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::step::{Probe, with_plain_resolve};
+    use crate::secret::Secrets;
+    use crate::step::with_plain_resolve;
 
     fn file(content: &str, mode: Option<u64>) -> File {
         let args = FileArgs {
@@ -220,31 +294,36 @@ mod tests {
         with_plain_resolve(|r| File::new(args, r)).unwrap()
     }
 
-    fn probe(lines: &[&str]) -> Probe {
-        Probe {
-            lines: lines.iter().map(|s| s.to_string()).collect(),
-            rc: 0,
+    fn present(mode: &str, content: &str) -> FileFacts {
+        FileFacts::Present {
+            stat: PathStat::parse(&format!("regular file|root|root|{mode}|2")).unwrap(),
+            hash: Some(sha256_hex(content.as_bytes())),
+            content: None,
         }
+    }
+
+    fn eval(f: &File, facts: &FileFacts) -> Verdict {
+        let s = Secrets::default();
+        f.evaluate(
+            facts,
+            &Context {
+                secrets: &s,
+                host: "h1",
+            },
+        )
     }
 
     #[test]
     fn unchanged_when_hash_and_metadata_match() {
-        let f = file("a\n", Some(644));
-        let h = format!("H {}", sha256_hex(b"a\n"));
         assert_eq!(
-            f.evaluate(
-                &probe(&["S root root 644 2", &h]),
-                &Secrets::default(),
-                "h1"
-            ),
+            eval(&file("a\n", Some(644)), &present("644", "a\n")),
             Verdict::Unchanged
         );
     }
 
     #[test]
     fn missing_file_is_created_with_full_diff() {
-        let f = file("a\n", None);
-        let v = f.evaluate(&probe(&["A"]), &Secrets::default(), "h1");
+        let v = eval(&file("a\n", None), &FileFacts::Absent);
         let Verdict::Change { summary, diff } = v else {
             panic!("{v:?}")
         };
@@ -257,10 +336,8 @@ mod tests {
 
     #[test]
     fn mode_only_change_has_no_diff() {
-        let f = file("a\n", Some(640));
-        let h = format!("H {}", sha256_hex(b"a\n"));
         assert_eq!(
-            f.evaluate(&probe(&["S root root 644 2", &h]), &Secrets::default(), "h"),
+            eval(&file("a\n", Some(640)), &present("644", "a\n")),
             Verdict::Change {
                 summary: "mode 0644 -> 0640".into(),
                 diff: None
@@ -269,20 +346,15 @@ mod tests {
     }
 
     #[test]
-    fn old_secret_values_are_masked_in_diffs() {
-        let secrets = Secrets::new(vec!["NEWSECRET".into()]);
-        let d = diff_text(
-            "static-auth-secret=OLDVALUE\nrealm=x\n",
-            "static-auth-secret=NEWSECRET\nrealm=x\n",
-            "t:/etc/turnserver.conf",
-            &secrets,
-        );
-        assert!(!d.contains("OLDVALUE") && !d.contains("NEWSECRET"), "{d}");
-        assert!(
-            d.contains(
-                "-static-auth-secret=<redacted> (old value)\n+static-auth-secret=<redacted>\n"
-            ),
-            "{d}"
+    fn check_output_is_read_into_facts() {
+        let f = file("a\n", None);
+        let h = sha256_hex(b"a\n");
+        let out = CheckOutput::of(&["stat regular file|root|root|644|2", &format!("hash {h}")]);
+        assert_eq!(f.read(&out), present("644", "a\n"));
+        assert_eq!(f.read(&CheckOutput::of(&["absent"])), FileFacts::Absent);
+        assert_eq!(
+            f.read(&CheckOutput::of(&["directory"])),
+            FileFacts::Directory
         );
     }
 

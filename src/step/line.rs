@@ -1,10 +1,14 @@
 //! `line`: one line present in (or absent from) a file; with `regexp`, the last line
 //! matching it is replaced. Lines travel in environment variables, never in argv.
 
-use super::{Probe, Verdict};
+use super::args::present;
+use super::error::{ArgError, StepError};
+use super::facts::CheckOutput;
+use super::kind::{Context, Kind, Resolve, Verdict};
 use crate::script::quote;
 use serde::Deserialize;
 
+/// The arguments of a `line` step.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LineArgs {
@@ -12,9 +16,11 @@ pub struct LineArgs {
     pub line: Option<String>,
     /// An extended regular expression (awk) selecting the line to replace or remove.
     pub regexp: Option<String>,
+    /// `present` (default) or `absent`.
     pub state: Option<String>,
 }
 
+/// A line step for one host.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Line {
     pub path: String,
@@ -23,33 +29,17 @@ pub struct Line {
     pub present: bool,
 }
 
-impl Line {
-    pub fn new(a: LineArgs) -> Result<Line, String> {
-        if !a.path.starts_with('/') {
-            return Err(format!("path `{}` must be absolute", a.path));
-        }
-        let present = match a.state.as_deref() {
-            None | Some("present") => true,
-            Some("absent") => false,
-            Some(s) => return Err(format!("state `{s}` must be present or absent")),
-        };
-        if present && a.line.is_none() {
-            return Err("a present line needs `line`".into());
-        }
-        if !present && a.line.is_none() && a.regexp.is_none() {
-            return Err("an absent line needs `line` or `regexp`".into());
-        }
-        if a.line.as_deref().is_some_and(|l| l.contains('\n')) {
-            return Err("`line` cannot contain a newline".into());
-        }
-        Ok(Line {
-            path: a.path,
-            line: a.line,
-            regexp: a.regexp,
-            present,
-        })
-    }
+/// What a line step's check found in the file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LineFacts {
+    pub file_exists: bool,
+    /// The exact line is there.
+    pub exact: bool,
+    /// Lines other than the exact one that match the regexp.
+    pub matches: usize,
+}
 
+impl Line {
     fn env(&self) -> String {
         let mut s = String::new();
         if let Some(l) = &self.line {
@@ -63,41 +53,81 @@ impl Line {
         ));
         s
     }
+}
 
-    /// Prints `A` (no file), `E` when the exact line is there, and `M` per regexp match.
-    pub fn check(&self) -> String {
+impl Kind for Line {
+    const NAME: &'static str = "line";
+    const MAY_BLOCK: bool = false;
+    type Args = LineArgs;
+    type Facts = LineFacts;
+
+    fn new(a: LineArgs, _: &Resolve) -> Result<Line, StepError> {
+        if !a.path.starts_with('/') {
+            return Err(ArgError::NotAbsolute {
+                field: "path",
+                value: a.path,
+            }
+            .into());
+        }
+        let present = present(a.state.as_deref())?;
+        if present && a.line.is_none() {
+            return Err(ArgError::LineMissing.into());
+        }
+        if !present && a.line.is_none() && a.regexp.is_none() {
+            return Err(ArgError::LineNothing.into());
+        }
+        if a.line.as_deref().is_some_and(|l| l.contains('\n')) {
+            return Err(ArgError::LineNewline.into());
+        }
+        Ok(Line {
+            path: a.path,
+            line: a.line,
+            regexp: a.regexp,
+            present,
+        })
+    }
+
+    /// `absent` (no file), `exact` when the exact line is there, `match` per other line the
+    /// regexp matches.
+    fn check(&self) -> String {
         format!(
-            "p={}\n{}if [ ! -e \"$p\" ]; then echo A; else awk 'BEGIN{{l=ENVIRON[\"L\"]; r=ENVIRON[\"R\"]}} $0==l && l!=\"\"{{print \"E\"}} r!=\"\" && $0 ~ r && $0!=l{{print \"M\"}}' \"$p\"; fi\n",
+            "p={}\n{}if [ ! -e \"$p\" ]; then echo absent; else awk 'BEGIN{{l=ENVIRON[\"L\"]; r=ENVIRON[\"R\"]}} $0==l && l!=\"\"{{print \"exact\"}} r!=\"\" && $0 ~ r && $0!=l{{print \"match\"}}' \"$p\"; fi\n",
             quote(&self.path),
             self.env()
         )
     }
 
-    pub fn evaluate(&self, probe: &Probe) -> Verdict {
-        let exact = probe.first("E").is_some();
-        let matches = probe.tagged("M").count();
-        if self.present {
-            if exact {
-                Verdict::Unchanged
-            } else {
-                let summary = if matches > 0 {
-                    "replace line"
-                } else {
-                    "add line"
-                };
-                Verdict::Change {
-                    summary: summary.into(),
-                    diff: self.line.as_ref().map(|l| format!("+{l}\n")),
-                }
-            }
-        } else if exact || matches > 0 {
-            Verdict::change("remove line")
-        } else {
-            Verdict::Unchanged
+    fn read(&self, out: &CheckOutput) -> LineFacts {
+        LineFacts {
+            file_exists: !out.has("absent"),
+            exact: out.has("exact"),
+            matches: out.values("match").count(),
         }
     }
 
-    pub fn apply(&self) -> String {
+    fn evaluate(&self, facts: &LineFacts, _: &Context) -> Verdict {
+        if !self.present {
+            return if facts.exact || facts.matches > 0 {
+                Verdict::change("remove line")
+            } else {
+                Verdict::Unchanged
+            };
+        }
+        if facts.exact {
+            return Verdict::Unchanged;
+        }
+        let summary = if facts.matches > 0 {
+            "replace line"
+        } else {
+            "add line"
+        };
+        Verdict::Change {
+            summary: summary.into(),
+            diff: self.line.as_ref().map(|l| format!("+{l}\n")),
+        }
+    }
+
+    fn apply(&self) -> String {
         let p = quote(&self.path);
         let prog = if self.present {
             // Runs only when the exact line is missing: replace the last regexp match, else append.

@@ -3,11 +3,16 @@
 //! that sets the key gets the value (a later line would win in Java properties); a missing
 //! key is appended. Values travel in environment variables and heredocs, never in argv.
 
-use super::{Flag, Probe, Verdict};
+use super::args::{Flag, flag_or, present};
+use super::error::{ArgError, StepError};
+use super::facts::{CheckOutput, Gather, Gathered};
+use super::file::gatherable;
+use super::kind::{Context, Kind, Resolve, Verdict};
 use crate::script::{quote, sha256_hex};
-use crate::secret::{REDACTED, Secrets};
+use crate::secret::REDACTED;
 use serde::Deserialize;
 
+/// The arguments of a `property` step.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PropertyArgs {
@@ -23,6 +28,7 @@ pub struct PropertyArgs {
     pub sensitive: Option<Flag>,
 }
 
+/// A property step for one host.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Property {
     pub path: String,
@@ -33,116 +39,174 @@ pub struct Property {
     pub sensitive: bool,
 }
 
+/// A value the check found for the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PropertyValue {
+    Plain(String),
+    /// The sha256 of the value (sensitive properties never send the value itself).
+    Hashed(String),
+}
+
+/// What a property's check found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PropertyFacts {
+    pub file_exists: bool,
+    /// One per line that sets the key, in file order.
+    pub values: Vec<PropertyValue>,
+}
+
+fn value_text(v: serde_json::Value) -> Result<String, ArgError> {
+    match v {
+        serde_json::Value::String(s) => Ok(s),
+        serde_json::Value::Bool(_) | serde_json::Value::Number(_) => Ok(v.to_string()),
+        other => Err(ArgError::PropertyValueType(other)),
+    }
+}
+
 impl Property {
-    pub fn new(a: PropertyArgs) -> Result<Property, String> {
+    fn line(&self, value: &str) -> String {
+        format!("{}{}{value}\n", self.key, self.separator)
+    }
+}
+
+impl Kind for Property {
+    const NAME: &'static str = "property";
+    const MAY_BLOCK: bool = false;
+    type Args = PropertyArgs;
+    type Facts = PropertyFacts;
+
+    fn new(a: PropertyArgs, _: &Resolve) -> Result<Property, StepError> {
         if !a.path.starts_with('/') {
-            return Err(format!("path `{}` must be absolute", a.path));
+            return Err(ArgError::NotAbsolute {
+                field: "path",
+                value: a.path,
+            }
+            .into());
         }
         if a.key.is_empty() || a.key.contains(['=', '\n']) {
-            return Err(format!("key `{}` must be non-empty without `=`", a.key));
+            return Err(ArgError::PropertyKey(a.key).into());
         }
-        let value = match (a.state.as_deref(), a.value) {
-            (None | Some("present"), Some(v)) => Some(match v {
-                serde_json::Value::String(s) => s,
-                serde_json::Value::Bool(_) | serde_json::Value::Number(_) => v.to_string(),
-                other => {
-                    return Err(format!(
-                        "value must be a string, number or boolean, got {other}"
-                    ));
-                }
-            }),
-            (None | Some("present"), None) => {
-                return Err("a property needs a value (or state: absent)".into());
-            }
-            (Some("absent"), _) => None,
-            (Some(s), _) => return Err(format!("state `{s}` must be present or absent")),
+        let value = match (present(a.state.as_deref())?, a.value) {
+            (true, Some(v)) => Some(value_text(v)?),
+            (true, None) => return Err(ArgError::PropertyNoValue.into()),
+            (false, _) => None,
         };
         if value.as_deref().is_some_and(|v| v.contains('\n')) {
-            return Err("a property value cannot contain a newline".into());
+            return Err(ArgError::PropertyNewline.into());
         }
         Ok(Property {
+            sensitive: flag_or(&a.sensitive, false)?,
             path: a.path,
             key: a.key,
             value,
             separator: a.separator.unwrap_or_else(|| "=".into()),
-            sensitive: a.sensitive.map(|f| f.get()).transpose()?.unwrap_or(false),
         })
     }
 
-    /// Prints `A` when the file is missing, else `V <value>` (or `H <sha256>` when sensitive)
-    /// for every line that sets the key.
-    pub fn check(&self) -> String {
-        // One awk process prints the `V value` lines; only sensitive values are hashed.
+    /// `absent` when the file is missing, else `value V` (or `hashed SHA256` when
+    /// sensitive) for every line that sets the key.
+    fn check(&self) -> String {
+        // One awk process prints the `value` lines; only sensitive values are hashed.
         let hash = if self.sensitive {
-            " | while IFS= read -r v; do printf '%s' \"${v#V }\" | sha256sum | sed 's/ .*//; s/^/H /'; done"
+            " | while IFS= read -r v; do printf '%s' \"${v#value }\" | sha256sum | sed 's/ .*//; s/^/hashed /'; done"
         } else {
             ""
         };
         format!(
-            "p={p}\nif [ ! -e \"$p\" ]; then echo A; else\nK={k} awk '{AWK_FIND}' \"$p\"{hash}\nfi\n",
+            "p={p}\nif [ ! -e \"$p\" ]; then echo absent; else\nK={k} awk '{AWK_FIND}' \"$p\"{hash}\nfi\n",
             p = quote(&self.path),
             k = quote(&self.key),
         )
     }
 
-    pub fn evaluate(&self, probe: &Probe, secrets: &Secrets) -> Verdict {
+    fn read(&self, out: &CheckOutput) -> PropertyFacts {
+        let plain = out.values("value").map(|v| PropertyValue::Plain(v.into()));
+        let hashed = out
+            .values("hashed")
+            .map(|v| PropertyValue::Hashed(v.into()));
+        PropertyFacts {
+            file_exists: !out.has("absent"),
+            values: plain.chain(hashed).collect(),
+        }
+    }
+
+    fn gather(&self) -> Option<Gather<'_>> {
+        (!self.sensitive && gatherable(&self.path)).then_some(Gather::Property {
+            path: &self.path,
+            key: &self.key,
+        })
+    }
+
+    fn gathered(&self, g: &Gathered) -> Option<PropertyFacts> {
+        let lines = g.properties(&self.path)?;
+        Some(PropertyFacts {
+            file_exists: lines.is_some(),
+            values: lines
+                .unwrap_or_default()
+                .iter()
+                .filter(|(k, _)| *k == self.key)
+                .map(|(_, v)| PropertyValue::Plain(v.clone()))
+                .collect(),
+        })
+    }
+
+    fn evaluate(&self, facts: &PropertyFacts, cx: &Context) -> Verdict {
         let sensitive = self.sensitive
             || self
                 .value
                 .as_deref()
-                .is_some_and(|v| secrets.contains_secret(v));
-        let missing_file = probe.first("A").is_some();
-        let current: Vec<&str> = if self.sensitive {
-            probe.tagged("H").collect()
-        } else {
-            probe.tagged("V").collect()
-        };
+                .is_some_and(|v| cx.secrets.contains_secret(v));
+        // A sensitive step compares hashes, another one values.
+        let current: Vec<&str> = facts
+            .values
+            .iter()
+            .filter_map(|v| match v {
+                PropertyValue::Hashed(h) if self.sensitive => Some(h.as_str()),
+                PropertyValue::Plain(p) if !self.sensitive => Some(p.as_str()),
+                _ => None,
+            })
+            .collect();
         let show = |v: &str| {
             if sensitive {
                 REDACTED.to_string()
             } else {
-                secrets.redact(v)
+                cx.secrets.redact(v)
             }
         };
-        match &self.value {
-            None if current.is_empty() => Verdict::Unchanged,
-            None => Verdict::Change {
-                summary: format!("remove {}", self.key),
-                diff: Some(format!(
-                    "-{}{}{}\n",
-                    self.key,
-                    self.separator,
-                    show(current[0])
-                )),
-            },
-            Some(want) => {
-                let want_cmp = if self.sensitive {
-                    sha256_hex(want.as_bytes())
-                } else {
-                    want.clone()
-                };
-                if !current.is_empty() && current.iter().all(|c| *c == want_cmp) {
-                    return Verdict::Unchanged;
-                }
-                let mut diff = String::new();
-                if let Some(c) = current.first() {
-                    diff.push_str(&format!("-{}{}{}\n", self.key, self.separator, show(c)));
-                }
-                diff.push_str(&format!("+{}{}{}\n", self.key, self.separator, show(want)));
-                let summary = if missing_file {
-                    format!("create file, set {}", self.key)
-                } else {
-                    format!("set {}", self.key)
-                };
-                Verdict::Change {
-                    summary,
-                    diff: Some(diff),
-                }
-            }
+        let Some(want) = &self.value else {
+            return match current.first() {
+                None => Verdict::Unchanged,
+                Some(c) => Verdict::Change {
+                    summary: format!("remove {}", self.key),
+                    diff: Some(format!("-{}", self.line(&show(c)))),
+                },
+            };
+        };
+        let want_cmp = if self.sensitive {
+            sha256_hex(want.as_bytes())
+        } else {
+            want.clone()
+        };
+        if !current.is_empty() && current.iter().all(|c| *c == want_cmp) {
+            return Verdict::Unchanged;
+        }
+        let mut diff = String::new();
+        if let Some(c) = current.first() {
+            diff.push_str(&format!("-{}", self.line(&show(c))));
+        }
+        diff.push_str(&format!("+{}", self.line(&show(want))));
+        let summary = if facts.file_exists {
+            format!("set {}", self.key)
+        } else {
+            format!("create file, set {}", self.key)
+        };
+        Verdict::Change {
+            summary,
+            diff: Some(diff),
         }
     }
 
-    pub fn apply(&self) -> String {
+    fn apply(&self) -> String {
         let p = quote(&self.path);
         let k = quote(&self.key);
         let sep = quote(&self.separator);
@@ -158,11 +222,11 @@ impl Property {
 }
 
 /// Prints the value of every line that sets ENVIRON["K"] (ignoring comments, whitespace).
-const AWK_FIND: &str = r#"BEGIN{k=ENVIRON["K"]} /^[ \t]*[#!]/{next} { i=index($0,"="); if(i==0) next; key=substr($0,1,i-1); gsub(/^[ \t]+|[ \t]+$/,"",key); if(key==k){ v=substr($0,i+1); gsub(/^[ \t]+|[ \t]+$/,"",v); print "V " v } }"#;
-/// Replaces every line setting K with K S V; appends it when absent.
+const AWK_FIND: &str = r#"BEGIN{k=ENVIRON["K"]} /^[ \t]*[#!]/{next} { i=index($0,"="); if(i==0) next; key=substr($0,1,i-1); gsub(/^[ \t]+|[ \t]+$/,"",key); if(key==k){ v=substr($0,i+1); gsub(/^[ \t]+|[ \t]+$/,"",v); print "value " v } }"#;
 /// [`AWK_FIND`] for several keys of one file at once (the batched check): `KS` holds the keys,
 /// one per line; prints `N value` for each line whose key is the N-th (from 1).
 pub const AWK_FIND_MANY: &str = r#"BEGIN{n=split(ENVIRON["KS"],ks,"\n"); for(j=1;j<=n;j++) w[ks[j]]=j} /^[ \t]*[#!]/{next} { i=index($0,"="); if(i==0) next; key=substr($0,1,i-1); gsub(/^[ \t]+|[ \t]+$/,"",key); if(key in w){ v=substr($0,i+1); gsub(/^[ \t]+|[ \t]+$/,"",v); print w[key] " " v } }"#;
+/// Replaces every line setting K with K S V; appends it when absent.
 const AWK_SET: &str = r#"BEGIN{k=ENVIRON["K"]; s=ENVIRON["S"]; v=ENVIRON["V"]} /^[ \t]*[#!]/{print; next} { i=index($0,"="); if(i>0){ key=substr($0,1,i-1); gsub(/^[ \t]+|[ \t]+$/,"",key); if(key==k){ print k s v; done=1; next } } print } END{ if(!done) print k s v }"#;
 /// Drops every line setting K.
 const AWK_REMOVE: &str = r#"BEGIN{k=ENVIRON["K"]} /^[ \t]*[#!]/{print; next} { i=index($0,"="); if(i>0){ key=substr($0,1,i-1); gsub(/^[ \t]+|[ \t]+$/,"",key); if(key==k) next } print }"#;
@@ -170,34 +234,38 @@ const AWK_REMOVE: &str = r#"BEGIN{k=ENVIRON["K"]} /^[ \t]*[#!]/{print; next} { i
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secret::Secrets;
+    use crate::step::with_plain_resolve;
 
-    fn prop(v: &str) -> Property {
-        Property::new(PropertyArgs {
+    fn prop(key: &str, v: &str) -> Property {
+        let a = PropertyArgs {
             path: "/etc/b.properties".into(),
-            key: "disableRecordingDefault".into(),
+            key: key.into(),
             value: Some(serde_json::json!(v)),
             state: None,
             separator: None,
             sensitive: None,
-        })
-        .unwrap()
+        };
+        with_plain_resolve(|r| Property::new(a, r)).unwrap()
     }
-    fn p(l: &[&str]) -> Probe {
-        Probe {
-            lines: l.iter().map(|s| s.to_string()).collect(),
-            rc: 0,
-        }
+
+    fn eval(p: &Property, lines: &[&str], s: &Secrets) -> Verdict {
+        p.evaluate(
+            &p.read(&CheckOutput::of(lines)),
+            &Context {
+                secrets: s,
+                host: "h",
+            },
+        )
     }
 
     #[test]
     fn fixtures() {
         let s = Secrets::default();
+        let p = prop("disableRecordingDefault", "true");
+        assert_eq!(eval(&p, &["value true"], &s), Verdict::Unchanged);
         assert_eq!(
-            prop("true").evaluate(&p(&["V true"]), &s),
-            Verdict::Unchanged
-        );
-        assert_eq!(
-            prop("true").evaluate(&p(&["V false"]), &s),
+            eval(&p, &["value false"], &s),
             Verdict::Change {
                 summary: "set disableRecordingDefault".into(),
                 diff: Some(
@@ -206,7 +274,7 @@ mod tests {
             }
         );
         assert_eq!(
-            prop("true").evaluate(&p(&[]), &s),
+            eval(&p, &[], &s),
             Verdict::Change {
                 summary: "set disableRecordingDefault".into(),
                 diff: Some("+disableRecordingDefault=true\n".into())
@@ -214,7 +282,7 @@ mod tests {
         );
         // Two lines set the key and one is wrong: change.
         assert!(matches!(
-            prop("true").evaluate(&p(&["V true", "V false"]), &s),
+            eval(&p, &["value true", "value false"], &s),
             Verdict::Change { .. }
         ));
     }
@@ -222,16 +290,8 @@ mod tests {
     #[test]
     fn secret_values_never_shown_old_or_new() {
         let s = Secrets::new(vec!["s3cr3t-salt".into()]);
-        let v = Property::new(PropertyArgs {
-            path: "/etc/b".into(),
-            key: "securitySalt".into(),
-            value: Some(serde_json::json!("s3cr3t-salt")),
-            state: None,
-            separator: None,
-            sensitive: None,
-        })
-        .unwrap();
-        let Verdict::Change { diff, .. } = v.evaluate(&p(&["V oldrandomsalt"]), &s) else {
+        let v = prop("securitySalt", "s3cr3t-salt");
+        let Verdict::Change { diff, .. } = eval(&v, &["value oldrandomsalt"], &s) else {
             panic!()
         };
         assert_eq!(

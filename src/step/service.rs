@@ -1,10 +1,14 @@
 //! `service`: a systemd unit enabled/disabled and started/stopped; in handlers also
 //! restarted or reloaded.
 
-use super::{Flag, Probe, Use, Verdict};
+use super::args::{Flag, flag_or};
+use super::error::{ArgError, StepError};
+use super::facts::CheckOutput;
+use super::kind::{Context, Kind, Resolve, Use, Verdict};
 use crate::script::quote;
 use serde::Deserialize;
 
+/// The arguments of a `service` step.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceArgs {
@@ -16,16 +20,7 @@ pub struct ServiceArgs {
     pub daemon_reload: Option<Flag>,
 }
 
-pub fn validate_use(args: &serde_json::Value, usage: Use) -> Result<(), String> {
-    let state = args.get("state").and_then(|s| s.as_str()).unwrap_or("");
-    if usage == Use::Step && (state == "restarted" || state == "reloaded") {
-        return Err(format!(
-            "state `{state}` would change on every run; use it in a handler and `notify:` it"
-        ));
-    }
-    Ok(())
-}
-
+/// A service step for one host.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Service {
     pub name: String,
@@ -34,38 +29,15 @@ pub struct Service {
     pub daemon_reload: bool,
 }
 
+/// What systemd says of the unit (`systemctl is-enabled`, `is-active`; empty when unknown).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UnitFacts {
+    pub enabled: String,
+    pub active: String,
+}
+
 impl Service {
-    pub fn new(a: ServiceArgs) -> Result<Service, String> {
-        if let Some(s) = a.state.as_deref()
-            && !["started", "stopped", "restarted", "reloaded"].contains(&s)
-        {
-            return Err(format!(
-                "state `{s}` must be started, stopped, restarted or reloaded"
-            ));
-        }
-        Ok(Service {
-            name: a.name,
-            enabled: a.enabled.map(|f| f.get()).transpose()?,
-            state: a.state,
-            daemon_reload: a
-                .daemon_reload
-                .map(|f| f.get())
-                .transpose()?
-                .unwrap_or(false),
-        })
-    }
-
-    pub fn check(&self) -> String {
-        let n = quote(&self.name);
-        format!(
-            "echo \"E $(systemctl is-enabled {n} 2>/dev/null)\"\necho \"S $(systemctl is-active {n} 2>/dev/null)\"\n"
-        )
-    }
-
-    pub fn evaluate(&self, probe: &Probe) -> Verdict {
-        let enabled = probe.first("E").unwrap_or("").trim();
-        let active = probe.first("S").unwrap_or("").trim();
-        let mut changes = Vec::new();
+    fn enable_change(&self, enabled: &str) -> Option<String> {
         match self.enabled {
             Some(true)
                 if !matches!(
@@ -73,30 +45,87 @@ impl Service {
                     "enabled" | "static" | "alias" | "indirect" | "generated" | "enabled-runtime"
                 ) =>
             {
-                changes.push(format!("enable {}", self.name))
+                Some(format!("enable {}", self.name))
             }
             Some(false) if matches!(enabled, "enabled" | "enabled-runtime") => {
-                changes.push(format!("disable {}", self.name))
+                Some(format!("disable {}", self.name))
             }
-            _ => {}
-        }
-        match self.state.as_deref() {
-            Some("started") if active != "active" => changes.push(format!("start {}", self.name)),
-            Some("stopped") if matches!(active, "active" | "activating" | "reloading") => {
-                changes.push(format!("stop {}", self.name))
-            }
-            Some("restarted") => changes.push(format!("restart {}", self.name)),
-            Some("reloaded") => changes.push(format!("reload {}", self.name)),
-            _ => {}
-        }
-        if changes.is_empty() {
-            Verdict::Unchanged
-        } else {
-            Verdict::change(changes.join(", "))
+            _ => None,
         }
     }
 
-    pub fn apply(&self) -> String {
+    fn state_change(&self, active: &str) -> Option<String> {
+        match self.state.as_deref() {
+            Some("started") if active != "active" => Some(format!("start {}", self.name)),
+            Some("stopped") if matches!(active, "active" | "activating" | "reloading") => {
+                Some(format!("stop {}", self.name))
+            }
+            Some("restarted") => Some(format!("restart {}", self.name)),
+            Some("reloaded") => Some(format!("reload {}", self.name)),
+            _ => None,
+        }
+    }
+}
+
+impl Kind for Service {
+    const NAME: &'static str = "service";
+    const MAY_BLOCK: bool = true;
+    type Args = ServiceArgs;
+    type Facts = UnitFacts;
+
+    fn validate_use(a: &ServiceArgs, usage: Use) -> Result<(), ArgError> {
+        let state = a.state.as_deref().unwrap_or("");
+        if usage == Use::Step && (state == "restarted" || state == "reloaded") {
+            return Err(ArgError::StateOutsideHandler(state.to_string()));
+        }
+        Ok(())
+    }
+
+    fn new(a: ServiceArgs, _: &Resolve) -> Result<Service, StepError> {
+        if let Some(s) = a.state.as_deref()
+            && !["started", "stopped", "restarted", "reloaded"].contains(&s)
+        {
+            return Err(ArgError::State {
+                value: s.to_string(),
+                allowed: "started, stopped, restarted or reloaded",
+            }
+            .into());
+        }
+        Ok(Service {
+            name: a.name,
+            enabled: a.enabled.map(|f| f.get()).transpose()?,
+            state: a.state,
+            daemon_reload: flag_or(&a.daemon_reload, false)?,
+        })
+    }
+
+    /// `enabled STATE` and `active STATE`, as systemctl says them.
+    fn check(&self) -> String {
+        let n = quote(&self.name);
+        format!(
+            "echo \"enabled $(systemctl is-enabled {n} 2>/dev/null)\"\necho \"active $(systemctl is-active {n} 2>/dev/null)\"\n"
+        )
+    }
+
+    fn read(&self, out: &CheckOutput) -> UnitFacts {
+        UnitFacts {
+            enabled: out.first("enabled").unwrap_or("").trim().to_string(),
+            active: out.first("active").unwrap_or("").trim().to_string(),
+        }
+    }
+
+    fn evaluate(&self, facts: &UnitFacts, _: &Context) -> Verdict {
+        let changes: Vec<String> = [
+            self.enable_change(&facts.enabled),
+            self.state_change(&facts.active),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        Verdict::changes(&changes)
+    }
+
+    fn apply(&self) -> String {
         let n = quote(&self.name);
         let mut s = String::new();
         if self.daemon_reload {
@@ -121,49 +150,51 @@ impl Service {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secret::Secrets;
+    use crate::step::with_plain_resolve;
 
     #[test]
     fn fixtures() {
-        let s = Service::new(ServiceArgs {
+        let a = ServiceArgs {
             name: "coturn".into(),
             enabled: Some(Flag::Bool(true)),
             state: Some("started".into()),
             daemon_reload: None,
-        })
-        .unwrap();
-        let p = |l: &[&str]| Probe {
-            lines: l.iter().map(|s| s.to_string()).collect(),
-            rc: 0,
+        };
+        let s = with_plain_resolve(|r| Service::new(a, r)).unwrap();
+        let secrets = Secrets::default();
+        let eval = |l: &[&str]| {
+            s.evaluate(
+                &s.read(&CheckOutput::of(l)),
+                &Context {
+                    secrets: &secrets,
+                    host: "h",
+                },
+            )
         };
         assert_eq!(
-            s.evaluate(&p(&["E enabled", "S active"])),
+            eval(&["enabled enabled", "active active"]),
             Verdict::Unchanged
         );
         assert_eq!(
-            s.evaluate(&p(&["E disabled", "S inactive"])),
+            eval(&["enabled disabled", "active inactive"]),
             Verdict::change("enable coturn, start coturn")
         );
         assert_eq!(
-            s.evaluate(&p(&["E ", "S "])),
+            eval(&["enabled ", "active "]),
             Verdict::change("enable coturn, start coturn")
         );
         assert_eq!(
             s.apply(),
             "systemctl enable coturn\nsystemctl start coturn\n"
         );
-        assert!(
-            validate_use(
-                &serde_json::json!({"name": "x", "state": "restarted"}),
-                Use::Step
-            )
-            .is_err()
-        );
-        assert!(
-            validate_use(
-                &serde_json::json!({"name": "x", "state": "restarted"}),
-                Use::Handler
-            )
-            .is_ok()
-        );
+        let restarted = || ServiceArgs {
+            name: "x".into(),
+            enabled: None,
+            state: Some("restarted".into()),
+            daemon_reload: None,
+        };
+        assert!(Service::validate_use(&restarted(), Use::Step).is_err());
+        assert!(Service::validate_use(&restarted(), Use::Handler).is_ok());
     }
 }

@@ -2,10 +2,14 @@
 //! It is a barrier: after any earlier change in the same run it waits again (a restart may
 //! have closed the port), and it reports "ok", never "changed", when it succeeds.
 
-use super::{Num, Probe, Verdict};
+use super::args::Num;
+use super::error::{ArgError, StepError};
+use super::facts::CheckOutput;
+use super::kind::{Context, Kind, Resolve, Verdict};
 use crate::script::quote;
 use serde::Deserialize;
 
+/// The arguments of a `wait_for` step.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WaitForArgs {
@@ -18,41 +22,29 @@ pub struct WaitForArgs {
     pub timeout: Option<Num>,
 }
 
+/// A wait_for step for one host.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WaitFor {
     pub target: Target,
+    /// Seconds.
     pub timeout: u64,
 }
 
+/// What to wait for.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Target {
     Port { host: String, port: u16 },
     Url { url: String, status: u16 },
 }
 
-impl WaitFor {
-    pub fn new(a: WaitForArgs) -> Result<WaitFor, String> {
-        let timeout = a.timeout.map(|t| t.get()).transpose()?.unwrap_or(60);
-        let target = match (a.port, a.url) {
-            (Some(p), None) => {
-                let port =
-                    u16::try_from(p.get()?).map_err(|_| "port must be 1-65535".to_string())?;
-                Target::Port {
-                    host: a.host.unwrap_or_else(|| "127.0.0.1".into()),
-                    port,
-                }
-            }
-            (None, Some(url)) => {
-                let status = u16::try_from(a.status.map(|s| s.get()).transpose()?.unwrap_or(200))
-                    .map_err(|_| "bad status".to_string())?;
-                Target::Url { url, status }
-            }
-            _ => return Err("wait_for needs either `port` or `url`".into()),
-        };
-        Ok(WaitFor { target, timeout })
-    }
+/// What the check found: whether the target is ready.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WaitForFacts {
+    pub ready: bool,
+}
 
-    fn probe(&self) -> String {
+impl WaitFor {
+    fn ready_test(&self) -> String {
         match &self.target {
             Target::Port { host, port } => format!(
                 "timeout 3 bash -c 'exec 3<>/dev/tcp/{host}/{port}' 2>/dev/null",
@@ -73,24 +65,60 @@ impl WaitFor {
             Target::Url { url, status } => format!("{url} to answer {status}"),
         }
     }
+}
 
-    pub fn check(&self) -> String {
-        format!("if {}; then echo R; fi\n", self.probe())
+impl Kind for WaitFor {
+    const NAME: &'static str = "wait_for";
+    const MAY_BLOCK: bool = true;
+    const BARRIER: bool = true;
+    type Args = WaitForArgs;
+    type Facts = WaitForFacts;
+
+    fn new(a: WaitForArgs, _: &Resolve) -> Result<WaitFor, StepError> {
+        let timeout = a.timeout.map(|t| t.get()).transpose()?.unwrap_or(60);
+        let target = match (a.port, a.url) {
+            (Some(p), None) => Target::Port {
+                port: u16::try_from(p.get()?).map_err(|_| ArgError::Port)?,
+                host: a.host.unwrap_or_else(|| "127.0.0.1".into()),
+            },
+            (None, Some(url)) => {
+                let status = a.status.map(|s| s.get()).transpose()?.unwrap_or(200);
+                let status = u16::try_from(status).map_err(|_| ArgError::Status)?;
+                Target::Url { url, status }
+            }
+            _ => return Err(ArgError::WaitForTarget.into()),
+        };
+        Ok(WaitFor { target, timeout })
     }
 
-    pub fn evaluate(&self, probe: &Probe) -> Verdict {
-        if probe.first("R").is_some() {
+    fn default_timeout(&self) -> u64 {
+        self.timeout + 10
+    }
+
+    /// `ready` when the target answers.
+    fn check(&self) -> String {
+        format!("if {}; then echo ready; fi\n", self.ready_test())
+    }
+
+    fn read(&self, out: &CheckOutput) -> WaitForFacts {
+        WaitForFacts {
+            ready: out.has("ready"),
+        }
+    }
+
+    fn evaluate(&self, facts: &WaitForFacts, _: &Context) -> Verdict {
+        if facts.ready {
             Verdict::Unchanged
         } else {
             Verdict::change(format!("wait for {}", self.what()))
         }
     }
 
-    pub fn apply(&self) -> String {
+    fn apply(&self) -> String {
         format!(
             "end=$(( $(date +%s) + {t} ))\nuntil {p}; do\n  [ \"$(date +%s)\" -lt \"$end\" ] || __rl_fail \"{w} did not come up within {t} s\"\n  sleep 1\ndone\n",
             t = self.timeout,
-            p = self.probe(),
+            p = self.ready_test(),
             w = self.what().replace('"', "")
         )
     }

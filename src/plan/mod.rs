@@ -2,14 +2,21 @@
 //! here, for every selected host, before any host is touched: variables merged and rendered,
 //! `when:` evaluated, every step's arguments and templates rendered. Then per host: one check
 //! script (all checks in one round trip), its parser, and one apply script with only the steps
-//! that change plus the handlers they notify.
+//! that change plus the handlers they notify (see [`apply`]).
 
+mod apply;
+
+pub use apply::{
+    Item, Progress, apply_items, apply_script, display_script, item_planned, parse_progress,
+};
+
+use crate::check::CheckError;
 use crate::error::Diagnostic;
 use crate::inventory::{Host, Inventory};
 use crate::role::{Role, StepSpec};
-use crate::script::{Nonce, whole_or_nothing};
+use crate::script::Nonce;
 use crate::secret::Secrets;
-use crate::step::{self, Action, Probe, Resolve, Use, Verdict};
+use crate::step::{self, Action, Context, Facts, Resolve, Use, Verdict};
 use crate::template::{Templates, render_json};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -227,7 +234,7 @@ fn resolve(
         usage,
     };
     let action = step::resolve(&spec.kind, args, &r).map_err(|e| match e {
-        step::StepError::Invalid(m) => fail(format!("{}: {m}", spec.kind)),
+        step::StepError::Args(m) => fail(format!("{}: {m}", spec.kind)),
         step::StepError::Template(t) => {
             let context = format!(
                 "host {}, step `{}` of role {}",
@@ -246,188 +253,30 @@ fn resolve(
     }))
 }
 
-/// The one script that checks every step of a host (see [`crate::check`]).
-pub fn check_script(plan: &HostPlan, nonce: &Nonce) -> String {
-    crate::check::script(plan, nonce)
+/// The steps' actions, in plan order.
+fn actions(plan: &HostPlan) -> Vec<&Action> {
+    plan.steps.iter().map(|s| &s.action).collect()
 }
 
-/// Splits check output into each step's probe.
-pub fn parse_check(plan: &HostPlan, output: &str, nonce: &Nonce) -> Result<Vec<Probe>, String> {
-    crate::check::parse(plan, output, nonce)
+/// The one script that checks every step of a host (see [`crate::check`]).
+pub fn check_script(plan: &HostPlan, nonce: &Nonce) -> String {
+    crate::check::script(&actions(plan), nonce)
+}
+
+/// Reads check output into each step's facts.
+pub fn parse_check(plan: &HostPlan, output: &str, nonce: &Nonce) -> Result<Vec<Facts>, CheckError> {
+    crate::check::parse(&actions(plan), output, nonce)
 }
 
 /// What the check found for every step.
-pub fn evaluate(plan: &HostPlan, probes: &[Probe], secrets: &Secrets) -> Vec<Verdict> {
+pub fn evaluate(plan: &HostPlan, facts: &[Facts], secrets: &Secrets) -> Vec<Verdict> {
+    let cx = Context {
+        secrets,
+        host: &plan.host.name,
+    };
     plan.steps
         .iter()
-        .zip(probes)
-        .map(|(s, p)| s.action.evaluate(p, secrets, &plan.host.name))
+        .zip(facts)
+        .map(|(s, f)| s.action.evaluate(f, &cx))
         .collect()
-}
-
-/// One entry of an apply script.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Item {
-    Step(usize),
-    Handler(usize),
-}
-
-/// Steps to apply (changed ones, and barriers after the first change) and the handlers the
-/// changed steps notify, in order.
-pub fn apply_items(plan: &HostPlan, verdicts: &[Verdict]) -> Vec<Item> {
-    let mut items = Vec::new();
-    let mut notified: Vec<(&str, &str)> = Vec::new();
-    let mut seen_change = false;
-    for (i, (s, v)) in plan.steps.iter().zip(verdicts).enumerate() {
-        let change = matches!(v, Verdict::Change { .. });
-        if change || (seen_change && s.action.is_barrier()) {
-            items.push(Item::Step(i));
-        }
-        if change {
-            seen_change = true;
-            notified.extend(
-                s.spec
-                    .notify
-                    .iter()
-                    .map(|n| (s.spec.role.as_str(), n.as_str())),
-            );
-        }
-    }
-    for (i, h) in plan.handlers.iter().enumerate() {
-        if notified
-            .iter()
-            .any(|(r, n)| *r == h.spec.role && *n == h.spec.name)
-        {
-            items.push(Item::Handler(i));
-        }
-    }
-    items
-}
-
-/// The apply script: each item's fragment is written to a private work directory first and
-/// then run under `timeout`, so its text (which may carry secrets) never shows up in a
-/// process list; progress markers stream back as each item starts and ends.
-pub fn apply_script(plan: &HostPlan, items: &[Item], nonce: &Nonce) -> String {
-    let m = nonce.marker();
-    let mut body = String::new();
-    body.push_str("export LC_ALL=C\numask 077\ntrap 'exit 143' INT TERM HUP\n");
-    body.push_str(step::LIB);
-    // Steps that may wait on the network, a package manager, a service or a user's command
-    // run under `timeout`, in a shell of their own that reads the step from a private file.
-    // Steps that only touch files (or that have no timeout of their own) run inline, as
-    // functions in a subshell: one process instead of three.
-    let timed = |p: &Planned| p.action.may_block() || p.spec.timeout.is_some();
-    let planned: Vec<&Planned> = items.iter().map(|i| item_planned(plan, i)).collect();
-    if planned.iter().any(|p| timed(p)) {
-        body.push_str(&format!(
-            "d=$(mktemp -d /run/rollout.XXXXXX 2>/dev/null || mktemp -d) || {{ echo '{m} x cannot create a private work directory'; exit 1; }}\ntrap 'rm -rf \"$d\"' EXIT\n"
-        ));
-        body.push_str(&format!(
-            "cat > \"$d/lib\" {}",
-            nonce.heredoc("LIB", step::LIB)
-        ));
-    }
-    for (n, p) in planned.iter().enumerate() {
-        if timed(p) {
-            body.push_str(&format!(
-                "cat > \"$d/{n}\" {}",
-                nonce.heredoc("S", &p.action.apply())
-            ));
-        } else {
-            body.push_str(&format!("__rl_s{n}() {{\n{}}}\n", p.action.apply()));
-        }
-    }
-    // The end of a step: its marker, and on failure the tail of its output (in $3, or in the
-    // file $4).
-    body.push_str(&format!(
-        "__rl_end() {{\n  if [ \"$2\" = 0 ]; then echo \"{m} e $1 0\"; return 0; fi\n  if [ -n \"$4\" ]; then __o=$(tail -c 4000 \"$4\"); else __o=$3; fi\n  echo \"{m} e $1 $2 $(printf '%s\\n' \"$__o\" | tail -c 4000 | base64 -w0)\"\n  return 1\n}}\n"
-    ));
-    // Not inside `if` or `||`: there `set -e` would be ignored in the step.
-    for (n, p) in planned.iter().enumerate() {
-        body.push_str(&format!("echo '{m} b {n}'\n"));
-        if timed(p) {
-            // Output to a file, not a pipe: a command may leave a daemon behind that holds
-            // its output open.
-            body.push_str(&format!(
-                "timeout -k 10 {} sh -e -c '. \"$1/lib\"; umask 022; . \"$1/$2\"' rollout-step \"$d\" {n} </dev/null >\"$d/{n}.out\" 2>&1\n__rl_end {n} $? '' \"$d/{n}.out\" || exit 0\n",
-                p.timeout
-            ));
-        } else {
-            body.push_str(&format!(
-                "__o=$( {{ set -e; umask 022; __rl_s{n}; }} </dev/null 2>&1 )\n__rl_end {n} $? \"$__o\" || exit 0\n"
-            ));
-        }
-    }
-    whole_or_nothing(&body)
-}
-
-pub fn item_planned<'a>(plan: &'a HostPlan, item: &Item) -> &'a Planned {
-    match item {
-        Item::Step(i) => &plan.steps[*i],
-        Item::Handler(i) => &plan.handlers[*i],
-    }
-}
-
-/// A progress line of the apply script.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Progress {
-    Begin(usize),
-    Ok(usize),
-    Failed {
-        item: usize,
-        rc: i32,
-        output: String,
-    },
-    Fatal(String),
-}
-
-pub fn parse_progress(line: &str, nonce: &Nonce) -> Option<Progress> {
-    let rest = line.strip_prefix(&nonce.marker())?.strip_prefix(' ')?;
-    let mut f = rest.splitn(4, ' ');
-    match f.next()? {
-        "b" => Some(Progress::Begin(f.next()?.parse().ok()?)),
-        "e" => {
-            let item = f.next()?.parse().ok()?;
-            let rc: i32 = f.next()?.parse().ok()?;
-            if rc == 0 {
-                return Some(Progress::Ok(item));
-            }
-            let output = f
-                .next()
-                .and_then(crate::script::unbase64)
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
-                .unwrap_or_default();
-            Some(Progress::Failed { item, rc, output })
-        }
-        "x" => Some(Progress::Fatal(rest[2..].to_string())),
-        _ => None,
-    }
-}
-
-/// A script as shown with `-v`: file contents elided (they are base64 and would hide secrets
-/// from redaction), then every secret value redacted.
-pub fn display_script(script: &str, secrets: &Secrets) -> String {
-    let mut out = String::new();
-    let mut in_blob = false;
-    let mut blob_lines = 0;
-    for line in script.lines() {
-        if in_blob {
-            if line == "__RL_B64__" {
-                out.push_str(&format!(
-                    "  [{blob_lines} lines of base64 content elided]\n{line}\n"
-                ));
-                in_blob = false;
-            } else {
-                blob_lines += 1;
-            }
-            continue;
-        }
-        out.push_str(line);
-        out.push('\n');
-        if line.ends_with("<<'__RL_B64__'") {
-            in_blob = true;
-            blob_lines = 0;
-        }
-    }
-    secrets.redact(&out)
 }

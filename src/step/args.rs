@@ -1,0 +1,146 @@
+//! Argument shapes several kinds share: flags and numbers that may arrive as rendered text,
+//! octal file modes, and the owner/group/mode comparison of file-like kinds.
+
+use super::error::ArgError;
+use super::facts::PathStat;
+use serde::Deserialize;
+
+/// Accepts `true`/`false` or a rendered string such as "True" or "yes".
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum Flag {
+    Bool(bool),
+    Text(String),
+}
+
+impl Flag {
+    /// The flag's value; [`ArgError::Flag`] for text that is not a yes or a no.
+    pub fn get(&self) -> Result<bool, ArgError> {
+        match self {
+            Flag::Bool(b) => Ok(*b),
+            Flag::Text(s) => match s.trim().to_ascii_lowercase().as_str() {
+                "true" | "yes" | "on" | "1" => Ok(true),
+                "false" | "no" | "off" | "0" | "" => Ok(false),
+                other => Err(ArgError::Flag(other.to_string())),
+            },
+        }
+    }
+}
+
+/// An optional flag's value, `default` when unset.
+pub fn flag_or(f: &Option<Flag>, default: bool) -> Result<bool, ArgError> {
+    f.as_ref()
+        .map(Flag::get)
+        .transpose()
+        .map(|v| v.unwrap_or(default))
+}
+
+/// Accepts a number or a rendered string of digits.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum Num {
+    Int(u64),
+    Text(String),
+}
+
+impl Num {
+    /// The number; [`ArgError::Number`] for text that is not digits.
+    pub fn get(&self) -> Result<u64, ArgError> {
+        match self {
+            Num::Int(n) => Ok(*n),
+            Num::Text(s) => s.trim().parse().map_err(|_| ArgError::Number(s.clone())),
+        }
+    }
+}
+
+/// File modes are octal; YAML may give `0644` as the number 644, so digits are read as octal.
+/// [`ArgError::Mode`] for anything but one to four octal digits.
+pub fn mode(m: &Option<Num>) -> Result<Option<String>, ArgError> {
+    let Some(m) = m else { return Ok(None) };
+    let s = match m {
+        Num::Int(n) => n.to_string(),
+        Num::Text(s) => s.trim().trim_start_matches("0o").to_string(),
+    };
+    if s.is_empty() || s.len() > 4 {
+        return Err(ArgError::Mode(s));
+    }
+    match u32::from_str_radix(&s, 8) {
+        Ok(v) if !s.starts_with('+') => Ok(Some(format!("{v:04o}"))),
+        _ => Err(ArgError::Mode(s)),
+    }
+}
+
+/// Normalizes `stat -c %a` output ("644") to the form of [`mode`] ("0644").
+pub fn stat_mode(s: &str) -> String {
+    u32::from_str_radix(s.trim(), 8)
+        .map(|v| format!("{v:04o}"))
+        .unwrap_or_else(|_| s.to_string())
+}
+
+/// Wanted ownership and mode of a file-like step (None: left as found).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Ownership {
+    pub owner: Option<String>,
+    pub group: Option<String>,
+    /// Four octal digits, as [`mode`] gives them.
+    pub mode: Option<String>,
+}
+
+impl Ownership {
+    /// Owner/group/mode differences between what `stat` found and what is wanted, in plan
+    /// words ("owner root -> app").
+    pub fn changes(&self, current: Option<&PathStat>) -> Vec<String> {
+        let mut out = Vec::new();
+        let Some(s) = current else { return out };
+        if let Some(w) = self.owner.as_deref().filter(|w| *w != s.owner) {
+            out.push(format!("owner {} -> {w}", s.owner));
+        }
+        if let Some(w) = self.group.as_deref().filter(|w| *w != s.group) {
+            out.push(format!("group {} -> {w}", s.group));
+        }
+        let m = stat_mode(&s.mode);
+        if let Some(w) = self.mode.as_deref().filter(|w| **w != m) {
+            out.push(format!("mode {m} -> {w}"));
+        }
+        out
+    }
+}
+
+/// `state:` of kinds that are either present (default) or absent: true when present.
+pub fn present(state: Option<&str>) -> Result<bool, ArgError> {
+    match state {
+        None | Some("present") => Ok(true),
+        Some("absent") => Ok(false),
+        Some(s) => Err(ArgError::State {
+            value: s.to_string(),
+            allowed: "present or absent",
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_are_octal_digits() {
+        assert_eq!(mode(&Some(Num::Int(644))).unwrap(), Some("0644".into()));
+        assert_eq!(
+            mode(&Some(Num::Text("0640".into()))).unwrap(),
+            Some("0640".into())
+        );
+        assert_eq!(
+            mode(&Some(Num::Text("0o755".into()))).unwrap(),
+            Some("0755".into())
+        );
+        assert!(mode(&Some(Num::Int(999))).is_err());
+        assert!(mode(&Some(Num::Text("+7".into()))).is_err());
+    }
+
+    #[test]
+    fn flags_accept_rendered_text() {
+        assert!(Flag::Text("True".into()).get().unwrap());
+        assert!(!Flag::Text("no".into()).get().unwrap());
+        assert!(Flag::Text("maybe".into()).get().is_err());
+    }
+}

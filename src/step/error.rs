@@ -1,0 +1,119 @@
+//! Why a step could not be built from its arguments. The text of every variant is part of
+//! the command-line contract (tests/fixtures/errors pin it): role loading prints it after
+//! `KIND: `, planning after `step `NAME` on host H: KIND: `.
+
+use std::path::PathBuf;
+
+/// A step's arguments are wrong: misshapen as written, or invalid once rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum ArgError {
+    /// The arguments do not fit the kind's fields (serde's own text, e.g. "unknown field").
+    #[error(transparent)]
+    Shape(#[from] serde_json::Error),
+    /// No kind of that name.
+    #[error("unknown step kind `{0}`")]
+    UnknownKind(String),
+    /// A path argument (named by `field`) is relative.
+    #[error("{field} `{value}` must be absolute")]
+    NotAbsolute { field: &'static str, value: String },
+    /// A directory path that is relative or `/` itself.
+    #[error("path `{0}` must be absolute and not /")]
+    DirectoryPath(String),
+    /// A `state` outside the kind's states (`allowed` lists them, in words).
+    #[error("state `{value}` must be {allowed}")]
+    State {
+        value: String,
+        allowed: &'static str,
+    },
+    /// A state that changes on every run (restarted, reloaded) used outside a handler.
+    #[error("state `{0}` would change on every run; use it in a handler and `notify:` it")]
+    StateOutsideHandler(String),
+    /// A flag that is not true or false.
+    #[error("expected true or false, got `{0}`")]
+    Flag(String),
+    /// A number that is not one.
+    #[error("expected a number, got `{0}`")]
+    Number(String),
+    /// A file mode that is not octal.
+    #[error("mode `{0}` is not an octal file mode such as 0644")]
+    Mode(String),
+    /// A file step with both `content` and `template`.
+    #[error("give either content or template, not both")]
+    ContentAndTemplate,
+    /// A file step with neither `content` nor `template` nor `state: absent`.
+    #[error("a file needs content or template (or state: absent)")]
+    NoContent,
+    /// A file that must be absent, with content.
+    #[error("a file with state absent takes no content or template")]
+    ContentOfAbsent,
+    /// `template:` names no file in the templates folder.
+    #[error("template `{name}` not found in {}{}", .dir.display(), suggestion(.similar))]
+    TemplateNotFound {
+        name: String,
+        dir: PathBuf,
+        /// The closest existing template name, if any is close.
+        similar: Option<String>,
+    },
+    /// A package name with characters apt does not allow (and a shell would read).
+    #[error("`{0}` is not a package name")]
+    PackageName(String),
+    /// An apt step with nothing to do.
+    #[error("apt needs `name` (packages) or `update_cache: true`")]
+    AptNothing,
+    /// A property key that is empty or contains `=` or a newline.
+    #[error("key `{0}` must be non-empty without `=`")]
+    PropertyKey(String),
+    /// A property value that is a list or a map.
+    #[error("value must be a string, number or boolean, got {0}")]
+    PropertyValueType(serde_json::Value),
+    /// A present property without a value.
+    #[error("a property needs a value (or state: absent)")]
+    PropertyNoValue,
+    /// A property value spanning lines.
+    #[error("a property value cannot contain a newline")]
+    PropertyNewline,
+    /// A present line step without `line`.
+    #[error("a present line needs `line`")]
+    LineMissing,
+    /// An absent line step with neither `line` nor `regexp`.
+    #[error("an absent line needs `line` or `regexp`")]
+    LineNothing,
+    /// A `line` spanning lines.
+    #[error("`line` cannot contain a newline")]
+    LineNewline,
+    /// A command step (not a handler) with neither guard.
+    #[error(
+        "a command step needs `creates:` or `unless:` so that a second run changes nothing (unguarded commands belong in handlers)"
+    )]
+    Unguarded,
+    /// A pinned checksum that is not a sha256.
+    #[error("sha256 `{0}` is not 64 hex digits")]
+    Sha256(String),
+    /// A wait_for with both or neither of `port` and `url`.
+    #[error("wait_for needs either `port` or `url`")]
+    WaitForTarget,
+    /// A port outside 1-65535.
+    #[error("port must be 1-65535")]
+    Port,
+    /// An HTTP status outside u16.
+    #[error("bad status")]
+    Status,
+}
+
+fn suggestion(similar: &Option<String>) -> String {
+    similar
+        .as_ref()
+        .map(|s| format!(" (did you mean `{s}`?)"))
+        .unwrap_or_default()
+}
+
+/// Why a step could not be resolved for a host.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    /// Its arguments are wrong.
+    #[error(transparent)]
+    Args(#[from] ArgError),
+    /// A template file failed to render (located in that file).
+    #[error("{0}")]
+    Template(crate::template::RenderError),
+}

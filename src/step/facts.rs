@@ -1,0 +1,177 @@
+//! Facts: what a check found on a host, typed, parsed once from the check output.
+//!
+//! A step's own check fragment prints *fact lines*: a word naming the fact, then its value.
+//! Each word means one thing in every kind (`absent` is always "no such path", `hash`
+//! always a sha256 of a file's content); each kind reads its lines into its own typed facts
+//! ([`super::Kind::Facts`]), which its pure `evaluate` judges.
+//!
+//! Facts that many steps need alike are *gathered* once for all steps of a host (see
+//! `crate::check`): the stat of every path, the hash of every file, the values of every
+//! properties file. [`Gathered`] holds them by [`FactKey`]; a kind that can use them says so
+//! with [`Gather`] and builds its facts from the map, never from forged text.
+
+use std::collections::HashMap;
+
+/// The fact lines of one step's own check fragment, in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckOutput {
+    pub lines: Vec<String>,
+}
+
+impl CheckOutput {
+    /// Output from fact lines (tests and fixtures).
+    pub fn of(lines: &[&str]) -> CheckOutput {
+        CheckOutput {
+            lines: lines.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    /// The values of the lines naming `fact` (`fact VALUE`, or a bare `fact`: "").
+    pub fn values<'a>(&'a self, fact: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.lines.iter().filter_map(move |l| {
+            let r = l.strip_prefix(fact)?;
+            if r.is_empty() {
+                Some("")
+            } else {
+                r.strip_prefix(' ')
+            }
+        })
+    }
+
+    /// The value of the first line naming `fact`.
+    pub fn first<'a>(&'a self, fact: &'a str) -> Option<&'a str> {
+        self.values(fact).next()
+    }
+
+    /// Whether a line names `fact`.
+    pub fn has(&self, fact: &str) -> bool {
+        self.first(fact).is_some()
+    }
+}
+
+/// What `stat` (not following a symbolic link) says a path is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileType {
+    Directory,
+    Symlink,
+    /// A regular file or anything else that is neither a directory nor a link.
+    File,
+}
+
+/// `stat -c STAT_FORMAT` of an existing path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathStat {
+    pub file_type: FileType,
+    pub owner: String,
+    pub group: String,
+    /// Octal permission digits as stat prints them ("644").
+    pub mode: String,
+    /// Bytes.
+    pub size: u64,
+}
+
+/// The `stat -c` format that [`PathStat::parse`] reads; the gathered stat appends `|%n`.
+pub const STAT_FORMAT: &str = "%F|%U|%G|%a|%s";
+
+impl PathStat {
+    /// Reads a [`STAT_FORMAT`] line; None when it is not one.
+    pub fn parse(line: &str) -> Option<PathStat> {
+        let mut f = line.splitn(5, '|');
+        let file_type = match f.next()? {
+            "directory" => FileType::Directory,
+            "symbolic link" => FileType::Symlink,
+            _ => FileType::File,
+        };
+        Some(PathStat {
+            file_type,
+            owner: f.next()?.to_string(),
+            group: f.next()?.to_string(),
+            mode: f.next()?.to_string(),
+            size: f.next()?.trim().parse().unwrap_or(0),
+        })
+    }
+}
+
+/// The gathered facts a step of some kind can use instead of running its own fragment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Gather<'a> {
+    /// A file: its stat; its hash when content is wanted (`want`, a sha256); its content
+    /// when the hash is not `want` (for the diff).
+    File { path: &'a str, want: Option<String> },
+    /// A directory: its stat.
+    Directory { path: &'a str },
+    /// One key of a properties file: the values of the lines that set it.
+    Property { path: &'a str, key: &'a str },
+}
+
+/// Which gathered fact, of which path.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum FactKey {
+    /// The path's [`PathStat`]; no entry when the path does not exist.
+    Stat(String),
+    /// The sha256 of a file's content.
+    Hash(String),
+    /// A file's content (only of files whose hash was not the wanted one, and small).
+    Content(String),
+    /// The `key=value` lines of a properties file.
+    Properties(String),
+}
+
+/// One gathered fact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fact {
+    Stat(PathStat),
+    /// Lowercase hex.
+    Hash(String),
+    Content(Vec<u8>),
+    /// (key, value) per line that sets one of the wanted keys, in file order; None when
+    /// the file does not exist.
+    Properties(Option<Vec<(String, String)>>),
+}
+
+/// Facts gathered for all steps of a host, by key. Only complete output (the check script
+/// reached its end) becomes a `Gathered`, so a missing stat means a missing path.
+#[derive(Debug, Clone, Default)]
+pub struct Gathered {
+    facts: HashMap<FactKey, Fact>,
+}
+
+impl Gathered {
+    /// Records a fact (a later one for the same key replaces it).
+    pub fn insert(&mut self, key: FactKey, fact: Fact) {
+        self.facts.insert(key, fact);
+    }
+
+    /// The stat of `path`; None when it does not exist.
+    pub fn stat(&self, path: &str) -> Option<&PathStat> {
+        match self.facts.get(&FactKey::Stat(path.to_string())) {
+            Some(Fact::Stat(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The hash of `path`, when gathered.
+    pub fn hash(&self, path: &str) -> Option<&str> {
+        match self.facts.get(&FactKey::Hash(path.to_string())) {
+            Some(Fact::Hash(h)) => Some(h),
+            _ => None,
+        }
+    }
+
+    /// The content of `path`, when gathered.
+    pub fn content(&self, path: &str) -> Option<&[u8]> {
+        match self.facts.get(&FactKey::Content(path.to_string())) {
+            Some(Fact::Content(c)) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The lines of properties file `path`: None when not gathered, Some(None) when the file
+    /// does not exist.
+    pub fn properties(&self, path: &str) -> Option<Option<&[(String, String)]>> {
+        match self.facts.get(&FactKey::Properties(path.to_string())) {
+            Some(Fact::Properties(p)) => Some(p.as_deref()),
+            _ => None,
+        }
+    }
+}
