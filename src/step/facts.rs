@@ -6,7 +6,7 @@
 //! ([`super::Kind::Facts`]), which its pure `evaluate` judges.
 //!
 //! Facts that many steps need alike are *gathered* once for all steps of a host (see
-//! `crate::check`): the stat of every path, the hash of every file, the values of every
+//! the `check` module): the stat of every path, the hash of every file, the values of every
 //! properties file. [`Gathered`] holds them by [`FactKey`]; a kind that can use them says so
 //! with [`Gather`] and builds its facts from the map, never from forged text.
 

@@ -7,23 +7,13 @@
 //! Every kind implements [`Kind`] in a file of its own; the one table below (`kinds!`) names
 //! them and derives [`KINDS`], [`validate`], [`resolve`], [`Action`], [`Facts`] and all
 //! dispatch. A new kind is one file plus one line in the table. This module is the lower
-//! layer: the check script (`crate::check`) and the plan are built on it, not the reverse.
+//! layer: the check script (the `check` module) and the plan are built on it, not the reverse.
 
-mod apt;
 mod args;
-mod assert;
-mod command;
 mod diff;
-mod directory;
-mod download;
 mod error;
 mod facts;
-mod file;
 mod kind;
-mod line;
-mod property;
-mod service;
-mod wait_for;
 
 pub use args::{Flag, Num, Ownership};
 pub use error::{ArgError, StepError};
@@ -34,37 +24,40 @@ pub use property::AWK_FIND_MANY;
 
 use serde_json::Value;
 
-/// Derives, from one list of `Variant(type)`, everything that depends on the set of kinds.
+/// Derives, from one list of `Variant(module::Type)`, everything that depends on the set of
+/// kinds, the kinds' modules included.
 macro_rules! kinds {
-    ($($variant:ident($ty:ty)),* $(,)?) => {
+    ($($variant:ident($module:ident :: $kind:ident)),* $(,)?) => {
+        $(mod $module;)*
+
         /// The step kinds, as written in roles.
-        pub const KINDS: &[&str] = &[$(<$ty as Kind>::NAME),*];
+        pub const KINDS: &[&str] = &[$(<$module::$kind as Kind>::NAME),*];
 
         /// A step resolved for one host: every value rendered, ready to check and apply.
         #[derive(Debug, Clone, PartialEq)]
         pub enum Action {
-            $($variant($ty)),*
+            $($variant($module::$kind)),*
         }
 
         /// The facts a step's check found, typed by its kind.
         #[derive(Debug, Clone, PartialEq)]
         pub enum Facts {
-            $($variant(<$ty as Kind>::Facts)),*
+            $($variant(<$module::$kind as Kind>::Facts)),*
         }
 
         /// Checks a kind's arguments as written (before rendering): field names and shapes,
         /// and the rules that depend on `usage`.
         pub fn validate(kind: &str, args: &Value, usage: Use) -> Result<(), ArgError> {
-            $(if kind == <$ty as Kind>::NAME {
-                return kind::validate_as::<$ty>(args, usage);
+            $(if kind == <$module::$kind as Kind>::NAME {
+                return kind::validate_as::<$module::$kind>(args, usage);
             })*
             Err(ArgError::UnknownKind(kind.to_string()))
         }
 
         /// Builds the host's action from rendered arguments.
         pub fn resolve(kind: &str, args: Value, r: &Resolve) -> Result<Action, StepError> {
-            $(if kind == <$ty as Kind>::NAME {
-                return kind::resolve_as::<$ty>(args, r).map(Action::$variant);
+            $(if kind == <$module::$kind as Kind>::NAME {
+                return kind::resolve_as::<$module::$kind>(args, r).map(Action::$variant);
             })*
             Err(ArgError::UnknownKind(kind.to_string()).into())
         }
@@ -72,7 +65,7 @@ macro_rules! kinds {
         impl Action {
             /// The kind's name, as written in roles.
             pub fn kind(&self) -> &'static str {
-                match self { $(Action::$variant(_) => <$ty as Kind>::NAME),* }
+                match self { $(Action::$variant(_) => <$module::$kind as Kind>::NAME),* }
             }
 
             /// Shell that prints the step's fact lines; read-only.
@@ -113,13 +106,13 @@ macro_rules! kinds {
             /// Whether applying may wait on something outside the host's files: such steps
             /// run under `timeout`. The others only touch files and run inline.
             pub fn may_block(&self) -> bool {
-                match self { $(Action::$variant(_) => <$ty as Kind>::MAY_BLOCK),* }
+                match self { $(Action::$variant(_) => <$module::$kind as Kind>::MAY_BLOCK),* }
             }
 
             /// A barrier (wait_for) also runs in apply after any earlier change, reported as
             /// ok.
             pub fn is_barrier(&self) -> bool {
-                match self { $(Action::$variant(_) => <$ty as Kind>::BARRIER),* }
+                match self { $(Action::$variant(_) => <$module::$kind as Kind>::BARRIER),* }
             }
 
             /// The default timeout of the step, in seconds.
@@ -130,7 +123,7 @@ macro_rules! kinds {
     };
 }
 
-// The table of kinds, in the order role errors list them.
+// The table of kinds, in the order role errors list them. A new kind: its file, one line here.
 kinds! {
     Apt(apt::Apt),
     File(file::File),
