@@ -44,6 +44,8 @@ fn specs(p: &dyn Fn(&str) -> String) -> Vec<(&'static str, serde_json::Value)> {
     let prop = |key: &str, value: &str| json!({"path": props, "key": key, "value": value});
     vec![
         ("file", file("same", "hello\n")),
+        // A second step on the same path shares its stat and hash, and gets its content.
+        ("file", file("same", "other\n")),
         ("file", file("differs", "new line\n")),
         ("file", file("empty", "x\n")),
         ("file", file("it's spaced", "hello\n")),
@@ -123,10 +125,10 @@ fn gathered_facts_equal_each_steps_own_facts() {
             "step {i}"
         );
     }
-    // Only the differing files send their content; the script starts one stat, one
+    // Only the files whose hash is not a step's wanted one send their content; the script starts one stat, one
     // sha256sum and one awk per properties file for all of these (plus the symlinks' and
     // the sensitive property's own checks).
-    assert_eq!(out.matches(" c ").count(), 2, "{out}");
+    assert_eq!(out.matches(" c ").count(), 3, "{out}");
     assert_eq!(script.matches("|%n' --").count(), 1);
     assert_eq!(script.matches("sha256sum --").count(), 1);
     assert_eq!(script.matches("KS=").count(), 2);
