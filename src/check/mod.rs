@@ -8,8 +8,8 @@
 //! (apt, services, commands, symlinks where a file should be) run their fragment in a
 //! section of their own.
 //!
-//! The reader parses the output once: gathered facts into a map by key ([`Gathered`]), each
-//! own section into its kind's typed facts. Each step then takes its [`Facts`] from one or
+//! The reader parses the output once: gathered facts into a map by key (`step::Gathered`), each
+//! own section into its kind's typed facts. Each step then takes its `step::Facts` from one or
 //! the other, so every kind has one evaluation.
 //!
 //! Output grammar (every marker line starts with the run's nonce marker `M`):

@@ -2,7 +2,7 @@
 //! here, for every selected host, before any host is touched: variables merged and rendered,
 //! `when:` evaluated, every step's arguments and templates rendered. Then per host: one check
 //! script (all checks in one round trip), its parser, and one apply script with only the steps
-//! that change plus the handlers they notify (see [`apply`]).
+//! that change plus the handlers they notify (see the `apply` module).
 
 mod apply;
 

@@ -82,7 +82,7 @@ pub fn stat_mode(s: &str) -> String {
 pub struct Ownership {
     pub owner: Option<String>,
     pub group: Option<String>,
-    /// Four octal digits, as [`mode`] gives them.
+    /// Four octal digits, as `mode` gives them.
     pub mode: Option<String>,
 }
 

@@ -223,7 +223,7 @@ impl Kind for Property {
 
 /// Prints the value of every line that sets ENVIRON["K"] (ignoring comments, whitespace).
 const AWK_FIND: &str = r#"BEGIN{k=ENVIRON["K"]} /^[ \t]*[#!]/{next} { i=index($0,"="); if(i==0) next; key=substr($0,1,i-1); gsub(/^[ \t]+|[ \t]+$/,"",key); if(key==k){ v=substr($0,i+1); gsub(/^[ \t]+|[ \t]+$/,"",v); print "value " v } }"#;
-/// [`AWK_FIND`] for several keys of one file at once (the gathered check): `KS` holds the keys,
+/// `AWK_FIND` for several keys of one file at once (the gathered check): `KS` holds the keys,
 /// one per line; prints `N value` for each line whose key is the N-th (from 1).
 pub const AWK_FIND_MANY: &str = r#"BEGIN{n=split(ENVIRON["KS"],ks,"\n"); for(j=1;j<=n;j++) w[ks[j]]=j} /^[ \t]*[#!]/{next} { i=index($0,"="); if(i==0) next; key=substr($0,1,i-1); gsub(/^[ \t]+|[ \t]+$/,"",key); if(key in w){ v=substr($0,i+1); gsub(/^[ \t]+|[ \t]+$/,"",v); print w[key] " " v } }"#;
 /// Replaces every line setting K with K S V; appends it when absent.
