@@ -1,20 +1,18 @@
-//! The command line: `rollout plan`, `rollout apply`. Parses arguments, loads and validates
-//! everything (exit 2 on bad input, before any host is touched), runs the executor and
-//! prints the summary (exit 1 when any host failed or was unreachable).
+//! The command line: `rollout plan`, `apply`, `drain`, `undrain`, `upgrade`, `status`. Only
+//! here do clap's types exist: arguments are turned into the application's own options
+//! ([`crate::app::Options`], the pool's option structs) at the door, the command runs
+//! ([`crate::command`]), and its end becomes the process exit code (0 ok, 1 a host or node
+//! failed, 2 bad input before any host was touched, 130 interrupted).
 
-use crate::connection::local::LocalConnector;
-use crate::connection::ssh::SshConnector;
-use crate::connection::{ByHost, Connector};
-use crate::error::{Diagnostic, EXIT_FAILED, EXIT_INPUT};
-use crate::exec::{self, Goal};
-use crate::inventory::{self, Host, Inventory};
-use crate::plan::{self, Filter, HostPlan};
-use crate::report::{self, Format, HostOutcome, HostResult};
-use crate::role;
-use crate::template::Templates;
-use clap::{Args, Parser, Subcommand};
+use crate::app;
+use crate::command::{self, Command};
+use crate::error::Exit;
+use crate::exec::Goal;
+use crate::pool::{DrainOptions, UpgradeOptions, parse_duration};
+use crate::report::Format;
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
@@ -44,43 +42,96 @@ enum Cmd {
     },
     // Pool commands (src/pool/).
     /// Cordon nodes in the balancer and wait until their meetings have ended.
-    Drain(crate::pool::DrainArgs),
+    Drain(DrainArgs),
     /// Enable drained nodes in the balancer again, after a health check.
-    Undrain(crate::pool::PoolArgs),
+    Undrain(PoolArgs),
     /// Rolling upgrade of the BBB nodes: drain, apply, health check, enable, batch by batch.
-    Upgrade(crate::pool::UpgradeArgs),
+    Upgrade(UpgradeArgs),
     /// The pool as the balancer and the nodes see it.
-    Status(crate::pool::PoolArgs),
+    Status(PoolArgs),
 }
 
+/// The arguments every command shares: which hosts and steps, and how to show them.
 #[derive(Args, Clone)]
-pub struct RunArgs {
+struct RunArgs {
     /// The inventory file (YAML).
-    pub inventory: PathBuf,
+    inventory: PathBuf,
     /// Hosts or groups, comma-separated; `!name` excludes.
     #[arg(short, long)]
-    pub limit: Option<String>,
+    limit: Option<String>,
     /// Only steps with one of these tags (a role's name is a tag of all its steps).
     #[arg(short, long, value_delimiter = ',')]
-    pub tags: Vec<String>,
+    tags: Vec<String>,
     /// Leave out steps with one of these tags.
     #[arg(long, value_delimiter = ',')]
-    pub skip_tags: Vec<String>,
+    skip_tags: Vec<String>,
     /// How many hosts to work on at once.
     #[arg(short, long, default_value_t = 50)]
-    pub forks: usize,
+    forks: usize,
     /// Extra variables KEY=VALUE, highest precedence.
     #[arg(short = 'e', long = "extra-vars", value_parser = parse_kv)]
-    pub extra_vars: Vec<(String, String)>,
+    extra_vars: Vec<(String, String)>,
     /// auto: bars on a terminal, plain lines otherwise; json: one event per line.
-    #[arg(short, long, value_enum, default_value_t = Format::Auto)]
-    pub output: Format,
+    #[arg(short, long, value_enum, default_value_t = Output::Auto)]
+    output: Output,
     /// Show the remote scripts (secrets redacted) and every step.
     #[arg(short, long)]
-    pub verbose: bool,
+    verbose: bool,
     /// Accept and remember host keys of hosts not yet in known_hosts (default: refuse).
     #[arg(long)]
-    pub accept_new_host_keys: bool,
+    accept_new_host_keys: bool,
+}
+
+/// `--output`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Output {
+    /// Progress bars on a terminal, plain lines otherwise.
+    Auto,
+    Plain,
+    Json,
+}
+
+/// `rollout drain`.
+#[derive(Args, Clone)]
+struct DrainArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// Stop waiting after this long (e.g. 90s, 30m, 2h); the node stays cordoned.
+    #[arg(long, value_parser = parse_duration)]
+    timeout: Option<Duration>,
+    /// End the meetings that are left (at once, or when --timeout expires).
+    #[arg(long)]
+    force: bool,
+}
+
+/// `rollout undrain` and `rollout status`.
+#[derive(Args, Clone)]
+struct PoolArgs {
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+/// `rollout upgrade`.
+#[derive(Args, Clone)]
+struct UpgradeArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// Nodes per batch: a number (2), a percentage (25%), or growing batches (1,10%,50%,100%)
+    /// whose last size repeats. Never more nodes than this are out of service at once.
+    #[arg(long, default_value = "1")]
+    batch_size: String,
+    /// Ask for confirmation before each batch after the first.
+    #[arg(long)]
+    pause: bool,
+    /// Stop once more nodes than this have failed (default 0: at the first failure).
+    #[arg(long, default_value_t = 0)]
+    max_failures: usize,
+    /// Give up draining a node after this long (the node fails and stays cordoned).
+    #[arg(long, value_parser = parse_duration)]
+    drain_timeout: Option<Duration>,
+    /// End the meetings still running when --drain-timeout expires.
+    #[arg(long)]
+    force: bool,
 }
 
 fn parse_kv(s: &str) -> Result<(String, String), String> {
@@ -89,149 +140,82 @@ fn parse_kv(s: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("`{s}` is not KEY=VALUE"))
 }
 
+impl From<RunArgs> for app::Options {
+    fn from(a: RunArgs) -> app::Options {
+        app::Options {
+            inventory: a.inventory,
+            limit: a.limit,
+            tags: a.tags,
+            skip_tags: a.skip_tags,
+            forks: a.forks,
+            extra_vars: a.extra_vars,
+            output: match a.output {
+                Output::Auto => Format::Auto,
+                Output::Plain => Format::Plain,
+                Output::Json => Format::Json,
+            },
+            verbose: a.verbose,
+            accept_new_host_keys: a.accept_new_host_keys,
+        }
+    }
+}
+
+impl From<Cmd> for Command {
+    fn from(cmd: Cmd) -> Command {
+        match cmd {
+            Cmd::Plan(a) => Command::Run {
+                options: a.into(),
+                goal: Goal::Plan,
+                show_diff: true,
+            },
+            Cmd::Apply { run, check, diff } => Command::Run {
+                options: run.into(),
+                goal: if check { Goal::Plan } else { Goal::Apply },
+                show_diff: diff || check,
+            },
+            Cmd::Drain(a) => Command::Drain(DrainOptions {
+                run: a.run.into(),
+                timeout: a.timeout,
+                force: a.force,
+            }),
+            Cmd::Undrain(a) => Command::Undrain(a.run.into()),
+            Cmd::Upgrade(a) => Command::Upgrade(UpgradeOptions {
+                run: a.run.into(),
+                batch_size: a.batch_size,
+                pause: a.pause,
+                max_failures: a.max_failures,
+                drain_timeout: a.drain_timeout,
+                force: a.force,
+            }),
+            Cmd::Status(a) => Command::Status(a.run.into()),
+        }
+    }
+}
+
 /// Runs the command line; returns the process exit code.
 pub fn main() -> i32 {
-    let cli = Cli::parse();
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    let cmd = Command::from(Cli::parse().cmd);
+    let format = cmd.format();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .expect("tokio runtime");
-    rt.block_on(async move {
-        match cli.cmd {
-            Cmd::Plan(a) => run(a, Goal::Plan, true).await,
-            Cmd::Apply {
-                run: a,
-                check,
-                diff,
-            } => {
-                run(
-                    a,
-                    if check { Goal::Plan } else { Goal::Apply },
-                    diff || check,
-                )
-                .await
-            }
-            Cmd::Drain(a) => crate::pool::drain::main(a).await,
-            Cmd::Undrain(a) => crate::pool::drain::undrain(a).await,
-            Cmd::Upgrade(a) => crate::pool::upgrade::main(a).await,
-            Cmd::Status(a) => crate::pool::status::main(a).await,
-        }
-    })
-}
-
-/// Everything loaded and validated for a run.
-pub struct Prepared {
-    pub inventory: Inventory,
-    pub plans: Vec<HostPlan>,
-}
-
-/// Loads the inventory, roles and templates and plans every selected host; prints the
-/// errors and returns None on bad input.
-pub fn prepare(
-    a: &RunArgs,
-    run_vars: &serde_json::Map<String, serde_json::Value>,
-) -> Result<Prepared, Vec<Diagnostic>> {
-    let inv = inventory::load(&a.inventory, &a.extra_vars).map_err(|d| vec![d])?;
-    let hosts: Vec<&Host> = inventory::select(&inv, a.limit.as_deref())
-        .map_err(|e| vec![Diagnostic::file(&a.inventory, e)])?;
-    let role_names: Vec<&String> = hosts.iter().flat_map(|h| h.roles.iter()).collect();
-    let roles = role::load_all(&inv.roles_dir, role_names).map_err(|d| vec![d])?;
-    let templates = Templates::load(&inv.templates_dir).map_err(|d| vec![d])?;
-    let filter = Filter {
-        tags: a.tags.clone(),
-        skip_tags: a.skip_tags.clone(),
-    };
-    let plans = plan::build(&inv, &hosts, &roles, &templates, &filter, run_vars)?;
-    Ok(Prepared {
-        inventory: inv,
-        plans,
-    })
-}
-
-pub fn print_diagnostics(ds: &[Diagnostic]) {
-    for d in ds {
-        eprintln!("{d}");
-    }
-}
-
-async fn run(a: RunArgs, goal: Goal, show_diff: bool) -> i32 {
-    let prepared = match prepare(&a, &serde_json::Map::new()) {
-        Ok(p) => p,
-        Err(ds) => {
-            print_diagnostics(&ds);
-            return EXIT_INPUT;
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return Exit::Failed.code();
         }
     };
-    // The balancer section is validated before any host is touched; nodes register after.
-    let registration = match crate::pool::register::prepare(&a, &prepared) {
-        Ok(r) => r.filter(|_| goal == Goal::Apply),
-        Err(ds) => {
-            print_diagnostics(&ds);
-            return EXIT_INPUT;
-        }
-    };
-    let results = execute(&a, &prepared, goal, show_diff).await;
-    let code = finish(&a, &results);
-    match registration {
-        Some(r) => code.max(r.run(&prepared, &results, a.output).await),
-        None => code,
-    }
-}
-
-/// Runs the executor with a reporter; returns per-host results.
-pub async fn execute(a: &RunArgs, p: &Prepared, goal: Goal, show_diff: bool) -> Vec<HostResult> {
-    let connector: Arc<dyn Connector> = Arc::new(ByHost {
-        ssh: SshConnector::new(p.inventory.ssh_config.clone(), a.accept_new_host_keys),
-        local: LocalConnector,
+    let exit = rt.block_on(async move {
+        command::run(cmd).await.unwrap_or_else(|e| {
+            e.print(format);
+            e.exit()
+        })
     });
-    let opts = Arc::new(exec::Options {
-        goal,
-        forks: a.forks,
-        verbose: a.verbose,
-        secrets: p.inventory.secrets.clone(),
-    });
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let settings = report::Settings {
-        format: a.output,
-        show_diff,
-        verbose: a.verbose,
-        hosts: p.plans.len(),
-        title: if goal == Goal::Plan {
-            "plan".into()
-        } else {
-            "apply".into()
-        },
-    };
-    let reporter = tokio::spawn(report::report(rx, settings));
-    let results = tokio::select! {
-        r = exec::run(p.plans.clone(), connector, opts, tx) => r,
-        _ = tokio::signal::ctrl_c() => {
-            // Dropping the run closes every SSH channel: a step already running on a host
-            // finishes there (its file writes are atomic), no further step starts.
-            eprintln!(
-                "\nrollout: interrupted. Steps already running on hosts finish; no further steps start.\n\
-                 Run the same command again: it checks every host and applies only what is still missing."
-            );
-            std::process::exit(130);
-        }
-    };
-    let _ = reporter.await;
-    results
-}
-
-/// Prints the summary; exit code 1 when any host failed.
-pub fn finish(a: &RunArgs, results: &[HostResult]) -> i32 {
-    if a.output == Format::Json {
-        println!(
-            "{}",
-            serde_json::json!({"event": "summary", "hosts": results})
-        );
-    } else {
-        print!("{}", report::summary(results));
+    if exit == Exit::Interrupted {
+        // Do not wait for what the interruption left behind (a pending stdin read, SSH
+        // channels): the process ends now, as it did before the runtime shut down.
+        rt.shutdown_background();
     }
-    if results.iter().any(|r| r.outcome != HostOutcome::Ok) {
-        EXIT_FAILED
-    } else {
-        0
-    }
+    exit.code()
 }

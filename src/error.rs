@@ -5,10 +5,36 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-/// Exit code for bad input (inventory, roles, templates, command line).
-pub const EXIT_INPUT: i32 = 2;
-/// Exit code when at least one host failed or was unreachable.
-pub const EXIT_FAILED: i32 = 1;
+/// How a command ended, as the process sees it: the one mapping to exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Exit {
+    /// Everything done: exit 0.
+    Ok,
+    /// At least one host or node failed, or the pool could not be worked on: exit 1.
+    Failed,
+    /// Bad input (inventory, roles, templates, command line), before any host was touched:
+    /// exit 2.
+    Input,
+    /// Stopped by Ctrl-C (SIGINT): exit 130, as shells report it.
+    Interrupted,
+}
+
+impl Exit {
+    /// The process exit code.
+    pub fn code(self) -> i32 {
+        match self {
+            Exit::Ok => 0,
+            Exit::Failed => 1,
+            Exit::Input => 2,
+            Exit::Interrupted => 130,
+        }
+    }
+
+    /// `Failed` when `failed`, else `Ok`.
+    pub fn failed_if(failed: bool) -> Exit {
+        if failed { Exit::Failed } else { Exit::Ok }
+    }
+}
 
 /// A located error in one of the operator's files.
 #[derive(Debug, Clone, PartialEq, Eq)]

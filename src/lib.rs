@@ -1,11 +1,15 @@
 //! rollout: turns blank machines into a BigBlueButton pool and keeps it upgraded without
 //! ending a class. The pipeline is the layout: inventory -> roles/steps -> plan -> exec ->
-//! report.
+//! report. Above it, each layer importing only downward: `app` (load, execute, finish a
+//! run), `pool` (balancer commands on top of `app`), `command` (every command's run, summary
+//! and exit), and `cli` (arguments into those types).
 
+pub mod app;
 pub mod balancer;
 pub mod bbb_api;
 pub mod check;
 pub mod cli;
+pub mod command;
 pub mod connection;
 pub mod duration;
 pub mod error;

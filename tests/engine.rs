@@ -3,7 +3,7 @@
 //! never stops the others; the local shell runs the real generated scripts against a
 //! temporary folder to prove convergence, idempotence, handlers and failure reporting.
 
-use rollout::cli::{RunArgs, prepare};
+use rollout::app::{self, Options};
 use rollout::connection::fake::FakeConnector;
 use rollout::connection::local::LocalConnector;
 use rollout::connection::{ConnError, Connector};
@@ -44,8 +44,8 @@ impl Project {
         Project { dir }
     }
 
-    fn args(&self) -> RunArgs {
-        RunArgs {
+    fn args(&self) -> Options {
+        Options {
             inventory: self.dir.join("inventory.yml"),
             limit: None,
             tags: vec![],
@@ -95,7 +95,7 @@ async fn run(
     goal: Goal,
     connector: Arc<dyn Connector>,
 ) -> (Vec<HostResult>, Vec<Event>) {
-    let prepared = prepare(&p.args(), &serde_json::Map::new()).unwrap_or_else(|e| {
+    let prepared = app::load(&p.args(), &serde_json::Map::new()).unwrap_or_else(|e| {
         panic!(
             "{}",
             e.iter()
@@ -330,7 +330,7 @@ async fn an_unreachable_host_never_stops_the_others() {
 fn interrupted_scripts_run_nothing() {
     // A script cut off anywhere before its last line defines a function but never calls it.
     let p = Project::new("cut", &["a"], STEPS, HANDLERS);
-    let prepared = prepare(&p.args(), &serde_json::Map::new()).unwrap();
+    let prepared = app::load(&p.args(), &serde_json::Map::new()).unwrap();
     let plan = &prepared.plans[0];
     let nonce = rollout::script::Nonce::new();
     let items: Vec<_> = (0..plan.steps.len())

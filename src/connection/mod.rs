@@ -112,3 +112,16 @@ impl<S: Connector, L: Connector> Connector for ByHost<S, L> {
         }
     }
 }
+
+/// The connector of a run: SSH (with the inventory's `ssh_config`, host keys checked
+/// strictly unless `accept_new_host_keys`) or the local shell, per host. Built once per run,
+/// so the apply, the registration and the balancer's rake fallback share one handshake limit.
+pub fn for_hosts(
+    ssh_config: Option<std::path::PathBuf>,
+    accept_new_host_keys: bool,
+) -> std::sync::Arc<dyn Connector> {
+    std::sync::Arc::new(ByHost {
+        ssh: ssh::SshConnector::new(ssh_config, accept_new_host_keys),
+        local: local::LocalConnector,
+    })
+}

@@ -3,12 +3,14 @@
 //! `--force`. `rollout drain` and `rollout undrain` are here; the upgrade drains through
 //! [`drain_node`].
 
+use super::error::PoolError;
 use super::journal::{Journal, Lock, Phase};
-use super::{DrainArgs, Node, Pool, PoolArgs, Reporter, human, print_error};
+use super::{DrainOptions, Node, Pool, human};
+use crate::app;
 use crate::balancer::{Balancer, Server, State};
 use crate::bbb_api::{Meeting, participants};
-use crate::error::{EXIT_FAILED, EXIT_INPUT};
-use crate::report::Event;
+use crate::report::summary::{DrainSummary, UndrainSummary};
+use crate::report::{Event, Reporter, Settings};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
@@ -204,48 +206,26 @@ pub fn check_capacity(
     Ok(())
 }
 
-fn need_limit(a: &crate::cli::RunArgs, cmd: &str) -> Option<i32> {
+fn need_limit(a: &app::Options, cmd: &str) -> Result<(), PoolError> {
     if a.limit.is_none() {
-        eprintln!("error: `rollout {cmd}` needs --limit HOSTS: name the nodes to {cmd}");
-        return Some(EXIT_INPUT);
+        return Err(PoolError::Usage(format!(
+            "`rollout {cmd}` needs --limit HOSTS: name the nodes to {cmd}"
+        )));
     }
-    None
+    Ok(())
 }
 
-/// `rollout drain`.
-pub async fn main(a: DrainArgs) -> i32 {
-    if let Some(code) = need_limit(&a.run, "drain") {
-        return code;
-    }
-    let pool = match Pool::load(&a.run, &Default::default(), "drain") {
-        Ok(p) => Arc::new(p),
-        Err(ds) => {
-            crate::cli::print_diagnostics(&ds);
-            return EXIT_INPUT;
-        }
-    };
-    let fmt = a.run.output;
-    let journal = match Journal::load(&a.run.inventory) {
-        Ok(j) => j,
-        Err(e) => {
-            print_error(fmt, &e);
-            return EXIT_FAILED;
-        }
-    };
-    let _lock = match Lock::acquire(&journal) {
-        Ok(l) => l,
-        Err(e) => {
-            print_error(fmt, &e);
-            return EXIT_FAILED;
-        }
-    };
-    let opened = match pool.open().await {
-        Ok(o) => o,
-        Err(e) => {
-            print_error(fmt, &format!("{e}; nothing was changed"));
-            return EXIT_FAILED;
-        }
-    };
+/// `rollout drain`: cordons the selected nodes and waits until their meetings have ended.
+///
+/// Errors: bad input, no `--limit`, the journal or its lock, the balancer, or a drain that
+/// would leave fewer than `balancer.min_in_service` nodes in service; nothing is changed
+/// then. A node that does not drain is in the summary.
+pub async fn main(a: DrainOptions) -> Result<DrainSummary, PoolError> {
+    need_limit(&a.run, "drain")?;
+    let pool = Arc::new(Pool::load(&a.run, &Default::default(), "drain")?);
+    let journal = Journal::load(&a.run.inventory)?;
+    let _lock = Lock::acquire(&journal)?;
+    let opened = pool.open().await?;
     let servers: Vec<Option<Server>> = pool
         .nodes
         .iter()
@@ -253,16 +233,19 @@ pub async fn main(a: DrainArgs) -> i32 {
         .collect();
     let taking: Vec<&Server> = servers.iter().flatten().collect();
     let names: Vec<&str> = pool.nodes.iter().map(|n| n.host.as_str()).collect();
-    if let Err(e) = check_capacity(
+    check_capacity(
         &opened.servers,
         &taking,
         pool.cfg.min_in_service,
         &format!("drain {}", names.join(", ")),
-    ) {
-        print_error(fmt, &e);
-        return EXIT_FAILED;
-    }
-    let rep = Reporter::start(fmt, a.run.verbose, pool.nodes.len(), "drain");
+    )
+    .map_err(PoolError::Capacity)?;
+    let rep = Reporter::start(Settings::new(
+        a.run.output,
+        a.run.verbose,
+        pool.nodes.len(),
+        "drain",
+    ));
     if let Some(n) = &opened.note {
         rep.note(None, n.clone());
     }
@@ -274,61 +257,18 @@ pub async fn main(a: DrainArgs) -> i32 {
     };
     let mut set = tokio::task::JoinSet::new();
     for (i, (node, server)) in pool.nodes.iter().zip(servers).enumerate() {
-        let (pool, journal, tx, client) = (
-            pool.clone(),
-            journal.clone(),
-            rep.tx.clone(),
-            opened.client.clone(),
-        );
-        let node = node.clone();
-        set.spawn(async move {
-            let was = server
-                .as_ref()
-                .map_or("unregistered".to_string(), |s| s.state.to_string());
-            {
-                let mut j = journal.lock().expect("journal lock");
-                let already = j
-                    .nodes
-                    .get(&node.host)
-                    .is_some_and(|r| r.phase.holds_node());
-                if let Err(e) = j.set(&node.host, Phase::Draining, "drain", None) {
-                    return (i, Err(e));
-                }
-                if !already {
-                    j.remember_was(&node.host, &was);
-                    let _ = j.save();
-                }
-            }
-            match &server {
-                Some(s) => {
-                    if let Err(e) = cordon(client.as_ref(), s).await {
-                        return (i, Err(e));
-                    }
-                }
-                None => {
-                    let _ = tx.send(Event::Note {
-                        host: Some(node.host.clone()),
-                        text: "not registered in the balancer; waiting for its meetings anyway"
-                            .into(),
-                    });
-                }
-            }
-            let _ = tx.send(Event::Progress {
-                host: node.host.clone(),
-                text: "cordoned".into(),
-            });
-            let r = wait_empty(&pool, &node, watch, &tx).await;
-            let mut j = journal.lock().expect("journal lock");
-            let saved = match &r {
-                Drained::Empty { .. } => j.set(&node.host, Phase::Drained, "drain", None),
-                Drained::TimedOut { .. } => {
-                    j.set(&node.host, Phase::Draining, "drain", Some(r.describe()))
-                }
-            };
-            (i, saved.map(|()| r))
-        });
+        let job = DrainJob {
+            pool: pool.clone(),
+            journal: journal.clone(),
+            tx: rep.tx.clone(),
+            client: opened.client.clone(),
+            node: node.clone(),
+            server,
+            watch,
+        };
+        set.spawn(async move { (i, job.run().await) });
     }
-    let mut outcomes: Vec<Option<Result<Drained, String>>> = vec![None; pool.nodes.len()];
+    let mut drained = vec![false; pool.nodes.len()];
     while let Some(Ok((i, r))) = set.join_next().await {
         let host = pool.nodes[i].host.clone();
         let (ok, text) = match &r {
@@ -337,70 +277,105 @@ pub async fn main(a: DrainArgs) -> i32 {
             Err(e) => (false, format!("FAILED: {e}")),
         };
         rep.send(Event::NodeFinished { host, ok, text });
-        outcomes[i] = Some(r);
+        drained[i] = ok;
     }
     rep.finish().await;
-    let failed: Vec<&str> = pool
+    let not_drained: Vec<String> = pool
         .nodes
         .iter()
-        .zip(&outcomes)
-        .filter(|(_, o)| !matches!(o, Some(Ok(Drained::Empty { .. }))))
-        .map(|(n, _)| n.host.as_str())
+        .zip(&drained)
+        .filter(|(_, ok)| !**ok)
+        .map(|(n, _)| n.host.clone())
         .collect();
-    let summary = if failed.is_empty() {
-        format!(
-            "drain: {} node(s) drained and out of service; `rollout undrain` puts them back",
-            pool.nodes.len()
-        )
-    } else {
-        format!(
-            "drain: {} of {} node(s) not drained: {} (left cordoned)",
-            failed.len(),
-            pool.nodes.len(),
-            failed.join(", ")
-        )
-    };
-    if fmt == crate::report::Format::Json {
-        println!(
-            "{}",
-            serde_json::json!({"event": "summary", "drained": pool.nodes.len() - failed.len(), "not_drained": failed})
-        );
-    } else {
-        println!("{summary}");
-    }
-    if failed.is_empty() { 0 } else { EXIT_FAILED }
+    Ok(DrainSummary {
+        drained: pool.nodes.len() - not_drained.len(),
+        not_drained,
+    })
 }
 
-/// `rollout undrain`: enable drained nodes again, each after its health check.
-pub async fn undrain(a: PoolArgs) -> i32 {
-    if let Some(code) = need_limit(&a.run, "undrain") {
-        return code;
-    }
-    let pool = match Pool::load(&a.run, &Default::default(), "undrain") {
-        Ok(p) => p,
-        Err(ds) => {
-            crate::cli::print_diagnostics(&ds);
-            return EXIT_INPUT;
+/// One node of `rollout drain`, run as its own task.
+struct DrainJob {
+    pool: Arc<Pool>,
+    journal: Arc<Mutex<Journal>>,
+    tx: UnboundedSender<Event>,
+    client: Arc<dyn Balancer>,
+    node: Node,
+    server: Option<Server>,
+    watch: Watch,
+}
+
+impl DrainJob {
+    /// Journal, cordon, wait. Errors: the journal cannot be written, or cordoning failed.
+    async fn run(self) -> Result<Drained, String> {
+        let DrainJob {
+            pool,
+            journal,
+            tx,
+            client,
+            node,
+            server,
+            watch,
+        } = self;
+        let was = server
+            .as_ref()
+            .map_or("unregistered".to_string(), |s| s.state.to_string());
+        {
+            let mut j = journal.lock().expect("journal lock");
+            let already = j
+                .nodes
+                .get(&node.host)
+                .is_some_and(|r| r.phase.holds_node());
+            j.set(&node.host, Phase::Draining, "drain", None)?;
+            if !already {
+                j.remember_was(&node.host, &was);
+                let _ = j.save();
+            }
         }
-    };
-    let fmt = a.run.output;
-    let (mut journal, _lock) =
-        match Journal::load(&a.run.inventory).and_then(|j| Lock::acquire(&j).map(|l| (j, l))) {
-            Ok(x) => x,
-            Err(e) => {
-                print_error(fmt, &e);
-                return EXIT_FAILED;
+        match &server {
+            Some(s) => cordon(client.as_ref(), s).await?,
+            None => {
+                let _ = tx.send(Event::Note {
+                    host: Some(node.host.clone()),
+                    text: "not registered in the balancer; waiting for its meetings anyway".into(),
+                });
+            }
+        }
+        let _ = tx.send(Event::Progress {
+            host: node.host.clone(),
+            text: "cordoned".into(),
+        });
+        let r = wait_empty(&pool, &node, watch, &tx).await;
+        let mut j = journal.lock().expect("journal lock");
+        match &r {
+            Drained::Empty { .. } => j.set(&node.host, Phase::Drained, "drain", None)?,
+            Drained::TimedOut { .. } => {
+                j.set(&node.host, Phase::Draining, "drain", Some(r.describe()))?
             }
         };
-    let opened = match pool.open().await {
-        Ok(o) => o,
-        Err(e) => {
-            print_error(fmt, &format!("{e}; nothing was changed"));
-            return EXIT_FAILED;
-        }
+        Ok(r)
+    }
+}
+
+/// `rollout undrain`: enables drained nodes again, each after its health check.
+///
+/// Errors: bad input, no `--limit`, the journal or its lock, or the balancer; nothing is
+/// changed then. A node that cannot be enabled is in the summary.
+pub async fn undrain(a: &app::Options) -> Result<UndrainSummary, PoolError> {
+    need_limit(a, "undrain")?;
+    let pool = Pool::load(a, &Default::default(), "undrain")?;
+    let mut journal = Journal::load(&a.inventory)?;
+    let _lock = Lock::acquire(&journal)?;
+    let opened = pool.open().await?;
+    let rep = Reporter::start(Settings::new(
+        a.output,
+        a.verbose,
+        pool.nodes.len(),
+        "undrain",
+    ));
+    let mut out = UndrainSummary {
+        enabled: Vec::new(),
+        failed: Vec::new(),
     };
-    let rep = Reporter::start(fmt, a.run.verbose, pool.nodes.len(), "undrain");
-    let mut failed = Vec::new();
     for node in &pool.nodes {
         let result: Result<String, String> = async {
             let server = crate::balancer::find(&opened.servers, &node.desired.url)
@@ -427,24 +402,24 @@ pub async fn undrain(a: PoolArgs) -> i32 {
             })
         }
         .await;
-        match result {
-            Ok(t) => rep.send(Event::NodeFinished {
-                host: node.host.clone(),
-                ok: true,
-                text: t,
-            }),
-            Err(e) => {
-                failed.push(node.host.clone());
-                rep.send(Event::NodeFinished {
-                    host: node.host.clone(),
-                    ok: false,
-                    text: format!("FAILED: {e}"),
-                });
-            }
+        let (ok, text) = match result {
+            Ok(t) => (true, t),
+            Err(e) => (false, format!("FAILED: {e}")),
+        };
+        rep.send(Event::NodeFinished {
+            host: node.host.clone(),
+            ok,
+            text,
+        });
+        if ok {
+            &mut out.enabled
+        } else {
+            &mut out.failed
         }
+        .push(node.host.clone());
     }
     rep.finish().await;
-    if failed.is_empty() { 0 } else { EXIT_FAILED }
+    Ok(out)
 }
 
 #[cfg(test)]

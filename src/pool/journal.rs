@@ -11,6 +11,48 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+/// Why the journal or its lock cannot be used. Nothing in the pool is changed after one.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("the journal {} is damaged ({source}); move it away to start afresh", path.display())]
+    Damaged {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("cannot read the journal {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write the journal {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("another rollout (pid {pid}) is working on this pool; wait for it, or remove {} if that process is not rollout", path.display())]
+    Locked { pid: u32, path: PathBuf },
+    #[error("cannot create {}: {source}", path.display())]
+    StateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot create the lock {}: {source}", path.display())]
+    CreateLock {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot take the lock {}", path.display())]
+    TakeLock { path: PathBuf },
+}
+
+/// A failed journal write fails the node it was about; the upgrade and drain steps carry
+/// their failures as the text shown on the node's line.
+impl From<JournalError> for String {
+    fn from(e: JournalError) -> String {
+        e.to_string()
+    }
+}
+
 /// Where a node is in a pool operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -130,17 +172,17 @@ pub fn path_for(inventory: &Path) -> PathBuf {
 
 impl Journal {
     /// Reads the journal of `inventory` (empty when there is none yet).
-    pub fn load(inventory: &Path) -> Result<Journal, String> {
+    ///
+    /// Errors: the file cannot be read, or is not a journal.
+    pub fn load(inventory: &Path) -> Result<Journal, JournalError> {
         let path = path_for(inventory);
         let mut j = match std::fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str::<Journal>(&text).map_err(|e| {
-                format!(
-                    "the journal {} is damaged ({e}); move it away to start afresh",
-                    path.display()
-                )
-            })?,
+            Ok(text) => match serde_json::from_str::<Journal>(&text) {
+                Ok(j) => j,
+                Err(source) => return Err(JournalError::Damaged { path, source }),
+            },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Journal::default(),
-            Err(e) => return Err(format!("cannot read the journal {}: {e}", path.display())),
+            Err(source) => return Err(JournalError::Read { path, source }),
         };
         j.inventory = inventory.display().to_string();
         j.path = path;
@@ -152,15 +194,20 @@ impl Journal {
     }
 
     /// Writes the journal atomically.
-    pub fn save(&self) -> Result<(), String> {
-        let fail =
-            |e: std::io::Error| format!("cannot write the journal {}: {e}", self.path.display());
+    ///
+    /// Errors: the state folder or the file cannot be written.
+    pub fn save(&self) -> Result<(), JournalError> {
+        let fail = |source: std::io::Error| JournalError::Write {
+            path: self.path.clone(),
+            source,
+        };
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir).map_err(fail)?;
         }
         let tmp = self
             .path
             .with_extension(format!("tmp{}", std::process::id()));
+        // Invariant: the journal is plain data (strings, numbers, maps with string keys).
         let text = serde_json::to_string_pretty(self).expect("journal serializes");
         let mut f = std::fs::File::create(&tmp).map_err(fail)?;
         f.write_all(text.as_bytes())
@@ -170,13 +217,15 @@ impl Journal {
     }
 
     /// Sets a node's phase (keeping what the record already knows) and saves.
+    ///
+    /// Errors: the journal cannot be written.
     pub fn set(
         &mut self,
         host: &str,
         phase: Phase,
         by: &str,
         reason: Option<String>,
-    ) -> Result<(), String> {
+    ) -> Result<(), JournalError> {
         let run = self
             .run
             .as_ref()
@@ -234,11 +283,16 @@ pub struct Lock {
 }
 
 impl Lock {
-    pub fn acquire(journal: &Journal) -> Result<Lock, String> {
+    /// Takes the lock of `journal`'s pool, taking over one left by a killed rollout.
+    ///
+    /// Errors: another rollout holds it, or the lock file cannot be created.
+    pub fn acquire(journal: &Journal) -> Result<Lock, JournalError> {
         let path = journal.path().with_extension("lock");
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(|source| JournalError::StateDir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
         }
         for _ in 0..2 {
             match std::fs::OpenOptions::new()
@@ -258,18 +312,15 @@ impl Lock {
                         && Path::new(&format!("/proc/{pid}")).exists()
                         && pid != std::process::id()
                     {
-                        return Err(format!(
-                            "another rollout (pid {pid}) is working on this pool; wait for it, or remove {} if that process is not rollout",
-                            path.display()
-                        ));
+                        return Err(JournalError::Locked { pid, path });
                     }
                     // Left behind by a rollout that was killed: take it over.
                     let _ = std::fs::remove_file(&path);
                 }
-                Err(e) => return Err(format!("cannot create the lock {}: {e}", path.display())),
+                Err(source) => return Err(JournalError::CreateLock { path, source }),
             }
         }
-        Err(format!("cannot take the lock {}", path.display()))
+        Err(JournalError::TakeLock { path })
     }
 }
 

@@ -6,67 +6,48 @@
 
 pub mod batch;
 pub mod drain;
+pub mod error;
+pub mod health;
 pub mod journal;
 pub mod register;
 pub mod status;
 pub mod upgrade;
 
+use crate::app::{self, Prepared};
 use crate::balancer::http::Http;
 use crate::balancer::{self, BalancerConfig, Desired, Kind};
-use crate::bbb_api::{BbbError, Endpoint, Health};
-use crate::cli::{Prepared, RunArgs};
-use crate::connection::local::LocalConnector;
-use crate::connection::ssh::SshConnector;
-use crate::connection::{ByHost, Connector};
+use crate::bbb_api::{Endpoint, Health};
 use crate::error::Diagnostic;
 use crate::plan::HostPlan;
-use crate::report::{self, Event, Format};
-use clap::Args;
+use crate::report::Event;
 use serde_json::{Map, Value};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
 
-/// `rollout drain`.
-#[derive(Args, Clone)]
-pub struct DrainArgs {
-    #[command(flatten)]
-    pub run: RunArgs,
-    /// Stop waiting after this long (e.g. 90s, 30m, 2h); the node stays cordoned.
-    #[arg(long, value_parser = parse_duration)]
+/// `rollout drain`: which nodes (`run.limit` is required), how long to wait for their
+/// meetings, and whether to end the meetings that are left.
+#[derive(Debug, Clone)]
+pub struct DrainOptions {
+    pub run: app::Options,
+    /// Stop waiting after this long; the node stays cordoned. None: wait as long as it takes.
     pub timeout: Option<Duration>,
-    /// End the meetings that are left (at once, or when --timeout expires).
-    #[arg(long)]
+    /// End the meetings that are left (at once, or when `timeout` expires).
     pub force: bool,
 }
 
-/// `rollout undrain` and `rollout status`.
-#[derive(Args, Clone)]
-pub struct PoolArgs {
-    #[command(flatten)]
-    pub run: RunArgs,
-}
-
 /// `rollout upgrade`.
-#[derive(Args, Clone)]
-pub struct UpgradeArgs {
-    #[command(flatten)]
-    pub run: RunArgs,
-    /// Nodes per batch: a number (2), a percentage (25%), or growing batches (1,10%,50%,100%)
-    /// whose last size repeats. Never more nodes than this are out of service at once.
-    #[arg(long, default_value = "1")]
+#[derive(Debug, Clone)]
+pub struct UpgradeOptions {
+    pub run: app::Options,
+    /// Nodes per batch, as given: `2`, `25%`, or growing `1,10%,50%,100%` (see [`batch`]).
     pub batch_size: String,
     /// Ask for confirmation before each batch after the first.
-    #[arg(long)]
     pub pause: bool,
-    /// Stop once more nodes than this have failed (default 0: at the first failure).
-    #[arg(long, default_value_t = 0)]
+    /// Stop once more nodes than this have failed.
     pub max_failures: usize,
     /// Give up draining a node after this long (the node fails and stays cordoned).
-    #[arg(long, value_parser = parse_duration)]
     pub drain_timeout: Option<Duration>,
-    /// End the meetings still running when --drain-timeout expires.
-    #[arg(long)]
+    /// End the meetings still running when `drain_timeout` expires.
     pub force: bool,
 }
 
@@ -85,7 +66,7 @@ pub fn human(d: Duration) -> String {
     }
 }
 
-/// A BBB node of the pool.
+/// A BBB node of the pool: its host, API endpoint, desired balancer entry and plan.
 #[derive(Clone)]
 pub struct Node {
     pub host: String,
@@ -101,17 +82,19 @@ pub struct Pool {
     /// The selected hosts that are in the balancer's group, in inventory order.
     pub nodes: Vec<Node>,
     pub http: Http,
-    pub connector: Arc<dyn Connector>,
 }
 
 impl Pool {
-    /// Loads inventory, roles and plans (nothing is contacted); bad input is diagnostics.
+    /// Loads inventory, roles and plans for `rollout {command}` (nothing is contacted).
+    ///
+    /// Errors: bad input as diagnostics, also when the inventory has no `balancer:` section
+    /// or no selected host is in the balancer's group.
     pub fn load(
-        run: &RunArgs,
+        run: &app::Options,
         run_vars: &Map<String, Value>,
         command: &str,
     ) -> Result<Pool, Vec<Diagnostic>> {
-        let prepared = crate::cli::prepare(run, run_vars)?;
+        let prepared = app::load(run, run_vars)?;
         let Some(cfg) = balancer::config::load(&prepared.inventory).map_err(|d| vec![d])? else {
             return Err(vec![Diagnostic::file(&run.inventory, format!("`rollout {command}` needs a `balancer:` section in the inventory")).with_hint(
                 "balancer:\n      kind: scalelite\n      url: https://lb.example.org/scalelite/api\n      secret: {secret: \"env:LOADBALANCER_SECRET\"}",
@@ -128,31 +111,40 @@ impl Pool {
                 format!("no host{which} is in the balancer's group `{}`", cfg.group),
             )]);
         }
-        let connector = connector(&prepared, run.accept_new_host_keys);
         Ok(Pool {
             http: Http::new(Duration::from_secs(cfg.request_timeout)),
             prepared,
             cfg,
             nodes,
-            connector,
         })
     }
 
+    /// The inventory's secrets, for redacting what nodes and the balancer answer.
     pub fn secrets(&self) -> &crate::secret::Secrets {
         &self.prepared.inventory.secrets
     }
 
+    /// Connects to the balancer and reads its server list.
+    ///
+    /// Errors: the balancer cannot be reached, refuses, or answers what we cannot read.
     pub async fn open(&self) -> balancer::Result<balancer::Opened> {
-        balancer::open(&self.cfg, &self.prepared.inventory, self.connector.clone()).await
+        balancer::open(
+            &self.cfg,
+            &self.prepared.inventory,
+            self.prepared.connector.clone(),
+        )
+        .await
     }
 
-    /// The health check, retried until it passes or `health_timeout` runs out.
+    /// The health check, retried until it passes or `balancer.health_timeout` runs out.
+    ///
+    /// Errors: the last failure, as redacted text for the node's line.
     pub async fn health(
         &self,
         node: &Node,
         events: Option<&UnboundedSender<Event>>,
     ) -> Result<Health, String> {
-        health(
+        health::wait(
             &self.http,
             Duration::from_secs(self.cfg.health_timeout),
             self.secrets(),
@@ -161,63 +153,6 @@ impl Pool {
         )
         .await
     }
-}
-
-/// The health check, once: the node's API answers and accepts its secret.
-pub async fn probe(http: &Http, node: &Node) -> Result<Health, BbbError> {
-    let (http, ep) = (http.clone(), node.endpoint.clone());
-    tokio::task::spawn_blocking(move || ep.health(&http))
-        .await
-        .unwrap_or_else(|e| {
-            Err(BbbError::Unreachable {
-                url: node.endpoint.url.clone(),
-                why: e.to_string(),
-            })
-        })
-}
-
-/// The health check, retried until it passes or `timeout` runs out (services take a while
-/// to answer after an install or a restart). The error is redacted.
-pub async fn health(
-    http: &Http,
-    timeout: Duration,
-    secrets: &crate::secret::Secrets,
-    node: &Node,
-    events: Option<&UnboundedSender<Event>>,
-) -> Result<Health, String> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        match probe(http, node).await {
-            Ok(h) => return Ok(h),
-            Err(e) => {
-                let msg = secrets.redact(&e.to_string());
-                if Instant::now() >= deadline {
-                    return Err(msg);
-                }
-                if let Some(tx) = events {
-                    let _ = tx.send(Event::Progress {
-                        host: node.host.clone(),
-                        text: format!("health check: {msg}; retrying"),
-                    });
-                }
-                let left = deadline.saturating_duration_since(Instant::now());
-                tokio::time::sleep(
-                    Duration::from_secs(2)
-                        .min(left)
-                        .max(Duration::from_millis(100)),
-                )
-                .await;
-            }
-        }
-    }
-}
-
-/// SSH or the local shell, per host.
-pub fn connector(p: &Prepared, accept_new_host_keys: bool) -> Arc<dyn Connector> {
-    Arc::new(ByHost {
-        ssh: SshConnector::new(p.inventory.ssh_config.clone(), accept_new_host_keys),
-        local: LocalConnector,
-    })
 }
 
 /// The planned hosts that belong to the balancer's group, with their balancer values.
@@ -318,53 +253,6 @@ fn node(plan: &HostPlan, kind: Kind) -> Result<Node, String> {
         },
         plan: plan.clone(),
     })
-}
-
-/// A running reporter.
-pub struct Reporter {
-    pub tx: UnboundedSender<Event>,
-    handle: tokio::task::JoinHandle<()>,
-}
-
-impl Reporter {
-    pub fn start(format: Format, verbose: bool, hosts: usize, title: &str) -> Reporter {
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let settings = report::Settings {
-            format,
-            show_diff: false,
-            verbose,
-            hosts,
-            title: title.into(),
-        };
-        Reporter {
-            tx,
-            handle: tokio::spawn(report::report(rx, settings)),
-        }
-    }
-
-    pub fn send(&self, e: Event) {
-        let _ = self.tx.send(e);
-    }
-
-    pub fn note(&self, host: Option<&str>, text: impl Into<String>) {
-        self.send(Event::Note {
-            host: host.map(str::to_string),
-            text: text.into(),
-        });
-    }
-
-    pub async fn finish(self) {
-        drop(self.tx);
-        let _ = self.handle.await;
-    }
-}
-
-/// Prints a pool-level error (balancer unreachable, journal) the same way in every format.
-pub fn print_error(format: Format, msg: &str) {
-    if format == Format::Json {
-        println!("{}", serde_json::json!({"event": "error", "message": msg}));
-    }
-    eprintln!("error: {msg}");
 }
 
 #[cfg(test)]

@@ -5,34 +5,29 @@
 //! A node that rollout holds out of service on purpose (`rollout drain`, an unfinished
 //! upgrade) is updated but not enabled.
 
+use super::health::wait as health;
 use super::journal::Journal;
-use super::{Node, health, nodes};
+use super::{Node, nodes};
+use crate::app::{self, Prepared};
 use crate::balancer::http::Http;
 use crate::balancer::{self, BalancerConfig, State};
-use crate::cli::{Prepared, RunArgs};
-use crate::error::{Diagnostic, EXIT_FAILED};
-use crate::report::{Format, HostOutcome, HostResult};
-use serde::Serialize;
+use crate::error::Diagnostic;
+use crate::report::summary::{Registered, RegistrationSummary};
+use crate::report::{HostOutcome, HostResult};
 use std::time::Duration;
-
-/// What happened to one node.
-#[derive(Debug, Clone, Serialize)]
-pub struct Registered {
-    pub host: String,
-    pub ok: bool,
-    pub text: String,
-}
 
 /// Validated before the apply, run after it.
 pub struct Registration {
     cfg: BalancerConfig,
     nodes: Vec<Node>,
-    accept_new_host_keys: bool,
     inventory: std::path::PathBuf,
 }
 
-/// `Ok(None)` when the inventory has no balancer; diagnostics for bad balancer input.
-pub fn prepare(run: &RunArgs, p: &Prepared) -> Result<Option<Registration>, Vec<Diagnostic>> {
+/// The registration of an apply, validated before any host is touched: `Ok(None)` when the
+/// inventory has no balancer.
+///
+/// Errors: bad `balancer:` section or node variables, as diagnostics.
+pub fn prepare(run: &app::Options, p: &Prepared) -> Result<Option<Registration>, Vec<Diagnostic>> {
     let Some(cfg) = balancer::config::load(&p.inventory).map_err(|d| vec![d])? else {
         return Ok(None);
     };
@@ -40,36 +35,36 @@ pub fn prepare(run: &RunArgs, p: &Prepared) -> Result<Option<Registration>, Vec<
     Ok(Some(Registration {
         cfg,
         nodes,
-        accept_new_host_keys: run.accept_new_host_keys,
         inventory: run.inventory.clone(),
     }))
 }
 
+/// Nothing could be registered: the balancer or the journal could not be used.
+fn unreached(why: impl std::fmt::Display) -> RegistrationSummary {
+    RegistrationSummary {
+        balancer: format!("{why}; no node was registered or changed in the balancer"),
+        nodes: Vec::new(),
+        reached: false,
+    }
+}
+
 impl Registration {
-    /// Registers the nodes; prints the balancer part of the summary; returns the exit code.
-    pub async fn run(&self, p: &Prepared, results: &[HostResult], format: Format) -> i32 {
+    /// Registers the nodes after the apply gave `results`; `None` when the balancer's group
+    /// has no selected host.
+    pub async fn run(&self, p: &Prepared, results: &[HostResult]) -> Option<RegistrationSummary> {
         if self.nodes.is_empty() {
-            return 0;
+            return None;
         }
         let secrets = &p.inventory.secrets;
-        let connector = super::connector(p, self.accept_new_host_keys);
-        let opened = match balancer::open(&self.cfg, &p.inventory, connector).await {
+        let opened = match balancer::open(&self.cfg, &p.inventory, p.connector.clone()).await {
             Ok(o) => o,
-            Err(e) => {
-                let msg = format!("{e}; no node was registered or changed in the balancer");
-                print(format, &msg, &[]);
-                return EXIT_FAILED;
-            }
+            Err(e) => return Some(unreached(e)),
         };
         // The journal says which nodes `rollout drain` or an unfinished upgrade holds out;
         // without it we cannot know what must stay out, so change nothing.
         let journal = match Journal::load(&self.inventory) {
             Ok(j) => j,
-            Err(e) => {
-                let msg = format!("{e}; no node was registered or changed in the balancer");
-                print(format, &msg, &[]);
-                return EXIT_FAILED;
-            }
+            Err(e) => return Some(unreached(e)),
         };
         let http = Http::new(Duration::from_secs(self.cfg.request_timeout));
         let timeout = Duration::from_secs(self.cfg.health_timeout);
@@ -187,30 +182,14 @@ impl Registration {
                 },
             });
         }
-        let head = match &opened.note {
+        let balancer = match &opened.note {
             Some(n) => format!("{} ({n})", opened.client.describe()),
             None => opened.client.describe(),
         };
-        print(format, &head, &out);
-        if out.iter().all(|r| r.ok) {
-            0
-        } else {
-            EXIT_FAILED
-        }
-    }
-}
-
-fn print(format: Format, head: &str, nodes: &[Registered]) {
-    if format == Format::Json {
-        println!(
-            "{}",
-            serde_json::json!({"event": "balancer", "balancer": head, "nodes": nodes})
-        );
-        return;
-    }
-    println!("balancer: {head}");
-    let w = nodes.iter().map(|n| n.host.len()).max().unwrap_or(4);
-    for n in nodes {
-        println!("  {:<w$}  {}", n.host, n.text);
+        Some(RegistrationSummary {
+            balancer,
+            nodes: out,
+            reached: true,
+        })
     }
 }

@@ -3,40 +3,24 @@
 //! from the node's own API), BBB version and last completed upgrade, plus a note for any
 //! node a rollout left out of service. `--output json` prints the same as one object.
 
-use super::journal::{Journal, format_time};
-use super::{Pool, PoolArgs, print_error, probe};
+use super::error::PoolError;
+use super::health::probe;
+use super::journal::{Journal, NodeRecord, format_time};
+use super::{Node, Pool};
+use crate::app;
 use crate::balancer::{Server, find};
-use crate::bbb_api::participants;
-use crate::error::{EXIT_FAILED, EXIT_INPUT};
-use crate::report::Format;
-use serde::Serialize;
+use crate::bbb_api::{BbbError, Health, participants};
+use crate::report::status::{Row, StatusSummary};
+use crate::report::summary;
 
-/// One row.
-#[derive(Debug, Clone, Serialize)]
-pub struct Row {
-    pub host: String,
-    /// enabled, cordoned, disabled, unregistered, or unknown (balancer unreachable).
-    pub state: String,
-    pub online: Option<bool>,
-    pub meetings: Option<usize>,
-    pub participants: Option<u64>,
-    pub bbb_version: Option<String>,
-    /// Unix seconds of the last completed upgrade.
-    pub last_rollout: Option<u64>,
-    pub note: Option<String>,
-}
-
-pub async fn main(a: PoolArgs) -> i32 {
-    let pool = match Pool::load(&a.run, &Default::default(), "status") {
-        Ok(p) => p,
-        Err(ds) => {
-            crate::cli::print_diagnostics(&ds);
-            return EXIT_INPUT;
-        }
-    };
-    let fmt = a.run.output;
-    let journal = Journal::load(&a.run.inventory).unwrap_or_else(|e| {
-        print_error(fmt, &e);
+/// `rollout status`: asks the balancer and every node, reads the journal, changes nothing.
+///
+/// Errors: bad input only. An unreachable balancer is in the summary (and fails the
+/// command); an unreadable journal is shown as an error and the table is shown without it.
+pub async fn main(a: &app::Options) -> Result<StatusSummary, PoolError> {
+    let pool = Pool::load(a, &Default::default(), "status")?;
+    let journal = Journal::load(&a.inventory).unwrap_or_else(|e| {
+        summary::error(a.output, &e.to_string());
         Journal::default()
     });
     let (servers, balancer_error, describe) = match pool.open().await {
@@ -55,56 +39,10 @@ pub async fn main(a: PoolArgs) -> i32 {
     let mut rows = Vec::new();
     for (node, h) in pool.nodes.iter().zip(health) {
         let server: Option<&Server> = servers.as_deref().and_then(|s| find(s, &node.desired.url));
-        let rec = journal.nodes.get(&node.host);
-        let mut notes = Vec::new();
-        if let Some(r) = rec.filter(|r| r.phase.holds_node()) {
-            let open_run = journal
-                .open_run()
-                .is_some_and(|run| r.run.as_deref() == Some(run.id.as_str()));
-            let since = format_time(r.since);
-            notes.push(match (r.by.as_str(), r.phase.name()) {
-                ("upgrade", p) if open_run => format!(
-                    "left out of service by an interrupted upgrade ({p}) since {since}; `rollout upgrade` resumes it"
-                ),
-                ("upgrade", p) => format!("left out of service by an upgrade ({p}) since {since}"),
-                (_, "drained") => format!(
-                    "drained by `rollout drain` since {since}; `rollout undrain` puts it back"
-                ),
-                (by, p) => format!("{p} by `rollout {by}` since {since}"),
-            });
-            if let Some(reason) = &r.reason {
-                notes.push(reason.clone());
-            }
-        }
-        let (meetings, parts, version) = match &h {
-            Some(Ok(h)) => (
-                Some(h.meetings.len()),
-                Some(participants(&h.meetings)),
-                h.version.clone(),
-            ),
-            Some(Err(e)) => {
-                notes.push(pool.secrets().redact(&e.to_string()));
-                (None, None, None)
-            }
-            None => (None, None, None),
-        };
-        rows.push(Row {
-            host: node.host.clone(),
-            state: match (&servers, server) {
-                (None, _) => "unknown".into(),
-                (Some(_), None) => "unregistered".into(),
-                (Some(_), Some(s)) => s.state.to_string(),
-            },
-            online: server.and_then(|s| s.online),
-            meetings: meetings.or(server.and_then(|s| s.meetings.map(|m| m as usize))),
-            participants: parts.or(server.and_then(|s| s.participants)),
-            bbb_version: server.and_then(|s| s.bbb_version.clone()).or(version),
-            last_rollout: rec.and_then(|r| r.last_rollout),
-            note: (!notes.is_empty()).then(|| notes.join("; ")),
-        });
+        rows.push(row(&pool, &journal, node, servers.is_some(), server, h));
     }
     // Servers the balancer has that no selected node accounts for (all of them without --limit).
-    if a.run.limit.is_none()
+    if a.limit.is_none()
         && let Some(servers) = &servers
     {
         for s in servers.iter().filter(|s| {
@@ -121,91 +59,88 @@ pub async fn main(a: PoolArgs) -> i32 {
                 participants: s.participants,
                 bbb_version: s.bbb_version.clone(),
                 last_rollout: None,
+                last_rollout_text: None,
                 note: Some("in the balancer but not in the inventory".into()),
             });
         }
     }
-    if fmt == Format::Json {
-        println!(
-            "{}",
-            serde_json::json!({"event": "status", "balancer": describe, "error": balancer_error, "upgrade_run": journal.open_run().map(|r| &r.id), "nodes": rows})
-        );
-    } else {
-        if let Some(e) = &balancer_error {
-            eprintln!("error: {e}");
+    let open_run = journal.open_run();
+    Ok(StatusSummary {
+        balancer: describe,
+        error: balancer_error,
+        upgrade_run: open_run.map(|r| r.id.clone()),
+        upgrade_started: open_run.map(|r| format_time(r.started)),
+        nodes: rows,
+    })
+}
+
+/// Why rollout holds a node out of service, from its journal record.
+fn held_note(journal: &Journal, r: &NodeRecord) -> String {
+    let open_run = journal
+        .open_run()
+        .is_some_and(|run| r.run.as_deref() == Some(run.id.as_str()));
+    let since = format_time(r.since);
+    match (r.by.as_str(), r.phase.name()) {
+        ("upgrade", p) if open_run => format!(
+            "left out of service by an interrupted upgrade ({p}) since {since}; `rollout upgrade` resumes it"
+        ),
+        ("upgrade", p) => format!("left out of service by an upgrade ({p}) since {since}"),
+        (_, "drained") => {
+            format!("drained by `rollout drain` since {since}; `rollout undrain` puts it back")
         }
-        if let Some(r) = journal.open_run() {
-            println!(
-                "an upgrade started {} has not finished; `rollout upgrade` resumes it",
-                format_time(r.started)
-            );
-        }
-        print!("{}", table(&rows));
+        (by, p) => format!("{p} by `rollout {by}` since {since}"),
     }
-    if balancer_error.is_some() {
-        EXIT_FAILED
-    } else {
-        0
+}
+
+/// A node's row: the balancer's view (`reached`: the balancer answered; `server`: its entry),
+/// the node's own API (`h`), and the journal.
+fn row(
+    pool: &Pool,
+    journal: &Journal,
+    node: &Node,
+    reached: bool,
+    server: Option<&Server>,
+    h: Option<Result<Health, BbbError>>,
+) -> Row {
+    let rec = journal.nodes.get(&node.host);
+    let mut notes = Vec::new();
+    if let Some(r) = rec.filter(|r| r.phase.holds_node()) {
+        notes.push(held_note(journal, r));
+        if let Some(reason) = &r.reason {
+            notes.push(reason.clone());
+        }
+    }
+    let (meetings, parts, version) = match &h {
+        Some(Ok(h)) => (
+            Some(h.meetings.len()),
+            Some(participants(&h.meetings)),
+            h.version.clone(),
+        ),
+        Some(Err(e)) => {
+            notes.push(pool.secrets().redact(&e.to_string()));
+            (None, None, None)
+        }
+        None => (None, None, None),
+    };
+    let last_rollout = rec.and_then(|r| r.last_rollout);
+    Row {
+        host: node.host.clone(),
+        state: match (reached, server) {
+            (false, _) => "unknown".into(),
+            (true, None) => "unregistered".into(),
+            (true, Some(s)) => s.state.to_string(),
+        },
+        online: server.and_then(|s| s.online),
+        meetings: meetings.or(server.and_then(|s| s.meetings.map(|m| m as usize))),
+        participants: parts.or(server.and_then(|s| s.participants)),
+        bbb_version: server.and_then(|s| s.bbb_version.clone()).or(version),
+        last_rollout,
+        last_rollout_text: last_rollout.map(format_time),
+        note: (!notes.is_empty()).then(|| notes.join("; ")),
     }
 }
 
 fn host_of(url: &str) -> &str {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     rest.split('/').next().unwrap_or(rest)
-}
-
-/// The table as printed.
-pub fn table(rows: &[Row]) -> String {
-    let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
-    let cells: Vec<[String; 8]> = rows
-        .iter()
-        .map(|r| {
-            [
-                r.host.clone(),
-                r.state.clone(),
-                opt(r
-                    .online
-                    .map(|o| if o { "online".into() } else { "offline".into() })),
-                opt(r.meetings.map(|m| m.to_string())),
-                opt(r.participants.map(|p| p.to_string())),
-                opt(r.bbb_version.clone()),
-                opt(r.last_rollout.map(format_time)),
-                r.note.clone().unwrap_or_default(),
-            ]
-        })
-        .collect();
-    let head = [
-        "HOST",
-        "STATE",
-        "ONLINE",
-        "MEETINGS",
-        "PARTICIPANTS",
-        "VERSION",
-        "LAST ROLLOUT",
-        "NOTE",
-    ];
-    let mut w = head.map(str::len);
-    for c in &cells {
-        for (i, v) in c.iter().enumerate() {
-            w[i] = w[i].max(v.chars().count());
-        }
-    }
-    let line = |c: &[String]| {
-        let mut s = String::new();
-        for (i, v) in c.iter().enumerate() {
-            if i == 7 {
-                s.push_str(v);
-            } else if (3..=4).contains(&i) {
-                s.push_str(&format!("{v:>width$}  ", width = w[i]));
-            } else {
-                s.push_str(&format!("{v:<width$}  ", width = w[i]));
-            }
-        }
-        format!("{}\n", s.trim_end())
-    };
-    let mut out = line(&head.map(String::from));
-    for c in &cells {
-        out.push_str(&line(c));
-    }
-    out
 }

@@ -10,12 +10,13 @@
 
 use super::batch::Batches;
 use super::drain::{Drained, Watch, cordon, wait_empty};
+use super::error::PoolError;
 use super::journal::{Journal, Lock, Phase, Run, format_time, now};
-use super::{Node, Pool, Reporter, UpgradeArgs, human, print_error};
+use super::{Node, Pool, UpgradeOptions, human};
 use crate::balancer::{Balancer, Server, State, find};
-use crate::error::{EXIT_FAILED, EXIT_INPUT};
 use crate::exec::{self, Goal};
-use crate::report::{Event, Format, HostOutcome, HostResult};
+use crate::report::summary::{self, NodeFailure, UpgradeSummary};
+use crate::report::{Event, HostOutcome, HostResult, Reporter, Settings};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -30,59 +31,40 @@ struct NodeOpts {
     verbose: bool,
 }
 
-pub async fn main(a: UpgradeArgs) -> i32 {
-    let batches = match Batches::parse(&a.batch_size) {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_INPUT;
-        }
-    };
+/// `rollout upgrade`: the rolling upgrade, resumed when the journal has an unfinished run.
+///
+/// Errors: bad input or `--batch-size`, the journal or its lock, the balancer (nothing is
+/// changed then), or Ctrl-C (with the nodes left out of service). A node that fails and
+/// a run that stops early are in the summary.
+pub async fn main(a: UpgradeOptions) -> Result<UpgradeSummary, PoolError> {
+    let batches = Batches::parse(&a.batch_size).map_err(PoolError::Usage)?;
     let mut run_vars = serde_json::Map::new();
     run_vars.insert("rollout_upgrade".into(), serde_json::Value::Bool(true));
-    let pool = match Pool::load(&a.run, &run_vars, "upgrade") {
-        Ok(p) => Arc::new(p),
-        Err(ds) => {
-            crate::cli::print_diagnostics(&ds);
-            return EXIT_INPUT;
-        }
-    };
-    let fmt = a.run.output;
-    let (journal, lock) =
-        match Journal::load(&a.run.inventory).and_then(|j| Lock::acquire(&j).map(|l| (j, l))) {
-            Ok(x) => x,
-            Err(e) => {
-                print_error(fmt, &e);
-                return EXIT_FAILED;
-            }
-        };
+    let pool = Arc::new(Pool::load(&a.run, &run_vars, "upgrade")?);
+    let journal = Journal::load(&a.run.inventory)?;
+    let lock = Lock::acquire(&journal)?;
     let journal = Arc::new(Mutex::new(journal));
     tokio::select! {
-        code = run(&a, batches, pool, journal.clone()) => {
+        summary = run(&a, batches, pool, journal.clone()) => {
             drop(lock);
-            code
+            summary
         }
         _ = tokio::signal::ctrl_c() => {
             let j = journal.lock().expect("journal lock");
-            let held: Vec<&str> = j.nodes.iter().filter(|(_, r)| r.phase.holds_node() && r.by == "upgrade").map(|(h, _)| h.as_str()).collect();
-            eprintln!(
-                "\ninterrupted; out of service: {}; `rollout upgrade` resumes where this stopped",
-                if held.is_empty() { "none".to_string() } else { held.join(", ") }
-            );
-            130
+            let held = j.nodes.iter().filter(|(_, r)| r.phase.holds_node() && r.by == "upgrade").map(|(h, _)| h.clone()).collect();
+            Err(PoolError::Interrupted { held })
         }
     }
 }
 
-async fn run(a: &UpgradeArgs, batches: Batches, pool: Arc<Pool>, journal: SharedJournal) -> i32 {
+async fn run(
+    a: &UpgradeOptions,
+    batches: Batches,
+    pool: Arc<Pool>,
+    journal: SharedJournal,
+) -> Result<UpgradeSummary, PoolError> {
     let fmt = a.run.output;
-    let opened = match pool.open().await {
-        Ok(o) => o,
-        Err(e) => {
-            print_error(fmt, &format!("{e}; nothing was changed"));
-            return EXIT_FAILED;
-        }
-    };
+    let opened = pool.open().await?;
     let client = opened.client.clone();
 
     // The run: continue an unfinished one, or start a new one.
@@ -95,11 +77,7 @@ async fn run(a: &UpgradeArgs, batches: Batches, pool: Arc<Pool>, journal: Shared
                 started: now(),
                 finished: None,
             });
-            if let Err(e) = j.save() {
-                drop(j);
-                print_error(fmt, &e);
-                return EXIT_FAILED;
-            }
+            j.save()?;
         }
         let phase = |n: &Node| j.in_open_run(&n.host).map(|r| r.phase);
         let mut first: Vec<Node> = Vec::new();
@@ -115,7 +93,7 @@ async fn run(a: &UpgradeArgs, batches: Batches, pool: Arc<Pool>, journal: Shared
         first.extend(rest);
         (resumed, VecDeque::from(first), done)
     };
-    let rep = Reporter::start(fmt, a.run.verbose, queue.len(), "upgrade");
+    let rep = Reporter::start(Settings::new(fmt, a.run.verbose, queue.len(), "upgrade"));
     if let Some(n) = &opened.note {
         rep.note(None, n.clone());
     }
@@ -281,67 +259,20 @@ async fn run(a: &UpgradeArgs, batches: Batches, pool: Arc<Pool>, journal: Shared
             r.finished = Some(now());
         }
         if let Err(e) = j.save() {
-            print_error(fmt, &e);
+            summary::error(fmt, &e.to_string());
         }
     }
     let not_started: Vec<String> = queue.iter().map(|n| n.host.clone()).collect();
-    summary(
-        fmt,
-        &upgraded,
-        &done,
-        &failed,
-        &not_started,
-        stop.as_deref(),
-    );
-    if finished { 0 } else { EXIT_FAILED }
-}
-
-fn summary(
-    fmt: Format,
-    upgraded: &[String],
-    done: &[String],
-    failed: &[(String, String)],
-    not_started: &[String],
-    stop: Option<&str>,
-) {
-    if fmt == Format::Json {
-        let failed: Vec<_> = failed
-            .iter()
-            .map(|(h, e)| serde_json::json!({"host": h, "reason": e}))
-            .collect();
-        println!(
-            "{}",
-            serde_json::json!({"event": "summary", "upgraded": upgraded, "already_upgraded": done, "failed": failed,
-                "not_started": not_started, "stopped": stop})
-        );
-        return;
-    }
-    let mut line = format!("upgrade: {} node(s) upgraded", upgraded.len());
-    if !done.is_empty() {
-        line.push_str(&format!(
-            ", {} already upgraded earlier in this run",
-            done.len()
-        ));
-    }
-    if !failed.is_empty() {
-        line.push_str(&format!(", {} failed and left cordoned", failed.len()));
-    }
-    if !not_started.is_empty() {
-        line.push_str(&format!(", {} not started", not_started.len()));
-    }
-    println!("{line}");
-    for (h, e) in failed {
-        println!("  {h}: FAILED: {e}");
-    }
-    if let Some(s) = stop {
-        println!("stopped: {s}");
-        if !not_started.is_empty() {
-            println!(
-                "not started: {}; `rollout upgrade` continues with them",
-                not_started.join(", ")
-            );
-        }
-    }
+    Ok(UpgradeSummary {
+        upgraded,
+        already_upgraded: done,
+        failed: failed
+            .into_iter()
+            .map(|(host, reason)| NodeFailure { host, reason })
+            .collect(),
+        not_started,
+        stopped: stop,
+    })
 }
 
 async fn confirm(question: &str) -> bool {
@@ -363,7 +294,7 @@ fn mark(
     host: &str,
     phase: Phase,
     reason: Option<String>,
-) -> Result<(), String> {
+) -> Result<(), super::journal::JournalError> {
     journal
         .lock()
         .expect("journal lock")
@@ -420,7 +351,7 @@ async fn upgrade_node(
     // A node the balancer sends no classes to (unregistered, disabled) whose API does not
     // answer has nothing to wait for: waiting would only stall the upgrade that repairs it.
     let out_of_pool = server.as_ref().is_none_or(|s| s.state == State::Disabled);
-    let unreadable = out_of_pool && super::probe(&pool.http, node).await.is_err();
+    let unreadable = out_of_pool && super::health::probe(&pool.http, node).await.is_err();
     if unreadable {
         progress("its API does not answer and it is not in service: nothing to drain");
     } else {
@@ -540,7 +471,13 @@ async fn apply(pool: &Pool, node: &Node, verbose: bool, tx: &UnboundedSender<Eve
             let _ = out.send(e);
         }
     });
-    let mut results = exec::run(vec![node.plan.clone()], pool.connector.clone(), opts, etx).await;
+    let mut results = exec::run(
+        vec![node.plan.clone()],
+        pool.prepared.connector.clone(),
+        opts,
+        etx,
+    )
+    .await;
     let _ = forward.await;
     results.pop().expect("one result per plan")
 }

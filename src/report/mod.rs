@@ -1,14 +1,18 @@
 //! What the operator sees. The executor sends [`Event`]s; one reporter turns them into
 //! progress bars on a terminal, plain lines elsewhere (CI, pipes), or one JSON object per
-//! line. Text has been redacted before it becomes an event.
+//! line. Text has been redacted before it becomes an event. At the end every command's
+//! typed result ([`summary`]) is rendered here too, as plain text or as one JSON object of
+//! the versioned schema documented in `docs/json.md`.
 
 mod json;
 mod plain;
+pub mod status;
+pub mod summary;
 mod tty;
 
 use serde::Serialize;
 use std::io::IsTerminal;
-use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -90,7 +94,8 @@ pub enum Event {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+/// How results are shown (`--output`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// Progress bars on a terminal, plain lines otherwise.
     Auto,
@@ -98,12 +103,63 @@ pub enum Format {
     Json,
 }
 
+/// What a reporter shows and how.
 pub struct Settings {
     pub format: Format,
     pub show_diff: bool,
     pub verbose: bool,
     pub hosts: usize,
     pub title: String,
+}
+
+impl Settings {
+    /// Settings without diffs, for `hosts` hosts (the size of the overall bar), the bar
+    /// titled `title`.
+    pub fn new(format: Format, verbose: bool, hosts: usize, title: &str) -> Settings {
+        Settings {
+            format,
+            show_diff: false,
+            verbose,
+            hosts,
+            title: title.into(),
+        }
+    }
+}
+
+/// A running reporter: events sent to it are shown until [`Reporter::finish`].
+pub struct Reporter {
+    pub tx: UnboundedSender<Event>,
+    handle: tokio::task::JoinHandle<()>,
+}
+
+impl Reporter {
+    /// Starts the one reporter of a command (a tokio task; needs a runtime).
+    pub fn start(settings: Settings) -> Reporter {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        Reporter {
+            tx,
+            handle: tokio::spawn(report(rx, settings)),
+        }
+    }
+
+    /// Shows an event (dropped when the reporter has stopped).
+    pub fn send(&self, e: Event) {
+        let _ = self.tx.send(e);
+    }
+
+    /// Shows a line, about `host` or about the whole run.
+    pub fn note(&self, host: Option<&str>, text: impl Into<String>) {
+        self.send(Event::Note {
+            host: host.map(str::to_string),
+            text: text.into(),
+        });
+    }
+
+    /// Waits until every event sent so far is shown and the bars are cleared.
+    pub async fn finish(self) {
+        drop(self.tx);
+        let _ = self.handle.await;
+    }
 }
 
 /// Consumes events until the channel closes.

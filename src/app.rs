@@ -1,0 +1,119 @@
+//! The application core under every command: which hosts and steps a run covers and how it
+//! shows them ([`Options`], free of any command-line parser), [`load`] (inventory, roles,
+//! templates, plans: every input error before any host is touched), [`execute`] (the
+//! executor with the run's one connector and one reporter) and [`finish`] (the run's typed
+//! summary). `cli` turns arguments into these types; the pool commands and the tests use
+//! them directly, so nothing below the command line depends on it.
+
+use crate::connection::{self, Connector};
+use crate::error::Diagnostic;
+use crate::exec::{self, Goal};
+use crate::inventory::{self, Host, Inventory};
+use crate::plan::{self, Filter, HostPlan};
+use crate::report::summary::{self, RunSummary};
+use crate::report::{Format, HostResult, Reporter, Settings};
+use crate::role;
+use crate::template::Templates;
+use serde_json::{Map, Value};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// What a run covers and how it is shown.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The inventory file (YAML).
+    pub inventory: PathBuf,
+    /// Hosts or groups, comma-separated; `!name` excludes.
+    pub limit: Option<String>,
+    /// Only steps with one of these tags (empty: all).
+    pub tags: Vec<String>,
+    /// Leave out steps with one of these tags.
+    pub skip_tags: Vec<String>,
+    /// How many hosts to work on at once.
+    pub forks: usize,
+    /// Extra variables (KEY, VALUE), highest precedence.
+    pub extra_vars: Vec<(String, String)>,
+    pub output: Format,
+    /// Show the remote scripts (secrets redacted) and every step.
+    pub verbose: bool,
+    /// Accept and remember host keys of hosts not yet in known_hosts.
+    pub accept_new_host_keys: bool,
+}
+
+/// Everything loaded and validated for a run.
+pub struct Prepared {
+    pub inventory: Inventory,
+    /// One plan per selected host, in inventory order.
+    pub plans: Vec<HostPlan>,
+    /// The run's one connector (SSH or local per host), shared by every part of the run.
+    pub connector: Arc<dyn Connector>,
+}
+
+/// Why a run stopped before its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "rollout: interrupted. Steps already running on hosts finish; no further steps start.\n\
+     Run the same command again: it checks every host and applies only what is still missing."
+)]
+pub struct Interrupted;
+
+/// Loads the inventory, roles and templates and plans every selected host with `run_vars`
+/// (variables the command sets, such as `rollout_upgrade`). Contacts nothing.
+///
+/// Errors: every input problem found, as located diagnostics.
+pub fn load(o: &Options, run_vars: &Map<String, Value>) -> Result<Prepared, Vec<Diagnostic>> {
+    let inv = inventory::load(&o.inventory, &o.extra_vars).map_err(|d| vec![d])?;
+    let hosts: Vec<&Host> = inventory::select(&inv, o.limit.as_deref())
+        .map_err(|e| vec![Diagnostic::file(&o.inventory, e)])?;
+    let role_names: Vec<&String> = hosts.iter().flat_map(|h| h.roles.iter()).collect();
+    let roles = role::load_all(&inv.roles_dir, role_names).map_err(|d| vec![d])?;
+    let templates = Templates::load(&inv.templates_dir).map_err(|d| vec![d])?;
+    let filter = Filter {
+        tags: o.tags.clone(),
+        skip_tags: o.skip_tags.clone(),
+    };
+    let plans = plan::build(&inv, &hosts, &roles, &templates, &filter, run_vars)?;
+    let connector = connection::for_hosts(inv.ssh_config.clone(), o.accept_new_host_keys);
+    Ok(Prepared {
+        inventory: inv,
+        plans,
+        connector,
+    })
+}
+
+/// Runs the executor on every plan with the run's reporter; returns per-host results in
+/// plan order.
+///
+/// Errors: [`Interrupted`] on Ctrl-C. Dropping the run closes every SSH channel: a step
+/// already running on a host finishes there (its file writes are atomic), no further step
+/// starts.
+pub async fn execute(
+    o: &Options,
+    p: &Prepared,
+    goal: Goal,
+    show_diff: bool,
+) -> Result<Vec<HostResult>, Interrupted> {
+    let opts = Arc::new(exec::Options {
+        goal,
+        forks: o.forks,
+        verbose: o.verbose,
+        secrets: p.inventory.secrets.clone(),
+    });
+    let title = if goal == Goal::Plan { "plan" } else { "apply" };
+    let mut settings = Settings::new(o.output, o.verbose, p.plans.len(), title);
+    settings.show_diff = show_diff;
+    let reporter = Reporter::start(settings);
+    let results = tokio::select! {
+        r = exec::run(p.plans.clone(), p.connector.clone(), opts, reporter.tx.clone()) => r,
+        _ = tokio::signal::ctrl_c() => return Err(Interrupted),
+    };
+    reporter.finish().await;
+    Ok(results)
+}
+
+/// Prints the run's summary (the host table, or a `summary` object) and returns it.
+pub fn finish(o: &Options, results: Vec<HostResult>) -> RunSummary {
+    let s = RunSummary { hosts: results };
+    summary::render(o.output, &s);
+    s
+}

@@ -1,0 +1,131 @@
+//! The commands, free of the command-line parser: each runs on the application core
+//! ([`crate::app`]) or the pool, renders its typed summary (`report::summary`), and ends as
+//! an [`Exit`]. Errors that stop a command are one type, [`Error`], with the one mapping to
+//! exit codes and text, so no command prints its own errors or picks its own exit code.
+
+use crate::app::{self, Interrupted};
+use crate::error::{Diagnostic, Exit};
+use crate::exec::Goal;
+use crate::pool::error::PoolError;
+use crate::pool::{self, DrainOptions, UpgradeOptions, register};
+use crate::report::Format;
+use crate::report::summary::{self, Summary};
+
+/// A command to run.
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// `rollout plan`, `rollout apply`: converge (`Goal::Apply`) or only check
+    /// (`Goal::Plan`), showing diffs when `show_diff`.
+    Run {
+        options: app::Options,
+        goal: Goal,
+        show_diff: bool,
+    },
+    /// `rollout drain`.
+    Drain(DrainOptions),
+    /// `rollout undrain`.
+    Undrain(app::Options),
+    /// `rollout upgrade`.
+    Upgrade(UpgradeOptions),
+    /// `rollout status`.
+    Status(app::Options),
+}
+
+impl Command {
+    /// The output format the command was given.
+    pub fn format(&self) -> Format {
+        match self {
+            Command::Run { options, .. } | Command::Undrain(options) | Command::Status(options) => {
+                options.output
+            }
+            Command::Drain(d) => d.run.output,
+            Command::Upgrade(u) => u.run.output,
+        }
+    }
+}
+
+/// Why a command stopped before its summary.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad inventory, roles or templates.
+    #[error("{} input error(s)", .0.len())]
+    Input(Vec<Diagnostic>),
+    #[error(transparent)]
+    Interrupted(#[from] Interrupted),
+    #[error(transparent)]
+    Pool(#[from] PoolError),
+}
+
+impl Error {
+    /// The one mapping from an error to the exit code's meaning.
+    pub fn exit(&self) -> Exit {
+        match self {
+            Error::Input(_) | Error::Pool(PoolError::Input(_) | PoolError::Usage(_)) => Exit::Input,
+            Error::Interrupted(_) | Error::Pool(PoolError::Interrupted { .. }) => Exit::Interrupted,
+            Error::Pool(_) => Exit::Failed,
+        }
+    }
+
+    /// Shows the error: input errors and interruptions on stderr only (nothing has run, or
+    /// the run was cut short); errors of the pool also as an `error` object in JSON.
+    pub fn print(&self, format: Format) {
+        match self {
+            Error::Input(ds) | Error::Pool(PoolError::Input(ds)) => {
+                for d in ds {
+                    eprintln!("{d}");
+                }
+            }
+            Error::Pool(e @ PoolError::Usage(_)) => eprintln!("error: {e}"),
+            Error::Interrupted(e) => eprintln!("\n{e}"),
+            Error::Pool(e @ PoolError::Interrupted { .. }) => eprintln!("\n{e}"),
+            Error::Pool(e) => summary::error(format, &e.to_string()),
+        }
+    }
+}
+
+/// Runs a command: renders its summary and returns how it ended.
+///
+/// Errors: see [`Error`]; the caller shows them with [`Error::print`].
+pub async fn run(cmd: Command) -> Result<Exit, Error> {
+    match cmd {
+        Command::Run {
+            options,
+            goal,
+            show_diff,
+        } => converge(&options, goal, show_diff).await,
+        Command::Drain(o) => {
+            let format = o.run.output;
+            Ok(rendered(format, pool::drain::main(o).await?))
+        }
+        Command::Undrain(o) => Ok(rendered(o.output, pool::drain::undrain(&o).await?)),
+        Command::Upgrade(o) => {
+            let format = o.run.output;
+            Ok(rendered(format, pool::upgrade::main(o).await?))
+        }
+        Command::Status(o) => Ok(rendered(o.output, pool::status::main(&o).await?)),
+    }
+}
+
+fn rendered<S: Summary>(format: Format, s: S) -> Exit {
+    summary::render(format, &s);
+    s.exit()
+}
+
+/// `plan`/`apply`: load, validate the balancer section, run, summarise, then (apply only)
+/// register the nodes in the balancer.
+async fn converge(o: &app::Options, goal: Goal, show_diff: bool) -> Result<Exit, Error> {
+    let prepared = app::load(o, &serde_json::Map::new()).map_err(Error::Input)?;
+    // The balancer section is validated before any host is touched; nodes register after.
+    let registration = register::prepare(o, &prepared)
+        .map_err(Error::Input)?
+        .filter(|_| goal == Goal::Apply);
+    let results = app::execute(o, &prepared, goal, show_diff).await?;
+    let exit = app::finish(o, results.clone()).exit();
+    let Some(registration) = registration else {
+        return Ok(exit);
+    };
+    Ok(match registration.run(&prepared, &results).await {
+        Some(s) => exit.max(rendered(o.output, s)),
+        None => exit,
+    })
+}

@@ -1,0 +1,40 @@
+//! Why a pool command (`drain`, `undrain`, `upgrade`, `status`) stopped before it could
+//! report on its nodes. A node's own failure is not here: it is part of the command's
+//! summary. The command layer maps these to exit codes and text in one place.
+
+use super::journal::JournalError;
+use crate::balancer::BalancerError;
+use crate::error::Diagnostic;
+
+/// A pool command's error.
+#[derive(Debug, thiserror::Error)]
+pub enum PoolError {
+    /// Bad inventory, roles or templates (exit 2, nothing contacted).
+    #[error("{} input error(s)", .0.len())]
+    Input(Vec<Diagnostic>),
+    /// A command-line value the command cannot use (exit 2, nothing contacted).
+    #[error("{0}")]
+    Usage(String),
+    /// The journal or its lock (exit 1, nothing changed).
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// The balancer could not be opened (exit 1, nothing changed).
+    #[error("{0}; nothing was changed")]
+    Balancer(#[from] BalancerError),
+    /// Taking the nodes out would leave too few in service (exit 1, nothing changed).
+    /// The text says what was refused and why (from the capacity rule).
+    #[error("{0}")]
+    Capacity(String),
+    /// Ctrl-C during an upgrade (exit 130); `held` are the nodes left out of service.
+    #[error(
+        "interrupted; out of service: {}; `rollout upgrade` resumes where this stopped",
+        if held.is_empty() { "none".to_string() } else { held.join(", ") }
+    )]
+    Interrupted { held: Vec<String> },
+}
+
+impl From<Vec<Diagnostic>> for PoolError {
+    fn from(ds: Vec<Diagnostic>) -> PoolError {
+        PoolError::Input(ds)
+    }
+}

@@ -1,0 +1,266 @@
+//! Every command's result as one typed value: what `plan`/`apply`, the balancer registration
+//! of `apply`, `drain`, `undrain` and `upgrade` report at their end (`status` is in
+//! [`super::status`]). Each type is rendered here, as the plain text the operator reads or as
+//! one JSON object of schema [`SCHEMA`] (documented in `docs/json.md`), and says which exit
+//! the command ends with, so no command picks its own exit code or output shape.
+
+use super::{Format, HostOutcome, HostResult};
+use crate::error::Exit;
+use serde::Serialize;
+
+/// The version of the JSON objects (summaries and errors); raised when a field changes
+/// meaning or goes away, not when one is added.
+pub const SCHEMA: u32 = 1;
+
+/// A command's typed result.
+pub trait Summary: Serialize {
+    /// The `event` field of the JSON object.
+    const EVENT: &'static str;
+    /// The plain text for stdout (may be empty).
+    fn plain(&self) -> String;
+    /// Text for stderr, shown before [`Summary::plain`] (plain output only).
+    fn plain_errors(&self) -> Option<String> {
+        None
+    }
+    /// How the command ends.
+    fn exit(&self) -> Exit;
+}
+
+#[derive(Serialize)]
+struct Envelope<'a, T> {
+    event: &'static str,
+    schema: u32,
+    #[serde(flatten)]
+    body: &'a T,
+}
+
+/// The JSON object of a summary, one line.
+pub fn json<S: Summary>(s: &S) -> String {
+    let e = Envelope {
+        event: S::EVENT,
+        schema: SCHEMA,
+        body: s,
+    };
+    // Summaries are plain data (strings, numbers, lists): serializing cannot fail.
+    serde_json::to_string(&e).unwrap_or_default()
+}
+
+/// Prints a summary in `format`: one JSON line on stdout, or the plain text.
+pub fn render<S: Summary>(format: Format, s: &S) {
+    if format == Format::Json {
+        println!("{}", json(s));
+        return;
+    }
+    if let Some(e) = s.plain_errors() {
+        eprint!("{e}");
+    }
+    print!("{}", s.plain());
+}
+
+/// Prints an error that ended a command (balancer unreachable, journal, capacity) the same
+/// way in every format: on stderr, and as an `error` object on stdout with `--output json`.
+pub fn error(format: Format, message: &str) {
+    if format == Format::Json {
+        println!(
+            "{}",
+            serde_json::json!({"event": "error", "schema": SCHEMA, "message": message})
+        );
+    }
+    eprintln!("error: {message}");
+}
+
+/// `rollout plan` / `rollout apply`: one result per host.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    pub hosts: Vec<HostResult>,
+}
+
+impl Summary for RunSummary {
+    const EVENT: &'static str = "summary";
+    fn plain(&self) -> String {
+        super::summary(&self.hosts)
+    }
+    fn exit(&self) -> Exit {
+        Exit::failed_if(self.hosts.iter().any(|r| r.outcome != HostOutcome::Ok))
+    }
+}
+
+/// What registration did to one node.
+#[derive(Debug, Clone, Serialize)]
+pub struct Registered {
+    pub host: String,
+    pub ok: bool,
+    /// What was done, or why not (redacted).
+    pub text: String,
+}
+
+/// The balancer block of `rollout apply`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RegistrationSummary {
+    /// The balancer (kind and URL, with a note such as a rake fallback), or why it could not
+    /// be used.
+    pub balancer: String,
+    pub nodes: Vec<Registered>,
+    /// False when the balancer or the journal could not be used: no node was touched.
+    #[serde(skip)]
+    pub reached: bool,
+}
+
+impl Summary for RegistrationSummary {
+    const EVENT: &'static str = "balancer";
+    fn plain(&self) -> String {
+        let mut out = format!("balancer: {}\n", self.balancer);
+        let w = self.nodes.iter().map(|n| n.host.len()).max().unwrap_or(4);
+        for n in &self.nodes {
+            out.push_str(&format!("  {:<w$}  {}\n", n.host, n.text));
+        }
+        out
+    }
+    fn exit(&self) -> Exit {
+        Exit::failed_if(!self.reached || self.nodes.iter().any(|n| !n.ok))
+    }
+}
+
+/// `rollout drain`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DrainSummary {
+    /// How many nodes are drained and out of service.
+    pub drained: usize,
+    /// The nodes left cordoned with meetings (or unreadable), in inventory order.
+    pub not_drained: Vec<String>,
+}
+
+impl Summary for DrainSummary {
+    const EVENT: &'static str = "summary";
+    fn plain(&self) -> String {
+        let total = self.drained + self.not_drained.len();
+        if self.not_drained.is_empty() {
+            format!(
+                "drain: {total} node(s) drained and out of service; `rollout undrain` puts them back\n"
+            )
+        } else {
+            format!(
+                "drain: {} of {total} node(s) not drained: {} (left cordoned)\n",
+                self.not_drained.len(),
+                self.not_drained.join(", ")
+            )
+        }
+    }
+    fn exit(&self) -> Exit {
+        Exit::failed_if(!self.not_drained.is_empty())
+    }
+}
+
+/// `rollout undrain`. Plain output has no summary: every node's line says it.
+#[derive(Debug, Clone, Serialize)]
+pub struct UndrainSummary {
+    /// Nodes enabled again (or already enabled).
+    pub enabled: Vec<String>,
+    /// Nodes left out of service.
+    pub failed: Vec<String>,
+}
+
+impl Summary for UndrainSummary {
+    const EVENT: &'static str = "summary";
+    fn plain(&self) -> String {
+        String::new()
+    }
+    fn exit(&self) -> Exit {
+        Exit::failed_if(!self.failed.is_empty())
+    }
+}
+
+/// A node that failed, and why (redacted).
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeFailure {
+    pub host: String,
+    pub reason: String,
+}
+
+/// `rollout upgrade`.
+#[derive(Debug, Clone, Serialize)]
+pub struct UpgradeSummary {
+    /// Upgraded by this invocation.
+    pub upgraded: Vec<String>,
+    /// Upgraded earlier in the same (resumed) run.
+    pub already_upgraded: Vec<String>,
+    /// Failed and left cordoned.
+    pub failed: Vec<NodeFailure>,
+    /// Not reached before the run stopped.
+    pub not_started: Vec<String>,
+    /// Why the run stopped early, if it did.
+    pub stopped: Option<String>,
+}
+
+impl Summary for UpgradeSummary {
+    const EVENT: &'static str = "summary";
+    fn plain(&self) -> String {
+        let mut out = format!("upgrade: {} node(s) upgraded", self.upgraded.len());
+        if !self.already_upgraded.is_empty() {
+            out.push_str(&format!(
+                ", {} already upgraded earlier in this run",
+                self.already_upgraded.len()
+            ));
+        }
+        if !self.failed.is_empty() {
+            out.push_str(&format!(", {} failed and left cordoned", self.failed.len()));
+        }
+        if !self.not_started.is_empty() {
+            out.push_str(&format!(", {} not started", self.not_started.len()));
+        }
+        out.push('\n');
+        for f in &self.failed {
+            out.push_str(&format!("  {}: FAILED: {}\n", f.host, f.reason));
+        }
+        if let Some(s) = &self.stopped {
+            out.push_str(&format!("stopped: {s}\n"));
+            if !self.not_started.is_empty() {
+                out.push_str(&format!(
+                    "not started: {}; `rollout upgrade` continues with them\n",
+                    self.not_started.join(", ")
+                ));
+            }
+        }
+        out
+    }
+    fn exit(&self) -> Exit {
+        Exit::failed_if(self.stopped.is_some() || !self.failed.is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_carries_event_and_schema_first() {
+        let s = DrainSummary {
+            drained: 1,
+            not_drained: vec!["h2".into()],
+        };
+        assert_eq!(
+            json(&s),
+            r#"{"event":"summary","schema":1,"drained":1,"not_drained":["h2"]}"#
+        );
+        assert_eq!(
+            s.plain(),
+            "drain: 1 of 2 node(s) not drained: h2 (left cordoned)\n"
+        );
+        assert_eq!(s.exit(), Exit::Failed);
+    }
+
+    #[test]
+    fn upgrade_exits_ok_only_when_finished() {
+        let mut s = UpgradeSummary {
+            upgraded: vec!["h1".into()],
+            already_upgraded: vec![],
+            failed: vec![],
+            not_started: vec![],
+            stopped: None,
+        };
+        assert_eq!(s.exit(), Exit::Ok);
+        assert_eq!(s.plain(), "upgrade: 1 node(s) upgraded\n");
+        s.stopped = Some("stopped at the operator's request".into());
+        assert_eq!(s.exit(), Exit::Failed);
+    }
+}
