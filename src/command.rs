@@ -97,7 +97,7 @@ pub async fn run(cmd: Command) -> Result<Exit, Error> {
             let format = o.run.output;
             Ok(rendered(format, pool::drain::main(o).await?))
         }
-        Command::Undrain(o) => Ok(rendered(o.output, pool::drain::undrain(&o).await?)),
+        Command::Undrain(o) => Ok(rendered(o.output, pool::undrain::main(&o).await?)),
         Command::Upgrade(o) => {
             let format = o.run.output;
             Ok(rendered(format, pool::upgrade::main(o).await?))

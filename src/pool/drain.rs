@@ -1,15 +1,14 @@
 //! Draining: cordon a node in the balancer (no new meetings; running ones continue), then
 //! watch the node's own BBB API until no meeting is left. Meetings are ended only on
-//! `--force`. `rollout drain` and `rollout undrain` are here; the upgrade drains through
-//! [`drain_node`].
+//! `--force`. `rollout drain` is here (`rollout undrain` in [`super::undrain`]); the upgrade
+//! drains through [`wait_empty`].
 
 use super::error::PoolError;
 use super::journal::{Journal, Lock, Phase};
-use super::{DrainOptions, Node, Pool, human};
-use crate::app;
+use super::{DrainOptions, Node, Pool, human, need_limit};
 use crate::balancer::{Balancer, Server, State};
 use crate::bbb_api::{Meeting, participants};
-use crate::report::summary::{DrainSummary, UndrainSummary};
+use crate::report::summary::DrainSummary;
 use crate::report::{Event, Reporter, Settings};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -206,15 +205,6 @@ pub fn check_capacity(
     Ok(())
 }
 
-fn need_limit(a: &app::Options, cmd: &str) -> Result<(), PoolError> {
-    if a.limit.is_none() {
-        return Err(PoolError::Usage(format!(
-            "`rollout {cmd}` needs --limit HOSTS: name the nodes to {cmd}"
-        )));
-    }
-    Ok(())
-}
-
 /// `rollout drain`: cordons the selected nodes and waits until their meetings have ended.
 ///
 /// Errors: bad input, no `--limit`, the journal or its lock, the balancer, or a drain that
@@ -354,72 +344,6 @@ impl DrainJob {
         };
         Ok(r)
     }
-}
-
-/// `rollout undrain`: enables drained nodes again, each after its health check.
-///
-/// Errors: bad input, no `--limit`, the journal or its lock, or the balancer; nothing is
-/// changed then. A node that cannot be enabled is in the summary.
-pub async fn undrain(a: &app::Options) -> Result<UndrainSummary, PoolError> {
-    need_limit(a, "undrain")?;
-    let pool = Pool::load(a, &Default::default(), "undrain")?;
-    let mut journal = Journal::load(&a.inventory)?;
-    let _lock = Lock::acquire(&journal)?;
-    let opened = pool.open().await?;
-    let rep = Reporter::start(Settings::new(
-        a.output,
-        a.verbose,
-        pool.nodes.len(),
-        "undrain",
-    ));
-    let mut out = UndrainSummary {
-        enabled: Vec::new(),
-        failed: Vec::new(),
-    };
-    for node in &pool.nodes {
-        let result: Result<String, String> = async {
-            let server = crate::balancer::find(&opened.servers, &node.desired.url)
-                .ok_or("not registered in the balancer; `rollout apply` registers it")?;
-            rep.send(Event::Progress {
-                host: node.host.clone(),
-                text: "health check".into(),
-            });
-            pool.health(node, Some(&rep.tx))
-                .await
-                .map_err(|e| format!("health check failed, left {}: {e}", server.state))?;
-            if server.state != State::Enabled {
-                opened
-                    .client
-                    .set_state(server, State::Enabled)
-                    .await
-                    .map_err(|e| e.to_string())?;
-            }
-            journal.set(&node.host, Phase::Idle, "drain", None)?;
-            Ok(if server.state == State::Enabled {
-                "already enabled".into()
-            } else {
-                format!("enabled (was {})", server.state)
-            })
-        }
-        .await;
-        let (ok, text) = match result {
-            Ok(t) => (true, t),
-            Err(e) => (false, format!("FAILED: {e}")),
-        };
-        rep.send(Event::NodeFinished {
-            host: node.host.clone(),
-            ok,
-            text,
-        });
-        if ok {
-            &mut out.enabled
-        } else {
-            &mut out.failed
-        }
-        .push(node.host.clone());
-    }
-    rep.finish().await;
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ pub mod health;
 pub mod journal;
 pub mod register;
 pub mod status;
+pub mod undrain;
 pub mod upgrade;
 
 use crate::app::{self, Prepared};
@@ -20,6 +21,7 @@ use crate::bbb_api::{Endpoint, Health};
 use crate::error::Diagnostic;
 use crate::plan::HostPlan;
 use crate::report::Event;
+use error::PoolError;
 use serde_json::{Map, Value};
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
@@ -64,6 +66,18 @@ pub fn human(d: Duration) -> String {
         60..3600 => format!("{}m{:02}s", s / 60, s % 60),
         _ => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
     }
+}
+
+/// `rollout {cmd}` works only on nodes the operator names.
+///
+/// Errors: no `--limit`.
+fn need_limit(a: &app::Options, cmd: &str) -> Result<(), PoolError> {
+    if a.limit.is_none() {
+        return Err(PoolError::Usage(format!(
+            "`rollout {cmd}` needs --limit HOSTS: name the nodes to {cmd}"
+        )));
+    }
+    Ok(())
 }
 
 /// A BBB node of the pool: its host, API endpoint, desired balancer entry and plan.

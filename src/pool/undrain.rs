@@ -1,0 +1,77 @@
+//! `rollout undrain`: puts nodes that `rollout drain` (or a failed upgrade) left out of
+//! service back into the balancer, each only after its health check passes, and marks them
+//! idle in the journal.
+
+use super::error::PoolError;
+use super::journal::{Journal, Lock, Phase};
+use super::{Pool, need_limit};
+use crate::app;
+use crate::balancer::State;
+use crate::report::summary::UndrainSummary;
+use crate::report::{Event, Reporter, Settings};
+
+/// `rollout undrain`: enables drained nodes again, each after its health check.
+///
+/// Errors: bad input, no `--limit`, the journal or its lock, or the balancer; nothing is
+/// changed then. A node that cannot be enabled is in the summary.
+pub async fn main(a: &app::Options) -> Result<UndrainSummary, PoolError> {
+    need_limit(a, "undrain")?;
+    let pool = Pool::load(a, &Default::default(), "undrain")?;
+    let mut journal = Journal::load(&a.inventory)?;
+    let _lock = Lock::acquire(&journal)?;
+    let opened = pool.open().await?;
+    let rep = Reporter::start(Settings::new(
+        a.output,
+        a.verbose,
+        pool.nodes.len(),
+        "undrain",
+    ));
+    let mut out = UndrainSummary {
+        enabled: Vec::new(),
+        failed: Vec::new(),
+    };
+    for node in &pool.nodes {
+        let result: Result<String, String> = async {
+            let server = crate::balancer::find(&opened.servers, &node.desired.url)
+                .ok_or("not registered in the balancer; `rollout apply` registers it")?;
+            rep.send(Event::Progress {
+                host: node.host.clone(),
+                text: "health check".into(),
+            });
+            pool.health(node, Some(&rep.tx))
+                .await
+                .map_err(|e| format!("health check failed, left {}: {e}", server.state))?;
+            if server.state != State::Enabled {
+                opened
+                    .client
+                    .set_state(server, State::Enabled)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            journal.set(&node.host, Phase::Idle, "drain", None)?;
+            Ok(if server.state == State::Enabled {
+                "already enabled".into()
+            } else {
+                format!("enabled (was {})", server.state)
+            })
+        }
+        .await;
+        let (ok, text) = match result {
+            Ok(t) => (true, t),
+            Err(e) => (false, format!("FAILED: {e}")),
+        };
+        rep.send(Event::NodeFinished {
+            host: node.host.clone(),
+            ok,
+            text,
+        });
+        if ok {
+            &mut out.enabled
+        } else {
+            &mut out.failed
+        }
+        .push(node.host.clone());
+    }
+    rep.finish().await;
+    Ok(out)
+}
