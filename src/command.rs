@@ -60,25 +60,27 @@ impl Error {
     /// The one mapping from an error to the exit code's meaning.
     pub fn exit(&self) -> Exit {
         match self {
-            Error::Input(_) | Error::Pool(PoolError::Input(_) | PoolError::Usage(_)) => Exit::Input,
+            Error::Input(_)
+            | Error::Pool(PoolError::Input(_) | PoolError::Usage(_) | PoolError::BatchSize(_)) => {
+                Exit::Input
+            }
             Error::Interrupted(_) | Error::Pool(PoolError::Interrupted { .. }) => Exit::Interrupted,
             Error::Pool(_) => Exit::Failed,
         }
     }
 
-    /// Shows the error: input errors and interruptions on stderr only (nothing has run, or
-    /// the run was cut short); errors of the pool also as an `error` object in JSON.
+    /// Shows the error as its exit says: bad input and interruptions on stderr only (nothing
+    /// has run, or the run was cut short); a failure also as an `error` object in JSON.
     pub fn print(&self, format: Format) {
-        match self {
-            Error::Input(ds) | Error::Pool(PoolError::Input(ds)) => {
+        match (self.exit(), self) {
+            (_, Error::Input(ds) | Error::Pool(PoolError::Input(ds))) => {
                 for d in ds {
                     eprintln!("{d}");
                 }
             }
-            Error::Pool(e @ PoolError::Usage(_)) => eprintln!("error: {e}"),
-            Error::Interrupted(e) => eprintln!("\n{e}"),
-            Error::Pool(e @ PoolError::Interrupted { .. }) => eprintln!("\n{e}"),
-            Error::Pool(e) => summary::error(format, &e.to_string()),
+            (Exit::Input, e) => eprintln!("error: {e}"),
+            (Exit::Interrupted, e) => eprintln!("\n{e}"),
+            (_, e) => summary::error(format, &e.to_string()),
         }
     }
 }
@@ -128,4 +130,50 @@ async fn converge(o: &app::Options, goal: Goal, show_diff: bool) -> Result<Exit,
         Some(s) => exit.max(rendered(o.output, s)),
         None => exit,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pool::batch::BatchSizeError;
+    use crate::pool::journal::JournalError;
+
+    #[test]
+    fn every_error_maps_to_one_exit_code() {
+        let cases: Vec<(Error, i32)> = vec![
+            (Error::Input(vec![]), 2),
+            (Error::Pool(PoolError::Input(vec![])), 2),
+            (Error::Pool(PoolError::Usage("no --limit".into())), 2),
+            (Error::Pool(BatchSizeError::Zero.into()), 2),
+            (Error::Pool(PoolError::Capacity("refusing".into())), 1),
+            (
+                Error::Pool(
+                    JournalError::TakeLock {
+                        path: "x.lock".into(),
+                    }
+                    .into(),
+                ),
+                1,
+            ),
+            (Error::Interrupted(Interrupted), 130),
+            (Error::Pool(PoolError::Interrupted { held: vec![] }), 130),
+        ];
+        for (e, code) in cases {
+            assert_eq!(e.exit().code(), code, "{e:?}");
+        }
+        assert_eq!(Exit::Ok.code(), 0);
+    }
+
+    #[test]
+    fn interrupted_upgrade_names_what_is_out_of_service() {
+        let e = PoolError::Interrupted {
+            held: vec!["h1".into(), "h2".into()],
+        };
+        assert_eq!(
+            e.to_string(),
+            "interrupted; out of service: h1, h2; `rollout upgrade` resumes where this stopped"
+        );
+        let none = PoolError::Interrupted { held: vec![] };
+        assert!(none.to_string().contains("out of service: none;"));
+    }
 }

@@ -2,6 +2,19 @@
 //! percentage of the nodes (`25%`), or a list of growing sizes (`1,10%,50%,100%`) whose last
 //! entry repeats, so a canary goes first and the rest follows faster.
 
+/// Why a `--batch-size` cannot be used (bad input: exit 2).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum BatchSizeError {
+    #[error("--batch-size: `{0}` is not a percentage")]
+    NotPercent(String),
+    #[error("--batch-size: `{0}` must be between 0% and 100%")]
+    PercentRange(String),
+    #[error("--batch-size: `{0}` is not a number or a percentage")]
+    NotNumber(String),
+    #[error("--batch-size: a batch needs at least 1 node")]
+    Zero,
+}
+
 /// One entry of the list.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Size {
@@ -14,26 +27,27 @@ pub enum Size {
 pub struct Batches(Vec<Size>);
 
 impl Batches {
-    pub fn parse(spec: &str) -> Result<Batches, String> {
+    /// Parses `--batch-size`.
+    ///
+    /// Errors: an entry that is not a count of at least 1 or a percentage in (0, 100].
+    pub fn parse(spec: &str) -> Result<Batches, BatchSizeError> {
         let mut out = Vec::new();
         for part in spec.split(',').map(str::trim) {
             let size = if let Some(p) = part.strip_suffix('%') {
                 let v: f64 = p
                     .trim()
                     .parse()
-                    .map_err(|_| format!("--batch-size: `{part}` is not a percentage"))?;
+                    .map_err(|_| BatchSizeError::NotPercent(part.into()))?;
                 if !(v > 0.0 && v <= 100.0) {
-                    return Err(format!(
-                        "--batch-size: `{part}` must be between 0% and 100%"
-                    ));
+                    return Err(BatchSizeError::PercentRange(part.into()));
                 }
                 Size::Percent(v)
             } else {
-                let v: usize = part.parse().map_err(|_| {
-                    format!("--batch-size: `{part}` is not a number or a percentage")
-                })?;
+                let v: usize = part
+                    .parse()
+                    .map_err(|_| BatchSizeError::NotNumber(part.into()))?;
                 if v == 0 {
-                    return Err("--batch-size: a batch needs at least 1 node".into());
+                    return Err(BatchSizeError::Zero);
                 }
                 Size::Count(v)
             };

@@ -3,7 +3,7 @@
 //! `--force`. `rollout drain` is here (`rollout undrain` in [`super::undrain`]); the upgrade
 //! drains through [`wait_empty`].
 
-use super::error::PoolError;
+use super::error::{NodeError, PoolError};
 use super::journal::{Journal, Lock, Phase};
 use super::{DrainOptions, Node, Pool, human, need_limit};
 use crate::balancer::{Balancer, Server, State};
@@ -296,7 +296,7 @@ struct DrainJob {
 
 impl DrainJob {
     /// Journal, cordon, wait. Errors: the journal cannot be written, or cordoning failed.
-    async fn run(self) -> Result<Drained, String> {
+    async fn run(self) -> Result<Drained, NodeError> {
         let DrainJob {
             pool,
             journal,

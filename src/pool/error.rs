@@ -2,6 +2,7 @@
 //! report on its nodes. A node's own failure is not here: it is part of the command's
 //! summary. The command layer maps these to exit codes and text in one place.
 
+use super::batch::BatchSizeError;
 use super::journal::JournalError;
 use crate::balancer::BalancerError;
 use crate::error::Diagnostic;
@@ -15,6 +16,9 @@ pub enum PoolError {
     /// A command-line value the command cannot use (exit 2, nothing contacted).
     #[error("{0}")]
     Usage(String),
+    /// `--batch-size` (exit 2, nothing contacted).
+    #[error(transparent)]
+    BatchSize(#[from] BatchSizeError),
     /// The journal or its lock (exit 1, nothing changed).
     #[error(transparent)]
     Journal(#[from] JournalError),
@@ -36,5 +40,24 @@ pub enum PoolError {
 impl From<Vec<Diagnostic>> for PoolError {
     fn from(ds: Vec<Diagnostic>) -> PoolError {
         PoolError::Input(ds)
+    }
+}
+
+/// Why one node's part of a pool command failed; shown on the node's line, counted in the
+/// command's summary.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error(transparent)]
+    Balancer(#[from] BalancerError),
+    /// Text already worded for the node's line (redacted).
+    #[error("{0}")]
+    Other(String),
+}
+
+impl From<String> for NodeError {
+    fn from(text: String) -> NodeError {
+        NodeError::Other(text)
     }
 }

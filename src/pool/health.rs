@@ -2,13 +2,33 @@
 //! node goes (back) into the balancer, after `rollout apply`, `undrain` and each upgrade, and
 //! once per node by `rollout status`.
 
-use super::Node;
+use super::{Node, Pool};
 use crate::balancer::http::Http;
 use crate::bbb_api::{BbbError, Health};
 use crate::report::Event;
 use crate::secret::Secrets;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
+
+impl Pool {
+    /// The health check, retried until it passes or `balancer.health_timeout` runs out.
+    ///
+    /// Errors: the last failure, as redacted text for the node's line.
+    pub async fn health(
+        &self,
+        node: &Node,
+        events: Option<&UnboundedSender<Event>>,
+    ) -> Result<Health, String> {
+        wait(
+            &self.http,
+            Duration::from_secs(self.cfg.health_timeout),
+            self.secrets(),
+            node,
+            events,
+        )
+        .await
+    }
+}
 
 /// The health check, once.
 ///

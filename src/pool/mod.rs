@@ -17,14 +17,12 @@ pub mod upgrade;
 use crate::app::{self, Prepared};
 use crate::balancer::http::Http;
 use crate::balancer::{self, BalancerConfig, Desired, Kind};
-use crate::bbb_api::{Endpoint, Health};
+use crate::bbb_api::Endpoint;
 use crate::error::Diagnostic;
 use crate::plan::HostPlan;
-use crate::report::Event;
 use error::PoolError;
 use serde_json::{Map, Value};
 use std::time::Duration;
-use tokio::sync::mpsc::UnboundedSender;
 
 /// `rollout drain`: which nodes (`run.limit` is required), how long to wait for their
 /// meetings, and whether to end the meetings that are left.
@@ -146,24 +144,6 @@ impl Pool {
             &self.cfg,
             &self.prepared.inventory,
             self.prepared.connector.clone(),
-        )
-        .await
-    }
-
-    /// The health check, retried until it passes or `balancer.health_timeout` runs out.
-    ///
-    /// Errors: the last failure, as redacted text for the node's line.
-    pub async fn health(
-        &self,
-        node: &Node,
-        events: Option<&UnboundedSender<Event>>,
-    ) -> Result<Health, String> {
-        health::wait(
-            &self.http,
-            Duration::from_secs(self.cfg.health_timeout),
-            self.secrets(),
-            node,
-            events,
         )
         .await
     }

@@ -37,7 +37,7 @@ struct NodeOpts {
 /// changed then), or Ctrl-C (with the nodes left out of service). A node that fails and
 /// a run that stops early are in the summary.
 pub async fn main(a: UpgradeOptions) -> Result<UpgradeSummary, PoolError> {
-    let batches = Batches::parse(&a.batch_size).map_err(PoolError::Usage)?;
+    let batches = Batches::parse(&a.batch_size)?;
     let mut run_vars = serde_json::Map::new();
     run_vars.insert("rollout_upgrade".into(), serde_json::Value::Bool(true));
     let pool = Arc::new(Pool::load(&a.run, &run_vars, "upgrade")?);
