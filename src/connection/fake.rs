@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 /// `(host, script) -> Ok(stdout)` or an error.
 pub type Responder = dyn Fn(&str, &str) -> Result<String, ConnError> + Send + Sync;
 
+/// A connector that answers every script with a closure and records what it was sent.
 #[derive(Clone)]
 pub struct FakeConnector {
     pub log: Arc<Mutex<Vec<(String, String)>>>,

@@ -5,6 +5,7 @@ use super::{BoxFuture, ConnError, Connection, Connector, Finished, pump};
 use crate::inventory::Host;
 use std::process::Stdio;
 
+/// Runs scripts on the controller itself, for local hosts.
 pub struct LocalConnector;
 
 impl Connector for LocalConnector {
@@ -16,6 +17,7 @@ impl Connector for LocalConnector {
     }
 }
 
+/// A local "connection": every script is a new `sh` process.
 pub struct LocalConnection;
 
 impl Connection for LocalConnection {

@@ -11,6 +11,7 @@ use crate::inventory::Host;
 use std::future::Future;
 use std::pin::Pin;
 
+/// A boxed future, for the object-safe connector traits.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Why a host could not be used.
@@ -32,6 +33,7 @@ pub struct Finished {
     pub stderr: String,
 }
 
+/// Opens connections to hosts.
 pub trait Connector: Send + Sync {
     fn connect<'a>(
         &'a self,
@@ -39,6 +41,7 @@ pub trait Connector: Send + Sync {
     ) -> BoxFuture<'a, Result<Box<dyn Connection>, ConnError>>;
 }
 
+/// An open connection to one host, running one script at a time.
 pub trait Connection: Send + Sync {
     /// Runs `script` with `sh -s` (through `sudo -n` for `become`), calling `on_line` for
     /// every stdout line as it arrives.

@@ -9,6 +9,7 @@ use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder, Stdio};
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// System OpenSSH, one multiplexed master per host.
 pub struct SshConnector {
     pub ssh_config: Option<PathBuf>,
     pub accept_new_host_keys: bool,

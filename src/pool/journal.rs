@@ -126,6 +126,7 @@ pub struct Run {
     pub finished: Option<u64>,
 }
 
+/// The journal of one inventory's pool: the open upgrade run and every node's record.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Journal {
     #[serde(default)]
@@ -138,6 +139,7 @@ pub struct Journal {
     path: PathBuf,
 }
 
+/// Unix seconds now (0 if the clock is before 1970).
 pub fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -186,28 +186,44 @@ pub fn nodes(p: &Prepared, cfg: &BalancerConfig) -> Result<Vec<Node>, Vec<Diagno
     }
 }
 
-fn node(plan: &HostPlan, kind: Kind) -> Result<Node, String> {
+/// Why a node's balancer variables cannot be used (bad input, located at the inventory).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum NodeVarError {
+    #[error("`{0}` must be a string")]
+    NotString(&'static str),
+    #[error("`bbb_api_url` is not set (the bbb role sets it from bbb_hostname)")]
+    NoApiUrl,
+    #[error("`bbb_api_url` must be http(s)://HOST/bigbluebutton/api, not `{0}`")]
+    BadApiUrl(String),
+    #[error("`bbb_secret` is not set (the node's BBB API secret)")]
+    NoSecret,
+    #[error("`bbb_load_multiplier` must be a number, not `{0}`")]
+    MultiplierText(String),
+    #[error("`bbb_load_multiplier` must be a number")]
+    MultiplierType,
+    #[error("`bbb_load_multiplier` must be greater than 0")]
+    MultiplierNotPositive,
+}
+
+/// A planned host as a node: its balancer values from its rendered variables.
+///
+/// Errors: a variable missing or of the wrong form.
+fn node(plan: &HostPlan, kind: Kind) -> Result<Node, NodeVarError> {
     let v = &plan.vars;
     let url = match v.get("bbb_api_url") {
         Some(Value::String(s)) => s.trim().trim_end_matches('/').to_string(),
-        Some(_) => return Err("`bbb_api_url` must be a string".into()),
-        None => {
-            return Err("`bbb_api_url` is not set (the bbb role sets it from bbb_hostname)".into());
-        }
+        Some(_) => return Err(NodeVarError::NotString("bbb_api_url")),
+        None => return Err(NodeVarError::NoApiUrl),
     };
     if !(url.starts_with("http://") || url.starts_with("https://"))
         || !url.ends_with("/bigbluebutton/api")
     {
-        return Err(format!(
-            "`bbb_api_url` must be http(s)://HOST/bigbluebutton/api, not `{url}`"
-        ));
+        return Err(NodeVarError::BadApiUrl(url));
     }
     let secret = match v.get("bbb_secret") {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
-        Some(Value::String(_)) | None => {
-            return Err("`bbb_secret` is not set (the node's BBB API secret)".into());
-        }
-        Some(_) => return Err("`bbb_secret` must be a string".into()),
+        Some(Value::String(_)) | None => return Err(NodeVarError::NoSecret),
+        Some(_) => return Err(NodeVarError::NotString("bbb_secret")),
     };
     let load_multiplier = match v.get("bbb_load_multiplier") {
         None | Some(Value::Null) => 1.0,
@@ -215,16 +231,16 @@ fn node(plan: &HostPlan, kind: Kind) -> Result<Node, String> {
         Some(Value::String(s)) => s
             .trim()
             .parse()
-            .map_err(|_| format!("`bbb_load_multiplier` must be a number, not `{s}`"))?,
-        Some(_) => return Err("`bbb_load_multiplier` must be a number".into()),
+            .map_err(|_| NodeVarError::MultiplierText(s.clone()))?,
+        Some(_) => return Err(NodeVarError::MultiplierType),
     };
     if load_multiplier <= 0.0 {
-        return Err("`bbb_load_multiplier` must be greater than 0".into());
+        return Err(NodeVarError::MultiplierNotPositive);
     }
     let tag = match v.get("bbb_balancer_tag") {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) => s.trim().to_string(),
-        Some(_) => return Err("`bbb_balancer_tag` must be a string".into()),
+        Some(_) => return Err(NodeVarError::NotString("bbb_balancer_tag")),
     };
     // b3scale keeps a list of tags; compare in its normal form.
     let tag = if kind == Kind::B3scale {

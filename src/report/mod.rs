@@ -14,6 +14,7 @@ use serde::Serialize;
 use std::io::IsTerminal;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
+/// A step's result as shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepStatus {
@@ -26,6 +27,7 @@ pub enum StepStatus {
     Failed,
 }
 
+/// How a host's run ended; the reason is redacted text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "status", content = "reason", rename_all = "snake_case")]
 pub enum HostOutcome {
@@ -34,6 +36,7 @@ pub enum HostOutcome {
     Unreachable(String),
 }
 
+/// One host's run: its outcome, step counts and wall time in seconds.
 #[derive(Debug, Clone, Serialize)]
 pub struct HostResult {
     pub host: String,
@@ -45,6 +48,7 @@ pub struct HostResult {
     pub seconds: f64,
 }
 
+/// What happens during a run, as the reporter shows it (fields in `docs/json.md`).
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
@@ -240,6 +244,7 @@ pub fn summary(results: &[HostResult]) -> String {
     out
 }
 
+/// `text` with every line prefixed by `by`.
 pub fn indent(text: &str, by: &str) -> String {
     text.lines().map(|l| format!("{by}{l}\n")).collect()
 }

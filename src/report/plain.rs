@@ -2,6 +2,7 @@
 
 use super::{Event, HostOutcome, Settings, StepStatus, indent};
 
+/// Writes the plain line(s) of `e` through `out`, if it has any.
 pub fn event(e: &Event, s: &Settings, out: &mut dyn FnMut(&str)) {
     if let Some(text) = line(e, s) {
         out(text.trim_end_matches('\n'));

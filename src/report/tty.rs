@@ -6,6 +6,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use std::collections::HashMap;
 use std::time::Duration;
 
+/// The bars on a terminal.
 pub struct Tty {
     multi: MultiProgress,
     overall: ProgressBar,
