@@ -3,8 +3,8 @@
 //! once per node by `rollout status`.
 
 use super::{Node, Pool};
-use crate::balancer::http::Http;
 use crate::bbb_api::{BbbError, Health};
+use crate::http::Http;
 use crate::report::Event;
 use crate::secret::Secrets;
 use std::time::{Duration, Instant};

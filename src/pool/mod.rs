@@ -15,10 +15,10 @@ pub mod undrain;
 pub mod upgrade;
 
 use crate::app::{self, Prepared};
-use crate::balancer::http::Http;
 use crate::balancer::{self, BalancerConfig, Desired, Kind};
 use crate::bbb_api::Endpoint;
 use crate::error::Diagnostic;
+use crate::http::Http;
 use crate::plan::HostPlan;
 use error::PoolError;
 use serde_json::{Map, Value};
