@@ -134,10 +134,15 @@ struct UpgradeArgs {
     force: bool,
 }
 
-fn parse_kv(s: &str) -> Result<(String, String), String> {
+/// An `--extra-vars` value without `=`.
+#[derive(Debug, thiserror::Error)]
+#[error("`{0}` is not KEY=VALUE")]
+struct NotKeyValue(String);
+
+fn parse_kv(s: &str) -> Result<(String, String), NotKeyValue> {
     s.split_once('=')
         .map(|(k, v)| (k.to_string(), v.to_string()))
-        .ok_or_else(|| format!("`{s}` is not KEY=VALUE"))
+        .ok_or_else(|| NotKeyValue(s.to_string()))
 }
 
 impl From<RunArgs> for app::Options {

@@ -2,7 +2,7 @@
 //! service back into the balancer, each only after its health check passes, and marks them
 //! idle in the journal.
 
-use super::error::PoolError;
+use super::error::{NodeError, PoolError};
 use super::journal::{Journal, Lock, Phase};
 use super::{Pool, need_limit};
 use crate::app;
@@ -31,22 +31,22 @@ pub async fn main(a: &app::Options) -> Result<UndrainSummary, PoolError> {
         failed: Vec::new(),
     };
     for node in &pool.nodes {
-        let result: Result<String, String> = async {
-            let server = crate::balancer::find(&opened.servers, &node.desired.url)
-                .ok_or("not registered in the balancer; `rollout apply` registers it")?;
+        let result: Result<String, NodeError> = async {
+            let server =
+                crate::balancer::find(&opened.servers, &node.desired.url).ok_or_else(|| {
+                    NodeError::Other(
+                        "not registered in the balancer; `rollout apply` registers it".into(),
+                    )
+                })?;
             rep.send(Event::Progress {
                 host: node.host.clone(),
                 text: "health check".into(),
             });
-            pool.health(node, Some(&rep.tx))
-                .await
-                .map_err(|e| format!("health check failed, left {}: {e}", server.state))?;
+            pool.health(node, Some(&rep.tx)).await.map_err(|e| {
+                NodeError::Other(format!("health check failed, left {}: {e}", server.state))
+            })?;
             if server.state != State::Enabled {
-                opened
-                    .client
-                    .set_state(server, State::Enabled)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                opened.client.set_state(server, State::Enabled).await?;
             }
             journal.set(&node.host, Phase::Idle, "drain", None)?;
             Ok(if server.state == State::Enabled {
