@@ -114,3 +114,51 @@ pub fn table(rows: &[Row]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::summary::json;
+
+    fn row(host: &str, state: &str, note: Option<&str>) -> Row {
+        Row {
+            host: host.into(),
+            state: state.into(),
+            online: Some(true),
+            meetings: Some(2),
+            participants: Some(17),
+            bbb_version: None,
+            last_rollout: Some(0),
+            last_rollout_text: Some("1970-01-01 00:00 UTC".into()),
+            note: note.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn table_aligns_counts_right_and_json_keeps_raw_values() {
+        let s = StatusSummary {
+            balancer: "Scalelite at https://lb/scalelite/api".into(),
+            error: None,
+            upgrade_run: Some("42".into()),
+            upgrade_started: Some("1970-01-01 00:00 UTC".into()),
+            nodes: vec![
+                row("bbb1", "enabled", None),
+                row("bbb22", "cordoned", Some("x")),
+            ],
+        };
+        assert_eq!(
+            s.plain(),
+            "an upgrade started 1970-01-01 00:00 UTC has not finished; `rollout upgrade` resumes it\n\
+             HOST   STATE     ONLINE  MEETINGS  PARTICIPANTS  VERSION  LAST ROLLOUT          NOTE\n\
+             bbb1   enabled   online         2            17  -        1970-01-01 00:00 UTC\n\
+             bbb22  cordoned  online         2            17  -        1970-01-01 00:00 UTC  x\n"
+        );
+        let v: serde_json::Value = serde_json::from_str(&json(&s)).unwrap();
+        assert_eq!(v["event"], "status");
+        assert_eq!(v["schema"], 1);
+        assert_eq!(v["nodes"][0]["last_rollout"], 0);
+        assert!(v["nodes"][0].get("last_rollout_text").is_none());
+        assert!(v.get("upgrade_started").is_none());
+        assert_eq!(s.exit(), Exit::Ok);
+    }
+}
