@@ -1,6 +1,7 @@
 //! A node's own BigBlueButton API, as the controller sees it: the health check (the API
 //! answers, and accepts our checksum), the meetings a drain waits for, and `end` for
-//! `--force`. Checksum: hex SHA-256 of call name + query string + shared secret (api.md).
+//! `--force`. Checksum: hex SHA-256 of call name + query string + shared secret (BBB's API
+//! reference, docs.bigbluebutton.org `development/api`).
 //! Answers are XML documents read with roxmltree (entities, CDATA, and meeting metadata whose
 //! elements may bear any name); anything that is not a BBB `<response>` is a clear error.
 
@@ -12,16 +13,22 @@ use crate::script::sha256_hex;
 pub struct Endpoint {
     /// `https://host/bigbluebutton/api`, no trailing slash.
     pub url: String,
+    /// The node's shared secret (`securitySalt`, `bbb-conf --secret`). Never printed.
     pub secret: String,
 }
 
-/// A meeting on a node.
+/// A meeting on a node, from a `<meeting>` of getMeetings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Meeting {
+    /// `<meetingID>`.
     pub id: String,
+    /// `<meetingName>`, or the id when the node sends none.
     pub name: String,
+    /// `<participantCount>` (0 when absent or not a number).
     pub participants: u64,
+    /// `<moderatorPW>`, which `end` sends as `password`; `None` when empty or absent.
     pub moderator_pw: Option<String>,
+    /// `<isBreakout>` is `true`: a breakout room of another meeting.
     pub breakout: bool,
 }
 
@@ -30,31 +37,49 @@ pub struct Meeting {
 pub struct Health {
     /// `<bbbVersion>` (empty unless bbb-web reveals it).
     pub version: Option<String>,
+    /// The meetings running on the node at the check.
     pub meetings: Vec<Meeting>,
 }
 
 /// Why a call failed; the message never contains the secret or the checksum.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BbbError {
+    /// No HTTP answer (or one that is not HTTP).
     #[error("BBB API at {url} unreachable: {why}")]
-    Unreachable { url: String, why: String },
+    Unreachable {
+        /// The endpoint's URL, printable.
+        url: String,
+        /// What failed, from [`HttpError`].
+        why: String,
+    },
+    /// A `<response>` whose `<returncode>` is not `SUCCESS`.
     #[error("BBB API at {url} refused {call}: {key}: {message}{hint}")]
     Failed {
+        /// The endpoint's URL.
         url: String,
+        /// The call's name (`getMeetings`, `end`, `the version call`).
         call: String,
+        /// BBB's `<messageKey>` (such as `checksumError`); may be empty.
         key: String,
+        /// BBB's `<message>`; may be empty.
         message: String,
+        /// Advice appended to the message (for `checksumError`), else empty.
         hint: String,
     },
+    /// An answer that is not a BBB `<response>`, or lacks what the call needs.
     #[error("BBB API at {url} answered {call} with {what}")]
     Malformed {
+        /// The endpoint's URL.
         url: String,
+        /// The call's name.
         call: String,
+        /// What the answer was or lacked.
         what: String,
     },
 }
 
 impl Endpoint {
+    /// The endpoint at `url` (a trailing slash is dropped) with `secret`.
     pub fn new(url: &str, secret: &str) -> Endpoint {
         Endpoint {
             url: url.trim_end_matches('/').to_string(),
@@ -62,7 +87,9 @@ impl Endpoint {
         }
     }
 
-    /// The signed URL of `call` with an already encoded `query`.
+    /// The signed URL of `call` with an already encoded `query` (see [`encode`]): the query
+    /// plus `checksum=`, which makes the URL itself a secret (print it with
+    /// [`printable_url`]).
     pub fn signed(&self, call: &str, query: &str) -> String {
         let checksum = sha256_hex(format!("{call}{query}{}", self.secret).as_bytes());
         let sep = if query.is_empty() { "" } else { "&" };
@@ -129,12 +156,19 @@ impl Endpoint {
         }
     }
 
-    /// The meetings running on the node.
+    /// The meetings running on the node (getMeetings; `noMeetings` is an empty list).
+    ///
+    /// # Errors
+    /// [`BbbError`]: unreachable, refused (a wrong secret is `checksumError`) or malformed.
     pub fn meetings(&self, http: &Http) -> Result<Vec<Meeting>, BbbError> {
         self.call(http, "getMeetings", "", read_meetings)
     }
 
-    /// The health check: the API answers its version call and accepts our checksum.
+    /// The health check: the API answers its version call (the unsigned API root) and
+    /// accepts our checksum (getMeetings).
+    ///
+    /// # Errors
+    /// The first failing call's [`BbbError`].
     pub fn health(&self, http: &Http) -> Result<Health, BbbError> {
         let version = self.call(http, "", "", |index| {
             Ok(text(index, "bbbVersion").filter(|v| !v.is_empty()))
@@ -144,6 +178,9 @@ impl Endpoint {
     }
 
     /// Ends a meeting (asynchronous on the node: it disappears a moment later).
+    ///
+    /// # Errors
+    /// [`BbbError`], as for [`Endpoint::meetings`].
     pub fn end(&self, http: &Http, m: &Meeting) -> Result<(), BbbError> {
         let mut query = format!("meetingID={}", encode(&m.id));
         if let Some(pw) = &m.moderator_pw {

@@ -20,12 +20,16 @@ pub struct Http {
 /// An answer of any status.
 #[derive(Debug, Clone)]
 pub struct Reply {
+    /// The HTTP status code; errors (4xx, 5xx) are replies too, for the caller to read.
     pub status: u16,
+    /// The `Content-Type` header, lowercased; empty when absent.
     pub content_type: String,
+    /// The body as text, at most 8 MiB.
     pub body: String,
 }
 
 impl Reply {
+    /// Whether the `Content-Type` names JSON.
     pub fn is_json(&self) -> bool {
         self.content_type.contains("json")
     }
@@ -57,6 +61,8 @@ pub enum HttpError {
 }
 
 impl Http {
+    /// A client whose every request must finish within `timeout` (connecting within
+    /// `timeout` or 10 s, whichever is less).
     pub fn new(timeout: Duration) -> Http {
         let config = ureq::Agent::config_builder()
             .timeout_global(Some(timeout))
@@ -72,6 +78,11 @@ impl Http {
         }
     }
 
+    /// GET `url` with `headers`; blocks up to the timeout.
+    ///
+    /// # Errors
+    /// [`HttpError`] when no readable HTTP answer came (a status of 4xx or 5xx is a
+    /// [`Reply`]), or when the body is larger than 8 MiB.
     pub fn get(&self, url: &str, headers: &[(&str, &str)]) -> Result<Reply, HttpError> {
         let mut req = self.agent.get(url);
         for (k, v) in headers {
@@ -80,7 +91,11 @@ impl Http {
         self.finish(req.call())
     }
 
-    /// POST or PATCH a JSON body.
+    /// Sends `body` as JSON with `method` (`PATCH`, `PUT`, anything else is POST); blocks up
+    /// to the timeout.
+    ///
+    /// # Errors
+    /// As [`Http::get`].
     pub fn send_json(
         &self,
         method: &str,

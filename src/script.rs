@@ -26,6 +26,8 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Standard base64 of `bytes` (with padding) in lines of 76 characters, each ending in a
+/// newline, as coreutils' `base64` prints it.
 pub fn base64(bytes: &[u8]) -> String {
     use base64::Engine;
     let raw = base64::engine::general_purpose::STANDARD.encode(bytes);
@@ -38,6 +40,8 @@ pub fn base64(bytes: &[u8]) -> String {
     out
 }
 
+/// The bytes of standard base64 `text`, whitespace (line breaks) ignored; `None` when it
+/// is not valid base64.
 pub fn unbase64(text: &str) -> Option<Vec<u8>> {
     use base64::Engine;
     let clean: String = text.chars().filter(|c| !c.is_whitespace()).collect();
@@ -46,7 +50,10 @@ pub fn unbase64(text: &str) -> Option<Vec<u8>> {
 
 /// A per-run token that makes markers and heredoc delimiters unguessable by content.
 #[derive(Debug, Clone)]
-pub struct Nonce(pub String);
+pub struct Nonce(
+    /// The token, hex digits (16 from [`Nonce::new`]).
+    pub String,
+);
 
 impl Nonce {
     /// 64 bits from the operating system's random source (16 hex digits). Should that
@@ -76,6 +83,8 @@ impl Nonce {
         format!("<<'{delim}'\n{body}{nl}{delim}\n")
     }
 
+    /// The prefix of the lines a remote script prints for the controller to read back
+    /// (`@@rollout-` and the nonce), which no other output starts with by chance.
     pub fn marker(&self) -> String {
         format!("@@rollout-{}", self.0)
     }

@@ -11,12 +11,18 @@ use std::path::Path;
 /// A source file kept in memory so later validation errors can show snippets.
 #[derive(Debug, Clone)]
 pub struct Source {
+    /// The file as named to rollout, for messages.
     pub path: std::path::PathBuf,
+    /// The whole file, valid UTF-8.
     pub text: String,
 }
 
 impl Source {
     /// Reads a file, refusing empty and non-UTF-8 files with a clear message.
+    ///
+    /// # Errors
+    /// A file that cannot be read, is not UTF-8 (located at the first bad byte) or holds
+    /// only blank and comment lines.
     pub fn read(path: &Path) -> Result<Source, Diagnostic> {
         let bytes = std::fs::read(path)
             .map_err(|e| Diagnostic::file(path, format!("cannot read file: {e}")))?;
@@ -43,12 +49,18 @@ impl Source {
     }
 
     /// Parses the whole file as `T`.
+    ///
+    /// # Errors
+    /// serde-saphyr's error as a located [`Diagnostic`] with a hint where one helps.
     pub fn parse<T: DeserializeOwned>(&self) -> Result<T, Diagnostic> {
         serde_saphyr::from_str_with_options(&self.text, options()).map_err(|e| self.diagnose(&e))
     }
 
     /// Parses the whole file as `T`, handing back serde-saphyr's typed error to a caller
     /// that words it itself (see [`original`]).
+    ///
+    /// # Errors
+    /// serde-saphyr's error, unchanged.
     pub fn parse_typed<T: DeserializeOwned>(&self) -> Result<T, YamlError> {
         serde_saphyr::from_str_with_options(&self.text, options())
     }

@@ -3,6 +3,10 @@
 //! `B3SCALE_API_JWT_SECRET`, as `b3scalectl auth create_access_token` makes them. A backend's
 //! `admin_state` is the drain switch: `ready` takes new meetings, `stopped` does not while its
 //! meetings continue (`b3scalectl disable backend`).
+//!
+//! Upstream: b3scale's `pkg/http/auth/jwt.go` (HS384, scope `b3scale:admin`),
+//! `pkg/http/api/backends.go` (the endpoints) and `pkg/store/backend_state.go` (the backend
+//! JSON: `admin_state`, `node_state`, `load_factor`, `meetings_count`, `attendees_count`).
 
 use super::{BalancerError, Desired, ErrorKind, Result, Server, State, SyncBalancer};
 use crate::http::{Http, HttpError, Reply};
@@ -10,13 +14,16 @@ use base64::Engine;
 use hmac::{KeyInit, Mac};
 use serde_json::{Value, json};
 
+/// A client of one b3scale's REST API. Calls block (see [`super::Blocking`]); each request
+/// carries a fresh token valid for 300 seconds.
 pub struct B3scale {
     base: String,
     secret: String,
     http: Http,
 }
 
-/// A signed HS384 token for `sub` with `scope`, valid for `ttl` seconds from `now`.
+/// A signed HS384 JWT for `sub` with `scope`, valid for `ttl` seconds from `now` (Unix
+/// seconds): the form b3scale's `pkg/http/auth/jwt.go` checks against `secret`.
 pub fn token(secret: &str, sub: &str, scope: &str, now: u64, ttl: u64) -> String {
     let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
     let header = b64(br#"{"alg":"HS384","typ":"JWT"}"#);
@@ -33,7 +40,8 @@ pub fn token(secret: &str, sub: &str, scope: &str, now: u64, ttl: u64) -> String
 }
 
 impl B3scale {
-    /// `base` is b3scale's base URL; the API is under `/api/v1`.
+    /// `base` is b3scale's base URL; the API is under `/api/v1`. `secret` is its
+    /// `B3SCALE_API_JWT_SECRET`. No request is made yet.
     pub fn new(base: &str, secret: &str, http: Http) -> B3scale {
         B3scale {
             base: base.trim_end_matches('/').to_string(),
@@ -179,7 +187,15 @@ impl SyncBalancer for B3scale {
     }
 }
 
-/// Reads one backend object of the API.
+/// Reads one backend object of the API (`pkg/store/backend_state.go`): `id`, `bbb.host`,
+/// `admin_state` required. `admin_state` `ready` is enabled, `stopped` cordoned, and `init`,
+/// `decommissioned`, `destroyed` disabled; `node_state` `ready`/`error` (or a `last_error`)
+/// give `online`. `bbb.secret`, `load_factor` (default 1.0), `settings.tags`, `meetings_count`
+/// and `attendees_count` are read when present.
+///
+/// # Errors
+/// What the object lacks, worded to follow "backend": `without `bbb.host``, `with unknown
+/// admin_state ...`.
 pub fn parse_backend(v: &Value) -> std::result::Result<Server, String> {
     let s = |k: &str| v.get(k).and_then(Value::as_str);
     let id = s("id").ok_or("without `id`")?.to_string();

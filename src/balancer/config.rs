@@ -102,14 +102,17 @@ fn unknown_key(inv: &Inventory, e: &serde_saphyr::Error) -> Diagnostic {
     d
 }
 
-/// Which balancer.
+/// Which balancer (`kind:`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
+    /// Scalelite (`kind: scalelite`): its server API or rake over SSH.
     Scalelite,
+    /// b3scale (`kind: b3scale`): its REST API.
     B3scale,
 }
 
 impl Kind {
+    /// The product's name as messages spell it (`Scalelite`, `b3scale`).
     pub fn name(self) -> &'static str {
         match self {
             Kind::Scalelite => "Scalelite",
@@ -121,16 +124,28 @@ impl Kind {
 /// A validated `balancer:` section.
 #[derive(Debug, Clone)]
 pub struct BalancerConfig {
+    /// Which balancer.
     pub kind: Kind,
     /// Scalelite: the `/scalelite/api` base; b3scale: the base URL. Without a trailing slash.
+    /// `None` only for Scalelite with `host`, which then is reached by rake alone.
     pub url: Option<String>,
+    /// The resolved secret: Scalelite's `LOADBALANCER_SECRET` or b3scale's
+    /// `B3SCALE_API_JWT_SECRET`. Never printed.
     pub secret: String,
+    /// The inventory group of the BBB nodes (default `bbb`); checked to exist.
     pub group: String,
+    /// Scalelite's inventory host, for rake over SSH; checked to exist. Never set for b3scale.
     pub host: Option<String>,
+    /// Drains and upgrades never leave fewer nodes in service than this (default 1).
     pub min_in_service: usize,
+    /// Seconds between meeting checks while draining (default 5, at least 0.05).
     pub poll_interval: f64,
+    /// Seconds each HTTP request may take (default 10, at least 1).
     pub request_timeout: u64,
+    /// Seconds a node may take to pass its health check after an apply (default 60).
     pub health_timeout: u64,
+    /// The command that runs Scalelite's rake on `host` (default
+    /// `docker exec -i scalelite-api bundle exec rake`).
     pub rake_command: String,
 }
 

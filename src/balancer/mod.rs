@@ -46,29 +46,45 @@ impl std::fmt::Display for State {
 /// A server as the balancer knows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Server {
+    /// The balancer's id for the server (Scalelite's server id, b3scale's backend id); the
+    /// handle of every later call.
     pub id: String,
     /// The BBB API URL it was registered with.
     pub url: String,
-    /// Never printed.
+    /// The node's BBB secret as the balancer stores it. Never printed.
     pub secret: String,
+    /// Whether it gets new meetings.
     pub state: State,
     /// The balancer's own view of the node, when it has one.
     pub online: Option<bool>,
+    /// Scalelite's load figure, unitless, from its poller (`None` when Scalelite says
+    /// `unavailable`, and always for b3scale). rollout reads above 0 as carrying meetings.
     pub load: Option<f64>,
+    /// Scalelite's `load_multiplier` or b3scale's `load_factor`: how heavily the node's load
+    /// counts when the balancer picks a node (1.0 when the balancer gives none).
     pub load_multiplier: f64,
+    /// Scalelite's tag, or b3scale's `settings.tags` joined with commas; empty for none.
     pub tag: String,
+    /// The BBB version the balancer reports (Scalelite's `bbb_version`, when its API sends
+    /// one).
     pub bbb_version: Option<String>,
-    /// Counts the balancer reports itself (b3scale does).
+    /// Meetings on the node, as the balancer counts them itself (b3scale's `meetings_count`).
     pub meetings: Option<u64>,
+    /// Participants on the node, as the balancer counts them (b3scale's `attendees_count`).
     pub participants: Option<u64>,
 }
 
 /// What a node should look like in the balancer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Desired {
+    /// The node's BBB API URL (`https://host/bigbluebutton/api`), the key that matches it to
+    /// a [`Server`] (see [`same_url`]).
     pub url: String,
+    /// The node's BBB secret (resolved; never printed).
     pub secret: String,
+    /// The weight of the node's load (see [`Server::load_multiplier`]).
     pub load_multiplier: f64,
+    /// The tag (b3scale: comma-separated tags); empty for none.
     pub tag: String,
 }
 
@@ -133,6 +149,8 @@ impl UrlKey {
     }
 }
 
+/// The server registered for `url`, compared with [`same_url`]; `None` when the balancer
+/// does not know it.
 pub fn find<'a>(servers: &'a [Server], url: &str) -> Option<&'a Server> {
     servers.iter().find(|s| same_url(&s.url, url))
 }
@@ -154,11 +172,14 @@ pub enum ErrorKind {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct BalancerError {
+    /// What kind of failure, for callers that react to it.
     pub kind: ErrorKind,
+    /// The whole text shown to the operator, naming the balancer; never a secret.
     pub message: String,
 }
 
 impl BalancerError {
+    /// An error of `kind` with `message` as its whole text.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         BalancerError {
             kind,
@@ -167,30 +188,63 @@ impl BalancerError {
     }
 }
 
+/// The result of every balancer call.
 pub type Result<T> = std::result::Result<T, BalancerError>;
 
 /// A blocking client (the HTTP ones); [`Blocking`] runs it on tokio's blocking pool.
+///
+/// Each method does and fails as [`Balancer`]'s of the same name, on the calling thread,
+/// blocking up to the HTTP client's timeout per request.
 pub trait SyncBalancer: Send + Sync + 'static {
+    /// See [`Balancer::describe`].
     fn describe(&self) -> String;
+    /// See [`Balancer::list`].
     fn list(&self) -> Result<Vec<Server>>;
     /// Adds a server out of service (Scalelite: disabled; b3scale: stopped).
     fn add(&self, d: &Desired) -> Result<Server>;
     /// Brings secret, load multiplier and tag to `d`.
     fn update(&self, s: &Server, d: &Desired) -> Result<Server>;
+    /// See [`Balancer::set_state`].
     fn set_state(&self, s: &Server, to: State) -> Result<Server>;
 }
 
 /// The interface the pool code uses.
+///
+/// Every method's error is a [`BalancerError`]: [`ErrorKind::Unreachable`] when nothing
+/// answered, [`ErrorKind::Auth`] for a wrong secret, [`ErrorKind::Malformed`] for an answer
+/// that cannot be read, [`ErrorKind::Refused`] when the balancer (or rollout's own guard)
+/// said no.
 pub trait Balancer: Send + Sync {
-    /// "Scalelite at https://lb.example.org/scalelite/api", for messages.
+    /// `Scalelite at https://lb.example.org/scalelite/api`, for messages.
     fn describe(&self) -> String;
+    /// Every server the balancer knows, in its order. Read-only.
+    ///
+    /// # Errors
+    /// See the trait.
     fn list(&self) -> BoxFuture<'_, Result<Vec<Server>>>;
+    /// Registers the node `d` out of service (Scalelite: disabled; b3scale: stopped) and
+    /// returns it as the balancer now knows it.
+    ///
+    /// # Errors
+    /// See the trait; rake also refuses an id already taken by another URL, and a tag with a
+    /// comma or bracket.
     fn add<'a>(&'a self, d: &'a Desired) -> BoxFuture<'a, Result<Server>>;
+    /// Brings `s`'s secret, load multiplier and tag to `d`'s (its URL and state stay) and
+    /// returns it as the balancer now knows it.
+    ///
+    /// # Errors
+    /// See the trait; rake also refuses a tag with a comma or bracket.
     fn update<'a>(&'a self, s: &'a Server, d: &'a Desired) -> BoxFuture<'a, Result<Server>>;
+    /// Moves `s` to state `to` and returns it as the balancer now knows it. b3scale has no
+    /// separate disabled state: `Disabled` stops the backend like `Cordoned`.
+    ///
+    /// # Errors
+    /// See the trait; Scalelite (API and rake) refuses `Disabled` while `s` carries load.
     fn set_state<'a>(&'a self, s: &'a Server, to: State) -> BoxFuture<'a, Result<Server>>;
 }
 
-/// Adapts a blocking client.
+/// Adapts a blocking client to [`Balancer`] by running each call on tokio's blocking pool.
+/// A call whose blocking task panics or is cancelled fails as [`ErrorKind::Unreachable`].
 pub struct Blocking<T: SyncBalancer>(pub Arc<T>);
 
 async fn blocking<T: SyncBalancer, R: Send + 'static>(
@@ -232,13 +286,21 @@ impl<T: SyncBalancer> Balancer for Blocking<T> {
 /// An open balancer: the client, the servers its first (read-only) call found, and a note
 /// when rollout fell back to rake over SSH.
 pub struct Opened {
+    /// The client every later call of the command goes through.
     pub client: Arc<dyn Balancer>,
+    /// What [`Balancer::list`] answered when the balancer was opened.
     pub servers: Vec<Server>,
+    /// Why rake is used instead of the API (the API's error), for the operator; `None` when
+    /// the configured client answered.
     pub note: Option<String>,
 }
 
 /// Connects: reads the server list first, so errors surface before any change. For
-/// Scalelite with `host:`, an unreachable API falls back to rake on that host.
+/// Scalelite with `host:`, an unreachable API falls back to rake on that host. Each HTTP
+/// request may take up to `cfg.request_timeout` seconds.
+///
+/// # Errors
+/// The first list call's error; for a fallback, the API's error and rake's together.
 pub async fn open(
     cfg: &BalancerConfig,
     inv: &crate::inventory::Inventory,

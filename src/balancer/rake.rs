@@ -21,6 +21,8 @@ use crate::script::quote;
 use crate::secret::Secrets;
 use std::sync::Arc;
 
+/// Scalelite driven by rake on its host over SSH. Each script (the tasks, then `servers`)
+/// gets its own connection; `add` runs two, a read and then the change.
 pub struct Rake {
     host: Host,
     command: String,
@@ -69,6 +71,9 @@ impl Task {
 }
 
 impl Rake {
+    /// A client for Scalelite on `host`, running `command` (e.g. `docker exec -i
+    /// scalelite-api bundle exec rake`) through `connector`; `secrets` redacts SSH and rake
+    /// output. No connection is made yet.
     pub fn new(
         host: Host,
         command: String,
@@ -261,9 +266,12 @@ impl super::Balancer for Rake {
     }
 }
 
-/// Reads `rake servers` (lib/tasks/servers.rake): `id: X`, then tab-indented `url: U`,
+/// Reads `rake servers` (Scalelite's lib/tasks/servers.rake): `id: X`, then tab-indented `url: U`,
 /// `secret: S`, the state, `load: L`, `load multiplier: M`, `online`/`offline` and, in
-/// newer versions, `tag: T`.
+/// newer versions, `tag: T`. Unknown lines are skipped.
+///
+/// # Errors
+/// A server without a `url:` line.
 pub fn parse_servers(out: &str) -> std::result::Result<Vec<Server>, String> {
     let mut servers: Vec<Server> = Vec::new();
     for line in out.lines() {

@@ -4,12 +4,17 @@
 //! LOADBALANCER_SECRET))`; parameters go in a JSON body, which the checksum does not cover.
 //! Scalelite answers checksum and routing errors as BBB-style XML with HTTP 200, and
 //! everything else as JSON with a status code.
+//!
+//! Upstream: Scalelite's `app/controllers/api/servers_controller.rb` (actions, parameters,
+//! the server JSON, `404 {"error": "No servers are configured"}` for an empty pool) and
+//! `verify_checksum` with `use_loadbalancer_secret` in its API helper.
 
 use super::{BalancerError, Desired, ErrorKind, Result, Server, State, SyncBalancer};
 use crate::http::{Http, HttpError, Reply};
 use crate::script::sha256_hex;
 use serde_json::{Value, json};
 
+/// A client of one Scalelite's server API. Calls block (see [`super::Blocking`]).
 pub struct Scalelite {
     base: String,
     secret: String,
@@ -17,7 +22,8 @@ pub struct Scalelite {
 }
 
 impl Scalelite {
-    /// `base` is the `/scalelite/api` URL.
+    /// `base` is the `/scalelite/api` URL, `secret` Scalelite's `LOADBALANCER_SECRET`; no
+    /// request is made yet.
     pub fn new(base: &str, secret: &str, http: Http) -> Scalelite {
         Scalelite {
             base: base.trim_end_matches('/').to_string(),
@@ -169,7 +175,13 @@ impl SyncBalancer for Scalelite {
     }
 }
 
-/// Reads one server object of the API.
+/// Reads one server object of the API (`server_to_json` in Scalelite's servers_controller.rb):
+/// `id`, `url`, `state` (`enabled`/`cordoned`/`disabled`) required; `secret`, `load` (a number
+/// or `unavailable`), `load_multiplier` (default 1.0), `online` (`online`/`offline`), `tag`,
+/// `bbb_version` read when present. Numbers may come as JSON strings.
+///
+/// # Errors
+/// What the object lacks, worded to follow "server": `without `id``, `with unknown state ...`.
 pub fn parse_server(v: &Value) -> std::result::Result<Server, String> {
     let field = |k: &str| v.get(k).ok_or_else(|| format!("without `{k}`"));
     let string = |k: &str| -> std::result::Result<String, String> {

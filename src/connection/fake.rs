@@ -9,15 +9,19 @@ use std::sync::{Arc, Mutex};
 /// `(host, script) -> Ok(stdout)` or an error.
 pub type Responder = dyn Fn(&str, &str) -> Result<String, ConnError> + Send + Sync;
 
-/// A connector that answers every script with a closure and records what it was sent.
+/// A [`Connector`] whose hosts answer from a [`Responder`]. Clones share one log. Every
+/// script exits with code 0 and empty stderr; the responder's error is the run's error.
 #[derive(Clone)]
 pub struct FakeConnector {
+    /// Every script run, as `(host name, script)`, in order.
     pub log: Arc<Mutex<Vec<(String, String)>>>,
+    /// Host names whose connect fails as unreachable (an SSH "Connection refused").
     pub unreachable: Vec<String>,
     respond: Arc<Responder>,
 }
 
 impl FakeConnector {
+    /// A fake answering every script with `respond(host name, script)`; no host unreachable.
     pub fn new(
         respond: impl Fn(&str, &str) -> Result<String, ConnError> + Send + Sync + 'static,
     ) -> Self {

@@ -5,7 +5,7 @@ use super::{BoxFuture, ConnError, Connection, Connector, Finished, pump};
 use crate::inventory::Host;
 use std::process::Stdio;
 
-/// Runs scripts on the controller itself, for local hosts.
+/// Connects every host to the controller's own `sh`; connecting cannot fail.
 pub struct LocalConnector;
 
 impl Connector for LocalConnector {
@@ -17,7 +17,8 @@ impl Connector for LocalConnector {
     }
 }
 
-/// A local "connection": every script is a new `sh` process.
+/// One script at a time on a new local `sh -s` (the script on its stdin), killed when the
+/// run is dropped.
 pub struct LocalConnection;
 
 impl Connection for LocalConnection {

@@ -9,16 +9,21 @@ use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder, Stdio};
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// System OpenSSH, one multiplexed master per host.
+/// Opens an SSH ControlMaster per connect; see the module doc.
 pub struct SshConnector {
+    /// An ssh_config file used instead of `~/.ssh/config`, when the inventory names one.
     pub ssh_config: Option<PathBuf>,
+    /// Adds unknown host keys to known_hosts (`StrictHostKeyChecking=accept-new`) instead of
+    /// refusing them; a changed key is refused either way.
     pub accept_new_host_keys: bool,
+    /// How long connecting may take (ssh's `ConnectTimeout`; 10 s from [`SshConnector::new`]).
     pub connect_timeout: Duration,
     /// Limits concurrent handshakes (sshd's MaxStartups, CPU on 2-core controllers).
     pub handshakes: tokio::sync::Semaphore,
 }
 
 impl SshConnector {
+    /// A connector with a 10 s connect timeout and at most 32 handshakes at once.
     pub fn new(ssh_config: Option<PathBuf>, accept_new_host_keys: bool) -> SshConnector {
         SshConnector {
             ssh_config,
