@@ -1,15 +1,15 @@
 //! The command line: `rollout plan`, `apply`, `drain`, `undrain`, `upgrade`, `status`. Only
 //! here do clap's types exist: arguments are turned into the application's own options
 //! ([`crate::app::Options`], the pool's option structs) at the door, the command runs
-//! ([`crate::command`]), and its end becomes the process exit code (0 ok, 1 a host or node
+//! ([`crate::subcommand`]), and its end becomes the process exit code (0 ok, 1 a host or node
 //! failed, 2 bad input before any host was touched, 130 interrupted).
 
 use crate::app;
-use crate::command::{self, Command};
 use crate::error::Exit;
 use crate::exec::Goal;
 use crate::pool::{DrainOptions, UpgradeOptions, parse_duration};
 use crate::report::Format;
+use crate::subcommand;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -165,26 +165,26 @@ impl From<RunArgs> for app::Options {
     }
 }
 
-impl From<Cmd> for Command {
-    fn from(cmd: Cmd) -> Command {
+impl From<Cmd> for subcommand::Subcommand {
+    fn from(cmd: Cmd) -> subcommand::Subcommand {
         match cmd {
-            Cmd::Plan(a) => Command::Run {
+            Cmd::Plan(a) => subcommand::Subcommand::Run {
                 options: a.into(),
                 goal: Goal::Plan,
                 show_diff: true,
             },
-            Cmd::Apply { run, check, diff } => Command::Run {
+            Cmd::Apply { run, check, diff } => subcommand::Subcommand::Run {
                 options: run.into(),
                 goal: if check { Goal::Plan } else { Goal::Apply },
                 show_diff: diff || check,
             },
-            Cmd::Drain(a) => Command::Drain(DrainOptions {
+            Cmd::Drain(a) => subcommand::Subcommand::Drain(DrainOptions {
                 run: a.run.into(),
                 timeout: a.timeout,
                 force: a.force,
             }),
-            Cmd::Undrain(a) => Command::Undrain(a.run.into()),
-            Cmd::Upgrade(a) => Command::Upgrade(UpgradeOptions {
+            Cmd::Undrain(a) => subcommand::Subcommand::Undrain(a.run.into()),
+            Cmd::Upgrade(a) => subcommand::Subcommand::Upgrade(UpgradeOptions {
                 run: a.run.into(),
                 batch_size: a.batch_size,
                 pause: a.pause,
@@ -192,14 +192,14 @@ impl From<Cmd> for Command {
                 drain_timeout: a.drain_timeout,
                 force: a.force,
             }),
-            Cmd::Status(a) => Command::Status(a.run.into()),
+            Cmd::Status(a) => subcommand::Subcommand::Status(a.run.into()),
         }
     }
 }
 
 /// Runs the command line; returns the process exit code.
 pub fn main() -> i32 {
-    let cmd = Command::from(Cli::parse().cmd);
+    let cmd = subcommand::Subcommand::from(Cli::parse().cmd);
     let format = cmd.format();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -212,7 +212,7 @@ pub fn main() -> i32 {
         }
     };
     let exit = rt.block_on(async move {
-        command::run(cmd).await.unwrap_or_else(|e| {
+        subcommand::run(cmd).await.unwrap_or_else(|e| {
             e.print(format);
             e.exit()
         })

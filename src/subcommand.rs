@@ -1,4 +1,5 @@
-//! The commands, free of the command-line parser: each runs on the application core
+//! The subcommands (`plan`, `apply`, `drain`, `undrain`, `upgrade`, `status`), free of the
+//! command-line parser: each runs on the application core
 //! ([`crate::app`]) or the pool, renders its typed summary (`report::summary`), and ends as
 //! an [`Exit`]. Errors that stop a command are one type, [`Error`], with the one mapping to
 //! exit codes and text, so no command prints its own errors or picks its own exit code.
@@ -11,9 +12,9 @@ use crate::pool::{self, DrainOptions, UpgradeOptions, register};
 use crate::report::Format;
 use crate::report::summary::{self, Summary};
 
-/// A command to run.
+/// A subcommand to run.
 #[derive(Debug, Clone)]
-pub enum Command {
+pub enum Subcommand {
     /// `rollout plan`, `rollout apply`: converge (`Goal::Apply`) or only check
     /// (`Goal::Plan`), showing diffs when `show_diff`.
     Run {
@@ -31,15 +32,15 @@ pub enum Command {
     Status(app::Options),
 }
 
-impl Command {
+impl Subcommand {
     /// The output format the command was given.
     pub fn format(&self) -> Format {
         match self {
-            Command::Run { options, .. } | Command::Undrain(options) | Command::Status(options) => {
-                options.output
-            }
-            Command::Drain(d) => d.run.output,
-            Command::Upgrade(u) => u.run.output,
+            Subcommand::Run { options, .. }
+            | Subcommand::Undrain(options)
+            | Subcommand::Status(options) => options.output,
+            Subcommand::Drain(d) => d.run.output,
+            Subcommand::Upgrade(u) => u.run.output,
         }
     }
 }
@@ -88,23 +89,23 @@ impl Error {
 /// Runs a command: renders its summary and returns how it ended.
 ///
 /// Errors: see [`Error`]; the caller shows them with [`Error::print`].
-pub async fn run(cmd: Command) -> Result<Exit, Error> {
+pub async fn run(cmd: Subcommand) -> Result<Exit, Error> {
     match cmd {
-        Command::Run {
+        Subcommand::Run {
             options,
             goal,
             show_diff,
         } => converge(&options, goal, show_diff).await,
-        Command::Drain(o) => {
+        Subcommand::Drain(o) => {
             let format = o.run.output;
             Ok(rendered(format, pool::drain::main(o).await?))
         }
-        Command::Undrain(o) => Ok(rendered(o.output, pool::undrain::main(&o).await?)),
-        Command::Upgrade(o) => {
+        Subcommand::Undrain(o) => Ok(rendered(o.output, pool::undrain::main(&o).await?)),
+        Subcommand::Upgrade(o) => {
             let format = o.run.output;
             Ok(rendered(format, pool::upgrade::main(o).await?))
         }
-        Command::Status(o) => Ok(rendered(o.output, pool::status::main(&o).await?)),
+        Subcommand::Status(o) => Ok(rendered(o.output, pool::status::main(&o).await?)),
     }
 }
 
