@@ -18,9 +18,13 @@ fn fixture() -> std::path::PathBuf {
 }
 
 #[test]
+#[cfg_attr(
+    not(lab_tests),
+    ignore = "needs the lab: run as root with ROLLOUT_LAB_TESTS=1 (see README)"
+)]
 fn apply_converges_twelve_hosts_and_a_second_run_changes_nothing() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(lab) = lab("eng", 12) else { return };
+    let lab = lab("eng", 12);
     std::fs::write(lab.state.join("app_secret"), "lab-secret-7f3a9c\n").unwrap();
     let inv = lab.inventory(
         "engine.yml",
@@ -85,9 +89,13 @@ fn apply_converges_twelve_hosts_and_a_second_run_changes_nothing() {
 }
 
 #[test]
+#[cfg_attr(
+    not(lab_tests),
+    ignore = "needs the lab: run as root with ROLLOUT_LAB_TESTS=1 (see README)"
+)]
 fn a_host_stopped_mid_run_is_unreachable_while_the_others_finish() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(lab) = lab("engstop", 4) else { return };
+    let lab = lab("engstop", 4);
     std::fs::write(lab.state.join("app_secret"), "lab-secret-stop\n").unwrap();
     let inv = lab.inventory(
         "engine.yml",
@@ -154,9 +162,13 @@ fn a_host_stopped_mid_run_is_unreachable_while_the_others_finish() {
 }
 
 #[test]
+#[cfg_attr(
+    not(lab_tests),
+    ignore = "needs the lab: run as root with ROLLOUT_LAB_TESTS=1 (see README)"
+)]
 fn killing_the_controller_mid_write_leaves_the_old_or_the_new_file() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(lab) = lab("engkill", 1) else { return };
+    let lab = lab("engkill", 1);
     std::fs::write(lab.state.join("app_secret"), "lab-secret-kill\n").unwrap();
     let content =
         |i: usize| -> String { format!("{i}:").repeat(600_000 / (i.to_string().len() + 1)) };
@@ -209,9 +221,13 @@ fn killing_the_controller_mid_write_leaves_the_old_or_the_new_file() {
 }
 
 #[test]
+#[cfg_attr(
+    not(lab_tests),
+    ignore = "needs the lab: run as root with ROLLOUT_LAB_TESTS=1 (see README)"
+)]
 fn become_through_sudo_and_strict_host_keys() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(lab) = lab("engkeys", 1) else { return };
+    let lab = lab("engkeys", 1);
     let fixture = repo().join("tests/fixtures/lab_become");
     // Log in as `deploy` (passwordless sudo in the lab) and become root for the steps.
     let ssh_config = std::fs::read_to_string(lab.state.join("ssh_config")).unwrap();

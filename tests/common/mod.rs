@@ -1,7 +1,8 @@
 //! Shared helpers for end-to-end tests on lab hosts (`lab/lab`).
 //!
-//! Lab tests run when `ROLLOUT_LAB_TESTS=1` (the README's test command sets it); without it
-//! they print why they are skipped. With it, a lab that cannot start fails the test.
+//! Lab tests run when `ROLLOUT_LAB_TESTS=1` (the README's test command sets it): `build.rs`
+//! then sets `cfg(lab_tests)`. Without it they are `#[ignore]`d with the reason, so `cargo
+//! test` reports them as ignored, never as passed. A lab that cannot start fails the test.
 
 #![allow(dead_code)]
 
@@ -18,13 +19,14 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Starts (or restarts) the named lab with `n` pristine hosts, or returns None when lab
-/// tests are not enabled.
-pub fn lab(name: &str, n: usize) -> Option<Lab> {
-    if std::env::var("ROLLOUT_LAB_TESTS").as_deref() != Ok("1") {
-        eprintln!("skipped: lab tests need root and ROLLOUT_LAB_TESTS=1 (see README)");
-        return None;
-    }
+/// Starts (or restarts) the named lab with `n` pristine hosts. Panics (fails the test) when
+/// lab tests are not enabled (an ignored test run with `--include-ignored`) or the lab
+/// cannot start.
+pub fn lab(name: &str, n: usize) -> Lab {
+    assert!(
+        std::env::var("ROLLOUT_LAB_TESTS").as_deref() == Ok("1"),
+        "lab tests need root and ROLLOUT_LAB_TESTS=1 (see README)"
+    );
     let out = Command::new(repo().join("lab/lab"))
         .args(["up", "--name", name, "--hosts", &n.to_string()])
         .output()
@@ -43,11 +45,11 @@ pub fn lab(name: &str, n: usize) -> Option<Lab> {
             }
         })
         .collect();
-    Some(Lab {
+    Lab {
         name: name.into(),
         state: repo().join("lab/.state").join(name),
         hosts,
-    })
+    }
 }
 
 impl Drop for Lab {
