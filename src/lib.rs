@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod balancer;
+pub mod bounded;
 pub mod bbb_api;
 pub mod check;
 pub mod cli;
@@ -24,4 +25,5 @@ pub mod secret;
 pub mod step;
 pub mod subcommand;
 pub mod template;
+pub mod vars;
 pub mod yaml;

@@ -55,10 +55,33 @@ impl Secrets {
 }
 
 /// Is this value a secret reference (`{secret: "..."}`)?
-pub fn reference(value: &Value) -> Option<&str> {
+///
+/// # Errors
+/// A mapping with a `secret` key that is not exactly `{secret: "<string>"}`: a typo there
+/// must not ship the mapping itself to hosts as an ordinary value.
+pub fn reference(value: &Value) -> Result<Option<&str>, String> {
+    let Value::Object(m) = value else {
+        return Ok(None);
+    };
+    let Some(r) = m.get("secret") else {
+        return Ok(None);
+    };
+    if let Some(other) = m.keys().find(|k| *k != "secret") {
+        return Err(format!(
+            "a secret reference has only the `secret` key, but this one also has `{other}`"
+        ));
+    }
+    r.as_str()
+        .map(Some)
+        .ok_or_else(|| "`secret` must be a string such as \"env:NAME\" or \"file:PATH\"".into())
+}
+
+/// Does `value` hold a mapping with a `secret` key anywhere inside?
+pub fn contains_reference(value: &Value) -> bool {
     match value {
-        Value::Object(m) if m.len() == 1 => m.get("secret").and_then(Value::as_str),
-        _ => None,
+        Value::Object(m) => m.contains_key("secret") || m.values().any(contains_reference),
+        Value::Array(items) => items.iter().any(contains_reference),
+        _ => false,
     }
 }
 
@@ -69,8 +92,14 @@ pub fn resolve(reference: &str, base: &Path) -> Result<String, String> {
             .map_err(|_| format!("secret `{reference}`: environment variable {name} is not set"))?
     } else if let Some(path) = reference.strip_prefix("file:") {
         let p = base.join(path);
-        let text = std::fs::read_to_string(&p)
-            .map_err(|e| format!("secret `{reference}`: cannot read {}: {e}", p.display()))?;
+        let text = crate::bounded::read_to_string(&p, crate::bounded::MAX_FILE_BYTES).map_err(
+            |e| match e {
+                crate::bounded::ReadError::Io(e) => {
+                    format!("secret `{reference}`: cannot read {}: {e}", p.display())
+                }
+                e => format!("secret `{reference}`: {e}"),
+            },
+        )?;
         text.trim_end_matches(['\n', '\r']).to_string()
     } else {
         return Err(format!(
@@ -85,7 +114,7 @@ pub fn resolve(reference: &str, base: &Path) -> Result<String, String> {
 
 /// Replaces secret references anywhere inside `value`; collects the resolved values.
 pub fn resolve_in(value: &mut Value, base: &Path, found: &mut Vec<String>) -> Result<(), String> {
-    if let Some(r) = reference(value) {
+    if let Some(r) = reference(value)? {
         let v = resolve(r, base)?;
         found.push(v.clone());
         *value = Value::String(v);
@@ -121,5 +150,26 @@ mod tests {
             "secret `env:ROLLOUT_TEST_SURELY_UNSET`: environment variable ROLLOUT_TEST_SURELY_UNSET is not set"
         );
         assert!(resolve("vault:x", &dir).is_err());
+        assert_eq!(
+            resolve("file:/dev/zero", &dir).unwrap_err(),
+            "secret `file:/dev/zero`: not a regular file"
+        );
+    }
+
+    #[test]
+    fn malformed_references_are_errors() {
+        let mut found = Vec::new();
+        let base = Path::new(".");
+        for (v, want) in [
+            (serde_json::json!({"secret": 5}), "`secret` must be a string"),
+            (
+                serde_json::json!({"a": [{"secret": "env:X", "note": 1}]}),
+                "also has `note`",
+            ),
+        ] {
+            let mut v = v;
+            let e = resolve_in(&mut v, base, &mut found).unwrap_err();
+            assert!(e.contains(want), "{e}");
+        }
     }
 }

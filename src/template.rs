@@ -4,6 +4,7 @@
 //! touched, so an undefined variable stops the run with the template, line and host.
 
 use crate::error::Diagnostic;
+use crate::vars::has_syntax;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
 use serde_json::Map;
 use std::collections::HashMap;
@@ -37,9 +38,20 @@ impl std::fmt::Display for RenderError {
     }
 }
 
-fn describe(e: &minijinja::Error) -> String {
+/// The largest output one render may produce, in bytes (10 MiB).
+pub const MAX_RENDER_BYTES: usize = 10 * 1024 * 1024;
+
+/// Template instructions one render may run: far above any real template, far below a loop
+/// that would run for hours.
+pub const RENDER_FUEL: u64 = 20_000_000;
+
+/// The operator's words for a minijinja error.
+pub fn describe(e: &minijinja::Error) -> String {
     let mut msg = match e.kind() {
         minijinja::ErrorKind::UndefinedError => "undefined variable".to_string(),
+        minijinja::ErrorKind::OutOfFuel => {
+            return "template exceeds its rendering budget (a loop too long?)".to_string();
+        }
         k => k.to_string(),
     };
     if let Some(d) = e.detail() {
@@ -69,7 +81,7 @@ impl Templates {
                 .unwrap_or(&f)
                 .to_string_lossy()
                 .into_owned();
-            let text = std::fs::read_to_string(&f)
+            let text = crate::bounded::read_to_string(&f, crate::bounded::MAX_FILE_BYTES)
                 .map_err(|e| Diagnostic::file(&f, format!("cannot read template: {e}")))?;
             if let Err(e) = t.env.add_template_owned(name.clone(), text.clone()) {
                 let line = e.line().unwrap_or(0) as u64;
@@ -135,7 +147,7 @@ impl Templates {
             range: None,
             message: describe(&e),
         })?;
-        tmpl.render(ctx).map_err(|e| RenderError {
+        render_capped(&tmpl, ctx).map_err(|e| RenderError {
             template: Some(name.into()),
             line: e.line(),
             range: e.range(),
@@ -143,17 +155,24 @@ impl Templates {
         })
     }
 
+    /// Is `name` a global of the environment (a function such as `range`)?
+    pub fn has_global(&self, name: &str) -> bool {
+        self.env.globals().any(|(n, _)| n == name)
+    }
+
     /// Renders an inline string; strings without template syntax are returned as they are.
     pub fn render_str(&self, s: &str, ctx: &Value) -> Result<String, RenderError> {
         if !has_syntax(s) {
             return Ok(s.to_string());
         }
-        self.env.render_str(s, ctx).map_err(|e| RenderError {
+        let err = |e: minijinja::Error| RenderError {
             template: None,
             line: e.line(),
             range: None,
             message: describe(&e),
-        })
+        };
+        let tmpl = self.env.template_from_str(s).map_err(err)?;
+        render_capped(&tmpl, ctx).map_err(err)
     }
 
     /// Evaluates a `when:` expression to a boolean.
@@ -168,36 +187,55 @@ impl Templates {
         Ok(compiled.eval(ctx).map_err(err)?.is_true())
     }
 
-    /// Renders templated values inside `vars` until they stop changing, so variables can
-    /// refer to other variables (`bbb_api_url: "https://{{ bbb_hostname }}/..."`).
+    /// Renders templated values inside `vars`, each once and after the values it refers to,
+    /// so variables can refer to other variables (`bbb_api_url: "https://{{ bbb_hostname }}"`).
+    ///
+    /// # Errors
+    /// The variable's name and the failure (see [`crate::vars::resolve`]).
     pub fn resolve_vars(
         &self,
         vars: &mut Map<String, serde_json::Value>,
     ) -> Result<(), (String, RenderError)> {
-        for _ in 0..8 {
-            let ctx = Value::from(minijinja::value::Serde(&*vars));
-            let mut changed = false;
-            for (k, v) in vars.iter_mut() {
-                changed |= render_json(self, v, &ctx).map_err(|e| (k.clone(), e))?;
-            }
-            if !changed {
-                return Ok(());
-            }
+        crate::vars::resolve(self, vars)
+    }
+}
+
+/// Output that refuses to grow past [`MAX_RENDER_BYTES`].
+struct Capped {
+    out: Vec<u8>,
+    over: bool,
+}
+
+impl std::io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.out.len() + buf.len() > MAX_RENDER_BYTES {
+            self.over = true;
+            return Err(std::io::Error::other("output too large"));
         }
-        let still: Vec<String> = vars
-            .iter()
-            .filter(|(_, v)| json_has_syntax(v))
-            .map(|(k, _)| k.clone())
-            .collect();
-        Err((
-            still.join(", "),
-            RenderError {
-                template: None,
-                line: None,
-                range: None,
-                message: "variables refer to each other in a cycle".into(),
-            },
-        ))
+        self.out.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Renders with the output capped; the fuel set in [`new_env`] bounds the work.
+fn render_capped(tmpl: &minijinja::Template<'_, '_>, ctx: &Value) -> Result<String, minijinja::Error> {
+    let mut w = Capped {
+        out: Vec::new(),
+        over: false,
+    };
+    match tmpl.render_captured_to(ctx.clone(), &mut w) {
+        Ok(_) => String::from_utf8(w.out).map_err(|e| {
+            minijinja::Error::new(minijinja::ErrorKind::BadSerialization, e.to_string())
+        }),
+        Err(_) if w.over => Err(minijinja::Error::new(
+            minijinja::ErrorKind::InvalidOperation,
+            format!("output is larger than {} MiB", MAX_RENDER_BYTES / (1024 * 1024)),
+        )),
+        Err(e) => Err(e),
     }
 }
 
@@ -224,19 +262,6 @@ pub fn render_json(
     }
 }
 
-fn json_has_syntax(v: &serde_json::Value) -> bool {
-    match v {
-        serde_json::Value::String(s) => has_syntax(s),
-        serde_json::Value::Array(a) => a.iter().any(json_has_syntax),
-        serde_json::Value::Object(m) => m.values().any(json_has_syntax),
-        _ => false,
-    }
-}
-
-fn has_syntax(s: &str) -> bool {
-    s.contains("{{") || s.contains("{%") || s.contains("{#")
-}
-
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for e in std::fs::read_dir(dir)? {
         let p = e?.path();
@@ -251,6 +276,7 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 
 fn new_env() -> Environment<'static> {
     let mut env = Environment::new();
+    env.set_fuel(Some(RENDER_FUEL));
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_auto_escape_callback(|_| AutoEscape::None);
     // Config files want `true`/`false`, not Python's `True`/`False`.
