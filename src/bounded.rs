@@ -3,6 +3,8 @@
 //! block forever or read until memory runs out; every place rollout reads a file the operator
 //! named goes through [`read_to_string`] (or [`check`] where another reader opens the file).
 
+use crate::error::Diagnostic;
+use crate::yaml::Source;
 use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
@@ -62,6 +64,21 @@ pub fn read_to_string(path: &Path, cap: u64) -> Result<String, ReadError> {
     String::from_utf8(bytes).map_err(|_| ReadError::NotUtf8)
 }
 
+/// Reads an operator's YAML file into a [`Source`], refusing anything but a regular file of
+/// at most [`MAX_FILE_BYTES`] ("error: fifo.yml: not a regular file").
+///
+/// # Errors
+/// A located [`Diagnostic`] for the whole file, or one of [`Source::read`]'s.
+pub fn source(path: &Path) -> Result<Source, Diagnostic> {
+    match check(path, MAX_FILE_BYTES) {
+        Err(e @ (ReadError::NotRegular | ReadError::TooLarge(_))) => {
+            Err(Diagnostic::file(path, e.to_string()))
+        }
+        // Missing or unreadable: Source::read says so in its own words.
+        _ => Source::read(path),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,7 +97,9 @@ mod tests {
         // SAFETY: a valid NUL-terminated path; mkfifo has no other preconditions.
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
         assert_eq!(
-            read_to_string(&fifo, MAX_FILE_BYTES).unwrap_err().to_string(),
+            read_to_string(&fifo, MAX_FILE_BYTES)
+                .unwrap_err()
+                .to_string(),
             "not a regular file"
         );
         let big = dir.join("big");
@@ -88,7 +107,9 @@ mod tests {
         let f = std::fs::File::create(&big).unwrap();
         f.set_len(MAX_FILE_BYTES + 1).unwrap();
         assert_eq!(
-            read_to_string(&big, MAX_FILE_BYTES).unwrap_err().to_string(),
+            read_to_string(&big, MAX_FILE_BYTES)
+                .unwrap_err()
+                .to_string(),
             "file is larger than 10 MiB"
         );
         std::fs::write(&big, "x".repeat(11)).unwrap();

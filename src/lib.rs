@@ -6,8 +6,8 @@
 
 pub mod app;
 pub mod balancer;
-pub mod bounded;
 pub mod bbb_api;
+pub mod bounded;
 pub mod check;
 pub mod cli;
 pub mod connection;

@@ -112,9 +112,41 @@ pub fn resolve(reference: &str, base: &Path) -> Result<String, String> {
     Ok(value)
 }
 
-/// Replaces secret references anywhere inside `value`; collects the resolved values.
+/// Replaces secret references anywhere inside a variable's `value`; collects the resolved
+/// values.
+///
+/// # Errors
+/// A reference that cannot be resolved, or a malformed one (see [`reference`]).
 pub fn resolve_in(value: &mut Value, base: &Path, found: &mut Vec<String>) -> Result<(), String> {
-    if let Some(r) = reference(value)? {
+    walk(value, base, found, true)
+}
+
+/// Like [`resolve_in`] for a configuration section with a field of its own named `secret`
+/// (the `balancer:` section): there only an exact `{secret: "..."}` is a reference, and the
+/// section's typed validation judges the rest.
+///
+/// # Errors
+/// A reference that cannot be resolved.
+pub fn resolve_in_section(
+    value: &mut Value,
+    base: &Path,
+    found: &mut Vec<String>,
+) -> Result<(), String> {
+    walk(value, base, found, false)
+}
+
+fn walk(
+    value: &mut Value,
+    base: &Path,
+    found: &mut Vec<String>,
+    strict: bool,
+) -> Result<(), String> {
+    let r = match reference(value) {
+        Ok(r) => r,
+        Err(e) if strict => return Err(e),
+        Err(_) => None,
+    };
+    if let Some(r) = r {
         let v = resolve(r, base)?;
         found.push(v.clone());
         *value = Value::String(v);
@@ -123,8 +155,10 @@ pub fn resolve_in(value: &mut Value, base: &Path, found: &mut Vec<String>) -> Re
     match value {
         Value::Array(items) => items
             .iter_mut()
-            .try_for_each(|v| resolve_in(v, base, found)),
-        Value::Object(m) => m.values_mut().try_for_each(|v| resolve_in(v, base, found)),
+            .try_for_each(|v| walk(v, base, found, strict)),
+        Value::Object(m) => m
+            .values_mut()
+            .try_for_each(|v| walk(v, base, found, strict)),
         _ => Ok(()),
     }
 }
@@ -161,7 +195,10 @@ mod tests {
         let mut found = Vec::new();
         let base = Path::new(".");
         for (v, want) in [
-            (serde_json::json!({"secret": 5}), "`secret` must be a string"),
+            (
+                serde_json::json!({"secret": 5}),
+                "`secret` must be a string",
+            ),
             (
                 serde_json::json!({"a": [{"secret": "env:X", "note": 1}]}),
                 "also has `note`",

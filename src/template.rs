@@ -222,7 +222,10 @@ impl std::io::Write for Capped {
 }
 
 /// Renders with the output capped; the fuel set in [`new_env`] bounds the work.
-fn render_capped(tmpl: &minijinja::Template<'_, '_>, ctx: &Value) -> Result<String, minijinja::Error> {
+fn render_capped(
+    tmpl: &minijinja::Template<'_, '_>,
+    ctx: &Value,
+) -> Result<String, minijinja::Error> {
     let mut w = Capped {
         out: Vec::new(),
         over: false,
@@ -233,7 +236,10 @@ fn render_capped(tmpl: &minijinja::Template<'_, '_>, ctx: &Value) -> Result<Stri
         }),
         Err(_) if w.over => Err(minijinja::Error::new(
             minijinja::ErrorKind::InvalidOperation,
-            format!("output is larger than {} MiB", MAX_RENDER_BYTES / (1024 * 1024)),
+            format!(
+                "output is larger than {} MiB",
+                MAX_RENDER_BYTES / (1024 * 1024)
+            ),
         )),
         Err(e) => Err(e),
     }

@@ -135,7 +135,10 @@ pub fn resolve(t: &Templates, vars: &mut Map<String, Value>) -> Result<(), (Stri
     let mut deps: IndexMap<String, BTreeSet<String>> = IndexMap::new();
     for (k, v) in vars.iter().filter(|(_, v)| json_has_syntax(v)) {
         let refs = references(v).map_err(|e| {
-            let mut r = plain(format!("template syntax error: {}", crate::template::describe(&e)));
+            let mut r = plain(format!(
+                "template syntax error: {}",
+                crate::template::describe(&e)
+            ));
             r.line = e.line();
             (k.clone(), r)
         })?;
@@ -164,7 +167,10 @@ pub fn resolve(t: &Templates, vars: &mut Map<String, Value>) -> Result<(), (Stri
             let message = format!("the rendered value is larger than {mib} MiB");
             return Err((k.clone(), plain(message)));
         }
-        seen.insert(k.clone(), minijinja::Value::from(minijinja::value::Serde(&value)));
+        seen.insert(
+            k.clone(),
+            minijinja::Value::from(minijinja::value::Serde(&value)),
+        );
         vars.insert(k.clone(), value);
     }
     Ok(())
@@ -233,11 +239,17 @@ mod tests {
         let mut m: Map<String, Value> =
             serde_json::from_value(serde_json::json!({"a": "{{a}}{{a}}"})).unwrap();
         let (k, e) = resolve(&t, &mut m).unwrap_err();
-        assert_eq!((k.as_str(), e.message.as_str()), ("a", "refers to itself (a -> a)"));
+        assert_eq!(
+            (k.as_str(), e.message.as_str()),
+            ("a", "refers to itself (a -> a)")
+        );
         let mut m = Map::new();
         m.insert("a0".into(), Value::String("x".repeat(1024)));
         for i in 1..20 {
-            m.insert(format!("a{i}"), format!("{{{{ a{0} }}}}{{{{ a{0} }}}}", i - 1).into());
+            m.insert(
+                format!("a{i}"),
+                format!("{{{{ a{0} }}}}{{{{ a{0} }}}}", i - 1).into(),
+            );
         }
         let (k, e) = resolve(&t, &mut m).unwrap_err();
         assert_eq!(k, "a11");
@@ -250,11 +262,13 @@ mod tests {
         let mut m: Map<String, Value> =
             serde_json::from_value(serde_json::json!({"b": "{{ nope }}", "a": 1})).unwrap();
         let (k, e) = resolve(&t, &mut m).unwrap_err();
-        assert_eq!((k.as_str(), e.message.as_str()), ("b", "undefined variable `nope`"));
-        let mut m: Map<String, Value> = serde_json::from_value(
-            serde_json::json!({"s": "{{ '{{' }} s }}", "t": "[{{ s }}]"}),
-        )
-        .unwrap();
+        assert_eq!(
+            (k.as_str(), e.message.as_str()),
+            ("b", "undefined variable `nope`")
+        );
+        let mut m: Map<String, Value> =
+            serde_json::from_value(serde_json::json!({"s": "{{ '{{' }} s }}", "t": "[{{ s }}]"}))
+                .unwrap();
         resolve(&t, &mut m).unwrap();
         assert_eq!(m["t"], "[{{ s }}]");
     }

@@ -39,8 +39,8 @@ pub struct GroupFile {
 #[serde(deny_unknown_fields)]
 pub struct HostFile {
     /// DNS name, IP address or ssh_config alias; default: the host's name.
-    pub address: Option<String>,
-    pub port: Option<u16>,
+    pub address: Option<Spanned<String>>,
+    pub port: Option<Spanned<u16>>,
     pub user: Option<String>,
     /// `ssh` (default) or `local` (run on the controller itself).
     pub connection: Option<Connection>,

@@ -8,7 +8,8 @@
 //! 5. `--extra-vars` on the command line.
 
 use super::file::{GroupFile, HostFile, InventoryFile, Vars};
-use super::{Host, Inventory};
+use super::refs::{self, Origin};
+use super::{Host, Inventory, address};
 use crate::error::{Diagnostic, did_you_mean};
 use crate::secret::{self, Secrets};
 use crate::yaml::Source;
@@ -31,7 +32,8 @@ struct GroupInfo<'a> {
 
 /// Reads, parses and validates the inventory at `path`.
 pub fn load(path: &Path, extra_vars: &[(String, String)]) -> Result<Inventory, Diagnostic> {
-    let source = Source::read(path)?;
+    // Only a regular file of bounded size: a FIFO or /dev/zero would hang or exhaust memory.
+    let source = crate::bounded::source(path)?;
     let file: InventoryFile = source.parse()?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let base = if base.as_os_str().is_empty() {
@@ -129,7 +131,7 @@ pub fn load(path: &Path, extra_vars: &[(String, String)]) -> Result<Inventory, D
     };
 
     let mut out_hosts = Vec::new();
-    for (name, (hf, _)) in &hosts {
+    for (name, (hf, at)) in &hosts {
         let default_host = HostFile::default();
         let hf = hf.unwrap_or(&default_host);
         let mut host_groups: Vec<(&String, usize)> = groups
@@ -147,6 +149,7 @@ pub fn load(path: &Path, extra_vars: &[(String, String)]) -> Result<Inventory, D
             })
         });
         let mut vars = Map::new();
+        let mut origins: HashMap<String, Origin> = HashMap::new();
         let mut roles: Vec<String> = Vec::new();
         for (g, _) in &host_groups {
             let info = &groups[*g];
@@ -154,6 +157,7 @@ pub fn load(path: &Path, extra_vars: &[(String, String)]) -> Result<Inventory, D
                 for (k, val) in &resolved_vars[&(*v as *const Vars)] {
                     vars.insert(k.clone(), val.clone());
                 }
+                origins.extend(positions(v));
             }
             for r in &info.roles {
                 check_role(r)?;
@@ -165,6 +169,7 @@ pub fn load(path: &Path, extra_vars: &[(String, String)]) -> Result<Inventory, D
         for (k, val) in resolve_vars(&hf.vars, &mut secret_values)? {
             vars.insert(k, val);
         }
+        origins.extend(positions(&hf.vars));
         for r in &hf.roles {
             check_role(r)?;
             if !roles.contains(&r.value) {
@@ -173,11 +178,17 @@ pub fn load(path: &Path, extra_vars: &[(String, String)]) -> Result<Inventory, D
         }
         for (k, v) in extra_vars {
             vars.insert(k.clone(), extra_value(v));
+            origins.insert(k.clone(), Origin::Extra);
         }
+        refs::check(&source, &vars, &origins)?;
+        check_address(&source, name, hf, *at)?;
         out_hosts.push(Host {
             name: name.clone(),
-            address: hf.address.clone().unwrap_or_else(|| name.clone()),
-            port: hf.port,
+            address: hf
+                .address
+                .as_ref()
+                .map_or_else(|| name.clone(), |a| a.value.clone()),
+            port: hf.port.as_ref().map(|p| p.value),
             user: hf.user.clone(),
             connection: hf.connection.unwrap_or_default(),
             become_root: hf.become_root.unwrap_or(false),
@@ -216,7 +227,8 @@ pub fn load(path: &Path, extra_vars: &[(String, String)]) -> Result<Inventory, D
         .map(|b| (b.value.clone(), b.referenced.line(), b.referenced.column()));
     let mut balancer = balancer;
     if let Some((v, line, col)) = balancer.as_mut() {
-        secret::resolve_in(v, &base, &mut secret_values).map_err(|e| source.at(*line, *col, e))?;
+        secret::resolve_in_section(v, &base, &mut secret_values)
+            .map_err(|e| source.at(*line, *col, e))?;
     }
 
     Ok(Inventory {
@@ -374,6 +386,58 @@ fn dir_setting(
         }
     }
     Ok(base.join(default))
+}
+
+/// Where each of `vars` was set in the inventory.
+fn positions(vars: &Vars) -> impl Iterator<Item = (String, Origin)> + '_ {
+    vars.iter().map(|(k, v)| {
+        let at = Origin::At(v.referenced.line(), v.referenced.column());
+        (k.clone(), at)
+    })
+}
+
+/// Refuses an address ssh could take for an option or that cannot be a host, and port 0.
+/// A host without `address:` is reached by its name, so then the name must be an address.
+fn check_address(
+    source: &Source,
+    name: &str,
+    hf: &HostFile,
+    at: (u64, u64),
+) -> Result<(), Diagnostic> {
+    if let Some(p) = &hf.port
+        && p.value == 0
+    {
+        let (line, col) = (p.referenced.line(), p.referenced.column());
+        return Err(source.at(line, col, "port 0 is out of range (1-65535)"));
+    }
+    match &hf.address {
+        Some(a) => match address::problem(&a.value) {
+            Some(why) => Err(source
+                .at(
+                    a.referenced.line(),
+                    a.referenced.column(),
+                    format!("address `{}` {why}", a.value.escape_debug()),
+                )
+                .with_hint("an address is a host name or an IP address")),
+            None => Ok(()),
+        },
+        None if hf.connection.unwrap_or_default() == super::Connection::Ssh => {
+            match address::problem(name) {
+                Some(why) => Err(source
+                    .at(
+                        at.0,
+                        at.1,
+                        format!(
+                            "host `{}` has no `address:` and its name {why}",
+                            name.escape_debug()
+                        ),
+                    )
+                    .with_hint("set `address:` to the host's name or IP address")),
+                None => Ok(()),
+            }
+        }
+        None => Ok(()),
+    }
 }
 
 /// `-e key=value` values are typed like YAML scalars (`false`, `3`, `2.5`); anything else,

@@ -1,8 +1,10 @@
 //! The inventory: hosts, groups, variables and secrets, loaded and validated before anything
 //! runs. See `load` for the precedence rules and `select` for `--limit`.
 
+mod address;
 mod file;
 mod load;
+mod refs;
 mod select;
 
 pub use file::Connection;

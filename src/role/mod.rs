@@ -5,7 +5,6 @@
 
 use crate::error::{Diagnostic, did_you_mean};
 use crate::step::{self, Use};
-use crate::yaml::Source;
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 use serde_saphyr::Spanned;
@@ -64,24 +63,23 @@ pub fn load_all<'a>(
 pub fn load(dir: &Path, name: &str) -> Result<Role, Diagnostic> {
     let root = dir.join(name);
     let steps_path = root.join("steps.yml");
-    if !steps_path.is_file() {
+    if !steps_path.exists() {
         return Err(Diagnostic::file(
             &steps_path,
             format!("role `{name}` has no steps.yml"),
         ));
     }
     let handlers_path = root.join("handlers.yml");
-    let handlers = if handlers_path.is_file() {
+    // `exists`, not `is_file`: a FIFO or device there is an error, not a missing file.
+    let handlers = if handlers_path.exists() {
         parse_steps(name, &handlers_path, Use::Handler)?
     } else {
         vec![]
     };
     let steps = parse_steps(name, &steps_path, Use::Step)?;
     let defaults_path = root.join("defaults.yml");
-    let defaults = if defaults_path.is_file() {
-        let src = Source::read(&defaults_path)?;
-        let m: IndexMap<String, Value> = src.parse()?;
-        m.into_iter().collect()
+    let defaults = if defaults_path.exists() {
+        read_defaults(&defaults_path)?
     } else {
         Map::new()
     };
@@ -90,7 +88,7 @@ pub fn load(dir: &Path, name: &str) -> Result<Role, Diagnostic> {
     for s in &steps {
         for n in &s.notify {
             if !names.contains(&n.as_str()) {
-                let src = Source::read(&s.file)?;
+                let src = crate::bounded::source(&s.file)?;
                 let mut d = src.at(
                     s.line,
                     0,
@@ -113,8 +111,32 @@ pub fn load(dir: &Path, name: &str) -> Result<Role, Diagnostic> {
     })
 }
 
+/// A role's defaults. Secret references are refused: defaults are shared by every inventory
+/// and never resolved, so `{secret: ...}` here would reach hosts as a literal mapping.
+fn read_defaults(path: &Path) -> Result<Map<String, Value>, Diagnostic> {
+    let src = crate::bounded::source(path)?;
+    let m: IndexMap<String, Spanned<Value>> = src.parse()?;
+    let mut out = Map::new();
+    for (k, v) in m {
+        if crate::secret::contains_reference(&v.value) {
+            let (line, col) = (v.referenced.line(), v.referenced.column());
+            return Err(src
+                .at(
+                    line,
+                    col,
+                    format!("variable `{k}`: a role's defaults cannot hold a secret reference"),
+                )
+                .with_hint(format!(
+                    "set `{k}: {{secret: ...}}` in the inventory's vars"
+                )));
+        }
+        out.insert(k, v.value);
+    }
+    Ok(out)
+}
+
 fn parse_steps(role: &str, path: &Path, usage: Use) -> Result<Vec<StepSpec>, Diagnostic> {
-    let src = Source::read(path)?;
+    let src = crate::bounded::source(path)?;
     let raw: Vec<RawStep> = src.parse()?;
     let mut out: Vec<StepSpec> = Vec::new();
     for (i, step) in raw.into_iter().enumerate() {

@@ -1,0 +1,62 @@
+//! Host addresses and ports, checked when the inventory loads: an address is handed to ssh
+//! as its destination, so one starting with `-` would be read as an option
+//! (`-oProxyCommand=...` runs a command on the controller), and an empty address, spaces or
+//! port 0 would only fail later, at connect time, with a misleading message.
+
+use std::net::IpAddr;
+
+/// Why `address` cannot be a host's address, if it cannot: it must be an IP address or a host
+/// name (an ssh_config alias is one): letters, digits, `.`, `-`, `_`, not starting with `-`.
+pub fn problem(address: &str) -> Option<&'static str> {
+    if address.is_empty() {
+        return Some("is empty");
+    }
+    if address.starts_with('-') {
+        return Some("starts with `-` (ssh would read it as an option)");
+    }
+    if address.parse::<IpAddr>().is_ok() {
+        return None;
+    }
+    if address.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Some("contains spaces or control characters");
+    }
+    if address.len() > 253 {
+        return Some("is longer than a host name may be (253 characters)");
+    }
+    if !address
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+    {
+        return Some("is not a host name or IP address");
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_names_and_ips_refuses_options_and_spaces() {
+        for ok in [
+            "bbb1",
+            "bbb1.example.org",
+            "10.0.0.1",
+            "::1",
+            "fe80::1",
+            "my_alias",
+        ] {
+            assert_eq!(problem(ok), None, "{ok}");
+        }
+        for bad in [
+            "",
+            "-oProxyCommand=x",
+            "127.0.0.1 -p 22",
+            "a\nb",
+            "user@host",
+            "[::1]",
+        ] {
+            assert!(problem(bad).is_some(), "{bad:?}");
+        }
+    }
+}
