@@ -50,7 +50,7 @@ pub fn describe(e: &minijinja::Error) -> String {
     let mut msg = match e.kind() {
         minijinja::ErrorKind::UndefinedError => "undefined variable".to_string(),
         minijinja::ErrorKind::OutOfFuel => {
-            return "template exceeds its rendering budget (a loop too long?)".to_string();
+            return "template exceeds its rendering budget".to_string();
         }
         k => k.to_string(),
     };

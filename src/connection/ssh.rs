@@ -68,7 +68,10 @@ impl Connector for SshConnector {
                 .await
                 .expect("semaphore never closed");
             let session = b
-                .connect_mux(&host.address)
+                .connect_mux(
+                    crate::inventory::ssh_destination(&host.address)
+                        .map_err(ConnError::Unreachable)?,
+                )
                 .await
                 .map_err(|e| ConnError::Unreachable(describe(&e)))?;
             Ok(Box::new(SshConnection {

@@ -32,6 +32,19 @@ pub fn problem(address: &str) -> Option<&'static str> {
     None
 }
 
+/// `address` as ssh's destination argument. The openssh crate places it last without `--`,
+/// so this is the last guard that it can never be read as an option, even for a `Host` that
+/// did not come from [`crate::inventory::load`].
+///
+/// # Errors
+/// The address and why it cannot be a destination.
+pub fn ssh_destination(address: &str) -> Result<&str, String> {
+    match problem(address) {
+        None => Ok(address),
+        Some(why) => Err(format!("address `{}` {why}", address.escape_debug())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@ mod load;
 mod refs;
 mod select;
 
+pub use address::ssh_destination;
 pub use file::Connection;
 pub use load::load;
 pub use select::select;
