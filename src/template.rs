@@ -43,7 +43,7 @@ pub const MAX_RENDER_BYTES: usize = 10 * 1024 * 1024;
 
 /// Template instructions one render may run: far above any real template, far below a loop
 /// that would run for hours.
-pub const RENDER_FUEL: u64 = 20_000_000;
+pub const RENDER_FUEL: u64 = 5_000_000;
 
 /// The operator's words for a minijinja error.
 pub fn describe(e: &minijinja::Error) -> String {

@@ -103,3 +103,90 @@ fn undefined_template_variable_names_template_line_and_host() {
 fn limit_to_unknown_host() {
     expect_error("good", &["--limit", "wbe1"]);
 }
+
+#[test]
+fn variable_referring_to_itself_is_located() {
+    expect_error("var_self", &[]);
+}
+
+#[test]
+fn variable_cycle_names_the_chain() {
+    expect_error("var_cycle", &[]);
+}
+
+#[test]
+fn secret_reference_that_is_not_a_string() {
+    expect_error("secret_malformed", &[]);
+}
+
+#[test]
+fn secret_reference_with_another_key() {
+    expect_error("secret_extra_key", &[]);
+}
+
+#[test]
+fn secret_reference_in_role_defaults_is_refused() {
+    expect_error("role_defaults_secret", &[]);
+}
+
+#[test]
+fn address_that_ssh_would_read_as_an_option() {
+    expect_error("address_option", &[]);
+}
+
+#[test]
+fn address_with_spaces() {
+    expect_error("address_space", &[]);
+}
+
+#[test]
+fn port_zero() {
+    expect_error("port_zero", &[]);
+}
+
+#[test]
+fn endless_template_loop_exceeds_the_rendering_budget() {
+    let t = std::time::Instant::now();
+    expect_error("render_budget", &[]);
+    assert!(t.elapsed().as_secs() < 30, "rendering must be bounded");
+}
+
+/// A scratch folder with a FIFO named `fifo` (nothing ever writes to it: reading would block).
+fn dir_with_fifo(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("rollout-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let made = Command::new("mkfifo").arg(dir.join("fifo")).status().unwrap();
+    assert!(made.success(), "mkfifo");
+    dir
+}
+
+#[test]
+fn fifo_or_device_as_inventory_is_refused_at_once() {
+    let dir = dir_with_fifo("fifo-inventory");
+    let fifo = dir.join("fifo");
+    for path in [fifo.to_str().unwrap(), "/dev/zero"] {
+        let t = std::time::Instant::now();
+        let (code, stdout, stderr) = rollout(&["plan", path]);
+        assert_eq!(stderr, format!("error: {path}: not a regular file\n"));
+        assert_eq!((code, stdout.as_str()), (2, ""));
+        assert!(t.elapsed().as_secs() < 10, "must not block on {path}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn fifo_as_secret_file_is_refused_at_once() {
+    let dir = dir_with_fifo("fifo-secret");
+    let inv = dir.join("inv.yml");
+    let text = "all:\n  vars:\n    s: {secret: \"file:fifo\"}\n  hosts:\n    web1: {}\n";
+    std::fs::write(&inv, text).unwrap();
+    let (code, stdout, stderr) = rollout(&["plan", inv.to_str().unwrap()]);
+    let want = format!(
+        "error: {}:3:8: secret `file:fifo`: not a regular file\n  |\n2 |   vars:\n3 |     s: {{secret: \"file:fifo\"}}\n  |        ^\n",
+        inv.display()
+    );
+    assert_eq!(stderr, want);
+    assert_eq!((code, stdout.as_str()), (2, ""));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
