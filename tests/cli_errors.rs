@@ -156,7 +156,10 @@ fn dir_with_fifo(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("rollout-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let made = Command::new("mkfifo").arg(dir.join("fifo")).status().unwrap();
+    let made = Command::new("mkfifo")
+        .arg(dir.join("fifo"))
+        .status()
+        .unwrap();
     assert!(made.success(), "mkfifo");
     dir
 }

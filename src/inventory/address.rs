@@ -3,6 +3,10 @@
 //! (`-oProxyCommand=...` runs a command on the controller), and an empty address, spaces or
 //! port 0 would only fail later, at connect time, with a misleading message.
 
+use super::Connection;
+use super::file::HostFile;
+use crate::error::Diagnostic;
+use crate::yaml::Source;
 use std::net::IpAddr;
 
 /// Why `address` cannot be a host's address, if it cannot: it must be an IP address or a host
@@ -42,6 +46,48 @@ pub fn ssh_destination(address: &str) -> Result<&str, String> {
     match problem(address) {
         None => Ok(address),
         Some(why) => Err(format!("address `{}` {why}", address.escape_debug())),
+    }
+}
+
+/// Refuses an address ssh could take for an option or that cannot be a host, and port 0.
+/// A host without `address:` is reached by its name, so then the name must be an address.
+pub(super) fn check(
+    source: &Source,
+    name: &str,
+    hf: &HostFile,
+    at: (u64, u64),
+) -> Result<(), Diagnostic> {
+    if let Some(p) = &hf.port
+        && p.value == 0
+    {
+        let (line, col) = (p.referenced.line(), p.referenced.column());
+        return Err(source.at(line, col, "port 0 is out of range (1-65535)"));
+    }
+    match &hf.address {
+        Some(a) => match problem(&a.value) {
+            Some(why) => Err(source
+                .at(
+                    a.referenced.line(),
+                    a.referenced.column(),
+                    format!("address `{}` {why}", a.value.escape_debug()),
+                )
+                .with_hint("an address is a host name or an IP address")),
+            None => Ok(()),
+        },
+        None if hf.connection.unwrap_or_default() == Connection::Ssh => match problem(name) {
+            Some(why) => Err(source
+                .at(
+                    at.0,
+                    at.1,
+                    format!(
+                        "host `{}` has no `address:` and its name {why}",
+                        name.escape_debug()
+                    ),
+                )
+                .with_hint("set `address:` to the host's name or IP address")),
+            None => Ok(()),
+        },
+        None => Ok(()),
     }
 }
 

@@ -157,7 +157,7 @@ pub fn load(path: &Path, extra_vars: &[(String, String)]) -> Result<Inventory, D
                 for (k, val) in &resolved_vars[&(*v as *const Vars)] {
                     vars.insert(k.clone(), val.clone());
                 }
-                origins.extend(positions(v));
+                origins.extend(refs::positions(v));
             }
             for r in &info.roles {
                 check_role(r)?;
@@ -169,7 +169,7 @@ pub fn load(path: &Path, extra_vars: &[(String, String)]) -> Result<Inventory, D
         for (k, val) in resolve_vars(&hf.vars, &mut secret_values)? {
             vars.insert(k, val);
         }
-        origins.extend(positions(&hf.vars));
+        origins.extend(refs::positions(&hf.vars));
         for r in &hf.roles {
             check_role(r)?;
             if !roles.contains(&r.value) {
@@ -181,7 +181,7 @@ pub fn load(path: &Path, extra_vars: &[(String, String)]) -> Result<Inventory, D
             origins.insert(k.clone(), Origin::Extra);
         }
         refs::check(&source, &vars, &origins)?;
-        check_address(&source, name, hf, *at)?;
+        address::check(&source, name, hf, *at)?;
         out_hosts.push(Host {
             name: name.clone(),
             address: hf
@@ -386,58 +386,6 @@ fn dir_setting(
         }
     }
     Ok(base.join(default))
-}
-
-/// Where each of `vars` was set in the inventory.
-fn positions(vars: &Vars) -> impl Iterator<Item = (String, Origin)> + '_ {
-    vars.iter().map(|(k, v)| {
-        let at = Origin::At(v.referenced.line(), v.referenced.column());
-        (k.clone(), at)
-    })
-}
-
-/// Refuses an address ssh could take for an option or that cannot be a host, and port 0.
-/// A host without `address:` is reached by its name, so then the name must be an address.
-fn check_address(
-    source: &Source,
-    name: &str,
-    hf: &HostFile,
-    at: (u64, u64),
-) -> Result<(), Diagnostic> {
-    if let Some(p) = &hf.port
-        && p.value == 0
-    {
-        let (line, col) = (p.referenced.line(), p.referenced.column());
-        return Err(source.at(line, col, "port 0 is out of range (1-65535)"));
-    }
-    match &hf.address {
-        Some(a) => match address::problem(&a.value) {
-            Some(why) => Err(source
-                .at(
-                    a.referenced.line(),
-                    a.referenced.column(),
-                    format!("address `{}` {why}", a.value.escape_debug()),
-                )
-                .with_hint("an address is a host name or an IP address")),
-            None => Ok(()),
-        },
-        None if hf.connection.unwrap_or_default() == super::Connection::Ssh => {
-            match address::problem(name) {
-                Some(why) => Err(source
-                    .at(
-                        at.0,
-                        at.1,
-                        format!(
-                            "host `{}` has no `address:` and its name {why}",
-                            name.escape_debug()
-                        ),
-                    )
-                    .with_hint("set `address:` to the host's name or IP address")),
-                None => Ok(()),
-            }
-        }
-        None => Ok(()),
-    }
 }
 
 /// `-e key=value` values are typed like YAML scalars (`false`, `3`, `2.5`); anything else,

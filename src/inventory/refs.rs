@@ -2,6 +2,7 @@
 //! would stop on a cycle too, but only the inventory knows the file, line and column of each
 //! variable (and that `-e` set it).
 
+use super::file::Vars;
 use crate::error::Diagnostic;
 use crate::template::describe;
 use crate::vars::{cycle_message, json_has_syntax, order, references};
@@ -41,6 +42,14 @@ pub(super) fn check(
         return Err(locate(source, k, origins, message));
     }
     Ok(())
+}
+
+/// Where each of `vars` was set in the inventory.
+pub(super) fn positions(vars: &Vars) -> impl Iterator<Item = (String, Origin)> + '_ {
+    vars.iter().map(|(k, v)| {
+        let at = Origin::At(v.referenced.line(), v.referenced.column());
+        (k.clone(), at)
+    })
 }
 
 fn locate(
