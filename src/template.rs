@@ -71,7 +71,7 @@ impl Templates {
         };
         let mut files = Vec::new();
         if dir.is_dir() {
-            collect(dir, &mut files)
+            collect(dir, &mut files, 0)
                 .map_err(|e| Diagnostic::file(dir, format!("cannot read templates: {e}")))?;
         }
         files.sort();
@@ -268,11 +268,20 @@ pub fn render_json(
     }
 }
 
-fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+/// Folders below `templates/` deeper than this are refused: a symbolic link to a parent folder
+/// would otherwise be followed forever.
+const MAX_TEMPLATE_DEPTH: usize = 16;
+
+fn collect(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) -> std::io::Result<()> {
+    if depth > MAX_TEMPLATE_DEPTH {
+        return Err(std::io::Error::other(format!(
+            "folders nested more than {MAX_TEMPLATE_DEPTH} deep (a symbolic link loop?)"
+        )));
+    }
     for e in std::fs::read_dir(dir)? {
         let p = e?.path();
         if p.is_dir() {
-            collect(&p, out)?;
+            collect(&p, out, depth + 1)?;
         } else if p.is_file() {
             out.push(p);
         }

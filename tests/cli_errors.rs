@@ -193,3 +193,21 @@ fn fifo_as_secret_file_is_refused_at_once() {
     assert_eq!((code, stdout.as_str()), (2, ""));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn symbolic_link_loop_under_templates_is_refused() {
+    let dir = std::env::temp_dir().join(format!("rollout-tmpl-loop-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("templates")).unwrap();
+    std::os::unix::fs::symlink("..", dir.join("templates/up")).unwrap();
+    let inv = dir.join("inv.yml");
+    std::fs::write(&inv, "all:\n  hosts:\n    web1: {}\n").unwrap();
+    let (code, stdout, stderr) = rollout(&["plan", inv.to_str().unwrap()]);
+    let want = format!(
+        "error: {}/templates: cannot read templates: folders nested more than 16 deep (a symbolic link loop?)\n",
+        dir.display()
+    );
+    assert_eq!(stderr, want);
+    assert_eq!((code, stdout.as_str()), (2, ""));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
