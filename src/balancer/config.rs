@@ -102,21 +102,22 @@ fn unknown_key(inv: &Inventory, e: &serde_saphyr::Error) -> Diagnostic {
     d
 }
 
-/// Which balancer (`kind:`).
+/// Which balancer product the inventory's `kind:` names (the Rust type is not called "kind":
+/// that word is the step kind's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub enum Product {
     /// Scalelite (`kind: scalelite`): its server API or rake over SSH.
     Scalelite,
     /// b3scale (`kind: b3scale`): its REST API.
     B3scale,
 }
 
-impl Kind {
+impl Product {
     /// The product's name as messages spell it (`Scalelite`, `b3scale`).
     pub fn name(self) -> &'static str {
         match self {
-            Kind::Scalelite => "Scalelite",
-            Kind::B3scale => "b3scale",
+            Product::Scalelite => "Scalelite",
+            Product::B3scale => "b3scale",
         }
     }
 }
@@ -125,7 +126,7 @@ impl Kind {
 #[derive(Debug, Clone)]
 pub struct BalancerConfig {
     /// Which balancer.
-    pub kind: Kind,
+    pub kind: Product,
     /// Scalelite: the `/scalelite/api` base; b3scale: the base URL. Without a trailing slash.
     /// `None` only for Scalelite with `host`, which then is reached by rake alone.
     pub url: Option<String>,
@@ -263,10 +264,10 @@ impl Section<'_> {
         }
     }
 
-    fn kind(&self) -> Result<Kind, Diagnostic> {
+    fn kind(&self) -> Result<Product, Diagnostic> {
         match self.string("kind")?.as_deref() {
-            Some("scalelite") => Ok(Kind::Scalelite),
-            Some("b3scale") => Ok(Kind::B3scale),
+            Some("scalelite") => Ok(Product::Scalelite),
+            Some("b3scale") => Ok(Product::B3scale),
             Some(other) => {
                 let mut d = self.at("kind", format!("unknown kind `{other}`"));
                 d.hint = Some(
@@ -283,7 +284,7 @@ impl Section<'_> {
         }
     }
 
-    fn host(&self, kind: Kind) -> Result<Option<String>, Diagnostic> {
+    fn host(&self, kind: Product) -> Result<Option<String>, Diagnostic> {
         let host = self.string("host")?;
         if let Some(h) = &host {
             if self.inv.host(h).is_none() {
@@ -295,7 +296,7 @@ impl Section<'_> {
                     .map(|s| format!("did you mean `{s}`?"));
                 return Err(d);
             }
-            if kind == Kind::B3scale {
+            if kind == Product::B3scale {
                 return Err(self.at(
                     "host",
                     "`host` (rake over SSH) is for Scalelite only; b3scale is managed through its API"
@@ -306,9 +307,9 @@ impl Section<'_> {
         Ok(host)
     }
 
-    fn url(&self, kind: Kind, has_host: bool) -> Result<Option<String>, Diagnostic> {
+    fn url(&self, kind: Product, has_host: bool) -> Result<Option<String>, Diagnostic> {
         let Some(u) = self.string("url")? else {
-            return if kind == Kind::Scalelite && has_host {
+            return if kind == Product::Scalelite && has_host {
                 Ok(None)
             } else {
                 Err(self.whole("`url` is missing"))
@@ -321,11 +322,11 @@ impl Section<'_> {
             ));
         }
         let u = u.trim_end_matches('/').to_string();
-        if kind == Kind::Scalelite && !u.ends_with("/scalelite/api") {
+        if kind == Product::Scalelite && !u.ends_with("/scalelite/api") {
             return Err(self.at("url", format!("`url` of Scalelite must be its server API base, ending in /scalelite/api (got `{u}`)"))
                 .with_hint(format!("url: {}/scalelite/api", base_of(&u))));
         }
-        if kind == Kind::B3scale && u.ends_with("/api/v1") {
+        if kind == Product::B3scale && u.ends_with("/api/v1") {
             return Err(self
                 .at(
                     "url",

@@ -15,7 +15,7 @@ pub mod scalelite;
 /// The HTTP client moved down to [`crate::http`] (the BBB API uses it too); this path stays
 /// for callers not yet moved.
 pub use crate::http;
-pub use config::{BalancerConfig, Kind};
+pub use config::{BalancerConfig, Product};
 
 use crate::connection::BoxFuture;
 use serde::Serialize;
@@ -309,10 +309,10 @@ pub async fn open(
     let http = http::Http::new(std::time::Duration::from_secs(cfg.request_timeout));
     let api: Option<Arc<dyn Balancer>> =
         match (cfg.kind, &cfg.url) {
-            (Kind::Scalelite, Some(url)) => Some(Arc::new(Blocking(Arc::new(
+            (Product::Scalelite, Some(url)) => Some(Arc::new(Blocking(Arc::new(
                 scalelite::Scalelite::new(url, &cfg.secret, http),
             )))),
-            (Kind::B3scale, Some(url)) => Some(Arc::new(Blocking(Arc::new(
+            (Product::B3scale, Some(url)) => Some(Arc::new(Blocking(Arc::new(
                 b3scale::B3scale::new(url, &cfg.secret, http),
             )))),
             (_, None) => None,
@@ -347,7 +347,7 @@ pub async fn open(
             });
         }
     };
-    if err.kind != ErrorKind::Unreachable || cfg.kind != Kind::Scalelite {
+    if err.kind != ErrorKind::Unreachable || cfg.kind != Product::Scalelite {
         return Err(err);
     }
     let Some(client) = rake_client() else {

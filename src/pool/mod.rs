@@ -15,7 +15,7 @@ pub mod undrain;
 pub mod upgrade;
 
 use crate::app::{self, Prepared};
-use crate::balancer::{self, BalancerConfig, Desired, Kind};
+use crate::balancer::{self, BalancerConfig, Desired, Product};
 use crate::bbb_api::Endpoint;
 use crate::error::Diagnostic;
 use crate::http::Http;
@@ -208,7 +208,7 @@ pub enum NodeVarError {
 /// A planned host as a node: its balancer values from its rendered variables.
 ///
 /// Errors: a variable missing or of the wrong form.
-fn node(plan: &HostPlan, kind: Kind) -> Result<Node, NodeVarError> {
+fn node(plan: &HostPlan, kind: Product) -> Result<Node, NodeVarError> {
     let v = &plan.vars;
     let url = match v.get("bbb_api_url") {
         Some(Value::String(s)) => s.trim().trim_end_matches('/').to_string(),
@@ -243,7 +243,7 @@ fn node(plan: &HostPlan, kind: Kind) -> Result<Node, NodeVarError> {
         Some(_) => return Err(NodeVarError::NotString("bbb_balancer_tag")),
     };
     // b3scale keeps a list of tags; compare in its normal form.
-    let tag = if kind == Kind::B3scale {
+    let tag = if kind == Product::B3scale {
         tag.split(',')
             .map(str::trim)
             .filter(|t| !t.is_empty())

@@ -173,25 +173,26 @@ pub async fn report(mut rx: UnboundedReceiver<Event>, s: Settings) {
             if std::io::stderr().is_terminal()
                 && std::env::var("TERM").map(|t| t != "dumb").unwrap_or(false) =>
         {
-            Kind::Tty(tty::Tty::new(s.hosts, &s.title))
+            Printer::Tty(tty::Tty::new(s.hosts, &s.title))
         }
-        Format::Auto | Format::Plain => Kind::Plain,
-        Format::Json => Kind::Json,
+        Format::Auto | Format::Plain => Printer::Plain,
+        Format::Json => Printer::Json,
     };
     let mut fmt = fmt;
     while let Some(e) = rx.recv().await {
         match &mut fmt {
-            Kind::Tty(t) => t.event(&e, &s),
-            Kind::Plain => plain::event(&e, &s, &mut |l| println!("{l}")),
-            Kind::Json => json::event(&e),
+            Printer::Tty(t) => t.event(&e, &s),
+            Printer::Plain => plain::event(&e, &s, &mut |l| println!("{l}")),
+            Printer::Json => json::event(&e),
         }
     }
-    if let Kind::Tty(t) = fmt {
+    if let Printer::Tty(t) = fmt {
         t.finish();
     }
 }
 
-enum Kind {
+/// Which printer turns events into output (not called "kind": that is the step kind's word).
+enum Printer {
     Tty(tty::Tty),
     Plain,
     Json,
