@@ -2,10 +2,24 @@
 //! content, and the markers the controller reads back. Every remote script is sent on
 //! stdin and wrapped in a function that is called on its last line, so a script cut off in
 //! transit (controller killed) runs nothing at all.
+//!
+//! A value (anything from an inventory, a role or a template) reaches a script only through
+//! this module, in one of three forms, so no value can end a quote, expand, or run:
+//! - a word: [`quote`], also for messages, which are built whole in Rust and quoted, never
+//!   placed inside `"..."`; a value that may start with `-` goes after `--` (or `--url`),
+//!   or is handed to an inner shell as a positional parameter (`sh -c '... "$1"' name VALUE`);
+//! - a variable read from a heredoc: [`env_line`], for one-line values that must stay
+//!   verbatim in the script text (so secret redaction of `-v` output still finds them);
+//! - a heredoc: [`heredoc`] or [`Nonce::heredoc`], whose delimiter is never a line of
+//!   the body.
+//!
+//! A NUL byte cannot be part of a shell word, a variable or a heredoc line: step arguments
+//! that carry one are refused before any script is built (`ArgError::Nul`).
 
 use sha2::Digest;
 
-/// Single-quotes `s` for POSIX sh.
+/// `s` as one POSIX sh word that stands for exactly `s`: bare when it holds only characters
+/// that are never special, else single-quoted. `s` must not contain NUL (see the module doc).
 pub fn quote(s: &str) -> String {
     if !s.is_empty()
         && s.bytes()
@@ -69,18 +83,10 @@ impl Nonce {
         Nonce(hex(&bytes))
     }
 
-    /// A heredoc carrying `body` verbatim; the delimiter includes the nonce and a tag.
+    /// A heredoc carrying `body` verbatim; the delimiter includes the nonce and a tag, so
+    /// it cannot be guessed by whoever wrote the body.
     pub fn heredoc(&self, tag: &str, body: &str) -> String {
-        let mut delim = format!("__RL_{tag}_{}", self.0);
-        while body.lines().any(|l| l == delim) {
-            delim.push('_');
-        }
-        let nl = if body.ends_with('\n') || body.is_empty() {
-            ""
-        } else {
-            "\n"
-        };
-        format!("<<'{delim}'\n{body}{nl}{delim}\n")
+        here(format!("__RL_{tag}_{}", self.0), "", body)
     }
 
     /// The prefix of the lines a remote script prints for the controller to read back
@@ -88,6 +94,35 @@ impl Nonce {
     pub fn marker(&self) -> String {
         format!("@@rollout-{}", self.0)
     }
+}
+
+/// A heredoc redirection (`<<'DELIM'`), then `rest` (the end of the command line, e.g.
+/// ` || true`), then `body` verbatim and the delimiter. The delimiter is `__RL_{tag}__`,
+/// lengthened until it is no line of `body`, so the body cannot end the heredoc early.
+pub fn heredoc(tag: &str, rest: &str, body: &str) -> String {
+    here(format!("__RL_{tag}__"), rest, body)
+}
+
+/// Sets and exports shell variable `name` to `value` (one line, no NUL) without a process
+/// and without the value ever being parsed by the shell: `read -r` from a heredoc.
+pub fn env_line(name: &str, value: &str) -> String {
+    let body = format!("{value}\n");
+    format!(
+        "IFS= read -r {name} {}export {name}\n",
+        heredoc(name, " || true", &body)
+    )
+}
+
+fn here(mut delim: String, rest: &str, body: &str) -> String {
+    while body.lines().any(|l| l == delim) {
+        delim.push('_');
+    }
+    let nl = if body.ends_with('\n') || body.is_empty() {
+        ""
+    } else {
+        "\n"
+    };
+    format!("<<'{delim}'{rest}\n{body}{nl}{delim}\n")
 }
 
 fn now_nanos() -> u128 {
@@ -126,6 +161,15 @@ mod tests {
         let h = n.heredoc("F", "__RL_F_x\nmore\n");
         assert!(h.starts_with("<<'__RL_F_x_'\n"));
         assert!(h.ends_with("\n__RL_F_x_\n"));
+    }
+
+    #[test]
+    fn fixed_heredoc_lengthens_past_a_body_line_equal_to_it() {
+        assert_eq!(heredoc("V", "", "a\n"), "<<'__RL_V__'\na\n__RL_V__\n");
+        assert_eq!(
+            env_line("V", "__RL_V__"),
+            "IFS= read -r V <<'__RL_V___' || true\n__RL_V__\n__RL_V___\nexport V\n"
+        );
     }
 
     #[test]

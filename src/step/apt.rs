@@ -127,9 +127,13 @@ impl Kind for Apt {
                 .collect(),
             Names::Many(v) => v,
         };
+        // Debian package names start with a letter or digit; one starting with `-` would be
+        // an option to apt-get (`-oAPT::...`).
         if let Some(bad) = packages.iter().find(|p| {
-            !p.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "+-.:=_~".contains(c))
+            !p.starts_with(|c: char| c.is_ascii_alphanumeric())
+                || !p
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.:=_~".contains(c))
         }) {
             return Err(ArgError::PackageName(bad.clone()).into());
         }

@@ -105,7 +105,7 @@ impl Kind for Command {
     fn apply(&self) -> String {
         let mut s = String::new();
         if let Some(d) = &self.chdir {
-            s.push_str(&format!("cd {}\n", quote(d)));
+            s.push_str(&format!("cd -- {}\n", quote(d)));
         }
         s.push_str(&self.run);
         s.push('\n');

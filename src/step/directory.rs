@@ -99,10 +99,10 @@ impl Kind for Directory {
         let mut s = format!("mkdir -p -- {p}\n");
         match (&self.owner, &self.group) {
             (Some(o), Some(g)) => {
-                s.push_str(&format!("chown {} {p}\n", quote(&format!("{o}:{g}"))))
+                s.push_str(&format!("chown -- {} {p}\n", quote(&format!("{o}:{g}"))))
             }
-            (Some(o), None) => s.push_str(&format!("chown {} {p}\n", quote(o))),
-            (None, Some(g)) => s.push_str(&format!("chgrp {} {p}\n", quote(g))),
+            (Some(o), None) => s.push_str(&format!("chown -- {} {p}\n", quote(o))),
+            (None, Some(g)) => s.push_str(&format!("chgrp -- {} {p}\n", quote(g))),
             (None, None) => {}
         }
         if let Some(m) = &self.mode {
@@ -153,7 +153,7 @@ mod tests {
         ));
         assert_eq!(
             dir().apply(),
-            "mkdir -p -- /opt/x\nchown app /opt/x\nchmod 0750 /opt/x\n"
+            "mkdir -p -- /opt/x\nchown -- app /opt/x\nchmod 0750 /opt/x\n"
         );
     }
 }

@@ -108,12 +108,17 @@ impl Kind for Download {
         Verdict::changes(&own.changes(stat.as_ref()))
     }
 
+    /// The URL is a word after `--url` (curl) or `--` (wget); the messages naming it are
+    /// built here and quoted whole.
     fn apply(&self) -> String {
         let d = quote(&self.dest);
+        let failed = quote(&format!("download of {} failed", self.url));
         format!(
-            "t=$(__rl_tmp {d})\nif command -v curl >/dev/null 2>&1; then curl -fsSL --retry 3 --connect-timeout 20 -o \"$t\" {u} || {{ rm -f \"$t\"; __rl_fail \"download of {u} failed\"; }}\nelse wget -q -O \"$t\" {u} || {{ rm -f \"$t\"; __rl_fail \"download of {u} failed\"; }}; fi\ngot=$(sha256sum < \"$t\" | cut -d' ' -f1)\nif [ \"$got\" != {sha} ]; then rm -f \"$t\"; __rl_fail \"checksum mismatch for {u}: got $got, pinned {sha}\"; fi\n__rl_commit \"$t\" {d} {o} {g} {m}\n",
+            "t=$(__rl_tmp {d})\nif command -v curl >/dev/null 2>&1; then curl -fsSL --retry 3 --connect-timeout 20 -o \"$t\" --url {u} || {{ rm -f \"$t\"; __rl_fail {failed}; }}\nelse wget -q -O \"$t\" -- {u} || {{ rm -f \"$t\"; __rl_fail {failed}; }}; fi\ngot=$(sha256sum < \"$t\" | cut -d' ' -f1)\nif [ \"$got\" != {sha} ]; then rm -f \"$t\"; __rl_fail {mismatch}\"$got\"{pinned}; fi\n__rl_commit \"$t\" {d} {o} {g} {m}\n",
             u = quote(&self.url),
             sha = self.sha256,
+            mismatch = quote(&format!("checksum mismatch for {}: got ", self.url)),
+            pinned = quote(&format!(", pinned {}", self.sha256)),
             o = quote(self.owner.as_deref().unwrap_or("")),
             g = quote(self.group.as_deref().unwrap_or("")),
             m = quote(self.mode.as_deref().unwrap_or("")),

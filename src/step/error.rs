@@ -98,6 +98,10 @@ pub enum ArgError {
     /// An HTTP status outside u16.
     #[error("bad status")]
     Status,
+    /// An argument (after rendering) with a NUL byte: no shell word, variable or heredoc line
+    /// can carry one, so the host would get another value than the one written.
+    #[error("`{0}` contains a NUL byte, which cannot be passed to the host's shell")]
+    Nul(String),
 }
 
 fn suggestion(similar: &Option<String>) -> String {

@@ -137,6 +137,7 @@ impl File {
 impl Kind for File {
     const NAME: &'static str = "file";
     const MAY_BLOCK: bool = false;
+    const NUL_OK: &'static [&'static str] = &["content"];
     type Args = FileArgs;
     type Facts = FileFacts;
 

@@ -20,6 +20,9 @@ pub trait Kind: Sized + Debug + Clone + PartialEq {
     const MAY_BLOCK: bool;
     /// A barrier also runs in apply after any earlier change, reported as ok (`wait_for`).
     const BARRIER: bool = false;
+    /// Arguments that reach the host encoded (base64), where a NUL byte is fine; a NUL in
+    /// any other argument is refused ([`ArgError::Nul`]).
+    const NUL_OK: &'static [&'static str] = &[];
 
     /// The arguments as written (`deny_unknown_fields`); templates not yet rendered.
     type Args: DeserializeOwned;
@@ -71,8 +74,27 @@ pub(super) fn validate_as<K: Kind>(args: &Value, usage: Use) -> Result<(), ArgEr
 
 /// Builds a step of kind `K` from rendered arguments (see [`super::resolve`]).
 pub(super) fn resolve_as<K: Kind>(args: Value, r: &Resolve) -> Result<K, StepError> {
-    let a = K::Args::deserialize(args).map_err(ArgError::from)?;
+    let a = K::Args::deserialize(&args).map_err(ArgError::from)?;
+    if let Value::Object(fields) = &args {
+        // Checked here, for every kind, so that no kind can forget it; after deserializing,
+        // so that an unknown or misshapen field keeps its own error.
+        if let Some((name, _)) = fields
+            .iter()
+            .find(|(name, v)| !K::NUL_OK.contains(&name.as_str()) && has_nul(v))
+        {
+            return Err(ArgError::Nul(name.clone()).into());
+        }
+    }
     K::new(a, r)
+}
+
+fn has_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(a) => a.iter().any(has_nul),
+        Value::Object(o) => o.values().any(has_nul),
+        _ => false,
+    }
 }
 
 /// What a check found.

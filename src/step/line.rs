@@ -5,7 +5,7 @@ use super::args::present;
 use super::error::{ArgError, StepError};
 use super::facts::CheckOutput;
 use super::kind::{Context, Kind, Resolve, Verdict};
-use crate::script::quote;
+use crate::script::{env_line, quote};
 use serde::Deserialize;
 
 /// The arguments of a `line` step.
@@ -43,9 +43,8 @@ impl Line {
     fn env(&self) -> String {
         let mut s = String::new();
         if let Some(l) = &self.line {
-            s.push_str(&format!(
-                "L=$(cat <<'__RL_L__'\n{l}\n__RL_L__\n)\nexport L\n"
-            ));
+            // Verbatim in the script (not a quoted word), so `-v` redaction still finds it.
+            s.push_str(&env_line("L", l));
         }
         s.push_str(&format!(
             "R={}\nexport R\n",

@@ -157,10 +157,10 @@ pub const LIB: &str = r#"
 __rl_fail() { echo "$*" >&2; exit 1; }
 # __rl_commit TMP PATH OWNER GROUP MODE: set metadata on TMP (from PATH if unset), then rename.
 __rl_commit() {
-  if [ -n "$3" ] && [ -n "$4" ]; then chown "$3:$4" "$1"
+  if [ -n "$3" ] && [ -n "$4" ]; then chown -- "$3:$4" "$1"
   else
     if [ -e "$2" ]; then chown --reference="$2" "$1"; fi
-    if [ -n "$3$4" ]; then chown "$3${4:+:$4}" "$1"; fi
+    if [ -n "$3$4" ]; then chown -- "$3${4:+:$4}" "$1"; fi
   fi
   if [ -n "$5" ]; then chmod "$5" "$1"; elif [ -e "$2" ]; then chmod --reference="$2" "$1"; else chmod 0644 "$1"; fi
   sync "$1" 2>/dev/null || true

@@ -8,7 +8,7 @@ use super::error::{ArgError, StepError};
 use super::facts::{CheckOutput, Gather, Gathered};
 use super::file::gatherable;
 use super::kind::{Context, Kind, Resolve, Verdict};
-use crate::script::{quote, sha256_hex};
+use crate::script::{env_line, quote, sha256_hex};
 use crate::secret::REDACTED;
 use serde::Deserialize;
 
@@ -215,7 +215,8 @@ impl Kind for Property {
                 "[ -e {p} ] || exit 0\nt=$(__rl_tmp {p})\nK={k} awk '{AWK_REMOVE}' {p} > \"$t\" || {{ rm -f \"$t\"; exit 1; }}\n__rl_commit \"$t\" {p} '' '' ''\n"
             ),
             Some(v) => format!(
-                "IFS= read -r V <<'__RL_V__' || true\n{v}\n__RL_V__\nexport V\n[ -e {p} ] || : > {p}\nt=$(__rl_tmp {p})\nK={k} S={sep} awk '{AWK_SET}' {p} > \"$t\" || {{ rm -f \"$t\"; exit 1; }}\n__rl_commit \"$t\" {p} '' '' ''\n",
+                "{v}[ -e {p} ] || : > {p}\nt=$(__rl_tmp {p})\nK={k} S={sep} awk '{AWK_SET}' {p} > \"$t\" || {{ rm -f \"$t\"; exit 1; }}\n__rl_commit \"$t\" {p} '' '' ''\n",
+                v = env_line("V", v)
             ),
         }
     }

@@ -103,7 +103,7 @@ impl Kind for Service {
     fn check(&self) -> String {
         let n = quote(&self.name);
         format!(
-            "echo \"enabled $(systemctl is-enabled {n} 2>/dev/null)\"\necho \"active $(systemctl is-active {n} 2>/dev/null)\"\n"
+            "echo \"enabled $(systemctl is-enabled -- {n} 2>/dev/null)\"\necho \"active $(systemctl is-active -- {n} 2>/dev/null)\"\n"
         )
     }
 
@@ -132,15 +132,15 @@ impl Kind for Service {
             s.push_str("systemctl daemon-reload\n");
         }
         match self.enabled {
-            Some(true) => s.push_str(&format!("systemctl enable {n}\n")),
-            Some(false) => s.push_str(&format!("systemctl disable {n}\n")),
+            Some(true) => s.push_str(&format!("systemctl enable -- {n}\n")),
+            Some(false) => s.push_str(&format!("systemctl disable -- {n}\n")),
             None => {}
         }
         match self.state.as_deref() {
-            Some("started") => s.push_str(&format!("systemctl start {n}\n")),
-            Some("stopped") => s.push_str(&format!("systemctl stop {n}\n")),
-            Some("restarted") => s.push_str(&format!("systemctl restart {n}\n")),
-            Some("reloaded") => s.push_str(&format!("systemctl reload-or-restart {n}\n")),
+            Some("started") => s.push_str(&format!("systemctl start -- {n}\n")),
+            Some("stopped") => s.push_str(&format!("systemctl stop -- {n}\n")),
+            Some("restarted") => s.push_str(&format!("systemctl restart -- {n}\n")),
+            Some("reloaded") => s.push_str(&format!("systemctl reload-or-restart -- {n}\n")),
             _ => {}
         }
         s
@@ -186,7 +186,7 @@ mod tests {
         );
         assert_eq!(
             s.apply(),
-            "systemctl enable coturn\nsystemctl start coturn\n"
+            "systemctl enable -- coturn\nsystemctl start -- coturn\n"
         );
         let restarted = || ServiceArgs {
             name: "x".into(),

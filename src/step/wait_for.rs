@@ -44,15 +44,18 @@ pub struct WaitForFacts {
 }
 
 impl WaitFor {
+    /// A test that succeeds when the target answers. The host and the URL are words of
+    /// their own: the host a positional parameter of the inner bash (its `/dev/tcp`), the
+    /// URL after `--url`, so neither is parsed as shell or taken for an option.
     fn ready_test(&self) -> String {
         match &self.target {
             Target::Port { host, port } => format!(
-                "timeout 3 bash -c 'exec 3<>/dev/tcp/{host}/{port}' 2>/dev/null",
-                host = host.replace('\'', "")
+                "timeout 3 bash -c 'exec 3<>\"/dev/tcp/$1/$2\"' rollout-wait {} {port} 2>/dev/null",
+                quote(host)
             ),
             Target::Url { url, status } => {
                 format!(
-                    "[ \"$(curl -ks -o /dev/null -w '%{{http_code}}' --max-time 5 {})\" = {status} ]",
+                    "[ \"$(curl -ks -o /dev/null -w '%{{http_code}}' --max-time 5 --url {})\" = {status} ]",
                     quote(url)
                 )
             }
@@ -116,10 +119,10 @@ impl Kind for WaitFor {
 
     fn apply(&self) -> String {
         format!(
-            "end=$(( $(date +%s) + {t} ))\nuntil {p}; do\n  [ \"$(date +%s)\" -lt \"$end\" ] || __rl_fail \"{w} did not come up within {t} s\"\n  sleep 1\ndone\n",
+            "end=$(( $(date +%s) + {t} ))\nuntil {p}; do\n  [ \"$(date +%s)\" -lt \"$end\" ] || __rl_fail {w}\n  sleep 1\ndone\n",
             t = self.timeout,
             p = self.ready_test(),
-            w = self.what().replace('"', "")
+            w = quote(&format!("{} did not come up within {} s", self.what(), self.timeout))
         )
     }
 }
