@@ -20,10 +20,11 @@ use sha2::Digest;
 
 /// `s` as one POSIX sh word that stands for exactly `s`: bare when it holds only characters
 /// that are never special, else single-quoted. `s` must not contain NUL (see the module doc).
+/// `=` is quoted: a bare `a=b` in a command's first place would be an assignment.
 pub fn quote(s: &str) -> String {
     if !s.is_empty()
         && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_./:=@%+,".contains(&b))
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./:@%+,".contains(&b))
     {
         return s.to_string();
     }

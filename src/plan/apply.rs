@@ -75,7 +75,10 @@ pub fn apply_script(plan: &HostPlan, items: &[Item], nonce: &Nonce) -> String {
                 nonce.heredoc("S", &p.action.apply())
             ));
         } else {
-            body.push_str(&format!("__rl_s{n}() {{\n{}}}\n", p.action.apply()));
+            // A function body cannot be empty (an assert applies nothing).
+            let f = p.action.apply();
+            let f = if f.is_empty() { ":\n".into() } else { f };
+            body.push_str(&format!("__rl_s{n}() {{\n{f}}}\n"));
         }
     }
     // The end of a step: its marker, and on failure the tail of its output (in $3, or in the

@@ -154,7 +154,8 @@ pub fn with_plain_resolve<T>(f: impl FnOnce(&Resolve) -> T) -> T {
 /// expansion and tests where a program is not needed.
 pub const LIB: &str = r#"
 # rollout apply library
-__rl_fail() { echo "$*" >&2; exit 1; }
+# printf, not echo: dash's echo turns a value's backslashes into escapes.
+__rl_fail() { printf '%s\n' "$*" >&2; exit 1; }
 # __rl_commit TMP PATH OWNER GROUP MODE: set metadata on TMP (from PATH if unset), then rename.
 __rl_commit() {
   if [ -n "$3" ] && [ -n "$4" ]; then chown -- "$3:$4" "$1"
