@@ -1,0 +1,296 @@
+//! Shell that cannot be broken out of: every step kind's check and apply fragment, built from
+//! adversarial values (quotes, `$()`, backticks, the heredoc delimiters, `\`, a leading `-`),
+//! is run on the local `sh` (dash, as on Debian hosts) in a temporary directory, and what
+//! lands (a file's bytes, a property, a line, the argv a program received, recorded by a stub
+//! on PATH) must be the value, byte for byte, with nothing run that the value carried. A NUL,
+//! which no shell word can carry, must be refused. The generated scripts of a host with steps
+//! of every kind must pass `sh -n` and shellcheck (`lint` module).
+//!
+//! Values are Rust strings (UTF-8) in every argument type, so non-UTF-8 cannot be written;
+//! a file's content is sent as base64 and may hold any byte, NUL included.
+
+#[path = "shell_safety/lint.rs"]
+mod lint;
+#[path = "shell_safety/sandbox.rs"]
+mod sandbox;
+
+use rollout::script::sha256_hex;
+use sandbox::{NASTY, Sandbox, action, argv};
+use serde_json::json;
+
+#[test]
+fn file_content_and_owner_arrive_byte_identical() {
+    let sb = Sandbox::new("file");
+    sb.stub("chown", 0, "");
+    // Content may hold any byte (it travels as base64); an owner cannot hold a NUL.
+    let binary = "\0\n\r\n\u{7f}__RL_B64__\n\\";
+    for (i, v) in NASTY.iter().chain([&binary]).enumerate() {
+        let path = sb.path(&format!("f{i}"));
+        let content = format!("{v}\n{v}");
+        let v = if v.contains('\0') { "o" } else { v };
+        let path = format!("{path} {v}");
+        let a = action(
+            "file",
+            json!({"path": path, "content": content, "owner": v, "group": v}),
+        );
+        sb.apply_ok(&a);
+        assert_eq!(std::fs::read(&path).unwrap(), content.as_bytes(), "{v:?}");
+        assert_eq!(
+            sb.calls("chown").last().unwrap()[..2],
+            argv(&["--", &format!("{v}:{v}")])
+        );
+        let want = format!("hash {}", sha256_hex(content.as_bytes()));
+        assert!(sb.check(&a).lines().any(|l| l == want), "{v:?}");
+    }
+}
+
+#[test]
+fn directory_path_owner_and_group_arrive_byte_identical() {
+    let sb = Sandbox::new("directory");
+    sb.stub("chown", 0, "");
+    sb.stub("chgrp", 0, "");
+    for (i, v) in NASTY.iter().enumerate() {
+        let path = sb.path(&format!("d{i} {v}"));
+        sb.apply_ok(&action("directory", json!({"path": path, "owner": v})));
+        assert!(std::fs::metadata(&path).unwrap().is_dir(), "{v:?}");
+        assert_eq!(sb.calls("chown").last().unwrap(), &argv(&["--", v, &path]));
+        let a = action("directory", json!({"path": path, "group": v}));
+        sb.apply_ok(&a);
+        assert_eq!(sb.calls("chgrp").last().unwrap(), &argv(&["--", v, &path]));
+        assert!(sb.check(&a).starts_with("stat directory|"), "{v:?}");
+    }
+}
+
+#[test]
+fn property_key_and_value_arrive_byte_identical() {
+    let sb = Sandbox::new("property");
+    for (i, v) in NASTY.iter().enumerate() {
+        let path = sb.path(&format!("p{i} {v}"));
+        // A key has no `=`; one starting with `#` or `!` would be a comment.
+        let key = format!("k{i}{}", v.replace('=', "_"));
+        let set = |value: &str, sensitive: bool| {
+            let args = json!({"path": path, "key": key, "value": value, "sensitive": sensitive});
+            action("property", args)
+        };
+        sb.apply_ok(&set("old", false));
+        sb.apply_ok(&set(v, false));
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!("{key}={v}\n")
+        );
+        assert_eq!(sb.check(&set(v, false)), format!("value {v}\n"));
+        let hashed = format!("hashed {}\n", sha256_hex(v.as_bytes()));
+        assert_eq!(sb.check(&set(v, true)), hashed);
+        sb.apply_ok(&action(
+            "property",
+            json!({"path": path, "key": key, "state": "absent"}),
+        ));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "");
+    }
+}
+
+#[test]
+fn line_arrives_byte_identical() {
+    let sb = Sandbox::new("line");
+    for (i, v) in NASTY.iter().enumerate() {
+        let path = sb.path(&format!("l{i} {v}"));
+        let a = action("line", json!({"path": path, "line": v}));
+        sb.apply_ok(&a);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{v}\n"));
+        assert_eq!(sb.check(&a), "exact\n", "{v:?}");
+        let replace = json!({"path": path, "line": format!("new {v}"), "regexp": "^it's"});
+        sb.apply_ok(&action("line", replace));
+        let absent = json!({"path": path, "line": format!("new {v}"), "state": "absent"});
+        sb.apply_ok(&action("line", absent));
+        // The regexp matched the value's line (replaced, then removed) or not (appended,
+        // then removed), so the value's own line is left exactly when it did not match.
+        let left = if v.starts_with("it's") {
+            String::new()
+        } else {
+            format!("{v}\n")
+        };
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), left, "{v:?}");
+    }
+}
+
+#[test]
+fn command_guard_and_directory_arrive_byte_identical() {
+    let sb = Sandbox::new("command");
+    for (i, v) in NASTY.iter().enumerate() {
+        let creates = sb.path(&format!("c{i} {v}"));
+        // Relative, so that it may start with `-` (`cd -` would go elsewhere).
+        let chdir = format!("-w{i} {v}");
+        std::fs::create_dir(sb.path(&chdir)).unwrap();
+        let a = action(
+            "command",
+            json!({"run": "pwd > \"$OLDPWD/pwd.out\"", "creates": creates, "chdir": chdir}),
+        );
+        assert_eq!(sb.check(&a), "", "{v:?}");
+        sb.apply_ok(&a);
+        let pwd = std::fs::read_to_string(sb.path("pwd.out")).unwrap();
+        assert_eq!(pwd, format!("{}\n", sb.path(&chdir)));
+        std::fs::write(&creates, "").unwrap();
+        assert_eq!(sb.check(&a), "created\n", "{v:?}");
+    }
+}
+
+#[test]
+fn assert_runs_its_test_as_written() {
+    let sb = Sandbox::new("assert");
+    let that = "printf '%s\\n' \"it's\" `echo b` $(echo c) # )\nfalse";
+    let a = action("assert", json!({"that": that, "message": "m"}));
+    assert_eq!(sb.check(&a), "failed\noutput it's\noutput b\noutput c\n");
+    assert_eq!(a.apply(), "");
+}
+
+#[test]
+fn service_name_arrives_as_an_operand() {
+    let sb = Sandbox::new("service");
+    sb.stub("systemctl", 0, "");
+    for v in NASTY.iter().chain(&["-.mount"]) {
+        let a = action(
+            "service",
+            json!({"name": v, "enabled": true, "state": "started"}),
+        );
+        sb.check(&a);
+        sb.apply_ok(&a);
+        let calls = sb.calls("systemctl");
+        let tail: Vec<&[String]> = calls[calls.len() - 4..].iter().map(|c| &c[..]).collect();
+        for (c, verb) in tail
+            .iter()
+            .zip(["is-enabled", "is-active", "enable", "start"])
+        {
+            assert_eq!(c.to_vec(), argv(&[verb, "--", v]), "{v:?}");
+        }
+    }
+}
+
+#[test]
+fn apt_names_arrive_as_operands_and_others_are_refused() {
+    let sb = Sandbox::new("apt");
+    sb.stub("dpkg-query", 0, "");
+    sb.stub("apt-get", 0, "");
+    let names = ["g++", "libc6:amd64", "a=1.0~b+c"];
+    let a = action("apt", json!({"name": names}));
+    sb.check(&a);
+    assert_eq!(
+        sb.calls("dpkg-query")[0][2..],
+        argv(&["g++", "libc6:amd64", "a"])
+    );
+    sb.apply_ok(&a);
+    assert!(sb.calls("apt-get")[0].ends_with(&argv(&names)));
+    for v in NASTY {
+        let e = sandbox::error("apt", json!({"name": [v]}));
+        assert_eq!(e, format!("`{v}` is not a package name"));
+    }
+}
+
+#[test]
+fn download_url_and_dest_arrive_byte_identical() {
+    let sb = Sandbox::new("download");
+    let sha = sha256_hex(b"pinned");
+    for (i, v) in NASTY.iter().enumerate() {
+        let dest = sb.path(&format!("dl{i} {v}"));
+        for url in [format!("file:///x/{v}"), v.to_string()] {
+            let a = action("download", json!({"url": url, "dest": dest, "sha256": sha}));
+            sb.stub("curl", 22, "");
+            let err = sb.apply_err(&a);
+            assert_eq!(err, format!("download of {url} failed\n"));
+            assert!(
+                sb.calls("curl")
+                    .last()
+                    .unwrap()
+                    .ends_with(&["--url".into(), url.clone()])
+            );
+            // A download of other bytes: the message names the URL and both hashes.
+            sb.stub_script(
+                "curl",
+                "while [ $# -gt 1 ]; do [ \"$1\" != -o ] || o=$2; shift; done; printf x > \"$o\"",
+            );
+            let err = sb.apply_err(&a);
+            let got = sha256_hex(b"x");
+            assert_eq!(
+                err,
+                format!("checksum mismatch for {url}: got {got}, pinned {sha}\n")
+            );
+        }
+        std::fs::write(&dest, "pinned").unwrap();
+        let a = action("download", json!({"url": "u", "dest": dest, "sha256": sha}));
+        assert!(
+            sb.check(&a).starts_with(&format!("hash {sha}\nstat ")),
+            "{v:?}"
+        );
+    }
+}
+
+#[test]
+fn wait_for_host_and_url_arrive_as_operands() {
+    let sb = Sandbox::new("wait_for");
+    sb.stub("timeout", 1, "");
+    sb.stub("curl", 0, "000");
+    for v in NASTY {
+        let a = action("wait_for", json!({"port": 9, "host": v, "timeout": 0}));
+        assert_eq!(sb.check(&a), "");
+        let script = "exec 3<>\"/dev/tcp/$1/$2\"";
+        let want = ["3", "bash", "-c", script, "rollout-wait", v, "9"];
+        assert_eq!(sb.calls("timeout").last().unwrap(), &argv(&want));
+        let err = sb.apply_err(&a);
+        assert_eq!(err, format!("port 9 on {v} did not come up within 0 s\n"));
+        for url in [format!("http://x/{v}"), v.to_string()] {
+            let a = action("wait_for", json!({"url": url, "timeout": 0}));
+            assert_eq!(sb.check(&a), "");
+            let call = sb.calls("curl").last().unwrap().clone();
+            assert!(call.ends_with(&["--url".into(), url.clone()]), "{call:?}");
+            let err = sb.apply_err(&a);
+            assert_eq!(
+                err,
+                format!("{url} to answer 200 did not come up within 0 s\n")
+            );
+        }
+    }
+}
+
+#[test]
+fn wait_for_reaches_a_real_port_through_its_positional_host() {
+    let sb = Sandbox::new("wait_for_real");
+    let open = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = open.local_addr().unwrap().port();
+    let a = action("wait_for", json!({"port": port, "host": "127.0.0.1"}));
+    assert_eq!(sb.check(&a), "ready\n");
+    // (That a closed port is not ready is not checked here: children that other tests
+    // start at the same time may hold the listener open.)
+    drop(open);
+}
+
+#[test]
+fn a_nul_is_refused_in_every_kind() {
+    let cases = [
+        ("apt", json!({"name": ["a\0b"]}), "name"),
+        ("file", json!({"path": "/a\0b", "content": "x"}), "path"),
+        ("directory", json!({"path": "/a", "owner": "a\0b"}), "owner"),
+        (
+            "property",
+            json!({"path": "/a", "key": "k\0", "value": "v"}),
+            "key",
+        ),
+        ("line", json!({"path": "/a", "line": "a\0b"}), "line"),
+        ("service", json!({"name": "a\0b"}), "name"),
+        (
+            "command",
+            json!({"run": "true", "creates": "/a\0"}),
+            "creates",
+        ),
+        (
+            "download",
+            json!({"url": "u\0", "dest": "/a", "sha256": "0"}),
+            "url",
+        ),
+        ("wait_for", json!({"url": "http://a\0b"}), "url"),
+        ("assert", json!({"that": "true\0", "message": "m"}), "that"),
+    ];
+    for (kind, args, field) in cases {
+        let want =
+            format!("`{field}` contains a NUL byte, which cannot be passed to the host's shell");
+        assert_eq!(sandbox::error(kind, args), want, "{kind}");
+    }
+}
