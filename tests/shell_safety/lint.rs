@@ -1,5 +1,5 @@
 //! The generated check and apply scripts of a host with steps of every kind (adversarial
-//! values included) pass `sh -n` and `shellcheck`. Without shellcheck the test fails in CI
+//! values included) pass `sh -n` and `shellcheck`, and so does `lab/lab` (checked, not run). Without shellcheck the test fails in CI
 //! (`ROLLOUT_LAB_TESTS=1`) and says it skipped otherwise.
 
 use super::sandbox::{NASTY, action};
@@ -174,4 +174,13 @@ fn generated_scripts_pass_sh_n_and_shellcheck() {
         run("shellcheck", &["-s", "dash", "-e", EXCLUDED, "-"], script)
             .unwrap_or_else(|e| panic!("{what} script: {e}"));
     }
+}
+
+#[test]
+fn lab_script_passes_shellcheck() {
+    if !have_shellcheck() {
+        return;
+    }
+    let lab = std::fs::read_to_string("lab/lab").unwrap();
+    run("shellcheck", &["-s", "bash", "-"], &lab).unwrap_or_else(|e| panic!("lab/lab: {e}"));
 }
