@@ -4,7 +4,7 @@
 //! Work is kept apart from display: everything the operator sees goes out as [`Event`]s.
 
 use crate::connection::{ConnError, Connection, Connector};
-use crate::plan::{self, HostPlan, Item, Progress};
+use crate::plan::{self, HostPlan, Item, Mark};
 use crate::report::{Event, HostOutcome, HostResult, StepStatus};
 use crate::script::Nonce;
 use crate::secret::Secrets;
@@ -217,8 +217,8 @@ async fn converge(
         .sum();
     let mut failed: Option<String> = None;
     let mut done = vec![false; items.len()];
-    let mut on_line = |line: &str| match plan::parse_progress(line, &nonce) {
-        Some(Progress::Begin(n)) if n < items.len() => {
+    let mut on_line = |line: &str| match plan::parse_mark(line, &nonce) {
+        Some(Mark::Begin(n)) if n < items.len() => {
             let p = plan::item_planned(plan, &items[n]);
             send(Event::StepBegin {
                 host: host.clone(),
@@ -227,7 +227,7 @@ async fn converge(
                 total: items.len(),
             });
         }
-        Some(Progress::Ok(n)) if n < items.len() => {
+        Some(Mark::Ok(n)) if n < items.len() => {
             done[n] = true;
             let p = plan::item_planned(plan, &items[n]);
             let changed = match &items[n] {
@@ -246,7 +246,7 @@ async fn converge(
                 diff: None,
             });
         }
-        Some(Progress::Failed { item, rc, output }) if item < items.len() => {
+        Some(Mark::Failed { item, rc, output }) if item < items.len() => {
             let p = plan::item_planned(plan, &items[item]);
             let why = if rc == 124 || rc == 137 {
                 format!("timed out after {} s", p.timeout)
@@ -268,7 +268,7 @@ async fn converge(
             });
             failed = Some(format!("{}: {msg}", p.label()));
         }
-        Some(Progress::Fatal(m)) => failed = Some(m),
+        Some(Mark::Fatal(m)) => failed = Some(m),
         _ => {}
     };
     let r = tokio::time::timeout(

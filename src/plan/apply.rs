@@ -113,39 +113,49 @@ pub fn item_planned<'a>(plan: &'a HostPlan, item: &Item) -> &'a Planned {
     }
 }
 
-/// A progress line of the apply script.
+/// A mark: a line the apply script prints as an item (step or handler, by its index in the
+/// script) begins, succeeds or fails, or when the script stops for a reason of its own. The
+/// executor turns marks into step events. (Not called "progress": that is the reporter's
+/// word for a node's status line.)
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Progress {
+pub enum Mark {
+    /// Item N begins.
     Begin(usize),
+    /// Item N succeeded.
     Ok(usize),
+    /// An item failed with exit code `rc`; `output` is the end of its output.
     Failed {
+        /// The item's index.
         item: usize,
+        /// Its exit code.
         rc: i32,
+        /// The end of its output (not yet redacted).
         output: String,
     },
+    /// The script stopped outside any item (a message of its own).
     Fatal(String),
 }
 
-/// Reads a line of the apply script's output; None when it is not a progress line.
-pub fn parse_progress(line: &str, nonce: &Nonce) -> Option<Progress> {
+/// Reads a line of the apply script's output; None when it is not a mark.
+pub fn parse_mark(line: &str, nonce: &Nonce) -> Option<Mark> {
     let rest = line.strip_prefix(&nonce.marker())?.strip_prefix(' ')?;
     let mut f = rest.splitn(4, ' ');
     match f.next()? {
-        "b" => Some(Progress::Begin(f.next()?.parse().ok()?)),
+        "b" => Some(Mark::Begin(f.next()?.parse().ok()?)),
         "e" => {
             let item = f.next()?.parse().ok()?;
             let rc: i32 = f.next()?.parse().ok()?;
             if rc == 0 {
-                return Some(Progress::Ok(item));
+                return Some(Mark::Ok(item));
             }
             let output = f
                 .next()
                 .and_then(crate::script::unbase64)
                 .map(|b| String::from_utf8_lossy(&b).into_owned())
                 .unwrap_or_default();
-            Some(Progress::Failed { item, rc, output })
+            Some(Mark::Failed { item, rc, output })
         }
-        "x" => Some(Progress::Fatal(rest[2..].to_string())),
+        "x" => Some(Mark::Fatal(rest[2..].to_string())),
         _ => None,
     }
 }

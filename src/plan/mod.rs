@@ -6,9 +6,7 @@
 
 mod apply;
 
-pub use apply::{
-    Item, Progress, apply_items, apply_script, display_script, item_planned, parse_progress,
-};
+pub use apply::{Item, Mark, apply_items, apply_script, display_script, item_planned, parse_mark};
 
 use crate::check::CheckError;
 use crate::error::Diagnostic;
