@@ -4,9 +4,7 @@
 //! touched, so an undefined variable stops the run with the template, line and host.
 
 use crate::error::Diagnostic;
-use crate::vars::has_syntax;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
-use serde_json::Map;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -186,18 +184,6 @@ impl Templates {
         let compiled = self.env.compile_expression(expr).map_err(err)?;
         Ok(compiled.eval(ctx).map_err(err)?.is_true())
     }
-
-    /// Renders templated values inside `vars`, each once and after the values it refers to,
-    /// so variables can refer to other variables (`bbb_api_url: "https://{{ bbb_hostname }}"`).
-    ///
-    /// # Errors
-    /// The variable's name and the failure (see [`crate::vars::resolve`]).
-    pub fn resolve_vars(
-        &self,
-        vars: &mut Map<String, serde_json::Value>,
-    ) -> Result<(), (String, RenderError)> {
-        crate::vars::resolve(self, vars)
-    }
 }
 
 /// Output that refuses to grow past [`MAX_RENDER_BYTES`].
@@ -332,6 +318,12 @@ fn new_env() -> Environment<'static> {
     env
 }
 
+/// Does `s` contain template syntax (`{{`, `{%` or `{#`)? Values without it are used as they
+/// are, never rendered.
+pub fn has_syntax(s: &str) -> bool {
+    s.contains("{{") || s.contains("{%") || s.contains("{#")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -366,17 +358,5 @@ mod tests {
             t.render_str("{{ a | shell_quote }}", &ctx).unwrap(),
             r#"'<b>&'\''x'"#
         );
-    }
-
-    #[test]
-    fn variables_resolve_through_each_other() {
-        let t = Templates::empty();
-        let mut m: Map<String, serde_json::Value> =
-            serde_json::from_value(serde_json::json!({"host": "bbb1", "url": "https://{{ fqdn }}/api", "fqdn": "{{ host }}.example.org"})).unwrap();
-        t.resolve_vars(&mut m).unwrap();
-        assert_eq!(m["url"], "https://bbb1.example.org/api");
-        let mut cyc: Map<String, serde_json::Value> =
-            serde_json::from_value(serde_json::json!({"a": "{{ b }}x", "b": "{{ a }}y"})).unwrap();
-        assert!(t.resolve_vars(&mut cyc).is_err());
     }
 }

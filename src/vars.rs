@@ -7,7 +7,7 @@
 //! rendered again: text that only looks like a template after rendering (a secret containing
 //! `{{`) stays as it is.
 
-use crate::template::{RenderError, Templates, render_json};
+use crate::template::{RenderError, Templates, has_syntax, render_json};
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -20,11 +20,6 @@ pub const MAX_VALUE_BYTES: usize = 1024 * 1024;
 /// Only parses: the names a template refers to do not depend on filters or settings.
 static PARSER: LazyLock<minijinja::Environment<'static>> =
     LazyLock::new(minijinja::Environment::new);
-
-/// Does `s` contain template syntax?
-pub fn has_syntax(s: &str) -> bool {
-    s.contains("{{") || s.contains("{%") || s.contains("{#")
-}
 
 /// Does any string inside `v` contain template syntax?
 pub fn json_has_syntax(v: &Value) -> bool {
@@ -271,5 +266,17 @@ mod tests {
                 .unwrap();
         resolve(&t, &mut m).unwrap();
         assert_eq!(m["t"], "[{{ s }}]");
+    }
+
+    #[test]
+    fn variables_resolve_through_each_other() {
+        let t = Templates::empty();
+        let mut m: Map<String, serde_json::Value> =
+            serde_json::from_value(serde_json::json!({"host": "bbb1", "url": "https://{{ fqdn }}/api", "fqdn": "{{ host }}.example.org"})).unwrap();
+        resolve(&t, &mut m).unwrap();
+        assert_eq!(m["url"], "https://bbb1.example.org/api");
+        let mut cyc: Map<String, serde_json::Value> =
+            serde_json::from_value(serde_json::json!({"a": "{{ b }}x", "b": "{{ a }}y"})).unwrap();
+        assert!(resolve(&t, &mut cyc).is_err());
     }
 }

@@ -158,7 +158,7 @@ fn plan_host(
     run_vars: &Map<String, Value>,
 ) -> Result<HostPlan, Vec<Diagnostic>> {
     let mut vars = host_vars(inv, host, roles, run_vars);
-    if let Err((keys, e)) = templates.resolve_vars(&mut vars) {
+    if let Err((keys, e)) = crate::vars::resolve(templates, &mut vars) {
         return Err(vec![Diagnostic::file(
             &inv.path,
             format!("host {}: variable {keys}: {e}", host.name),
