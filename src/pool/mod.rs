@@ -10,6 +10,7 @@ pub mod error;
 pub mod health;
 pub mod journal;
 pub mod register;
+pub mod rules;
 pub mod status;
 pub mod undrain;
 pub mod upgrade;
