@@ -5,6 +5,10 @@
 
 use super::error::{NodeError, PoolError};
 use super::journal::{Journal, Lock, Phase};
+use super::rules::{
+    self,
+    drain::{Meetings, Verdict},
+};
 use super::{DrainOptions, Node, Pool, human, need_limit};
 use crate::balancer::{Balancer, Server, State};
 use crate::bbb_api::{Meeting, participants};
@@ -14,13 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
 
-/// How to wait.
-#[derive(Debug, Clone, Copy)]
-pub struct Watch {
-    pub poll: Duration,
-    pub timeout: Option<Duration>,
-    pub force: bool,
-}
+pub use super::rules::drain::Watch;
 
 /// How a wait ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,7 +98,7 @@ async fn meetings(pool: &Pool, node: &Node) -> Result<Vec<Meeting>, String> {
 }
 
 /// Waits until the node's API lists no meeting; with `force`, ends what is left once the
-/// timeout expires (at once without a timeout).
+/// timeout expires (at once without a timeout). When to stop is [`rules::drain::verdict`].
 pub async fn wait_empty(
     pool: &Pool,
     node: &Node,
@@ -114,8 +112,16 @@ pub async fn wait_empty(
     loop {
         let found = meetings(pool, node).await;
         let waited = start.elapsed();
+        let seen = match &found {
+            Ok(ms) if ms.is_empty() => Meetings::NoneLeft,
+            Ok(_) => Meetings::Running,
+            Err(_) => Meetings::Unreadable,
+        };
+        let verdict = rules::drain::verdict(&w, seen, waited, forced_at.map(|f| f.elapsed()));
+        if verdict == Verdict::Done {
+            return Drained::Empty { waited, ended };
+        }
         let text = match &found {
-            Ok(ms) if ms.is_empty() => return Drained::Empty { waited, ended },
             Ok(ms) => format!("cordoned, {}", counts(ms)),
             Err(e) => format!("cordoned, cannot read its meetings: {e}"),
         };
@@ -126,54 +132,58 @@ pub async fn wait_empty(
             });
             last = text;
         }
-        let expired = w.timeout.is_none_or(|t| waited >= t);
-        let timed_out = w.timeout.is_some_and(|t| waited >= t);
-        let force_gave_up = forced_at.is_some_and(|f| f.elapsed() >= Duration::from_secs(30));
-        if w.force && expired && forced_at.is_none() && found.is_ok() {
-            if let Ok(ms) = &found {
-                let _ = tx.send(Event::Note {
-                    host: Some(node.host.clone()),
-                    text: format!("--force: ending {}", counts(ms).replace(" left", "")),
-                });
-                for m in ms {
-                    let (http, ep, m) = (pool.http.clone(), node.endpoint.clone(), m.clone());
-                    match tokio::task::spawn_blocking(move || ep.end(&http, &m)).await {
-                        Ok(Ok(())) => ended += 1,
-                        Ok(Err(e)) => {
-                            let _ = tx.send(Event::Note {
-                                host: Some(node.host.clone()),
-                                text: pool
-                                    .secrets()
-                                    .redact(&format!("could not end a meeting: {e}")),
-                            });
-                        }
-                        Err(_) => {}
-                    }
-                }
+        match (verdict, found) {
+            (Verdict::ForceEnd, Ok(ms)) => {
+                ended += end_meetings(pool, node, &ms, tx).await;
                 forced_at = Some(Instant::now());
             }
-        } else if (timed_out && forced_at.is_none()) || force_gave_up {
-            let (meetings, participants, unreadable) = match found {
-                Ok(ms) => (ms.len(), participants(&ms), None),
-                Err(e) => (0, 0, Some(e)),
-            };
-            return Drained::TimedOut {
-                meetings,
-                participants,
-                waited,
-                unreadable,
-                ended,
-            };
+            (Verdict::TimedOut, found) => {
+                let (meetings, participants, unreadable) = match found {
+                    Ok(ms) => (ms.len(), participants(&ms), None),
+                    Err(e) => (0, 0, Some(e)),
+                };
+                return Drained::TimedOut {
+                    meetings,
+                    participants,
+                    waited,
+                    unreadable,
+                    ended,
+                };
+            }
+            _ => {}
         }
-        let mut pause = w.poll;
-        if let Some(t) = w.timeout {
-            pause = pause.min(t.saturating_sub(waited).max(Duration::from_millis(50)));
-        }
-        if forced_at.is_some() {
-            pause = pause.min(Duration::from_millis(500));
-        }
-        tokio::time::sleep(pause).await;
+        tokio::time::sleep(rules::drain::pause(&w, waited, forced_at.is_some())).await;
     }
+}
+
+/// `--force`: ends the meetings `ms`; returns how many ended (the others are notes).
+async fn end_meetings(
+    pool: &Pool,
+    node: &Node,
+    ms: &[Meeting],
+    tx: &UnboundedSender<Event>,
+) -> usize {
+    let _ = tx.send(Event::Note {
+        host: Some(node.host.clone()),
+        text: format!("--force: ending {}", counts(ms).replace(" left", "")),
+    });
+    let mut ended = 0;
+    for m in ms {
+        let (http, ep, m) = (pool.http.clone(), node.endpoint.clone(), m.clone());
+        match tokio::task::spawn_blocking(move || ep.end(&http, &m)).await {
+            Ok(Ok(())) => ended += 1,
+            Ok(Err(e)) => {
+                let _ = tx.send(Event::Note {
+                    host: Some(node.host.clone()),
+                    text: pool
+                        .secrets()
+                        .redact(&format!("could not end a meeting: {e}")),
+                });
+            }
+            Err(_) => {}
+        }
+    }
+    ended
 }
 
 /// Cordons `server` unless it is already out of service.

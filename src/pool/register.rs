@@ -7,13 +7,15 @@
 
 use super::health::wait as health;
 use super::journal::Journal;
+use super::rules::registration::{self, Action, Applied, Entry, Held, Report, Seen};
 use super::{Node, nodes};
 use crate::app::{self, Prepared};
-use crate::balancer::{self, BalancerConfig, State};
+use crate::balancer::{self, Balancer, BalancerConfig, Server};
 use crate::error::Diagnostic;
 use crate::http::Http;
 use crate::report::summary::{Registered, RegistrationSummary};
 use crate::report::{HostOutcome, HostResult};
+use crate::secret::Secrets;
 use std::time::Duration;
 
 /// Validated before the apply, run after it.
@@ -66,120 +68,32 @@ impl Registration {
             Ok(j) => j,
             Err(e) => return Some(unreached(e)),
         };
-        let http = Http::new(Duration::from_secs(self.cfg.request_timeout));
-        let timeout = Duration::from_secs(self.cfg.health_timeout);
-        let mut checks = tokio::task::JoinSet::new();
-        for (i, node) in self.nodes.iter().enumerate() {
-            let applied = results
-                .iter()
-                .find(|r| r.host == node.host)
-                .map(|r| r.outcome.clone());
-            let (http, secrets, node) = (http.clone(), secrets.clone(), node.clone());
-            checks.spawn(async move {
-                let h = match &applied {
-                    Some(HostOutcome::Ok) | None => health(&http, timeout, &secrets, &node, None)
-                        .await
-                        .map(|_| ()),
-                    // Do not wait for a node whose apply failed: one check says whether it serves.
-                    Some(_) => health(&http, Duration::ZERO, &secrets, &node, None)
-                        .await
-                        .map(|_| ()),
-                };
-                (i, applied, h)
-            });
-        }
-        let mut checked = Vec::new();
-        while let Some(Ok(c)) = checks.join_next().await {
-            checked.push(c);
-        }
-        checked.sort_by_key(|c| c.0);
         let mut out = Vec::new();
-        for (i, applied, healthy) in checked {
+        for (i, applied, healthy) in self.check_health(secrets, results).await {
             let node = &self.nodes[i];
             let server = balancer::find(&opened.servers, &node.desired.url).cloned();
             let held = journal
                 .nodes
                 .get(&node.host)
                 .filter(|r| r.phase.holds_node())
-                .map(|r| format!("{} by rollout {}", r.phase.name(), r.by));
-            let apply_failed = match applied {
-                Some(HostOutcome::Failed(_)) => Some("apply failed"),
-                Some(HostOutcome::Unreachable(_)) => Some("host unreachable"),
-                _ => None,
+                .map(|r| Held {
+                    phase: r.phase,
+                    by: r.by.as_str(),
+                });
+            let seen = Seen {
+                health: healthy.as_ref().copied().map_err(String::as_str),
+                applied,
+                entry: server.as_ref().map_or(Entry::Absent, |s| Entry::Listed {
+                    state: s.state,
+                    differences: s.differences(&node.desired),
+                }),
+                held,
             };
-            let client = opened.client.as_ref();
-            let r: Result<String, String> = async {
-                match (healthy, apply_failed, server) {
-                    (Ok(()), None, None) => {
-                        let s = client.add(&node.desired).await.map_err(|e| e.to_string())?;
-                        if let Some(h) = held {
-                            return Ok(format!("registered, left {}: {h}", s.state));
-                        }
-                        client
-                            .set_state(&s, State::Enabled)
-                            .await
-                            .map_err(|e| format!("registered, but not enabled: {e}"))?;
-                        Ok("registered and enabled".into())
-                    }
-                    (Ok(()), None, Some(s)) => {
-                        let diffs = s.differences(&node.desired);
-                        let mut text = Vec::new();
-                        let s = if diffs.is_empty() {
-                            s
-                        } else {
-                            text.push(format!("updated {}", diffs.join(", ")));
-                            client
-                                .update(&s, &node.desired)
-                                .await
-                                .map_err(|e| e.to_string())?
-                        };
-                        match (s.state, held) {
-                            (State::Enabled, _) => text.push(if text.is_empty() {
-                                "unchanged (enabled)".into()
-                            } else {
-                                "enabled".into()
-                            }),
-                            (st, Some(h)) => text.push(format!("left {st}: {h}")),
-                            (st, None) => {
-                                client
-                                    .set_state(&s, State::Enabled)
-                                    .await
-                                    .map_err(|e| e.to_string())?;
-                                text.push(format!("enabled (was {st})"));
-                            }
-                        }
-                        Ok(text.join("; "))
-                    }
-                    (Err(e), _, None) => Err(format!("NOT registered: health check failed: {e}")),
-                    (Ok(()), Some(why), None) => Err(format!("NOT registered: {why}")),
-                    (Err(e), _, Some(s)) if s.state == State::Enabled => {
-                        client.set_state(&s, State::Cordoned).await.map_err(|c| {
-                            format!("health check failed: {e}; cordoning failed too: {c}")
-                        })?;
-                        Err(format!(
-                            "cordoned (no new meetings): health check failed: {e}"
-                        ))
-                    }
-                    (Err(e), _, Some(s)) => {
-                        Err(format!("left {}: health check failed: {e}", s.state))
-                    }
-                    (Ok(()), Some(why), Some(s)) => {
-                        Err(format!("left {} and unchanged: {why}", s.state))
-                    }
-                }
-            }
-            .await;
-            out.push(match r {
-                Ok(text) => Registered {
-                    host: node.host.clone(),
-                    ok: true,
-                    text,
-                },
-                Err(text) => Registered {
-                    host: node.host.clone(),
-                    ok: false,
-                    text: secrets.redact(&text),
-                },
+            let r = carry_out(opened.client.as_ref(), node, server, seen).await;
+            out.push(Registered {
+                host: node.host.clone(),
+                ok: r.is_ok(),
+                text: r.unwrap_or_else(|e| secrets.redact(&e)),
             });
         }
         let balancer = match &opened.note {
@@ -191,5 +105,93 @@ impl Registration {
             nodes: out,
             reached: true,
         })
+    }
+}
+
+impl Registration {
+    /// Health-checks every node at once; per node (by index, in order) how its apply went
+    /// and the check's redacted error.
+    async fn check_health(
+        &self,
+        secrets: &Secrets,
+        results: &[HostResult],
+    ) -> Vec<(usize, Applied, Result<(), String>)> {
+        let http = Http::new(Duration::from_secs(self.cfg.request_timeout));
+        let timeout = Duration::from_secs(self.cfg.health_timeout);
+        let mut checks = tokio::task::JoinSet::new();
+        for (i, node) in self.nodes.iter().enumerate() {
+            let applied = match results.iter().find(|r| r.host == node.host) {
+                Some(HostResult {
+                    outcome: HostOutcome::Failed(_),
+                    ..
+                }) => Applied::Failed,
+                Some(HostResult {
+                    outcome: HostOutcome::Unreachable(_),
+                    ..
+                }) => Applied::Unreachable,
+                _ => Applied::Ok,
+            };
+            // Do not wait for a node whose apply failed: one check says whether it serves.
+            let timeout = if applied == Applied::Ok {
+                timeout
+            } else {
+                Duration::ZERO
+            };
+            let (http, secrets, node) = (http.clone(), secrets.clone(), node.clone());
+            checks.spawn(async move {
+                let h = health(&http, timeout, &secrets, &node, None).await;
+                (i, applied, h.map(|_| ()))
+            });
+        }
+        let mut checked = Vec::new();
+        while let Some(Ok(c)) = checks.join_next().await {
+            checked.push(c);
+        }
+        checked.sort_by_key(|c| c.0);
+        checked
+    }
+}
+
+/// Carries out [`registration::decide`] for one node until it reports: `server` is its
+/// balancer entry (`None`: not registered), `seen` what the rule needs to know.
+async fn carry_out(
+    client: &dyn Balancer,
+    node: &Node,
+    mut server: Option<Server>,
+    mut seen: Seen<'_>,
+) -> Report {
+    loop {
+        let action = registration::decide(&seen);
+        let written = match (action, &server) {
+            (Action::Report(r), _) => return r,
+            (Action::SetState { to, then, failed }, Some(s)) => {
+                client
+                    .set_state(s, to)
+                    .await
+                    .map_err(|e| format!("{failed}{e}"))?;
+                return then;
+            }
+            (Action::Add, _) => {
+                let s = client.add(&node.desired).await.map_err(|e| e.to_string())?;
+                seen.entry = Entry::Added { state: s.state };
+                s
+            }
+            (Action::Update(fields), Some(s)) => {
+                let s = client
+                    .update(s, &node.desired)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                seen.entry = Entry::Updated {
+                    state: s.state,
+                    fields,
+                };
+                s
+            }
+            // The rule sets a state or updates only what the balancer listed or returned.
+            (Action::SetState { .. } | Action::Update(_), None) => {
+                return Err("internal error: no balancer entry to change".into());
+            }
+        };
+        server = Some(written);
     }
 }

@@ -11,12 +11,15 @@
 use super::batch::Batches;
 use super::drain::{Drained, Watch, cordon, wait_empty};
 use super::error::PoolError;
-use super::journal::{Journal, Lock, Phase, Run, format_time, now};
+use super::journal::{Journal, JournalError, Lock, Phase, Run, format_time, now};
+use super::rules::next_batch::{Capacity, Queued};
+use super::rules::stop::Stop;
+use super::rules::{self, failures, resume};
 use super::{Node, Pool, UpgradeOptions, human};
 use crate::balancer::{Balancer, Server, State, find};
 use crate::exec::{self, Goal};
 use crate::report::summary::{self, NodeFailure, UpgradeSummary};
-use crate::report::{Event, HostOutcome, HostResult, Reporter, Settings};
+use crate::report::{Event, Format, HostOutcome, HostResult, Reporter, Settings};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -66,60 +69,18 @@ async fn run(
     let fmt = a.run.output;
     let opened = pool.open().await?;
     let client = opened.client.clone();
-
-    // The run: continue an unfinished one, or start a new one.
-    let (resumed, queue, done) = {
-        let mut j = journal.lock().expect("journal lock");
-        let resumed = j.open_run().cloned();
-        if resumed.is_none() {
-            j.run = Some(Run {
-                id: now().to_string(),
-                started: now(),
-                finished: None,
-            });
-            j.save()?;
-        }
-        let phase = |n: &Node| j.in_open_run(&n.host).map(|r| r.phase);
-        let mut first: Vec<Node> = Vec::new();
-        let mut rest: Vec<Node> = Vec::new();
-        let mut done = Vec::new();
-        for n in &pool.nodes {
-            match phase(n) {
-                Some(Phase::Done) => done.push(n.host.clone()),
-                Some(p) if p.holds_node() => first.push(n.clone()),
-                _ => rest.push(n.clone()),
-            }
-        }
-        first.extend(rest);
-        (resumed, VecDeque::from(first), done)
-    };
-    let rep = Reporter::start(Settings::new(fmt, a.run.verbose, queue.len(), "upgrade"));
+    let begun = begin(&pool, &journal)?;
+    let rep = Reporter::start(Settings::new(
+        fmt,
+        a.run.verbose,
+        begun.queue.len(),
+        "upgrade",
+    ));
     if let Some(n) = &opened.note {
         rep.note(None, n.clone());
     }
-    if let Some(r) = &resumed {
-        let j = journal.lock().expect("journal lock");
-        let held: Vec<String> = queue
-            .iter()
-            .filter_map(|n| {
-                j.in_open_run(&n.host)
-                    .filter(|r| r.phase.holds_node())
-                    .map(|r| format!("{} ({})", n.host, r.phase.name()))
-            })
-            .collect();
-        rep.note(
-            None,
-            format!(
-                "resuming the upgrade started {}: {} node(s) already upgraded{}",
-                format_time(r.started),
-                done.len(),
-                if held.is_empty() {
-                    String::new()
-                } else {
-                    format!("; continuing with {}", held.join(", "))
-                }
-            ),
-        );
+    if let Some(note) = begun.resume_note() {
+        rep.note(None, note);
     }
     let opts = NodeOpts {
         watch: Watch {
@@ -129,96 +90,122 @@ async fn run(
         },
         verbose: a.run.verbose,
     };
-    let total = pool.nodes.len();
-    let mut queue = queue;
-    let mut upgraded: Vec<String> = Vec::new();
-    let mut failed: Vec<(String, String)> = Vec::new();
-    let mut stop: Option<String> = None;
+    let mut queue = begun.queue;
+    let mut tally = Tally::default();
     let mut index = 0;
     while !queue.is_empty() {
-        let size = batches.size(index, total);
-        let budget = size.saturating_sub(failed.len());
-        if budget == 0 {
-            stop = Some(format!(
-                "{} failed node(s) are out of service, and --batch-size {size} allows no more",
-                failed.len()
-            ));
-            break;
-        }
-        let servers = match client.list().await {
-            Ok(s) => s,
-            Err(e) => {
-                stop = Some(e.to_string());
+        let next = next_batch(&pool, client.as_ref(), &batches, index, &tally, &mut queue).await;
+        let batch = match next {
+            Ok(b) => b,
+            Err(stop) => {
+                tally.stop = Some(stop);
                 break;
             }
         };
-        // Take nodes while the pool keeps its minimum in service.
-        let mut in_service = servers.iter().filter(|s| s.in_service()).count();
-        let mut batch: Vec<(Node, Option<Server>)> = Vec::new();
-        while batch.len() < budget {
-            let Some(node) = queue.front() else { break };
-            let server = find(&servers, &node.desired.url).cloned();
-            if server.as_ref().is_some_and(Server::in_service) {
-                if in_service <= pool.cfg.min_in_service {
-                    break;
-                }
-                in_service -= 1;
-            }
-            batch.push((queue.pop_front().expect("front exists"), server));
-        }
-        if batch.is_empty() {
-            stop = Some(format!(
-                "draining {} would leave fewer than balancer.min_in_service ({}) node(s) in service",
-                queue.front().map_or("", |n| n.host.as_str()),
-                pool.cfg.min_in_service
-            ));
-            break;
-        }
         let names: Vec<&str> = batch.iter().map(|(n, _)| n.host.as_str()).collect();
+        let names = names.join(", ");
         if a.pause
             && index > 0
-            && !confirm(&format!(
-                "continue with batch {} ({})?",
-                index + 1,
-                names.join(", ")
-            ))
-            .await
+            && !confirm(&format!("continue with batch {} ({names})?", index + 1)).await
         {
-            stop = Some("stopped at the operator's request".into());
+            tally.stop = Some(Stop::Operator);
             break;
         }
+        let left = queue.len();
         rep.note(
             None,
-            format!(
-                "batch {}: {} ({} left after it)",
-                index + 1,
-                names.join(", "),
-                queue.len()
-            ),
+            format!("batch {}: {names} ({left} left after it)", index + 1),
         );
-        let mut set = tokio::task::JoinSet::new();
-        for (node, server) in batch {
-            let (pool, client, journal, tx) = (
-                pool.clone(),
-                client.clone(),
-                journal.clone(),
-                rep.tx.clone(),
-            );
-            set.spawn(async move {
-                let started = Instant::now();
-                let r =
-                    upgrade_node(&pool, client.as_ref(), &node, server, &journal, &tx, opts).await;
-                let r = r.map(|t| format!("{t}, {}", human(started.elapsed())));
-                (node.host.clone(), r)
-            });
+        let results = run_batch(&pool, &client, &journal, &rep, batch, opts).await;
+        tally.record(&pool, &rep, results);
+        if let Err(stop) = failures::check(tally.failed.len(), a.max_failures) {
+            tally.stop = Some(stop);
+            break;
         }
-        let mut results = Vec::new();
-        while let Some(joined) = set.join_next().await {
-            if let Ok(r) = joined {
-                results.push(r);
+        index += 1;
+    }
+    rep.finish().await;
+    Ok(finish(fmt, &journal, tally, begun.done, &queue))
+}
+
+/// Where the run begins: the nodes it still has to upgrade, in order, and what an earlier,
+/// killed invocation of the same run left.
+struct Begun {
+    /// The unfinished run this continues, if any.
+    resumed: Option<Run>,
+    queue: VecDeque<Node>,
+    /// `host (phase)` of the nodes the killed invocation left out of service.
+    held: Vec<String>,
+    /// Nodes the run upgraded already.
+    done: Vec<String>,
+}
+
+/// Continues the open run, or starts (and journals) a new one; orders its nodes by
+/// [`resume::order`]. Errors: the journal cannot be written.
+fn begin(pool: &Pool, journal: &SharedJournal) -> Result<Begun, JournalError> {
+    let mut j = journal.lock().expect("journal lock");
+    let resumed = j.open_run().cloned();
+    if resumed.is_none() {
+        j.run = Some(Run {
+            id: now().to_string(),
+            started: now(),
+            finished: None,
+        });
+        j.save()?;
+    }
+    let phases: Vec<Option<Phase>> = pool
+        .nodes
+        .iter()
+        .map(|n| j.in_open_run(&n.host).map(|r| r.phase))
+        .collect();
+    let order = resume::order(&phases);
+    let host = |&i: &usize| pool.nodes[i].host.clone();
+    Ok(Begun {
+        held: order
+            .held
+            .iter()
+            .filter_map(|&i| phases[i].map(|p| format!("{} ({})", host(&i), p.name())))
+            .collect(),
+        done: order.done.iter().map(host).collect(),
+        queue: order.queue.iter().map(|&i| pool.nodes[i].clone()).collect(),
+        resumed,
+    })
+}
+
+impl Begun {
+    /// What the operator is told when the run continues an earlier one.
+    fn resume_note(&self) -> Option<String> {
+        let r = self.resumed.as_ref()?;
+        Some(format!(
+            "resuming the upgrade started {}: {} node(s) already upgraded{}",
+            format_time(r.started),
+            self.done.len(),
+            if self.held.is_empty() {
+                String::new()
+            } else {
+                format!("; continuing with {}", self.held.join(", "))
             }
-        }
-        results.sort_by_key(|(h, _)| pool.nodes.iter().position(|n| &n.host == h));
+        ))
+    }
+}
+
+/// What the batches did so far.
+#[derive(Default)]
+struct Tally {
+    upgraded: Vec<String>,
+    /// Host and the redacted reason.
+    failed: Vec<(String, String)>,
+    stop: Option<Stop>,
+}
+
+impl Tally {
+    /// Reports a batch's results (in inventory order) and counts them.
+    fn record(
+        &mut self,
+        pool: &Pool,
+        rep: &Reporter,
+        results: Vec<(String, Result<String, String>)>,
+    ) {
         for (host, r) in results {
             match r {
                 Ok(text) => {
@@ -227,7 +214,7 @@ async fn run(
                         ok: true,
                         text,
                     });
-                    upgraded.push(host);
+                    self.upgraded.push(host);
                 }
                 Err(e) => {
                     let e = pool.secrets().redact(&e);
@@ -236,23 +223,95 @@ async fn run(
                         ok: false,
                         text: format!("FAILED: {e}"),
                     });
-                    failed.push((host, e));
+                    self.failed.push((host, e));
                 }
             }
         }
-        if failed.len() > a.max_failures {
-            stop = Some(format!(
-                "{} node(s) failed, more than --max-failures {}",
-                failed.len(),
-                a.max_failures
-            ));
-            break;
-        }
-        index += 1;
     }
-    rep.finish().await;
+}
 
-    let finished = stop.is_none() && failed.is_empty();
+/// Takes the next batch off the front of `queue`, as [`failures::slots`] and
+/// [`rules::next_batch::next_batch`] allow, with each node's balancer entry; the reason to
+/// stop when it can take none.
+async fn next_batch(
+    pool: &Pool,
+    client: &dyn Balancer,
+    batches: &Batches,
+    index: usize,
+    tally: &Tally,
+    queue: &mut VecDeque<Node>,
+) -> Result<Vec<(Node, Option<Server>)>, Stop> {
+    let size = batches.size(index, pool.nodes.len());
+    let slots = failures::slots(size, tally.failed.len())?;
+    let servers = client
+        .list()
+        .await
+        .map_err(|e| Stop::Balancer(e.to_string()))?;
+    let capacity = Capacity {
+        in_service: servers.iter().filter(|s| s.in_service()).count(),
+        min_in_service: pool.cfg.min_in_service,
+    };
+    let queued: Vec<Queued> = queue
+        .iter()
+        .take(slots)
+        .map(|n| Queued {
+            host: &n.host,
+            in_service: find(&servers, &n.desired.url).is_some_and(Server::in_service),
+        })
+        .collect();
+    let taken = rules::next_batch::next_batch(slots, capacity, &queued)?;
+    Ok(queue
+        .drain(..taken)
+        .map(|node| {
+            let server = find(&servers, &node.desired.url).cloned();
+            (node, server)
+        })
+        .collect())
+}
+
+/// Upgrades the nodes of one batch at once; their results in inventory order.
+async fn run_batch(
+    pool: &Arc<Pool>,
+    client: &Arc<dyn Balancer>,
+    journal: &SharedJournal,
+    rep: &Reporter,
+    batch: Vec<(Node, Option<Server>)>,
+    opts: NodeOpts,
+) -> Vec<(String, Result<String, String>)> {
+    let mut set = tokio::task::JoinSet::new();
+    for (node, server) in batch {
+        let (pool, client, journal, tx) = (
+            pool.clone(),
+            client.clone(),
+            journal.clone(),
+            rep.tx.clone(),
+        );
+        set.spawn(async move {
+            let started = Instant::now();
+            let r = upgrade_node(&pool, client.as_ref(), &node, server, &journal, &tx, opts).await;
+            let r = r.map(|t| format!("{t}, {}", human(started.elapsed())));
+            (node.host.clone(), r)
+        });
+    }
+    let mut results = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        if let Ok(r) = joined {
+            results.push(r);
+        }
+    }
+    results.sort_by_key(|(h, _)| pool.nodes.iter().position(|n| &n.host == h));
+    results
+}
+
+/// Closes the run in the journal when it finished; the summary.
+fn finish(
+    fmt: Format,
+    journal: &SharedJournal,
+    tally: Tally,
+    done: Vec<String>,
+    queue: &VecDeque<Node>,
+) -> UpgradeSummary {
+    let finished = tally.stop.is_none() && tally.failed.is_empty();
     if finished {
         let mut j = journal.lock().expect("journal lock");
         if let Some(r) = j.run.as_mut() {
@@ -263,16 +322,17 @@ async fn run(
         }
     }
     let not_started: Vec<String> = queue.iter().map(|n| n.host.clone()).collect();
-    Ok(UpgradeSummary {
-        upgraded,
+    UpgradeSummary {
+        upgraded: tally.upgraded,
         already_upgraded: done,
-        failed: failed
+        failed: tally
+            .failed
             .into_iter()
             .map(|(host, reason)| NodeFailure { host, reason })
             .collect(),
         not_started,
-        stopped: stop,
-    })
+        stopped: tally.stop.map(|s| s.to_string()),
+    }
 }
 
 async fn confirm(question: &str) -> bool {

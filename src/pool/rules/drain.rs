@@ -108,8 +108,9 @@ mod tests {
     #[test]
     fn verdict_table() {
         // (timeout, --force, seen, waited, since forced) -> verdict
+        type Row = (Option<f64>, bool, Meetings, f64, Option<f64>, Verdict);
         #[rustfmt::skip]
-        let rows: &[(Option<f64>, bool, Meetings, f64, Option<f64>, Verdict)] = &[
+        let rows: &[Row] = &[
             // no meeting left ends the drain, whatever else holds
             (None, false, NoneLeft, 0.0, None, Done),
             (Some(60.0), false, NoneLeft, 90.0, None, Done),

@@ -41,7 +41,8 @@ mod tests {
     #[test]
     fn every_phase_has_its_place() {
         // one node in the given phase, between two untouched ones -> (queue, held, done)
-        let rows: &[(Option<Phase>, &[usize], &[usize], &[usize])] = &[
+        type Row<'a> = (Option<Phase>, &'a [usize], &'a [usize], &'a [usize]);
+        let rows: &[Row] = &[
             (None, &[0, 1, 2], &[], &[]),
             (Some(Idle), &[0, 1, 2], &[], &[]),
             (Some(Draining), &[1, 0, 2], &[1], &[]),
