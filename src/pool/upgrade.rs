@@ -12,6 +12,7 @@ use super::batch::Batches;
 use super::drain::{Drained, Watch, cordon, wait_empty};
 use super::error::PoolError;
 use super::journal::{Journal, JournalError, Lock, Phase, Run, format_time, now};
+use super::rules::enable::{self, Back};
 use super::rules::next_batch::{Capacity, Queued};
 use super::rules::stop::Stop;
 use super::rules::{self, failures, resume};
@@ -410,7 +411,7 @@ async fn upgrade_node(
     progress("cordoned, checking meetings");
     // A node the balancer sends no classes to (unregistered, disabled) whose API does not
     // answer has nothing to wait for: waiting would only stall the upgrade that repairs it.
-    let out_of_pool = server.as_ref().is_none_or(|s| s.state == State::Disabled);
+    let out_of_pool = rules::drain::may_skip_wait(server.as_ref().map(|s| s.state));
     let unreadable = out_of_pool && super::health::probe(&pool.http, node).await.is_err();
     if unreadable {
         progress("its API does not answer and it is not in service: nothing to drain");
@@ -461,13 +462,14 @@ async fn upgrade_node(
         .version
         .map(|v| format!(", BBB {v}"))
         .unwrap_or_default();
-    let text = if was == "enabled" || was == "unregistered" {
-        if server.state != State::Enabled {
-            client
-                .set_state(&server, State::Enabled)
-                .await
-                .map_err(|e| fail("enabling", e.to_string()))?;
-        }
+    let back = enable::after_upgrade(&was, server.state);
+    if back == Back::Enable {
+        client
+            .set_state(&server, State::Enabled)
+            .await
+            .map_err(|e| fail("enabling", e.to_string()))?;
+    }
+    let text = if back != Back::AsBefore {
         format!(
             "upgraded, healthy and enabled; {} step(s) changed{version}",
             result.changed

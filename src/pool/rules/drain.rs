@@ -3,6 +3,7 @@
 //! `--force` the meetings left are ended once, when the timeout expires (at once without
 //! one), after which the wait lasts at most [`FORCE_GRACE`] more for the API to agree.
 
+use crate::balancer::State;
 use std::time::Duration;
 
 /// How to wait.
@@ -35,6 +36,14 @@ pub enum Meetings {
     Running,
     /// The meetings could not be read.
     Unreadable,
+}
+
+/// A node the balancer sends no meetings to (not registered, or disabled) need not be waited
+/// for when its API does not answer: waiting would only stall the upgrade that repairs it.
+/// `entry` is its balancer state, `None` when it is not registered. A cordoned node may
+/// still carry meetings, so it is always waited for.
+pub fn may_skip_wait(entry: Option<State>) -> bool {
+    matches!(entry, None | Some(State::Disabled))
 }
 
 /// What the wait does after a look.
@@ -149,6 +158,19 @@ mod tests {
                 got, want,
                 "timeout {timeout:?}, force {force}, {seen:?} after {waited}s, forced {since_forced:?}"
             );
+        }
+    }
+
+    #[test]
+    fn may_skip_wait_table() {
+        let rows = [
+            (None, true),
+            (Some(State::Disabled), true),
+            (Some(State::Cordoned), false),
+            (Some(State::Enabled), false),
+        ];
+        for (entry, want) in rows {
+            assert_eq!(may_skip_wait(entry), want, "{entry:?}");
         }
     }
 

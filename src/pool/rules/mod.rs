@@ -5,6 +5,7 @@
 //! rule is tested here, row by row, without a lab.
 
 pub mod drain;
+pub mod enable;
 pub mod failures;
 pub mod next_batch;
 pub mod registration;
