@@ -3,7 +3,8 @@
 //! multiplier and tag updated when they differ) and enabled. A node that fails stays
 //! unregistered, or is cordoned so it gets no new meetings; the summary says which and why.
 //! A node that rollout holds out of service on purpose (`rollout drain`, an unfinished
-//! upgrade) is updated but not enabled.
+//! upgrade) is updated but not enabled. What to do with each node is decided by
+//! [`super::rules::registration`]; this module observes and carries it out.
 
 use super::health::wait as health;
 use super::journal::Journal;

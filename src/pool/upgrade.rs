@@ -7,6 +7,9 @@
 //! `balancer.min_in_service`; the rollout stops once more than `--max-failures` nodes failed.
 //! Every phase is in the journal before it starts, so a killed rollout resumes with the nodes
 //! it left out of service, and skips the ones it finished.
+//!
+//! The rules behind these guarantees are pure functions in [`super::rules`] (`resume`,
+//! `next_batch`, `failures`, `enable`); this module observes, asks them, and acts.
 
 use super::batch::Batches;
 use super::drain::{Drained, Watch, cordon, wait_empty};
