@@ -11,3 +11,6 @@ pub mod next_batch;
 pub mod registration;
 pub mod resume;
 pub mod stop;
+
+#[cfg(test)]
+mod scenarios;
