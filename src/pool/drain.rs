@@ -7,7 +7,7 @@ use super::error::{NodeError, PoolError};
 use super::journal::{Journal, Lock, Phase};
 use super::rules::{
     self,
-    drain::{Meetings, Verdict},
+    drain::{Decision, Meetings},
 };
 use super::{DrainOptions, Node, Pool, human, need_limit};
 use crate::balancer::{Balancer, Server, State};
@@ -118,7 +118,7 @@ pub async fn wait_empty(
             Err(_) => Meetings::Unreadable,
         };
         let verdict = rules::drain::verdict(&w, seen, waited, forced_at.map(|f| f.elapsed()));
-        if verdict == Verdict::Done {
+        if verdict == Decision::Done {
             return Drained::Empty { waited, ended };
         }
         let text = match &found {
@@ -133,11 +133,11 @@ pub async fn wait_empty(
             last = text;
         }
         match (verdict, found) {
-            (Verdict::ForceEnd, Ok(ms)) => {
+            (Decision::ForceEnd, Ok(ms)) => {
                 ended += end_meetings(pool, node, &ms, tx).await;
                 forced_at = Some(Instant::now());
             }
-            (Verdict::TimedOut, found) => {
+            (Decision::TimedOut, found) => {
                 let (meetings, participants, unreadable) = match found {
                     Ok(ms) => (ms.len(), participants(&ms), None),
                     Err(e) => (0, 0, Some(e)),

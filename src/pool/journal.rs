@@ -65,8 +65,10 @@ pub enum Phase {
     Drained,
     /// Upgrade: the roles are being applied.
     Applying,
-    /// Upgrade: waiting for the health check.
-    Checking,
+    /// Upgrade: waiting for the health check. (Journals written before this name read
+    /// `checking`; "check" alone is a step's read-only part.)
+    #[serde(alias = "checking")]
+    HealthCheck,
     /// Upgrade: being enabled again.
     Enabling,
     /// Upgrade of this node completed in the current run.
@@ -87,7 +89,7 @@ impl Phase {
             Phase::Draining => "draining",
             Phase::Drained => "drained",
             Phase::Applying => "applying",
-            Phase::Checking => "checking",
+            Phase::HealthCheck => "health check",
             Phase::Enabling => "enabling",
             Phase::Done => "done",
             Phase::Failed => "failed",
@@ -344,6 +346,14 @@ pub fn format_time(secs: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_health_check_phase_reads_journals_that_called_it_checking() {
+        let old: Phase = serde_json::from_str("\"checking\"").unwrap();
+        assert_eq!(old, Phase::HealthCheck);
+        assert_eq!(serde_json::to_string(&old).unwrap(), "\"health_check\"");
+        assert_eq!(old.name(), "health check");
+    }
 
     #[test]
     fn formats_times() {

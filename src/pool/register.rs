@@ -8,7 +8,7 @@
 
 use super::health::wait as health;
 use super::journal::Journal;
-use super::rules::registration::{self, Action, Applied, Entry, Held, Report, Seen};
+use super::rules::registration::{self, Applied, Decision, Entry, Held, Report, Seen};
 use super::{Node, nodes};
 use crate::app::{self, Prepared};
 use crate::balancer::{self, Balancer, BalancerConfig, Server};
@@ -164,20 +164,20 @@ async fn carry_out(
     loop {
         let action = registration::decide(&seen);
         let written = match (action, &server) {
-            (Action::Report(r), _) => return r,
-            (Action::SetState { to, then, failed }, Some(s)) => {
+            (Decision::Report(r), _) => return r,
+            (Decision::SetState { to, then, failed }, Some(s)) => {
                 client
                     .set_state(s, to)
                     .await
                     .map_err(|e| format!("{failed}{e}"))?;
                 return then;
             }
-            (Action::Add, _) => {
+            (Decision::Add, _) => {
                 let s = client.add(&node.desired).await.map_err(|e| e.to_string())?;
                 seen.entry = Entry::Added { state: s.state };
                 s
             }
-            (Action::Update(fields), Some(s)) => {
+            (Decision::Update(fields), Some(s)) => {
                 let s = client
                     .update(s, &node.desired)
                     .await
@@ -189,7 +189,7 @@ async fn carry_out(
                 s
             }
             // The rule sets a state or updates only what the balancer listed or returned.
-            (Action::SetState { .. } | Action::Update(_), None) => {
+            (Decision::SetState { .. } | Decision::Update(_), None) => {
                 return Err("internal error: no balancer entry to change".into());
             }
         };

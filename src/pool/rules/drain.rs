@@ -48,7 +48,7 @@ pub fn may_skip_wait(entry: Option<State>) -> bool {
 
 /// What the wait does after a look.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub enum Decision {
     /// Look again after [`pause`].
     Continue,
     /// Drained: no meeting left.
@@ -66,20 +66,20 @@ pub fn verdict(
     seen: Meetings,
     waited: Duration,
     since_forced: Option<Duration>,
-) -> Verdict {
+) -> Decision {
     if seen == Meetings::NoneLeft {
-        return Verdict::Done;
+        return Decision::Done;
     }
     let expired = w.timeout.is_none_or(|t| waited >= t);
     let timed_out = w.timeout.is_some_and(|t| waited >= t);
     let forced = since_forced.is_some();
     let force_gave_up = since_forced.is_some_and(|f| f >= FORCE_GRACE);
     if w.force && expired && !forced && seen == Meetings::Running {
-        Verdict::ForceEnd
+        Decision::ForceEnd
     } else if (timed_out && !forced) || force_gave_up {
-        Verdict::TimedOut
+        Decision::TimedOut
     } else {
-        Verdict::Continue
+        Decision::Continue
     }
 }
 
@@ -99,8 +99,8 @@ pub fn pause(w: &Watch, waited: Duration, forced: bool) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use Decision::{Continue, Done, ForceEnd, TimedOut};
     use Meetings::{NoneLeft, Running, Unreadable};
-    use Verdict::{Continue, Done, ForceEnd, TimedOut};
 
     fn secs(s: f64) -> Duration {
         Duration::from_secs_f64(s)
@@ -117,7 +117,7 @@ mod tests {
     #[test]
     fn verdict_table() {
         // (timeout, --force, seen, waited, since forced) -> verdict
-        type Row = (Option<f64>, bool, Meetings, f64, Option<f64>, Verdict);
+        type Row = (Option<f64>, bool, Meetings, f64, Option<f64>, Decision);
         #[rustfmt::skip]
         let rows: &[Row] = &[
             // no meeting left ends the drain, whatever else holds

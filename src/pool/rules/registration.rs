@@ -83,7 +83,7 @@ pub type Report = Result<String, String>;
 
 /// What to do next with the node.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
+pub enum Decision {
     /// Add it to the balancer (it arrives out of service), then decide again with
     /// [`Entry::Added`]; a balancer error is the report.
     Add,
@@ -102,12 +102,12 @@ pub enum Action {
 }
 
 /// The rule: what to do with a node given what was seen.
-pub fn decide(seen: &Seen<'_>) -> Action {
+pub fn decide(seen: &Seen<'_>) -> Decision {
     let held = seen.held.as_ref().map(Held::to_string);
     match (&seen.entry, seen.health, seen.applied.failure()) {
         (Entry::Added { state }, ..) => match held {
-            Some(h) => Action::Report(Ok(format!("registered, left {state}: {h}"))),
-            None => Action::SetState {
+            Some(h) => Decision::Report(Ok(format!("registered, left {state}: {h}"))),
+            None => Decision::SetState {
                 to: State::Enabled,
                 then: Ok("registered and enabled".into()),
                 failed: "registered, but not enabled: ".into(),
@@ -115,14 +115,16 @@ pub fn decide(seen: &Seen<'_>) -> Action {
         },
         (Entry::Updated { state, fields }, ..) => settle(*state, held, Some(fields)),
         (Entry::Listed { differences, .. }, Ok(()), None) if !differences.is_empty() => {
-            Action::Update(differences.clone())
+            Decision::Update(differences.clone())
         }
         (Entry::Listed { state, .. }, Ok(()), None) => settle(*state, held, None),
-        (Entry::Absent, Ok(()), None) => Action::Add,
+        (Entry::Absent, Ok(()), None) => Decision::Add,
         (Entry::Absent, Err(e), _) => {
-            Action::Report(Err(format!("NOT registered: health check failed: {e}")))
+            Decision::Report(Err(format!("NOT registered: health check failed: {e}")))
         }
-        (Entry::Absent, Ok(()), Some(why)) => Action::Report(Err(format!("NOT registered: {why}"))),
+        (Entry::Absent, Ok(()), Some(why)) => {
+            Decision::Report(Err(format!("NOT registered: {why}")))
+        }
         (
             Entry::Listed {
                 state: State::Enabled,
@@ -130,7 +132,7 @@ pub fn decide(seen: &Seen<'_>) -> Action {
             },
             Err(e),
             _,
-        ) => Action::SetState {
+        ) => Decision::SetState {
             to: State::Cordoned,
             then: Err(format!(
                 "cordoned (no new meetings): health check failed: {e}"
@@ -138,16 +140,16 @@ pub fn decide(seen: &Seen<'_>) -> Action {
             failed: format!("health check failed: {e}; cordoning failed too: "),
         },
         (Entry::Listed { state, .. }, Err(e), _) => {
-            Action::Report(Err(format!("left {state}: health check failed: {e}")))
+            Decision::Report(Err(format!("left {state}: health check failed: {e}")))
         }
         (Entry::Listed { state, .. }, Ok(()), Some(why)) => {
-            Action::Report(Err(format!("left {state} and unchanged: {why}")))
+            Decision::Report(Err(format!("left {state} and unchanged: {why}")))
         }
     }
 }
 
 /// A registered, healthy node whose fields are right: enabled unless the journal holds it.
-fn settle(state: State, held: Option<String>, updated: Option<&[&str]>) -> Action {
+fn settle(state: State, held: Option<String>, updated: Option<&[&str]>) -> Decision {
     let mut text: Vec<String> = updated
         .map(|f| format!("updated {}", f.join(", ")))
         .into_iter()
@@ -159,15 +161,15 @@ fn settle(state: State, held: Option<String>, updated: Option<&[&str]>) -> Actio
             } else {
                 "enabled".into()
             });
-            Action::Report(Ok(text.join("; ")))
+            Decision::Report(Ok(text.join("; ")))
         }
         (st, Some(h)) => {
             text.push(format!("left {st}: {h}"));
-            Action::Report(Ok(text.join("; ")))
+            Decision::Report(Ok(text.join("; ")))
         }
         (st, None) => {
             text.push(format!("enabled (was {st})"));
-            Action::SetState {
+            Decision::SetState {
                 to: State::Enabled,
                 then: Ok(text.join("; ")),
                 failed: String::new(),

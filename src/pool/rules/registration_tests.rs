@@ -28,24 +28,24 @@ fn updated(state: State, fields: &[&'static str]) -> Entry {
     }
 }
 
-fn ok(text: &str) -> Action {
-    Action::Report(Ok(text.into()))
+fn ok(text: &str) -> Decision {
+    Decision::Report(Ok(text.into()))
 }
 
-fn failed(text: &str) -> Action {
-    Action::Report(Err(text.into()))
+fn failed(text: &str) -> Decision {
+    Decision::Report(Err(text.into()))
 }
 
-fn enable(then: &str, failed: &str) -> Action {
-    Action::SetState {
+fn enable(then: &str, failed: &str) -> Decision {
+    Decision::SetState {
         to: Enabled,
         then: Ok(then.into()),
         failed: failed.into(),
     }
 }
 
-fn cordon_down() -> Action {
-    Action::SetState {
+fn cordon_down() -> Decision {
+    Decision::SetState {
         to: Cordoned,
         then: Err("cordoned (no new meetings): health check failed: down".into()),
         failed: "health check failed: down; cordoning failed too: ".into(),
@@ -61,13 +61,13 @@ fn registration_table() {
         Applied,
         Entry,
         Option<Held<'static>>,
-        Action,
+        Decision,
     );
     #[rustfmt::skip]
     let rows: Vec<Row> = vec![
         // not registered yet
-        (HEALTHY, APPLIED, Entry::Absent, None, Action::Add),
-        (HEALTHY, APPLIED, Entry::Absent, DRAIN, Action::Add),
+        (HEALTHY, APPLIED, Entry::Absent, None, Decision::Add),
+        (HEALTHY, APPLIED, Entry::Absent, DRAIN, Decision::Add),
         (DOWN, APPLIED, Entry::Absent, None, failed("NOT registered: health check failed: down")),
         (DOWN, Failed, Entry::Absent, DRAIN, failed("NOT registered: health check failed: down")),
         (HEALTHY, Failed, Entry::Absent, None, failed("NOT registered: apply failed")),
@@ -85,8 +85,8 @@ fn registration_table() {
         (HEALTHY, APPLIED, listed(Cordoned, &[]), DRAIN, ok("left cordoned: drained by rollout drain")),
         (HEALTHY, APPLIED, listed(Disabled, &[]), UPGRADE, ok("left disabled: applying by rollout upgrade")),
         // registered, fields differ: update first, whatever the state or hold
-        (HEALTHY, APPLIED, listed(Enabled, &["secret"]), None, Action::Update(vec!["secret"])),
-        (HEALTHY, APPLIED, listed(Cordoned, &["load multiplier", "tag"]), DRAIN, Action::Update(vec!["load multiplier", "tag"])),
+        (HEALTHY, APPLIED, listed(Enabled, &["secret"]), None, Decision::Update(vec!["secret"])),
+        (HEALTHY, APPLIED, listed(Cordoned, &["load multiplier", "tag"]), DRAIN, Decision::Update(vec!["load multiplier", "tag"])),
         // just updated
         (HEALTHY, APPLIED, updated(Enabled, &["secret"]), None, ok("updated secret; enabled")),
         (HEALTHY, APPLIED, updated(Enabled, &["secret", "tag"]), DRAIN, ok("updated secret, tag; enabled")),

@@ -48,7 +48,7 @@ mod tests {
             (Some(Draining), &[1, 0, 2], &[1], &[]),
             (Some(Drained), &[1, 0, 2], &[1], &[]),
             (Some(Applying), &[1, 0, 2], &[1], &[]),
-            (Some(Checking), &[1, 0, 2], &[1], &[]),
+            (Some(HealthCheck), &[1, 0, 2], &[1], &[]),
             (Some(Enabling), &[1, 0, 2], &[1], &[]),
             (Some(Failed), &[1, 0, 2], &[1], &[]),
             (Some(Done), &[0, 2], &[], &[1]),

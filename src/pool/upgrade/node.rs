@@ -107,7 +107,7 @@ pub(super) async fn upgrade_node(
     }
 
     // 3. Health check.
-    mark(journal, host, Phase::Checking, None)?;
+    mark(journal, host, Phase::HealthCheck, None)?;
     progress("health check");
     let health = pool
         .health(node, Some(tx))
