@@ -1,0 +1,328 @@
+//! One host's pipeline once it is connected: the check phase (one round trip that checks
+//! every step), the report of its verdicts, and for apply the apply phase (one round trip that
+//! runs only what changes, read back through its marks). Split out of the executor so that each
+//! phase reads on its own; the order of events and the two round trips per host are the
+//! executor's promises (tests/engine.rs).
+
+use super::{Goal, Options};
+use crate::connection::{ConnError, Connection, Finished};
+use crate::plan::{self, HostPlan, Item, Mark};
+use crate::report::{Event, HostOutcome, HostResult, StepStatus};
+use crate::script::Nonce;
+use crate::secret::Secrets;
+use crate::step::Verdict;
+use std::time::Duration;
+
+/// How long the check script may run, in seconds.
+const CHECK_TIMEOUT_SECS: u64 = 300;
+
+/// What every phase of one host's run shares: its plan, its connection, the run's options,
+/// where its events go, and the nonce its scripts' marks carry.
+struct HostRun<'a> {
+    plan: &'a HostPlan,
+    conn: &'a dyn Connection,
+    opts: &'a Options,
+    send: &'a (dyn Fn(Event) + Sync),
+    nonce: Nonce,
+}
+
+/// Converges one connected host: checks, reports the verdicts and, for apply, applies what
+/// changes. Counts go into `res`; the outcome is returned.
+pub(super) async fn converge(
+    plan: &HostPlan,
+    conn: &dyn Connection,
+    opts: &Options,
+    send: &(dyn Fn(Event) + Sync),
+    res: &mut HostResult,
+) -> HostOutcome {
+    let run = HostRun {
+        plan,
+        conn,
+        opts,
+        send,
+        nonce: Nonce::new(),
+    };
+    // 1. One round trip checks every step.
+    let verdicts = match run.check().await {
+        Ok(v) => v,
+        Err(outcome) => return outcome,
+    };
+    // A failed assertion stops the host before anything changes.
+    if let Some(f) = run.report_verdicts(&verdicts, res) {
+        return HostOutcome::Failed(opts.secrets.redact(&f));
+    }
+    if opts.goal == Goal::Plan {
+        return HostOutcome::Ok;
+    }
+    // 2. One round trip applies exactly what changes.
+    let items = plan::apply_items(plan, &verdicts);
+    if items.is_empty() {
+        return HostOutcome::Ok;
+    }
+    run.apply(&items, &verdicts, res).await
+}
+
+impl HostRun<'_> {
+    fn host(&self) -> String {
+        self.plan.host.name.clone()
+    }
+
+    fn secrets(&self) -> &Secrets {
+        &self.opts.secrets
+    }
+
+    /// Shows a script in verbose mode (secrets hidden); `what` is "check" or "apply".
+    fn show_script(&self, what: &'static str, script: &str) {
+        if self.opts.verbose {
+            (self.send)(Event::Script {
+                host: self.host(),
+                what,
+                text: plan::display_script(script, self.secrets()),
+            });
+        }
+    }
+
+    /// The check phase: runs the check script and turns its facts into one verdict per step.
+    /// Errors are the host's outcome (unreachable, timed out, unreadable output).
+    async fn check(&self) -> Result<Vec<Verdict>, HostOutcome> {
+        (self.send)(Event::Phase {
+            host: self.host(),
+            phase: "checking",
+        });
+        let script = plan::check_script(self.plan, &self.nonce);
+        self.show_script("check", &script);
+        let timeout = Duration::from_secs(CHECK_TIMEOUT_SECS);
+        let out = match tokio::time::timeout(timeout, self.conn.run(&script, &mut |_| {})).await {
+            Err(_) => {
+                return Err(HostOutcome::Failed(format!(
+                    "the check script did not finish within {} s",
+                    timeout.as_secs()
+                )));
+            }
+            Ok(Err(e)) => return Err(outcome_of(e, self.secrets())),
+            Ok(Ok(f)) => f,
+        };
+        let facts = plan::parse_check(self.plan, &out.stdout, &self.nonce).map_err(|e| {
+            let why = if out.stderr.trim().is_empty() {
+                e.to_string()
+            } else {
+                format!("{e}: {}", last_lines(&out.stderr, 5))
+            };
+            HostOutcome::Failed(self.secrets().redact(&why))
+        })?;
+        Ok(plan::evaluate(self.plan, &facts, self.secrets()))
+    }
+
+    /// The verdict report: one step event per step, counted into `res`. Returns the first
+    /// failed assertion ("label: message"), unredacted.
+    fn report_verdicts(&self, verdicts: &[Verdict], res: &mut HostResult) -> Option<String> {
+        let mut failure = None;
+        for (s, v) in self.plan.steps.iter().zip(verdicts) {
+            let (status, summary, diff) = match v {
+                Verdict::Unchanged => (StepStatus::Ok, None, None),
+                Verdict::Change { summary, diff } => (
+                    if self.opts.goal == Goal::Plan {
+                        StepStatus::WouldChange
+                    } else {
+                        StepStatus::Pending
+                    },
+                    Some(summary.clone()),
+                    diff.clone(),
+                ),
+                Verdict::Fail(m) => {
+                    failure.get_or_insert_with(|| format!("{}: {m}", s.label()));
+                    (StepStatus::Failed, Some(m.clone()), None)
+                }
+            };
+            match status {
+                StepStatus::Ok => res.ok += 1,
+                StepStatus::WouldChange => res.changed += 1,
+                StepStatus::Failed => res.failed += 1,
+                _ => {}
+            }
+            (self.send)(Event::Step {
+                host: self.host(),
+                label: s.label(),
+                status,
+                summary: summary.map(|x| self.secrets().redact(&x)),
+                diff,
+            });
+        }
+        failure
+    }
+
+    /// The apply phase: runs the apply script for `items`, turning its marks into step events
+    /// as they arrive, and counts the steps that changed into `res`.
+    async fn apply(
+        &self,
+        items: &[Item],
+        verdicts: &[Verdict],
+        res: &mut HostResult,
+    ) -> HostOutcome {
+        let script = plan::apply_script(self.plan, items, &self.nonce);
+        self.show_script("apply", &script);
+        (self.send)(Event::Phase {
+            host: self.host(),
+            phase: "applying",
+        });
+        let total: u64 = items
+            .iter()
+            .map(|i| plan::item_planned(self.plan, i).timeout)
+            .sum();
+        let mut progress = Progress {
+            run: self,
+            items,
+            verdicts,
+            done: vec![false; items.len()],
+            failed: None,
+        };
+        let r = tokio::time::timeout(
+            Duration::from_secs(total + 60),
+            self.conn.run(&script, &mut |line| progress.on_line(line)),
+        )
+        .await;
+        for (n, item) in items.iter().enumerate() {
+            if progress.done[n] {
+                let Item::Step(i) = item else { continue };
+                if matches!(verdicts[*i], Verdict::Change { .. }) {
+                    res.changed += 1;
+                }
+            }
+        }
+        // Barriers that ran count as ok; they were counted as ok by the check already.
+        match r {
+            Err(_) => HostOutcome::Failed("the apply script did not finish in time".into()),
+            Ok(Err(e)) => progress.interrupted(e),
+            Ok(Ok(f)) => progress.finished(&f, res),
+        }
+    }
+}
+
+/// What the apply script has reported so far, read from its marks line by line.
+struct Progress<'r, 'a> {
+    run: &'r HostRun<'a>,
+    items: &'r [Item],
+    verdicts: &'r [Verdict],
+    /// Which items reported success.
+    done: Vec<bool>,
+    /// The failure that stops the host ("label: message", or the script's fatal message).
+    failed: Option<String>,
+}
+
+impl Progress<'_, '_> {
+    /// Reads one stdout line of the apply script; lines without this run's mark are ignored.
+    fn on_line(&mut self, line: &str) {
+        let n = self.items.len();
+        match plan::parse_mark(line, &self.run.nonce) {
+            Some(Mark::Begin(i)) if i < n => {
+                let p = plan::item_planned(self.run.plan, &self.items[i]);
+                (self.run.send)(Event::StepBegin {
+                    host: self.run.host(),
+                    label: p.label(),
+                    index: i,
+                    total: n,
+                });
+            }
+            Some(Mark::Ok(i)) if i < n => self.item_ok(i),
+            Some(Mark::Failed { item, rc, output }) if item < n => {
+                self.item_failed(item, rc, &output)
+            }
+            Some(Mark::Fatal(m)) => self.failed = Some(m),
+            _ => {}
+        }
+    }
+
+    fn item_ok(&mut self, n: usize) {
+        self.done[n] = true;
+        let p = plan::item_planned(self.run.plan, &self.items[n]);
+        let changed = match &self.items[n] {
+            Item::Step(i) => matches!(self.verdicts[*i], Verdict::Change { .. }),
+            Item::Handler(_) => true,
+        };
+        (self.run.send)(Event::Step {
+            host: self.run.host(),
+            label: p.label(),
+            status: if changed {
+                StepStatus::Changed
+            } else {
+                StepStatus::Ok
+            },
+            summary: None,
+            diff: None,
+        });
+    }
+
+    /// An item exited non-zero: `rc` 124 or 137 means its timeout killed it.
+    fn item_failed(&mut self, n: usize, rc: i32, output: &str) {
+        let p = plan::item_planned(self.run.plan, &self.items[n]);
+        let why = if rc == 124 || rc == 137 {
+            format!("timed out after {} s", p.timeout)
+        } else {
+            format!("exit code {rc}")
+        };
+        let detail = last_lines(output, 8);
+        let msg = self.run.secrets().redact(&if detail.is_empty() {
+            why
+        } else {
+            format!("{why}: {detail}")
+        });
+        (self.run.send)(Event::Step {
+            host: self.run.host(),
+            label: p.label(),
+            status: StepStatus::Failed,
+            summary: Some(msg.clone()),
+            diff: None,
+        });
+        self.failed = Some(format!("{}: {msg}", p.label()));
+    }
+
+    /// The connection broke during the apply script: an unreachable host names the first item
+    /// that had not finished.
+    fn interrupted(&self, e: ConnError) -> HostOutcome {
+        let at = self
+            .items
+            .iter()
+            .zip(&self.done)
+            .find(|(_, d)| !**d)
+            .map(|(i, _)| plan::item_planned(self.run.plan, i).label());
+        match (outcome_of(e, self.run.secrets()), at) {
+            (HostOutcome::Unreachable(m), Some(step)) => {
+                HostOutcome::Unreachable(format!("{m} (during `{step}`)"))
+            }
+            (o, _) => o,
+        }
+    }
+
+    /// The apply script ended: ok only if every item reported success.
+    fn finished(&self, f: &Finished, res: &mut HostResult) -> HostOutcome {
+        if let Some(msg) = &self.failed {
+            res.failed += 1;
+            HostOutcome::Failed(msg.clone())
+        } else if self.done.iter().all(|d| *d) {
+            HostOutcome::Ok
+        } else {
+            let why = if f.stderr.trim().is_empty() {
+                format!("exit code {:?}", f.code)
+            } else {
+                last_lines(&f.stderr, 5)
+            };
+            HostOutcome::Failed(
+                self.run
+                    .secrets()
+                    .redact(&format!("the apply script stopped early: {why}")),
+            )
+        }
+    }
+}
+
+fn outcome_of(e: ConnError, secrets: &Secrets) -> HostOutcome {
+    match e {
+        ConnError::Unreachable(m) => HostOutcome::Unreachable(secrets.redact(&m)),
+        ConnError::Remote(m) => HostOutcome::Failed(secrets.redact(&m)),
+    }
+}
+
+fn last_lines(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..].join(" | ")
+}
