@@ -3,6 +3,7 @@
 //! before it starts; an error leaves the node cordoned and says in which phase it failed.
 
 use crate::balancer::{Balancer, Server, State, find};
+use crate::bbb_api::Health;
 use crate::exec::{self, Goal};
 use crate::pool::drain::{Drained, Watch, cordon, wait_empty};
 use crate::pool::journal::{Journal, JournalError, Phase};
@@ -46,116 +47,176 @@ pub(super) async fn upgrade_node(
     tx: &UnboundedSender<Event>,
     opts: NodeOpts,
 ) -> Result<String, String> {
-    let host = node.host.as_str();
-    let progress = |text: &str| {
-        let _ = tx.send(Event::Progress {
-            host: host.to_string(),
+    let run = NodeRun {
+        pool,
+        client,
+        node,
+        journal,
+        tx,
+        opts,
+    };
+    let was = run.record_was(server.as_ref())?;
+    // 1. Drain.
+    run.drain(server.as_ref()).await?;
+    // 2. Apply the roles.
+    let result = run.apply_roles().await?;
+    // 3. Health check.
+    let health = run.health_check().await?;
+    // 4. Back into the pool, registered as the inventory says.
+    let text = run.enable(&was, &health, &result).await?;
+    mark(journal, node.host.as_str(), Phase::Done, None)?;
+    Ok(text)
+}
+
+/// What every phase of one node's upgrade shares.
+struct NodeRun<'a> {
+    pool: &'a Pool,
+    client: &'a dyn Balancer,
+    node: &'a Node,
+    journal: &'a SharedJournal,
+    tx: &'a UnboundedSender<Event>,
+    opts: NodeOpts,
+}
+
+impl NodeRun<'_> {
+    fn host(&self) -> &str {
+        self.node.host.as_str()
+    }
+
+    /// Shows `text` on the node's progress line.
+    fn progress(&self, text: &str) {
+        let _ = self.tx.send(Event::Progress {
+            host: self.host().to_string(),
             text: text.to_string(),
         });
-    };
-    // Remember the state before this run took the node out (kept when resuming).
-    let was = {
-        let mut j = journal.lock().expect("journal lock");
+    }
+
+    /// Journals the node as failed in `phase` and returns the message saying so.
+    fn fail(&self, phase: &str, e: String) -> String {
+        let msg = format!("{phase}: {e}; left out of service");
+        let _ = mark(self.journal, self.host(), Phase::Failed, Some(msg.clone()));
+        msg
+    }
+
+    /// Journals the drain phase with the state before this run took the node out (kept when
+    /// resuming); returns that state.
+    fn record_was(&self, server: Option<&Server>) -> Result<String, JournalError> {
+        let host = self.host();
+        let mut j = self.journal.lock().expect("journal lock");
         let resumed_was = j.in_open_run(host).and_then(|r| r.was.clone());
-        let was = resumed_was.unwrap_or_else(|| {
-            server
-                .as_ref()
-                .map_or("unregistered".into(), |s| s.state.to_string())
-        });
+        let was = resumed_was
+            .unwrap_or_else(|| server.map_or("unregistered".into(), |s| s.state.to_string()));
         j.set(host, Phase::Draining, "upgrade", None)?;
         if let Some(rec) = j.nodes.get_mut(host) {
             rec.was = Some(was.clone());
         }
         j.save()?;
-        was
-    };
-    let fail = |phase: &str, e: String| -> String {
-        let msg = format!("{phase}: {e}; left out of service");
-        let _ = mark(journal, host, Phase::Failed, Some(msg.clone()));
-        msg
-    };
-
-    // 1. Drain.
-    if let Some(s) = &server {
-        progress("cordoning");
-        cordon(client, s)
-            .await
-            .map_err(|e| fail("cordon failed", e))?;
+        Ok(was)
     }
-    progress("cordoned, checking meetings");
-    // A node the balancer sends no classes to (unregistered, disabled) whose API does not
-    // answer has nothing to wait for: waiting would only stall the upgrade that repairs it.
-    let out_of_pool = rules::drain::may_skip_wait(server.as_ref().map(|s| s.state));
-    let unreadable = out_of_pool && health::probe(&pool.http, node).await.is_err();
-    if unreadable {
-        progress("its API does not answer and it is not in service: nothing to drain");
-    } else {
-        match wait_empty(pool, node, opts.watch, tx).await {
-            Drained::Empty { .. } => {}
-            d @ Drained::TimedOut { .. } => return Err(fail("drain", d.describe())),
+
+    /// The drain phase: cordons the node and waits until its meetings are over.
+    async fn drain(&self, server: Option<&Server>) -> Result<(), String> {
+        if let Some(s) = server {
+            self.progress("cordoning");
+            cordon(self.client, s)
+                .await
+                .map_err(|e| self.fail("cordon failed", e))?;
+        }
+        self.progress("cordoned, checking meetings");
+        // A node the balancer sends no classes to (unregistered, disabled) whose API does not
+        // answer has nothing to wait for: waiting would only stall the upgrade that repairs it.
+        let out_of_pool = rules::drain::may_skip_wait(server.map(|s| s.state));
+        let unreadable = out_of_pool && health::probe(&self.pool.http, self.node).await.is_err();
+        if unreadable {
+            self.progress("its API does not answer and it is not in service: nothing to drain");
+            return Ok(());
+        }
+        match wait_empty(self.pool, self.node, self.opts.watch, self.tx).await {
+            Drained::Empty { .. } => Ok(()),
+            d @ Drained::TimedOut { .. } => Err(self.fail("drain", d.describe())),
         }
     }
 
-    // 2. Apply the roles.
-    mark(journal, host, Phase::Applying, None)?;
-    progress("applying the roles");
-    let result = apply(pool, node, opts.verbose, tx).await;
-    match &result.outcome {
-        HostOutcome::Ok => {}
-        HostOutcome::Failed(m) => return Err(fail("apply failed", m.clone())),
-        HostOutcome::Unreachable(m) => return Err(fail("host unreachable", m.clone())),
+    /// The apply phase: converges the node's roles.
+    async fn apply_roles(&self) -> Result<HostResult, String> {
+        mark(self.journal, self.host(), Phase::Applying, None)?;
+        self.progress("applying the roles");
+        let result = apply(self.pool, self.node, self.opts.verbose, self.tx).await;
+        match &result.outcome {
+            HostOutcome::Ok => Ok(result),
+            HostOutcome::Failed(m) => Err(self.fail("apply failed", m.clone())),
+            HostOutcome::Unreachable(m) => Err(self.fail("host unreachable", m.clone())),
+        }
     }
 
-    // 3. Health check.
-    mark(journal, host, Phase::HealthCheck, None)?;
-    progress("health check");
-    let health = pool
-        .health(node, Some(tx))
-        .await
-        .map_err(|e| fail("health check failed", e))?;
-
-    // 4. Back into the pool, registered as the inventory says.
-    mark(journal, host, Phase::Enabling, None)?;
-    progress("enabling");
-    let servers = client
-        .list()
-        .await
-        .map_err(|e| fail("enabling", e.to_string()))?;
-    let server = match find(&servers, &node.desired.url) {
-        Some(s) if s.differences(&node.desired).is_empty() => s.clone(),
-        Some(s) => client
-            .update(s, &node.desired)
+    /// The health-check phase: waits until the node's API answers healthy.
+    async fn health_check(&self) -> Result<Health, String> {
+        mark(self.journal, self.host(), Phase::HealthCheck, None)?;
+        self.progress("health check");
+        self.pool
+            .health(self.node, Some(self.tx))
             .await
-            .map_err(|e| fail("updating the registration", e.to_string()))?,
-        None => client
-            .add(&node.desired)
-            .await
-            .map_err(|e| fail("registering", e.to_string()))?,
-    };
-    let version = health
-        .version
-        .map(|v| format!(", BBB {v}"))
-        .unwrap_or_default();
-    let back = enable::after_upgrade(&was, server.state);
-    if back == Back::Enable {
-        client
-            .set_state(&server, State::Enabled)
-            .await
-            .map_err(|e| fail("enabling", e.to_string()))?;
+            .map_err(|e| self.fail("health check failed", e))
     }
-    let text = if back != Back::AsBefore {
-        format!(
-            "upgraded, healthy and enabled; {} step(s) changed{version}",
-            result.changed
-        )
-    } else {
-        format!(
-            "upgraded and healthy; left {} as it was before; {} step(s) changed{version}",
-            server.state, result.changed
-        )
-    };
-    mark(journal, host, Phase::Done, None)?;
-    Ok(text)
+
+    /// The enable phase: registers the node as the inventory says and enables it again unless
+    /// it was out of service before (`was`); returns the node's closing message.
+    async fn enable(
+        &self,
+        was: &str,
+        health: &Health,
+        result: &HostResult,
+    ) -> Result<String, String> {
+        mark(self.journal, self.host(), Phase::Enabling, None)?;
+        self.progress("enabling");
+        let server = self.register().await?;
+        let version = health
+            .version
+            .as_ref()
+            .map(|v| format!(", BBB {v}"))
+            .unwrap_or_default();
+        let back = enable::after_upgrade(was, server.state);
+        if back == Back::Enable {
+            self.client
+                .set_state(&server, State::Enabled)
+                .await
+                .map_err(|e| self.fail("enabling", e.to_string()))?;
+        }
+        Ok(if back != Back::AsBefore {
+            format!(
+                "upgraded, healthy and enabled; {} step(s) changed{version}",
+                result.changed
+            )
+        } else {
+            format!(
+                "upgraded and healthy; left {} as it was before; {} step(s) changed{version}",
+                server.state, result.changed
+            )
+        })
+    }
+
+    /// Brings the node's registration in line with the inventory: kept, updated or added.
+    async fn register(&self) -> Result<Server, String> {
+        let servers = self
+            .client
+            .list()
+            .await
+            .map_err(|e| self.fail("enabling", e.to_string()))?;
+        let desired = &self.node.desired;
+        match find(&servers, &desired.url) {
+            Some(s) if s.differences(desired).is_empty() => Ok(s.clone()),
+            Some(s) => self
+                .client
+                .update(s, desired)
+                .await
+                .map_err(|e| self.fail("updating the registration", e.to_string())),
+            None => self
+                .client
+                .add(desired)
+                .await
+                .map_err(|e| self.fail("registering", e.to_string())),
+        }
+    }
 }
 
 /// Applies the node's roles, showing the executor's events on the node's progress line.
