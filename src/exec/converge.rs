@@ -169,7 +169,7 @@ impl HostRun<'_> {
             .iter()
             .map(|i| plan::item_planned(self.plan, i).timeout)
             .sum();
-        let mut progress = Progress {
+        let mut marks = MarkReader {
             run: self,
             items,
             verdicts,
@@ -178,11 +178,11 @@ impl HostRun<'_> {
         };
         let r = tokio::time::timeout(
             Duration::from_secs(total + 60),
-            self.conn.run(&script, &mut |line| progress.on_line(line)),
+            self.conn.run(&script, &mut |line| marks.on_line(line)),
         )
         .await;
         for (n, item) in items.iter().enumerate() {
-            if progress.done[n] {
+            if marks.done[n] {
                 let Item::Step(i) = item else { continue };
                 if matches!(verdicts[*i], Verdict::Change { .. }) {
                     res.changed += 1;
@@ -192,14 +192,14 @@ impl HostRun<'_> {
         // Barriers that ran count as ok; they were counted as ok by the check already.
         match r {
             Err(_) => HostOutcome::Failed("the apply script did not finish in time".into()),
-            Ok(Err(e)) => progress.interrupted(e),
-            Ok(Ok(f)) => progress.finished(&f, res),
+            Ok(Err(e)) => marks.interrupted(e),
+            Ok(Ok(f)) => marks.finished(&f, res),
         }
     }
 }
 
 /// What the apply script has reported so far, read from its marks line by line.
-struct Progress<'r, 'a> {
+struct MarkReader<'r, 'a> {
     run: &'r HostRun<'a>,
     items: &'r [Item],
     verdicts: &'r [Verdict],
@@ -209,7 +209,7 @@ struct Progress<'r, 'a> {
     failed: Option<String>,
 }
 
-impl Progress<'_, '_> {
+impl MarkReader<'_, '_> {
     /// Reads one stdout line of the apply script; lines without this run's mark are ignored.
     fn on_line(&mut self, line: &str) {
         let n = self.items.len();
