@@ -3,6 +3,7 @@
 //! against empty files, non-UTF-8 bytes and alias bombs. Messages and hints come from the
 //! crate's typed error variants, not from its English text.
 
+use crate::bounded::ReadError;
 use crate::error::{Diagnostic, did_you_mean};
 use serde::de::DeserializeOwned;
 use serde_saphyr::{DefaultMessageFormatter, Error as YamlError, MessageFormatter};
@@ -18,14 +19,19 @@ pub struct Source {
 }
 
 impl Source {
-    /// Reads a file, refusing empty and non-UTF-8 files with a clear message.
+    /// Reads a file through [`crate::bounded`] (only a regular file of at most
+    /// [`crate::bounded::MAX_FILE_BYTES`], so a FIFO swapped in cannot block), refusing empty
+    /// and non-UTF-8 files with a clear message.
     ///
     /// # Errors
-    /// A file that cannot be read, is not UTF-8 (located at the first bad byte) or holds
-    /// only blank and comment lines.
+    /// A file that cannot be read, is not a regular file, is too large, is not UTF-8 (located
+    /// at the first bad byte) or holds only blank and comment lines.
     pub fn read(path: &Path) -> Result<Source, Diagnostic> {
-        let bytes = std::fs::read(path)
-            .map_err(|e| Diagnostic::file(path, format!("cannot read file: {e}")))?;
+        let bytes =
+            crate::bounded::read(path, crate::bounded::MAX_FILE_BYTES).map_err(|e| match e {
+                ReadError::Io(e) => Diagnostic::file(path, format!("cannot read file: {e}")),
+                other => Diagnostic::file(path, other.to_string()),
+            })?;
         let text = String::from_utf8(bytes).map_err(|e| {
             let upto = &e.as_bytes()[..e.utf8_error().valid_up_to()];
             let line = upto.iter().filter(|b| **b == b'\n').count() as u64 + 1;
@@ -76,6 +82,10 @@ impl Source {
             .map(|l| (l.line(), l.column()))
             .unwrap_or((0, 0));
         let cause = original(e);
+        let (line, column) = match cause {
+            YamlError::UnsupportedTag { tag, .. } => tag_position(&self.text, tag, line, column),
+            _ => (line, column),
+        };
         let message = message(cause);
         let mut d = if line > 0 {
             self.at(line, column, message)
@@ -85,6 +95,31 @@ impl Source {
         d.hint = hint(cause);
         d
     }
+}
+
+/// Where the tag `tag` of the node at `line`:`column` was written: serde-saphyr places the
+/// error at the node (`[` of `!!python/object ["..."]`), the operator wrote the fault at the
+/// tag before it. Unchanged if the tag's text is not found before the node (a shorthand
+/// written differently).
+fn tag_position(text: &str, tag: &str, line: u64, column: u64) -> (u64, u64) {
+    let Some(start) = text
+        .split_inclusive('\n')
+        .nth((line as usize).saturating_sub(1))
+    else {
+        return (line, column);
+    };
+    let line_start = start.as_ptr() as usize - text.as_ptr() as usize;
+    let node = start
+        .char_indices()
+        .nth((column as usize).saturating_sub(1))
+        .map_or(line_start + start.len(), |(i, _)| line_start + i);
+    let Some(at) = text[..node].rfind(tag) else {
+        return (line, column);
+    };
+    let before = &text[..at];
+    let tag_line = before.matches('\n').count() as u64 + 1;
+    let tag_col = before.rsplit('\n').next().unwrap_or("").chars().count() as u64 + 1;
+    (tag_line, tag_col)
 }
 
 /// The error under serde-saphyr's wrappers (snippet, alias use-site).
@@ -107,6 +142,7 @@ fn message(e: &YamlError) -> String {
             format!("duplicate mapping key: {k}")
         }
         YamlError::DuplicateMappingKey { key: None, .. } => "duplicate mapping key".into(),
+        YamlError::UnsupportedTag { tag, .. } => format!("unsupported YAML tag `{tag}`"),
         other => DefaultMessageFormatter
             .format_message(other)
             .trim()
@@ -140,10 +176,13 @@ pub fn unknown_field_hint(message: &str) -> Option<String> {
     did_you_mean(word, candidates.iter().copied()).map(|c| format!("did you mean `{c}`?"))
 }
 
-/// Options for every YAML file we read: duplicate keys are errors (the default) and a
-/// budget stops alias bombs long before they eat memory.
+/// Options for every YAML file we read: duplicate keys are errors (the default), a budget
+/// stops alias bombs long before they eat memory, and a tag rollout does not understand
+/// (`!vault`, `!!python/object`, a typo) is an error rather than silently dropped, which
+/// would change the value's meaning.
 fn options() -> serde_saphyr::Options {
     let mut o = serde_saphyr::Options::default();
+    o.reject_unsupported_tags = true;
     o.budget = serde_saphyr::budget! { max_aliases: 10_000, max_nodes: 200_000, max_depth: 128 };
     o
 }
@@ -191,6 +230,22 @@ mod tests {
         let d = diagnose("address: \"unterminated\n");
         assert_eq!(d.message, "invalid indentation in multiline quoted scalar");
         assert_eq!(d.hint, None);
+    }
+
+    #[test]
+    fn unknown_tags_are_errors() {
+        let d = diagnose("address: !host x\n");
+        assert_eq!(d.message, "unsupported YAML tag `!host`");
+        assert_eq!((d.line, d.column), (1, 10));
+        let d = diagnose("port: 1\naddress: !!python/object:x [\"a\"]\n");
+        assert_eq!(d.message, "unsupported YAML tag `!!python/object:x`");
+        assert_eq!((d.line, d.column), (2, 10));
+        // The core schema's own tags stay usable.
+        assert!(
+            diagnose("port: !!int 1\naddress: !!str x\nx: 1\n")
+                .message
+                .contains("`x`")
+        );
     }
 
     #[test]
