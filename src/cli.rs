@@ -65,8 +65,8 @@ struct RunArgs {
     /// Leave out steps with one of these tags.
     #[arg(long, value_delimiter = ',')]
     skip_tags: Vec<String>,
-    /// How many hosts to work on at once.
-    #[arg(short, long, default_value_t = 50)]
+    /// How many hosts to work on at once (1 to 10000).
+    #[arg(short, long, default_value_t = 50, value_parser = forks_range())]
     forks: usize,
     /// Extra variables KEY=VALUE, highest precedence.
     #[arg(short = 'e', long = "extra-vars", value_parser = parse_kv)]
@@ -123,8 +123,9 @@ struct UpgradeArgs {
     /// Ask for confirmation before each batch after the first.
     #[arg(long)]
     pause: bool,
-    /// Stop once more nodes than this have failed (default 0: at the first failure).
-    #[arg(long, default_value_t = 0)]
+    /// Stop once more nodes than this have failed (default 0: at the first failure; at most
+    /// 10000).
+    #[arg(long, default_value_t = 0, value_parser = max_failures_range())]
     max_failures: usize,
     /// Give up draining a node after this long (the node fails and stays cordoned).
     #[arg(long, value_parser = parse_duration)]
@@ -134,15 +135,46 @@ struct UpgradeArgs {
     force: bool,
 }
 
-/// An `--extra-vars` value without `=`.
-#[derive(Debug, thiserror::Error)]
-#[error("`{0}` is not KEY=VALUE")]
-struct NotKeyValue(String);
+/// The most hosts worked on at once, and the most failures `--max-failures` allows: far more
+/// than any pool, far below what the semaphore behind `--forks` can count (it panicked above
+/// `usize::MAX >> 3`).
+const MAX_HOSTS: u64 = 10_000;
 
-fn parse_kv(s: &str) -> Result<(String, String), NotKeyValue> {
-    s.split_once('=')
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .ok_or_else(|| NotKeyValue(s.to_string()))
+/// `--forks`: 1..=[`MAX_HOSTS`]; 0 would wait forever, so it is an error, not 1.
+fn forks_range() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::new().range(1..=MAX_HOSTS)
+}
+
+/// `--max-failures`: 0..=[`MAX_HOSTS`].
+fn max_failures_range() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::new().range(0..=MAX_HOSTS)
+}
+
+/// Why an `--extra-vars` value cannot be used.
+#[derive(Debug, thiserror::Error)]
+enum BadExtraVar {
+    /// No `=` at all.
+    #[error("`{0}` is not KEY=VALUE")]
+    NotKeyValue(String),
+    /// The key could not be named in a template (`=1`, `a b=2`).
+    #[error("`{0}` is not a variable name (letters, digits and `_`, not starting with a digit)")]
+    NotAName(String),
+}
+
+fn parse_kv(s: &str) -> Result<(String, String), BadExtraVar> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| BadExtraVar::NotKeyValue(s.to_string()))?;
+    if !is_variable_name(k) {
+        return Err(BadExtraVar::NotAName(k.to_string()));
+    }
+    Ok((k.to_string(), v.to_string()))
+}
+
+/// A name a template can refer to: ASCII letters, digits and `_`, not starting with a digit.
+fn is_variable_name(k: &str) -> bool {
+    k.chars().next().is_some_and(|c| !c.is_ascii_digit())
+        && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 impl From<RunArgs> for app::Options {
