@@ -67,6 +67,7 @@ pub fn load(o: &Options, run_vars: &Map<String, Value>) -> Result<Prepared, Vec<
         .map_err(|e| vec![Diagnostic::file(&o.inventory, e)])?;
     let role_names: Vec<&String> = hosts.iter().flat_map(|h| h.roles.iter()).collect();
     let roles = role::load_all(&inv.roles_dir, role_names).map_err(|d| vec![d])?;
+    unknown_tags(&o.tags, &hosts, &roles).map_err(|e| vec![Diagnostic::file(&o.inventory, e)])?;
     let templates = Templates::load(&inv.templates_dir).map_err(|d| vec![d])?;
     let filter = Filter {
         tags: o.tags.clone(),
@@ -79,6 +80,43 @@ pub fn load(o: &Options, run_vars: &Map<String, Value>) -> Result<Prepared, Vec<
         plans,
         connector,
     })
+}
+
+/// Refuses a `--tags` entry that no step or handler of the selected hosts' roles carries (a
+/// role's name is a tag of all its steps): a typo would otherwise run nothing and exit 0.
+fn unknown_tags(
+    tags: &[String],
+    hosts: &[&Host],
+    roles: &std::collections::BTreeMap<String, role::Role>,
+) -> Result<(), String> {
+    let selected = || {
+        hosts
+            .iter()
+            .flat_map(|h| h.roles.iter())
+            .filter_map(|r| roles.get(r))
+    };
+    for tag in tags {
+        let known = selected().any(|r| {
+            r.name == *tag
+                || r.steps
+                    .iter()
+                    .chain(&r.handlers)
+                    .any(|s| s.role == *tag || s.tags.contains(tag))
+        });
+        if !known {
+            let names: Vec<&str> = selected()
+                .flat_map(|r| r.steps.iter().flat_map(|s| s.tags.iter().chain([&s.role])))
+                .map(String::as_str)
+                .collect();
+            let hint = crate::error::did_you_mean(tag, names.iter().copied())
+                .map(|s| format!(" (did you mean `{s}`?)"))
+                .unwrap_or_default();
+            return Err(format!(
+                "--tags: no step of the selected hosts has tag `{tag}`{hint}"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Runs the executor on every plan with the run's reporter; returns per-host results in

@@ -18,15 +18,18 @@ fn rollout(args: &[&str]) -> (i32, String, String) {
 }
 
 fn expect_error(name: &str, extra: &[&str]) {
-    let inv = format!("tests/fixtures/errors/{name}.yml");
+    expect_error_in(name, if extra.is_empty() { name } else { "limit" }, extra);
+}
+
+/// `rollout plan tests/fixtures/errors/{inventory}.yml EXTRA...` prints exactly
+/// `{expected}.stderr`, exits 2 and runs nothing.
+fn expect_error_in(inventory: &str, expected: &str, extra: &[&str]) {
+    let inv = format!("tests/fixtures/errors/{inventory}.yml");
     let mut args = vec!["plan", inv.as_str()];
     args.extend_from_slice(extra);
     let (code, stdout, stderr) = rollout(&args);
-    let expected = std::fs::read_to_string(format!(
-        "tests/fixtures/errors/{}.stderr",
-        if extra.is_empty() { name } else { "limit" }
-    ))
-    .expect("expected stderr file");
+    let expected = std::fs::read_to_string(format!("tests/fixtures/errors/{expected}.stderr"))
+        .expect("expected stderr file");
     assert_eq!(stderr, expected, "stderr of `rollout plan {inv}` changed");
     assert_eq!(code, 2, "bad input must exit 2");
     assert_eq!(stdout, "", "nothing may run on bad input");
@@ -210,4 +213,32 @@ fn symbolic_link_loop_under_templates_is_refused() {
     assert_eq!(stderr, want);
     assert_eq!((code, stdout.as_str()), (2, ""));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn unsupported_yaml_tag_is_an_error_at_the_tag() {
+    expect_error("yaml_tag", &[]);
+}
+
+#[test]
+fn numbers_out_of_range_are_refused() {
+    // Above tokio's semaphore limit, --forks panicked; 0 was silently taken as 1.
+    expect_error_in("good", "forks_huge", &["--forks", "2305843009213693952"]);
+    expect_error_in("good", "forks_zero", &["--forks", "0"]);
+}
+
+#[test]
+fn extra_var_without_a_name_is_refused() {
+    expect_error_in("good", "extra_var_empty", &["-e", "=1"]);
+    expect_error_in("good", "extra_var_space", &["-e", "a b=2"]);
+}
+
+#[test]
+fn limit_naming_nothing_is_refused() {
+    expect_error_in("good", "limit_empty", &["--limit", ",,,"]);
+}
+
+#[test]
+fn tag_no_step_has_is_refused() {
+    expect_error_in("good", "tags_unknown", &["--tags", "nothing"]);
 }

@@ -8,6 +8,9 @@ pub fn select<'a>(inv: &'a Inventory, limit: Option<&str>) -> Result<Vec<&'a Hos
     let Some(limit) = limit else {
         return Ok(inv.hosts.iter().collect());
     };
+    if limit.split(',').all(|p| p.trim().is_empty()) {
+        return Err(format!("--limit `{limit}` names no host or group"));
+    }
     let mut include: Vec<&str> = Vec::new();
     let mut exclude: Vec<&str> = Vec::new();
     for part in limit.split(',').map(str::trim).filter(|p| !p.is_empty()) {
