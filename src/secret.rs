@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// What replaces a secret's value in any output.
 pub const REDACTED: &str = "<redacted>";
@@ -21,6 +21,7 @@ impl Secrets {
         values.retain(|v| !v.is_empty());
         values.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         values.dedup();
+        remember(values.iter());
         Secrets {
             values: Arc::new(values),
         }
@@ -52,6 +53,53 @@ impl Secrets {
     pub fn is_empty(&self) -> bool {
         self.values.is_empty()
     }
+}
+
+/// Every secret value this process has read (see [`resolve`]) or been given (see
+/// [`Secrets::new`]). Errors can stop a command before a run's [`Secrets`] exist (a variable
+/// that fails to render, a balancer value that does not validate), so the one place that
+/// prints errors redacts with this set instead ([`redact_known`]).
+static KNOWN: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Adds values to [`KNOWN`].
+fn remember<'a>(values: impl IntoIterator<Item = &'a String>) {
+    // A poisoned lock only means another thread panicked while pushing: the list is intact.
+    let mut known = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
+    for v in values {
+        if !v.is_empty() && !known.contains(v) {
+            known.push(v.clone());
+        }
+    }
+    known.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+}
+
+/// Replaces every secret value this process has read in `text`, in any ASCII case (an error
+/// that lowercased a value, `expected true or false, got \`s3cret\``, is caught too). The one
+/// redaction point for error messages: [`crate::subcommand::Error::print`] and
+/// [`crate::report::summary::error`] pass everything they print through it.
+pub fn redact_known(text: &str) -> String {
+    let known = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
+    let mut out = text.to_string();
+    for v in known.iter() {
+        out = replace_ignoring_ascii_case(&out, v);
+    }
+    out
+}
+
+/// `text` with every occurrence of `value`, compared without ASCII case, replaced by
+/// [`REDACTED`]. ASCII case folding keeps byte offsets, so the matches index `text` too.
+fn replace_ignoring_ascii_case(text: &str, value: &str) -> String {
+    let lower = text.to_ascii_lowercase();
+    let needle = value.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for (i, _) in lower.match_indices(&needle) {
+        out.push_str(&text[last..i]);
+        out.push_str(REDACTED);
+        last = i + needle.len();
+    }
+    out.push_str(&text[last..]);
+    out
 }
 
 /// Is this value a secret reference (`{secret: "..."}`)?
@@ -109,6 +157,7 @@ pub fn resolve(reference: &str, base: &Path) -> Result<String, String> {
     if value.is_empty() {
         return Err(format!("secret `{reference}` is empty"));
     }
+    remember([&value]);
     Ok(value)
 }
 
@@ -166,6 +215,15 @@ fn walk(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn errors_are_redacted_in_any_case() {
+        Secrets::new(vec!["Known-Secret-Value".into()]);
+        assert_eq!(
+            redact_known("mode `Known-Secret-Value`, got `known-secret-value`, KNOWN-SECRET-VALUE"),
+            "mode `<redacted>`, got `<redacted>`, <redacted>"
+        );
+    }
 
     #[test]
     fn redacts_longest_first() {

@@ -11,6 +11,7 @@ use crate::pool::error::PoolError;
 use crate::pool::{self, DrainOptions, UpgradeOptions, register};
 use crate::report::Format;
 use crate::report::summary::{self, Summary};
+use crate::secret::redact_known;
 
 /// A subcommand to run.
 #[derive(Debug, Clone)]
@@ -71,16 +72,18 @@ impl Error {
     }
 
     /// Shows the error as its exit says: bad input and interruptions on stderr only (nothing
-    /// has run, or the run was cut short); a failure also as an `error` object in JSON.
+    /// has run, or the run was cut short); a failure also as an `error` object in JSON. Every
+    /// text passes through [`redact_known`]: a diagnostic may quote a value that came from a
+    /// secret, and the error may come before the run's `Secrets` exist.
     pub fn print(&self, format: Format) {
         match (self.exit(), self) {
             (_, Error::Input(ds) | Error::Pool(PoolError::Input(ds))) => {
                 for d in ds {
-                    eprintln!("{d}");
+                    eprintln!("{}", redact_known(&d.to_string()));
                 }
             }
-            (Exit::Input, e) => eprintln!("error: {e}"),
-            (Exit::Interrupted, e) => eprintln!("\n{e}"),
+            (Exit::Input, e) => eprintln!("error: {}", redact_known(&e.to_string())),
+            (Exit::Interrupted, e) => eprintln!("\n{}", redact_known(&e.to_string())),
             (_, e) => summary::error(format, &e.to_string()),
         }
     }

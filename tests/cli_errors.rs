@@ -242,3 +242,22 @@ fn limit_naming_nothing_is_refused() {
 fn tag_no_step_has_is_refused() {
     expect_error_in("good", "tags_unknown", &["--tags", "nothing"]);
 }
+
+#[test]
+fn secret_values_never_appear_in_errors_in_any_case() {
+    // Step arguments are validated after rendering, and one message lowercases the value.
+    let out = Command::new(env!("CARGO_BIN_EXE_rollout"))
+        .args(["plan", "tests/fixtures/errors/secret_in_error.yml"])
+        .env("ROLLOUT_TEST_LEAK_SECRET", "S3CRET-Leak-Value")
+        .output()
+        .expect("rollout runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Only the redaction is pinned here: where step errors point is another test's matter.
+    assert!(stderr.contains("file: mode `<redacted>` is not an octal file mode"));
+    assert!(stderr.contains("file: expected true or false, got `<redacted>`"));
+    assert!(
+        !stderr.to_lowercase().contains("s3cret-leak-value"),
+        "{stderr}"
+    );
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -60,6 +60,9 @@ pub fn render<S: Summary>(format: Format, s: &S) {
 /// Prints an error that ended a command (balancer unreachable, journal, capacity) the same
 /// way in every format: on stderr, and as an `error` object on stdout with `--output json`.
 pub fn error(format: Format, message: &str) {
+    // Through the one redaction point for error texts (see `secret::redact_known`).
+    let message = crate::secret::redact_known(message);
+    let message = message.as_str();
     if format == Format::Json {
         println!(
             "{}",
