@@ -261,3 +261,11 @@ fn secret_values_never_appear_in_errors_in_any_case() {
     );
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn variable_errors_point_at_the_variable_where_it_was_set() {
+    // Inventory line:col, the role's defaults.yml (not the inventory), or `-e NAME`.
+    expect_error("var_undefined", &[]);
+    expect_error("var_undefined_default", &[]);
+    expect_error_in("good", "var_undefined_extra", &["-e", "z={{ nope }}"]);
+}

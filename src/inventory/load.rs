@@ -181,6 +181,7 @@ pub fn load(path: &Path, extra_vars: &[(String, String)]) -> Result<Inventory, D
             origins.insert(k.clone(), Origin::Extra);
         }
         refs::check(&source, &vars, &origins)?;
+        origins.retain(|k, _| vars.contains_key(k));
         address::check(&source, name, hf, *at)?;
         out_hosts.push(Host {
             name: name.clone(),
@@ -195,6 +196,7 @@ pub fn load(path: &Path, extra_vars: &[(String, String)]) -> Result<Inventory, D
             groups: host_groups.iter().map(|(g, _)| (*g).clone()).collect(),
             roles,
             vars,
+            origins,
         });
     }
     if out_hosts.is_empty() {

@@ -10,8 +10,10 @@ mod select;
 pub use address::ssh_destination;
 pub use file::Connection;
 pub use load::load;
+pub use refs::Origin;
 pub use select::select;
 
+use crate::error::Diagnostic;
 use crate::secret::Secrets;
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
@@ -49,6 +51,31 @@ pub struct Host {
     pub roles: Vec<String>,
     /// Inventory variables after precedence (role defaults are merged later, under these).
     pub vars: Map<String, Value>,
+    /// Where each of `vars` was set (the winning place after precedence), so an error in a
+    /// variable's value points at it.
+    pub origins: std::collections::HashMap<String, Origin>,
+}
+
+impl Host {
+    /// A diagnostic at the place variable `name` was set for this host: its line and column
+    /// in the inventory, or `-e NAME` at `within` (line, column of the fault inside the
+    /// value, 1-based). `None` if the inventory did not set it.
+    pub fn var_at(
+        &self,
+        inv: &Inventory,
+        name: &str,
+        within: (u64, u64),
+        message: String,
+    ) -> Option<Diagnostic> {
+        match self.origins.get(name)? {
+            Origin::At(line, column) => Some(inv.source.at(*line, *column, message)),
+            Origin::Extra => {
+                let text = self.vars.get(name).and_then(Value::as_str).unwrap_or("");
+                let path = std::path::PathBuf::from(format!("-e {name}"));
+                Some(Diagnostic::at(&path, text, within.0, within.1, message))
+            }
+        }
+    }
 }
 
 impl Inventory {

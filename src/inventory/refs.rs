@@ -13,8 +13,8 @@ use std::collections::HashMap;
 use std::path::Path;
 
 /// Where a variable's value was set.
-#[derive(Debug, Clone, Copy)]
-pub(super) enum Origin {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
     /// Line and column in the inventory.
     At(u64, u64),
     /// `-e NAME=VALUE` on the command line.

@@ -158,10 +158,11 @@ fn plan_host(
     run_vars: &Map<String, Value>,
 ) -> Result<HostPlan, Vec<Diagnostic>> {
     let mut vars = host_vars(inv, host, roles, run_vars);
-    if let Err((keys, e)) = crate::vars::resolve(templates, &mut vars) {
-        return Err(vec![Diagnostic::file(
-            &inv.path,
-            format!("host {}: variable {keys}: {e}", host.name),
+    if let Err((key, e)) = crate::vars::resolve(templates, &mut vars) {
+        let message = format!("host {}: variable {key}: {e}", host.name);
+        let within = position_in_value(host.vars.get(&key), &e);
+        return Err(vec![var_diagnostic(
+            inv, host, roles, run_vars, &key, within, message,
         )]);
     }
     let ctx = minijinja::Value::from(minijinja::value::Serde(&vars));
@@ -198,6 +199,47 @@ fn plan_host(
         skipped,
         vars,
     })
+}
+
+/// An error in variable `key`'s value, at the place that set it for `host` after
+/// precedence: the command's own variables, the inventory (line:col) or `-e NAME`, else the
+/// last of the host's roles whose `defaults.yml` has it (line:col there, not the inventory).
+fn var_diagnostic(
+    inv: &Inventory,
+    host: &Host,
+    roles: &BTreeMap<String, Role>,
+    run_vars: &Map<String, Value>,
+    key: &str,
+    within: (u64, u64),
+    message: String,
+) -> Diagnostic {
+    if run_vars.contains_key(key) {
+        return Diagnostic::file(&inv.path, message);
+    }
+    if let Some(d) = host.var_at(inv, key, within, message.clone()) {
+        return d;
+    }
+    host.roles
+        .iter()
+        .rev()
+        .filter_map(|r| roles.get(r)?.defaults_source.as_ref())
+        .find_map(|d| d.at(key, message.clone()))
+        .unwrap_or_else(|| Diagnostic::file(&inv.path, message))
+}
+
+/// Line and column (1-based) of a render error inside a string value: from the failing
+/// expression's byte range where known, else its line, else the start.
+fn position_in_value(value: Option<&Value>, e: &crate::template::RenderError) -> (u64, u64) {
+    let text = value.and_then(Value::as_str).unwrap_or("");
+    match e.range.as_ref().filter(|r| text.is_char_boundary(r.start)) {
+        Some(r) => {
+            let before = &text[..r.start];
+            let line = before.matches('\n').count() as u64 + 1;
+            let col = before.rsplit('\n').next().unwrap_or("").chars().count() as u64 + 1;
+            (line, col)
+        }
+        None => (e.line.map_or(1, |l| l as u64), 1),
+    }
 }
 
 fn resolve(

@@ -18,8 +18,28 @@ const COMMON: &[&str] = &["name", "when", "tags", "notify", "timeout"];
 pub struct Role {
     pub name: String,
     pub defaults: Map<String, Value>,
+    /// `defaults.yml` as read, with the line and column of each default, so an error in a
+    /// default's value points there (not at the inventory). `None` without a defaults file.
+    pub defaults_source: Option<Defaults>,
     pub steps: Vec<StepSpec>,
     pub handlers: Vec<StepSpec>,
+}
+
+/// Where a role's defaults were written.
+#[derive(Debug, Clone)]
+pub struct Defaults {
+    /// The `defaults.yml` file, for snippets.
+    pub source: crate::yaml::Source,
+    /// Line and column of each default's value.
+    pub positions: BTreeMap<String, (u64, u64)>,
+}
+
+impl Defaults {
+    /// A diagnostic at default `name`'s value, or `None` if the role has no such default.
+    pub fn at(&self, name: &str, message: impl Into<String>) -> Option<Diagnostic> {
+        let (line, col) = self.positions.get(name)?;
+        Some(self.source.at(*line, *col, message))
+    }
 }
 
 /// A step as written: its kind's arguments are still templates.
@@ -78,10 +98,11 @@ pub fn load(dir: &Path, name: &str) -> Result<Role, Diagnostic> {
     };
     let steps = parse_steps(name, &steps_path, Use::Step)?;
     let defaults_path = root.join("defaults.yml");
-    let defaults = if defaults_path.exists() {
-        read_defaults(&defaults_path)?
+    let (defaults, defaults_source) = if defaults_path.exists() {
+        let (d, source) = read_defaults(&defaults_path)?;
+        (d, Some(source))
     } else {
-        Map::new()
+        (Map::new(), None)
     };
     // Every notify must name a handler of this role.
     let names: Vec<&str> = handlers.iter().map(|h| h.name.as_str()).collect();
@@ -106,6 +127,7 @@ pub fn load(dir: &Path, name: &str) -> Result<Role, Diagnostic> {
     Ok(Role {
         name: name.to_string(),
         defaults,
+        defaults_source,
         steps,
         handlers,
     })
@@ -113,11 +135,13 @@ pub fn load(dir: &Path, name: &str) -> Result<Role, Diagnostic> {
 
 /// A role's defaults. Secret references are refused: defaults are shared by every inventory
 /// and never resolved, so `{secret: ...}` here would reach hosts as a literal mapping.
-fn read_defaults(path: &Path) -> Result<Map<String, Value>, Diagnostic> {
+fn read_defaults(path: &Path) -> Result<(Map<String, Value>, Defaults), Diagnostic> {
     let src = crate::bounded::source(path)?;
     let m: IndexMap<String, Spanned<Value>> = src.parse()?;
     let mut out = Map::new();
+    let mut positions = BTreeMap::new();
     for (k, v) in m {
+        positions.insert(k.clone(), (v.referenced.line(), v.referenced.column()));
         if crate::secret::contains_reference(&v.value) {
             let (line, col) = (v.referenced.line(), v.referenced.column());
             return Err(src
@@ -132,7 +156,13 @@ fn read_defaults(path: &Path) -> Result<Map<String, Value>, Diagnostic> {
         }
         out.insert(k, v.value);
     }
-    Ok(out)
+    Ok((
+        out,
+        Defaults {
+            source: src,
+            positions,
+        },
+    ))
 }
 
 fn parse_steps(role: &str, path: &Path, usage: Use) -> Result<Vec<StepSpec>, Diagnostic> {
