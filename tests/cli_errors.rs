@@ -269,3 +269,16 @@ fn variable_errors_point_at_the_variable_where_it_was_set() {
     expect_error("var_undefined_default", &[]);
     expect_error_in("good", "var_undefined_extra", &["-e", "z={{ nope }}"]);
 }
+
+#[test]
+fn pool_node_errors_are_located_and_redacted() {
+    let out = Command::new(env!("CARGO_BIN_EXE_rollout"))
+        .args(["plan", "tests/fixtures/errors/node_secret.yml"])
+        .env("ROLLOUT_TEST_LEAK_SECRET", "S3CRET-Leak-Value")
+        .output()
+        .expect("rollout runs");
+    let expected = std::fs::read_to_string("tests/fixtures/errors/node_secret.stderr")
+        .expect("expected stderr file");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), expected);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -163,10 +163,15 @@ pub fn nodes(p: &Prepared, cfg: &BalancerConfig) -> Result<Vec<Node>, Vec<Diagno
     for plan in p.plans.iter().filter(|pl| members.contains(&pl.host.name)) {
         match node(plan, cfg.kind) {
             Ok(n) => out.push(n),
-            Err(m) => errors.push(Diagnostic::file(
-                &p.inventory.path,
-                format!("host {}: {m}", plan.host.name),
-            )),
+            Err(m) => {
+                let message = format!("host {}: {m}", plan.host.name);
+                // At the variable where the inventory or `-e` set it (a role default or an
+                // unset variable has no place of the inventory's).
+                let at = plan
+                    .host
+                    .var_at(&p.inventory, m.variable(), (1, 1), message.clone());
+                errors.push(at.unwrap_or_else(|| Diagnostic::file(&p.inventory.path, message)));
+            }
         }
     }
     for (i, n) in out.iter().enumerate() {
@@ -204,6 +209,20 @@ pub enum NodeVarError {
     MultiplierType,
     #[error("`bbb_load_multiplier` must be greater than 0")]
     MultiplierNotPositive,
+}
+
+impl NodeVarError {
+    /// The variable at fault.
+    pub fn variable(&self) -> &'static str {
+        match self {
+            NodeVarError::NotString(name) => name,
+            NodeVarError::NoApiUrl | NodeVarError::BadApiUrl(_) => "bbb_api_url",
+            NodeVarError::NoSecret => "bbb_secret",
+            NodeVarError::MultiplierText(_)
+            | NodeVarError::MultiplierType
+            | NodeVarError::MultiplierNotPositive => "bbb_load_multiplier",
+        }
+    }
 }
 
 /// A planned host as a node: its balancer values from its rendered variables.
