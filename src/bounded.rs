@@ -1,10 +1,9 @@
 //! Reading the operator's files safely: only regular files, never more than a cap. A FIFO,
 //! `/dev/zero` or a device given as an inventory, template or secret file would otherwise
 //! block forever or read until memory runs out; every place rollout reads a file the operator
-//! named goes through [`read_to_string`] (or [`check`] where another reader opens the file).
+//! named goes through [`read_to_string`] or [`read`] (YAML files through
+//! `yaml::Source::read`), or [`check`] where another reader opens the file.
 
-use crate::error::Diagnostic;
-use crate::yaml::Source;
 use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
@@ -71,15 +70,6 @@ pub fn read(path: &Path, cap: u64) -> Result<Vec<u8>, ReadError> {
         return Err(ReadError::TooLarge(cap));
     }
     Ok(bytes)
-}
-
-/// Reads an operator's YAML file into a [`Source`], refusing anything but a regular file of
-/// at most [`MAX_FILE_BYTES`] ("error: fifo.yml: not a regular file").
-///
-/// # Errors
-/// A located [`Diagnostic`] for the whole file, or one of [`Source::read`]'s.
-pub fn source(path: &Path) -> Result<Source, Diagnostic> {
-    Source::read(path)
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ struct GroupInfo<'a> {
 /// Reads, parses and validates the inventory at `path`.
 pub fn load(path: &Path, extra_vars: &[(String, String)]) -> Result<Inventory, Diagnostic> {
     // Only a regular file of bounded size: a FIFO or /dev/zero would hang or exhaust memory.
-    let source = crate::bounded::source(path)?;
+    let source = crate::yaml::Source::read(path)?;
     let file: InventoryFile = source.parse()?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let base = if base.as_os_str().is_empty() {
@@ -131,6 +131,7 @@ pub fn load(path: &Path, extra_vars: &[(String, String)]) -> Result<Inventory, D
     };
 
     let mut out_hosts = Vec::new();
+    let mut var_origins = HashMap::new();
     for (name, (hf, at)) in &hosts {
         let default_host = HostFile::default();
         let hf = hf.unwrap_or(&default_host);
@@ -196,8 +197,8 @@ pub fn load(path: &Path, extra_vars: &[(String, String)]) -> Result<Inventory, D
             groups: host_groups.iter().map(|(g, _)| (*g).clone()).collect(),
             roles,
             vars,
-            origins,
         });
+        var_origins.insert(name.clone(), origins);
     }
     if out_hosts.is_empty() {
         return Err(source
@@ -243,6 +244,7 @@ pub fn load(path: &Path, extra_vars: &[(String, String)]) -> Result<Inventory, D
         secrets: Secrets::new(secret_values),
         balancer,
         source,
+        var_origins,
     })
 }
 

@@ -34,6 +34,9 @@ pub struct Inventory {
     /// The raw `balancer:` section, validated by the balancer module.
     pub balancer: Option<(Value, u64, u64)>,
     pub source: crate::yaml::Source,
+    /// Per host name, where each of its variables was set (the winning place after
+    /// precedence), so an error in a variable's value points at it (see [`Inventory::var_at`]).
+    pub var_origins: std::collections::HashMap<String, std::collections::HashMap<String, Origin>>,
 }
 
 /// One machine of the pool.
@@ -51,34 +54,29 @@ pub struct Host {
     pub roles: Vec<String>,
     /// Inventory variables after precedence (role defaults are merged later, under these).
     pub vars: Map<String, Value>,
-    /// Where each of `vars` was set (the winning place after precedence), so an error in a
-    /// variable's value points at it.
-    pub origins: std::collections::HashMap<String, Origin>,
 }
 
-impl Host {
+impl Inventory {
     /// A diagnostic at the place variable `name` was set for this host: its line and column
     /// in the inventory, or `-e NAME` at `within` (line, column of the fault inside the
     /// value, 1-based). `None` if the inventory did not set it.
     pub fn var_at(
         &self,
-        inv: &Inventory,
+        host: &Host,
         name: &str,
         within: (u64, u64),
         message: String,
     ) -> Option<Diagnostic> {
-        match self.origins.get(name)? {
-            Origin::At(line, column) => Some(inv.source.at(*line, *column, message)),
+        match self.var_origins.get(&host.name)?.get(name)? {
+            Origin::At(line, column) => Some(self.source.at(*line, *column, message)),
             Origin::Extra => {
-                let text = self.vars.get(name).and_then(Value::as_str).unwrap_or("");
+                let text = host.vars.get(name).and_then(Value::as_str).unwrap_or("");
                 let path = std::path::PathBuf::from(format!("-e {name}"));
                 Some(Diagnostic::at(&path, text, within.0, within.1, message))
             }
         }
     }
-}
 
-impl Inventory {
     pub fn host(&self, name: &str) -> Option<&Host> {
         self.hosts.iter().find(|h| h.name == name)
     }

@@ -216,7 +216,7 @@ fn var_diagnostic(
     if run_vars.contains_key(key) {
         return Diagnostic::file(&inv.path, message);
     }
-    if let Some(d) = host.var_at(inv, key, within, message.clone()) {
+    if let Some(d) = inv.var_at(host, key, within, message.clone()) {
         return d;
     }
     host.roles

@@ -167,9 +167,9 @@ pub fn nodes(p: &Prepared, cfg: &BalancerConfig) -> Result<Vec<Node>, Vec<Diagno
                 let message = format!("host {}: {m}", plan.host.name);
                 // At the variable where the inventory or `-e` set it (a role default or an
                 // unset variable has no place of the inventory's).
-                let at = plan
-                    .host
-                    .var_at(&p.inventory, m.variable(), (1, 1), message.clone());
+                let at = p
+                    .inventory
+                    .var_at(&plan.host, m.variable(), (1, 1), message.clone());
                 errors.push(at.unwrap_or_else(|| Diagnostic::file(&p.inventory.path, message)));
             }
         }

@@ -109,7 +109,7 @@ pub fn load(dir: &Path, name: &str) -> Result<Role, Diagnostic> {
     for s in &steps {
         for n in &s.notify {
             if !names.contains(&n.as_str()) {
-                let src = crate::bounded::source(&s.file)?;
+                let src = crate::yaml::Source::read(&s.file)?;
                 let mut d = src.at(
                     s.line,
                     0,
@@ -136,7 +136,7 @@ pub fn load(dir: &Path, name: &str) -> Result<Role, Diagnostic> {
 /// A role's defaults. Secret references are refused: defaults are shared by every inventory
 /// and never resolved, so `{secret: ...}` here would reach hosts as a literal mapping.
 fn read_defaults(path: &Path) -> Result<(Map<String, Value>, Defaults), Diagnostic> {
-    let src = crate::bounded::source(path)?;
+    let src = crate::yaml::Source::read(path)?;
     let m: IndexMap<String, Spanned<Value>> = src.parse()?;
     let mut out = Map::new();
     let mut positions = BTreeMap::new();
@@ -166,7 +166,7 @@ fn read_defaults(path: &Path) -> Result<(Map<String, Value>, Defaults), Diagnost
 }
 
 fn parse_steps(role: &str, path: &Path, usage: Use) -> Result<Vec<StepSpec>, Diagnostic> {
-    let src = crate::bounded::source(path)?;
+    let src = crate::yaml::Source::read(path)?;
     let raw: Vec<RawStep> = src.parse()?;
     let mut out: Vec<StepSpec> = Vec::new();
     for (i, step) in raw.into_iter().enumerate() {
