@@ -282,3 +282,8 @@ fn pool_node_errors_are_located_and_redacted() {
     assert_eq!(String::from_utf8_lossy(&out.stderr), expected);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn handler_notifying_a_missing_handler() {
+    expect_error("handler_notify", &[]);
+}

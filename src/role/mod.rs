@@ -104,9 +104,9 @@ pub fn load(dir: &Path, name: &str) -> Result<Role, Diagnostic> {
     } else {
         (Map::new(), None)
     };
-    // Every notify must name a handler of this role.
+    // Every notify, of a step or of a handler, must name a handler of this role.
     let names: Vec<&str> = handlers.iter().map(|h| h.name.as_str()).collect();
-    for s in &steps {
+    for s in steps.iter().chain(&handlers) {
         for n in &s.notify {
             if !names.contains(&n.as_str()) {
                 let src = crate::yaml::Source::read(&s.file)?;
