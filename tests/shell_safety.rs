@@ -15,7 +15,7 @@ mod lint;
 mod sandbox;
 
 use rollout::script::sha256_hex;
-use sandbox::{NASTY, Sandbox, action, argv};
+use sandbox::{NASTY, Sandbox, action, argv, error, owner, refused_owner};
 use serde_json::json;
 
 #[test]
@@ -29,6 +29,8 @@ fn file_content_and_owner_arrive_byte_identical() {
         let content = format!("{v}\n{v}");
         let v = if v.contains('\0') { "o" } else { v };
         let path = format!("{path} {v}");
+        refused_owner("file", json!({"path": path, "content": "x"}), v);
+        let v = owner(v);
         let a = action(
             "file",
             json!({"path": path, "content": content, "owner": v, "group": v}),
@@ -51,6 +53,8 @@ fn directory_path_owner_and_group_arrive_byte_identical() {
     sb.stub("chgrp", 0, "");
     for (i, v) in NASTY.iter().enumerate() {
         let path = sb.path(&format!("d{i} {v}"));
+        refused_owner("directory", json!({"path": path}), v);
+        let v = owner(v);
         sb.apply_ok(&action("directory", json!({"path": path, "owner": v})));
         assert!(std::fs::metadata(&path).unwrap().is_dir(), "{v:?}");
         assert_eq!(sb.calls("chown").last().unwrap(), &argv(&["--", v, &path]));
@@ -118,9 +122,20 @@ fn command_guard_and_directory_arrive_byte_identical() {
     let sb = Sandbox::new("command");
     for (i, v) in NASTY.iter().enumerate() {
         let creates = sb.path(&format!("c{i} {v}"));
-        // Relative, so that it may start with `-` (`cd -` would go elsewhere).
-        let chdir = format!("-w{i} {v}");
-        std::fs::create_dir(sb.path(&chdir)).unwrap();
+        let chdir = sb.path(&format!("w{i} {v}"));
+        std::fs::create_dir(&chdir).unwrap();
+        // A relative `chdir` or `creates` would depend on where the script starts.
+        for (key, rel) in [
+            ("chdir", format!("-w{i} {v}")),
+            ("creates", format!("c{i}")),
+        ] {
+            let mut args = json!({"run": "true", "creates": creates, "chdir": chdir});
+            args[key] = json!(rel);
+            assert!(
+                error("command", args).ends_with("must be absolute"),
+                "{v:?}"
+            );
+        }
         let a = action(
             "command",
             json!({"run": "pwd > \"$OLDPWD/pwd.out\"", "creates": creates, "chdir": chdir}),
@@ -128,7 +143,7 @@ fn command_guard_and_directory_arrive_byte_identical() {
         assert_eq!(sb.check(&a), "", "{v:?}");
         sb.apply_ok(&a);
         let pwd = std::fs::read_to_string(sb.path("pwd.out")).unwrap();
-        assert_eq!(pwd, format!("{}\n", sb.path(&chdir)));
+        assert_eq!(pwd, format!("{chdir}\n"));
         std::fs::write(&creates, "").unwrap();
         assert_eq!(sb.check(&a), "created\n", "{v:?}");
     }

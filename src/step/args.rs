@@ -77,6 +77,39 @@ pub fn stat_mode(s: &str) -> String {
         .unwrap_or_else(|_| s.to_string())
 }
 
+/// A path argument named `field`: absolute and on one line. [`ArgError::NotAbsolute`] or
+/// [`ArgError::PathNewline`] otherwise.
+pub fn absolute(field: &'static str, value: String) -> Result<String, ArgError> {
+    if !value.starts_with('/') {
+        return Err(ArgError::NotAbsolute { field, value });
+    }
+    if value.contains('\n') {
+        return Err(ArgError::PathNewline(field));
+    }
+    Ok(value)
+}
+
+/// An owner or group named `field`, if given: a name `useradd`/`groupadd` would accept
+/// (letters, digits, `.`, `_`, `-`, at most 32 characters, a trailing `$` for machine
+/// accounts, not starting with `-`) or a numeric id. Anything else (spaces, `:`, a newline,
+/// empty) can name no account, and `chown` would fail on the host or read `root:root` as a
+/// group change too. [`ArgError::Account`] otherwise.
+pub fn account(field: &'static str, value: Option<String>) -> Result<Option<String>, ArgError> {
+    let Some(v) = value else { return Ok(None) };
+    let name = v.strip_suffix('$').unwrap_or(&v);
+    let ok = !name.is_empty()
+        && v.len() <= 32
+        && !name.starts_with('-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(Some(v))
+    } else {
+        Err(ArgError::Account { field, value: v })
+    }
+}
+
 /// Wanted ownership and mode of a file-like step (None: left as found).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Ownership {
@@ -121,6 +154,40 @@ pub fn present(state: Option<&str>) -> Result<bool, ArgError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_are_absolute_and_on_one_line() {
+        assert_eq!(absolute("path", "/etc/x".into()).unwrap(), "/etc/x");
+        for bad in ["etc/x", "", "/etc/a\nb"] {
+            assert!(absolute("path", bad.into()).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn owners_are_names_an_account_can_have() {
+        for good in ["root", "www-data", "_apt", "bbb.user", "1000", "host$"] {
+            assert_eq!(
+                account("owner", Some(good.into())).unwrap().as_deref(),
+                Some(good)
+            );
+        }
+        for bad in [
+            "no such user",
+            "root:root",
+            "",
+            "-x",
+            "a\nb",
+            "$",
+            &"a".repeat(33),
+        ] {
+            let e = account("owner", Some(bad.into())).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!("owner `{bad}` is not a user or group name")
+            );
+        }
+        assert_eq!(account("group", None).unwrap(), None);
+    }
 
     #[test]
     fn modes_are_octal_digits() {

@@ -2,6 +2,7 @@
 //! `unless` (a read-only shell check that succeeds when nothing needs doing). Unguarded
 //! commands are only allowed as handlers, so a re-run reports zero changes.
 
+use super::args::absolute;
 use super::error::{ArgError, StepError};
 use super::facts::CheckOutput;
 use super::kind::{Context, Kind, Resolve, Use, Verdict};
@@ -52,9 +53,9 @@ impl Kind for Command {
     fn new(a: CommandArgs, _: &Resolve) -> Result<Command, StepError> {
         Ok(Command {
             run: a.run,
-            creates: a.creates,
+            creates: a.creates.map(|p| absolute("creates", p)).transpose()?,
             unless: a.unless,
-            chdir: a.chdir,
+            chdir: a.chdir.map(|p| absolute("chdir", p)).transpose()?,
         })
     }
 

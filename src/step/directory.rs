@@ -1,6 +1,6 @@
 //! `directory`: a directory with owner, group and mode, or its absence.
 
-use super::args::{Num, Ownership, mode, present};
+use super::args::{Num, Ownership, account, mode, present};
 use super::error::{ArgError, StepError};
 use super::facts::{CheckOutput, FileType, Gather, Gathered, PathStat, STAT_FORMAT};
 use super::file::gatherable;
@@ -43,12 +43,15 @@ impl Kind for Directory {
         if !a.path.starts_with('/') || a.path.trim_end_matches('/').is_empty() {
             return Err(ArgError::DirectoryPath(a.path).into());
         }
+        if a.path.contains('\n') {
+            return Err(ArgError::PathNewline("path").into());
+        }
         Ok(Directory {
             present: present(a.state.as_deref())?,
             mode: mode(&a.mode)?,
             path: a.path,
-            owner: a.owner,
-            group: a.group,
+            owner: account("owner", a.owner)?,
+            group: account("group", a.group)?,
         })
     }
 

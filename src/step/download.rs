@@ -1,7 +1,7 @@
 //! `download`: a file fetched by the host from a URL and verified against a pinned sha256
 //! before it replaces the target (so a changed upstream never runs unreviewed).
 
-use super::args::{Num, Ownership, mode};
+use super::args::{Num, Ownership, absolute, account, mode};
 use super::error::{ArgError, StepError};
 use super::facts::{CheckOutput, PathStat, STAT_FORMAT};
 use super::kind::{Context, Kind, Resolve, Verdict};
@@ -54,20 +54,14 @@ impl Kind for Download {
         if sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
             return Err(ArgError::Sha256(a.sha256).into());
         }
-        if !a.dest.starts_with('/') {
-            return Err(ArgError::NotAbsolute {
-                field: "dest",
-                value: a.dest,
-            }
-            .into());
-        }
+        let dest = absolute("dest", a.dest)?;
         Ok(Download {
             mode: mode(&a.mode)?,
             url: a.url,
-            dest: a.dest,
+            dest,
             sha256: sha,
-            owner: a.owner,
-            group: a.group,
+            owner: account("owner", a.owner)?,
+            group: account("group", a.group)?,
         })
     }
 

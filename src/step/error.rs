@@ -102,6 +102,25 @@ pub enum ArgError {
     /// can carry one, so the host would get another value than the one written.
     #[error("`{0}` contains a NUL byte, which cannot be passed to the host's shell")]
     Nul(String),
+    /// A path with a newline: the check reads one path per line, so the host would be asked
+    /// about another path than the one written.
+    #[error("{0} must be on one line (it contains a newline)")]
+    PathNewline(&'static str),
+    /// An owner or group that no system can have (`useradd`/`groupadd` accept letters, digits,
+    /// `.`, `_`, `-`, a trailing `$`, not a leading `-`; or a numeric id).
+    #[error("{field} `{value}` is not a user or group name")]
+    Account { field: &'static str, value: String },
+    /// A property separator that is empty or spans lines.
+    #[error("separator must be at least one character, on one line")]
+    Separator,
+    /// A number of seconds outside what the kind accepts.
+    #[error("{field} must be {min} to {max} seconds, not {value}")]
+    Seconds {
+        field: &'static str,
+        value: u64,
+        min: u64,
+        max: u64,
+    },
 }
 
 fn suggestion(similar: &Option<String>) -> String {

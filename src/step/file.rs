@@ -2,7 +2,7 @@
 //! check sends back only a hash unless the content differs; apply writes a temporary file
 //! beside the target, sets owner and mode, and renames it over the target.
 
-use super::args::{Flag, Num, Ownership, flag_or, mode, present};
+use super::args::{Flag, Num, Ownership, absolute, account, flag_or, mode, present};
 use super::diff::diff_text;
 use super::error::{ArgError, StepError};
 use super::facts::{CheckOutput, FileType, Gather, Gathered, PathStat, STAT_FORMAT};
@@ -142,22 +142,16 @@ impl Kind for File {
     type Facts = FileFacts;
 
     fn new(a: FileArgs, r: &Resolve) -> Result<File, StepError> {
-        if !a.path.starts_with('/') {
-            return Err(ArgError::NotAbsolute {
-                field: "path",
-                value: a.path,
-            }
-            .into());
-        }
+        let path = absolute("path", a.path.clone())?;
         let present = present(a.state.as_deref())?;
         let content = File::content(&a, r, present)?;
         Ok(File {
             mode: mode(&a.mode)?,
             sensitive: flag_or(&a.sensitive, false)?,
-            path: a.path,
+            path,
             content,
-            owner: a.owner,
-            group: a.group,
+            owner: account("owner", a.owner)?,
+            group: account("group", a.group)?,
         })
     }
 

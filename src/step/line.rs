@@ -1,7 +1,7 @@
 //! `line`: one line present in (or absent from) a file; with `regexp`, the last line
 //! matching it is replaced. Lines travel in environment variables, never in argv.
 
-use super::args::present;
+use super::args::{absolute, present};
 use super::error::{ArgError, StepError};
 use super::facts::CheckOutput;
 use super::kind::{Context, Kind, Resolve, Verdict};
@@ -61,13 +61,7 @@ impl Kind for Line {
     type Facts = LineFacts;
 
     fn new(a: LineArgs, _: &Resolve) -> Result<Line, StepError> {
-        if !a.path.starts_with('/') {
-            return Err(ArgError::NotAbsolute {
-                field: "path",
-                value: a.path,
-            }
-            .into());
-        }
+        let path = absolute("path", a.path)?;
         let present = present(a.state.as_deref())?;
         if present && a.line.is_none() {
             return Err(ArgError::LineMissing.into());
@@ -79,7 +73,7 @@ impl Kind for Line {
             return Err(ArgError::LineNewline.into());
         }
         Ok(Line {
-            path: a.path,
+            path,
             line: a.line,
             regexp: a.regexp,
             present,

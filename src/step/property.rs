@@ -3,7 +3,7 @@
 //! that sets the key gets the value (a later line would win in Java properties); a missing
 //! key is appended. Values travel in environment variables and heredocs, never in argv.
 
-use super::args::{Flag, flag_or, present};
+use super::args::{Flag, absolute, flag_or, present};
 use super::error::{ArgError, StepError};
 use super::facts::{CheckOutput, Gather, Gathered};
 use super::file::gatherable;
@@ -76,13 +76,7 @@ impl Kind for Property {
     type Facts = PropertyFacts;
 
     fn new(a: PropertyArgs, _: &Resolve) -> Result<Property, StepError> {
-        if !a.path.starts_with('/') {
-            return Err(ArgError::NotAbsolute {
-                field: "path",
-                value: a.path,
-            }
-            .into());
-        }
+        let path = absolute("path", a.path)?;
         if a.key.is_empty() || a.key.contains(['=', '\n']) {
             return Err(ArgError::PropertyKey(a.key).into());
         }
@@ -96,10 +90,16 @@ impl Kind for Property {
         }
         Ok(Property {
             sensitive: flag_or(&a.sensitive, false)?,
-            path: a.path,
+            path,
             key: a.key,
             value,
-            separator: a.separator.unwrap_or_else(|| "=".into()),
+            separator: match a.separator {
+                None => "=".into(),
+                Some(s) if s.is_empty() || s.contains('\n') => {
+                    return Err(ArgError::Separator.into());
+                }
+                Some(s) => s,
+            },
         })
     }
 

@@ -9,6 +9,10 @@ use super::kind::{Context, Kind, Resolve, Verdict};
 use crate::script::quote;
 use serde::Deserialize;
 
+/// The longest a barrier may wait, in seconds (a day): longer is a typo, and far longer
+/// would overflow the step's own timeout.
+const MAX_WAIT: u64 = 86_400;
+
 /// The arguments of a `wait_for` step.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -79,6 +83,15 @@ impl Kind for WaitFor {
 
     fn new(a: WaitForArgs, _: &Resolve) -> Result<WaitFor, StepError> {
         let timeout = a.timeout.map(|t| t.get()).transpose()?.unwrap_or(60);
+        if timeout > MAX_WAIT {
+            return Err(ArgError::Seconds {
+                field: "timeout",
+                value: timeout,
+                min: 0,
+                max: MAX_WAIT,
+            }
+            .into());
+        }
         let target = match (a.port, a.url) {
             (Some(p), None) => Target::Port {
                 port: u16::try_from(p.get()?).map_err(|_| ArgError::Port)?,
@@ -95,7 +108,7 @@ impl Kind for WaitFor {
     }
 
     fn default_timeout(&self) -> u64 {
-        self.timeout + 10
+        self.timeout.saturating_add(10)
     }
 
     /// `ready` when the target answers.

@@ -2,7 +2,7 @@
 //! values included) pass `sh -n` and `shellcheck`, and so does `lab/lab` (checked, not run). Without shellcheck the test fails in CI
 //! (`ROLLOUT_LAB_TESTS=1`) and says it skipped otherwise.
 
-use super::sandbox::{NASTY, action};
+use super::sandbox::{NASTY, action, owner};
 use rollout::inventory::{Connection, Host};
 use rollout::plan::{self, HostPlan, Item, Planned};
 use rollout::role::StepSpec;
@@ -32,9 +32,9 @@ fn steps() -> Vec<Action> {
         steps.extend([
             action(
                 "file",
-                json!({"path": p, "content": v, "owner": v, "group": v, "mode": 640}),
+                json!({"path": p, "content": v, "owner": owner(v), "group": owner(v), "mode": 640}),
             ),
-            action("directory", json!({"path": format!("{p}.d"), "owner": v})),
+            action("directory", json!({"path": format!("{p}.d"), "owner": owner(v)})),
             action(
                 "property",
                 json!({"path": p, "key": format!("k{}", v.replace('=', "")), "value": v}),
@@ -53,11 +53,11 @@ fn steps() -> Vec<Action> {
             ),
             action(
                 "command",
-                json!({"run": "true", "creates": p, "unless": "false", "chdir": v}),
+                json!({"run": "true", "creates": p, "unless": "false", "chdir": format!("{p}.cd")}),
             ),
             action(
                 "download",
-                json!({"url": v, "dest": format!("{p}.dl"), "sha256": "0".repeat(64), "owner": v}),
+                json!({"url": v, "dest": format!("{p}.dl"), "sha256": "0".repeat(64), "owner": owner(v)}),
             ),
             action("wait_for", json!({"port": 80, "host": v})),
             action("wait_for", json!({"url": v, "status": 204})),

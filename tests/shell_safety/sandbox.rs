@@ -39,6 +39,30 @@ pub fn action(kind: &str, args: Value) -> Action {
     resolve(kind, args).unwrap_or_else(|e| panic!("{kind}: {e}"))
 }
 
+/// `v` when the step kinds accept it as an owner or group name, else a plain name: an owner
+/// with a space, `:`, a leading `-` or non-ASCII can name no account and is refused before any
+/// shell sees it (`refused_owner` checks that).
+pub fn owner(v: &str) -> &str {
+    if resolve("directory", serde_json::json!({"path": "/x", "owner": v})).is_ok() {
+        v
+    } else {
+        "www-data"
+    }
+}
+
+/// Asserts that `v`, when it is no account name, is refused as an owner and as a group.
+pub fn refused_owner(kind: &str, mut args: Value, v: &str) {
+    if owner(v) == v {
+        return;
+    }
+    for field in ["owner", "group"] {
+        args[field] = Value::from(v);
+        let e = error(kind, args.clone());
+        assert!(e.ends_with("is not a user or group name"), "{e}");
+        args.as_object_mut().map(|m| m.remove(field));
+    }
+}
+
 /// The error the arguments give; panics when they are accepted.
 pub fn error(kind: &str, args: Value) -> String {
     resolve(kind, args)
