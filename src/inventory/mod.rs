@@ -3,6 +3,7 @@
 
 mod address;
 mod file;
+mod groups;
 mod load;
 mod refs;
 mod select;
