@@ -66,6 +66,9 @@ impl StepSpec {
 
 type RawStep = Spanned<IndexMap<Spanned<String>, Spanned<Value>>>;
 
+/// A step's common keys by name, their values as written.
+type CommonKeys = IndexMap<&'static str, Spanned<Value>>;
+
 /// Loads the named roles from `dir`, each once.
 pub fn load_all<'a>(
     dir: &Path,
@@ -165,133 +168,198 @@ fn read_defaults(path: &Path) -> Result<(Map<String, Value>, Defaults), Diagnost
     ))
 }
 
+/// Reads a `steps.yml` or `handlers.yml` file into its steps, each checked: its keys, its
+/// kind's arguments (for `usage`), and its common keys' types.
+///
+/// Errors: the file cannot be read or parsed, or a step is invalid (at the offending key).
 fn parse_steps(role: &str, path: &Path, usage: Use) -> Result<Vec<StepSpec>, Diagnostic> {
     let src = crate::yaml::Source::read(path)?;
     let raw: Vec<RawStep> = src.parse()?;
     let mut out: Vec<StepSpec> = Vec::new();
     for (i, step) in raw.into_iter().enumerate() {
         let (line, col) = (step.referenced.line(), step.referenced.column());
-        let mut kind: Option<(String, Value, u64, u64)> = None;
-        let mut common: IndexMap<&str, Spanned<Value>> = IndexMap::new();
-        for (k, v) in step.value {
-            let key = k.value.as_str();
-            if let Some(c) = COMMON.iter().find(|c| **c == key) {
-                common.insert(c, v);
-            } else if step::KINDS.contains(&key) {
-                if let Some((other, ..)) = &kind {
-                    return Err(src.at(
-                        k.referenced.line(),
-                        k.referenced.column(),
-                        format!("a step has one kind, but this one has `{other}` and `{key}`"),
-                    ));
-                }
-                kind = Some((
-                    key.to_string(),
-                    v.value,
-                    k.referenced.line(),
-                    k.referenced.column(),
-                ));
-            } else {
-                let mut d = src.at(
-                    k.referenced.line(),
-                    k.referenced.column(),
-                    format!("unknown step key `{key}`"),
-                );
-                let all = COMMON.iter().chain(step::KINDS.iter()).copied();
-                d.hint = Some(match did_you_mean(key, all) {
-                    Some(s) => format!("did you mean `{s}`?"),
-                    None => format!(
-                        "step keys are {} and one kind of {}",
-                        COMMON.join(", "),
-                        step::KINDS.join(", ")
-                    ),
-                });
-                return Err(d);
-            }
-        }
-        let Some((kind, args, kline, kcol)) = kind else {
+        let (common, kind) = split_keys(&src, step.value)?;
+        let Some(kind) = kind else {
             return Err(src
                 .at(line, col, "this step has no kind")
                 .with_hint(format!("add one of {}", step::KINDS.join(", "))));
         };
-        step::validate(&kind, &args, usage).map_err(|e| {
-            let e = e.to_string();
-            let mut d = src.at(kline, kcol, format!("{kind}: {e}"));
-            d.hint = crate::yaml::unknown_field_hint(&e);
-            d
-        })?;
-        let text = |key: &str| -> Result<Option<String>, Diagnostic> {
-            match common.get(key) {
-                None => Ok(None),
-                Some(v) => match &v.value {
-                    Value::String(s) => Ok(Some(s.clone())),
-                    Value::Bool(b) => Ok(Some(b.to_string())),
-                    other => Err(src.at(
-                        v.referenced.line(),
-                        v.referenced.column(),
-                        format!("`{key}` must be a string, got {other}"),
-                    )),
-                },
-            }
+        kind.validate(&src, usage)?;
+        let common = Common {
+            src: &src,
+            keys: common,
         };
-        let list = |key: &str| -> Result<Vec<String>, Diagnostic> {
-            match common
-                .get(key)
-                .map(|v| (&v.value, v.referenced.line(), v.referenced.column()))
-            {
-                None => Ok(vec![]),
-                Some((Value::String(s), ..)) => Ok(vec![s.clone()]),
-                Some((Value::Array(a), l, c)) => a
-                    .iter()
-                    .map(|x| {
-                        x.as_str().map(String::from).ok_or_else(|| {
-                            src.at(l, c, format!("`{key}` must be a list of strings"))
-                        })
-                    })
-                    .collect(),
-                Some((_, l, c)) => Err(src.at(
-                    l,
-                    c,
-                    format!("`{key}` must be a string or a list of strings"),
-                )),
-            }
-        };
-        let name = text("name")?.unwrap_or_else(|| format!("{kind} #{}", i + 1));
+        let name = common
+            .text("name")?
+            .unwrap_or_else(|| format!("{} #{}", kind.name, i + 1));
         if usage == Use::Handler && out.iter().any(|h| h.name == name) {
             return Err(src.at(line, col, format!("handler `{name}` is defined twice")));
         }
-        let timeout = match common.get("timeout") {
-            None => None,
-            Some(v) => Some(v.value.as_u64().filter(|t| *t > 0).ok_or_else(|| {
-                src.at(
-                    v.referenced.line(),
-                    v.referenced.column(),
-                    "`timeout` must be a whole number of seconds",
-                )
-            })?),
-        };
-        if let Some(w) = common.get("when") {
-            let expr = text("when")?.unwrap_or_default();
-            if let Err(e) = minijinja::Environment::new().compile_expression(&expr) {
-                return Err(src.at(
-                    w.referenced.line(),
-                    w.referenced.column(),
-                    format!("`when` is not a valid expression: {e}"),
-                ));
-            }
-        }
+        let timeout = common.timeout()?;
+        common.check_when()?;
         out.push(StepSpec {
             role: role.to_string(),
             name,
-            kind,
-            args,
-            when: text("when")?,
-            tags: list("tags")?,
-            notify: list("notify")?,
+            kind: kind.name,
+            args: kind.args,
+            when: common.text("when")?,
+            tags: common.list("tags")?,
+            notify: common.list("notify")?,
             timeout,
             file: path.to_path_buf(),
             line,
         });
     }
     Ok(out)
+}
+
+/// A step's kind as written: the kind's name, its arguments and the key's line and column.
+struct KindKey {
+    name: String,
+    args: Value,
+    line: u64,
+    column: u64,
+}
+
+impl KindKey {
+    /// Checks the arguments' shape for the kind; an error points at the kind's key.
+    fn validate(&self, src: &crate::yaml::Source, usage: Use) -> Result<(), Diagnostic> {
+        step::validate(&self.name, &self.args, usage).map_err(|e| {
+            let e = e.to_string();
+            let mut d = src.at(self.line, self.column, format!("{}: {e}", self.name));
+            d.hint = crate::yaml::unknown_field_hint(&e);
+            d
+        })
+    }
+}
+
+/// Separates a step's common keys (`COMMON`) from its kind, if it has one.
+///
+/// Errors: a second kind, or a key that is neither common nor a kind (with a did-you-mean).
+fn split_keys(
+    src: &crate::yaml::Source,
+    step: IndexMap<Spanned<String>, Spanned<Value>>,
+) -> Result<(CommonKeys, Option<KindKey>), Diagnostic> {
+    let mut kind: Option<KindKey> = None;
+    let mut common: CommonKeys = IndexMap::new();
+    for (k, v) in step {
+        let key = k.value.as_str();
+        let (line, column) = (k.referenced.line(), k.referenced.column());
+        if let Some(c) = COMMON.iter().find(|c| **c == key) {
+            common.insert(c, v);
+        } else if step::KINDS.contains(&key) {
+            if let Some(other) = &kind {
+                return Err(src.at(
+                    line,
+                    column,
+                    format!(
+                        "a step has one kind, but this one has `{}` and `{key}`",
+                        other.name
+                    ),
+                ));
+            }
+            kind = Some(KindKey {
+                name: key.to_string(),
+                args: v.value,
+                line,
+                column,
+            });
+        } else {
+            let mut d = src.at(line, column, format!("unknown step key `{key}`"));
+            let all = COMMON.iter().chain(step::KINDS.iter()).copied();
+            d.hint = Some(match did_you_mean(key, all) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!(
+                    "step keys are {} and one kind of {}",
+                    COMMON.join(", "),
+                    step::KINDS.join(", ")
+                ),
+            });
+            return Err(d);
+        }
+    }
+    Ok((common, kind))
+}
+
+/// A step's common keys (`name`, `when`, `tags`, `notify`, `timeout`), typed on demand;
+/// errors point at the key's value.
+struct Common<'s> {
+    src: &'s crate::yaml::Source,
+    keys: CommonKeys,
+}
+
+impl Common<'_> {
+    /// A string key (a YAML boolean is taken as its text); `None` if absent.
+    fn text(&self, key: &str) -> Result<Option<String>, Diagnostic> {
+        match self.keys.get(key) {
+            None => Ok(None),
+            Some(v) => match &v.value {
+                Value::String(s) => Ok(Some(s.clone())),
+                Value::Bool(b) => Ok(Some(b.to_string())),
+                other => Err(self.src.at(
+                    v.referenced.line(),
+                    v.referenced.column(),
+                    format!("`{key}` must be a string, got {other}"),
+                )),
+            },
+        }
+    }
+
+    /// A key holding a string or a list of strings; empty if absent.
+    fn list(&self, key: &str) -> Result<Vec<String>, Diagnostic> {
+        match self
+            .keys
+            .get(key)
+            .map(|v| (&v.value, v.referenced.line(), v.referenced.column()))
+        {
+            None => Ok(vec![]),
+            Some((Value::String(s), ..)) => Ok(vec![s.clone()]),
+            Some((Value::Array(a), l, c)) => a
+                .iter()
+                .map(|x| {
+                    x.as_str().map(String::from).ok_or_else(|| {
+                        self.src
+                            .at(l, c, format!("`{key}` must be a list of strings"))
+                    })
+                })
+                .collect(),
+            Some((_, l, c)) => Err(self.src.at(
+                l,
+                c,
+                format!("`{key}` must be a string or a list of strings"),
+            )),
+        }
+    }
+
+    /// `timeout:` in seconds, a whole number above zero; `None` if absent.
+    fn timeout(&self) -> Result<Option<u64>, Diagnostic> {
+        let Some(v) = self.keys.get("timeout") else {
+            return Ok(None);
+        };
+        let t = v.value.as_u64().filter(|t| *t > 0).ok_or_else(|| {
+            self.src.at(
+                v.referenced.line(),
+                v.referenced.column(),
+                "`timeout` must be a whole number of seconds",
+            )
+        })?;
+        Ok(Some(t))
+    }
+
+    /// Refuses a `when:` that does not compile as an expression, when the role loads rather
+    /// than when the step runs.
+    fn check_when(&self) -> Result<(), Diagnostic> {
+        let Some(w) = self.keys.get("when") else {
+            return Ok(());
+        };
+        let expr = self.text("when")?.unwrap_or_default();
+        if let Err(e) = minijinja::Environment::new().compile_expression(&expr) {
+            return Err(self.src.at(
+                w.referenced.line(),
+                w.referenced.column(),
+                format!("`when` is not a valid expression: {e}"),
+            ));
+        }
+        Ok(())
+    }
 }
