@@ -10,7 +10,7 @@ use super::rules::{
     drain::{Decision, Meetings},
 };
 use super::{DrainOptions, Node, Pool, human, need_limit};
-use crate::balancer::{Balancer, Server, State};
+use crate::balancer::{Balancer, BalancerError, Server, State};
 use crate::bbb_api::{Meeting, participants};
 use crate::report::summary::DrainSummary;
 use crate::report::{Event, Reporter, Settings};
@@ -187,12 +187,11 @@ async fn end_meetings(
 }
 
 /// Cordons `server` unless it is already out of service.
-pub async fn cordon(client: &dyn Balancer, server: &Server) -> Result<(), String> {
+///
+/// Errors: the balancer refused or could not be reached.
+pub async fn cordon(client: &dyn Balancer, server: &Server) -> Result<(), BalancerError> {
     if server.state == State::Enabled {
-        client
-            .set_state(server, State::Cordoned)
-            .await
-            .map_err(|e| e.to_string())?;
+        client.set_state(server, State::Cordoned).await?;
     }
     Ok(())
 }

@@ -120,7 +120,7 @@ impl NodeRun<'_> {
             self.progress("cordoning");
             cordon(self.client, s)
                 .await
-                .map_err(|e| self.fail("cordon failed", e))?;
+                .map_err(|e| self.fail("cordon failed", e.to_string()))?;
         }
         self.progress("cordoned, checking meetings");
         // A node the balancer sends no classes to (unregistered, disabled) whose API does not
