@@ -61,3 +61,21 @@ impl From<String> for NodeError {
         NodeError::Other(text)
     }
 }
+
+/// Why one node's upgrade stopped. The node stays out of service (cordoned) and the journal
+/// records it as failed with this text.
+#[derive(Debug, thiserror::Error)]
+pub enum UpgradeFailure {
+    /// A phase failed: `phase` as the operator reads it ("drain", "apply failed", "health
+    /// check failed", "enabling", ...), `reason` already in words.
+    #[error("{phase}: {reason}; left out of service")]
+    Phase {
+        /// The phase, in words.
+        phase: &'static str,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The journal could not be written, so the run cannot go on safely.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+}

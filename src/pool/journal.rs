@@ -45,14 +45,6 @@ pub enum JournalError {
     TakeLock { path: PathBuf },
 }
 
-/// A failed journal write fails the node it was about; the upgrade and drain steps carry
-/// their failures as the text shown on the node's line.
-impl From<JournalError> for String {
-    fn from(e: JournalError) -> String {
-        e.to_string()
-    }
-}
-
 /// Where a node is in a pool operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

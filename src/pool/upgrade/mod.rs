@@ -13,7 +13,7 @@
 
 use super::batch::Batches;
 use super::drain::Watch;
-use super::error::PoolError;
+use super::error::{PoolError, UpgradeFailure};
 use super::journal::{Journal, JournalError, Lock, Phase, Run, format_time, now};
 use super::rules::next_batch::{Capacity, Queued};
 use super::rules::stop::Stop;
@@ -200,7 +200,7 @@ impl Tally {
         &mut self,
         pool: &Pool,
         rep: &Reporter,
-        results: Vec<(String, Result<String, String>)>,
+        results: Vec<(String, Result<String, UpgradeFailure>)>,
     ) {
         for (host, r) in results {
             match r {
@@ -213,7 +213,7 @@ impl Tally {
                     self.upgraded.push(host);
                 }
                 Err(e) => {
-                    let e = pool.secrets().redact(&e);
+                    let e = pool.secrets().redact(&e.to_string());
                     rep.send(Event::NodeFinished {
                         host: host.clone(),
                         ok: false,
@@ -273,7 +273,7 @@ async fn run_batch(
     rep: &Reporter,
     batch: Vec<(Node, Option<Server>)>,
     opts: NodeOpts,
-) -> Vec<(String, Result<String, String>)> {
+) -> Vec<(String, Result<String, UpgradeFailure>)> {
     let mut set = tokio::task::JoinSet::new();
     for (node, server) in batch {
         let (pool, client, journal, tx) = (

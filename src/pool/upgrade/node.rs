@@ -6,6 +6,7 @@ use crate::balancer::{Balancer, Server, State, find};
 use crate::bbb_api::Health;
 use crate::exec::{self, Goal};
 use crate::pool::drain::{Drained, Watch, cordon, wait_empty};
+use crate::pool::error::UpgradeFailure;
 use crate::pool::journal::{Journal, JournalError, Phase};
 use crate::pool::rules;
 use crate::pool::rules::enable::{self, Back};
@@ -46,7 +47,7 @@ pub(super) async fn upgrade_node(
     journal: &SharedJournal,
     tx: &UnboundedSender<Event>,
     opts: NodeOpts,
-) -> Result<String, String> {
+) -> Result<String, UpgradeFailure> {
     let run = NodeRun {
         pool,
         client,
@@ -91,11 +92,16 @@ impl NodeRun<'_> {
         });
     }
 
-    /// Journals the node as failed in `phase` and returns the message saying so.
-    fn fail(&self, phase: &str, e: String) -> String {
-        let msg = format!("{phase}: {e}; left out of service");
-        let _ = mark(self.journal, self.host(), Phase::Failed, Some(msg.clone()));
-        msg
+    /// Journals the node as failed in `phase` and returns the failure saying so.
+    fn fail(&self, phase: &'static str, reason: String) -> UpgradeFailure {
+        let failure = UpgradeFailure::Phase { phase, reason };
+        let _ = mark(
+            self.journal,
+            self.host(),
+            Phase::Failed,
+            Some(failure.to_string()),
+        );
+        failure
     }
 
     /// Journals the drain phase with the state before this run took the node out (kept when
@@ -115,7 +121,7 @@ impl NodeRun<'_> {
     }
 
     /// The drain phase: cordons the node and waits until its meetings are over.
-    async fn drain(&self, server: Option<&Server>) -> Result<(), String> {
+    async fn drain(&self, server: Option<&Server>) -> Result<(), UpgradeFailure> {
         if let Some(s) = server {
             self.progress("cordoning");
             cordon(self.client, s)
@@ -138,7 +144,7 @@ impl NodeRun<'_> {
     }
 
     /// The apply phase: converges the node's roles.
-    async fn apply_roles(&self) -> Result<HostResult, String> {
+    async fn apply_roles(&self) -> Result<HostResult, UpgradeFailure> {
         mark(self.journal, self.host(), Phase::Applying, None)?;
         self.progress("applying the roles");
         let result = apply(self.pool, self.node, self.opts.verbose, self.tx).await;
@@ -150,7 +156,7 @@ impl NodeRun<'_> {
     }
 
     /// The health-check phase: waits until the node's API answers healthy.
-    async fn health_check(&self) -> Result<Health, String> {
+    async fn health_check(&self) -> Result<Health, UpgradeFailure> {
         mark(self.journal, self.host(), Phase::HealthCheck, None)?;
         self.progress("health check");
         self.pool
@@ -166,7 +172,7 @@ impl NodeRun<'_> {
         was: &str,
         health: &Health,
         result: &HostResult,
-    ) -> Result<String, String> {
+    ) -> Result<String, UpgradeFailure> {
         mark(self.journal, self.host(), Phase::Enabling, None)?;
         self.progress("enabling");
         let server = self.register().await?;
@@ -196,7 +202,7 @@ impl NodeRun<'_> {
     }
 
     /// Brings the node's registration in line with the inventory: kept, updated or added.
-    async fn register(&self) -> Result<Server, String> {
+    async fn register(&self) -> Result<Server, UpgradeFailure> {
         let servers = self
             .client
             .list()
