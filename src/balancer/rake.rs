@@ -283,19 +283,7 @@ pub fn parse_servers(out: &str) -> std::result::Result<Vec<Server>, String> {
             .strip_prefix("id:")
             .filter(|_| !line.starts_with(char::is_whitespace))
         {
-            servers.push(Server {
-                id: id.trim().to_string(),
-                url: String::new(),
-                secret: String::new(),
-                state: State::Disabled,
-                online: None,
-                load: None,
-                load_multiplier: 1.0,
-                tag: String::new(),
-                bbb_version: None,
-                meetings: None,
-                participants: None,
-            });
+            servers.push(Server::new(id.trim(), "", State::Disabled));
             continue;
         }
         let Some(s) = servers.last_mut() else {

@@ -73,6 +73,24 @@ pub struct Desired {
 }
 
 impl Server {
+    /// An entry with only its id, URL and state known: no secret, online and load unknown,
+    /// load multiplier 1, no tag. Balancers that list servers in parts fill in the rest.
+    pub fn new(id: impl Into<String>, url: impl Into<String>, state: State) -> Server {
+        Server {
+            id: id.into(),
+            url: url.into(),
+            secret: String::new(),
+            state,
+            online: None,
+            load: None,
+            load_multiplier: 1.0,
+            tag: String::new(),
+            bbb_version: None,
+            meetings: None,
+            participants: None,
+        }
+    }
+
     /// The fields that differ from `d` (the URL matched already).
     pub fn differences(&self, d: &Desired) -> Vec<&'static str> {
         let mut out = Vec::new();
@@ -145,17 +163,9 @@ mod tests {
 
     fn server() -> Server {
         Server {
-            id: "1".into(),
-            url: "https://n1/bigbluebutton/api/".into(),
             secret: "s".into(),
-            state: State::Enabled,
             online: Some(true),
-            load: None,
-            load_multiplier: 1.0,
-            tag: String::new(),
-            bbb_version: None,
-            meetings: None,
-            participants: None,
+            ..Server::new("1", "https://n1/bigbluebutton/api/", State::Enabled)
         }
     }
 

@@ -361,17 +361,8 @@ mod tests {
 
     fn s(state: State, online: Option<bool>) -> Server {
         Server {
-            id: "x".into(),
-            url: "u".into(),
-            secret: String::new(),
-            state,
             online,
-            load: None,
-            load_multiplier: 1.0,
-            tag: String::new(),
-            bbb_version: None,
-            meetings: None,
-            participants: None,
+            ..Server::new("x", "u", state)
         }
     }
 
