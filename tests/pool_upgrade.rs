@@ -1,7 +1,7 @@
 //! `rollout upgrade`: a rolling upgrade of 6 nodes in batches of 2 never has more than 2 out
 //! of service (read from the balancer emulator's state history), enables each node again
 //! after its health check, leaves a node whose health check fails cordoned, and stops at
-//! --max-failures. A controller killed mid-upgrade resumes with the next run.
+//! --max-failures (refusing a budget capacity would cut short). A controller killed mid-upgrade resumes with the next run.
 
 #[path = "pool_support/mod.rs"]
 mod support;
@@ -168,7 +168,7 @@ fn b3scale_failed_health_check_stops_the_rollout() {
 }
 
 #[test]
-fn max_failures_lets_the_rollout_go_on_with_fewer_slots() {
+fn max_failures_lets_the_rollout_go_on_with_full_batches() {
     let pool = pool("upgrade-maxfail", Kind::Scalelite, 6, &["h02", "h05"], 1);
     let from = pool.balancer.history().len();
     let out = pool.run(
@@ -184,30 +184,71 @@ fn max_failures_lets_the_rollout_go_on_with_fewer_slots() {
         Duration::from_secs(120),
     );
     assert_eq!(out.code, 1, "{}", out.all());
-    // h02 fails in batch 1 and keeps its slot: the next batches take one node each.
+    // h02 fails in batch 1 and stays cordoned; the batches keep their size (as Ansible's
+    // `serial` with `max_fail_percentage`), and h05's failure in batch 3 breaks the budget.
+    for line in [
+        "batch 2: h03, h04 (2 left after it)",
+        "batch 3: h05, h06 (0 left after it)",
+        "stopped: 2 node(s) failed, more than --max-failures 1",
+    ] {
+        assert!(out.stdout.contains(line), "{line}\n{}", out.all());
+    }
+    assert_eq!(pool.node("h06").upgrades(), 1);
+    assert_ne!(
+        pool.balancer.state_of(pool.node("h02")).as_deref(),
+        Some("enabled"),
+        "the failed h02 stays out of service"
+    );
+    // Out of service at once: a batch of 2 plus the 1 failed node the budget allows.
+    assert!(pool.balancer.max_out_of_service(from) <= 3);
+}
+
+#[test]
+fn max_failures_takes_effect_with_batch_size_one() {
+    let pool = pool("upgrade-maxfail1", Kind::Scalelite, 4, &["h02"], 1);
+    let out = pool.run(
+        "upgrade",
+        &["--max-failures", "1", "--output", "plain"],
+        Duration::from_secs(120),
+    );
+    // One node failed (exit 1), within the budget: every other node was upgraded.
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(!out.stdout.contains("stopped:"), "{}", out.all());
+    for h in ["h01", "h03", "h04"] {
+        assert_eq!(pool.node(h).upgrades(), 1, "{h}\n{}", out.all());
+    }
+    assert_ne!(
+        pool.balancer.state_of(pool.node("h02")).as_deref(),
+        Some("enabled"),
+        "the failed h02 stays out of service"
+    );
+}
+
+#[test]
+fn a_budget_capacity_would_cut_short_is_refused_before_anything_changes() {
+    let mut pool = pool("upgrade-budget", Kind::Scalelite, 3, &[], 1);
+    pool.extra.push_str("  min_in_service: 2\n");
+    pool.write();
+    let changes = pool.balancer.changes();
+    let out = pool.run(
+        "upgrade",
+        &["--max-failures", "1", "--output", "plain"],
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.code, 2, "{}", out.all());
     assert!(
-        out.stdout.contains("batch 2: h03 (3 left after it)"),
+        out.stderr.contains("--max-failures 1 cannot take effect"),
         "{}",
         out.all()
     );
-    assert!(
-        out.stdout.contains("batch 3: h04 (2 left after it)"),
-        "{}",
-        out.all()
-    );
-    assert!(
-        out.stdout.contains("batch 4: h05 (1 left after it)"),
-        "{}",
-        out.all()
-    );
-    assert!(
-        out.stdout
-            .contains("stopped: 2 node(s) failed, more than --max-failures 1"),
-        "{}",
-        out.all()
-    );
-    assert_eq!(pool.node("h06").upgrades(), 0);
-    assert!(pool.balancer.max_out_of_service(from) <= 2);
+    assert_eq!(pool.balancer.changes(), changes, "nothing was changed");
+    for h in ["h01", "h02", "h03"] {
+        assert_eq!(pool.node(h).upgrades(), 0);
+    }
+    // The journal got no run: the default budget then upgrades as usual.
+    let out = pool.run("upgrade", &["--output", "plain"], Duration::from_secs(60));
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(!out.stdout.contains("resuming"), "{}", out.all());
 }
 
 fn killed_controller_resumes(kind: Kind) {

@@ -1,5 +1,6 @@
 //! Which nodes go into the upgrade's next batch. The batch takes nodes from the front of the
-//! queue, up to its slots (see [`super::failures::slots`]); a node the balancer has in
+//! queue, up to its slots (the batch size: failed nodes do not shrink it, see
+//! [`super::failures`]); a node the balancer has in
 //! service costs one node of capacity, and the pool never drops below
 //! `balancer.min_in_service`. A node out of service already (cordoned, disabled, offline,
 //! unregistered) costs nothing. The queue keeps its order: the batch ends at the first node

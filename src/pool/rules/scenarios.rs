@@ -1,4 +1,4 @@
-//! Whole upgrades played through the rules alone, as `upgrade::run` chains them (slots,
+//! Whole upgrades played through the rules alone, as `upgrade::run` chains them (batch size,
 //! next batch, failure check, batch after batch): the batches the lab tests expect come out
 //! without a lab.
 
@@ -24,20 +24,18 @@ fn play(
     let mut played = Vec::new();
     let mut index = 0;
     while !queue.is_empty() {
-        let step = failures::slots(batches.size(index, n), failed.len()).and_then(|slots| {
-            let capacity = Capacity {
-                in_service: n - failed.len(),
-                min_in_service: min,
-            };
-            let queued: Vec<Queued> = queue
-                .iter()
-                .map(|&i| Queued {
-                    host: HOSTS[i],
-                    in_service: true,
-                })
-                .collect();
-            next_batch(slots, capacity, &queued)
-        });
+        let capacity = Capacity {
+            in_service: n - failed.len(),
+            min_in_service: min,
+        };
+        let queued: Vec<Queued> = queue
+            .iter()
+            .map(|&i| Queued {
+                host: HOSTS[i],
+                in_service: true,
+            })
+            .collect();
+        let step = next_batch(batches.size(index, n), capacity, &queued);
         let taken = match step {
             Ok(t) => t,
             Err(stop) => return (played, Some(stop)),
@@ -69,18 +67,48 @@ fn the_first_failure_stops_by_default() {
 }
 
 #[test]
-fn a_failed_node_keeps_its_slot() {
+fn batches_keep_their_size_after_a_failure() {
     // tests/pool_upgrade.rs: h02 and h05 fail with --max-failures 1.
     let (played, stop) = play(6, "2", 0, &[1, 4], 1);
-    assert_eq!(played, vec![vec![0, 1], vec![2], vec![3], vec![4]]);
+    assert_eq!(played, vec![vec![0, 1], vec![2, 3], vec![4, 5]]);
     assert_eq!(stop, Some(Stop::TooManyFailures { failed: 2, max: 1 }));
 }
 
 #[test]
-fn batch_size_one_stops_at_the_first_failure_whatever_max_failures_says() {
+fn max_failures_takes_effect_with_batch_size_one() {
     let (played, stop) = play(4, "1", 0, &[1], 3);
+    assert_eq!(played, vec![vec![0], vec![1], vec![2], vec![3]]);
+    assert_eq!(stop, None);
+    let (played, stop) = play(4, "1", 0, &[0, 1], 1);
     assert_eq!(played, vec![vec![0], vec![1]]);
-    assert_eq!(stop, Some(Stop::NoSlotLeft { failed: 1, size: 1 }));
+    assert_eq!(stop, Some(Stop::TooManyFailures { failed: 2, max: 1 }));
+}
+
+#[test]
+fn failed_nodes_count_against_the_minimum_in_service() {
+    // 4 nodes, min 2, budget 1: h01 fails and stays cordoned (3 in service); each later node
+    // leaves 2 in service while it is upgraded, then comes back.
+    let (played, stop) = play(4, "1", 2, &[0], 1);
+    assert_eq!(played, vec![vec![0], vec![1], vec![2], vec![3]]);
+    assert_eq!(stop, None);
+    // With min 3 the failed h01 leaves no capacity: the run would stop for capacity, so the
+    // budget of 1 cannot take effect and is refused before anything is touched.
+    let (played, stop) = play(4, "1", 3, &[0], 1);
+    assert_eq!(played, vec![vec![0]]);
+    assert_eq!(
+        stop,
+        Some(Stop::MinInService {
+            host: "h02".into(),
+            min: 3
+        })
+    );
+    let outlook = failures::Outlook {
+        potential_in_service: 4,
+        min_in_service: 3,
+        queued: 4,
+    };
+    assert!(failures::reachable(1, outlook).is_err());
+    assert!(failures::reachable(0, outlook).is_ok());
 }
 
 #[test]

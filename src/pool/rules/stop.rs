@@ -6,13 +6,6 @@ use std::fmt;
 /// A reason for the upgrade to take no further batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Stop {
-    /// Failed nodes stay cordoned and keep their slots; none is left for this batch.
-    NoSlotLeft {
-        /// Nodes failed so far in this run.
-        failed: usize,
-        /// The size of the batch that would come next.
-        size: usize,
-    },
     /// Taking the next node would leave fewer nodes in service than the minimum.
     MinInService {
         /// The node at the front of the queue.
@@ -36,10 +29,6 @@ pub enum Stop {
 impl fmt::Display for Stop {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Stop::NoSlotLeft { failed, size } => write!(
-                f,
-                "{failed} failed node(s) are out of service, and --batch-size {size} allows no more"
-            ),
             Stop::MinInService { host, min } => write!(
                 f,
                 "draining {host} would leave fewer than balancer.min_in_service ({min}) node(s) in service"
@@ -60,10 +49,6 @@ mod tests {
     #[test]
     fn every_reason_reads_as_before() {
         let rows = [
-            (
-                Stop::NoSlotLeft { failed: 1, size: 1 },
-                "1 failed node(s) are out of service, and --batch-size 1 allows no more",
-            ),
             (
                 Stop::MinInService {
                     host: "h03".into(),

@@ -2,9 +2,11 @@
 //! drain (cordon, wait until no meeting is left) -> apply the roles with `rollout_upgrade:
 //! true` (the bbb role re-runs the pinned bbb-install.sh) -> health check -> enable again.
 //!
-//! Guarantees: never more nodes out of service at once than the batch size (a node that
-//! failed stays cordoned and keeps using its slot); never fewer nodes in service than
-//! `balancer.min_in_service`; the rollout stops once more than `--max-failures` nodes failed.
+//! Guarantees: never more nodes upgraded at once than the batch size; a node that failed
+//! stays cordoned and counts against `--max-failures` and, being out of service, against
+//! `balancer.min_in_service`; never fewer nodes in service than that minimum; the rollout
+//! stops once more than `--max-failures` nodes failed. A budget that capacity would cut
+//! short is refused before anything is touched.
 //! Every phase is in the journal before it starts, so a killed rollout resumes with the nodes
 //! it left out of service, and skips the ones it finished.
 //!
@@ -65,6 +67,7 @@ async fn run(
     let fmt = a.run.output;
     let opened = pool.open().await?;
     let client = opened.client.clone();
+    check_budget(a.max_failures, &pool, &opened.servers, &journal)?;
     let begun = begin(&pool, &journal)?;
     let rep = Reporter::start(Settings::new(
         fmt,
@@ -90,7 +93,7 @@ async fn run(
     let mut tally = Tally::default();
     let mut index = 0;
     while !queue.is_empty() {
-        let next = next_batch(&pool, client.as_ref(), &batches, index, &tally, &mut queue).await;
+        let next = next_batch(&pool, client.as_ref(), &batches, index, &mut queue).await;
         let batch = match next {
             Ok(b) => b,
             Err(stop) => {
@@ -122,6 +125,32 @@ async fn run(
     }
     rep.finish().await;
     Ok(finish(fmt, &journal, tally, begun.done, &queue))
+}
+
+/// Refuses (exit 2, before the journal or the balancer is changed) a `--max-failures` that
+/// capacity would cut short; see [`failures::reachable`].
+fn check_budget(
+    max_failures: usize,
+    pool: &Pool,
+    servers: &[Server],
+    journal: &SharedJournal,
+) -> Result<(), PoolError> {
+    let j = journal.lock().expect("journal lock");
+    let queued: Vec<&Node> = pool
+        .nodes
+        .iter()
+        .filter(|n| j.in_open_run(&n.host).map(|r| r.phase) != Some(Phase::Done))
+        .collect();
+    let out_but_queued = queued
+        .iter()
+        .filter(|n| !find(servers, &n.desired.url).is_some_and(Server::in_service))
+        .count();
+    let outlook = failures::Outlook {
+        potential_in_service: servers.iter().filter(|s| s.in_service()).count() + out_but_queued,
+        min_in_service: pool.cfg.min_in_service,
+        queued: queued.len(),
+    };
+    failures::reachable(max_failures, outlook).map_err(|e| PoolError::Usage(e.to_string()))
 }
 
 /// Where the run begins: the nodes it still has to upgrade, in order, and what an earlier,
@@ -226,7 +255,7 @@ impl Tally {
     }
 }
 
-/// Takes the next batch off the front of `queue`, as [`failures::slots`] and
+/// Takes the next batch off the front of `queue`, as the batch size and
 /// [`rules::next_batch::next_batch`] allow, with each node's balancer entry; the reason to
 /// stop when it can take none.
 async fn next_batch(
@@ -234,11 +263,9 @@ async fn next_batch(
     client: &dyn Balancer,
     batches: &Batches,
     index: usize,
-    tally: &Tally,
     queue: &mut VecDeque<Node>,
 ) -> Result<Vec<(Node, Option<Server>)>, Stop> {
     let size = batches.size(index, pool.nodes.len());
-    let slots = failures::slots(size, tally.failed.len())?;
     let servers = client
         .list()
         .await
@@ -249,13 +276,13 @@ async fn next_batch(
     };
     let queued: Vec<Queued> = queue
         .iter()
-        .take(slots)
+        .take(size)
         .map(|n| Queued {
             host: &n.host,
             in_service: find(&servers, &n.desired.url).is_some_and(Server::in_service),
         })
         .collect();
-    let taken = rules::next_batch::next_batch(slots, capacity, &queued)?;
+    let taken = rules::next_batch::next_batch(size, capacity, &queued)?;
     Ok(queue
         .drain(..taken)
         .map(|node| {
