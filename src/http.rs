@@ -34,6 +34,13 @@ impl Reply {
         self.content_type.contains("json")
     }
 
+    /// Whether the status says "not now" rather than "no": 429 (too many requests), 502 (bad
+    /// gateway), 503 (unavailable), 504 (gateway timeout), as a proxy in front of a
+    /// restarting service answers. Callers may retry such a request.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self.status, 429 | 502 | 503 | 504)
+    }
+
     /// The first line of the body, shortened, for error messages (callers redact it).
     pub fn excerpt(&self) -> String {
         let line = self.body.trim().lines().next().unwrap_or("").trim();

@@ -76,6 +76,12 @@ impl B3scale {
             }
             HttpError::Broken(m) => self.err(ErrorKind::Malformed, format!("{what}: {m}")),
         })?;
+        if reply.is_unavailable() {
+            return Err(self.err(
+                ErrorKind::Unavailable,
+                format!("{what}: HTTP {} with {}", reply.status, reply.excerpt()),
+            ));
+        }
         self.read(&what, &reply)
     }
 

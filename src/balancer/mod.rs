@@ -10,6 +10,7 @@
 pub mod b3scale;
 pub mod config;
 pub mod rake;
+pub mod retry;
 pub mod scalelite;
 mod server;
 
@@ -27,6 +28,9 @@ use std::sync::Arc;
 pub enum ErrorKind {
     /// Nothing answered.
     Unreachable,
+    /// Something answered "not now": HTTP 429, 502, 503 or 504 (the balancer restarting, or
+    /// the proxy before it). Retried (see [`retry`]).
+    Unavailable,
     /// Wrong secret or token.
     Auth,
     /// An answer we cannot read.
@@ -164,34 +168,43 @@ pub struct Opened {
 
 /// Connects: reads the server list first, so errors surface before any change. For
 /// Scalelite with `host:`, an unreachable API falls back to rake on that host. Each HTTP
-/// request may take up to `cfg.request_timeout` seconds.
+/// request may take up to `cfg.request_timeout` seconds; every client retries transient
+/// faults as [`retry::Policy::default`] says, telling `notify` of each retry.
 ///
 /// # Errors
-/// The first list call's error; for a fallback, the API's error and rake's together.
+/// The first list call's error (after its retries); for a fallback, the API's error and
+/// rake's together.
 pub async fn open(
     cfg: &BalancerConfig,
     inv: &crate::inventory::Inventory,
     ssh: Arc<dyn crate::connection::Connector>,
+    notify: retry::Notify,
 ) -> Result<Opened> {
     let http = http::Http::new(std::time::Duration::from_secs(cfg.request_timeout));
-    let api: Option<Arc<dyn Balancer>> =
-        match (cfg.kind, &cfg.url) {
-            (Product::Scalelite, Some(url)) => Some(Arc::new(Blocking(Arc::new(
-                scalelite::Scalelite::new(url, &cfg.secret, http),
-            )))),
-            (Product::B3scale, Some(url)) => Some(Arc::new(Blocking(Arc::new(
-                b3scale::B3scale::new(url, &cfg.secret, http),
-            )))),
-            (_, None) => None,
-        };
+    let retrying = |inner: Arc<dyn Balancer>| -> Arc<dyn Balancer> {
+        Arc::new(retry::Retrying::new(
+            inner,
+            retry::Policy::default(),
+            notify.clone(),
+        ))
+    };
+    let api: Option<Arc<dyn Balancer>> = match (cfg.kind, &cfg.url) {
+        (Product::Scalelite, Some(url)) => Some(retrying(Arc::new(Blocking(Arc::new(
+            scalelite::Scalelite::new(url, &cfg.secret, http),
+        ))))),
+        (Product::B3scale, Some(url)) => Some(retrying(Arc::new(Blocking(Arc::new(
+            b3scale::B3scale::new(url, &cfg.secret, http),
+        ))))),
+        (_, None) => None,
+    };
     let rake_client = || -> Option<Arc<dyn Balancer>> {
         let host = inv.host(cfg.host.as_deref()?)?.clone();
-        Some(Arc::new(rake::Rake::new(
+        Some(retrying(Arc::new(rake::Rake::new(
             host,
             cfg.rake_command.clone(),
             ssh.clone(),
             inv.secrets.clone(),
-        )))
+        ))))
     };
     let err = match &api {
         Some(client) => match client.list().await {

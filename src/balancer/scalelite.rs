@@ -49,6 +49,12 @@ impl Scalelite {
             }
             HttpError::Broken(m) => self.err(ErrorKind::Malformed, format!("{action}: {m}")),
         })?;
+        if reply.is_unavailable() {
+            return Err(self.err(
+                ErrorKind::Unavailable,
+                format!("{action}: HTTP {} with {}", reply.status, reply.excerpt()),
+            ));
+        }
         self.read(action, &reply)
     }
 

@@ -95,6 +95,8 @@ pub struct Pool {
     /// The selected hosts that are in the balancer's group, in inventory order.
     pub nodes: Vec<Node>,
     pub http: Http,
+    /// `-v`: retried balancer calls are told (see [`retry_notes`]).
+    pub verbose: bool,
 }
 
 impl Pool {
@@ -125,6 +127,7 @@ impl Pool {
             )]);
         }
         Ok(Pool {
+            verbose: run.verbose,
             http: Http::new(Duration::from_secs(cfg.request_timeout)),
             prepared,
             cfg,
@@ -145,9 +148,21 @@ impl Pool {
             &self.cfg,
             &self.prepared.inventory,
             self.prepared.connector.clone(),
+            retry_notes(self.verbose),
         )
         .await
     }
+}
+
+/// Where a pool command tells of balancer calls it retries: with `-v`, a line on stderr
+/// (`balancer: listing the servers: ...; retrying in 0.5 s`), redacted; else nowhere (a
+/// retry that fails for good is reported as the call's error).
+pub fn retry_notes(verbose: bool) -> balancer::retry::Notify {
+    std::sync::Arc::new(move |note: String| {
+        if verbose {
+            eprintln!("balancer: {}", crate::secret::redact_known(&note));
+        }
+    })
 }
 
 /// The planned hosts that belong to the balancer's group, with their balancer values.

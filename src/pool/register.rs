@@ -24,6 +24,8 @@ pub struct Registration {
     cfg: BalancerConfig,
     nodes: Vec<Node>,
     inventory: std::path::PathBuf,
+    /// `-v`: retried balancer calls are told.
+    verbose: bool,
 }
 
 /// The registration of an apply, validated before any host is touched: `Ok(None)` when the
@@ -39,6 +41,7 @@ pub fn prepare(run: &app::Options, p: &Prepared) -> Result<Option<Registration>,
         cfg,
         nodes,
         inventory: run.inventory.clone(),
+        verbose: run.verbose,
     }))
 }
 
@@ -59,7 +62,14 @@ impl Registration {
             return None;
         }
         let secrets = &p.inventory.secrets;
-        let opened = match balancer::open(&self.cfg, &p.inventory, p.connector.clone()).await {
+        let opened = match balancer::open(
+            &self.cfg,
+            &p.inventory,
+            p.connector.clone(),
+            super::retry_notes(self.verbose),
+        )
+        .await
+        {
             Ok(o) => o,
             Err(e) => return Some(unreached(e)),
         };

@@ -1,0 +1,140 @@
+//! Transient balancer faults are retried, lasting ones reported: the balancer's emulator sits
+//! behind a proxy that answers `502 Bad Gateway` (as nginx in front of a restarting Scalelite
+//! or b3scale does) to a given number of requests before it passes them on.
+
+#[path = "pool_support/mod.rs"]
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use support::{Kind, Pool};
+
+/// A proxy on loopback in front of `upstream` (`127.0.0.1:PORT`): the first `fail` requests
+/// get a 502 and a closed connection, later connections are piped to `upstream`. Stops with
+/// the test process.
+struct Flaky {
+    port: u16,
+    failed: Arc<AtomicUsize>,
+}
+
+impl Flaky {
+    fn start(upstream: String, fail: usize) -> Flaky {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let failed = Arc::new(AtomicUsize::new(0));
+        let count = failed.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                if count.load(Ordering::SeqCst) < fail {
+                    count.fetch_add(1, Ordering::SeqCst);
+                    bad_gateway(conn);
+                    continue;
+                }
+                let Ok(up) = TcpStream::connect(&upstream) else {
+                    continue;
+                };
+                pipe(conn.try_clone().unwrap(), up.try_clone().unwrap());
+                pipe(up, conn);
+            }
+        });
+        Flaky { port, failed }
+    }
+}
+
+/// Reads one request (headers and a `Content-Length` body) and answers 502.
+fn bad_gateway(conn: TcpStream) {
+    conn.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    let mut r = BufReader::new(conn.try_clone().unwrap());
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+            break;
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0; length];
+    r.read_exact(&mut body).ok();
+    let page = "<html><head><title>502 Bad Gateway</title></head></html>";
+    let mut w = conn;
+    let _ = write!(
+        w,
+        "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}",
+        page.len()
+    );
+}
+
+fn pipe(mut from: TcpStream, mut to: TcpStream) {
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut from, &mut to);
+        let _ = to.shutdown(std::net::Shutdown::Write);
+    });
+}
+
+/// A pool of `n` nodes whose balancer is reached through a [`Flaky`] proxy.
+fn behind_proxy(name: &str, kind: Kind, n: usize, fail: usize) -> (Pool, Flaky) {
+    let mut pool = Pool::new(name, kind, n, &[]);
+    let direct = pool.balancer.url();
+    let rest = direct.strip_prefix("http://").unwrap();
+    let (upstream, path) = match rest.split_once('/') {
+        Some((u, p)) => (u, format!("/{p}")),
+        None => (rest, String::new()),
+    };
+    let flaky = Flaky::start(upstream.to_string(), fail);
+    pool.url = Some(format!("http://127.0.0.1:{}{path}", flaky.port));
+    pool.write();
+    (pool, flaky)
+}
+
+fn registration_rides_out_a_brief_outage(kind: Kind) {
+    let (pool, flaky) = behind_proxy("fault-502", kind, 2, 2);
+    let out = pool.run(
+        "apply",
+        &["-v", "--output", "plain"],
+        Duration::from_secs(90),
+    );
+    out.assert_no_secrets();
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(flaky.failed.load(Ordering::SeqCst), 2);
+    assert!(
+        out.stderr.contains("HTTP 502") && out.stderr.contains("retrying in"),
+        "-v tells of each retry\n{}",
+        out.all()
+    );
+    for (_, bbb) in &pool.nodes {
+        assert_eq!(pool.balancer.state_of(bbb).as_deref(), Some("enabled"));
+    }
+}
+
+#[test]
+fn scalelite_registration_rides_out_a_brief_outage() {
+    registration_rides_out_a_brief_outage(Kind::Scalelite);
+}
+
+#[test]
+fn b3scale_registration_rides_out_a_brief_outage() {
+    registration_rides_out_a_brief_outage(Kind::B3scale);
+}
+
+#[test]
+fn a_lasting_outage_is_reported_after_a_bounded_number_of_attempts() {
+    let (pool, flaky) = behind_proxy("fault-502-lasting", Kind::Scalelite, 1, usize::MAX);
+    let started = std::time::Instant::now();
+    let out = pool.run("apply", &["--output", "plain"], Duration::from_secs(90));
+    out.assert_no_secrets();
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert_eq!(flaky.failed.load(Ordering::SeqCst), 4, "4 attempts in all");
+    assert!(out.all().contains("HTTP 502"), "{}", out.all());
+    assert!(
+        out.all().contains("no node was registered or changed"),
+        "{}",
+        out.all()
+    );
+    assert!(started.elapsed() < Duration::from_secs(60));
+    assert_eq!(pool.balancer.changes(), 0);
+}
