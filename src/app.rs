@@ -38,6 +38,9 @@ pub struct Options {
     pub verbose: bool,
     /// Accept and remember host keys of hosts not yet in known_hosts.
     pub accept_new_host_keys: bool,
+    /// Pool commands: how long to wait for another rollout's lock on the pool (`None`: fail
+    /// at once, naming the holder).
+    pub lock_wait: Option<std::time::Duration>,
 }
 
 /// Everything loaded and validated for a run.

@@ -80,6 +80,10 @@ struct RunArgs {
     /// Accept and remember host keys of hosts not yet in known_hosts (default: refuse).
     #[arg(long)]
     accept_new_host_keys: bool,
+    /// Pool commands: wait up to this long (`90s`, `10m`) for another rollout working on the
+    /// same pool to finish, instead of stopping at once.
+    #[arg(long, value_name = "DURATION", value_parser = wait_duration)]
+    wait: Option<Duration>,
 }
 
 /// `--output`.
@@ -145,6 +149,15 @@ fn forks_range() -> clap::builder::RangedU64ValueParser<usize> {
     clap::builder::RangedU64ValueParser::new().range(1..=MAX_HOSTS)
 }
 
+/// `--wait`: a duration of at most a day.
+fn wait_duration(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d > Duration::from_secs(86_400) {
+        return Err("at most 24h".into());
+    }
+    Ok(d)
+}
+
 /// `--max-failures`: 0..=[`MAX_HOSTS`].
 fn max_failures_range() -> clap::builder::RangedU64ValueParser<usize> {
     clap::builder::RangedU64ValueParser::new().range(0..=MAX_HOSTS)
@@ -193,6 +206,7 @@ impl From<RunArgs> for app::Options {
             },
             verbose: a.verbose,
             accept_new_host_keys: a.accept_new_host_keys,
+            lock_wait: a.wait,
         }
     }
 }

@@ -152,7 +152,8 @@ mod tests {
             (Error::Pool(PoolError::Capacity("refusing".into())), 1),
             (
                 Error::Pool(
-                    JournalError::TakeLock {
+                    JournalError::Locked {
+                        holder: "another rollout".into(),
                         path: "x.lock".into(),
                     }
                     .into(),

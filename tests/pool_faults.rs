@@ -138,3 +138,57 @@ fn a_lasting_outage_is_reported_after_a_bounded_number_of_attempts() {
     assert!(started.elapsed() < Duration::from_secs(60));
     assert_eq!(pool.balancer.changes(), 0);
 }
+
+/// Two rollouts on one pool: the second is refused with the holder's name, or waits with
+/// `--wait` and goes on once the first is done (a kernel lock: nothing stale is left).
+#[test]
+fn a_second_rollout_on_the_pool_names_the_holder_or_waits() {
+    use support::{finish, wait_until};
+    let pool = Pool::new("lock", Kind::Scalelite, 3, &[]);
+    let out = pool.run("apply", &["--output", "plain"], Duration::from_secs(60));
+    assert_eq!(out.code, 0, "{}", out.all());
+    let h01 = pool.node("h01");
+    h01.meeting("art", 2);
+    let first = pool.spawn("drain", &["--limit", "h01", "--output", "plain"]);
+    wait_until(Duration::from_secs(30), "h01 cordoned", || {
+        pool.balancer.state_of(h01).as_deref() == Some("cordoned")
+    });
+    let out = pool.run(
+        "drain",
+        &["--limit", "h02", "--output", "plain"],
+        Duration::from_secs(30),
+    );
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stderr
+            .contains("another rollout is working on this pool: `rollout drain` by "),
+        "{}",
+        out.all()
+    );
+    assert_eq!(
+        pool.balancer.state_of(pool.node("h02")).as_deref(),
+        Some("enabled"),
+        "the refused rollout changed nothing"
+    );
+    let second = pool.spawn(
+        "drain",
+        &["--limit", "h02", "--wait", "60s", "--output", "plain"],
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        pool.balancer.state_of(pool.node("h02")).as_deref(),
+        Some("enabled"),
+        "the waiting rollout waits"
+    );
+    h01.end("art");
+    let out = finish(first, Duration::from_secs(60));
+    assert_eq!(out.code, 0, "{}", out.all());
+    let out = finish(second, Duration::from_secs(60));
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stderr
+            .contains("waiting up to 1m00s for the pool's lock, held by `rollout drain`"),
+        "{}",
+        out.all()
+    );
+}

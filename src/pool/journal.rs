@@ -3,8 +3,8 @@
 //! node that an interrupted run left cordoned. One JSON file per inventory under
 //! `$ROLLOUT_STATE_DIR`, else `$XDG_STATE_HOME/rollout/`, else `~/.local/state/rollout/`;
 //! written atomically (temporary file, fsync, rename) before every balancer change, so the
-//! journal never claims less than what happened. A lock file keeps two rollouts from working
-//! on the same pool at once.
+//! journal never claims less than what happened. A kernel lock on a lock file keeps two
+//! rollouts on one controller from working on the same pool at once (see [`Lock`]).
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -29,8 +29,14 @@ pub enum JournalError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("another rollout (pid {pid}) is working on this pool; wait for it, or remove {} if that process is not rollout", path.display())]
-    Locked { pid: u32, path: PathBuf },
+    /// Another rollout holds the pool's lock.
+    #[error("another rollout is working on this pool: {holder}; wait for it (`--wait 10m` waits up to 10 minutes). The lock is {}", path.display())]
+    Locked {
+        /// Who holds it, in words (see [`Holder`]).
+        holder: String,
+        /// The lock file.
+        path: PathBuf,
+    },
     #[error("cannot create {}: {source}", path.display())]
     StateDir {
         path: PathBuf,
@@ -41,8 +47,6 @@ pub enum JournalError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot take the lock {}", path.display())]
-    TakeLock { path: PathBuf },
 }
 
 /// Where a node is in a pool operation.
@@ -273,56 +277,157 @@ impl Journal {
     }
 }
 
-/// Held while a command changes the pool; removed on drop.
+/// Who holds a pool's lock, written into the lock file by the holder so that a rollout that
+/// must wait can say whom it waits for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Holder {
+    /// The login name of the user who runs it (`$USER`, else `uid N`).
+    pub user: String,
+    /// The controller's host name.
+    pub host: String,
+    /// The holding process.
+    pub pid: u32,
+    /// The command, e.g. `rollout upgrade` (never its arguments, which may carry values).
+    pub command: String,
+    /// When it took the lock, in Unix seconds.
+    pub since: u64,
+}
+
+impl std::fmt::Display for Holder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "`{}` by {} on {} (pid {}) since {}",
+            self.command,
+            self.user,
+            self.host,
+            self.pid,
+            format_time(self.since)
+        )
+    }
+}
+
+impl Holder {
+    /// This process, running `command`.
+    fn me(command: &str) -> Holder {
+        use std::os::unix::fs::MetadataExt;
+        let user = std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .ok()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| {
+                let uid = std::fs::metadata("/proc/self")
+                    .map(|m| m.uid())
+                    .unwrap_or(0);
+                format!("uid {uid}")
+            });
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "unknown host".into());
+        Holder {
+            user,
+            host,
+            pid: std::process::id(),
+            command: format!("rollout {command}"),
+            since: now(),
+        }
+    }
+}
+
+/// Held while a command changes the pool: a kernel lock (`flock`) on the journal's lock
+/// file, which the kernel releases when the process ends in any way, so a killed rollout
+/// never leaves a stale lock and two rollouts can never both hold it. The file stays; its
+/// content names the holder.
 pub struct Lock {
-    path: PathBuf,
+    file: std::fs::File,
 }
 
 impl Lock {
-    /// Takes the lock of `journal`'s pool, taking over one left by a killed rollout.
+    /// Takes the lock of the pool of `inventory` for `command` (`upgrade`, `drain`, ...);
+    /// with `wait`, waits up to that long for another rollout to release it, telling on
+    /// stderr whom it waits for.
     ///
-    /// Errors: another rollout holds it, or the lock file cannot be created.
-    pub fn acquire(journal: &Journal) -> Result<Lock, JournalError> {
-        let path = journal.path().with_extension("lock");
+    /// Errors: [`JournalError::Locked`] naming the holder when another rollout holds it
+    /// (after `wait`); the state folder or the lock file cannot be created.
+    pub fn acquire(
+        inventory: &Path,
+        command: &str,
+        wait: Option<std::time::Duration>,
+    ) -> Result<Lock, JournalError> {
+        Lock::acquire_at(path_for(inventory).with_extension("lock"), command, wait)
+    }
+
+    /// [`Lock::acquire`] with the lock file at `path`.
+    fn acquire_at(
+        path: PathBuf,
+        command: &str,
+        wait: Option<std::time::Duration>,
+    ) -> Result<Lock, JournalError> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|source| JournalError::StateDir {
                 path: dir.to_path_buf(),
                 source,
             })?;
         }
-        for _ in 0..2 {
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-            {
-                Ok(mut f) => {
-                    let _ = writeln!(f, "{}", std::process::id());
-                    return Ok(Lock { path });
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let pid: Option<u32> = std::fs::read_to_string(&path)
-                        .ok()
-                        .and_then(|t| t.trim().parse().ok());
-                    if let Some(pid) = pid
-                        && Path::new(&format!("/proc/{pid}")).exists()
-                        && pid != std::process::id()
-                    {
-                        return Err(JournalError::Locked { pid, path });
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|source| JournalError::CreateLock {
+                path: path.clone(),
+                source,
+            })?;
+        let started = std::time::Instant::now();
+        let mut told = false;
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    let holder = read_holder(&path);
+                    let waited = started.elapsed();
+                    match wait {
+                        Some(w) if waited < w => {
+                            if !told {
+                                eprintln!(
+                                    "waiting up to {} for the pool's lock, held by {holder}",
+                                    super::human(w)
+                                );
+                                told = true;
+                            }
+                            std::thread::sleep(std::time::Duration::from_millis(200));
+                        }
+                        _ => return Err(JournalError::Locked { holder, path }),
                     }
-                    // Left behind by a rollout that was killed: take it over.
-                    let _ = std::fs::remove_file(&path);
                 }
-                Err(source) => return Err(JournalError::CreateLock { path, source }),
+                Err(std::fs::TryLockError::Error(source)) => {
+                    return Err(JournalError::CreateLock { path, source });
+                }
             }
         }
-        Err(JournalError::TakeLock { path })
+        let me = serde_json::to_string(&Holder::me(command)).unwrap_or_default();
+        let mut f = &file;
+        let _ = f.set_len(0);
+        let _ = f.write_all(format!("{me}\n").as_bytes());
+        Ok(Lock { file })
     }
+}
+
+/// The holder named in a lock file, in words; "another rollout" when the file does not say
+/// (written by an older rollout, or being written right now).
+fn read_holder(path: &Path) -> String {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| serde_json::from_str::<Holder>(t.trim()).ok())
+        .map_or_else(|| "another rollout".to_string(), |h| h.to_string())
 }
 
 impl Drop for Lock {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        // Say nobody holds it, then release (closing the file would release it too).
+        let _ = self.file.set_len(0);
+        let _ = self.file.unlock();
     }
 }
 
@@ -338,6 +443,62 @@ pub fn format_time(secs: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    fn lock_path(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("rollout-lock-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d.join("pool.lock")
+    }
+
+    #[test]
+    fn one_holder_at_a_time_and_the_waiter_is_told_who() {
+        let path = lock_path("one");
+        let first = Lock::acquire_at(path.clone(), "upgrade", None).unwrap();
+        // A second open file description of the same file: flock refuses it as it would
+        // another process.
+        let Err(JournalError::Locked { holder, .. }) =
+            Lock::acquire_at(path.clone(), "drain", None)
+        else {
+            panic!("the lock was taken twice");
+        };
+        assert!(holder.starts_with("`rollout upgrade` by "), "{holder}");
+        assert!(
+            holder.contains(&format!("(pid {})", std::process::id())),
+            "{holder}"
+        );
+        drop(first);
+        let second = Lock::acquire_at(path.clone(), "drain", None).unwrap();
+        drop(second);
+    }
+
+    #[test]
+    fn wait_takes_the_lock_once_it_is_released() {
+        let path = lock_path("wait");
+        let first = Lock::acquire_at(path.clone(), "upgrade", None).unwrap();
+        let releaser = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            drop(first);
+        });
+        let got = Lock::acquire_at(path.clone(), "drain", Some(Duration::from_secs(10)));
+        assert!(got.is_ok(), "{:?}", got.err());
+        releaser.join().unwrap();
+        // A wait that ends first fails, naming the holder.
+        let _held = got.unwrap();
+        let started = std::time::Instant::now();
+        let e = Lock::acquire_at(path, "undrain", Some(Duration::from_millis(300)));
+        assert!(matches!(e, Err(JournalError::Locked { .. })));
+        assert!(started.elapsed() >= Duration::from_millis(300));
+    }
+
+    #[test]
+    fn a_lock_file_left_by_a_killed_rollout_does_not_hold() {
+        // The file with a holder's text but no process holding the kernel lock.
+        let path = lock_path("stale");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, "{\"user\":\"x\",\"host\":\"y\",\"pid\":1,\"command\":\"rollout upgrade\",\"since\":0}\n").unwrap();
+        assert!(Lock::acquire_at(path, "upgrade", None).is_ok());
+    }
 
     #[test]
     fn the_health_check_phase_reads_journals_that_called_it_checking() {

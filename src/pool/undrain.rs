@@ -17,8 +17,8 @@ use crate::report::{Event, Reporter, Settings};
 pub async fn main(a: &app::Options) -> Result<UndrainSummary, PoolError> {
     need_limit(a, "undrain")?;
     let pool = Pool::load(a, &Default::default(), "undrain")?;
+    let _lock = Lock::acquire(&a.inventory, "undrain", a.lock_wait)?;
     let mut journal = Journal::load(&a.inventory)?;
-    let _lock = Lock::acquire(&journal)?;
     let opened = pool.open().await?;
     let rep = Reporter::start(Settings::new(
         a.output,

@@ -42,8 +42,8 @@ pub async fn main(a: UpgradeOptions) -> Result<UpgradeSummary, PoolError> {
     let mut run_vars = serde_json::Map::new();
     run_vars.insert("rollout_upgrade".into(), serde_json::Value::Bool(true));
     let pool = Arc::new(Pool::load(&a.run, &run_vars, "upgrade")?);
+    let lock = Lock::acquire(&a.run.inventory, "upgrade", a.run.lock_wait)?;
     let journal = Journal::load(&a.run.inventory)?;
-    let lock = Lock::acquire(&journal)?;
     let journal = Arc::new(Mutex::new(journal));
     tokio::select! {
         summary = run(&a, batches, pool, journal.clone()) => {
