@@ -55,6 +55,7 @@ impl Project {
             output: Format::Plain,
             verbose: false,
             accept_new_host_keys: false,
+            lock_wait: None,
         }
     }
 
