@@ -5,32 +5,56 @@
 
 use serde_json::Value;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// What replaces a secret's value in any output.
 pub const REDACTED: &str = "<redacted>";
 
-/// The set of secret values known for a run, longest first.
+/// The set of secret values known for a run, longest first: each secret in the spellings a
+/// template or a host commonly turns it into (see [`spellings`]), and the values rendered from
+/// secrets that were registered while planning (see [`Secrets::add_derived`]). Clones share
+/// one set, so a value registered by the plan is redacted by every reporter of the run.
 #[derive(Debug, Clone, Default)]
 pub struct Secrets {
-    values: Arc<Vec<String>>,
+    values: Arc<RwLock<Vec<String>>>,
 }
 
 impl Secrets {
-    pub fn new(mut values: Vec<String>) -> Self {
+    /// The set of `values` and their [`spellings`]; also remembered for [`redact_known`].
+    pub fn new(values: Vec<String>) -> Self {
+        let s = Secrets::default();
+        s.insert(values.iter().flat_map(|v| spellings(v)).collect());
+        s
+    }
+
+    /// Adds values rendered from secrets (a URL with a password in it, a line of a file),
+    /// each as it is: they are redacted wherever they show up afterwards, error messages
+    /// included. Only values [`worth_redacting`] should be added.
+    pub fn add_derived(&self, values: Vec<String>) {
+        self.insert(values);
+    }
+
+    fn insert(&self, mut values: Vec<String>) {
         values.retain(|v| !v.is_empty());
-        values.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
-        values.dedup();
-        remember(values.iter());
-        Secrets {
-            values: Arc::new(values),
+        if values.is_empty() {
+            return;
         }
+        remember(values.iter());
+        // A poisoned lock only means another thread panicked while pushing: the set is intact.
+        let mut all = self.values.write().unwrap_or_else(|e| e.into_inner());
+        all.extend(values);
+        all.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        all.dedup();
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Vec<String>> {
+        self.values.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Replaces every known secret value in `text`.
     pub fn redact(&self, text: &str) -> String {
         let mut out = text.to_string();
-        for v in self.values.iter() {
+        for v in self.read().iter() {
             if out.contains(v.as_str()) {
                 out = out.replace(v.as_str(), REDACTED);
             }
@@ -38,21 +62,166 @@ impl Secrets {
         out
     }
 
+    /// Does `text` contain a known secret value?
     pub fn contains_secret(&self, text: &str) -> bool {
-        self.values.iter().any(|v| text.contains(v.as_str()))
+        self.read().iter().any(|v| text.contains(v.as_str()))
     }
 
-    /// The positions where secrets start in `line` (for masking old values in diffs).
+    /// The byte offset of the first secret in `line` (for masking old values in diffs).
     pub fn first_secret_at(&self, line: &str) -> Option<usize> {
-        self.values
+        self.read()
             .iter()
             .filter_map(|v| line.find(v.as_str()))
             .min()
     }
 
+    /// No secret known?
     pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
+        self.read().is_empty()
     }
+}
+
+/// What a diff or a shown script says instead of content rendered from a secret.
+pub const DEPENDS_ON_SECRET: &str = "(content depends on a secret; not shown)";
+
+/// Shortest text rendered from a secret that is registered for redaction (shorter ones, a
+/// length or `true`, are not spellings of anything and would redact ordinary words).
+pub const MIN_DERIVED_BYTES: usize = 8;
+
+/// Longest text rendered from a secret that is registered for redaction as a whole (longer
+/// ones are registered line by line).
+pub const MAX_DERIVED_BYTES: usize = 4096;
+
+/// The pieces of `rendered` (text rendered from a secret) worth registering with
+/// [`Secrets::add_derived`], found by comparing it with `canary`, the same text rendered with
+/// every secret replaced by a [`canary`] (None: that render failed, every piece counts): the
+/// whole text, and each line that the canary render does not have, if between
+/// [`MIN_DERIVED_BYTES`] and [`MAX_DERIVED_BYTES`] long. Lines that do not depend on the
+/// secret (a host's name alone on a line) are not redacted elsewhere this way.
+pub fn worth_redacting(rendered: &str, canary: Option<&str>) -> Vec<String> {
+    if canary == Some(rendered) {
+        return Vec::new();
+    }
+    let same: std::collections::HashSet<&str> =
+        canary.unwrap_or("").lines().map(str::trim).collect();
+    let ok = |t: &str| (MIN_DERIVED_BYTES..=MAX_DERIVED_BYTES).contains(&t.len());
+    let mut out = Vec::new();
+    if ok(rendered) {
+        out.push(rendered.to_string());
+    }
+    if rendered.contains('\n') {
+        out.extend(
+            rendered
+                .lines()
+                .map(str::trim)
+                .filter(|l| ok(l) && !same.contains(l))
+                .map(String::from),
+        );
+    }
+    out
+}
+
+/// A stand-in for secret `value` of another length, made of a character `value` does not
+/// have: what a template renders from it differs wherever it depends on the secret.
+pub fn canary(value: &str) -> String {
+    let c = ['\u{2603}', '\u{2604}']
+        .into_iter()
+        .find(|c| !value.contains(*c))
+        .unwrap_or('\u{2605}');
+    std::iter::repeat_n(c, value.chars().count() + 3).collect()
+}
+
+/// `v` with every string inside replaced by its [`canary`].
+pub fn canary_json(v: &Value) -> Value {
+    match v {
+        Value::String(s) => Value::String(canary(s)),
+        Value::Array(a) => Value::Array(a.iter().map(canary_json).collect()),
+        Value::Object(m) => {
+            Value::Object(m.iter().map(|(k, v)| (k.clone(), canary_json(v))).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+/// `value` as it is and as templates and hosts commonly spell it: lower and upper case,
+/// shell-quoted, XML/HTML-escaped, JSON-escaped, SQL-quoted, percent-encoded (as a URL's
+/// user info and as a form), base64 (standard and URL-safe; the whole value, and the parts
+/// that do not depend on its neighbours when it is encoded inside a longer text), reversed.
+pub fn spellings(value: &str) -> Vec<String> {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+    let mut out = vec![
+        value.to_string(),
+        value.to_lowercase(),
+        value.to_uppercase(),
+        crate::script::quote(value),
+        value.replace('\'', r"'\''"),
+        crate::template::xml_escape(value),
+        html_escape(value),
+        serde_json::to_string(value)
+            .map(|j| j[1..j.len() - 1].to_string())
+            .unwrap_or_default(),
+        value.replace('\'', "''"),
+        value.replace('"', "\\\""),
+        percent_encode(value),
+        url::form_urlencoded::byte_serialize(value.as_bytes()).collect(),
+        value.chars().rev().collect(),
+    ];
+    for engine in [&STANDARD, &URL_SAFE] {
+        let whole = engine.encode(value);
+        out.push(whole.trim_end_matches('=').to_string());
+        out.push(whole);
+        out.extend(base64_cores(value.as_bytes(), engine));
+    }
+    out.retain(|s| s.len() >= value.len().min(MIN_DERIVED_BYTES));
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The characters of base64 that depend on `bytes` alone, for each of the three positions
+/// `bytes` can start at inside a longer text (`user:password` encoded whole).
+fn base64_cores(bytes: &[u8], engine: &impl base64::Engine) -> Vec<String> {
+    (0..3)
+        .filter_map(|shift| {
+            let mut padded = vec![0u8; shift];
+            padded.extend_from_slice(bytes);
+            let enc = engine.encode(&padded);
+            // Character i carries bits 6i..6i+5 of the input; keep those inside `bytes`.
+            let first = (shift * 8).div_ceil(6);
+            let end = ((shift + bytes.len()) * 8) / 6;
+            let core = enc.get(first..end)?;
+            (core.len() >= MIN_DERIVED_BYTES).then(|| core.to_string())
+        })
+        .collect()
+}
+
+/// `s` with every byte outside RFC 3986's unreserved set written `%XX`.
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// `s` as minijinja's `escape` filter writes it for HTML.
+fn html_escape(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '&' => "&amp;".to_string(),
+            '<' => "&lt;".to_string(),
+            '>' => "&gt;".to_string(),
+            '"' => "&quot;".to_string(),
+            '\'' => "&#x27;".to_string(),
+            '/' => "&#x2f;".to_string(),
+            c => c.to_string(),
+        })
+        .collect()
 }
 
 /// Every secret value this process has read (see [`resolve`]) or been given (see

@@ -4,9 +4,12 @@
 //! touched, so an undefined variable stops the run with the template, line and host.
 
 use crate::error::Diagnostic;
+use minijinja::value::{Enumerator, Object, ObjectRepr};
 use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 pub struct Templates {
     env: Environment<'static>,
@@ -109,6 +112,7 @@ impl Templates {
         self.sources.contains_key(name)
     }
 
+    /// The names of the templates, paths below `templates/`.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.sources.keys().map(String::as_str)
     }
@@ -254,6 +258,95 @@ pub fn render_json(
     }
 }
 
+/// Like [`render_json`], and calls `rendered` with each string that was rendered, right after
+/// its render (so that a [`Tracked`] context can say whether that string read a secret).
+pub fn render_json_each(
+    t: &Templates,
+    v: &mut serde_json::Value,
+    ctx: &Value,
+    rendered: &mut dyn FnMut(&str),
+) -> Result<(), RenderError> {
+    match v {
+        serde_json::Value::String(s) if has_syntax(s) => {
+            *s = t.render_str(s, ctx)?;
+            rendered(s);
+            Ok(())
+        }
+        serde_json::Value::Array(items) => items
+            .iter_mut()
+            .try_for_each(|i| render_json_each(t, i, ctx, rendered)),
+        serde_json::Value::Object(m) => m
+            .values_mut()
+            .try_for_each(|i| render_json_each(t, i, ctx, rendered)),
+        _ => Ok(()),
+    }
+}
+
+/// A template context that knows which of its variables carry a secret and records whether a
+/// render read one of them. Sensitivity follows the data this way: a filter, test, function
+/// or operator only ever sees values the template looked up, and every look-up of a
+/// top-level variable comes here, so whatever a template makes of a secret (`replace`,
+/// `b64encode`, `~`, a slice, a loop) is known to depend on it, whatever the filter. A
+/// variable is one unit: reading `db.host` of a `db` that holds a secret anywhere counts as
+/// reading the secret.
+#[derive(Debug)]
+pub struct Tracked {
+    vars: Value,
+    secret: Arc<BTreeSet<String>>,
+    read: AtomicBool,
+}
+
+impl Tracked {
+    /// Tracks reads of the variables named in `secret` among `vars` (a map).
+    pub fn new(vars: Value, secret: Arc<BTreeSet<String>>) -> Arc<Tracked> {
+        Arc::new(Tracked {
+            vars,
+            secret,
+            read: AtomicBool::new(false),
+        })
+    }
+
+    /// The context to render with.
+    pub fn value(self: &Arc<Self>) -> Value {
+        Value::from_dyn_object(self.clone())
+    }
+
+    /// Whether a secret was read since the last call (and forgets it).
+    pub fn take_read(&self) -> bool {
+        self.read.swap(false, Ordering::SeqCst)
+    }
+}
+
+impl Object for Tracked {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let name = key.as_str()?;
+        let v = self
+            .vars
+            .get_attr(name)
+            .ok()
+            .filter(|v| !v.is_undefined())?;
+        if self.secret.contains(name) {
+            self.read.store(true, Ordering::SeqCst);
+        }
+        Some(v)
+    }
+
+    /// Listing the variables (`debug()`) shows them all, secrets too.
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        if !self.secret.is_empty() {
+            self.read.store(true, Ordering::SeqCst);
+        }
+        match self.vars.try_iter() {
+            Ok(keys) => Enumerator::Values(keys.collect()),
+            Err(_) => Enumerator::Empty,
+        }
+    }
+}
+
 /// Folders below `templates/` deeper than this are refused: a symbolic link to a parent folder
 /// would otherwise be followed forever.
 const MAX_TEMPLATE_DEPTH: usize = 16;
@@ -308,14 +401,17 @@ fn new_env() -> Environment<'static> {
         use sha1::Digest;
         crate::script::hex(&sha1::Sha1::digest(s.as_bytes()))
     });
-    env.add_filter("xml_escape", |s: String| {
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&quot;")
-            .replace('\'', "&apos;")
-    });
+    env.add_filter("xml_escape", |s: String| xml_escape(&s));
     env
+}
+
+/// `s` with XML's five special characters written as entities (the `xml_escape` filter).
+pub fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;")
 }
 
 /// Does `s` contain template syntax (`{{`, `{%` or `{#`)? Values without it are used as they

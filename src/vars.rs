@@ -7,11 +7,11 @@
 //! rendered again: text that only looks like a template after rendering (a secret containing
 //! `{{`) stays as it is.
 
-use crate::template::{RenderError, Templates, has_syntax, render_json};
+use crate::template::{RenderError, Templates, Tracked, has_syntax, render_json, render_json_each};
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 /// The largest value a variable may have after rendering, in bytes of its strings (1 MiB):
 /// values that double through each other are stopped long before memory runs out.
@@ -115,12 +115,89 @@ pub fn cycle_message(chain: &[String]) -> String {
     format!("refers to itself ({})", chain.join(" -> "))
 }
 
+/// Which variables carry a secret, and what was rendered from them.
+#[derive(Debug, Clone, Default)]
+pub struct Taint {
+    /// Variables that hold a secret, or were rendered from one (see [`resolve`]).
+    pub names: BTreeSet<String>,
+    /// Texts rendered from secrets, worth redacting wherever they show up (see
+    /// [`crate::secret::worth_redacting`]).
+    pub derived: Vec<String>,
+    /// The variables of `names` as rendered with every secret replaced by its
+    /// [`crate::secret::canary`]: what tells the parts of a rendered text that depend on a
+    /// secret from the rest.
+    pub canary: Map<String, Value>,
+}
+
+impl Taint {
+    /// The variables of `vars` that hold one of `secrets` anywhere inside.
+    pub fn of(vars: &Map<String, Value>, secrets: &crate::secret::Secrets) -> Taint {
+        let canary: Map<String, Value> = vars
+            .iter()
+            .filter(|(_, v)| any_string(v, &|s| secrets.contains_secret(s)))
+            .map(|(k, v)| (k.clone(), crate::secret::canary_json(v)))
+            .collect();
+        Taint {
+            names: canary.keys().cloned().collect(),
+            derived: Vec::new(),
+            canary,
+        }
+    }
+
+    /// `vars` with the variables of `names` replaced by their canary values.
+    pub fn canary_vars(&self, vars: &Map<String, Value>) -> Map<String, Value> {
+        let mut out = vars.clone();
+        out.extend(self.canary.clone());
+        out
+    }
+
+    /// Registers the strings of `rendered` that differ from those of `canary` (the same
+    /// value rendered with canaries; None: that render failed) in [`Taint::derived`].
+    pub fn compare(&mut self, rendered: &Value, canary: Option<&Value>) {
+        let (mut real, mut fake) = (Vec::new(), Vec::new());
+        strings(rendered, &mut real);
+        if let Some(c) = canary {
+            strings(c, &mut fake);
+        }
+        for (i, r) in real.into_iter().enumerate() {
+            let c = canary.and(fake.get(i).copied());
+            self.derived.extend(crate::secret::worth_redacting(r, c));
+        }
+    }
+}
+
+/// The strings inside `v`, in order.
+fn strings<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+    match v {
+        Value::String(s) => out.push(s),
+        Value::Array(a) => a.iter().for_each(|v| strings(v, out)),
+        Value::Object(m) => m.values().for_each(|v| strings(v, out)),
+        _ => {}
+    }
+}
+
+/// Does `f` hold for a string inside `v`?
+fn any_string(v: &Value, f: &dyn Fn(&str) -> bool) -> bool {
+    match v {
+        Value::String(s) => f(s),
+        Value::Array(a) => a.iter().any(|v| any_string(v, f)),
+        Value::Object(m) => m.values().any(|v| any_string(v, f)),
+        _ => false,
+    }
+}
+
 /// Renders the templated values of `vars` in place, each once, after the values it refers to.
+/// Sensitivity follows the data: a value whose rendering read a variable of `taint.names`
+/// joins them, and the texts rendered from a secret join `taint.derived`.
 ///
 /// # Errors
 /// The variable's name and what went wrong: a cycle, a template error (an undefined name is
 /// named), a value over [`MAX_VALUE_BYTES`] or over the rendering budget.
-pub fn resolve(t: &Templates, vars: &mut Map<String, Value>) -> Result<(), (String, RenderError)> {
+pub fn resolve(
+    t: &Templates,
+    vars: &mut Map<String, Value>,
+    taint: &mut Taint,
+) -> Result<(), (String, RenderError)> {
     let plain = |message: String| RenderError {
         template: None,
         line: None,
@@ -154,9 +231,32 @@ pub fn resolve(t: &Templates, vars: &mut Map<String, Value>) -> Result<(), (Stri
                 local.insert(r, v);
             }
         }
+        let secret: BTreeSet<String> = refs.intersection(&taint.names).cloned().collect();
+        let tracked = Tracked::new(minijinja::Value::from(local), Arc::new(secret));
         let mut value = vars[k.as_str()].clone();
-        render_json(t, &mut value, &minijinja::Value::from(local))
-            .map_err(|e| (k.clone(), name_undefined(t, e, refs, vars)))?;
+        let mut from_secret = false;
+        render_json_each(t, &mut value, &tracked.value(), &mut |_| {
+            from_secret |= tracked.take_read();
+        })
+        .map_err(|e| (k.clone(), name_undefined(t, e, refs, vars)))?;
+        if from_secret {
+            // The same value rendered from the canaries of the variables it refers to.
+            let canary_ctx: BTreeMap<&str, minijinja::Value> = refs
+                .iter()
+                .filter_map(|r| {
+                    let v = taint.canary.get(r).or_else(|| vars.get(r))?;
+                    Some((
+                        r.as_str(),
+                        minijinja::Value::from(minijinja::value::Serde(v)),
+                    ))
+                })
+                .collect();
+            let mut canary = vars[k.as_str()].clone();
+            let ok = render_json(t, &mut canary, &minijinja::Value::from(canary_ctx)).is_ok();
+            taint.compare(&value, ok.then_some(&canary));
+            taint.names.insert(k.clone());
+            taint.canary.insert(k.clone(), canary);
+        }
         if string_bytes(&value) > MAX_VALUE_BYTES {
             let mib = MAX_VALUE_BYTES / (1024 * 1024);
             let message = format!("the rendered value is larger than {mib} MiB");
@@ -233,7 +333,7 @@ mod tests {
         let t = Templates::empty();
         let mut m: Map<String, Value> =
             serde_json::from_value(serde_json::json!({"a": "{{a}}{{a}}"})).unwrap();
-        let (k, e) = resolve(&t, &mut m).unwrap_err();
+        let (k, e) = resolve(&t, &mut m, &mut Taint::default()).unwrap_err();
         assert_eq!(
             (k.as_str(), e.message.as_str()),
             ("a", "refers to itself (a -> a)")
@@ -246,7 +346,7 @@ mod tests {
                 format!("{{{{ a{0} }}}}{{{{ a{0} }}}}", i - 1).into(),
             );
         }
-        let (k, e) = resolve(&t, &mut m).unwrap_err();
+        let (k, e) = resolve(&t, &mut m, &mut Taint::default()).unwrap_err();
         assert_eq!(k, "a11");
         assert!(e.message.contains("larger than 1 MiB"), "{}", e.message);
     }
@@ -256,7 +356,7 @@ mod tests {
         let t = Templates::empty();
         let mut m: Map<String, Value> =
             serde_json::from_value(serde_json::json!({"b": "{{ nope }}", "a": 1})).unwrap();
-        let (k, e) = resolve(&t, &mut m).unwrap_err();
+        let (k, e) = resolve(&t, &mut m, &mut Taint::default()).unwrap_err();
         assert_eq!(
             (k.as_str(), e.message.as_str()),
             ("b", "undefined variable `nope`")
@@ -264,7 +364,7 @@ mod tests {
         let mut m: Map<String, Value> =
             serde_json::from_value(serde_json::json!({"s": "{{ '{{' }} s }}", "t": "[{{ s }}]"}))
                 .unwrap();
-        resolve(&t, &mut m).unwrap();
+        resolve(&t, &mut m, &mut Taint::default()).unwrap();
         assert_eq!(m["t"], "[{{ s }}]");
     }
 
@@ -273,10 +373,10 @@ mod tests {
         let t = Templates::empty();
         let mut m: Map<String, serde_json::Value> =
             serde_json::from_value(serde_json::json!({"host": "bbb1", "url": "https://{{ fqdn }}/api", "fqdn": "{{ host }}.example.org"})).unwrap();
-        resolve(&t, &mut m).unwrap();
+        resolve(&t, &mut m, &mut Taint::default()).unwrap();
         assert_eq!(m["url"], "https://bbb1.example.org/api");
         let mut cyc: Map<String, serde_json::Value> =
             serde_json::from_value(serde_json::json!({"a": "{{ b }}x", "b": "{{ a }}y"})).unwrap();
-        assert!(resolve(&t, &mut cyc).is_err());
+        assert!(resolve(&t, &mut cyc, &mut Taint::default()).is_err());
     }
 }

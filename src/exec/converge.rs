@@ -77,7 +77,11 @@ impl HostRun<'_> {
             (self.send)(Event::Script {
                 host: self.host(),
                 what,
-                text: plan::display_script(script, self.secrets()),
+                text: plan::display_script(
+                    script,
+                    &plan::secret_fragments(self.plan),
+                    self.secrets(),
+                ),
             });
         }
     }
@@ -140,6 +144,14 @@ impl HostRun<'_> {
                 StepStatus::Failed => res.failed += 1,
                 _ => {}
             }
+            // A diff of content rendered from a secret would show what the template made of
+            // it (`b64encode`, a URL with it): never shown, the change itself is.
+            let diff = match diff {
+                Some(_) if s.depends_on_secret => {
+                    Some(format!("{}\n", crate::secret::DEPENDS_ON_SECRET))
+                }
+                d => d,
+            };
             (self.send)(Event::Step {
                 host: self.host(),
                 label: s.label(),

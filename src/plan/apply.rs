@@ -160,9 +160,31 @@ pub fn parse_mark(line: &str, nonce: &Nonce) -> Option<Mark> {
     }
 }
 
-/// A script as shown with `-v`: file contents elided (they are base64 and would hide secrets
-/// from redaction), then every secret value redacted.
-pub fn display_script(script: &str, secrets: &Secrets) -> String {
+/// The script fragments (checks and applies) of the steps and handlers of `plan` that were
+/// rendered from a secret, longest first: [`display_script`] does not show them.
+pub fn secret_fragments(plan: &HostPlan) -> Vec<String> {
+    let mut out: Vec<String> = plan
+        .steps
+        .iter()
+        .chain(&plan.handlers)
+        .filter(|p| p.depends_on_secret)
+        .flat_map(|p| [p.action.check(), p.action.apply()])
+        .filter(|f| !f.trim().is_empty())
+        .collect();
+    out.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+    out.dedup();
+    out
+}
+
+/// A script as shown with `-v`: the fragments of steps rendered from a secret (`hidden`, see
+/// [`secret_fragments`]) replaced by a line that says so, file contents elided (they are
+/// base64 and would hide secrets from redaction), then every secret value redacted.
+pub fn display_script(script: &str, hidden: &[String], secrets: &Secrets) -> String {
+    let mut script = script.to_string();
+    for f in hidden {
+        let line = format!("# {}\n", crate::secret::DEPENDS_ON_SECRET);
+        script = script.replace(f.as_str(), &line);
+    }
     let mut out = String::new();
     let mut in_blob = false;
     let mut blob_lines = 0;

@@ -6,7 +6,10 @@
 
 mod apply;
 
-pub use apply::{Item, Mark, apply_items, apply_script, display_script, item_planned, parse_mark};
+pub use apply::{
+    Item, Mark, apply_items, apply_script, display_script, item_planned, parse_mark,
+    secret_fragments,
+};
 
 use crate::check::CheckError;
 use crate::error::Diagnostic;
@@ -15,7 +18,8 @@ use crate::role::{Role, StepSpec};
 use crate::script::Nonce;
 use crate::secret::Secrets;
 use crate::step::{self, Action, Context, Facts, Resolve, Use, Verdict};
-use crate::template::{Templates, render_json};
+use crate::template::{Templates, Tracked, render_json, render_json_each};
+use crate::vars::Taint;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -43,6 +47,9 @@ pub struct Planned {
     pub spec: Arc<StepSpec>,
     pub action: Action,
     pub timeout: u64,
+    /// Whether rendering the step (an argument, its template) read a secret: its diff and
+    /// its script are not shown (see [`crate::secret::DEPENDS_ON_SECRET`]).
+    pub depends_on_secret: bool,
 }
 
 impl Planned {
@@ -158,14 +165,30 @@ fn plan_host(
     run_vars: &Map<String, Value>,
 ) -> Result<HostPlan, Vec<Diagnostic>> {
     let mut vars = host_vars(inv, host, roles, run_vars);
-    if let Err((key, e)) = crate::vars::resolve(templates, &mut vars) {
+    let mut taint = Taint::of(&vars, &inv.secrets);
+    let resolved = crate::vars::resolve(templates, &mut vars, &mut taint);
+    inv.secrets.add_derived(std::mem::take(&mut taint.derived));
+    if let Err((key, e)) = resolved {
         let message = format!("host {}: variable {key}: {e}", host.name);
         let within = position_in_value(host.vars.get(&key), &e);
         return Err(vec![var_diagnostic(
             inv, host, roles, run_vars, &key, within, message,
         )]);
     }
-    let ctx = minijinja::Value::from(minijinja::value::Serde(&vars));
+    // What the host's values look like with canaries for secrets; only hosts with secrets
+    // pay for it.
+    let canary = (!taint.names.is_empty())
+        .then(|| minijinja::Value::from(minijinja::value::Serde(taint.canary_vars(&vars))));
+    let ctx = Tracked::new(
+        minijinja::Value::from(minijinja::value::Serde(&vars)),
+        Arc::new(std::mem::take(&mut taint.names)),
+    );
+    let r = Render {
+        templates,
+        ctx: &ctx,
+        canary: canary.as_ref(),
+        secrets: &inv.secrets,
+    };
     let mut errors = Vec::new();
     let mut steps = Vec::new();
     let mut handlers = Vec::new();
@@ -175,14 +198,14 @@ fn plan_host(
             continue;
         };
         for spec in role_steps.iter().filter(|s| filter.selects(s)) {
-            match resolve(spec, templates, &ctx, host, Use::Step) {
+            match resolve(spec, &r, host, Use::Step) {
                 Ok(Some(p)) => steps.push(p),
                 Ok(None) => skipped += 1,
                 Err(e) => errors.push(e),
             }
         }
         for spec in role_handlers {
-            match resolve(spec, templates, &ctx, host, Use::Handler) {
+            match resolve(spec, &r, host, Use::Handler) {
                 Ok(Some(p)) => handlers.push(p),
                 Ok(None) => {}
                 Err(e) => errors.push(e),
@@ -242,13 +265,24 @@ fn position_in_value(value: Option<&Value>, e: &crate::template::RenderError) ->
     }
 }
 
+/// What rendering a host's steps needs: the templates, the host's variables (tracking reads
+/// of secrets) and the run's secrets (which learn what was rendered from them).
+struct Render<'a> {
+    templates: &'a Templates,
+    ctx: &'a Arc<Tracked>,
+    /// The variables with canaries for secrets (see [`Taint::canary`]); None without secrets.
+    canary: Option<&'a minijinja::Value>,
+    secrets: &'a Secrets,
+}
+
 fn resolve(
     spec: &Arc<StepSpec>,
-    templates: &Templates,
-    ctx: &minijinja::Value,
+    render: &Render<'_>,
     host: &Host,
     usage: Use,
 ) -> Result<Option<Planned>, Diagnostic> {
+    let templates = render.templates;
+    let ctx = &render.ctx.value();
     let fail = |msg: String| {
         let text = std::fs::read_to_string(&spec.file).unwrap_or_default();
         Diagnostic::at(
@@ -266,14 +300,45 @@ fn resolve(
     {
         return Ok(None);
     }
+    // Whether `when:` read a secret does not matter: it chooses, it shows nothing.
+    render.ctx.take_read();
     let mut args = spec.args.clone();
-    render_json(templates, &mut args, ctx).map_err(|e| fail(e.to_string()))?;
+    let mut depends_on_secret = false;
+    let rendered = render_json_each(templates, &mut args, ctx, &mut |_| {
+        depends_on_secret |= render.ctx.take_read();
+    });
+    if depends_on_secret && let Some(c) = render.canary {
+        // Before any error is worded: it may quote a rendered value.
+        let mut canary = spec.args.clone();
+        let ok = render_json(templates, &mut canary, c).is_ok();
+        let mut t = Taint::default();
+        t.compare(&args, ok.then_some(&canary));
+        render.secrets.add_derived(t.derived);
+    }
+    rendered.map_err(|e| fail(e.to_string()))?;
     let r = Resolve {
         templates,
         ctx,
         usage,
     };
-    let action = step::resolve(&spec.kind, args, &r).map_err(|e| match e {
+    let template = args
+        .get("template")
+        .and_then(Value::as_str)
+        .map(String::from);
+    let action = step::resolve(&spec.kind, args, &r);
+    // A template file the step rendered (its own source is not at hand: each line counts).
+    if render.ctx.take_read() {
+        depends_on_secret = true;
+        if let Ok(a) = &action {
+            let canary = template
+                .zip(render.canary)
+                .and_then(|(t, c)| templates.render_file(&t, c).ok());
+            render
+                .secrets
+                .add_derived(rendered_from_secret(a, canary.as_deref()));
+        }
+    }
+    let action = action.map_err(|e| match e {
         step::StepError::Args(m) => fail(format!("{}: {m}", spec.kind)),
         step::StepError::Template(t) => {
             let context = format!(
@@ -290,7 +355,21 @@ fn resolve(
         spec: spec.clone(),
         action,
         timeout,
+        depends_on_secret,
     }))
+}
+
+/// The lines of a file step's content that its template rendered from a secret (`canary`: the
+/// same template rendered with canaries).
+fn rendered_from_secret(a: &Action, canary: Option<&str>) -> Vec<String> {
+    match a {
+        Action::File(f) => f
+            .content
+            .as_deref()
+            .map(|c| crate::secret::worth_redacting(c, canary))
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    }
 }
 
 /// The steps' actions, in plan order.

@@ -93,6 +93,7 @@ fn plan(steps: Vec<Action>) -> HostPlan {
         }),
         action,
         timeout: 30,
+        depends_on_secret: false,
     };
     HostPlan {
         host: Host {
