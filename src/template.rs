@@ -456,3 +456,141 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod secret_tracking {
+    use super::*;
+
+    /// Every filter, test and function of our environment applied to a secret, with the
+    /// expression that does it. A filter added to `new_env` or turned on in minijinja without
+    /// a row here fails [`every_filter_has_a_row`].
+    const FILTERS: &[(&str, &str)] = &[
+        ("safe", "s | safe"),
+        ("escape", "s | escape"),
+        ("e", "s | e"),
+        ("lower", "s | lower"),
+        ("upper", "s | upper"),
+        ("title", "s | title"),
+        ("capitalize", "s | capitalize"),
+        ("replace", "s | replace(\"'\", \"''\")"),
+        ("length", "s | length"),
+        ("count", "s | count"),
+        ("dictsort", "{'k': s} | dictsort"),
+        ("items", "{'k': s} | items | list"),
+        ("reverse", "s | reverse"),
+        ("trim", "s | trim"),
+        ("join", "[s, 'x'] | join(',')"),
+        ("split", "s | split('-') | join('/')"),
+        ("lines", "s | lines"),
+        ("default", "none | default(s)"),
+        ("d", "none | d(s)"),
+        ("round", "s | length | round"),
+        ("abs", "s | length | abs"),
+        ("int", "s | length | int"),
+        ("float", "s | length | float"),
+        ("attr", "{'k': s} | attr('k')"),
+        ("first", "s | first"),
+        ("last", "s | last"),
+        ("min", "s | min"),
+        ("max", "s | max"),
+        ("sort", "s | sort | join"),
+        ("list", "s | list"),
+        ("string", "s | string"),
+        ("bool", "s | bool"),
+        ("batch", "s | batch(3) | list"),
+        ("slice", "s | slice(2) | list"),
+        ("sum", "[s | length, 1] | sum"),
+        ("indent", "s | indent(2)"),
+        ("select", "[s, ''] | select | list"),
+        ("reject", "[s, ''] | reject | list"),
+        ("selectattr", "[{'k': s}] | selectattr('k') | list"),
+        ("rejectattr", "[{'k': s}] | rejectattr('x') | list"),
+        ("map", "[s] | map('upper') | list"),
+        ("groupby", "[{'k': s}] | groupby('k') | list"),
+        ("unique", "[s, s] | unique | list"),
+        ("chain", "[s] | chain(['x']) | list"),
+        ("zip", "[s] | zip(['x']) | list"),
+        ("pprint", "s | pprint"),
+        ("format", "'%s!' | format(s)"),
+        // Ours (`new_env`).
+        ("shell_quote", "s | shell_quote"),
+        ("b64encode", "s | b64encode"),
+        ("sha256", "s | sha256"),
+        ("sha1", "s | sha1"),
+        ("xml_escape", "s | xml_escape"),
+    ];
+
+    const TESTS: &[&str] = &[
+        "undefined", "defined", "none", "safe", "escaped", "boolean", "odd", "even",
+        "divisibleby(2)", "number", "integer", "int", "float", "string", "sequence",
+        "iterable", "mapping", "startingwith('a')", "endingwith('a')", "lower", "upper",
+        "sameas(s)", "eq('a')", "equalto('a')", "ne('a')", "lt('a')", "lessthan('a')",
+        "le('a')", "gt('a')", "greaterthan('a')", "ge('a')", "in('abc')", "true", "false",
+        "filter", "test",
+    ];
+
+    /// Operators and functions: concatenation into a URL, slicing, formatting, loops.
+    const OTHERS: &[&str] = &[
+        "'postgres://b3scale:' ~ s ~ '@localhost/b3scale'",
+        "'https://x/?p=' + s",
+        "s[1:4]",
+        "s[0]",
+        "'%s' % s",
+        "range(s | length) | list",
+        "dict(k=s)",
+        "debug()",
+        "namespace(k=s).k",
+        "'x' in s",
+        "(s | length) * 2",
+        "[s][0]",
+    ];
+
+    fn tracked() -> Arc<Tracked> {
+        let vars = Value::from(minijinja::value::Serde(serde_json::json!({"s": "S3cr-et'&<>/x", "n": "plain"})));
+        Tracked::new(vars, Arc::new(["s".to_string()].into()))
+    }
+
+    fn reads_secret(t: &Templates, template: &str) -> bool {
+        let ctx = tracked();
+        let _ = t.render_str(template, &ctx.value());
+        ctx.take_read()
+    }
+
+    #[test]
+    fn every_filter_test_and_function_applied_to_a_secret_depends_on_it() {
+        let t = Templates::empty();
+        let exprs = FILTERS.iter().map(|(_, e)| e.to_string());
+        let tests = TESTS.iter().map(|x| format!("s is {x}"));
+        let others = OTHERS.iter().map(|x| x.to_string());
+        for e in exprs.chain(tests).chain(others) {
+            assert!(reads_secret(&t, &format!("{{{{ {e} }}}}")), "{e}");
+            assert!(reads_secret(&t, &format!("{{% set v = {e} %}}[{{{{ v }}}}]")), "{e}");
+        }
+        for plain in ["{{ n | upper }}", "{{ n ~ '/x' }}", "{% if n %}x{% endif %}"] {
+            assert!(!reads_secret(&t, plain), "{plain}");
+        }
+    }
+
+    #[test]
+    fn every_filter_has_a_row() {
+        let t = Templates::empty();
+        let ctx = Value::from(());
+        for (name, _) in FILTERS {
+            let is = t.render_str(&format!("{{{{ '{name}' is filter }}}}"), &ctx);
+            assert_eq!(is.unwrap(), "true", "{name} is not a filter");
+        }
+        // Filters of minijinja's optional features: turning one on needs a row above.
+        for name in ["urlencode", "tojson", "filesizeformat", "wordcount"] {
+            let is = t.render_str(&format!("{{{{ '{name}' is filter }}}}"), &ctx);
+            assert_eq!(is.unwrap(), "false", "{name} is a filter now: add it to FILTERS");
+        }
+        let src = include_str!("template.rs");
+        for part in src.split("env.add_filter(\"").skip(1) {
+            let name = part.split('"').next().unwrap();
+            assert!(FILTERS.iter().any(|(n, _)| *n == name), "{name} has no row");
+        }
+        assert!(!src.contains(concat!("env.add_", "function")) && !src.contains(concat!("env.add_", "test")));
+        let globals: Vec<&str> = t.env.globals().map(|(n, _)| n).collect();
+        assert_eq!(globals, ["debug", "dict", "namespace", "range"], "a global without a row");
+    }
+}
