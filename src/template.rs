@@ -521,12 +521,42 @@ mod secret_tracking {
     ];
 
     const TESTS: &[&str] = &[
-        "undefined", "defined", "none", "safe", "escaped", "boolean", "odd", "even",
-        "divisibleby(2)", "number", "integer", "int", "float", "string", "sequence",
-        "iterable", "mapping", "startingwith('a')", "endingwith('a')", "lower", "upper",
-        "sameas(s)", "eq('a')", "equalto('a')", "ne('a')", "lt('a')", "lessthan('a')",
-        "le('a')", "gt('a')", "greaterthan('a')", "ge('a')", "in('abc')", "true", "false",
-        "filter", "test",
+        "undefined",
+        "defined",
+        "none",
+        "safe",
+        "escaped",
+        "boolean",
+        "odd",
+        "even",
+        "divisibleby(2)",
+        "number",
+        "integer",
+        "int",
+        "float",
+        "string",
+        "sequence",
+        "iterable",
+        "mapping",
+        "startingwith('a')",
+        "endingwith('a')",
+        "lower",
+        "upper",
+        "sameas(s)",
+        "eq('a')",
+        "equalto('a')",
+        "ne('a')",
+        "lt('a')",
+        "lessthan('a')",
+        "le('a')",
+        "gt('a')",
+        "greaterthan('a')",
+        "ge('a')",
+        "in('abc')",
+        "true",
+        "false",
+        "filter",
+        "test",
     ];
 
     /// Operators and functions: concatenation into a URL, slicing, formatting, loops.
@@ -546,7 +576,9 @@ mod secret_tracking {
     ];
 
     fn tracked() -> Arc<Tracked> {
-        let vars = Value::from(minijinja::value::Serde(serde_json::json!({"s": "S3cr-et'&<>/x", "n": "plain"})));
+        let vars = Value::from(minijinja::value::Serde(
+            serde_json::json!({"s": "S3cr-et'&<>/x", "n": "plain"}),
+        ));
         Tracked::new(vars, Arc::new(["s".to_string()].into()))
     }
 
@@ -564,9 +596,16 @@ mod secret_tracking {
         let others = OTHERS.iter().map(|x| x.to_string());
         for e in exprs.chain(tests).chain(others) {
             assert!(reads_secret(&t, &format!("{{{{ {e} }}}}")), "{e}");
-            assert!(reads_secret(&t, &format!("{{% set v = {e} %}}[{{{{ v }}}}]")), "{e}");
+            assert!(
+                reads_secret(&t, &format!("{{% set v = {e} %}}[{{{{ v }}}}]")),
+                "{e}"
+            );
         }
-        for plain in ["{{ n | upper }}", "{{ n ~ '/x' }}", "{% if n %}x{% endif %}"] {
+        for plain in [
+            "{{ n | upper }}",
+            "{{ n ~ '/x' }}",
+            "{% if n %}x{% endif %}",
+        ] {
             assert!(!reads_secret(&t, plain), "{plain}");
         }
     }
@@ -582,15 +621,26 @@ mod secret_tracking {
         // Filters of minijinja's optional features: turning one on needs a row above.
         for name in ["urlencode", "tojson", "filesizeformat", "wordcount"] {
             let is = t.render_str(&format!("{{{{ '{name}' is filter }}}}"), &ctx);
-            assert_eq!(is.unwrap(), "false", "{name} is a filter now: add it to FILTERS");
+            assert_eq!(
+                is.unwrap(),
+                "false",
+                "{name} is a filter now: add it to FILTERS"
+            );
         }
         let src = include_str!("template.rs");
         for part in src.split("env.add_filter(\"").skip(1) {
             let name = part.split('"').next().unwrap();
             assert!(FILTERS.iter().any(|(n, _)| *n == name), "{name} has no row");
         }
-        assert!(!src.contains(concat!("env.add_", "function")) && !src.contains(concat!("env.add_", "test")));
+        assert!(
+            !src.contains(concat!("env.add_", "function"))
+                && !src.contains(concat!("env.add_", "test"))
+        );
         let globals: Vec<&str> = t.env.globals().map(|(n, _)| n).collect();
-        assert_eq!(globals, ["debug", "dict", "namespace", "range"], "a global without a row");
+        assert_eq!(
+            globals,
+            ["debug", "dict", "namespace", "range"],
+            "a global without a row"
+        );
     }
 }

@@ -660,3 +660,36 @@ fn the_example_pool_plans_and_keeps_the_production_defaults() {
         "{url}"
     );
 }
+
+/// The b3scale database password goes through `replace` into psql's input: the step depends
+/// on the secret, and neither `-v` script shows it or any spelling of it.
+#[test]
+fn b3scale_database_password_is_hidden_when_transformed() {
+    let h = host("lb2.golden.test");
+    let db = h
+        .steps
+        .iter()
+        .find(|s| s.spec.name == "b3scale database")
+        .expect("the b3scale database step");
+    assert!(db.depends_on_secret);
+    let env = h
+        .steps
+        .iter()
+        .find(|s| s.spec.name == "b3scale environment");
+    assert!(env.expect("the b3scale environment step").depends_on_secret);
+    let nonce = rollout::script::Nonce::new();
+    let items: Vec<plan::Item> = (0..h.steps.len()).map(plan::Item::Step).collect();
+    let secrets = &pool().inventory.secrets;
+    let hidden = plan::secret_fragments(h);
+    let shown = [
+        plan::display_script(&plan::check_script(h, &nonce), &hidden, secrets),
+        plan::display_script(&plan::apply_script(h, &items, &nonce), &hidden, secrets),
+    ]
+    .concat();
+    assert!(shown.contains("content depends on a secret"));
+    for (_, v) in SECRETS {
+        for f in [v.to_string(), v.replace('-', "_"), v.to_uppercase()] {
+            assert!(!shown.contains(&f), "{f} shown");
+        }
+    }
+}

@@ -10,6 +10,8 @@ pub mod status;
 pub mod summary;
 mod tty;
 
+pub use plain::line as plain_line;
+
 use serde::Serialize;
 use std::io::IsTerminal;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
