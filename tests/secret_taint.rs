@@ -142,6 +142,7 @@ async fn run(dir: &std::path::Path, goal: Goal, fail: bool) -> String {
         output: Format::Plain,
         verbose: true,
         accept_new_host_keys: false,
+        lock_wait: None,
     };
     let prepared = app::load(&o, &serde_json::Map::new()).unwrap_or_else(|e| panic!("{e:?}"));
     let opts = Arc::new(exec::Options {
