@@ -15,7 +15,7 @@ fn registered(name: &str, kind: Kind) -> Pool {
     let pool = Pool::new(name, kind, 2, &[]);
     let out = pool.run("apply", &["--output", "plain"], T);
     assert_eq!(out.code, 0, "{}", out.all());
-    pool.balancer.states();
+    pool.balancer.wait_polled();
     pool
 }
 

@@ -52,10 +52,8 @@ fn scalelite_through_rake_when_the_api_is_unreachable() {
         "{}",
         out.all()
     );
-    assert_eq!(
-        pool.balancer.state_of(pool.node("h02")).as_deref(),
-        Some("enabled")
-    );
+    pool.balancer
+        .assert_state(pool.node("h02"), Some("enabled"));
 
     let out = run(&pool, &["apply", "--limit", "bbb", "--output", "plain"]);
     assert!(
@@ -82,7 +80,7 @@ fn scalelite_through_rake_when_the_api_is_unreachable() {
         out.all()
     );
 
-    pool.balancer.states();
+    pool.balancer.wait_polled();
     pool.node("h01").meeting("bio", 1);
     let out = run(
         &pool,
@@ -97,18 +95,14 @@ fn scalelite_through_rake_when_the_api_is_unreachable() {
         ],
     );
     assert_eq!(out.code, 1, "{}", out.all());
-    assert_eq!(
-        pool.balancer.state_of(pool.node("h01")).as_deref(),
-        Some("cordoned")
-    );
+    pool.balancer
+        .assert_state(pool.node("h01"), Some("cordoned"));
     assert_eq!(pool.node("h01").meetings().len(), 1);
     pool.node("h01").end("bio");
     let out = run(&pool, &["undrain", "--limit", "h01", "--output", "plain"]);
     assert_eq!(out.code, 0, "{}", out.all());
-    assert_eq!(
-        pool.balancer.state_of(pool.node("h01")).as_deref(),
-        Some("enabled")
-    );
+    pool.balancer
+        .assert_state(pool.node("h01"), Some("enabled"));
 
     let tasks = std::fs::read_to_string(&log).unwrap();
     assert!(!tasks.contains(support::BBB_SECRET), "{tasks}");

@@ -13,7 +13,7 @@ fn registered(name: &str, kind: Kind, n: usize) -> Pool {
     let out = pool.run("apply", &["--output", "plain"], Duration::from_secs(60));
     assert_eq!(out.code, 0, "{}", out.all());
     // One poll round: the balancer sees the new nodes online.
-    pool.balancer.states();
+    pool.balancer.wait_polled();
     pool
 }
 
@@ -31,10 +31,8 @@ fn waits_for_the_last_meeting(kind: Kind) {
     assert_eq!(meetings.len(), 1);
     assert_eq!(meetings[0]["participantCount"], 3);
     assert_eq!(meetings[0]["hasBeenForciblyEnded"], false);
-    assert_eq!(
-        pool.balancer.state_of(pool.node("h02")).as_deref(),
-        Some("enabled")
-    );
+    pool.balancer
+        .assert_state(pool.node("h02"), Some("enabled"));
     // The teacher ends the class; the drain finishes.
     h01.end("math");
     let out = finish(child, Duration::from_secs(30));
@@ -73,7 +71,7 @@ fn waits_for_the_last_meeting(kind: Kind) {
     );
     assert_eq!(out.code, 0, "{}", out.all());
     assert!(out.stdout.contains("h01: enabled (was "), "{}", out.all());
-    assert_eq!(pool.balancer.state_of(h01).as_deref(), Some("enabled"));
+    pool.balancer.assert_state(h01, Some("enabled"));
     let out = pool.run("status", &["--output", "plain"], Duration::from_secs(30));
     assert!(!out.stdout.contains("rollout drain"), "{}", out.all());
 }
@@ -110,7 +108,7 @@ fn timeout_leaves_the_node_cordoned(kind: Kind) {
         "{}",
         out.all()
     );
-    assert_eq!(pool.balancer.state_of(h01).as_deref(), Some("cordoned"));
+    pool.balancer.assert_state(h01, Some("cordoned"));
     assert_eq!(h01.meetings().len(), 1, "the meeting must go on");
     let out = pool.run("status", &["--output", "json"], Duration::from_secs(30));
     let v: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();

@@ -107,7 +107,7 @@ fn registration_rides_out_a_brief_outage(kind: Kind) {
         out.all()
     );
     for (_, bbb) in &pool.nodes {
-        assert_eq!(pool.balancer.state_of(bbb).as_deref(), Some("enabled"));
+        pool.balancer.assert_state(bbb, Some("enabled"));
     }
 }
 

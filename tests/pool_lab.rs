@@ -115,7 +115,7 @@ fn lab_drain_and_rolling_upgrade_over_ssh() {
         "{}",
         out.all()
     );
-    balancer.states();
+    balancer.wait_polled();
 
     // 2. A class on h02: the drain waits, times out, the class goes on.
     let h02 = &ips.iter().find(|(n, _)| n == "h02").unwrap().1;
@@ -193,7 +193,7 @@ fn lab_drain_and_rolling_upgrade_over_ssh() {
     );
     let out = run(&["undrain", "--limit", "h02", "--output", "plain"], 120);
     assert_eq!(out.code, 0, "{}", out.all());
-    balancer.states();
+    balancer.wait_polled();
 
     // 3. Rolling upgrade in batches of 2.
     let from = balancer.history().len();

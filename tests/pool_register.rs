@@ -22,15 +22,11 @@ fn registers_only_healthy_nodes(kind: Kind) {
         "{text}"
     );
     assert!(text.contains("checksumError"), "{text}");
-    assert_eq!(
-        pool.balancer.state_of(pool.node("h01")).as_deref(),
-        Some("enabled")
-    );
-    assert_eq!(
-        pool.balancer.state_of(pool.node("h02")).as_deref(),
-        Some("enabled")
-    );
-    assert_eq!(pool.balancer.state_of(pool.node("h03")), None);
+    pool.balancer
+        .assert_state(pool.node("h01"), Some("enabled"));
+    pool.balancer
+        .assert_state(pool.node("h02"), Some("enabled"));
+    pool.balancer.assert_state(pool.node("h03"), None);
 
     // Again: nothing changes in the balancer.
     let changes = pool.balancer.changes();

@@ -20,7 +20,7 @@ fn pool(name: &str, kind: Kind, n: usize, broken: &[&str], seconds: u32) -> Pool
     }
     let out = pool.run("apply", &["--output", "plain"], Duration::from_secs(60));
     assert_eq!(out.code, 0, "{}", out.all());
-    pool.balancer.states();
+    pool.balancer.wait_polled();
     pool
 }
 
@@ -139,10 +139,7 @@ fn failed_health_check_stops_the_rollout(kind: Kind) {
         "h03 stays out of service"
     );
     for h in ["h01", "h02", "h04"] {
-        assert_eq!(
-            pool.balancer.state_of(pool.node(h)).as_deref(),
-            Some("enabled")
-        );
+        pool.balancer.assert_state(pool.node(h), Some("enabled"));
     }
     for h in ["h05", "h06"] {
         assert_eq!(pool.node(h).upgrades(), 0, "{h} not touched");
@@ -292,12 +289,8 @@ fn killed_controller_resumes(kind: Kind) {
         "{}",
         out.all()
     );
-    for (h, bbb) in &pool.nodes {
-        assert_eq!(
-            pool.balancer.state_of(bbb).as_deref(),
-            Some("enabled"),
-            "{h}"
-        );
+    for (_, bbb) in &pool.nodes {
+        pool.balancer.assert_state(bbb, Some("enabled"));
     }
     assert!(pool.balancer.max_out_of_service(from) <= 2);
     let out = pool.run("status", &["--output", "plain"], Duration::from_secs(30));
@@ -340,7 +333,7 @@ fn broken_node_out_of_the_pool_does_not_stall_the_upgrade() {
         out.all()
     );
     assert_eq!(pool.node("h02").upgrades(), 1);
-    assert_eq!(pool.balancer.state_of(pool.node("h02")), None);
+    pool.balancer.assert_state(pool.node("h02"), None);
 }
 
 #[test]
@@ -377,6 +370,6 @@ fn pause_asks_before_each_further_batch_and_a_no_stops_the_rollout() {
     let upgrades: Vec<usize> = pool.nodes.iter().map(|(_, b)| b.upgrades()).collect();
     assert_eq!(upgrades, [1, 1, 0], "h03 was not touched");
     for (_, bbb) in &pool.nodes {
-        assert_eq!(pool.balancer.state_of(bbb).as_deref(), Some("enabled"));
+        pool.balancer.assert_state(bbb, Some("enabled"));
     }
 }

@@ -51,7 +51,6 @@ Emulator-only endpoints (not b3scale, no authentication):
   GET  /emulator/history  every change of a backend's admin_state/node_state
                           (and creates, deletes) as [{t, id, host, admin_state, node_state, ...}]
   POST /emulator/reset    forget all backends and history
-  POST /emulator/poll     run one refresh round now and wait for it
 
 Tokens for tests and the lab: `b3scale.py mint-token --sub NAME --scopes
 b3scale:admin [--ttl SECONDS]` prints a token signed with
@@ -507,10 +506,6 @@ class B3scale:
                 self.history.clear()
                 self._save()
             return reply(200, {"reset": True})
-        if path == "/emulator/poll" and method == "POST":
-            self.poll_once()
-            with self.lock:
-                return reply(200, [backend_json(b) for b in sorted(self.backends.values(), key=lambda b: b["host"])])
         return reply(404, {"error": "unknown emulator endpoint"})
 
 

@@ -62,7 +62,6 @@ Emulator-only endpoints (not Scalelite, no checksum):
                           deletes, panics) as [{t, id, state, online, load, event, ...}]
   GET  /emulator/state    all server records including poll counters
   POST /emulator/reset    forget all servers and history
-  POST /emulator/poll     run one poll round now and wait for it
 
 Network: binds only --listen (default 127.0.0.1:8080); contacts only the BBB
 API URLs of the servers in its own state; never uses a proxy, never follows
@@ -639,10 +638,6 @@ class Scalelite:
                 self.history.clear()
                 self._save()
             return json_reply(200, {"reset": True})
-        if path == "/emulator/poll" and method == "POST":
-            self.poll_once()
-            with self.lock:
-                return json_reply(200, [server_json(s) for s in self.servers.values()])
         return json_reply(404, {"error": "unknown emulator endpoint"})
 
 

@@ -188,6 +188,8 @@ pub enum Kind {
 pub struct Balancer {
     pub kind: Kind,
     pub proc: Proc,
+    /// b3scale's admin token, minted once (see `admin_token`).
+    token: std::sync::OnceLock<String>,
 }
 
 impl Balancer {
@@ -216,7 +218,11 @@ impl Balancer {
                 &[("B3SCALE_API_JWT_SECRET", LB_SECRET)],
             ),
         };
-        Balancer { kind, proc }
+        Balancer {
+            kind,
+            proc,
+            token: std::sync::OnceLock::new(),
+        }
     }
 
     pub fn base(&self) -> String {
@@ -242,12 +248,78 @@ impl Balancer {
         serde_json::from_str(&get(&format!("{}/emulator/history", self.base()))).unwrap()
     }
 
-    /// The emulator's states by BBB API URL (normalized: enabled, cordoned, disabled).
+    /// The servers as the balancer's own API lists them, as a client of the real system reads
+    /// them: Scalelite's `GET /scalelite/api/getServers` with a SHA256 checksum (404 "No servers
+    /// are configured" is an empty list), b3scale's `GET /api/v1/backends` with an admin token.
+    /// Nothing forces a poll: the emulator polls on its own `--poll-interval` (0.3 s here), as
+    /// the real poller does on its `INTERVAL`.
+    pub fn listed(&self) -> Vec<serde_json::Value> {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .proxy(None)
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(10)))
+            .build()
+            .new_agent();
+        let (status, body) = match self.kind {
+            Kind::Scalelite => {
+                use sha2::Digest;
+                let sum = sha2::Sha256::digest(format!("getServers{LB_SECRET}").as_bytes());
+                let hex: String = sum.iter().map(|b| format!("{b:02x}")).collect();
+                let url = format!("{}/scalelite/api/getServers?checksum={hex}", self.base());
+                let mut r = agent.get(&url).call().unwrap();
+                (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+            }
+            Kind::B3scale => {
+                let url = format!("{}/api/v1/backends", self.base());
+                let mut r = agent
+                    .get(&url)
+                    .header("Authorization", &format!("Bearer {}", self.admin_token()))
+                    .call()
+                    .unwrap();
+                (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+            }
+        };
+        if self.kind == Kind::Scalelite
+            && status == 404
+            && body.contains("No servers are configured")
+        {
+            return Vec::new();
+        }
+        assert_eq!(status, 200, "listing the balancer's servers: {body}");
+        serde_json::from_str::<serde_json::Value>(&body)
+            .unwrap_or_else(|e| panic!("listing the balancer's servers: {e}: {body}"))
+            .as_array()
+            .cloned()
+            .unwrap_or_else(|| panic!("listing the balancer's servers: not a list: {body}"))
+    }
+
+    /// An admin token for b3scale, minted by the emulator's own `mint-token` (as
+    /// `b3scalectl auth create_access_token` does for the real one), not by rollout's code.
+    fn admin_token(&self) -> &str {
+        self.token.get_or_init(|| {
+            let out = Command::new("python3")
+                .arg(repo().join("lab/emulators/b3scale.py"))
+                .args([
+                    "mint-token",
+                    "--sub",
+                    "tests",
+                    "--scopes",
+                    "b3scale:admin",
+                    "--ttl",
+                    "3600",
+                ])
+                .env("B3SCALE_API_JWT_SECRET", LB_SECRET)
+                .output()
+                .expect("python3 runs the b3scale emulator");
+            assert!(out.status.success(), "mint-token: {:?}", out);
+            String::from_utf8(out.stdout).unwrap().trim().to_string()
+        })
+    }
+
+    /// The balancer's states by BBB API URL (normalized: enabled, cordoned, disabled), read
+    /// once through its real API (see `listed`).
     pub fn states(&self) -> Vec<(String, String)> {
-        let v: serde_json::Value =
-            serde_json::from_str(&post(&format!("{}/emulator/poll", self.base()))).unwrap();
-        v.as_array()
-            .unwrap()
+        self.listed()
             .iter()
             .map(|s| match self.kind {
                 Kind::Scalelite => (
@@ -273,11 +345,48 @@ impl Balancer {
             .collect()
     }
 
+    /// A node's state as the balancer's API shows it now (None: not registered).
     pub fn state_of(&self, bbb: &Bbb) -> Option<String> {
         self.states()
             .into_iter()
             .find(|(u, _)| *u == bbb.api())
             .map(|(_, s)| s)
+    }
+
+    /// Waits (at most 10 s, i.e. many poll intervals) until the balancer's API shows `want`
+    /// for the node (None: not registered); fails the test with the last state seen.
+    #[track_caller]
+    pub fn assert_state(&self, bbb: &Bbb, want: Option<&str>) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let seen = self.state_of(bbb);
+            if seen.as_deref() == want {
+                return;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "{}: the balancer shows {seen:?}, expected {want:?} (waited 10 s)",
+                    bbb.api()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits (at most 10 s) until the balancer's own poller has reached every listed server,
+    /// as its API shows: Scalelite's `online` is "online", b3scale's backend has left
+    /// node_state "init". The real systems offer nothing to poll on demand through their API.
+    pub fn wait_polled(&self) {
+        wait_until(
+            Duration::from_secs(10),
+            "the balancer's poller to reach every node",
+            || {
+                self.listed().iter().all(|s| match self.kind {
+                    Kind::Scalelite => s["online"] == "online",
+                    Kind::B3scale => s["node_state"] != "init",
+                })
+            },
+        );
     }
 
     /// History entries that change the registration or the state (not the poller's).
