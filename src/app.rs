@@ -123,7 +123,7 @@ fn unknown_tags(
 }
 
 /// Runs the executor on every plan with the run's reporter; returns per-host results in
-/// plan order.
+/// plan order. `guard` is asked before anything that ends meetings runs on a host.
 ///
 /// Errors: [`Interrupted`] on Ctrl-C. Dropping the run closes every SSH channel: a step
 /// already running on a host finishes there (its file writes are atomic), no further step
@@ -133,12 +133,14 @@ pub async fn execute(
     p: &Prepared,
     goal: Goal,
     show_diff: bool,
+    guard: Option<Arc<dyn exec::MeetingGuard>>,
 ) -> Result<Vec<HostResult>, Interrupted> {
     let opts = Arc::new(exec::Options {
         goal,
         forks: o.forks,
         verbose: o.verbose,
         secrets: p.inventory.secrets.clone(),
+        guard,
     });
     let title = if goal == Goal::Plan { "plan" } else { "apply" };
     let mut settings = Settings::new(o.output, o.verbose, p.plans.len(), title);

@@ -2,11 +2,13 @@
 //! here do clap's types exist: arguments are turned into the application's own options
 //! ([`crate::app::Options`], the pool's option structs) at the door, the command runs
 //! ([`crate::subcommand`]), and its end becomes the process exit code (0 ok, 1 a host or node
-//! failed, 2 bad input before any host was touched, 130 interrupted).
+//! failed, 2 bad input before any host was touched, 3 a BBB node with meetings held back a
+//! change that would end them, 130 interrupted).
 
 use crate::app;
 use crate::error::Exit;
 use crate::exec::Goal;
+use crate::pool::hold::Meetings;
 use crate::pool::{DrainOptions, UpgradeOptions, parse_duration};
 use crate::report::Format;
 use crate::subcommand;
@@ -39,6 +41,11 @@ enum Cmd {
         /// Show diffs of what is about to change.
         #[arg(long)]
         diff: bool,
+        /// On a BBB node with meetings, end them (as `drain --force` does) before running
+        /// what would end them anyway (restarts, upgrades). Without it, such changes are held
+        /// back on that node and stay pending (exit code 3).
+        #[arg(long)]
+        force: bool,
     },
     // Pool commands (src/pool/).
     /// Cordon nodes in the balancer and wait until their meetings have ended.
@@ -218,11 +225,22 @@ impl From<Cmd> for subcommand::Subcommand {
                 options: a.into(),
                 goal: Goal::Plan,
                 show_diff: true,
+                meetings: Meetings::Hold,
             },
-            Cmd::Apply { run, check, diff } => subcommand::Subcommand::Run {
+            Cmd::Apply {
+                run,
+                check,
+                diff,
+                force,
+            } => subcommand::Subcommand::Run {
                 options: run.into(),
                 goal: if check { Goal::Plan } else { Goal::Apply },
                 show_diff: diff || check,
+                meetings: if force {
+                    Meetings::Force
+                } else {
+                    Meetings::Hold
+                },
             },
             Cmd::Drain(a) => subcommand::Subcommand::Drain(DrainOptions {
                 run: a.run.into(),

@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 pub enum Exit {
     /// Everything done: exit 0.
     Ok,
+    /// Nothing failed, but on at least one BBB node with meetings the steps and handlers
+    /// that would end them were held back (restart pending): exit 3.
+    Held,
     /// At least one host or node failed, or the pool could not be worked on: exit 1.
     Failed,
     /// Bad input (inventory, roles, templates, command line), before any host was touched:
@@ -24,6 +27,7 @@ impl Exit {
     pub fn code(self) -> i32 {
         match self {
             Exit::Ok => 0,
+            Exit::Held => 3,
             Exit::Failed => 1,
             Exit::Input => 2,
             Exit::Interrupted => 130,

@@ -8,10 +8,12 @@ use crate::app::{self, Interrupted};
 use crate::error::{Diagnostic, Exit};
 use crate::exec::Goal;
 use crate::pool::error::PoolError;
+use crate::pool::hold::{self, Meetings};
 use crate::pool::{self, DrainOptions, UpgradeOptions, register};
 use crate::report::Format;
 use crate::report::summary::{self, Summary};
 use crate::secret::redact_known;
+use std::sync::Arc;
 
 /// A subcommand to run.
 #[derive(Debug, Clone)]
@@ -22,6 +24,8 @@ pub enum Subcommand {
         options: app::Options,
         goal: Goal,
         show_diff: bool,
+        /// What to do on a BBB node with meetings when a change would end them.
+        meetings: Meetings,
     },
     /// `rollout drain`.
     Drain(DrainOptions),
@@ -98,7 +102,8 @@ pub async fn run(cmd: Subcommand) -> Result<Exit, Error> {
             options,
             goal,
             show_diff,
-        } => converge(&options, goal, show_diff).await,
+            meetings,
+        } => converge(&options, goal, show_diff, meetings).await,
         Subcommand::Drain(o) => {
             let format = o.run.output;
             Ok(rendered(format, pool::drain::main(o).await?))
@@ -117,16 +122,34 @@ fn rendered<S: Summary>(format: Format, s: S) -> Exit {
     s.exit()
 }
 
-/// `plan`/`apply`: load, validate the balancer section, run, summarise, then (apply only)
-/// register the nodes in the balancer.
-async fn converge(o: &app::Options, goal: Goal, show_diff: bool) -> Result<Exit, Error> {
-    let prepared = app::load(o, &serde_json::Map::new()).map_err(Error::Input)?;
+/// `plan`/`apply`: load, validate the balancer section, run (holding back on BBB nodes with
+/// meetings what would end them, see [`pool::hold`]), summarise, remember what was held,
+/// then (apply only) register the nodes in the balancer.
+async fn converge(
+    o: &app::Options,
+    goal: Goal,
+    show_diff: bool,
+    meetings: Meetings,
+) -> Result<Exit, Error> {
+    let mut prepared = app::load(o, &serde_json::Map::new()).map_err(Error::Input)?;
     // The balancer section is validated before any host is touched; nodes register after.
     let registration = register::prepare(o, &prepared)
         .map_err(Error::Input)?
         .filter(|_| goal == Goal::Apply);
-    let results = app::execute(o, &prepared, goal, show_diff).await?;
-    let exit = app::finish(o, results.clone()).exit();
+    hold::fill_owed(&o.inventory, &mut prepared).map_err(PoolError::from)?;
+    let prepared = Arc::new(prepared);
+    let guard = hold::Guard::new(o, prepared.clone(), meetings).map_err(Error::Input)?;
+    let results = app::execute(o, &prepared, goal, show_diff, Some(Arc::new(guard))).await?;
+    let mut exit = app::finish(o, results.clone()).exit();
+    if goal == Goal::Apply
+        && let Err(e) = hold::owe(&o.inventory, &results, o.lock_wait)
+    {
+        summary::error(
+            o.output,
+            &format!("the restarts held back could not be recorded: {e}"),
+        );
+        exit = exit.max(Exit::Failed);
+    }
     let Some(registration) = registration else {
         return Ok(exit);
     };

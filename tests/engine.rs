@@ -111,6 +111,7 @@ async fn run(
         forks: 10,
         verbose: true,
         secrets,
+        guard: None,
     });
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let results = exec::run(prepared.plans, connector, opts, tx).await;

@@ -150,6 +150,7 @@ async fn run(dir: &std::path::Path, goal: Goal, fail: bool) -> String {
         forks: 1,
         verbose: true,
         secrets: prepared.inventory.secrets.clone(),
+        guard: None,
     });
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let conn = Arc::new(FakeConnector::new(host(fail)));

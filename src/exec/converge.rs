@@ -4,14 +4,15 @@
 //! phase reads on its own; the order of events and the two round trips per host are the
 //! executor's promises (tests/engine.rs).
 
-use super::{Goal, Options};
+use super::{Clearance, Goal, Options};
 use crate::connection::{ConnError, Connection, Finished};
 use crate::plan::{self, HostPlan, Item, Mark};
-use crate::report::{Event, HostOutcome, HostResult, StepStatus};
+use crate::report::{Event, Held, HostOutcome, HostResult, StepStatus};
 use crate::script::Nonce;
 use crate::secret::Secrets;
 use crate::step::Verdict;
 use std::time::Duration;
+use tokio::sync::mpsc::UnboundedSender;
 
 /// How long the check script may run, in seconds.
 const CHECK_TIMEOUT_SECS: u64 = 300;
@@ -23,6 +24,8 @@ struct HostRun<'a> {
     conn: &'a dyn Connection,
     opts: &'a Options,
     send: &'a (dyn Fn(Event) + Sync),
+    /// The channel behind `send`, for the meeting guard.
+    events: &'a UnboundedSender<Event>,
     nonce: Nonce,
 }
 
@@ -32,7 +35,7 @@ pub(super) async fn converge(
     plan: &HostPlan,
     conn: &dyn Connection,
     opts: &Options,
-    send: &(dyn Fn(Event) + Sync),
+    (send, events): (&(dyn Fn(Event) + Sync), &UnboundedSender<Event>),
     res: &mut HostResult,
 ) -> HostOutcome {
     let run = HostRun {
@@ -40,6 +43,7 @@ pub(super) async fn converge(
         conn,
         opts,
         send,
+        events,
         nonce: Nonce::new(),
     };
     // 1. One round trip checks every step.
@@ -51,11 +55,15 @@ pub(super) async fn converge(
     if let Some(f) = run.report_verdicts(&verdicts, res) {
         return HostOutcome::Failed(opts.secrets.redact(&f));
     }
+    let mut items = plan::apply_items(plan, &verdicts);
+    plan::add_owed(plan, &mut items);
+    run.report_owed(&items);
+    // What would end meetings runs only where the guard allows it.
+    res.held = run.hold(&mut items).await;
     if opts.goal == Goal::Plan {
         return HostOutcome::Ok;
     }
     // 2. One round trip applies exactly what changes.
-    let items = plan::apply_items(plan, &verdicts);
     if items.is_empty() {
         return HostOutcome::Ok;
     }
@@ -115,6 +123,71 @@ impl HostRun<'_> {
             HostOutcome::Failed(self.secrets().redact(&why))
         })?;
         Ok(plan::evaluate(self.plan, &facts, self.secrets()))
+    }
+
+    /// Tells of handlers an earlier, held apply left owed to the host, which this run runs
+    /// (or holds again).
+    fn report_owed(&self, items: &[Item]) {
+        let owed: Vec<String> = items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Handler(h) if self.plan.owed.contains(h) => {
+                    Some(self.plan.handlers[*h].label())
+                }
+                _ => None,
+            })
+            .collect();
+        if !owed.is_empty() {
+            (self.send)(Event::Note {
+                host: Some(self.host()),
+                text: format!("owed by an earlier apply that held it: {}", owed.join(", ")),
+            });
+        }
+    }
+
+    /// Asks the guard whether the items that end meetings may run; if not, takes them out of
+    /// `items`, tells so, and returns what was held.
+    async fn hold(&self, items: &mut Vec<Item>) -> Option<Held> {
+        let guard = self.opts.guard.as_ref()?;
+        let ends = |i: &Item| plan::item_planned(self.plan, i).spec.ends_meetings;
+        let labels: Vec<String> = items
+            .iter()
+            .filter(|i| ends(i))
+            .map(|i| plan::item_planned(self.plan, i).label())
+            .collect();
+        if labels.is_empty() {
+            return None;
+        }
+        let host = self.host();
+        match guard
+            .clear(&host, self.opts.goal, &labels, self.events)
+            .await
+        {
+            Clearance::Go => None,
+            Clearance::Hold(reason) => {
+                let handlers = items
+                    .iter()
+                    .filter_map(|i| match i {
+                        Item::Handler(h) if ends(i) => {
+                            let spec = &self.plan.handlers[*h].spec;
+                            Some((spec.role.clone(), spec.name.clone()))
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                items.retain(|i| !ends(i));
+                let held = Held {
+                    reason: self.secrets().redact(&reason),
+                    pending: labels,
+                    handlers,
+                };
+                (self.send)(Event::Note {
+                    host: Some(host),
+                    text: held.describe(),
+                });
+                Some(held)
+            }
+        }
     }
 
     /// The verdict report: one step event per step, counted into `res`. Returns the first

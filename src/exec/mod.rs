@@ -21,11 +21,46 @@ pub enum Goal {
     Apply,
 }
 
+/// How a run goes: its goal, how many hosts at once, what it shows, and who is asked before a
+/// step or handler that ends meetings runs.
 pub struct Options {
     pub goal: Goal,
     pub forks: usize,
     pub verbose: bool,
     pub secrets: Secrets,
+    /// Asked, per host, before anything marked `ends_meetings` runs there (or, for a plan,
+    /// would run); `None`: nothing is held (the upgrade, which drained the node itself).
+    pub guard: Option<Arc<dyn MeetingGuard>>,
+}
+
+/// Whether a host may now run the steps and handlers of its apply that end meetings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Clearance {
+    /// Run them: the host has no meetings, is no BBB node, or its meetings were ended
+    /// (`--force`) or drained (`--drain`).
+    Go,
+    /// Hold them back; the reason (redacted), such as `1 meeting running`.
+    Hold(String),
+}
+
+/// The future a [`MeetingGuard`] answers with.
+pub type ClearanceFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Clearance> + Send + 'a>>;
+
+/// Decides, for one host at a time, whether what ends meetings may run there. The executor
+/// asks only hosts whose apply has such an item, once, after their check and before their
+/// apply; it knows nothing of BBB or balancers (the pool implements this).
+pub trait MeetingGuard: Send + Sync {
+    /// Whether `host` may run `items` (their labels), which end meetings, for `goal`. With
+    /// [`Goal::Plan`] nothing may be changed: the guard only looks.
+    /// What it does on the way (ending meetings, reading the balancer) goes to `events`.
+    fn clear<'a>(
+        &'a self,
+        host: &'a str,
+        goal: Goal,
+        items: &'a [String],
+        events: &'a UnboundedSender<Event>,
+    ) -> ClearanceFuture<'a>;
 }
 
 /// Runs all plans; returns one result per host, in plan order.
@@ -77,6 +112,7 @@ async fn run_host(
         failed: 0,
         skipped: plan.skipped,
         seconds: 0.0,
+        held: None,
     };
     let send = |e: Event| {
         let _ = events.send(e);
@@ -99,7 +135,7 @@ async fn run_host(
             return res;
         }
     };
-    let outcome = converge(&plan, conn.as_ref(), opts, &send, &mut res).await;
+    let outcome = converge(&plan, conn.as_ref(), opts, (&send, events), &mut res).await;
     conn.close().await;
     res.outcome = outcome;
     res.seconds = started.elapsed().as_secs_f64();

@@ -45,6 +45,31 @@ pub fn apply_items(plan: &HostPlan, verdicts: &[Verdict]) -> Vec<Item> {
     items
 }
 
+/// Adds the handlers owed by an earlier, held apply (`plan.owed`) to `items`, keeping the
+/// handlers in the order they are defined and each once.
+pub fn add_owed(plan: &HostPlan, items: &mut Vec<Item>) {
+    if plan.owed.is_empty() {
+        return;
+    }
+    let mut handlers: Vec<usize> = items
+        .iter()
+        .filter_map(|i| match i {
+            Item::Handler(h) => Some(*h),
+            Item::Step(_) => None,
+        })
+        .chain(
+            plan.owed
+                .iter()
+                .copied()
+                .filter(|h| *h < plan.handlers.len()),
+        )
+        .collect();
+    handlers.sort_unstable();
+    handlers.dedup();
+    items.retain(|i| matches!(i, Item::Step(_)));
+    items.extend(handlers.into_iter().map(Item::Handler));
+}
+
 /// The apply script: each item's fragment is written to a private work directory first and
 /// then run under `timeout`, so its text (which may carry secrets) never shows up in a
 /// process list; progress markers stream back as each item starts and ends.

@@ -7,7 +7,7 @@
 mod apply;
 
 pub use apply::{
-    Item, Mark, apply_items, apply_script, display_script, item_planned, parse_mark,
+    Item, Mark, add_owed, apply_items, apply_script, display_script, item_planned, parse_mark,
     secret_fragments,
 };
 
@@ -67,6 +67,10 @@ pub struct HostPlan {
     pub handlers: Vec<Planned>,
     /// Steps skipped by `when:`.
     pub skipped: usize,
+    /// Handlers (indices into `handlers`) an earlier apply held back because the host had
+    /// meetings: owed to the host, they run with the next apply that is allowed to run them,
+    /// even though no step notifies them any more (the pool fills this in from its journal).
+    pub owed: Vec<usize>,
     /// The variables the host was rendered with (for the balancer and health checks).
     pub vars: Map<String, Value>,
 }
@@ -220,6 +224,7 @@ fn plan_host(
         steps,
         handlers,
         skipped,
+        owed: Vec::new(),
         vars,
     })
 }

@@ -88,11 +88,32 @@ fn counts(ms: &[Meeting]) -> String {
     )
 }
 
-async fn meetings(pool: &Pool, node: &Node) -> Result<Vec<Meeting>, String> {
-    let (http, ep) = (pool.http.clone(), node.endpoint.clone());
+/// What reading and ending a node's meetings needs: the HTTP client (with
+/// `balancer.request_timeout`) and the secrets to redact from what a node answers.
+#[derive(Clone)]
+pub struct MeetingApi {
+    pub http: crate::http::Http,
+    pub secrets: crate::secret::Secrets,
+}
+
+impl Pool {
+    /// The pool's way to read and end its nodes' meetings.
+    pub fn meeting_api(&self) -> MeetingApi {
+        MeetingApi {
+            http: self.http.clone(),
+            secrets: self.secrets().clone(),
+        }
+    }
+}
+
+/// The meetings the node's own API lists (`getMeetings` with the node's secret).
+///
+/// Errors: the API cannot be read, as redacted text.
+pub async fn meetings(api: &MeetingApi, node: &Node) -> Result<Vec<Meeting>, String> {
+    let (http, ep) = (api.http.clone(), node.endpoint.clone());
     match tokio::task::spawn_blocking(move || ep.meetings(&http)).await {
         Ok(Ok(ms)) => Ok(ms),
-        Ok(Err(e)) => Err(pool.secrets().redact(&e.to_string())),
+        Ok(Err(e)) => Err(api.secrets.redact(&e.to_string())),
         Err(e) => Err(e.to_string()),
     }
 }
@@ -100,7 +121,7 @@ async fn meetings(pool: &Pool, node: &Node) -> Result<Vec<Meeting>, String> {
 /// Waits until the node's API lists no meeting; with `force`, ends what is left once the
 /// timeout expires (at once without a timeout). When to stop is [`rules::drain::verdict`].
 pub async fn wait_empty(
-    pool: &Pool,
+    pool: &MeetingApi,
     node: &Node,
     w: Watch,
     tx: &UnboundedSender<Event>,
@@ -158,7 +179,7 @@ pub async fn wait_empty(
 
 /// `--force`: ends the meetings `ms`; returns how many ended (the others are notes).
 async fn end_meetings(
-    pool: &Pool,
+    pool: &MeetingApi,
     node: &Node,
     ms: &[Meeting],
     tx: &UnboundedSender<Event>,
@@ -176,7 +197,7 @@ async fn end_meetings(
                 let _ = tx.send(Event::Note {
                     host: Some(node.host.clone()),
                     text: pool
-                        .secrets()
+                        .secrets
                         .redact(&format!("could not end a meeting: {e}")),
                 });
             }
@@ -343,7 +364,7 @@ impl DrainJob {
             host: node.host.clone(),
             text: "cordoned".into(),
         });
-        let r = wait_empty(&pool, &node, watch, &tx).await;
+        let r = wait_empty(&pool.meeting_api(), &node, watch, &tx).await;
         let mut j = journal.lock().expect("journal lock");
         match &r {
             Drained::Empty { .. } => j.set(&node.host, Phase::Drained, "drain", None)?,

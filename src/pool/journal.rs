@@ -113,6 +113,24 @@ pub struct NodeRecord {
     /// Unix seconds of the last completed upgrade.
     #[serde(default)]
     pub last_rollout: Option<u64>,
+    /// Handlers (restarts) that `rollout apply` held back because the node had meetings:
+    /// owed to the node, run by the next apply that finds it free (or told to end or drain
+    /// its meetings). Independent of `phase`: the node stays in service meanwhile.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub owed: Vec<Owed>,
+}
+
+/// A handler owed to a node (see [`NodeRecord::owed`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Owed {
+    /// The handler's role.
+    pub role: String,
+    /// The handler's name in its role's `handlers.yml`.
+    pub handler: String,
+    /// Unix seconds when an apply first held it back.
+    pub since: u64,
+    /// Why it was held the last time (redacted), e.g. `1 meeting running`.
+    pub reason: String,
 }
 
 /// An upgrade run.
@@ -239,6 +257,7 @@ impl Journal {
             was: None,
             reason: None,
             last_rollout: None,
+            owed: Vec::new(),
         });
         rec.phase = phase;
         rec.since = now();
@@ -252,6 +271,41 @@ impl Journal {
             rec.was = None;
         }
         self.save()
+    }
+
+    /// Replaces what `rollout apply` owes `host` by `handlers` (role, name), held back for
+    /// `reason`; an empty list clears it. Keeps when each handler was first held. Does not
+    /// save.
+    pub fn set_owed(&mut self, host: &str, handlers: &[(String, String)], reason: &str) {
+        if handlers.is_empty() {
+            if let Some(rec) = self.nodes.get_mut(host) {
+                rec.owed.clear();
+            }
+            return;
+        }
+        let rec = self.nodes.entry(host.to_string()).or_insert(NodeRecord {
+            phase: Phase::Idle,
+            since: now(),
+            by: "apply".into(),
+            run: None,
+            was: None,
+            reason: None,
+            last_rollout: None,
+            owed: Vec::new(),
+        });
+        let before = std::mem::take(&mut rec.owed);
+        rec.owed = handlers
+            .iter()
+            .map(|(role, handler)| Owed {
+                role: role.clone(),
+                handler: handler.clone(),
+                since: before
+                    .iter()
+                    .find(|o| o.role == *role && o.handler == *handler)
+                    .map_or_else(now, |o| o.since),
+                reason: reason.to_string(),
+            })
+            .collect();
     }
 
     /// Remembers the balancer state a node had before rollout took it out.

@@ -8,6 +8,7 @@ pub mod batch;
 pub mod drain;
 pub mod error;
 pub mod health;
+pub mod hold;
 pub mod journal;
 pub mod register;
 pub mod rules;

@@ -92,6 +92,22 @@ fn held_note(journal: &Journal, r: &NodeRecord) -> String {
     }
 }
 
+/// What `rollout apply` held back on a node and still owes it.
+pub fn owed_note(r: &NodeRecord) -> String {
+    let names: Vec<String> = r
+        .owed
+        .iter()
+        .map(|o| format!("{}: {}", o.role, o.handler))
+        .collect();
+    let since = r.owed.iter().map(|o| o.since).min().unwrap_or(r.since);
+    let reason = r.owed.first().map_or("", |o| o.reason.as_str());
+    format!(
+        "restart pending since {} (held: {reason}): {}; the next `rollout apply` runs it once the node is free (`--drain` drains it, `--force` ends its meetings)",
+        format_time(since),
+        names.join(", ")
+    )
+}
+
 /// A node's row: the balancer's view (`reached`: the balancer answered; `server`: its entry),
 /// the node's own API (`h`), and the journal.
 fn row(
@@ -109,6 +125,9 @@ fn row(
         if let Some(reason) = &r.reason {
             notes.push(reason.clone());
         }
+    }
+    if let Some(r) = rec.filter(|r| !r.owed.is_empty()) {
+        notes.push(owed_note(r));
     }
     let (meetings, parts, version) = match &h {
         Some(Ok(h)) => (

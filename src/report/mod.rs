@@ -48,6 +48,34 @@ pub struct HostResult {
     pub failed: usize,
     pub skipped: usize,
     pub seconds: f64,
+    /// Steps and handlers that end meetings and were held back on this host because it has
+    /// meetings (or they cannot be read); `None` when nothing was held.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held: Option<Held>,
+}
+
+/// What a host's run held back because it would end meetings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Held {
+    /// Why, redacted: `1 meeting running`, or why its meetings cannot be read.
+    pub reason: String,
+    /// The steps and handlers not run, as `role: name` labels, in run order.
+    pub pending: Vec<String>,
+    /// The held handlers as (role, name): owed to the host until an apply runs them (a
+    /// held step is found again by the next check; a handler would not be notified again).
+    #[serde(skip)]
+    pub handlers: Vec<(String, String)>,
+}
+
+impl Held {
+    /// The line shown for the host: `held: 1 meeting running; restart pending: ...`.
+    pub fn describe(&self) -> String {
+        format!(
+            "held: {}; restart pending: {}",
+            self.reason,
+            self.pending.join(", ")
+        )
+    }
 }
 
 /// What happens during a run, as the reporter shows it (fields in `docs/json.md`).
@@ -225,7 +253,11 @@ pub fn summary(results: &[HostResult]) -> String {
             r.host, r.ok, r.changed, failed, unreachable, r.seconds
         ));
         match &r.outcome {
-            HostOutcome::Ok => {}
+            HostOutcome::Ok => {
+                if let Some(h) = &r.held {
+                    problems.push_str(&format!("  {}: {}\n", r.host, h.describe()));
+                }
+            }
             HostOutcome::Failed(m) => problems.push_str(&format!("  {}: FAILED: {m}\n", r.host)),
             HostOutcome::Unreachable(m) => {
                 problems.push_str(&format!("  {}: UNREACHABLE: {m}\n", r.host))
@@ -237,9 +269,15 @@ pub fn summary(results: &[HostResult]) -> String {
         .filter(|r| r.outcome != HostOutcome::Ok)
         .count();
     let changed: usize = results.iter().map(|r| r.changed).sum();
+    let held = results.iter().filter(|r| r.held.is_some()).count();
     out.push_str(&format!(
-        "{} hosts, {changed} changes, {failed} failed or unreachable\n",
-        results.len()
+        "{} hosts, {changed} changes, {failed} failed or unreachable{}\n",
+        results.len(),
+        if held > 0 {
+            format!(", {held} held (meetings running; restart pending)")
+        } else {
+            String::new()
+        }
     ));
     if !problems.is_empty() {
         out.push_str(&problems);

@@ -83,8 +83,15 @@ impl Summary for RunSummary {
     fn plain(&self) -> String {
         super::summary(&self.hosts)
     }
+    /// Failed over held: a failure is the louder news.
     fn exit(&self) -> Exit {
-        Exit::failed_if(self.hosts.iter().any(|r| r.outcome != HostOutcome::Ok))
+        if self.hosts.iter().any(|r| r.outcome != HostOutcome::Ok) {
+            Exit::Failed
+        } else if self.hosts.iter().any(|r| r.held.is_some()) {
+            Exit::Held
+        } else {
+            Exit::Ok
+        }
     }
 }
 

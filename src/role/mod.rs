@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Keys every step may have besides its kind.
-const COMMON: &[&str] = &["name", "when", "tags", "notify", "timeout"];
+const COMMON: &[&str] = &["name", "when", "tags", "notify", "timeout", "ends_meetings"];
 
 #[derive(Debug, Clone)]
 pub struct Role {
@@ -53,6 +53,11 @@ pub struct StepSpec {
     pub tags: Vec<String>,
     pub notify: Vec<String>,
     pub timeout: Option<u64>,
+    /// `ends_meetings: true`: running this step or handler restarts or replaces something a
+    /// running class needs (bbb-web, FreeSWITCH, akka-apps, the SFU, nginx, a reboot, BBB
+    /// packages), so it ends the node's meetings. `rollout apply` holds it back on a node
+    /// with meetings (see `docs/roles.md` and `docs/pool.md`).
+    pub ends_meetings: bool,
     pub file: PathBuf,
     pub line: u64,
 }
@@ -196,6 +201,7 @@ fn parse_steps(role: &str, path: &Path, usage: Use) -> Result<Vec<StepSpec>, Dia
             return Err(src.at(line, col, format!("handler `{name}` is defined twice")));
         }
         let timeout = common.timeout()?;
+        let ends_meetings = common.flag("ends_meetings")?;
         common.check_when()?;
         out.push(StepSpec {
             role: role.to_string(),
@@ -206,6 +212,7 @@ fn parse_steps(role: &str, path: &Path, usage: Use) -> Result<Vec<StepSpec>, Dia
             tags: common.list("tags")?,
             notify: common.list("notify")?,
             timeout,
+            ends_meetings,
             file: path.to_path_buf(),
             line,
         });
@@ -281,7 +288,7 @@ fn split_keys(
     Ok((common, kind))
 }
 
-/// A step's common keys (`name`, `when`, `tags`, `notify`, `timeout`), typed on demand;
+/// A step's common keys (`name`, `when`, `tags`, `notify`, `timeout`, `ends_meetings`), typed on demand;
 /// errors point at the key's value.
 struct Common<'s> {
     src: &'s crate::yaml::Source,
@@ -328,6 +335,22 @@ impl Common<'_> {
                 c,
                 format!("`{key}` must be a string or a list of strings"),
             )),
+        }
+    }
+
+    /// A key holding `true` or `false` (written as a YAML boolean, not a template: whether a
+    /// step ends meetings is a fact about the step, known before any host is planned);
+    /// `false` if absent.
+    fn flag(&self, key: &str) -> Result<bool, Diagnostic> {
+        match self.keys.get(key) {
+            None => Ok(false),
+            Some(v) => v.value.as_bool().ok_or_else(|| {
+                self.src.at(
+                    v.referenced.line(),
+                    v.referenced.column(),
+                    format!("`{key}` must be true or false"),
+                )
+            }),
         }
     }
 

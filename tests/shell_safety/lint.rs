@@ -88,6 +88,7 @@ fn plan(steps: Vec<Action>) -> HostPlan {
             notify: vec![],
             // Half the steps run under `timeout`, half inline.
             timeout: (i % 2 == 0).then_some(30),
+            ends_meetings: false,
             file: "steps.yml".into(),
             line: 1,
         }),
@@ -110,6 +111,7 @@ fn plan(steps: Vec<Action>) -> HostPlan {
         steps: steps.into_iter().enumerate().map(planned).collect(),
         handlers: vec![],
         skipped: 0,
+        owed: vec![],
         vars: Default::default(),
     }
 }

@@ -137,7 +137,14 @@ impl NodeRun<'_> {
             self.progress("its API does not answer and it is not in service: nothing to drain");
             return Ok(());
         }
-        match wait_empty(self.pool, self.node, self.opts.watch, self.tx).await {
+        match wait_empty(
+            &self.pool.meeting_api(),
+            self.node,
+            self.opts.watch,
+            self.tx,
+        )
+        .await
+        {
             Drained::Empty { .. } => Ok(()),
             d @ Drained::TimedOut { .. } => Err(self.fail("drain", d.describe())),
         }
@@ -232,6 +239,8 @@ async fn apply(pool: &Pool, node: &Node, verbose: bool, tx: &UnboundedSender<Eve
         forks: 1,
         verbose,
         secrets: pool.secrets().clone(),
+        // The node was drained before its apply: nothing to hold.
+        guard: None,
     });
     let (etx, mut erx) = tokio::sync::mpsc::unbounded_channel();
     let out = tx.clone();

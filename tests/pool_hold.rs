@@ -1,0 +1,176 @@
+//! `rollout apply` never ends a class: a change whose handler restarts bbb-web (marked
+//! `ends_meetings`) is written on every node, but the restart is held back on a node whose
+//! own API lists a meeting, runs on the free node, is shown as pending by `plan` and
+//! `status`, and runs with the first apply after the class ended. `--force` ends the class
+//! first. A node whose meetings cannot be read counts as busy. Against the BBB API and
+//! Scalelite emulators on loopback (no lab): the fixture role's handler restarts the node's
+//! API emulator the way a bbb-web restart does (it forgets its meetings), and counts
+//! restarts in the node's `restarts` file.
+
+#[path = "pool_support/mod.rs"]
+mod support;
+
+use std::time::Duration;
+use support::{Bbb, Kind, Pool, wait_until};
+
+const DIALIN: &str = "dialin_number=+49 30 999999";
+const T: Duration = Duration::from_secs(60);
+
+fn registered(name: &str, n: usize) -> Pool {
+    let pool = Pool::new(name, Kind::Scalelite, n, &[]);
+    let out = pool.run("apply", &["--output", "plain"], T);
+    out.assert_no_secrets();
+    assert_eq!(out.code, 0, "{}", out.all());
+    pool.balancer.states();
+    pool
+}
+
+fn restarts(bbb: &Bbb) -> usize {
+    std::fs::read_to_string(bbb.dir.join("restarts"))
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
+}
+
+fn dialin(bbb: &Bbb) -> String {
+    std::fs::read_to_string(bbb.dir.join("dialin")).unwrap_or_default()
+}
+
+#[test]
+fn a_running_class_holds_the_restart_until_it_ends() {
+    let pool = registered("hold", 2);
+    let (h01, h02) = (pool.node("h01"), pool.node("h02"));
+    assert_eq!((restarts(h01), restarts(h02)), (1, 1), "first install");
+    h01.meeting("math", 3);
+
+    // The change is written on both nodes; bbb-web restarts only on the free one.
+    let out = pool.run("apply", &["-e", DIALIN, "--output", "plain"], T);
+    out.assert_no_secrets();
+    assert_eq!(out.code, 3, "{}", out.all());
+    assert!(
+        out.stdout
+            .contains("h01: held: 1 meeting running; restart pending: bbb: restart bbb-web"),
+        "{}",
+        out.all()
+    );
+    assert!(
+        out.stdout
+            .contains("2 hosts, 2 changes, 0 failed or unreachable, 1 held (meetings running; restart pending)"),
+        "{}",
+        out.all()
+    );
+    assert_eq!(restarts(h01), 1, "h01 was restarted under a class");
+    assert_eq!(restarts(h02), 2, "the free node h02 was not restarted");
+    assert_eq!(
+        dialin(h01),
+        "+49 30 999999\n",
+        "config-only change held back"
+    );
+    let ms = h01.meetings();
+    assert_eq!(ms.len(), 1, "the class ended");
+    assert_eq!(ms[0]["participantCount"], 3);
+    assert_eq!(ms[0]["hasBeenForciblyEnded"], false);
+
+    // plan shows the restart still owed, and held.
+    let out = pool.run("plan", &["-e", DIALIN, "--output", "plain"], T);
+    out.assert_no_secrets();
+    assert_eq!(out.code, 3, "{}", out.all());
+    assert!(
+        out.stdout
+            .contains("h01: owed by an earlier apply that held it: bbb: restart bbb-web"),
+        "{}",
+        out.all()
+    );
+    assert!(
+        out.stdout
+            .contains("h01: held: 1 meeting running; restart pending: bbb: restart bbb-web"),
+        "{}",
+        out.all()
+    );
+
+    // status shows the pending restart.
+    let out = pool.run("status", &["--output", "json"], T);
+    out.assert_no_secrets();
+    let v: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    let note = v["nodes"][0]["note"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(v["nodes"][0]["host"], "h01");
+    assert!(
+        note.contains("restart pending since")
+            && note.contains("(held: 1 meeting running): bbb: restart bbb-web"),
+        "{v}"
+    );
+    assert!(v["nodes"][1]["note"].is_null(), "{v}");
+
+    // Still in class: the next apply (nothing changed since) holds it again.
+    let out = pool.run("apply", &["-e", DIALIN, "--output", "plain"], T);
+    assert_eq!(out.code, 3, "{}", out.all());
+    assert_eq!(restarts(h01), 1);
+    assert_eq!(h01.meetings().len(), 1);
+
+    // The teacher ends the class: the next apply restarts h01, once.
+    h01.end("math");
+    wait_until(Duration::from_secs(10), "the class ended", || {
+        h01.meetings().is_empty()
+    });
+    let out = pool.run("apply", &["-e", DIALIN, "--output", "plain"], T);
+    out.assert_no_secrets();
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stdout
+            .contains("h01: owed by an earlier apply that held it: bbb: restart bbb-web"),
+        "{}",
+        out.all()
+    );
+    assert_eq!((restarts(h01), restarts(h02)), (2, 2));
+    let out = pool.run("status", &["--output", "plain"], T);
+    assert!(!out.stdout.contains("restart pending"), "{}", out.all());
+    let out = pool.run("apply", &["-e", DIALIN, "--output", "plain"], T);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!((restarts(h01), restarts(h02)), (2, 2), "restarted twice");
+}
+
+#[test]
+fn force_ends_the_class_then_restarts() {
+    let pool = registered("hold-force", 2);
+    let h01 = pool.node("h01");
+    h01.meeting("history", 2);
+    let out = pool.run("apply", &["-e", DIALIN, "--force", "--output", "plain"], T);
+    out.assert_no_secrets();
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stdout
+            .contains("h01: --force: ending 1 meeting(s), 2 participant(s)"),
+        "{}",
+        out.all()
+    );
+    assert!(!out.stdout.contains("held:"), "{}", out.all());
+    assert_eq!(restarts(h01), 2);
+    assert!(h01.meetings().is_empty());
+}
+
+#[test]
+fn a_node_whose_meetings_cannot_be_read_counts_as_busy() {
+    let mut pool = registered("hold-unreadable", 2);
+    // h01's API goes away (its meetings may still run): nothing tells rollout it is free.
+    drop(pool.nodes.remove(0));
+    let out = pool.run("apply", &["-e", DIALIN, "--output", "plain"], T);
+    out.assert_no_secrets();
+    assert!(
+        out.stdout
+            .contains("h01: held: its meetings cannot be read (BBB API at http://127.0.0.1:"),
+        "{}",
+        out.all()
+    );
+    assert!(
+        out.stdout
+            .contains("so it counts as busy; restart pending: bbb: restart bbb-web"),
+        "{}",
+        out.all()
+    );
+    // Registration fails its health check too (exit 1 outranks 3).
+    assert_eq!(out.code, 1, "{}", out.all());
+    let restarted = std::fs::read_to_string(pool.dir.join("h01/restarts")).unwrap();
+    assert_eq!(restarted.lines().count(), 1, "h01 was restarted");
+}
