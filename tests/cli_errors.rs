@@ -93,6 +93,11 @@ fn unguarded_command_step() {
 }
 
 #[test]
+fn ends_meetings_is_a_literal_boolean() {
+    expect_error("role_badends", &[]);
+}
+
+#[test]
 fn notify_of_unknown_handler() {
     expect_error("role_badnotify", &[]);
 }

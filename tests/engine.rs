@@ -96,7 +96,19 @@ async fn run(
     goal: Goal,
     connector: Arc<dyn Connector>,
 ) -> (Vec<HostResult>, Vec<Event>) {
-    let prepared = app::load(&p.args(), &serde_json::Map::new()).unwrap_or_else(|e| {
+    run_guarded(p, goal, connector, None, &[]).await
+}
+
+/// [`run`] with a meeting guard, and `owed` handlers (host, handler index) as an earlier
+/// held apply leaves them.
+async fn run_guarded(
+    p: &Project,
+    goal: Goal,
+    connector: Arc<dyn Connector>,
+    guard: Option<Arc<dyn exec::MeetingGuard>>,
+    owed: &[(&str, usize)],
+) -> (Vec<HostResult>, Vec<Event>) {
+    let mut prepared = app::load(&p.args(), &serde_json::Map::new()).unwrap_or_else(|e| {
         panic!(
             "{}",
             e.iter()
@@ -105,13 +117,20 @@ async fn run(
                 .join("\n")
         )
     });
+    for plan in &mut prepared.plans {
+        plan.owed = owed
+            .iter()
+            .filter(|(h, _)| *h == plan.host.name)
+            .map(|(_, i)| *i)
+            .collect();
+    }
     let secrets = prepared.inventory.secrets.clone();
     let opts = Arc::new(exec::Options {
         goal,
         forks: 10,
         verbose: true,
         secrets,
-        guard: None,
+        guard,
     });
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let results = exec::run(prepared.plans, connector, opts, tx).await;
@@ -351,4 +370,124 @@ fn interrupted_scripts_run_nothing() {
             "a script cut at byte {cut} ran something"
         );
     }
+}
+
+/// Holds every host named in `busy`, lets the others go, and counts the questions.
+struct TestGuard {
+    busy: Vec<&'static str>,
+    asked: std::sync::Mutex<Vec<(String, Vec<String>)>>,
+}
+
+impl exec::MeetingGuard for TestGuard {
+    fn clear<'a>(
+        &'a self,
+        host: &'a str,
+        _goal: Goal,
+        items: &'a [String],
+        _events: &'a tokio::sync::mpsc::UnboundedSender<Event>,
+    ) -> exec::ClearanceFuture<'a> {
+        self.asked
+            .lock()
+            .unwrap()
+            .push((host.to_string(), items.to_vec()));
+        let busy = self.busy.contains(&host);
+        Box::pin(async move {
+            if busy {
+                exec::Clearance::Hold("2 meetings running".into())
+            } else {
+                exec::Clearance::Go
+            }
+        })
+    }
+}
+
+const HOLD_HANDLERS: &str = r#"
+- name: reload
+  command: {run: "echo reload >> {{ out }}/{{ inventory_hostname }}.reloads"}
+- name: restart
+  ends_meetings: true
+  command: {run: "echo restart >> {{ out }}/{{ inventory_hostname }}.restarts"}
+"#;
+
+const HOLD_STEPS: &str = r#"
+- name: config
+  file: {path: "{{ out }}/{{ inventory_hostname }}.conf", content: "x\n"}
+  notify: [reload, restart]
+- name: other
+  file: {path: "{{ out }}/{{ inventory_hostname }}.other", content: "y\n"}
+"#;
+
+fn lines(p: &Project, f: &str) -> usize {
+    std::fs::read_to_string(p.out(f))
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn what_ends_meetings_is_held_on_a_busy_host_and_owed_handlers_run_later() {
+    let p = Project::new("hold", &["a", "b"], HOLD_STEPS, HOLD_HANDLERS);
+    let guard = Arc::new(TestGuard {
+        busy: vec!["a"],
+        asked: Default::default(),
+    });
+    let (results, events) = run_guarded(
+        &p,
+        Goal::Apply,
+        Arc::new(LocalConnector),
+        Some(guard.clone()),
+        &[],
+    )
+    .await;
+    // The config change and the harmless handler run everywhere; the restart only on b.
+    assert!(p.out("a.conf").exists() && p.out("a.other").exists());
+    assert_eq!((lines(&p, "a.reloads"), lines(&p, "a.restarts")), (1, 0));
+    assert_eq!((lines(&p, "b.reloads"), lines(&p, "b.restarts")), (1, 1));
+    assert_eq!(results[0].outcome, HostOutcome::Ok);
+    let held = results[0].held.as_ref().expect("a is held");
+    assert_eq!(held.reason, "2 meetings running");
+    assert_eq!(held.pending, vec!["app: restart".to_string()]);
+    assert_eq!(held.handlers, vec![("app".into(), "restart".into())]);
+    assert!(results[1].held.is_none());
+    assert!(events.iter().any(|e| matches!(e,
+        Event::Note { host: Some(h), text } if h == "a" && text == "held: 2 meetings running; restart pending: app: restart")));
+    // Asked once per host, about the restart only.
+    let mut asked = guard.asked.lock().unwrap().clone();
+    asked.sort();
+    assert_eq!(
+        asked,
+        vec![
+            ("a".to_string(), vec!["app: restart".to_string()]),
+            ("b".to_string(), vec!["app: restart".to_string()])
+        ]
+    );
+
+    // Nothing changes any more: the guard is not asked, nothing runs.
+    let (results, _) = run_guarded(
+        &p,
+        Goal::Apply,
+        Arc::new(LocalConnector),
+        Some(guard.clone()),
+        &[],
+    )
+    .await;
+    assert_eq!(guard.asked.lock().unwrap().len(), 2);
+    assert!(results.iter().all(|r| r.held.is_none() && r.changed == 0));
+
+    // a is free now and owed its restart (handler index 1): it runs, once, with no change.
+    let free = Arc::new(TestGuard {
+        busy: vec![],
+        asked: Default::default(),
+    });
+    let (results, _) = run_guarded(
+        &p,
+        Goal::Apply,
+        Arc::new(LocalConnector),
+        Some(free),
+        &[("a", 1)],
+    )
+    .await;
+    assert_eq!(results[0].outcome, HostOutcome::Ok);
+    assert!(results[0].held.is_none());
+    assert_eq!((lines(&p, "a.reloads"), lines(&p, "a.restarts")), (1, 1));
+    assert_eq!(lines(&p, "b.restarts"), 1);
 }
