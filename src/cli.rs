@@ -44,8 +44,20 @@ enum Cmd {
         /// On a BBB node with meetings, end them (as `drain --force` does) before running
         /// what would end them anyway (restarts, upgrades). Without it, such changes are held
         /// back on that node and stay pending (exit code 3).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "drain")]
         force: bool,
+        /// On a BBB node with meetings, drain it first (cordon, wait until its meetings have
+        /// ended), then apply, health check and put it back, `--batch-size` nodes at a time
+        /// and never below `balancer.min_in_service`.
+        #[arg(long)]
+        drain: bool,
+        /// With --drain: how many nodes may be out of service at once.
+        #[arg(long, default_value_t = 1, requires = "drain", value_parser = batch_range())]
+        batch_size: usize,
+        /// With --drain: stop waiting for a node's meetings after this long (e.g. 30m); the
+        /// node goes back into service and its change stays pending.
+        #[arg(long, requires = "drain", value_parser = parse_duration)]
+        drain_timeout: Option<Duration>,
     },
     // Pool commands (src/pool/).
     /// Cordon nodes in the balancer and wait until their meetings have ended.
@@ -165,6 +177,11 @@ fn wait_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// `apply --batch-size`: 1..=[`MAX_HOSTS`].
+fn batch_range() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::new().range(1..=MAX_HOSTS)
+}
+
 /// `--max-failures`: 0..=[`MAX_HOSTS`].
 fn max_failures_range() -> clap::builder::RangedU64ValueParser<usize> {
     clap::builder::RangedU64ValueParser::new().range(0..=MAX_HOSTS)
@@ -232,14 +249,20 @@ impl From<Cmd> for subcommand::Subcommand {
                 check,
                 diff,
                 force,
+                drain,
+                batch_size,
+                drain_timeout,
             } => subcommand::Subcommand::Run {
                 options: run.into(),
                 goal: if check { Goal::Plan } else { Goal::Apply },
                 show_diff: diff || check,
-                meetings: if force {
-                    Meetings::Force
-                } else {
-                    Meetings::Hold
+                meetings: match (force, drain) {
+                    (true, _) => Meetings::Force,
+                    (false, true) => Meetings::Drain {
+                        batch: batch_size,
+                        timeout: drain_timeout,
+                    },
+                    (false, false) => Meetings::Hold,
                 },
             },
             Cmd::Drain(a) => subcommand::Subcommand::Drain(DrainOptions {

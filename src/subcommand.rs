@@ -138,8 +138,10 @@ async fn converge(
         .filter(|_| goal == Goal::Apply);
     hold::fill_owed(&o.inventory, &mut prepared).map_err(PoolError::from)?;
     let prepared = Arc::new(prepared);
-    let guard = hold::Guard::new(o, prepared.clone(), meetings).map_err(Error::Input)?;
-    let results = app::execute(o, &prepared, goal, show_diff, Some(Arc::new(guard))).await?;
+    let guard = Arc::new(hold::Guard::new(o, prepared.clone(), meetings)?);
+    let results = app::execute(o, &prepared, goal, show_diff, Some(guard.clone())).await;
+    guard.release();
+    let results = results?;
     let mut exit = app::finish(o, results.clone()).exit();
     if goal == Goal::Apply
         && let Err(e) = hold::owe(&o.inventory, &results, o.lock_wait)

@@ -174,3 +174,63 @@ fn a_node_whose_meetings_cannot_be_read_counts_as_busy() {
     let restarted = std::fs::read_to_string(pool.dir.join("h01/restarts")).unwrap();
     assert_eq!(restarted.lines().count(), 1, "h01 was restarted");
 }
+
+#[test]
+fn drain_cordons_waits_applies_and_puts_the_node_back() {
+    let pool = registered("hold-drain", 3);
+    let (h01, h02) = (pool.node("h01"), pool.node("h02"));
+    h01.meeting("music", 4);
+    let history = pool.balancer.history().len();
+    let child = pool.spawn("apply", &["-e", DIALIN, "--drain", "--output", "plain"]);
+    wait_until(Duration::from_secs(20), "h01 cordoned", || {
+        pool.balancer.state_of(h01).as_deref() == Some("cordoned")
+    });
+    // The free nodes go ahead; h01's class goes on, its restart waits.
+    wait_until(Duration::from_secs(20), "h02 restarted", || {
+        restarts(h02) == 2
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(restarts(h01), 1, "h01 restarted under its class");
+    let ms = h01.meetings();
+    assert_eq!(
+        (ms.len(), ms[0]["hasBeenForciblyEnded"].clone()),
+        (1, false.into())
+    );
+    assert_eq!(pool.balancer.state_of(h02).as_deref(), Some("enabled"));
+    h01.end("music");
+    let out = support::finish(child, T);
+    out.assert_no_secrets();
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stdout
+            .contains("h01: drained, applied and healthy; enabled again"),
+        "{}",
+        out.all()
+    );
+    assert_eq!(restarts(h01), 2);
+    assert_eq!(pool.balancer.state_of(h01).as_deref(), Some("enabled"));
+    // Only h01 left service, once: cordoned, then enabled.
+    assert_eq!(pool.balancer.max_out_of_service(history), 1);
+    let out = pool.run("status", &["--output", "plain"], T);
+    assert!(!out.stdout.contains("restart pending"), "{}", out.all());
+    assert!(!out.stdout.contains("rollout apply"), "{}", out.all());
+}
+
+#[test]
+fn drain_keeps_the_minimum_in_service() {
+    let mut pool = registered("hold-drain-min", 2);
+    pool.extra.push_str("  min_in_service: 2\n");
+    pool.write();
+    let h01 = pool.node("h01");
+    h01.meeting("art", 1);
+    let out = pool.run("apply", &["-e", DIALIN, "--drain", "--output", "plain"], T);
+    out.assert_no_secrets();
+    assert_eq!(out.code, 3, "{}", out.all());
+    assert!(
+        out.stdout.contains("h01: held: 1 meeting running; refusing to drain h01: it would leave 1 node(s) in service, fewer than balancer.min_in_service (2); nothing was changed; restart pending: bbb: restart bbb-web"),
+        "{}",
+        out.all()
+    );
+    assert_eq!(pool.balancer.state_of(h01).as_deref(), Some("enabled"));
+    assert_eq!(restarts(h01), 1);
+}

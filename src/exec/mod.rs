@@ -61,6 +61,19 @@ pub trait MeetingGuard: Send + Sync {
         items: &'a [String],
         events: &'a UnboundedSender<Event>,
     ) -> ClearanceFuture<'a>;
+
+    /// Told when `host`'s apply has ended (`ok`: it succeeded), so that a guard that took
+    /// the host out of service to clear it (`--drain`) can put it back. The default does
+    /// nothing.
+    fn finished<'a>(
+        &'a self,
+        host: &'a str,
+        ok: bool,
+        events: &'a UnboundedSender<Event>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
+        let _ = (host, ok, events);
+        Box::pin(async {})
+    }
 }
 
 /// Runs all plans; returns one result per host, in plan order.
@@ -137,6 +150,11 @@ async fn run_host(
     };
     let outcome = converge(&plan, conn.as_ref(), opts, (&send, events), &mut res).await;
     conn.close().await;
+    if let Some(guard) = opts.guard.as_ref().filter(|_| opts.goal == Goal::Apply) {
+        guard
+            .finished(&host, outcome == HostOutcome::Ok, events)
+            .await;
+    }
     res.outcome = outcome;
     res.seconds = started.elapsed().as_secs_f64();
     send(Event::HostFinished(res.clone()));

@@ -12,21 +12,23 @@
 //! disabled): that is a node being installed, as the upgrade's drain decides too
 //! ([`rules::drain::may_skip_wait`]).
 
-use super::drain::{Drained, MeetingApi, Watch, meetings, wait_empty};
-use super::journal::{Journal, JournalError, Lock};
-use super::rules;
-use super::{Node, nodes, retry_notes};
+use super::drain::{Drained, MeetingApi, Watch, check_capacity, cordon, meetings, wait_empty};
+use super::error::PoolError;
+use super::health;
+use super::journal::{Journal, JournalError, Lock, Phase};
+use super::rules::{self, enable::Back};
+use super::{Node, human, nodes, retry_notes};
 use crate::app::{self, Prepared};
-use crate::balancer::{self, BalancerConfig, Product, Server};
-use crate::error::Diagnostic;
+use crate::balancer::{self, Balancer, BalancerConfig, Product, Server, State};
 use crate::exec::{Clearance, ClearanceFuture, Goal, MeetingGuard};
 use crate::http::Http;
 use crate::report::{Event, HostResult};
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::OnceCell;
 use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore};
 
 /// What `rollout apply` does on a BBB node with meetings when a change would end them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -36,6 +38,37 @@ pub enum Meetings {
     Hold,
     /// `--force`: end the meetings (as `rollout drain --force` does), then apply.
     Force,
+    /// `--drain`: take the node out of service first (cordon, wait until its meetings have
+    /// ended), apply, health check, back in service: the upgrade's path for just the nodes
+    /// that need it, at most `batch` of them at once and never below `min_in_service`.
+    Drain {
+        /// How many nodes may be out of service at once for this apply.
+        batch: usize,
+        /// Give up waiting for a node's meetings after this long: the node goes back into
+        /// service and its change is held. `None`: wait as long as it takes.
+        timeout: Option<Duration>,
+    },
+}
+
+/// What `--drain` shares between the nodes of one apply.
+struct Drainer {
+    /// One permit per node that may be out of service at once.
+    batch: Arc<Semaphore>,
+    /// Capacity is checked and the node cordoned by one node at a time.
+    cordoning: tokio::sync::Mutex<()>,
+    timeout: Option<Duration>,
+    journal: Mutex<Journal>,
+    /// The pool's lock, held from the start of the apply until its hosts are done.
+    lock: Mutex<Option<Lock>>,
+    /// The nodes taken out of service, by host, until their apply has finished.
+    taken: Mutex<HashMap<String, Taken>>,
+}
+
+/// A node `--drain` took out of service.
+struct Taken {
+    _permit: OwnedSemaphorePermit,
+    /// Its balancer state before (`enabled`, `cordoned`, `disabled`, `unregistered`).
+    was: String,
 }
 
 /// The meeting guard of one `rollout plan` or `rollout apply`.
@@ -50,18 +83,25 @@ pub struct Guard {
     /// The balancer's servers, read at most once, and only for a node whose meetings
     /// cannot be read; the error text when the balancer cannot be read.
     servers: OnceCell<Result<Vec<Server>, String>>,
+    /// The balancer's client, opened at most once, for `--drain`.
+    client: OnceCell<Result<Arc<dyn Balancer>, String>>,
+    drain: Option<Drainer>,
 }
 
 impl Guard {
     /// The guard for the run's BBB nodes: with a `balancer:` section its group's selected
     /// hosts, without one every host whose variables set `bbb_api_url` and `bbb_secret`.
     ///
-    /// Errors: a node's balancer variables cannot be used (located diagnostics).
+    /// With `--drain` it takes the pool's lock (waiting `run.lock_wait`) and holds it until
+    /// [`Guard::release`].
+    ///
+    /// Errors: a node's balancer variables cannot be used (located diagnostics); `--drain`
+    /// without a `balancer:` section; the pool's lock or journal.
     pub fn new(
         run: &app::Options,
         prepared: Arc<Prepared>,
         policy: Meetings,
-    ) -> Result<Guard, Vec<Diagnostic>> {
+    ) -> Result<Guard, PoolError> {
         let cfg = balancer::config::load(&prepared.inventory).map_err(|d| vec![d])?;
         let found = match &cfg {
             Some(cfg) => nodes(&prepared, cfg)?,
@@ -74,6 +114,25 @@ impl Guard {
         };
         let timeout = cfg.as_ref().map_or(10, |c| c.request_timeout);
         let poll = cfg.as_ref().map_or(5.0, |c| c.poll_interval);
+        let drain = match policy {
+            Meetings::Drain { batch, timeout } => {
+                if cfg.is_none() {
+                    return Err(PoolError::Usage(
+                        "`rollout apply --drain` needs a `balancer:` section in the inventory: it drains nodes there".into(),
+                    ));
+                }
+                let lock = Lock::acquire(&run.inventory, "apply --drain", run.lock_wait)?;
+                Some(Drainer {
+                    batch: Arc::new(Semaphore::new(batch.max(1))),
+                    cordoning: tokio::sync::Mutex::new(()),
+                    timeout,
+                    journal: Mutex::new(Journal::load(&run.inventory)?),
+                    lock: Mutex::new(Some(lock)),
+                    taken: Mutex::new(HashMap::new()),
+                })
+            }
+            _ => None,
+        };
         Ok(Guard {
             api: MeetingApi {
                 http: Http::new(Duration::from_secs(timeout)),
@@ -86,7 +145,39 @@ impl Guard {
             poll: Duration::from_secs_f64(poll),
             verbose: run.verbose,
             servers: OnceCell::new(),
+            client: OnceCell::new(),
+            drain,
         })
+    }
+
+    /// Gives up the pool's lock that `--drain` took (after the run's hosts are done).
+    pub fn release(&self) {
+        if let Some(d) = &self.drain {
+            d.lock.lock().expect("lock slot").take();
+        }
+    }
+
+    /// The balancer's client, opened once.
+    ///
+    /// Errors: no balancer section, or it cannot be opened (redacted text).
+    async fn client(&self) -> Result<Arc<dyn Balancer>, String> {
+        let Some(cfg) = &self.cfg else {
+            return Err("the inventory names no balancer".into());
+        };
+        self.client
+            .get_or_init(|| async {
+                balancer::open(
+                    cfg,
+                    &self.prepared.inventory,
+                    self.prepared.connector.clone(),
+                    retry_notes(self.verbose),
+                )
+                .await
+                .map(|o| o.client)
+                .map_err(|e| self.api.secrets.redact(&e.to_string()))
+            })
+            .await
+            .clone()
     }
 
     /// Whether the balancer may send `node` classes: `Ok(false)` only when it lists the node
@@ -127,6 +218,23 @@ impl Guard {
             });
         };
         let forcing = self.policy == Meetings::Force && goal == Goal::Apply;
+        let clearance = self.look(node, forcing, &note, events).await;
+        match (&self.drain, clearance) {
+            (Some(d), Clearance::Hold(why)) if goal == Goal::Apply => {
+                self.drain_node(d, node, why, events).await
+            }
+            (_, c) => c,
+        }
+    }
+
+    /// The decision without `--drain`: whether the node is free, or its meetings were ended.
+    async fn look(
+        &self,
+        node: &Node,
+        forcing: bool,
+        note: &(dyn Fn(String) + Sync),
+        events: &UnboundedSender<Event>,
+    ) -> Clearance {
         match meetings(&self.api, node).await {
             Ok(ms) if ms.is_empty() => Clearance::Go,
             Ok(ms) if forcing => {
@@ -169,6 +277,187 @@ impl Guard {
     }
 }
 
+impl Guard {
+    /// `--drain` for a busy node (`why` it is busy): within the batch and `min_in_service`,
+    /// cordon it, wait until its meetings have ended, and let its apply run; it goes back
+    /// into service in [`MeetingGuard::finished`]. A drain that cannot be started or times
+    /// out holds the change instead (the node back in service as it was).
+    async fn drain_node(
+        &self,
+        d: &Drainer,
+        node: &Node,
+        why: String,
+        events: &UnboundedSender<Event>,
+    ) -> Clearance {
+        let host = node.host.as_str();
+        let progress = |text: &str| {
+            let _ = events.send(Event::Progress {
+                host: host.to_string(),
+                text: text.to_string(),
+            });
+        };
+        progress(&format!(
+            "{why}; waiting for a place in the batch to drain it"
+        ));
+        let permit = match d.batch.clone().acquire_owned().await {
+            Ok(p) => p,
+            Err(_) => return Clearance::Hold(why),
+        };
+        let client = match self.client().await {
+            Ok(c) => c,
+            Err(e) => return Clearance::Hold(format!("{why}; cannot drain it: {e}")),
+        };
+        let cfg = self.cfg.as_ref().expect("--drain has a balancer");
+        let was = {
+            let _one = d.cordoning.lock().await;
+            let servers = match client.list().await {
+                Ok(s) => s,
+                Err(e) => {
+                    let e = self.api.secrets.redact(&e.to_string());
+                    return Clearance::Hold(format!("{why}; cannot drain it: {e}"));
+                }
+            };
+            let server = balancer::find(&servers, &node.desired.url).cloned();
+            let taking: Vec<&Server> = server.iter().collect();
+            if let Err(e) = check_capacity(
+                &servers,
+                &taking,
+                cfg.min_in_service,
+                &format!("drain {host}"),
+            ) {
+                return Clearance::Hold(format!("{why}; {e}"));
+            }
+            let was = server
+                .as_ref()
+                .map_or("unregistered".to_string(), |s| s.state.to_string());
+            if let Err(e) = self.journal(d, host, Phase::Draining, None, Some(&was)) {
+                return Clearance::Hold(format!("{why}; cannot drain it: {e}"));
+            }
+            if let Some(s) = &server {
+                progress("cordoning");
+                if let Err(e) = cordon(client.as_ref(), s).await {
+                    let e = self.api.secrets.redact(&e.to_string());
+                    let _ = self.journal(d, host, Phase::Idle, None, None);
+                    return Clearance::Hold(format!("{why}; cannot cordon it: {e}"));
+                }
+            }
+            was
+        };
+        progress("cordoned, waiting for its meetings to end");
+        let watch = Watch {
+            poll: self.poll,
+            timeout: d.timeout,
+            force: false,
+        };
+        match wait_empty(&self.api, node, watch, events).await {
+            Drained::Empty { waited, .. } => {
+                let _ = self.journal(d, host, Phase::Applying, None, None);
+                progress(&format!("drained (waited {}), applying", human(waited)));
+                d.taken.lock().expect("taken").insert(
+                    host.to_string(),
+                    Taken {
+                        _permit: permit,
+                        was,
+                    },
+                );
+                Clearance::Go
+            }
+            t @ Drained::TimedOut { .. } => {
+                let back = self.back_in_service(client.as_ref(), node, &was).await;
+                let _ = self.journal(d, host, Phase::Idle, None, None);
+                Clearance::Hold(format!(
+                    "{why}; the drain gave up: {}; {back}",
+                    t.describe()
+                ))
+            }
+        }
+    }
+
+    /// Puts a node `--drain` cordoned back as it was before (`was`); what was done, in words.
+    async fn back_in_service(&self, client: &dyn Balancer, node: &Node, was: &str) -> String {
+        let servers = match client.list().await {
+            Ok(s) => s,
+            Err(e) => return self.api.secrets.redact(&format!("left cordoned: {e}")),
+        };
+        let Some(s) = balancer::find(&servers, &node.desired.url) else {
+            return "not registered".into();
+        };
+        match rules::enable::after_upgrade(was, s.state) {
+            Back::Enable => match client.set_state(s, State::Enabled).await {
+                Ok(_) => "enabled again".into(),
+                Err(e) => self.api.secrets.redact(&format!("left cordoned: {e}")),
+            },
+            Back::Enabled => "enabled".into(),
+            Back::AsBefore => format!("left {} as it was", s.state),
+        }
+    }
+
+    /// Journals a node's phase as `rollout apply --drain` sets it (and, first time, the
+    /// state it was in).
+    fn journal(
+        &self,
+        d: &Drainer,
+        host: &str,
+        phase: Phase,
+        reason: Option<String>,
+        was: Option<&str>,
+    ) -> Result<(), JournalError> {
+        let mut j = d.journal.lock().expect("journal");
+        j.set(host, phase, "apply", reason)?;
+        if let Some(was) = was {
+            j.remember_was(host, was);
+            j.save()?;
+        }
+        Ok(())
+    }
+
+    /// After the apply of a node `--drain` took out: health check, back in service.
+    async fn put_back(&self, d: &Drainer, host: &str, ok: bool, events: &UnboundedSender<Event>) {
+        let Some(taken) = d.taken.lock().expect("taken").remove(host) else {
+            return;
+        };
+        let Some(node) = self.nodes.iter().find(|n| n.host == host) else {
+            return;
+        };
+        let note = |text: String| {
+            let _ = events.send(Event::Note {
+                host: Some(host.to_string()),
+                text,
+            });
+        };
+        if !ok {
+            let why = "its apply failed; left cordoned (`rollout undrain` puts it back)";
+            let _ = self.journal(d, host, Phase::Failed, Some(why.into()), None);
+            note(why.into());
+            return;
+        }
+        let _ = self.journal(d, host, Phase::HealthCheck, None, None);
+        let timeout = Duration::from_secs(self.cfg.as_ref().map_or(60, |c| c.health_timeout));
+        if let Err(e) = health::wait(
+            &self.api.http,
+            timeout,
+            &self.api.secrets,
+            node,
+            Some(events),
+        )
+        .await
+        {
+            let why =
+                format!("health check failed: {e}; left cordoned (`rollout undrain` puts it back)");
+            let _ = self.journal(d, host, Phase::Failed, Some(why.clone()), None);
+            note(why);
+            return;
+        }
+        let _ = self.journal(d, host, Phase::Enabling, None, None);
+        let back = match self.client().await {
+            Ok(c) => self.back_in_service(c.as_ref(), node, &taken.was).await,
+            Err(e) => format!("left cordoned: {e}"),
+        };
+        let _ = self.journal(d, host, Phase::Idle, None, None);
+        note(format!("drained, applied and healthy; {back}"));
+    }
+}
+
 /// `1 meeting running`, `2 meetings running`.
 fn running(n: usize) -> String {
     if n == 1 {
@@ -191,6 +480,19 @@ impl MeetingGuard for Guard {
                 // Not a BBB node: it has no meetings to end.
                 None => Clearance::Go,
                 Some(node) => self.decide(node, goal, events).await,
+            }
+        })
+    }
+
+    fn finished<'a>(
+        &'a self,
+        host: &'a str,
+        ok: bool,
+        events: &'a UnboundedSender<Event>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
+        Box::pin(async move {
+            if let Some(d) = &self.drain {
+                self.put_back(d, host, ok, events).await;
             }
         })
     }
