@@ -141,7 +141,8 @@ fn force_ends_the_class_then_restarts() {
     assert_eq!(out.code, 0, "{}", out.all());
     assert!(
         out.stdout
-            .contains("h01: --force: ending 1 meeting(s), 2 participant(s)"),
+            .contains("h01: --force: ending 1 meeting(s), 2 participant(s)")
+            && !out.stdout.contains("cordoned"),
         "{}",
         out.all()
     );

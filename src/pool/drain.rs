@@ -120,10 +120,12 @@ pub async fn meetings(api: &MeetingApi, node: &Node) -> Result<Vec<Meeting>, Str
 
 /// Waits until the node's API lists no meeting; with `force`, ends what is left once the
 /// timeout expires (at once without a timeout). When to stop is [`rules::drain::verdict`].
+/// Its progress lines begin with `state` (`cordoned`).
 pub async fn wait_empty(
     pool: &MeetingApi,
     node: &Node,
     w: Watch,
+    state: &str,
     tx: &UnboundedSender<Event>,
 ) -> Drained {
     let start = Instant::now();
@@ -143,8 +145,8 @@ pub async fn wait_empty(
             return Drained::Empty { waited, ended };
         }
         let text = match &found {
-            Ok(ms) => format!("cordoned, {}", counts(ms)),
-            Err(e) => format!("cordoned, cannot read its meetings: {e}"),
+            Ok(ms) => format!("{state}, {}", counts(ms)),
+            Err(e) => format!("{state}, cannot read its meetings: {e}"),
         };
         if text != last {
             let _ = tx.send(Event::Progress {
@@ -364,7 +366,7 @@ impl DrainJob {
             host: node.host.clone(),
             text: "cordoned".into(),
         });
-        let r = wait_empty(&pool.meeting_api(), &node, watch, &tx).await;
+        let r = wait_empty(&pool.meeting_api(), &node, watch, "cordoned", &tx).await;
         let mut j = journal.lock().expect("journal lock");
         match &r {
             Drained::Empty { .. } => j.set(&node.host, Phase::Drained, "drain", None)?,

@@ -243,7 +243,8 @@ impl Guard {
                     timeout: None,
                     force: true,
                 };
-                match wait_empty(&self.api, node, watch, events).await {
+                let state = "ending its meetings before the restart (--force)";
+                match wait_empty(&self.api, node, watch, state, events).await {
                     Drained::Empty { .. } => Clearance::Go,
                     d @ Drained::TimedOut { .. } => Clearance::Hold(format!(
                         "--force could not end its {}: {}",
@@ -349,7 +350,7 @@ impl Guard {
             timeout: d.timeout,
             force: false,
         };
-        match wait_empty(&self.api, node, watch, events).await {
+        match wait_empty(&self.api, node, watch, "cordoned", events).await {
             Drained::Empty { waited, .. } => {
                 let _ = self.journal(d, host, Phase::Applying, None, None);
                 progress(&format!("drained (waited {}), applying", human(waited)));

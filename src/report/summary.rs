@@ -273,4 +273,42 @@ mod tests {
         s.stopped = Some("stopped at the operator's request".into());
         assert_eq!(s.exit(), Exit::Failed);
     }
+
+    #[test]
+    fn a_held_host_exits_3_unless_another_failed() {
+        let host = |name: &str, outcome: HostOutcome, held: bool| HostResult {
+            host: name.into(),
+            outcome,
+            ok: 1,
+            changed: 1,
+            failed: 0,
+            skipped: 0,
+            seconds: 0.0,
+            held: held.then(|| super::super::Held {
+                reason: "1 meeting running".into(),
+                pending: vec!["bbb: restart changed services".into()],
+                handlers: vec![("bbb".into(), "restart changed services".into())],
+            }),
+        };
+        let mut s = RunSummary {
+            hosts: vec![
+                host("h1", HostOutcome::Ok, true),
+                host("h2", HostOutcome::Ok, false),
+            ],
+        };
+        assert_eq!(s.exit(), Exit::Held);
+        assert_eq!(s.exit().code(), 3);
+        assert!(
+            s.plain().contains(
+                "  h1: held: 1 meeting running; restart pending: bbb: restart changed services\n"
+            ),
+            "{}",
+            s.plain()
+        );
+        assert!(json(&s).contains(
+            r#""held":{"reason":"1 meeting running","pending":["bbb: restart changed services"]}"#
+        ));
+        s.hosts[1].outcome = HostOutcome::Failed("x".into());
+        assert_eq!(s.exit(), Exit::Failed);
+    }
 }

@@ -141,6 +141,7 @@ impl NodeRun<'_> {
             &self.pool.meeting_api(),
             self.node,
             self.opts.watch,
+            "cordoned",
             self.tx,
         )
         .await
