@@ -235,3 +235,25 @@ fn drain_keeps_the_minimum_in_service() {
     assert_eq!(pool.balancer.state_of(h01).as_deref(), Some("enabled"));
     assert_eq!(restarts(h01), 1);
 }
+
+#[test]
+fn an_upgrade_runs_the_restart_an_apply_held_back() {
+    let pool = registered("hold-upgrade", 2);
+    let h01 = pool.node("h01");
+    h01.meeting("maths", 2);
+    let out = pool.run("apply", &["-e", DIALIN, "--output", "plain"], T);
+    assert_eq!(out.code, 3, "{}", out.all());
+    h01.end("maths");
+    wait_until(Duration::from_secs(10), "the class ended", || {
+        h01.meetings().is_empty()
+    });
+    let out = pool.run("upgrade", &["-e", DIALIN, "--output", "plain"], T);
+    out.assert_no_secrets();
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(restarts(h01), 2, "{}", out.all());
+    let out = pool.run("status", &["--output", "plain"], T);
+    assert!(!out.stdout.contains("restart pending"), "{}", out.all());
+    let out = pool.run("apply", &["-e", DIALIN, "--output", "plain"], T);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(restarts(h01), 2, "restarted again by the apply after the upgrade");
+}

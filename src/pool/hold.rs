@@ -22,6 +22,7 @@ use crate::app::{self, Prepared};
 use crate::balancer::{self, Balancer, BalancerConfig, Product, Server, State};
 use crate::exec::{Clearance, ClearanceFuture, Goal, MeetingGuard};
 use crate::http::Http;
+use crate::plan::HostPlan;
 use crate::report::{Event, HostResult};
 use std::collections::HashMap;
 use std::path::Path;
@@ -505,22 +506,26 @@ impl MeetingGuard for Guard {
 pub fn fill_owed(inventory: &Path, prepared: &mut Prepared) -> Result<(), JournalError> {
     let journal = Journal::load(inventory)?;
     for plan in &mut prepared.plans {
-        let Some(rec) = journal.nodes.get(&plan.host.name) else {
-            continue;
-        };
-        plan.owed = plan
-            .handlers
-            .iter()
-            .enumerate()
-            .filter(|(_, h)| {
-                rec.owed
-                    .iter()
-                    .any(|o| o.role == h.spec.role && o.handler == h.spec.name)
-            })
-            .map(|(i, _)| i)
-            .collect();
+        plan.owed = owed(&journal, plan);
     }
     Ok(())
+}
+
+/// The handlers (indices into `plan.handlers`) the journal says an apply owes `plan`'s host.
+pub fn owed(journal: &Journal, plan: &HostPlan) -> Vec<usize> {
+    let Some(rec) = journal.nodes.get(&plan.host.name) else {
+        return Vec::new();
+    };
+    plan.handlers
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| {
+            rec.owed
+                .iter()
+                .any(|o| o.role == h.spec.role && o.handler == h.spec.name)
+        })
+        .map(|(i, _)| i)
+        .collect()
 }
 
 /// Records in the journal, after an apply, what each host is owed now: the handlers held

@@ -41,9 +41,14 @@ pub async fn main(a: UpgradeOptions) -> Result<UpgradeSummary, PoolError> {
     let batches = Batches::parse(&a.batch_size)?;
     let mut run_vars = serde_json::Map::new();
     run_vars.insert("rollout_upgrade".into(), serde_json::Value::Bool(true));
-    let pool = Arc::new(Pool::load(&a.run, &run_vars, "upgrade")?);
+    let mut pool = Pool::load(&a.run, &run_vars, "upgrade")?;
     let lock = Lock::acquire(&a.run.inventory, "upgrade", a.run.lock_wait)?;
     let journal = Journal::load(&a.run.inventory)?;
+    // Restarts an apply held back on a busy node run with its upgrade, now that it is drained.
+    for node in &mut pool.nodes {
+        node.plan.owed = super::hold::owed(&journal, &node.plan);
+    }
+    let pool = Arc::new(pool);
     let journal = Arc::new(Mutex::new(journal));
     tokio::select! {
         summary = run(&a, batches, pool, journal.clone()) => {

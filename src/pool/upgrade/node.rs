@@ -66,6 +66,14 @@ pub(super) async fn upgrade_node(
     // 4. Back into the pool, registered as the inventory says.
     let text = run.enable(&was, &health, &result).await?;
     mark(journal, node.host.as_str(), Phase::Done, None)?;
+    // Its apply ran whatever an earlier apply held back and owed it.
+    {
+        let mut j = journal.lock().expect("journal lock");
+        if j.nodes.get(&node.host).is_some_and(|r| !r.owed.is_empty()) {
+            j.set_owed(&node.host, &[], "");
+            j.save()?;
+        }
+    }
     Ok(text)
 }
 
