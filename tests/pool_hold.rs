@@ -255,5 +255,9 @@ fn an_upgrade_runs_the_restart_an_apply_held_back() {
     assert!(!out.stdout.contains("restart pending"), "{}", out.all());
     let out = pool.run("apply", &["-e", DIALIN, "--output", "plain"], T);
     assert_eq!(out.code, 0, "{}", out.all());
-    assert_eq!(restarts(h01), 2, "restarted again by the apply after the upgrade");
+    assert_eq!(
+        restarts(h01),
+        2,
+        "restarted again by the apply after the upgrade"
+    );
 }
