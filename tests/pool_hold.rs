@@ -21,7 +21,8 @@ fn registered(name: &str, n: usize) -> Pool {
     let out = pool.run("apply", &["--output", "plain"], T);
     out.assert_no_secrets();
     assert_eq!(out.code, 0, "{}", out.all());
-    pool.balancer.states();
+    // The balancer's poller sees the new nodes online (in service).
+    pool.balancer.wait_polled();
     pool
 }
 
