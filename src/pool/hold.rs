@@ -81,10 +81,8 @@ pub struct Guard {
     policy: Meetings,
     poll: Duration,
     verbose: bool,
-    /// The balancer's servers, read at most once, and only for a node whose meetings
-    /// cannot be read; the error text when the balancer cannot be read.
-    servers: OnceCell<Result<Vec<Server>, String>>,
-    /// The balancer's client, opened at most once, for `--drain`.
+    /// The balancer's client, opened at most once and only when needed (a node whose
+    /// meetings cannot be read, `--drain`); the error text when it cannot be opened.
     client: OnceCell<Result<Arc<dyn Balancer>, String>>,
     drain: Option<Drainer>,
 }
@@ -145,7 +143,6 @@ impl Guard {
             policy,
             poll: Duration::from_secs_f64(poll),
             verbose: run.verbose,
-            servers: OnceCell::new(),
             client: OnceCell::new(),
             drain,
         })
@@ -186,27 +183,18 @@ impl Guard {
     ///
     /// Errors: there is no balancer section, or the balancer cannot be read.
     async fn gets_classes(&self, node: &Node) -> Result<bool, String> {
-        let Some(cfg) = &self.cfg else {
+        if self.cfg.is_none() {
             return Err(
                 "the inventory names no balancer that could say the node gets no classes".into(),
             );
-        };
+        }
         let servers = self
-            .servers
-            .get_or_init(|| async {
-                balancer::open(
-                    cfg,
-                    &self.prepared.inventory,
-                    self.prepared.connector.clone(),
-                    retry_notes(self.verbose),
-                )
-                .await
-                .map(|o| o.servers)
-                .map_err(|e| self.api.secrets.redact(&e.to_string()))
-            })
-            .await;
-        let servers = servers.as_ref().map_err(Clone::clone)?;
-        let state = balancer::find(servers, &node.desired.url).map(|s| s.state);
+            .client()
+            .await?
+            .list()
+            .await
+            .map_err(|e| self.api.secrets.redact(&e.to_string()))?;
+        let state = balancer::find(&servers, &node.desired.url).map(|s| s.state);
         Ok(!rules::drain::may_skip_wait(state))
     }
 
