@@ -17,7 +17,11 @@ const DIALIN: &str = "dialin_number=+49 30 999999";
 const T: Duration = Duration::from_secs(60);
 
 fn registered(name: &str, n: usize) -> Pool {
-    let pool = Pool::new(name, Kind::Scalelite, n, &[]);
+    registered_with(name, Kind::Scalelite, n)
+}
+
+fn registered_with(name: &str, kind: Kind, n: usize) -> Pool {
+    let pool = Pool::new(name, kind, n, &[]);
     let out = pool.run("apply", &["--output", "plain"], T);
     out.assert_no_secrets();
     assert_eq!(out.code, 0, "{}", out.all());
@@ -38,7 +42,16 @@ fn dialin(bbb: &Bbb) -> String {
 
 #[test]
 fn a_running_class_holds_the_restart_until_it_ends() {
-    let pool = registered("hold", 2);
+    holds_the_restart_until_the_class_ends(Kind::Scalelite);
+}
+
+#[test]
+fn b3scale_a_running_class_holds_the_restart_until_it_ends() {
+    holds_the_restart_until_the_class_ends(Kind::B3scale);
+}
+
+fn holds_the_restart_until_the_class_ends(kind: Kind) {
+    let pool = registered_with("hold", kind, 2);
     let (h01, h02) = (pool.node("h01"), pool.node("h02"));
     assert_eq!((restarts(h01), restarts(h02)), (1, 1), "first install");
     h01.meeting("math", 3);
@@ -179,7 +192,16 @@ fn a_node_whose_meetings_cannot_be_read_counts_as_busy() {
 
 #[test]
 fn drain_cordons_waits_applies_and_puts_the_node_back() {
-    let pool = registered("hold-drain", 3);
+    drain_round_trip(Kind::Scalelite);
+}
+
+#[test]
+fn b3scale_drain_cordons_waits_applies_and_puts_the_node_back() {
+    drain_round_trip(Kind::B3scale);
+}
+
+fn drain_round_trip(kind: Kind) {
+    let pool = registered_with("hold-drain", kind, 3);
     let (h01, h02) = (pool.node("h01"), pool.node("h02"));
     h01.meeting("music", 4);
     let history = pool.balancer.history().len();
