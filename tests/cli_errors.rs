@@ -292,3 +292,13 @@ fn pool_node_errors_are_located_and_redacted() {
 fn handler_notifying_a_missing_handler() {
     expect_error("handler_notify", &[]);
 }
+
+#[test]
+fn apply_drain_needs_a_balancer() {
+    let (code, stdout, stderr) = rollout(&["apply", "tests/fixtures/errors/good.yml", "--drain"]);
+    assert_eq!(
+        stderr,
+        "error: `rollout apply --drain` needs a `balancer:` section in the inventory: it drains nodes there\n"
+    );
+    assert_eq!((code, stdout.as_str()), (2, ""));
+}
