@@ -44,6 +44,15 @@ pub struct Health {
 /// Why a call failed; the message never contains the secret or the checksum.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BbbError {
+    /// Nothing listens at the API's address: the connection was refused or the host name
+    /// does not resolve. No client can reach a meeting on such a node either.
+    #[error("BBB API at {url} unreachable: {why}")]
+    NothingListens {
+        /// The endpoint's URL, printable.
+        url: String,
+        /// What failed, from [`HttpError::NothingListens`].
+        why: String,
+    },
     /// No HTTP answer (or one that is not HTTP).
     #[error("BBB API at {url} unreachable: {why}")]
     Unreachable {
@@ -116,6 +125,10 @@ impl Endpoint {
             call.to_string()
         };
         let reply = http.get(&url, &[]).map_err(|e| match e {
+            HttpError::NothingListens(why) => BbbError::NothingListens {
+                url: printable_url(&self.url),
+                why,
+            },
             HttpError::Unreachable(why) | HttpError::Broken(why) => BbbError::Unreachable {
                 url: printable_url(&self.url),
                 why,

@@ -59,7 +59,11 @@ impl Reply {
 /// Why a request got no answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HttpError {
-    /// Nothing answered: refused, unresolvable, timed out, TLS failed.
+    /// Nothing listens there: the connection was refused or the host name does not
+    /// resolve (as opposed to a peer that is there but does not answer in time).
+    #[error("{0}")]
+    NothingListens(String),
+    /// Nothing answered: timed out, the connection was lost, TLS failed.
     #[error("{0}")]
     Unreachable(String),
     /// Something answered but not with HTTP we could read.
@@ -151,10 +155,12 @@ impl Http {
         let secs = self.timeout.as_secs_f64();
         match e {
             ureq::Error::Timeout(_) => HttpError::Unreachable(format!("no answer within {secs} s")),
-            ureq::Error::HostNotFound => HttpError::Unreachable("host name not found".into()),
+            ureq::Error::HostNotFound => HttpError::NothingListens("host name not found".into()),
             ureq::Error::ConnectionFailed => HttpError::Unreachable("connection failed".into()),
             ureq::Error::Io(io) => match io.kind() {
-                ErrorKind::ConnectionRefused => HttpError::Unreachable("connection refused".into()),
+                ErrorKind::ConnectionRefused => {
+                    HttpError::NothingListens("connection refused".into())
+                }
                 ErrorKind::TimedOut | ErrorKind::WouldBlock => {
                     HttpError::Unreachable(format!("no answer within {secs} s"))
                 }
@@ -162,7 +168,7 @@ impl Http {
                 | ErrorKind::ConnectionAborted
                 | ErrorKind::UnexpectedEof
                 | ErrorKind::BrokenPipe => HttpError::Unreachable(format!("connection lost: {io}")),
-                ErrorKind::NotFound => HttpError::Unreachable("host name not found".into()),
+                ErrorKind::NotFound => HttpError::NothingListens("host name not found".into()),
                 _ => HttpError::Unreachable(io.to_string()),
             },
             ureq::Error::Tls(m) => HttpError::Unreachable(format!("TLS: {m}")),

@@ -5,12 +5,11 @@
 #[path = "pool_support/mod.rs"]
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use support::{Kind, Pool};
+use support::{Kind, Pool, bad_gateway};
 
 /// A proxy on loopback in front of `upstream` (`127.0.0.1:PORT`): the first `fail` requests
 /// get a 502 and a closed connection, later connections are piped to `upstream`. Stops with
@@ -42,31 +41,6 @@ impl Flaky {
         });
         Flaky { port, failed }
     }
-}
-
-/// Reads one request (headers and a `Content-Length` body) and answers 502.
-fn bad_gateway(conn: TcpStream) {
-    conn.set_read_timeout(Some(Duration::from_secs(5))).ok();
-    let mut r = BufReader::new(conn.try_clone().unwrap());
-    let mut length = 0;
-    loop {
-        let mut line = String::new();
-        if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-            break;
-        }
-        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-            length = v.trim().parse().unwrap_or(0);
-        }
-    }
-    let mut body = vec![0; length];
-    r.read_exact(&mut body).ok();
-    let page = "<html><head><title>502 Bad Gateway</title></head></html>";
-    let mut w = conn;
-    let _ = write!(
-        w,
-        "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}",
-        page.len()
-    );
 }
 
 fn pipe(mut from: TcpStream, mut to: TcpStream) {

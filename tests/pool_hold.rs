@@ -168,8 +168,12 @@ fn force_ends_the_class_then_restarts() {
 #[test]
 fn a_node_whose_meetings_cannot_be_read_counts_as_busy() {
     let mut pool = registered("hold-unreadable", 2);
-    // h01's API goes away (its meetings may still run): nothing tells rollout it is free.
-    drop(pool.nodes.remove(0));
+    // h01's bbb-web goes away behind its nginx (its meetings may still run): a 502 tells
+    // rollout nothing about them.
+    let (_, h01) = pool.nodes.remove(0);
+    let port = h01.proc.port;
+    drop(h01);
+    support::serve_bad_gateway(port);
     let out = pool.run("apply", &["-e", DIALIN, "--output", "plain"], T);
     out.assert_no_secrets();
     assert!(
@@ -188,6 +192,25 @@ fn a_node_whose_meetings_cannot_be_read_counts_as_busy() {
     assert_eq!(out.code, 1, "{}", out.all());
     let restarted = std::fs::read_to_string(pool.dir.join("h01/restarts")).unwrap();
     assert_eq!(restarted.lines().count(), 1, "h01 was restarted");
+}
+
+#[test]
+fn a_node_where_nothing_listens_is_not_held() {
+    let mut pool = registered("hold-blank", 2);
+    // Nothing listens at h01's API address any more (as on a blank node before BBB is
+    // installed): no client can be in a class there, so its restart is not held.
+    drop(pool.nodes.remove(0));
+    let out = pool.run("apply", &["-e", DIALIN, "--output", "plain"], T);
+    out.assert_no_secrets();
+    assert!(
+        out.stdout
+            .contains("nothing listens there, so no class can run on it: not held"),
+        "{}",
+        out.all()
+    );
+    assert!(!out.stdout.contains("h01: held"), "{}", out.all());
+    let restarted = std::fs::read_to_string(pool.dir.join("h01/restarts")).unwrap();
+    assert_eq!(restarted.lines().count(), 2, "h01 was not restarted");
 }
 
 #[test]

@@ -71,7 +71,7 @@ impl B3scale {
             Some(b) => self.http.send_json(method, &url, &headers, b),
         }
         .map_err(|e| match e {
-            HttpError::Unreachable(m) => {
+            HttpError::NothingListens(m) | HttpError::Unreachable(m) => {
                 self.err(ErrorKind::Unreachable, format!("unreachable: {m}"))
             }
             HttpError::Broken(m) => self.err(ErrorKind::Malformed, format!("{what}: {m}")),

@@ -44,7 +44,7 @@ impl Scalelite {
             Some(b) => self.http.send_json("POST", &url, &[], b),
         }
         .map_err(|e| match e {
-            HttpError::Unreachable(m) => {
+            HttpError::NothingListens(m) | HttpError::Unreachable(m) => {
                 self.err(ErrorKind::Unreachable, format!("unreachable: {m}"))
             }
             HttpError::Broken(m) => self.err(ErrorKind::Malformed, format!("{action}: {m}")),

@@ -109,12 +109,34 @@ impl Pool {
 /// The meetings the node's own API lists (`getMeetings` with the node's secret).
 ///
 /// Errors: the API cannot be read, as redacted text.
-pub async fn meetings(api: &MeetingApi, node: &Node) -> Result<Vec<Meeting>, String> {
+pub async fn meetings(api: &MeetingApi, node: &Node) -> Result<Vec<Meeting>, Unread> {
     let (http, ep) = (api.http.clone(), node.endpoint.clone());
     match tokio::task::spawn_blocking(move || ep.meetings(&http)).await {
         Ok(Ok(ms)) => Ok(ms),
-        Ok(Err(e)) => Err(api.secrets.redact(&e.to_string())),
-        Err(e) => Err(e.to_string()),
+        Ok(Err(e)) => Err(Unread {
+            nothing_listens: matches!(e, crate::bbb_api::BbbError::NothingListens { .. }),
+            text: api.secrets.redact(&e.to_string()),
+        }),
+        Err(e) => Err(Unread {
+            nothing_listens: false,
+            text: e.to_string(),
+        }),
+    }
+}
+
+/// Why a node's meetings could not be read.
+#[derive(Debug, Clone)]
+pub struct Unread {
+    /// Nothing listens at the node's API address (connection refused, host name unknown):
+    /// no client can reach a class there either.
+    pub nothing_listens: bool,
+    /// What failed, secrets redacted.
+    pub text: String,
+}
+
+impl std::fmt::Display for Unread {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
     }
 }
 
@@ -163,7 +185,7 @@ pub async fn wait_empty(
             (Decision::TimedOut, found) => {
                 let (meetings, participants, unreadable) = match found {
                     Ok(ms) => (ms.len(), participants(&ms), None),
-                    Err(e) => (0, 0, Some(e)),
+                    Err(e) => (0, 0, Some(e.text)),
                 };
                 return Drained::TimedOut {
                     meetings,

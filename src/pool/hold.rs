@@ -7,10 +7,13 @@
 //! run by the next apply that finds the node free ([`fill_owed`]). `--force` ends the
 //! meetings first, as `rollout drain --force` does.
 //!
-//! A node whose meetings cannot be read counts as busy, never as free, unless the balancer
-//! (read then, once per run) lists it in no state that gets classes (not registered, or
-//! disabled): that is a node being installed, as the upgrade's drain decides too
-//! ([`rules::drain::may_skip_wait`]).
+//! A node whose meetings cannot be read counts as busy, never as free, unless nothing
+//! listens at its API address (the connection is refused or its name does not resolve: a
+//! blank node before BBB is installed; no client can reach a class there either), or the
+//! balancer (read then, once per run) lists it in no state that gets classes (not
+//! registered, or disabled): that is a node being installed, as the upgrade's drain decides
+//! too ([`rules::drain::may_skip_wait`]). A node that does not answer in time, answers
+//! with an error or with a wrong checksum counts as busy.
 
 use super::drain::{Drained, MeetingApi, Watch, check_capacity, cordon, meetings, wait_empty};
 use super::error::PoolError;
@@ -243,6 +246,14 @@ impl Guard {
                 }
             }
             Ok(ms) => Clearance::Hold(running(ms.len())),
+            Err(e) if e.nothing_listens => {
+                // A blank node (BBB not installed yet, nothing on its API port) or one whose
+                // name does not resolve: no client can be in a class there.
+                note(format!(
+                    "its meetings cannot be read ({e}): nothing listens there, so no class can run on it: not held"
+                ));
+                Clearance::Go
+            }
             Err(e) => match self.gets_classes(node).await {
                 Ok(false) => {
                     note(format!(

@@ -623,3 +623,41 @@ pub fn garbage_server(response: &'static str) -> u16 {
     });
     port
 }
+
+/// Reads one request (headers and a `Content-Length` body) and answers `502 Bad Gateway`,
+/// as nginx does in front of a service that is down.
+pub fn bad_gateway(conn: std::net::TcpStream) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    conn.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    let mut r = BufReader::new(conn.try_clone().unwrap());
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+            break;
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0; length];
+    r.read_exact(&mut body).ok();
+    let page = "<html><head><title>502 Bad Gateway</title></head></html>";
+    let mut w = conn;
+    let _ = write!(
+        w,
+        "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}",
+        page.len()
+    );
+}
+
+/// Answers every request on `127.0.0.1:port` with [`bad_gateway`] (nginx up, the service
+/// behind it down), until the test process ends.
+pub fn serve_bad_gateway(port: u16) {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            bad_gateway(conn);
+        }
+    });
+}
