@@ -226,16 +226,16 @@ fn turn_stun_servers_xml() {
             .map(|n| n.attribute("value").unwrap().to_string())
             .collect()
     };
+    // As bbb-install.sh 3.0 writes it: UDP 3478 first (Firefox's ICE needs it), then TLS
+    // on 443; no turn:…:443?transport=tcp and no STUN bean.
     let s = secret("GOLDEN_TURN_SECRET");
-    assert_eq!(args("stun0"), ["stun:turn.golden.test"]);
-    assert_eq!(
-        args("turn0"),
-        [s, "turns:turn.golden.test:443?transport=tcp", "86400"]
-    );
+    assert_eq!(args("turn0"), [s, "turn:turn.golden.test:3478", "86400"]);
     assert_eq!(
         args("turn1"),
-        [s, "turn:turn.golden.test:443?transport=tcp", "86400"]
+        [s, "turns:turn.golden.test:443?transport=tcp", "86400"]
     );
+    assert!(!text.contains("\"turn:turn.golden.test:443"), "{text}");
+    assert!(!text.contains("stun:"), "{text}");
     let service = beans
         .children()
         .find(|n| n.attribute("id") == Some("stunTurnService"))
@@ -245,7 +245,7 @@ fn turn_stun_servers_xml() {
         .filter(|n| n.has_tag_name("ref"))
         .filter_map(|n| n.attribute("bean"))
         .collect();
-    assert_eq!(refs, ["stun0", "turn0", "turn1"]);
+    assert_eq!(refs, ["turn0", "turn1"]);
     // The same file, root-only, is what apply-config.sh restores after an upgrade.
     assert_eq!(
         text,
