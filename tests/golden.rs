@@ -275,6 +275,79 @@ fn bbb_web_properties_recordings_off() {
     golden("bbb-web.properties", &text);
 }
 
+/// akka-apps signs breakout join URLs with its own copy of the secret: rollout writes it in
+/// bbb-apps-akka.conf in the form bbb-conf --setsecret writes (`sharedSecret="…"`).
+#[test]
+fn akka_shared_secret_equals_security_salt() {
+    for (h, var) in [
+        ("bbb1.golden.test", "GOLDEN_BBB1_SECRET"),
+        ("bbb2.golden.test", "GOLDEN_BBB2_SECRET"),
+    ] {
+        assert_eq!(
+            properties(h, "/etc/bigbluebutton/bbb-apps-akka.conf"),
+            format!("sharedSecret=\"{}\"\n", secret(var))
+        );
+    }
+}
+
+/// The health check refuses a node whose akka-apps secret differs from bbb-web's (every
+/// breakout join would fail), without printing either secret. The rendered script runs here
+/// on copies of the two files; its API URL points at a closed loopback port.
+#[test]
+fn health_check_compares_the_shared_secrets() {
+    let script = file("bbb1.golden.test", "/usr/local/sbin/rollout-bbb-health");
+    let tmp = std::env::temp_dir().join(format!("rollout-golden-health-{}", std::process::id()));
+    let etc = tmp.join("etc");
+    std::fs::create_dir_all(&etc).unwrap();
+    let script = script
+        .replace("/etc/bigbluebutton/", &format!("{}/", etc.display()))
+        .replace(
+            "https://bbb1.golden.test/bigbluebutton/api",
+            "http://127.0.0.1:9/bigbluebutton/api",
+        );
+    let path = tmp.join("health");
+    std::fs::write(&path, &script).unwrap();
+    let s = secret("GOLDEN_BBB1_SECRET");
+    std::fs::write(
+        etc.join("bbb-web.properties"),
+        format!("bigbluebutton.web.serverURL=https://bbb1.golden.test\nsecuritySalt={s}\n"),
+    )
+    .unwrap();
+    let run = |akka: &str| {
+        std::fs::write(
+            etc.join("bbb-apps-akka.conf"),
+            format!("include \"/usr/share/bbb-apps-akka/conf/application.conf\"\n\nservices {{\n  bbbWebAPI=\"https://bbb1.golden.test/bigbluebutton/api\"\n{akka}}}\n"),
+        )
+        .unwrap();
+        let out = std::process::Command::new("sh")
+            .arg(&path)
+            .arg("0")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(!err.contains(s), "the health check printed the secret: {err}");
+        (out.status.success(), err)
+    };
+    // As the package installs it, and as bbb-conf leaves it after rollout changed only securitySalt.
+    for akka in [
+        "  sharedSecret=\"changeme\"\n".to_string(),
+        "  sharedSecret=\"golden-bbb2-secret-0c44b1\"\n".to_string(),
+        String::new(),
+    ] {
+        let (ok, err) = run(&akka);
+        assert!(!ok && err.contains("shared secret differs"), "{akka}: {err}");
+    }
+    // Equal (as rollout's step writes it, and as the package's indented form): the secrets
+    // pass, and the check goes on to the API (refused here).
+    for akka in [format!("sharedSecret=\"{s}\"\n"), format!("  sharedSecret = \"{s}\"\n")] {
+        let (ok, err) = run(&akka);
+        assert!(!ok, "{err}");
+        assert!(!err.contains("shared secret differs"), "{akka}: {err}");
+        assert!(err.contains("did not answer getMeetings"), "{err}");
+    }
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
+
 #[test]
 fn bbb_web_properties_recordings_on() {
     let text = properties("bbb2.golden.test", "/etc/bigbluebutton/bbb-web.properties");

@@ -37,6 +37,16 @@ Deliberate simplifications (the tests rely on them being documented):
     form-encoded body parameters are read as parameters too.
   - restarting the process forgets meetings unless --state FILE is given, like
     a restart of the real services ends them.
+  - breakout rooms: /emulator/breakout-join?meetingID=PARENT&fullName=N (no
+    checksum, NOT part of BBB) stands in for a participant entering a breakout
+    room in the client. In BBB, akka-apps makes that join URL and signs it with
+    sharedSecret from /etc/bigbluebutton/bbb-apps-akka.conf (--akka-conf;
+    written by the bbb-apps-akka package, kept equal to securitySalt by
+    bbb-conf --setip/--setsecret), with checkSumAlgorithmForBreakouts (default
+    sha256); bbb-web then checks it with securitySalt. The emulator does the
+    same, so a node whose two secrets differ fails every breakout join with
+    checksumError, as a real one does. The breakout room is created on the
+    first such join (in BBB, akka asks bbb-web over redis, not the API).
 
 Network: binds only the --listen addresses (default 127.0.0.1:8090) and makes
 no outgoing connections at all.
@@ -63,6 +73,7 @@ EMULATOR_NAME = "bbb-api-emulator"
 DEFAULT_PROPERTIES = "/etc/bigbluebutton/bbb-web.properties"
 DEFAULT_DEFAULTS = "/usr/share/bbb-web/WEB-INF/classes/bigbluebutton.properties"
 DEFAULT_RELEASE = "/etc/bigbluebutton/bigbluebutton-release"
+DEFAULT_AKKA_CONF = "/etc/bigbluebutton/bbb-apps-akka.conf"
 ALGO_BY_LENGTH = {40: "sha1", 64: "sha256", 96: "sha384", 128: "sha512"}
 API_CALLS = ("create", "join", "end", "isMeetingRunning", "getMeetings", "getMeetingInfo")
 CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
@@ -95,6 +106,19 @@ def parse_properties(text):
     return props
 
 
+def parse_akka_shared_secret(text):
+    """sharedSecret from bbb-apps-akka.conf (HOCON): the last `sharedSecret = "..."` line
+    wins, as a later definition does in HOCON; None when the file sets none. The package's
+    preinst writes it inside `services { ... }` with the value in double quotes, and
+    bbb-conf --setip rewrites exactly that form."""
+    found = None
+    for line in text.splitlines():
+        m = re.match(r'\s*(?:services\.)?sharedSecret\s*[=:]\s*"([^"]*)"\s*$', line)
+        if m:
+            found = m.group(1)
+    return found
+
+
 def resolve_placeholders(props):
     """Resolve ${key} references the way Spring does for bbb-web."""
     out = dict(props)
@@ -121,7 +145,7 @@ def read_file(path):
 class Config:
     """bbb-web settings the emulator needs, read from both property files."""
 
-    def __init__(self, defaults_path, properties_path, release_path):
+    def __init__(self, defaults_path, properties_path, release_path, akka_path=None):
         merged = {}
         self.sources = []
         for path in (defaults_path, properties_path):
@@ -149,6 +173,10 @@ class Config:
         release = parse_properties(read_file(release_path) or "") if release_path else {}
         self.release = release.get("BIGBLUEBUTTON_RELEASE", "")
         self.lab_build = release.get("BBB_LAB_BUILD", "")
+        akka = read_file(akka_path) if akka_path else None
+        # None: no bbb-apps-akka.conf (or no sharedSecret in it): akka cannot sign anything.
+        self.akka_secret = parse_akka_shared_secret(akka) if akka is not None else None
+        self.akka_path = akka_path
 
     @property
     def bbb_version(self):
@@ -484,6 +512,38 @@ class Emulator:
             return json_reply(200, {"meetingID": m["meetingID"], "left": user["userID"],
                                     "participantCount": len(m["users"])})
 
+    def breakout_join(self, params):
+        """A participant enters the breakout room of meetingID: the join URL is signed with
+        akka's sharedSecret and checked with securitySalt (see the module docstring)."""
+        with self.lock:
+            cfg = self.config
+            self._reap(int(time.time() * 1000))
+            parent = self.meetings.get(first(params, "meetingID") or "")
+            if parent is None or parent["forciblyEnded"]:
+                return json_reply(404, {"error": "no such meeting"})
+            if cfg.akka_secret is None:
+                return json_reply(409, {"error": "akka-apps has no sharedSecret (%s)" % cfg.akka_path,
+                                        "joined": False})
+            bid = parent["meetingID"] + "-breakout-1"
+            if bid not in self.meetings:
+                created = self.api_create(cfg, {"meetingID": [bid], "name": [parent["name"] + " (Room 1)"],
+                                                "isBreakout": ["true"]})
+                if b"<returncode>SUCCESS</returncode>" not in created[2]:
+                    return json_reply(500, {"error": "breakout room not created", "joined": False})
+            name = (first(params, "fullName") or "Participant").strip()
+            query = urllib.parse.urlencode({"fullName": name, "meetingID": bid, "role": "viewer",
+                                            "redirect": "false"})
+            checksum = sign("join", query, cfg.akka_secret, "sha256")
+        # bbb-web's own check, as for any join URL.
+        raw = query + "&checksum=" + checksum
+        status, headers, body = self.handle("join", raw, urllib.parse.parse_qs(raw, keep_blank_values=True))
+        ok = status == 200 and b"<returncode>SUCCESS</returncode>" in body
+        self.log("breakout join %s: %s" % (bid, "ok" if ok else "refused"))
+        # A refused join is bbb-web's redirect with the errors (checksumError) in its URL.
+        return json_reply(200 if ok else 403, {"meetingID": bid, "joined": ok, "status": status,
+                                               "answer": body.decode("utf-8", "replace"),
+                                               "location": headers.get("Location", "")})
+
     def snapshot(self):
         with self.lock:
             self._reap(int(time.time() * 1000))
@@ -681,6 +741,8 @@ class Handler(BaseHTTPRequestHandler):
             self._send(*emu.handle(path[len(API_PREFIX) + 1:].strip("/"), raw_query, params))
         elif stripped == "/emulator/leave":
             self._send(*emu.leave(params))
+        elif stripped == "/emulator/breakout-join":
+            self._send(*emu.breakout_join(params))
         elif stripped == "/emulator/state":
             self._send(*emu.snapshot())
         elif stripped == "/emulator/reset" and self.command == "POST":
@@ -729,6 +791,8 @@ def build_arg_parser():
     p.add_argument("--defaults", default=DEFAULT_DEFAULTS,
                    help="packaged defaults read first (missing file is fine)")
     p.add_argument("--release-file", default=DEFAULT_RELEASE)
+    p.add_argument("--akka-conf", default=DEFAULT_AKKA_CONF,
+                   help="bbb-apps-akka.conf whose sharedSecret signs breakout join URLs")
     p.add_argument("--state", help="JSON file that keeps meetings across restarts")
     p.add_argument("--end-delay", type=float, default=0.5,
                    help="seconds between an end call and the meeting's disappearance")
@@ -744,7 +808,7 @@ def main(argv=None):
         sys.stderr.write("%s: %s\n" % (EMULATOR_NAME, msg))
         sys.stderr.flush()
 
-    emulator = Emulator(lambda: Config(args.defaults, args.properties, args.release_file),
+    emulator = Emulator(lambda: Config(args.defaults, args.properties, args.release_file, args.akka_conf),
                         state_file=args.state, end_delay=args.end_delay, log=log)
     if emulator.config.secret == "":
         log("WARNING: securitySalt is empty: checksums are NOT checked (as in bbb-web)")

@@ -492,6 +492,24 @@ HERE
   chown root:bigbluebutton "$BBB_WEB_ETC_CONFIG"
   chmod 640 "$BBB_WEB_ETC_CONFIG"
 
+  # akka-apps' override file, as the bbb-apps-akka package's preinst writes it on a fresh
+  # install ("changeme"); bbb-conf --setip below puts securitySalt into it. The API emulator
+  # signs breakout join URLs with this sharedSecret, as akka-apps does.
+  if [ ! -f /etc/bigbluebutton/bbb-apps-akka.conf ]; then
+    cat > /etc/bigbluebutton/bbb-apps-akka.conf <<'HERE'
+// include default config from upstream
+include "/usr/share/bbb-apps-akka/conf/application.conf"
+
+// you can customize everything here. API endpoint and secret have to be changed
+// This file will not be overridden by packages
+
+services {
+  bbbWebAPI="https://192.168.23.33/bigbluebutton/api"
+  sharedSecret="changeme"
+}
+HERE
+  fi
+
   # Release file: the build counter makes an "upgrade" visible.
   local build=0
   if [ -f /etc/bigbluebutton/bigbluebutton-release ]; then
@@ -1054,6 +1072,9 @@ if [[ $SECRET ]]; then
   need_root
   echo "Assigning secret in $BBB_WEB_ETC_CONFIG"
   set_property securitySalt "$SECRET"
+  if [ -f /etc/bigbluebutton/bbb-apps-akka.conf ]; then
+    sed -i "s/sharedSecret[ ]*=[ ]*\"[^\"]*\"/sharedSecret=\"$SECRET\"/g" /etc/bigbluebutton/bbb-apps-akka.conf
+  fi
   echo
   echo "BigBlueButton's shared secret is now $SECRET"
   echo
@@ -1071,6 +1092,12 @@ if [[ $SETIP ]]; then
   set_property bigbluebutton.web.serverURL "${scheme:-https}://$SETIP"
   if [ -f /etc/nginx/sites-available/bigbluebutton ]; then
     sed -i "s/^\([ \t]*server_name[ \t]*\).*;/\1$SETIP;/" /etc/nginx/sites-available/bigbluebutton
+  fi
+  # As the real bbb-conf --setip: akka-apps gets the API URL and the current securitySalt.
+  if [ -f /etc/bigbluebutton/bbb-apps-akka.conf ]; then
+    sed -i "s#bbbWebAPI[ ]*=[ ]*\"[^\"]*\"#bbbWebAPI=\"${scheme:-https}://$SETIP/bigbluebutton/api\"#g" /etc/bigbluebutton/bbb-apps-akka.conf
+    SECRET=$(get_bbb_web_config_value securitySalt)
+    sed -i "s/sharedSecret[ ]*=[ ]*\"[^\"]*\"/sharedSecret=\"$SECRET\"/g" /etc/bigbluebutton/bbb-apps-akka.conf
   fi
   stop_bigbluebutton
   start_bigbluebutton

@@ -71,11 +71,17 @@ def stop(server):
     server.server_close()
 
 
-def start_bbb(tmp, secret="s3cret", extra=""):
+def start_bbb(tmp, secret="s3cret", extra="", akka_secret=None):
     props = os.path.join(tmp, "bbb-web.properties")
     with open(props, "w") as f:
         f.write("securitySalt=%s\nbigbluebutton.web.serverURL=https://node1.lab\n%s" % (secret, extra))
-    emu = bbbemu.Emulator(lambda: bbbemu.Config(None, props, None), end_delay=0.2)
+    akka = os.path.join(tmp, "bbb-apps-akka.conf")
+    with open(akka, "w") as f:
+        # The shape the bbb-apps-akka package's preinst writes.
+        f.write('include "/usr/share/bbb-apps-akka/conf/application.conf"\n\nservices {\n'
+                '  bbbWebAPI="https://node1.lab/bigbluebutton/api"\n  sharedSecret="%s"\n}\n'
+                % (secret if akka_secret is None else akka_secret))
+    emu = bbbemu.Emulator(lambda: bbbemu.Config(None, props, None, akka), end_delay=0.2)
     server = bbbemu.Server(("127.0.0.1", 0), emu, quiet=True)
     return emu, server, serve(server), props
 
@@ -114,6 +120,32 @@ class BBBEmulatorTest(unittest.TestCase):
     def tearDown(self):
         stop(self.server)
         self.tmp.cleanup()
+
+    def test_breakout_join_is_signed_with_akkas_secret(self):
+        self.c.create("m1")
+        status, _, body = http("GET", self.base + "/emulator/breakout-join?meetingID=m1&fullName=Ann")
+        self.assertEqual(status, 200, body)
+        self.assertTrue(json.loads(body)["joined"])
+
+    def test_breakout_join_fails_when_akkas_secret_differs(self):
+        # bbb-conf --setsecret/--setip keep them equal; a node where only securitySalt was
+        # changed refuses every breakout join with bbb-web's checksumError, as a real one does.
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        _, server, base, _ = start_bbb(tmp.name, akka_secret="changeme")
+        self.addCleanup(stop, server)
+        BBBClient(base, "s3cret").create("m1")
+        status, _, body = http("GET", base + "/emulator/breakout-join?meetingID=m1&fullName=Ann")
+        self.assertEqual(status, 403, body)
+        reply = json.loads(body)
+        self.assertFalse(reply["joined"])
+        self.assertIn("checksumError", urllib.parse.unquote(reply["location"]))
+
+    def test_akka_shared_secret_parsing(self):
+        parse = bbbemu.parse_akka_shared_secret
+        self.assertEqual(parse('services {\n  sharedSecret="a"\n}\n'), "a")
+        self.assertEqual(parse('services {\n  sharedSecret = "a"\n}\nservices.sharedSecret="b"\n'), "b")
+        self.assertIsNone(parse("services {\n  bbbWebAPI=\"x\"\n}\n"))
 
     def test_index_needs_no_checksum(self):
         status, headers, body = http("GET", self.base + "/bigbluebutton/api")
