@@ -302,3 +302,16 @@ fn apply_drain_needs_a_balancer() {
     );
     assert_eq!((code, stdout.as_str()), (2, ""));
 }
+
+/// A dial-in PIN length outside 5…9 is refused where it was set (issue 10 item 2).
+#[test]
+fn voice_bridge_length_out_of_range_is_located() {
+    expect_error("voice_bridge_range", &[]);
+}
+
+/// The nodes' dialplan and Scalelite's VOICE_BRIDGE_LEN come from one variable; a pool where
+/// they differ (callers would be asked for a PIN of the wrong length) is refused.
+#[test]
+fn voice_bridge_length_differing_from_the_balancer_is_refused() {
+    expect_error("voice_bridge_mismatch", &[]);
+}

@@ -265,6 +265,7 @@ fn bbb_web_properties_recordings_off() {
         "allowStartStopRecording=false",
         "autoStartRecording=false",
         "defaultKeepEvents=false",
+        "defaultNumDigitsForTelVoice=9",
     ] {
         assert!(
             text.lines().any(|l| l == line),
@@ -477,6 +478,24 @@ fn freeswitch_dial_in_xml() {
         ]
     );
     assert!(dp.contains("bbb_authorized=true"));
+    // The PIN is the meeting's voice bridge: as many digits as Scalelite's VOICE_BRIDGE_LEN
+    // (9 by default, its v1.8.5 code default), not BBB's own 5.
+    let pin_prompts: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.attribute("application") == Some("play_and_get_digits"))
+        .filter_map(|n| n.attribute("data"))
+        .collect();
+    assert_eq!(pin_prompts.len(), 2);
+    for data in pin_prompts {
+        assert!(data.starts_with("9 9 3 30000 # "), "{data}");
+    }
+    assert!(dp.contains(r#"expression="^\d{9}$""#), "{dp}");
+    assert!(
+        file("lb.golden.test", "/opt/scalelite/.env")
+            .lines()
+            .any(|l| l == "VOICE_BRIDGE_LEN=9"),
+        "Scalelite hands out as many digits as the dialplan reads"
+    );
 }
 
 #[test]
@@ -533,6 +552,7 @@ fn scalelite_files() {
         format!("SECRET_KEY_BASE={}", secret("GOLDEN_SECRET_KEY_BASE")),
         "SERVER_ID_IS_HOSTNAME=true".to_string(),
         "REDIS_URL=redis://redis:6379".to_string(),
+        "VOICE_BRIDGE_LEN=9".to_string(),
     ] {
         assert!(env.lines().any(|l| l == line), "missing `{line}` in .env");
     }

@@ -5,6 +5,7 @@
 //! that change plus the handlers they notify (see the `apply` module).
 
 mod apply;
+pub mod pool_checks;
 
 pub use apply::{
     Item, Mark, add_owed, apply_items, apply_script, display_script, item_planned, parse_mark,
@@ -106,6 +107,9 @@ pub fn build(
         if errors.len() >= 20 {
             break;
         }
+    }
+    if errors.is_empty() {
+        errors = pool_checks::voice_bridge_length(inv, &plans, roles, run_vars);
     }
     if errors.is_empty() {
         Ok(plans)

@@ -1,0 +1,108 @@
+//! Checks across the planned hosts, once each host's variables are known: values that must
+//! agree between hosts of one pool, so a pool whose parts disagree fails before anything runs
+//! (exit 2, at the place that set the value).
+
+use super::{HostPlan, var_diagnostic};
+use crate::error::Diagnostic;
+use crate::role::Role;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// The variable the BBB nodes' dialplan and Scalelite's `VOICE_BRIDGE_LEN` both read.
+pub const VOICE_BRIDGE_LENGTH: &str = "bbb_voice_bridge_length";
+
+/// Fewest and most digits of a voice bridge (the dial-in PIN): the range Scalelite v1.8.5's own
+/// FreeSWITCH PIN prompt accepts (`VOICE_BRIDGE_MIN` 5 … `VOICE_BRIDGE_MAX` 9,
+/// `config/application.rb`); fewer digits are easy to guess by random tries.
+pub const VOICE_BRIDGE_DIGITS: std::ops::RangeInclusive<u64> = 5..=9;
+
+/// Whether the host's voice bridge length matters: a BBB node (its dialplan reads the PIN)
+/// or the Scalelite balancer (it hands the voice bridges out). b3scale keeps the nodes' own.
+fn reads_voice_bridge_length(p: &HostPlan) -> bool {
+    let scalelite = p.host.roles.iter().any(|r| r == "scalelite")
+        && p.vars.get("balancer_kind").and_then(Value::as_str) == Some("scalelite");
+    scalelite || p.host.roles.iter().any(|r| r == "bbb")
+}
+
+/// The length as a number of digits, or why it is not one.
+fn digits(v: &Value) -> Result<u64, String> {
+    let n = match v {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    };
+    match n {
+        Some(n) if VOICE_BRIDGE_DIGITS.contains(&n) => Ok(n),
+        _ => Err(format!(
+            "must be a whole number of digits from {} to {}, not {v}",
+            VOICE_BRIDGE_DIGITS.start(),
+            VOICE_BRIDGE_DIGITS.end()
+        )),
+    }
+}
+
+/// Every planned BBB node and Scalelite host reads one valid `bbb_voice_bridge_length`: a
+/// PIN length outside 5…9, or one that differs between hosts (callers behind Scalelite would
+/// be asked for a PIN of the wrong length), is an error at the place that set it.
+pub fn voice_bridge_length(
+    inv: &crate::inventory::Inventory,
+    plans: &[HostPlan],
+    roles: &BTreeMap<String, Role>,
+    run_vars: &Map<String, Value>,
+) -> Vec<Diagnostic> {
+    let mut errors = Vec::new();
+    let mut first: Option<(&str, u64)> = None;
+    for p in plans.iter().filter(|p| reads_voice_bridge_length(p)) {
+        let at = |message: String| {
+            var_diagnostic(
+                inv,
+                &p.host,
+                roles,
+                run_vars,
+                VOICE_BRIDGE_LENGTH,
+                (1, 1),
+                message,
+            )
+        };
+        let Some(v) = p.vars.get(VOICE_BRIDGE_LENGTH) else {
+            continue;
+        };
+        match digits(v) {
+            Err(why) => errors.push(at(format!(
+                "host {}: variable {VOICE_BRIDGE_LENGTH} {why}",
+                p.host.name
+            ))),
+            Ok(n) => match first {
+                None => first = Some((&p.host.name, n)),
+                Some((h0, n0)) if n0 != n => errors.push(at(format!(
+                    "host {}: variable {VOICE_BRIDGE_LENGTH} is {n} here but {n0} on host {h0}: \
+                     the BBB nodes' dialplan must read as many digits as the balancer hands out \
+                     (set it once for the pool, in all: vars)",
+                    p.host.name
+                ))),
+                Some(_) => {}
+            },
+        }
+    }
+    errors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digits_accepts_5_to_9_as_number_or_text() {
+        assert_eq!(digits(&serde_json::json!(9)), Ok(9));
+        assert_eq!(digits(&serde_json::json!("5")), Ok(5));
+        for bad in [
+            serde_json::json!(4),
+            serde_json::json!(10),
+            serde_json::json!("nine"),
+            serde_json::json!(7.5),
+            serde_json::json!(true),
+        ] {
+            assert!(digits(&bad).is_err(), "{bad}");
+        }
+    }
+}
