@@ -37,6 +37,14 @@ Deliberate simplifications (the tests rely on them being documented):
     form-encoded body parameters are read as parameters too.
   - restarting the process forgets meetings unless --state FILE is given, like
     a restart of the real services ends them.
+  - voice bridges: stricter than bbb-web, which takes any voiceBridge. When
+    FreeSWITCH dialplans are present (--dialplan-dir, default
+    /opt/freeswitch/conf/dialplan/public), create refuses a meeting whose voice
+    bridge (given, e.g. by Scalelite, or made up from defaultNumDigitsForTelVoice)
+    has a digit count no dialplan's PIN prompt (play_and_get_digits MIN MAX ...
+    pin) accepts: on a real node that meeting is created, but no caller can
+    ever enter its PIN. The answer is FAILED with the emulator's own messageKey
+    emulatorVoiceBridgeNotDialable.
   - breakout rooms: /emulator/breakout-join?meetingID=PARENT&fullName=N (no
     checksum, NOT part of BBB) stands in for a participant entering a breakout
     room in the client. In BBB, akka-apps makes that join URL and signs it with
@@ -74,6 +82,8 @@ DEFAULT_PROPERTIES = "/etc/bigbluebutton/bbb-web.properties"
 DEFAULT_DEFAULTS = "/usr/share/bbb-web/WEB-INF/classes/bigbluebutton.properties"
 DEFAULT_RELEASE = "/etc/bigbluebutton/bigbluebutton-release"
 DEFAULT_AKKA_CONF = "/etc/bigbluebutton/bbb-apps-akka.conf"
+DEFAULT_DIALPLAN_DIR = "/opt/freeswitch/conf/dialplan/public"
+PIN_PROMPT = re.compile(r'application="play_and_get_digits"\s+data="(\d+)\s+(\d+)\s[^"]*\bpin\b')
 ALGO_BY_LENGTH = {40: "sha1", 64: "sha256", 96: "sha384", 128: "sha512"}
 API_CALLS = ("create", "join", "end", "isMeetingRunning", "getMeetings", "getMeetingInfo")
 CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
@@ -119,6 +129,20 @@ def parse_akka_shared_secret(text):
     return found
 
 
+def dialplan_pin_lengths(directory):
+    """[(file, min, max)] of the PIN prompts in the FreeSWITCH dialplan files of directory."""
+    found = []
+    try:
+        names = sorted(n for n in os.listdir(directory) if n.endswith(".xml"))
+    except (OSError, TypeError):
+        return found
+    for name in names:
+        text = read_file(os.path.join(directory, name)) or ""
+        for m in PIN_PROMPT.finditer(text):
+            found.append((os.path.join(directory, name), int(m.group(1)), int(m.group(2))))
+    return found
+
+
 def resolve_placeholders(props):
     """Resolve ${key} references the way Spring does for bbb-web."""
     out = dict(props)
@@ -145,7 +169,7 @@ def read_file(path):
 class Config:
     """bbb-web settings the emulator needs, read from both property files."""
 
-    def __init__(self, defaults_path, properties_path, release_path, akka_path=None):
+    def __init__(self, defaults_path, properties_path, release_path, akka_path=None, dialplan_dir=None):
         merged = {}
         self.sources = []
         for path in (defaults_path, properties_path):
@@ -177,6 +201,8 @@ class Config:
         # None: no bbb-apps-akka.conf (or no sharedSecret in it): akka cannot sign anything.
         self.akka_secret = parse_akka_shared_secret(akka) if akka is not None else None
         self.akka_path = akka_path
+        # Digit counts callers can enter as a PIN; empty: no dial-in, any voice bridge.
+        self.pin_lengths = dialplan_pin_lengths(dialplan_dir) if dialplan_dir else []
 
     @property
     def bbb_version(self):
@@ -342,6 +368,11 @@ class Emulator:
                 bridge = str(random.randint(lo, hi))
                 if bridge not in used:
                     break
+        if cfg.pin_lengths and not any(lo <= len(bridge) <= hi for _, lo, hi in cfg.pin_lengths):
+            where = ", ".join("%s reads %d to %d digits" % (f, lo, hi) for f, lo, hi in cfg.pin_lengths)
+            return xml_ok(error_xml("emulatorVoiceBridgeNotDialable",
+                                    "EMULATOR: voice bridge %s has %d digits, but no caller could enter it: %s"
+                                    % (bridge, len(bridge), where)))
         now = int(time.time() * 1000)
         record = first(params, "record", "false").lower() == "true" and not cfg.disable_recording
         meeting = {
@@ -791,6 +822,8 @@ def build_arg_parser():
     p.add_argument("--defaults", default=DEFAULT_DEFAULTS,
                    help="packaged defaults read first (missing file is fine)")
     p.add_argument("--release-file", default=DEFAULT_RELEASE)
+    p.add_argument("--dialplan-dir", default=DEFAULT_DIALPLAN_DIR,
+                   help="FreeSWITCH dialplan files whose PIN prompts limit the voice bridge length")
     p.add_argument("--akka-conf", default=DEFAULT_AKKA_CONF,
                    help="bbb-apps-akka.conf whose sharedSecret signs breakout join URLs")
     p.add_argument("--state", help="JSON file that keeps meetings across restarts")
@@ -808,7 +841,8 @@ def main(argv=None):
         sys.stderr.write("%s: %s\n" % (EMULATOR_NAME, msg))
         sys.stderr.flush()
 
-    emulator = Emulator(lambda: Config(args.defaults, args.properties, args.release_file, args.akka_conf),
+    emulator = Emulator(lambda: Config(args.defaults, args.properties, args.release_file, args.akka_conf,
+                                          args.dialplan_dir),
                         state_file=args.state, end_delay=args.end_delay, log=log)
     if emulator.config.secret == "":
         log("WARNING: securitySalt is empty: checksums are NOT checked (as in bbb-web)")

@@ -3,8 +3,8 @@
 
 Imitates /scalelite/api/* of blindsidenetworks/scalelite (v1.8.x) and its poller
 closely enough for the rollout lab, with Python's standard library only. There
-is no Redis, no PostgreSQL, no BBB front API (/bigbluebutton/api) and no
-recordings.
+is no Redis, no PostgreSQL and no recordings; of the BBB front API
+(/bigbluebutton/api) only `create` exists (see below).
 
 Written from the public sources, not copied from them (file names are the
 real ones):
@@ -44,6 +44,16 @@ real ones):
     and marks the history entry with "disabled_with_load": true, because a
     rollout must never do this.
 
+  - front API create (app/controllers/bigbluebutton_api_controller.rb#create,
+    app/models/meeting.rb allocate_voice_bridge): checksum as for the server
+    API (action "create"); the meeting goes to the enabled, online server with
+    the lowest load (noAvailableServers when none); its voiceBridge is
+    replaced by a fresh VOICE_BRIDGE_LEN-digit number (default 9, first digit
+    1-9, never 99999, unique among the emulator's meetings) unless
+    USE_EXTERNAL_VOICE_BRIDGE=true, and the create is passed on to that server
+    with its secret. The node's answer is returned as it is (the real one
+    renders its own XML with the same fields).
+
 Deliberate simplifications:
   - Scalelite keeps meetings created through its own BBB front API; the
     emulator has none. panicServer therefore asks the server for getMeetings
@@ -73,6 +83,7 @@ import hashlib
 import hmac
 import json
 import os
+import random
 import re
 import signal
 import sys
@@ -143,6 +154,8 @@ class Settings:
         self.request_timeout = env_float(env, "CONNECT_TIMEOUT", 5.0)
         self.poller_threads = max(1, env_int(env, "POLLER_THREADS", 5) - 1)
         self.poller_wait_timeout = env_float(env, "POLLER_WAIT_TIMEOUT", 10.0)
+        self.voice_bridge_len = env_int(env, "VOICE_BRIDGE_LEN", 9)
+        self.use_external_voice_bridge = env.get("USE_EXTERNAL_VOICE_BRIDGE", "false").strip().lower() == "true"
 
 
 # --------------------------------------------------------------------------
@@ -304,6 +317,8 @@ class Scalelite:
         self.lock = threading.RLock()
         self.servers = {}
         self.history = []
+        # meetingID -> (server id, voice bridge), for meetings created through the front API
+        self.meetings = {}
         self._stop = threading.Event()
         self._poll_lock = threading.Lock()
         self._thread = None
@@ -452,6 +467,8 @@ class Scalelite:
             return 200, {"Content-Type": "text/plain; charset=utf-8"}, b"success"
         if path.startswith("/emulator/"):
             return self.emulator_route(method, path.rstrip("/"))
+        if path.rstrip("/") == "/bigbluebutton/api/create":
+            return self.front_create(query)
         m = re.match(r"^/scalelite/api/([A-Za-z]+)$", path)
         action = m.group(1) if m else None
         if action is None or not ((method == "GET" and action in GET_ROUTES)
@@ -622,6 +639,53 @@ class Scalelite:
             self._save()
         return json_reply(200, {"success": "Server id=%s has been disabled and the meetings have been destroyed"
                                 % sid})
+
+    # -- BBB front API ------------------------------------------------------------
+    def allocate_voice_bridge(self, meeting_id, given):
+        """Meeting.allocate_voice_bridge: VOICE_BRIDGE_LEN digits, first 1-9, not 99999."""
+        s = self.settings
+        used = {vb for mid, (_, vb) in self.meetings.items() if mid != meeting_id}
+        for tries in range(10):
+            if tries == 0 and s.use_external_voice_bridge and given:
+                bridge = given
+            else:
+                bridge = str(random.randint(1, 9)) + "".join(
+                    str(random.randint(0, 9)) for _ in range(max(0, s.voice_bridge_len - 1)))
+            if bridge != "99999" and bridge not in used:
+                return bridge
+        raise BBBError("Failed to allocate conference number for meeting %s after 10 tries" % meeting_id)
+
+    def front_create(self, query):
+        params = urllib.parse.parse_qsl(query, keep_blank_values=True)
+        checksum = dict(params).get("checksum")
+        if not self.checksum_ok("create", query, checksum):
+            return xml_error("checksumError", "You did not pass the checksum security check")
+        mid = dict(params).get("meetingID") or ""
+        if not mid:
+            return xml_error("missingParamMeetingID", "You must provide a meeting ID")
+        with self.lock:
+            ready = [s for s in self.servers.values() if s["state"] == "enabled" and s["online"]]
+            if not ready:
+                return xml_error("noAvailableServers", "No available servers")
+            server = min(ready, key=lambda s: s["load"] or 0.0)
+            try:
+                bridge = self.allocate_voice_bridge(mid, dict(params).get("voiceBridge"))
+            except BBBError as e:
+                return xml_error("internalError", str(e))
+            self.meetings[mid] = (server["id"], bridge)
+            url, secret = server["url"], server["secret"]
+        forward = [(k, v) for k, v in params if k not in ("checksum", "voiceBridge")] + [("voiceBridge", bridge)]
+        target = encode_bbb_uri("create", url, secret, self.settings.outgoing_algorithm, forward)
+        req = urllib.request.Request(target, headers={"User-Agent": NAME})
+        try:
+            with _OPENER.open(req, timeout=self.settings.request_timeout) as resp:
+                data = resp.read(MAX_BODY)
+        except urllib.error.HTTPError as e:
+            data = e.read(MAX_BODY) if e.fp else b""
+        except (OSError, ValueError) as e:
+            return xml_error("internalError", "Unable to create meeting on server %s: %s" % (server["id"], e))
+        self.log("create %s on %s (voiceBridge %s)" % (mid, server["id"], bridge))
+        return 200, {"Content-Type": "application/xml; charset=utf-8"}, data
 
     # -- emulator-only ----------------------------------------------------------
     def emulator_route(self, method, path):

@@ -71,7 +71,7 @@ def stop(server):
     server.server_close()
 
 
-def start_bbb(tmp, secret="s3cret", extra="", akka_secret=None):
+def start_bbb(tmp, secret="s3cret", extra="", akka_secret=None, dialplan=None):
     props = os.path.join(tmp, "bbb-web.properties")
     with open(props, "w") as f:
         f.write("securitySalt=%s\nbigbluebutton.web.serverURL=https://node1.lab\n%s" % (secret, extra))
@@ -81,7 +81,13 @@ def start_bbb(tmp, secret="s3cret", extra="", akka_secret=None):
         f.write('include "/usr/share/bbb-apps-akka/conf/application.conf"\n\nservices {\n'
                 '  bbbWebAPI="https://node1.lab/bigbluebutton/api"\n  sharedSecret="%s"\n}\n'
                 % (secret if akka_secret is None else akka_secret))
-    emu = bbbemu.Emulator(lambda: bbbemu.Config(None, props, None, akka), end_delay=0.2)
+    dialplans = None
+    if dialplan is not None:
+        dialplans = os.path.join(tmp, "dialplan-public")
+        os.makedirs(dialplans, exist_ok=True)
+        with open(os.path.join(dialplans, "provider.xml"), "w") as f:
+            f.write(dialplan)
+    emu = bbbemu.Emulator(lambda: bbbemu.Config(None, props, None, akka, dialplans), end_delay=0.2)
     server = bbbemu.Server(("127.0.0.1", 0), emu, quiet=True)
     return emu, server, serve(server), props
 
@@ -368,6 +374,60 @@ class ScaleliteTest(unittest.TestCase):
         self.assertEqual(states, [("add", "disabled", False), ("update", "enabled", False),
                                   ("poll", "enabled", True), ("update", "cordoned", True),
                                   ("poll", "disabled", True)])
+
+    def front_create(self, mid, base=None):
+        query = "name=Class+%s&meetingID=%s&voiceBridge=12345" % (mid, mid)
+        cs = hashlib.sha256(("create" + query + SL_SECRET).encode()).hexdigest()
+        status, _, raw = http("GET", "%s/bigbluebutton/api/create?%s&checksum=%s" % (base or self.base, query, cs))
+        self.assertEqual(status, 200, raw)
+        return ET.fromstring(raw)
+
+    def enabled_node(self, bbb_base):
+        sid = self.call("addServer", {"server": {"url": bbb_base + "/bigbluebutton/api", "secret": "s3cret"}})[1]["id"]
+        self.call("updateServer", {"id": sid, "server": {"state": "enable"}})
+        self.app.poll_once()
+
+    def test_front_create_hands_out_voice_bridge_len_digits(self):
+        self.assertEqual(self.front_create("none").findtext("messageKey"), "noAvailableServers")
+        self.enabled_node(self.bbb_base)
+        created = self.front_create("c1")
+        self.assertEqual(created.findtext("returncode"), "SUCCESS")
+        bridge = created.findtext("voiceBridge")
+        # Scalelite v1.8.5's default VOICE_BRIDGE_LEN (config/application.rb), not the given 12345.
+        self.assertEqual(len(bridge), 9)
+        self.assertNotEqual(bridge[0], "0")
+        self.app.stop()
+        stop(self.server)
+        self.start_scalelite({"LOADBALANCER_SECRET": SL_SECRET, "VOICE_BRIDGE_LEN": "6"},
+                             state=os.path.join(self.tmp.name, "sl6.json"))
+        self.enabled_node(self.bbb_base)
+        self.assertEqual(len(self.front_create("c2").findtext("voiceBridge")), 6)
+
+    def test_node_refuses_voice_bridges_its_dialplan_cannot_read(self):
+        # The dialplan rollout rendered before issue 10: 5-digit PINs. Behind Scalelite's 9-digit
+        # voice bridges no caller could ever join, and the stand-in says so.
+        old = ('<include><extension name="from_p"><condition field="destination_number" expression="^49">'
+               '<action application="play_and_get_digits" data="5 5 3 30000 # conference/conf-pin.wav '
+               'ivr/ivr-that_was_an_invalid_entry.wav pin \\d+"/></condition></extension></include>\n')
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        _, server, base, _ = start_bbb(tmp.name, dialplan=old)
+        self.addCleanup(stop, server)
+        self.enabled_node(base)
+        refused = self.front_create("c1")
+        self.assertEqual(refused.findtext("messageKey"), "emulatorVoiceBridgeNotDialable", ET.tostring(refused))
+        # The dialplan rollout renders now (tests/golden): 9 digits, as Scalelite hands out.
+        golden = os.path.join(HERE, "..", "..", "tests", "golden", "freeswitch-dialplan.xml.expected")
+        tmp9 = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp9.cleanup)
+        with open(golden) as f:
+            _, server9, base9, _ = start_bbb(tmp9.name, dialplan=f.read())
+        self.addCleanup(stop, server9)
+        self.app.stop()
+        stop(self.server)
+        self.start_scalelite({"LOADBALANCER_SECRET": SL_SECRET}, state=os.path.join(tmp9.name, "sl.json"))
+        self.enabled_node(base9)
+        self.assertEqual(self.front_create("c2").findtext("returncode"), "SUCCESS")
 
     def test_poller_thread_runs_by_itself(self):
         sid = self.add()["id"]
