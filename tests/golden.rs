@@ -365,11 +365,61 @@ fn bbb_web_properties_recordings_on() {
     golden("bbb-web.properties-recordings-on", &text);
 }
 
+/// Retention goes to the override file BBB supports since 2.6, never into the packaged cron
+/// script (a conffile that package upgrades replace).
 #[test]
-fn retention_in_cron_daily() {
-    golden(
-        "cron-retention",
-        &properties("bbb1.golden.test", "/etc/cron.daily/bigbluebutton"),
+fn retention_in_cron_override() {
+    let text = file("bbb1.golden.test", "/etc/default/bigbluebutton-cron-config");
+    for line in [
+        "history=2",
+        "unrecorded_days=3",
+        "published_days=7",
+        "log_history=7",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line}:\n{text}");
+    }
+    golden("cron-retention", &text);
+    for h in ["bbb1.golden.test", "bbb2.golden.test"] {
+        assert!(
+            !actions(host(h)).any(|a| match a {
+                Action::Property(p) => p.path == "/etc/cron.daily/bigbluebutton",
+                Action::File(f) => f.path == "/etc/cron.daily/bigbluebutton",
+                _ => false,
+            }),
+            "{h}: a step edits the packaged cron script"
+        );
+    }
+    assert!(
+        !file("bbb1.golden.test", "/etc/bigbluebutton/bbb-conf/apply-config.sh")
+            .contains("/etc/cron.daily/bigbluebutton"),
+        "apply-config.sh edits the packaged cron script"
+    );
+}
+
+/// Join URLs carry participants' full names: nginx writes no access log on a node, neither
+/// for BBB's site (an include at its server level) nor at the http level.
+#[test]
+fn no_nginx_access_log_on_nodes() {
+    for path in [
+        "/etc/bigbluebutton/nginx/rollout-no-access-log.nginx",
+        "/etc/nginx/conf.d/rollout-no-access-log.conf",
+    ] {
+        let text = file("bbb1.golden.test", path);
+        let directives: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#') && !l.trim().is_empty())
+            .collect();
+        assert_eq!(directives, ["access_log off;"], "{path}");
+        golden("nginx-no-access-log", &text);
+    }
+}
+
+/// The system locale is UTF-8 (bbb-web reads its properties as ISO-8859-1 otherwise).
+#[test]
+fn system_locale_is_utf8() {
+    assert_eq!(
+        properties("bbb1.golden.test", "/etc/default/locale"),
+        "LANG=C.UTF-8\n"
     );
 }
 

@@ -563,6 +563,11 @@ unrecorded_days=14
 published_days=14
 log_history=28
 
+# Local overrides, as the real script reads them (BBB docs: configuration-files).
+if [ -f /etc/default/bigbluebutton-cron-config ]; then
+  . /etc/default/bigbluebutton-cron-config
+fi
+
 #
 # Delete presentations older than N days
 #
@@ -1679,6 +1684,8 @@ $listen6
   access_log  /var/log/nginx/bigbluebutton.access.log;
 
   include /usr/share/bigbluebutton/nginx/*.nginx;
+  # As bbb-install.sh 3.0 writes the site: operators' and packages' snippets at server level.
+  include /etc/bigbluebutton/nginx/*.nginx;
 }
 HERE
   ln -sf ../sites-available/bigbluebutton /etc/nginx/sites-enabled/bigbluebutton
