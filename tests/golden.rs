@@ -592,10 +592,20 @@ fn firewall_rules() {
 
 #[test]
 fn scalelite_files() {
-    golden(
-        "scalelite-docker-compose.yml",
-        &file("lb.golden.test", "/opt/scalelite/docker-compose.yml"),
+    let compose = file("lb.golden.test", "/opt/scalelite/docker-compose.yml");
+    golden("scalelite-docker-compose.yml", &compose);
+    // Every container's log is rotated: as many `logging:` as services.
+    let services = compose
+        .lines()
+        .filter(|l| l.starts_with("    container_name: "))
+        .count();
+    assert!(services >= 5, "{compose}");
+    assert_eq!(
+        compose.matches("\n    logging: *logging\n").count(),
+        services,
+        "{compose}"
     );
+    assert!(compose.contains("max-size: \"10m\"") && compose.contains("max-file: \"3\""));
     let env = file("lb.golden.test", "/opt/scalelite/.env");
     for line in [
         format!("LOADBALANCER_SECRET={}", secret("GOLDEN_LB_SECRET")),
@@ -603,6 +613,8 @@ fn scalelite_files() {
         "SERVER_ID_IS_HOSTNAME=true".to_string(),
         "REDIS_URL=redis://redis:6379".to_string(),
         "VOICE_BRIDGE_LEN=9".to_string(),
+        // Privacy: Scalelite's default is debug, which logs join requests with full names.
+        "RAILS_LOG_LEVEL=warn".to_string(),
     ] {
         assert!(env.lines().any(|l| l == line), "missing `{line}` in .env");
     }
