@@ -315,3 +315,21 @@ fn voice_bridge_length_out_of_range_is_located() {
 fn voice_bridge_length_differing_from_the_balancer_is_refused() {
     expect_error("voice_bridge_mismatch", &[]);
 }
+
+/// A shared secret with a character bbb-web, akka-apps or bbb-conf --setip would read
+/// differently is refused at its reference, and its value is not shown (issue 10 item 1).
+#[test]
+fn bbb_secret_that_bbb_conf_would_garble_is_refused() {
+    let out = Command::new(env!("CARGO_BIN_EXE_rollout"))
+        .args(["plan", "tests/fixtures/errors/bbb_secret_slash.yml"])
+        .env("ROLLOUT_TEST_SLASH_SECRET", "ab/Cd+9")
+        .output()
+        .expect("rollout runs");
+    let expected = std::fs::read_to_string("tests/fixtures/errors/bbb_secret_slash.stderr")
+        .expect("expected stderr file");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr, expected);
+    assert!(!stderr.contains("ab/Cd+9"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+}

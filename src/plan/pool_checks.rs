@@ -1,6 +1,6 @@
-//! Checks across the planned hosts, once each host's variables are known: values that must
-//! agree between hosts of one pool, so a pool whose parts disagree fails before anything runs
-//! (exit 2, at the place that set the value).
+//! Checks of the planned hosts' variables once they are known: values that must agree
+//! between hosts of one pool, and values the node's own tools would garble, so such a pool
+//! fails before anything runs (exit 2, at the place that set the value).
 
 use super::{HostPlan, var_diagnostic};
 use crate::error::Diagnostic;
@@ -87,9 +87,71 @@ pub fn voice_bridge_length(
     errors
 }
 
+/// The variable holding a BBB node's shared secret.
+pub const BBB_SECRET: &str = "bbb_secret";
+
+/// Why a shared secret would not arrive intact everywhere it is written, if it would not.
+/// `securitySalt` is read through Java properties escaping (a backslash changes it);
+/// `sharedSecret` in bbb-apps-akka.conf is a double-quoted HOCON string (`"` and `\`), and
+/// bbb-conf --setip, which bbb-install.sh runs on every install and upgrade, copies it there
+/// with `sed "s/…/sharedSecret=\"$SECRET\"/g"` (`/` and `&` break or change it).
+pub fn secret_problem(secret: &str) -> Option<&'static str> {
+    if secret.is_empty() {
+        return Some("is empty");
+    }
+    if secret
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Some("contains whitespace or a control character");
+    }
+    if secret.contains(['"', '\\', '/', '&']) {
+        return Some(
+            "contains one of \" \\ / & (bbb-web reads a backslash as an escape, akka-apps' \
+             quoted sharedSecret ends at a quote, and bbb-conf --setip's sed breaks on / and &); \
+             use letters and digits, e.g. `openssl rand -hex 32`",
+        );
+    }
+    None
+}
+
+/// Every planned BBB node's `bbb_secret` survives Java properties, HOCON and bbb-conf's sed
+/// (see [`secret_problem`]). The message names the problem, never the value.
+pub fn bbb_secrets(
+    inv: &crate::inventory::Inventory,
+    plans: &[HostPlan],
+    roles: &BTreeMap<String, Role>,
+    run_vars: &Map<String, Value>,
+) -> Vec<Diagnostic> {
+    plans
+        .iter()
+        .filter(|p| p.host.roles.iter().any(|r| r == "bbb"))
+        .filter_map(|p| {
+            let why = secret_problem(p.vars.get(BBB_SECRET)?.as_str()?)?;
+            Some(var_diagnostic(
+                inv,
+                &p.host,
+                roles,
+                run_vars,
+                BBB_SECRET,
+                (1, 1),
+                format!("host {}: variable {BBB_SECRET} {why}", p.host.name),
+            ))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_that_would_not_arrive_intact_are_named() {
+        assert_eq!(secret_problem("Ab3dEf9"), None);
+        for bad in ["", "a b", "a\\b", "a\"b", "a/b", "a&b", "a\nb"] {
+            assert!(secret_problem(bad).is_some(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn digits_accepts_5_to_9_as_number_or_text() {
