@@ -326,7 +326,10 @@ fn health_check_compares_the_shared_secrets() {
             .output()
             .unwrap();
         let err = String::from_utf8_lossy(&out.stderr).to_string();
-        assert!(!err.contains(s), "the health check printed the secret: {err}");
+        assert!(
+            !err.contains(s),
+            "the health check printed the secret: {err}"
+        );
         (out.status.success(), err)
     };
     // As the package installs it, and as bbb-conf leaves it after rollout changed only securitySalt.
@@ -336,11 +339,17 @@ fn health_check_compares_the_shared_secrets() {
         String::new(),
     ] {
         let (ok, err) = run(&akka);
-        assert!(!ok && err.contains("shared secret differs"), "{akka}: {err}");
+        assert!(
+            !ok && err.contains("shared secret differs"),
+            "{akka}: {err}"
+        );
     }
     // Equal (as rollout's step writes it, and as the package's indented form): the secrets
     // pass, and the check goes on to the API (refused here).
-    for akka in [format!("sharedSecret=\"{s}\"\n"), format!("  sharedSecret = \"{s}\"\n")] {
+    for akka in [
+        format!("sharedSecret=\"{s}\"\n"),
+        format!("  sharedSecret = \"{s}\"\n"),
+    ] {
         let (ok, err) = run(&akka);
         assert!(!ok, "{err}");
         assert!(!err.contains("shared secret differs"), "{akka}: {err}");
@@ -390,8 +399,11 @@ fn retention_in_cron_override() {
         );
     }
     assert!(
-        !file("bbb1.golden.test", "/etc/bigbluebutton/bbb-conf/apply-config.sh")
-            .contains("/etc/cron.daily/bigbluebutton"),
+        !file(
+            "bbb1.golden.test",
+            "/etc/bigbluebutton/bbb-conf/apply-config.sh"
+        )
+        .contains("/etc/cron.daily/bigbluebutton"),
         "apply-config.sh edits the packaged cron script"
     );
 }

@@ -99,10 +99,7 @@ pub fn secret_problem(secret: &str) -> Option<&'static str> {
     if secret.is_empty() {
         return Some("is empty");
     }
-    if secret
-        .chars()
-        .any(|c| c.is_whitespace() || c.is_control())
-    {
+    if secret.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Some("contains whitespace or a control character");
     }
     if secret.contains(['"', '\\', '/', '&']) {

@@ -74,6 +74,15 @@ impl Bbb {
         std::fs::write(&props, format!("securitySalt={secret}\nbigbluebutton.web.serverURL=http://127.0.0.1\nallowRevealOfBBBVersion=true\n")).unwrap();
         let release = dir.join("release");
         std::fs::write(&release, "BIGBLUEBUTTON_RELEASE=3.0.99-emulated\n").unwrap();
+        // akka-apps' copy of the secret, equal as rollout and bbb-conf keep it; no dial-in.
+        let akka = dir.join("bbb-apps-akka.conf");
+        std::fs::write(
+            &akka,
+            format!("services {{\n  sharedSecret=\"{secret}\"\n}}\n"),
+        )
+        .unwrap();
+        let dialplans = dir.join("dialplan-public");
+        std::fs::create_dir_all(&dialplans).unwrap();
         let proc = spawn(
             "lab/bbb/bbb-api-emulator.py",
             &[
@@ -85,6 +94,10 @@ impl Bbb {
                 "/nonexistent",
                 "--release-file",
                 release.to_str().unwrap(),
+                "--akka-conf",
+                akka.to_str().unwrap(),
+                "--dialplan-dir",
+                dialplans.to_str().unwrap(),
                 "--end-delay",
                 "0.2",
                 "--quiet",
