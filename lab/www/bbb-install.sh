@@ -1157,8 +1157,12 @@ class Emulator:
                 if b"<returncode>SUCCESS</returncode>" not in created[2]:
                     return json_reply(500, {"error": "breakout room not created", "joined": False})
             name = (first(params, "fullName") or "Participant").strip()
-            query = urllib.parse.urlencode({"fullName": name, "meetingID": bid, "role": "viewer",
-                                            "redirect": "false"})
+            # BreakoutRoomsUtil (akka-bbb-apps BreakoutApp2x.scala): parameters sorted by name,
+            # checksum(apiCall + baseString + sharedSecret), sha256 unless
+            # checkSumAlgorithmForBreakouts says otherwise. redirect=false: the emulator's
+            # caller wants the XML answer, not the client's redirect.
+            query = urllib.parse.urlencode(sorted({"fullName": name, "isBreakout": "true", "meetingID": bid,
+                                                   "role": "viewer", "redirect": "false"}.items()))
             checksum = sign("join", query, cfg.akka_secret, "sha256")
         # bbb-web's own check, as for any join URL.
         raw = query + "&checksum=" + checksum
