@@ -333,3 +333,10 @@ fn bbb_secret_that_bbb_conf_would_garble_is_refused() {
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
 }
+
+/// Two dial-in nodes with one SIP account or one DID are refused, at the second node's value
+/// (issue 10 item 2).
+#[test]
+fn dialin_account_shared_by_two_nodes_is_refused() {
+    expect_error("dialin_shared_account", &[]);
+}

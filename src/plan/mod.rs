@@ -111,6 +111,7 @@ pub fn build(
     if errors.is_empty() {
         errors = pool_checks::voice_bridge_length(inv, &plans, roles, run_vars);
         errors.extend(pool_checks::bbb_secrets(inv, &plans, roles, run_vars));
+        errors.extend(pool_checks::dialin_accounts(inv, &plans, roles, run_vars));
     }
     if errors.is_empty() {
         Ok(plans)

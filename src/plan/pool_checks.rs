@@ -87,6 +87,73 @@ pub fn voice_bridge_length(
     errors
 }
 
+/// The text of a host's variable, or "" when unset or not a scalar.
+fn text(p: &HostPlan, name: &str) -> String {
+    match p.vars.get(name) {
+        Some(Value::String(s)) => s.trim().to_string(),
+        Some(v @ (Value::Number(_) | Value::Bool(_))) => v.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// No two BBB nodes with dial-in register the same SIP account (proxy and user name) or take
+/// calls for the same DID: the provider delivers a call to one registration only, so callers
+/// would land on a node that does not hold their meeting.
+pub fn dialin_accounts(
+    inv: &crate::inventory::Inventory,
+    plans: &[HostPlan],
+    roles: &BTreeMap<String, Role>,
+    run_vars: &Map<String, Value>,
+) -> Vec<Diagnostic> {
+    let mut errors = Vec::new();
+    let mut accounts: BTreeMap<(String, String), &str> = BTreeMap::new();
+    let mut dids: BTreeMap<String, &str> = BTreeMap::new();
+    let dialin = plans.iter().filter(|p| {
+        p.host.roles.iter().any(|r| r == "bbb")
+            && text(p, "bbb_dialin_enabled").eq_ignore_ascii_case("true")
+    });
+    for p in dialin {
+        let at = |name: &str, message: String| {
+            var_diagnostic(inv, &p.host, roles, run_vars, name, (1, 1), message)
+        };
+        let account = (
+            text(p, "bbb_dialin_provider_proxy"),
+            text(p, "bbb_dialin_username"),
+        );
+        if !account.1.is_empty() {
+            if let Some(other) = accounts.get(&account) {
+                errors.push(at(
+                    "bbb_dialin_username",
+                    format!(
+                        "host {}: SIP account {} at {} is also host {other}'s: the provider \
+                         delivers each call to one registration, so callers would reach a node \
+                         without their meeting; give every node its own account and DID",
+                        p.host.name, account.1, account.0
+                    ),
+                ));
+            } else {
+                accounts.insert(account, &p.host.name);
+            }
+        }
+        let did = text(p, "bbb_dialin_extension");
+        if !did.is_empty() {
+            if let Some(other) = dids.get(&did) {
+                errors.push(at(
+                    "bbb_dialin_extension",
+                    format!(
+                        "host {}: DID {did} is also host {other}'s: calls to it reach only one \
+                         of them; give every node its own DID",
+                        p.host.name
+                    ),
+                ));
+            } else {
+                dids.insert(did, &p.host.name);
+            }
+        }
+    }
+    errors
+}
+
 /// The variable holding a BBB node's shared secret.
 pub const BBB_SECRET: &str = "bbb_secret";
 
