@@ -368,7 +368,10 @@ class Emulator:
                 bridge = str(random.randint(lo, hi))
                 if bridge not in used:
                     break
-        if cfg.pin_lengths and not any(lo <= len(bridge) <= hi for _, lo, hi in cfg.pin_lengths):
+        breakout = first(params, "isBreakout", "false").lower() == "true"
+        # Breakout rooms are not dialled into by PIN (akka names their voice conference
+        # parent voice bridge + room index, createVoiceConfId).
+        if not breakout and cfg.pin_lengths and not any(lo <= len(bridge) <= hi for _, lo, hi in cfg.pin_lengths):
             where = ", ".join("%s reads %d to %d digits" % (f, lo, hi) for f, lo, hi in cfg.pin_lengths)
             return xml_ok(error_xml("emulatorVoiceBridgeNotDialable",
                                     "EMULATOR: voice bridge %s has %d digits, but no caller could enter it: %s"
@@ -558,7 +561,7 @@ class Emulator:
             bid = parent["meetingID"] + "-breakout-1"
             if bid not in self.meetings:
                 created = self.api_create(cfg, {"meetingID": [bid], "name": [parent["name"] + " (Room 1)"],
-                                                "isBreakout": ["true"]})
+                                                "isBreakout": ["true"], "voiceBridge": [parent["voiceBridge"] + "1"]})
                 if b"<returncode>SUCCESS</returncode>" not in created[2]:
                     return json_reply(500, {"error": "breakout room not created", "joined": False})
             name = (first(params, "fullName") or "Participant").strip()
