@@ -491,3 +491,40 @@ async fn what_ends_meetings_is_held_on_a_busy_host_and_owed_handlers_run_later()
     assert_eq!((lines(&p, "a.reloads"), lines(&p, "a.restarts")), (1, 1));
     assert_eq!(lines(&p, "b.restarts"), 1);
 }
+
+/// A `wait_for` barrier reports ok, never changed (README: "a barrier … reports ok"), also
+/// when the check found its port closed and the apply had to wait for it.
+#[tokio::test]
+async fn a_barrier_that_had_to_wait_reports_ok_not_changed() {
+    let steps = format!("{STEPS}\n- name: port open\n  wait_for: {{port: 1, timeout: 5}}\n");
+    let p = Project::new("barrier", &["a"], &steps, HANDLERS);
+    // blank_host: the check finds every step to do, the port closed; every apply item succeeds.
+    let (plan, events) = run(&p, Goal::Plan, Arc::new(FakeConnector::new(blank_host))).await;
+    assert_eq!((plan[0].changed, plan[0].ok), (6, 1), "{plan:?}");
+    let status_of = |events: &[Event]| -> Vec<StepStatus> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Step { label, status, .. } if label == "app: port open" => {
+                    Some(status.clone())
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(status_of(&events), [StepStatus::Ok]);
+
+    let fake = FakeConnector::new(blank_host);
+    let (res, events) = run(&p, Goal::Apply, Arc::new(fake.clone())).await;
+    assert_eq!(res[0].outcome, HostOutcome::Ok);
+    assert_eq!((res[0].changed, res[0].ok), (6, 1), "{res:?}");
+    assert!(
+        fake.scripts("a")[1].contains("/dev/tcp/$1/$2"),
+        "the barrier waits in apply"
+    );
+    assert_eq!(
+        status_of(&events),
+        [StepStatus::Pending, StepStatus::Ok],
+        "checked, then waited and reported ok"
+    );
+}

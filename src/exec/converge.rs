@@ -197,6 +197,13 @@ impl HostRun<'_> {
         for (s, v) in self.plan.steps.iter().zip(verdicts) {
             let (status, summary, diff) = match v {
                 Verdict::Unchanged => (StepStatus::Ok, None, None),
+                // A barrier that is not ready yet will wait in apply; it changes nothing, so
+                // plan shows it as ok (with what it will wait for), never as a change.
+                Verdict::Change { summary, .. }
+                    if s.action.is_barrier() && self.opts.goal == Goal::Plan =>
+                {
+                    (StepStatus::Ok, Some(summary.clone()), None)
+                }
                 Verdict::Change { summary, diff } => (
                     if self.opts.goal == Goal::Plan {
                         StepStatus::WouldChange
@@ -269,12 +276,15 @@ impl HostRun<'_> {
         for (n, item) in items.iter().enumerate() {
             if marks.done[n] {
                 let Item::Step(i) = item else { continue };
-                if matches!(verdicts[*i], Verdict::Change { .. }) {
+                if changes(self.plan, item, verdicts) {
                     res.changed += 1;
+                } else if matches!(verdicts[*i], Verdict::Change { .. }) {
+                    // A barrier the check found not ready waited and reports ok (one that was
+                    // ready at the check was counted as ok there already).
+                    res.ok += 1;
                 }
             }
         }
-        // Barriers that ran count as ok; they were counted as ok by the check already.
         match r {
             Err(_) => HostOutcome::Failed("the apply script did not finish in time".into()),
             Ok(Err(e)) => marks.interrupted(e),
@@ -320,10 +330,7 @@ impl MarkReader<'_, '_> {
     fn item_ok(&mut self, n: usize) {
         self.done[n] = true;
         let p = plan::item_planned(self.run.plan, &self.items[n]);
-        let changed = match &self.items[n] {
-            Item::Step(i) => matches!(self.verdicts[*i], Verdict::Change { .. }),
-            Item::Handler(_) => true,
-        };
+        let changed = changes(self.run.plan, &self.items[n], self.verdicts);
         (self.run.send)(Event::Step {
             host: self.run.host(),
             label: p.label(),
@@ -397,6 +404,17 @@ impl MarkReader<'_, '_> {
                     .redact(&format!("the apply script stopped early: {why}")),
             )
         }
+    }
+}
+
+/// Whether an applied item counts as a change: a handler always does, a step when its check
+/// found a change, except a barrier (`wait_for`), which only waits and reports ok.
+fn changes(plan: &HostPlan, item: &Item, verdicts: &[Verdict]) -> bool {
+    match item {
+        Item::Step(i) => {
+            matches!(verdicts[*i], Verdict::Change { .. }) && !plan.steps[*i].action.is_barrier()
+        }
+        Item::Handler(_) => true,
     }
 }
 
