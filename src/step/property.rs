@@ -299,6 +299,60 @@ mod tests {
             diff.unwrap(),
             "-securitySalt=<redacted>\n+securitySalt=<redacted>\n"
         );
-        assert!(!v.apply().contains("awk") || v.apply().contains("ENVIRON"));
+    }
+
+    /// The value never reaches a command line: the apply fragment runs on the local `sh` with
+    /// every program it starts replaced by a wrapper that logs its arguments; the file ends
+    /// up with the value, and no logged argument holds it.
+    #[test]
+    fn the_value_is_in_no_command_line() {
+        let dir = std::env::temp_dir().join(format!("rollout-prop-argv-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let bin = dir.join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let log = dir.join("argv.log");
+        let programs = [
+            "awk", "mktemp", "mv", "chown", "chmod", "sync", "find", "cat", "rm",
+        ];
+        for prog in programs {
+            let real = std::process::Command::new("sh")
+                .args(["-c", &format!("command -v {prog}")])
+                .output()
+                .unwrap();
+            let real = String::from_utf8(real.stdout).unwrap();
+            let wrapper = bin.join(prog);
+            std::fs::write(
+                &wrapper,
+                format!(
+                    "#!/bin/sh\nprintf '%s\\n' \"{prog} $*\" >> {}\nexec {} \"$@\"\n",
+                    log.display(),
+                    real.trim()
+                ),
+            )
+            .unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let target = dir.join("bbb-web.properties");
+        std::fs::write(&target, "securitySalt=old\nother=1\n").unwrap();
+        let value = "s3cr3t-salt-in-no-argv";
+        let mut p = prop("securitySalt", value);
+        p.path = target.display().to_string();
+        let script = format!("{}{}", crate::step::LIB, p.apply());
+        let out = std::process::Command::new("sh")
+            .args(["-e", "-c", &script])
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(
+            std::fs::read_to_string(&target).unwrap(),
+            format!("securitySalt={value}\nother=1\n")
+        );
+        let argv = std::fs::read_to_string(&log).unwrap();
+        assert!(argv.contains("awk "), "the wrappers saw awk run:\n{argv}");
+        assert!(argv.contains("mv "), "the wrappers saw mv run:\n{argv}");
+        assert!(!argv.contains(value), "the value was on a command line:\n{argv}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
