@@ -860,3 +860,75 @@ fn b3scale_database_password_is_hidden_when_transformed() {
         }
     }
 }
+
+/// The TURN preflight's verdict for one planned TURN host, run on the local `sh`: `Ok` or the
+/// output of the failed test.
+fn turn_peer_preflight(h: &HostPlan) -> Result<(), String> {
+    let that = h
+        .steps
+        .iter()
+        .find(|s| s.spec.name == "preflight TURN peers")
+        .map(|s| s.action.check())
+        .expect("the TURN peer preflight");
+    let out = std::process::Command::new("sh")
+        .args(["-c", &that])
+        .output()
+        .expect("sh runs");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    if text.lines().next() == Some("passed") {
+        Ok(())
+    } else {
+        Err(text)
+    }
+}
+
+/// coturn relays to the pool's BBB nodes only, and takes only IP addresses for them: the
+/// preflight passes for the sample and the example pool (nodes with IP `address:`es) and
+/// refuses a node reached by its host name, naming it, before coturn would silently refuse
+/// every firewalled user of that node.
+#[test]
+fn turn_relays_only_to_bbb_nodes_given_by_ip_address() {
+    let conf = file("turn.golden.test", "/etc/turnserver.conf");
+    let allowed: Vec<&str> = conf
+        .lines()
+        .filter_map(|l| l.strip_prefix("allowed-peer-ip="))
+        .collect();
+    assert_eq!(
+        allowed,
+        ["198.51.100.11", "2001:db8::12", "10.20.0.0-10.20.0.255"]
+    );
+    assert_eq!(turn_peer_preflight(host("turn.golden.test")), Ok(()));
+    let example = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("inventories/example-pool.yml");
+    let (_, plans) = plan_file(&example);
+    let turn = plans
+        .iter()
+        .find(|p| p.host.name == "turn.school.example")
+        .unwrap();
+    assert_eq!(turn_peer_preflight(turn), Ok(()));
+
+    // The same pool with bbb2 reached by its name.
+    let tmp = std::env::temp_dir().join(format!("rollout-golden-peers-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(dir().join("pool.yml"))
+        .unwrap()
+        .replace("          address: \"2001:db8::12\"\n", "");
+    let text = format!(
+        "roles_path: {}\ntemplates_path: {}\n{text}",
+        repo.join("roles").display(),
+        repo.join("templates").display()
+    );
+    let path = tmp.join("pool.yml");
+    std::fs::write(&path, text).unwrap();
+    let (_, plans) = plan_file(&path);
+    let _ = std::fs::remove_dir_all(&tmp);
+    let turn = plans
+        .iter()
+        .find(|p| p.host.name == "turn.golden.test")
+        .unwrap();
+    let err = turn_peer_preflight(turn).unwrap_err();
+    assert!(
+        err.contains("output bbb2.golden.test is not an IP address"),
+        "{err}"
+    );
+}

@@ -2,8 +2,9 @@
 //! mapped onto lab hosts, is applied twice and the second run changes nothing; then what the
 //! roles promise is checked on the hosts themselves:
 //! - coturn on h05 answers TLS on 443; `turnutils_uclient` on h06 allocates a relay with a
-//!   REST-API credential derived from the shared secret, is refused with a wrong one, and
-//!   coturn refuses to relay to loopback and private-range peers;
+//!   REST-API credential derived from the shared secret, is refused with a wrong one, relays
+//!   to every BBB node of the pool and refuses (403) every other peer: a lab host outside the
+//!   pool, coturn's own host, loopback, a private and a public address;
 //! - ufw is active with the roles' rules, SSH first, and really filters: a port nobody allowed
 //!   is unreachable from the next host while it answers on the host itself;
 //! - each BBB stand-in node's API answers getMeetings with SUCCESS for the inventory secret,
@@ -182,6 +183,9 @@ fn pool_inventory(state: &Path, net: &str, port: u16) -> PathBuf {
                 "  url: http://127.0.0.1:18081/scalelite/api" => {
                     format!("  url: http://127.0.0.1:{port}/scalelite/api")
                 }
+                _ if l.starts_with("          address: 10.77.0.") => {
+                    l.replace("10.77.0.", &format!("{net}."))
+                }
                 _ => return format!("{l}\n"),
             };
             replaced += 1;
@@ -189,8 +193,8 @@ fn pool_inventory(state: &Path, net: &str, port: u16) -> PathBuf {
         })
         .collect();
     assert_eq!(
-        replaced, 3,
-        "lab/pool.yml changed shape: ssh_config, lab_net or the balancer url line not found"
+        replaced, 7,
+        "lab/pool.yml changed shape: ssh_config, lab_net, the balancer url or the four node address lines not found"
     );
     let path = state.join("pool.yml");
     std::fs::write(&path, out).unwrap();
@@ -340,12 +344,13 @@ fn example_pool_converges_on_the_lab_and_does_what_it_promises() {
         "command -v turnutils_uclient >/dev/null || { systemctl mask coturn.service && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends coturn >/dev/null; }",
     );
     let (user, pass) = turn_credential(secret("POOL_TURN_SECRET"));
+    let node = format!("{net}.11");
     let over_tls = uclient(
         &lab,
         "h06",
         10,
         &format!(
-            "-t -S -F ECDHE-RSA-AES128-GCM-SHA256 -p 443 -v -n 1 -c -u '{user}' -w '{pass}' -e 1.2.3.4 {turn_addr}"
+            "-t -S -F ECDHE-RSA-AES128-GCM-SHA256 -p 443 -v -n 1 -c -u '{user}' -w '{pass}' -e {node} {turn_addr}"
         ),
     );
     assert!(
@@ -353,31 +358,39 @@ fn example_pool_converges_on_the_lab_and_does_what_it_promises() {
             && over_tls.contains("Received relay addr"),
         "no relay allocated over TLS on 443:\n{over_tls}"
     );
-    let public_peer = uclient(
-        &lab,
-        "h06",
-        6,
-        &format!("-v -n 1 -c -u '{user}' -w '{pass}' -e 1.2.3.4 {turn_addr}"),
-    );
-    assert!(
-        public_peer.contains("Received relay addr") && public_peer.contains("success: 0x"),
-        "no relay to a public peer:\n{public_peer}"
-    );
-    assert!(!public_peer.contains("403"), "{public_peer}");
     let wrong = uclient(
         &lab,
         "h06",
         6,
-        &format!("-v -n 1 -c -u '{user}' -w 'not-the-password' -e 1.2.3.4 {turn_addr}"),
+        &format!("-v -n 1 -c -u '{user}' -w 'not-the-password' -e {node} {turn_addr}"),
     );
     assert!(
         !wrong.contains("Received relay addr"),
         "a wrong credential got a relay:\n{wrong}"
     );
+    // A firewalled user reaches every BBB node of the pool through the relay (the permission
+    // for the node's address is granted)...
+    for i in 11..=14 {
+        let peer = format!("{net}.{i}");
+        let o = uclient(
+            &lab,
+            "h06",
+            6,
+            &format!("-v -n 1 -c -u '{user}' -w '{pass}' -e {peer} {turn_addr}"),
+        );
+        assert!(
+            o.contains("Received relay addr") && o.contains("success: 0x") && !o.contains("403"),
+            "no relay to the pool's node {peer}:\n{o}"
+        );
+    }
+    // ...and nothing else: not the balancer host (a lab address outside the pool), not
+    // coturn's own host or loopback, not a private or a public address.
     for peer in [
+        format!("{net}.16"),
+        turn_addr.clone(),
         "127.0.0.1".to_string(),
-        format!("{net}.11"),
         "192.168.1.10".to_string(),
+        "1.2.3.4".to_string(),
     ] {
         let o = uclient(
             &lab,
@@ -388,7 +401,7 @@ fn example_pool_converges_on_the_lab_and_does_what_it_promises() {
         assert!(o.contains("Received relay addr"), "allocation failed:\n{o}");
         assert!(
             o.contains("error 403 (Forbidden IP)"),
-            "coturn relayed to {peer}:\n{o}"
+            "coturn relayed to {peer}, which is not a node of the pool:\n{o}"
         );
     }
 
