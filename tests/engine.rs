@@ -528,3 +528,137 @@ async fn a_barrier_that_had_to_wait_reports_ok_not_changed() {
         "checked, then waited and reported ok"
     );
 }
+
+/// Files the out folder holds, sorted (temporary files included).
+fn listing(p: &Project) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(p.dir.join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// `download` verifies the pinned sha256 before it replaces `dest`: a file whose checksum
+/// differs fails the host naming both checksums, and `dest` keeps its old content, with no
+/// temporary file left beside it.
+#[tokio::test]
+async fn a_download_with_another_checksum_is_refused_and_dest_kept() {
+    let steps = "- name: fetch\n  download: {url: \"file://{{ out }}/../served.bin\", dest: \"{{ out }}/a.bin\", sha256: \"{{ pin }}\"}\n";
+    let p = Project::new("download", &["a"], steps, HANDLERS);
+    let served = p.dir.join("served.bin");
+    std::fs::write(&served, "the file as served today\n").unwrap();
+    std::fs::write(p.out("a.bin"), "old content\n").unwrap();
+    let good = rollout::script::sha256_hex(b"the file as served today\n");
+    let pinned = rollout::script::sha256_hex(b"the file as reviewed\n");
+    let inv = std::fs::read_to_string(p.dir.join("inventory.yml")).unwrap();
+    std::fs::write(
+        p.dir.join("inventory.yml"),
+        inv.replace("  vars:\n", &format!("  vars:\n    pin: {pinned}\n")),
+    )
+    .unwrap();
+    let (res, _) = run(&p, Goal::Apply, Arc::new(LocalConnector)).await;
+    match &res[0].outcome {
+        HostOutcome::Failed(m) => assert!(
+            m.contains(&format!("checksum mismatch for file://"))
+                && m.contains(&format!("got {good}, pinned {pinned}")),
+            "{m}"
+        ),
+        o => panic!("a wrong checksum must fail the host, got {o:?}"),
+    }
+    assert_eq!(
+        std::fs::read_to_string(p.out("a.bin")).unwrap(),
+        "old content\n"
+    );
+    assert_eq!(listing(&p), ["a.bin"], "no temporary file is left");
+
+    // The same download with the right pin replaces the file.
+    std::fs::write(
+        p.dir.join("inventory.yml"),
+        inv.replace("  vars:\n", &format!("  vars:\n    pin: {good}\n")),
+    )
+    .unwrap();
+    let (res, _) = run(&p, Goal::Apply, Arc::new(LocalConnector)).await;
+    assert_eq!(res[0].outcome, HostOutcome::Ok);
+    assert_eq!(
+        std::fs::read_to_string(p.out("a.bin")).unwrap(),
+        "the file as served today\n"
+    );
+}
+
+/// A failed `assert` stops its host in the check phase: the steps before it that would
+/// change (a file, a property, a command) are not applied, and no apply script is sent.
+#[tokio::test]
+async fn a_failed_assert_stops_the_host_before_anything_changes() {
+    let steps = format!(
+        "{STEPS}\n- name: preflight\n  assert: {{that: \"test -e {{{{ out }}}}/go-ahead\", message: \"no go-ahead file\"}}\n"
+    );
+    let p = Project::new("assert", &["a"], &steps, HANDLERS);
+    let (res, _) = run(&p, Goal::Apply, Arc::new(LocalConnector)).await;
+    assert_eq!(
+        res[0].outcome,
+        HostOutcome::Failed("app: preflight: no go-ahead file".into())
+    );
+    assert_eq!(res[0].changed, 0);
+    assert_eq!(listing(&p), Vec::<String>::new(), "nothing changed");
+
+    let fake = FakeConnector::new(blank_host);
+    let (res, _) = run(&p, Goal::Apply, Arc::new(fake.clone())).await;
+    // blank_host answers `A` for every probe: the assert's test printed nothing, so failed.
+    assert!(matches!(res[0].outcome, HostOutcome::Failed(_)), "{res:?}");
+    assert_eq!(fake.scripts("a").len(), 1, "only the check script was sent");
+
+    // With the file there the same run converges.
+    std::fs::write(p.out("go-ahead"), "").unwrap();
+    let (res, _) = run(&p, Goal::Apply, Arc::new(LocalConnector)).await;
+    assert_eq!(res[0].outcome, HostOutcome::Ok);
+    assert!(p.out("a.conf").exists());
+}
+
+/// What a failing step prints is redacted: a command that prints a file holding the secret
+/// to stderr and fails shows `<redacted>` in the host's reason and in every event.
+#[tokio::test]
+async fn a_failing_steps_output_is_redacted() {
+    let steps = format!(
+        "{STEPS}\n- name: leak\n  command: {{run: \"cat {{{{ out }}}}/{{{{ inventory_hostname }}}}.conf >&2; exit 4\", creates: /nonexistent/rollout/x}}\n"
+    );
+    let p = Project::new("redact", &["a"], &steps, HANDLERS);
+    let (res, events) = run(&p, Goal::Apply, Arc::new(LocalConnector)).await;
+    match &res[0].outcome {
+        HostOutcome::Failed(m) => {
+            assert_eq!(m, "app: leak: exit code 4: name=a | <redacted>")
+        }
+        o => panic!("expected failure, got {o:?}"),
+    }
+    let shown = format!("{events:?}{:?}", rollout::report::summary(&res));
+    assert!(!shown.contains("s3cr3t-value-42"), "{shown}");
+    assert!(shown.contains("name=a | <redacted>"), "{shown}");
+}
+
+/// A template error on one host stops the whole run before any host is touched: exit 2,
+/// the template and host named, and the other hosts' files are not written either.
+#[test]
+fn a_bad_template_for_one_host_leaves_every_host_untouched() {
+    let p = Project::new("badtemplate", &["a", "b", "c"], STEPS, HANDLERS);
+    std::fs::write(
+        p.dir.join("templates/app.conf.j2"),
+        "name={{ inventory_hostname }}\nsecret={{ app_secret }}\n{% if inventory_hostname == 'b' %}{{ undefined_for_b }}{% endif %}\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rollout"))
+        .args([
+            "apply",
+            p.dir.join("inventory.yml").to_str().unwrap(),
+            "--output",
+            "plain",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("app.conf.j2") && err.contains("host b") && err.contains("undefined"),
+        "{err}"
+    );
+    assert_eq!(listing(&p), Vec::<String>::new(), "no host was touched");
+}
