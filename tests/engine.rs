@@ -505,9 +505,7 @@ async fn a_barrier_that_had_to_wait_reports_ok_not_changed() {
         events
             .iter()
             .filter_map(|e| match e {
-                Event::Step { label, status, .. } if label == "app: port open" => {
-                    Some(status.clone())
-                }
+                Event::Step { label, status, .. } if label == "app: port open" => Some(*status),
                 _ => None,
             })
             .collect()
@@ -560,7 +558,7 @@ async fn a_download_with_another_checksum_is_refused_and_dest_kept() {
     let (res, _) = run(&p, Goal::Apply, Arc::new(LocalConnector)).await;
     match &res[0].outcome {
         HostOutcome::Failed(m) => assert!(
-            m.contains(&format!("checksum mismatch for file://"))
+            m.contains("checksum mismatch for file://")
                 && m.contains(&format!("got {good}, pinned {pinned}")),
             "{m}"
         ),
@@ -661,4 +659,61 @@ fn a_bad_template_for_one_host_leaves_every_host_untouched() {
         "{err}"
     );
     assert_eq!(listing(&p), Vec::<String>::new(), "no host was touched");
+}
+
+/// A file write killed by a signal (the remote shell's process group on a lost connection or
+/// a shutdown) leaves the target as it was and removes its temporary file, for each of the
+/// signals a dying session gets. The lab test `killing_the_remote_shell_mid_write...` does
+/// the same through SSH with a large file.
+#[test]
+fn a_write_killed_by_a_signal_leaves_the_target_and_no_temp_file() {
+    for signal in ["TERM", "HUP", "INT"] {
+        let dir = std::env::temp_dir().join(format!(
+            "rollout-engine-killwrite-{signal}-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let target = dir.join("app.conf");
+        std::fs::write(&target, "old\n").unwrap();
+        // The content arrives, then the sender stalls: the write is in progress when the
+        // signal comes.
+        let script = format!(
+            "{}{{ printf 'bmV3Cg==\\n'; sleep 30; }} | __rl_write {} '' '' ''\n",
+            rollout::step::LIB,
+            rollout::script::quote(target.to_str().unwrap())
+        );
+        let mut child = std::process::Command::new("setsid")
+            .args(["sh", "-c", &script])
+            .spawn()
+            .unwrap();
+        let temp = || {
+            std::fs::read_dir(&dir)
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(".rollout."))
+                .collect::<Vec<_>>()
+        };
+        let start = std::time::Instant::now();
+        while temp().is_empty() {
+            assert!(start.elapsed().as_secs() < 10, "the write never started");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let pgid = format!("-{}", child.id());
+        let killed = std::process::Command::new("kill")
+            .args(["-s", signal, "--", &pgid])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let _ = child.wait();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "old\n");
+        assert_eq!(
+            temp(),
+            Vec::<String>::new(),
+            "SIG{signal} left a temporary file"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -1,6 +1,6 @@
 //! End-to-end tests of the engine on real lab hosts (systemd, sshd, apt through the lab's
-//! proxy): convergence of 12 hosts and a no-op second run, a host stopped mid-run, and a
-//! file write interrupted by killing the controller.
+//! proxy): convergence of 12 hosts and a no-op second run, a host stopped mid-run, a file
+//! write interrupted by killing the remote shell, and strict host keys.
 
 mod common;
 
@@ -162,63 +162,102 @@ fn a_host_stopped_mid_run_is_unreachable_while_the_others_finish() {
     lab.lab_cmd(&["start", "h02"]);
 }
 
+/// Waits on h01 for rollout's write of a file (`base64 -d` writing into it) and, once the
+/// first bytes have landed, sends `signal` to that process's whole process group: the remote
+/// shell of rollout's SSH session and everything it runs, as a lost connection or a shutdown
+/// would. Only processes of this lab host are touched. Prints what it did.
+const KILL_THE_WRITER: &str = r#"
+sig=$1
+SECONDS=0
+until pid=$(pgrep -n -x -f 'base64 -d'); do
+  (( SECONDS < 300 )) || { echo "no write seen within 300 s"; exit 1; }
+done
+while ! [ -s "/proc/$pid/fd/1" ] && [ -d "/proc/$pid" ]; do :; done
+pg=$(ps -o pgid= -p "$pid" | tr -d ' ')
+[ -n "$pg" ] || { echo "the write ended before it could be killed"; exit 0; }
+kill -s "$sig" -- "-$pg"
+echo "sent $sig to process group $pg (writer $pid)"
+"#;
+
 #[test]
 #[cfg_attr(
     not(lab_tests),
     ignore = "needs the lab: run as root with ROLLOUT_LAB_TESTS=1 (see README)"
 )]
-fn killing_the_controller_mid_write_leaves_the_old_or_the_new_file() {
+fn killing_the_remote_shell_mid_write_leaves_the_old_or_the_new_file_and_no_temp_file() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let lab = lab("engkill", 1);
     std::fs::write(lab.state.join("app_secret"), "lab-secret-kill\n").unwrap();
-    let content =
-        |i: usize| -> String { format!("{i}:").repeat(600_000 / (i.to_string().len() + 1)) };
+    // About 7.6 MB per version (the template repeats one line), so the write takes long
+    // enough to be caught in the middle.
+    const LINES: usize = 120_000;
+    let content = |i: usize| format!("{i}:{}\n", "x".repeat(60)).repeat(LINES);
     let sha = |s: &str| rollout::script::sha256_hex(s.as_bytes());
-    let apply = |i: usize| {
+    let inventory = |i: usize| {
         let vars = format!(
-            "app_secret: {{secret: \"file:app_secret\"}}\nbig_content: \"{}\"",
-            content(i)
+            "app_secret: {{secret: \"file:app_secret\"}}\nbig_seed: {i}\nbig_lines: {LINES}"
         );
         lab.inventory("engine.yml", &fixture(), &["engine"], &vars)
     };
-    let inv = apply(0);
+    let inv = inventory(0);
     let (code, out, err) = rollout(&["apply", inv.to_str().unwrap(), "--output", "plain"]);
-    assert_eq!(code, 0, "{out}{err}");
-    let mut current = sha(&content(0));
-    for (i, delay_ms) in [
-        (1, 150u64),
-        (2, 400),
-        (3, 700),
-        (4, 1000),
-        (5, 1500),
-        (6, 2500),
-    ] {
-        let inv = apply(i);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rollout"))
-            .args(["apply", inv.to_str().unwrap(), "--output", "plain"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        let _ = child.kill();
-        let _ = child.wait();
-        // Also take down the SSH master, as when the controller machine dies.
-        let _ = Command::new("pkill")
-            .args(["-KILL", "-f", "ssh.*-M.*h01"])
-            .status();
-        std::thread::sleep(Duration::from_millis(300));
-        let remote = lab
-            .ssh_ok("h01", "sha256sum < /opt/app/big.bin | cut -d' ' -f1")
+    assert_eq!(code, 0, "{}", brief(&out, &err));
+    let remote_sha = || {
+        lab.ssh_ok("h01", "sha256sum < /opt/app/big.bin | cut -d' ' -f1")
             .trim()
-            .to_string();
+            .to_string()
+    };
+    assert_eq!(remote_sha(), sha(&content(0)));
+    let mut current = sha(&content(0));
+    let mut cut_short = 0;
+    for (i, signal) in [(1, "TERM"), (2, "HUP"), (3, "INT"), (4, "TERM")] {
+        let inv = inventory(i);
+        let ssh_config = lab.state.join("ssh_config");
+        let watcher = std::thread::spawn(move || {
+            Command::new("ssh")
+                .args(["-F", ssh_config.to_str().unwrap(), "h01", "bash", "-c"])
+                .arg(rollout::script::quote(KILL_THE_WRITER))
+                .args(["kill-the-writer", signal])
+                .output()
+                .expect("ssh runs")
+        });
+        // The watcher is logged in and polling before rollout starts.
+        std::thread::sleep(Duration::from_millis(1500));
+        let run = Command::new(env!("CARGO_BIN_EXE_rollout"))
+            .args(["apply", inv.to_str().unwrap(), "--output", "plain"])
+            .output()
+            .unwrap();
+        let w = watcher.join().unwrap();
+        let said = String::from_utf8_lossy(&w.stdout).into_owned();
+        assert!(
+            w.status.success(),
+            "the watcher failed: {said}{}",
+            String::from_utf8_lossy(&w.stderr)
+        );
+        let remote = remote_sha();
         let new = sha(&content(i));
         assert!(
             remote == current || remote == new,
-            "after a kill at {delay_ms} ms big.bin is neither the old nor the new file"
+            "after SIG{signal} ({said}) big.bin is neither the old nor the new file; rollout said:\n{}",
+            String::from_utf8_lossy(&run.stdout)
         );
+        let left = lab.ssh_ok("h01", "ls -A /opt/app | grep '^[.]rollout[.]' || true");
+        assert_eq!(left, "", "SIG{signal} ({said}) left a temporary file");
+        if remote == current && said.starts_with("sent") {
+            cut_short += 1;
+            assert_ne!(
+                run.status.code(),
+                Some(0),
+                "rollout reported success for a write that was killed"
+            );
+        }
         current = remote;
     }
+    // Otherwise every write finished before the signal and this test proved nothing.
+    assert!(
+        cut_short > 0,
+        "no signal landed before a write was renamed into place"
+    );
 }
 
 #[test]
@@ -285,4 +324,62 @@ fn become_through_sudo_and_strict_host_keys() {
             .contains("ssh-ed25519"),
         "the new key was remembered"
     );
+
+    // A host whose key changed (a reinstalled machine, or someone in the middle) is refused,
+    // with or without --accept-new-host-keys (which accepts unknown hosts only), and nothing
+    // runs on it.
+    lab.ssh_ok(
+        "h01",
+        "rm -f /etc/ssh/ssh_host_ed25519_key* && ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key && rm -f /etc/rollout-become.conf && (systemctl try-restart ssh.service || true)",
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    for extra in [None, Some("--accept-new-host-keys")] {
+        let mut args = vec!["apply", inv.to_str().unwrap(), "--output", "plain"];
+        args.extend(extra);
+        let (code, out, err) = rollout(&args);
+        assert_eq!(code, 1, "a changed host key must fail the run: {out}{err}");
+        assert!(
+            out.contains("h01: UNREACHABLE")
+                && out.contains("REMOTE HOST IDENTIFICATION HAS CHANGED")
+                && out.contains("Host key verification failed"),
+            "the reason names the changed key: {out}{err}"
+        );
+    }
+    // Looked at past the changed key: the file rollout would have written is still gone.
+    let look = Command::new("ssh")
+        .args([
+            "-F",
+            lab.state.join("ssh_config").to_str().unwrap(),
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "h01",
+            "test ! -e /etc/rollout-become.conf && echo untouched",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&look.stdout), "untouched\n");
+    let known = std::fs::read_to_string(lab.state.join("known_hosts")).unwrap();
+    let ours = Command::new("ssh-keyscan")
+        .args(["-t", "ed25519", &lab_address(&lab, "h01")])
+        .output()
+        .unwrap();
+    let new_key = String::from_utf8_lossy(&ours.stdout);
+    let new_key = new_key.split_whitespace().nth(2).unwrap_or("(no key)");
+    assert!(
+        !known.contains(new_key),
+        "the changed key was written to known_hosts"
+    );
+}
+
+/// A lab host's address, from the lab's `hosts` file.
+fn lab_address(lab: &common::Lab, host: &str) -> String {
+    std::fs::read_to_string(lab.state.join("hosts"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{host} ")))
+        .unwrap_or_else(|| panic!("{host} not in the lab's hosts file"))
+        .trim()
+        .to_string()
 }

@@ -178,10 +178,17 @@ __rl_tmp() {
   done
   mktemp "$__d/.rollout.XXXXXX"
 }
-# __rl_write PATH OWNER GROUP MODE < base64: atomic write of the decoded stdin.
+# __rl_write PATH OWNER GROUP MODE < base64: atomic write of the decoded stdin. Killed by a
+# signal (the session's process group on a lost connection or a shutdown), it removes its
+# temporary file; the target is either untouched or already renamed.
 __rl_write() {
+  t=
+  trap 'rm -f "$t"; exit 129' HUP
+  trap 'rm -f "$t"; exit 130' INT
+  trap 'rm -f "$t"; exit 143' TERM
   t=$(__rl_tmp "$1") || exit 1
   if ! base64 -d > "$t"; then rm -f "$t"; __rl_fail "cannot decode content for $1"; fi
   __rl_commit "$t" "$1" "$2" "$3" "$4" || { rm -f "$t"; exit 1; }
+  trap - HUP INT TERM
 }
 "#;
