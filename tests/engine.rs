@@ -708,6 +708,18 @@ fn a_write_killed_by_a_signal_leaves_the_target_and_no_temp_file() {
             .unwrap();
         assert!(killed.success());
         let _ = child.wait();
+        // The shell is gone; its subshell may still be running the trap: wait for the group.
+        let start = std::time::Instant::now();
+        while std::process::Command::new("kill")
+            .args(["-0", "--", &pgid])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+        {
+            assert!(start.elapsed().as_secs() < 10, "the writer did not end");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "old\n");
         assert_eq!(
             temp(),

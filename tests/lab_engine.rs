@@ -241,7 +241,19 @@ fn killing_the_remote_shell_mid_write_leaves_the_old_or_the_new_file_and_no_temp
             "after SIG{signal} ({said}) big.bin is neither the old nor the new file; rollout said:\n{}",
             String::from_utf8_lossy(&run.stdout)
         );
-        let left = lab.ssh_ok("h01", "ls -A /opt/app | grep '^[.]rollout[.]' || true");
+        // Once every process of the signalled group has ended (a subshell may still be in
+        // its trap when rollout's session closes).
+        let pg = said
+            .split_whitespace()
+            .skip_while(|w| *w != "group")
+            .nth(1)
+            .unwrap_or("0");
+        let left = lab.ssh_ok(
+            "h01",
+            &format!(
+                "for i in $(seq 100); do kill -0 -- -{pg} 2>/dev/null || break; sleep 0.1; done; ls -A /opt/app | grep '^[.]rollout[.]' || true"
+            ),
+        );
         assert_eq!(left, "", "SIG{signal} ({said}) left a temporary file");
         if remote == current && said.starts_with("sent") {
             cut_short += 1;
