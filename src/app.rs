@@ -85,6 +85,59 @@ pub fn load(o: &Options, run_vars: &Map<String, Value>) -> Result<Prepared, Vec<
     })
 }
 
+/// `rollout inventory`: which Ansible inventory sources to read and what to show.
+#[derive(Debug, Clone)]
+pub struct InventoryQuery {
+    /// Inventory files, folders or `host1,host2,` lists, in order (`-i`).
+    pub sources: Vec<PathBuf>,
+    /// What to print.
+    pub show: InventoryShow,
+    /// The vault password file (`--vault-password-file` or `ANSIBLE_VAULT_PASSWORD_FILE`).
+    pub vault_password_file: Option<PathBuf>,
+}
+
+/// What `rollout inventory` prints, as `ansible-inventory` does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InventoryShow {
+    /// `--list`: groups and every host's merged variables, as JSON.
+    List,
+    /// `--graph [GROUP]`: the group tree under GROUP (default `all`).
+    Graph(String),
+    /// `--host NAME`: one host's merged variables, as JSON.
+    Host(String),
+}
+
+/// Reads the Ansible inventory of `q` and renders what it asks for (the text to print).
+/// Contacts nothing; decrypted vault values join the process's redaction set and every
+/// secret is shown as `<redacted>`; ansible-core's warnings go to stderr.
+///
+/// Errors: a source, variable file or vault password that cannot be read, decrypted or
+/// parsed, or a group or host that is not in the inventory, as located diagnostics.
+pub fn inventory(q: &InventoryQuery) -> Result<String, Vec<Diagnostic>> {
+    use crate::inventory::ansible;
+    let password = match &q.vault_password_file {
+        Some(p) => {
+            Some(ansible::vault::Password::read(p).map_err(|e| vec![Diagnostic::file(p, e)])?)
+        }
+        None => None,
+    };
+    let inv = ansible::read(&q.sources, password.as_ref()).map_err(|d| vec![d])?;
+    // Registered so that an error or any later output redacts them.
+    crate::secret::Secrets::new(inv.secrets.clone());
+    for w in &inv.warnings {
+        eprintln!("warning: {}", crate::secret::redact_known(w));
+    }
+    let first = q.sources.first().cloned().unwrap_or_default();
+    match &q.show {
+        InventoryShow::List => Ok(ansible::to_json(&inv.list()) + "\n"),
+        InventoryShow::Graph(g) => inv.graph(g).map_err(|e| vec![Diagnostic::file(&first, e)]),
+        InventoryShow::Host(h) => inv
+            .host(h)
+            .map(|v| ansible::to_json(&v) + "\n")
+            .map_err(|e| vec![Diagnostic::file(&first, e)]),
+    }
+}
+
 /// Refuses a `--tags` entry that no step or handler of the selected hosts' roles carries (a
 /// role's name is a tag of all its steps): a typo would otherwise run nothing and exit 0.
 fn unknown_tags(

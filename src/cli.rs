@@ -1,4 +1,5 @@
-//! The command line: `rollout plan`, `apply`, `drain`, `undrain`, `upgrade`, `status`. Only
+//! The command line: `rollout plan`, `apply`, `drain`, `undrain`, `upgrade`, `status`,
+//! `inventory`. Only
 //! here do clap's types exist: arguments are turned into the application's own options
 //! ([`crate::app::Options`], the pool's option structs) at the door, the command runs
 //! ([`crate::subcommand`]), and its end becomes the process exit code (0 ok, 1 a host or node
@@ -68,6 +69,48 @@ enum Cmd {
     Upgrade(UpgradeArgs),
     /// The pool as the balancer and the nodes see it.
     Status(PoolArgs),
+    /// Show an Ansible inventory as ansible-core reads it (`ansible-inventory`); contacts no
+    /// host. Secrets are shown as `<redacted>`.
+    Inventory(InventoryArgs),
+}
+
+/// `rollout inventory`.
+#[derive(Args, Clone)]
+#[command(group(clap::ArgGroup::new("show").required(true).args(["list", "graph", "host"])))]
+struct InventoryArgs {
+    /// An Ansible inventory: an INI or YAML file, a folder of them, or `host1,host2,`.
+    /// Repeat for several, read in order.
+    #[arg(short, long = "inventory", value_name = "PATH", required = true)]
+    inventory: Vec<PathBuf>,
+    /// All groups and every host's merged variables, as `ansible-inventory --list` (JSON).
+    #[arg(long)]
+    list: bool,
+    /// The group tree under GROUP (default `all`), as `ansible-inventory --graph`.
+    #[arg(long, value_name = "GROUP", num_args = 0..=1, default_missing_value = "all")]
+    graph: Option<String>,
+    /// One host's merged variables (JSON), as `ansible-inventory --host`.
+    #[arg(long, value_name = "NAME")]
+    host: Option<String>,
+    /// The file holding the vault password (default: $ANSIBLE_VAULT_PASSWORD_FILE).
+    #[arg(long, value_name = "FILE")]
+    vault_password_file: Option<PathBuf>,
+}
+
+impl From<InventoryArgs> for app::InventoryQuery {
+    fn from(a: InventoryArgs) -> app::InventoryQuery {
+        let show = match (a.graph, a.host) {
+            (Some(g), _) => app::InventoryShow::Graph(g),
+            (None, Some(h)) => app::InventoryShow::Host(h),
+            (None, None) => app::InventoryShow::List,
+        };
+        app::InventoryQuery {
+            sources: a.inventory,
+            show,
+            vault_password_file: a
+                .vault_password_file
+                .or_else(|| std::env::var_os("ANSIBLE_VAULT_PASSWORD_FILE").map(PathBuf::from)),
+        }
+    }
 }
 
 /// The arguments every command shares: which hosts and steps, and how to show them.
@@ -280,6 +323,7 @@ impl From<Cmd> for subcommand::Subcommand {
                 force: a.force,
             }),
             Cmd::Status(a) => subcommand::Subcommand::Status(a.run.into()),
+            Cmd::Inventory(a) => subcommand::Subcommand::Inventory(a.into()),
         }
     }
 }

@@ -1,4 +1,4 @@
-//! The subcommands (`plan`, `apply`, `drain`, `undrain`, `upgrade`, `status`), free of the
+//! The subcommands (`plan`, `apply`, `drain`, `undrain`, `upgrade`, `status`, `inventory`), free of the
 //! command-line parser: each runs on the application core
 //! ([`crate::app`]) or the pool, renders its typed summary (`report::summary`), and ends as
 //! an [`Exit`]. Errors that stop a command are one type, [`Error`], with the one mapping to
@@ -35,6 +35,8 @@ pub enum Subcommand {
     Upgrade(UpgradeOptions),
     /// `rollout status`.
     Status(app::Options),
+    /// `rollout inventory`: an Ansible inventory as ansible-core reads it.
+    Inventory(app::InventoryQuery),
 }
 
 impl Subcommand {
@@ -46,6 +48,7 @@ impl Subcommand {
             | Subcommand::Status(options) => options.output,
             Subcommand::Drain(d) => d.run.output,
             Subcommand::Upgrade(u) => u.run.output,
+            Subcommand::Inventory(_) => Format::Plain,
         }
     }
 }
@@ -114,6 +117,11 @@ pub async fn run(cmd: Subcommand) -> Result<Exit, Error> {
             Ok(rendered(format, pool::upgrade::main(o).await?))
         }
         Subcommand::Status(o) => Ok(rendered(o.output, pool::status::main(&o).await?)),
+        Subcommand::Inventory(q) => {
+            let text = app::inventory(&q).map_err(Error::Input)?;
+            print!("{text}");
+            Ok(Exit::Ok)
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! runs. See `load` for the precedence rules and `select` for `--limit`.
 
 mod address;
+pub mod ansible;
 mod file;
 mod groups;
 mod load;

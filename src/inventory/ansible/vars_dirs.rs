@@ -1,0 +1,195 @@
+//! `group_vars/` and `host_vars/` beside an inventory source, found and read as ansible-core's
+//! `host_group_vars` vars plugin and `DataLoader.find_vars_files` do
+//! (lib/ansible/plugins/vars/host_group_vars.py, lib/ansible/parsing/dataloader.py): for an
+//! entity `NAME`, the first of `NAME` (a file, or a folder read recursively: every file
+//! without extension or ending `.yml`/`.yaml`/`.json`, in sorted order, skipping hidden files
+//! and `~` backups), `NAME.yml`, `NAME.yaml`, `NAME.json`. Each file is YAML (JSON is read
+//! as YAML), possibly vault-encrypted as a whole; an empty file adds nothing; the files'
+//! variables are merged in order, a later file's top-level key replacing an earlier one.
+
+use super::value;
+use super::vault::{self, Password};
+use super::yaml;
+use crate::error::Diagnostic;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// Extensions of variable files (ansible-core's `YAML_FILENAME_EXTENSIONS`).
+const EXTENSIONS: [&str; 3] = ["yml", "yaml", "json"];
+
+/// The most files one `group_vars/NAME/` folder may hold (recursively): a folder with more
+/// is a mistake (a home directory linked there), not variables.
+const MAX_FILES: usize = 10_000;
+
+/// Reads and caches variable files.
+pub struct VarsFiles<'a> {
+    password: Option<&'a Password>,
+    cache: HashMap<PathBuf, Map<String, Value>>,
+    /// Plaintexts of the vault-encrypted files read, for the run's redaction set.
+    pub secrets: Vec<String>,
+}
+
+impl<'a> VarsFiles<'a> {
+    pub fn new(password: Option<&'a Password>) -> Self {
+        VarsFiles {
+            password,
+            cache: HashMap::new(),
+            secrets: Vec::new(),
+        }
+    }
+
+    /// The variables of entity `name` from `dir/sub/` (`sub` is `group_vars` or `host_vars`);
+    /// empty if there are none. A name starting with `/` is skipped, as ansible-core does.
+    ///
+    /// # Errors
+    /// A file that cannot be read, decrypted or parsed, or does not hold a mapping.
+    pub fn vars(
+        &mut self,
+        dir: &Path,
+        sub: &str,
+        name: &str,
+    ) -> Result<Map<String, Value>, Diagnostic> {
+        let mut out = Map::new();
+        if name.starts_with('/') {
+            return Ok(out);
+        }
+        let base = dir.join(sub);
+        if !base.is_dir() {
+            return Ok(out);
+        }
+        for file in find(&base, name)? {
+            let vars = self.load(&file)?;
+            for (k, v) in vars {
+                out.insert(k, v);
+            }
+        }
+        Ok(out)
+    }
+
+    fn load(&mut self, file: &Path) -> Result<Map<String, Value>, Diagnostic> {
+        if let Some(v) = self.cache.get(file) {
+            return Ok(v.clone());
+        }
+        let text = super::read_text(file)?;
+        let (text, encrypted) = if vault::is_encrypted(&text) {
+            let Some(password) = self.password else {
+                return Err(Diagnostic::file(
+                    file,
+                    "this file is vault-encrypted and no vault password was given",
+                )
+                .with_hint("pass --vault-password-file FILE or set ANSIBLE_VAULT_PASSWORD_FILE"));
+            };
+            let plain = vault::decrypt(&text, password).map_err(|e| {
+                Diagnostic::file(
+                    file,
+                    format!(
+                        "cannot decrypt: {e} (password from {})",
+                        password.file.display()
+                    ),
+                )
+            })?;
+            let plain = String::from_utf8(plain)
+                .map_err(|_| Diagnostic::file(file, "the decrypted vault is not UTF-8 text"))?;
+            (plain, true)
+        } else {
+            (text, false)
+        };
+        let located = |e: yaml::YamlError| {
+            // Positions inside a decrypted vault would point into ciphertext: name the file only.
+            if encrypted {
+                Diagnostic::file(file, format!("in the decrypted vault: {}", e.message))
+            } else {
+                Diagnostic::at(file, &text, e.line, e.column, e.message)
+            }
+        };
+        let doc = yaml::parse(&text).map_err(located)?;
+        let mut vars = Map::new();
+        match doc {
+            None => {}
+            Some(n) if matches!(n.kind, yaml::Kind::Null) => {}
+            Some(n) => match n.to_value(&value::vaulted).map_err(located)? {
+                Value::Object(m) => vars = m,
+                _ => {
+                    let d = if encrypted {
+                        Diagnostic::file(
+                            file,
+                            "the decrypted vault must hold a mapping of variables",
+                        )
+                    } else {
+                        Diagnostic::at(
+                            file,
+                            &text,
+                            n.line,
+                            n.column,
+                            "a variables file must hold a mapping of variables",
+                        )
+                    };
+                    return Err(d);
+                }
+            },
+        }
+        if encrypted {
+            let marked = value::mark_all(Value::Object(vars));
+            value::plaintexts(&marked, &mut self.secrets);
+            vars = match marked {
+                Value::Object(m) => m,
+                _ => Map::new(),
+            };
+        }
+        self.cache.insert(file.to_path_buf(), vars.clone());
+        Ok(vars)
+    }
+}
+
+/// `find_vars_files(base, name)`: the first of `name` (file or folder), `name.yml`,
+/// `name.yaml`, `name.json`.
+fn find(base: &Path, name: &str) -> Result<Vec<PathBuf>, Diagnostic> {
+    for ext in [""].into_iter().chain(EXTENSIONS) {
+        let p = if ext.is_empty() {
+            base.join(name)
+        } else {
+            base.join(format!("{name}.{ext}"))
+        };
+        if p.is_dir() {
+            let mut out = Vec::new();
+            dir_files(&p, &mut out)?;
+            return Ok(out);
+        }
+        if p.exists() {
+            return Ok(vec![p]);
+        }
+    }
+    Ok(Vec::new())
+}
+
+fn dir_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), Diagnostic> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| Diagnostic::file(dir, format!("cannot read folder: {e}")))?;
+    let mut names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    for n in names {
+        if n.starts_with('.') || n.ends_with('~') {
+            continue;
+        }
+        let p = dir.join(&n);
+        let ext = Path::new(&n)
+            .extension()
+            .map(|e| e.to_string_lossy().into_owned());
+        if p.is_dir() && ext.is_none() {
+            dir_files(&p, out)?;
+        } else if p.is_file() && ext.as_deref().is_none_or(|e| EXTENSIONS.contains(&e)) {
+            out.push(p);
+        }
+        if out.len() > MAX_FILES {
+            return Err(Diagnostic::file(
+                dir,
+                format!("more than {MAX_FILES} variable files"),
+            ));
+        }
+    }
+    Ok(())
+}
