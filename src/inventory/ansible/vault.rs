@@ -43,23 +43,23 @@ impl Password {
     ///
     /// # Errors
     /// Unreadable, not a regular file, too large, empty, or executable (ansible-core would run
-    /// it as a script; rollout runs nothing to read a password).
+    /// it as a script; rollout runs nothing to read a password); the message does not repeat
+    /// the path.
     pub fn read(path: &Path) -> Result<Password, String> {
         use std::os::unix::fs::PermissionsExt;
-        let meta = std::fs::metadata(path)
-            .map_err(|e| format!("vault password file {}: {e}", path.display()))?;
+        let meta = std::fs::metadata(path).map_err(|e| format!("vault password file: {e}"))?;
         if meta.is_file() && meta.permissions().mode() & 0o111 != 0 {
-            return Err(format!(
-                "vault password file {} is executable: rollout does not run password scripts; \
-                 remove the execute bit or pass a plain file",
-                path.display()
-            ));
+            return Err(
+                "vault password file is executable: rollout does not run password \
+                        scripts; remove the execute bit or pass a plain file"
+                    .into(),
+            );
         }
         let bytes = crate::bounded::read(path, 1024 * 1024)
-            .map_err(|e| format!("vault password file {}: {e}", path.display()))?;
+            .map_err(|e| format!("vault password file: {e}"))?;
         let text = bytes.trim_ascii().to_vec();
         if text.is_empty() {
-            return Err(format!("vault password file {} is empty", path.display()));
+            return Err("vault password file is empty".into());
         }
         Ok(Password {
             bytes: text,
