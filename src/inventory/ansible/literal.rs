@@ -86,16 +86,9 @@ pub fn parse_value(text: &str) -> Value {
         i: 0,
         depth: 0,
     };
-    match p.expr() {
-        Some(v)
-            if {
-                p.skip_space();
-                p.i == p.s.len()
-            } =>
-        {
-            v
-        }
-        _ => Value::String(text.to_string()),
+    match p.top() {
+        Some(v) => v,
+        None => Value::String(text.to_string()),
     }
 }
 
@@ -138,6 +131,27 @@ impl Lit<'_> {
             true
         } else {
             false
+        }
+    }
+
+    /// The whole text: one value, or a tuple written without parentheses (`1, 2`).
+    fn top(&mut self) -> Option<Value> {
+        let first = self.expr()?;
+        if !self.eat(b',') {
+            self.skip_space();
+            return (self.i == self.s.len()).then_some(first);
+        }
+        let mut items = vec![first];
+        loop {
+            self.skip_space();
+            if self.i == self.s.len() {
+                return Some(Value::Array(items));
+            }
+            items.push(self.expr()?);
+            if !self.eat(b',') {
+                self.skip_space();
+                return (self.i == self.s.len()).then_some(Value::Array(items));
+            }
         }
     }
 
@@ -270,14 +284,18 @@ impl Lit<'_> {
     /// One or more adjacent string literals, joined; `None` inside if this is not a string.
     fn strings(&mut self) -> Option<Option<Value>> {
         let mut out: Option<String> = None;
+        // Python refuses to join bytes and text literals.
+        let mut kind: Option<bool> = None;
         loop {
             self.skip_space();
             let save = self.i;
             let mut raw = false;
+            let mut bytes = false;
             while let Some(c) = self.peek() {
                 match c.to_ascii_lowercase() {
                     b'r' => raw = true,
-                    b'u' | b'b' => {}
+                    b'b' => bytes = true,
+                    b'u' => {}
                     _ => break,
                 }
                 self.i += 1;
@@ -289,6 +307,10 @@ impl Lit<'_> {
                 self.i = save;
                 return Some(out.map(Value::String));
             };
+            if kind.is_some_and(|k| k != bytes) {
+                return None;
+            }
+            kind = Some(bytes);
             let triple = self.s[self.i..].starts_with(&[q, q, q]);
             self.i += if triple { 3 } else { 1 };
             let mut text = Vec::new();

@@ -480,7 +480,9 @@ fn yaml11_float(s: &str) -> Option<f64> {
     if !int_ok || !frac.bytes().all(|c| c.is_ascii_digit() || c == b'_') {
         return None;
     }
-    if int.is_empty() && !frac.starts_with(|c: char| c.is_ascii_digit()) {
+    // `.5` is a float, `-.5` is not (PyYAML's resolver has no sign on that form).
+    if int.is_empty() && (body.len() != s.len() || !frac.starts_with(|c: char| c.is_ascii_digit()))
+    {
         return None;
     }
     if let Some(e) = exponent {
