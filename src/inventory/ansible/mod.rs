@@ -99,7 +99,7 @@ pub fn read(sources: &[PathBuf], password: Option<&Password>) -> Result<Inventor
     for s in sources {
         let text = s.to_string_lossy();
         if text.contains(',') && !s.exists() {
-            host_list(s, &text, &mut data)?;
+            host_list(&text, &mut data);
             continue;
         }
         let abs = absolute(s);
@@ -153,15 +153,13 @@ pub(crate) fn read_text(path: &Path) -> Result<String, Diagnostic> {
 }
 
 /// ansible-core's `host_list` plugin: `-i 'a,b:2222,'` names hosts, put in `ungrouped`.
-fn host_list(source: &Path, text: &str, data: &mut Data) -> Result<(), Diagnostic> {
+fn host_list(text: &str, data: &mut Data) {
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (name, port) = ranges::parse_address(part)
             .filter(|(n, _)| !n.contains('['))
             .unwrap_or((part.to_string(), None));
         data.add_host(&name, data::UNGROUPED, port);
     }
-    let _ = source;
-    Ok(())
 }
 
 fn read_dir(

@@ -150,8 +150,7 @@ impl<'a> Builder<'a> {
                 (scalar(&text, style, tag.as_deref(), line, column)?, anchor)
             }
             Event::SequenceStart(_, anchor, tag) => {
-                let unsafe_tag = check_collection_tag(tag.as_deref(), "seq", line, column)?;
-                let _ = unsafe_tag;
+                check_collection_tag(tag.as_deref(), "seq", line, column)?;
                 let mut items = Vec::new();
                 loop {
                     match self.next()? {
@@ -266,19 +265,20 @@ fn spelled(tag: &Tag) -> String {
     tag.original()
 }
 
-/// Ansible's own local tags and the core tags of a collection: anything else is an error.
+/// A collection may carry its core tag (`!!map`, `!!seq`) or Ansible's `!unsafe` (its
+/// strings stay strings); any other tag is an error.
 fn check_collection_tag(
     tag: Option<&Tag>,
     core: &str,
     line: u64,
     column: u64,
-) -> Result<bool, YamlError> {
-    let Some(tag) = tag else { return Ok(false) };
+) -> Result<(), YamlError> {
+    let Some(tag) = tag else { return Ok(()) };
     if tag.core_suffix() == Some(core) {
-        return Ok(false);
+        return Ok(());
     }
     if tag.handle() == "!" && tag.suffix() == "unsafe" {
-        return Ok(true);
+        return Ok(());
     }
     Err(err(
         line,

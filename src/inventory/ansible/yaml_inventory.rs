@@ -64,11 +64,7 @@ fn group_name(n: &Node) -> Result<String, YamlError> {
 }
 
 /// `section` of a group as pairs: a mapping, empty, or a string standing for `{string: null}`.
-fn section<'a>(
-    group: &str,
-    key: &str,
-    v: &'a Node,
-) -> Result<Option<Vec<(Node, Node)>>, YamlError> {
+fn section(group: &str, key: &str, v: &Node) -> Result<Option<Vec<(Node, Node)>>, YamlError> {
     match &v.kind {
         Kind::Null => Ok(None),
         Kind::Map(pairs) => Ok(Some(pairs.clone())),
