@@ -5,7 +5,7 @@
 //! hosts of no group into `ungrouped` (and out of it once they are in another group).
 
 use serde_json::{Map, Value};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// Index of `all` in [`Data::groups`].
 pub const ALL: usize = 0;
@@ -43,6 +43,8 @@ pub struct Data {
     pub hosts: Vec<Host>,
     group_index: HashMap<String, usize>,
     host_index: HashMap<String, usize>,
+    /// (group, host) pairs of [`Group::hosts`], for constant-time membership checks.
+    members: HashSet<(usize, usize)>,
 }
 
 impl Default for Data {
@@ -59,6 +61,7 @@ impl Data {
             hosts: Vec::new(),
             group_index: HashMap::new(),
             host_index: HashMap::new(),
+            members: HashSet::new(),
         };
         d.add_group("all");
         d.add_group("ungrouped");
@@ -113,10 +116,15 @@ impl Data {
                 self.hosts.len() - 1
             }
         };
-        if !self.groups[group].hosts.contains(&h) {
+        self.put(group, h);
+        h
+    }
+
+    /// Adds host `h` to `group` unless it is a member already.
+    fn put(&mut self, group: usize, h: usize) {
+        if self.members.insert((group, h)) {
             self.groups[group].hosts.push(h);
         }
-        h
     }
 
     /// Sets a group variable; `ansible_group_priority` sets the priority instead.
@@ -167,9 +175,7 @@ impl Data {
             self.link(parent, c);
             Ok(())
         } else if let Some(h) = self.host(child) {
-            if !self.groups[parent].hosts.contains(&h) {
-                self.groups[parent].hosts.push(h);
-            }
+            self.put(parent, h);
             Ok(())
         } else {
             Err(format!("`{child}` is not a known host nor group"))
@@ -185,11 +191,21 @@ impl Data {
 
     /// The groups `host` is in, directly or through child groups.
     pub fn host_groups(&self, host: usize) -> BTreeSet<usize> {
-        let mut out = BTreeSet::new();
+        self.groups_of_all_hosts().swap_remove(host)
+    }
+
+    /// For every host (index as [`Data::hosts`]), the groups it is in, directly or through
+    /// child groups: one pass over the groups, each group's ancestors computed once.
+    pub fn groups_of_all_hosts(&self) -> Vec<BTreeSet<usize>> {
+        let mut out = vec![BTreeSet::new(); self.hosts.len()];
         for (i, g) in self.groups.iter().enumerate() {
-            if g.hosts.contains(&host) {
-                out.insert(i);
-                out.extend(self.ancestors(i));
+            if g.hosts.is_empty() {
+                continue;
+            }
+            let mut with_ancestors = self.ancestors(i);
+            with_ancestors.insert(i);
+            for h in &g.hosts {
+                out[*h].extend(with_ancestors.iter().copied());
             }
         }
         out
@@ -204,16 +220,19 @@ impl Data {
                 self.link(ALL, g);
             }
         }
-        for h in 0..self.hosts.len() {
-            let groups = self.host_groups(h);
+        let all_groups = self.groups_of_all_hosts();
+        let mut leave = HashSet::new();
+        for (h, groups) in all_groups.iter().enumerate() {
             if groups.contains(&UNGROUPED) {
                 if groups.iter().any(|g| *g != ALL && *g != UNGROUPED) {
-                    self.groups[UNGROUPED].hosts.retain(|x| *x != h);
+                    leave.insert(h);
+                    self.members.remove(&(UNGROUPED, h));
                 }
             } else if groups.iter().all(|g| *g == ALL) {
-                self.groups[UNGROUPED].hosts.push(h);
+                self.put(UNGROUPED, h);
             }
         }
+        self.groups[UNGROUPED].hosts.retain(|h| !leave.contains(h));
     }
 
     /// Each group's depth: 0 for `all`, else one more than its deepest parent (the depth

@@ -115,9 +115,10 @@ pub fn read(sources: &[PathBuf], password: Option<&Password>) -> Result<Inventor
     data.reconcile();
     let mut files = VarsFiles::new(password);
     let depths = data.depths();
+    let memberships = data.groups_of_all_hosts();
     let mut host_vars = Vec::with_capacity(data.hosts.len());
-    for h in 0..data.hosts.len() {
-        host_vars.push(merged(&data, &depths, h, &var_dirs, &mut files)?);
+    for (h, groups) in memberships.into_iter().enumerate() {
+        host_vars.push(merged(&data, &depths, h, groups, &var_dirs, &mut files)?);
     }
     Ok(Inventory {
         data,
@@ -303,14 +304,11 @@ fn merged(
     data: &Data,
     depths: &[usize],
     h: usize,
+    groups: std::collections::BTreeSet<usize>,
     dirs: &[PathBuf],
     files: &mut VarsFiles,
 ) -> Result<Map<String, Value>, Diagnostic> {
-    let mut groups: Vec<usize> = data
-        .host_groups(h)
-        .into_iter()
-        .filter(|g| *g != ALL)
-        .collect();
+    let mut groups: Vec<usize> = groups.into_iter().filter(|g| *g != ALL).collect();
     groups.sort_by(|a, b| {
         let (ga, gb) = (&data.groups[*a], &data.groups[*b]);
         (depths[*a], ga.priority, &ga.name).cmp(&(depths[*b], gb.priority, &gb.name))
