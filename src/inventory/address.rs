@@ -50,12 +50,14 @@ pub fn ssh_destination(address: &str) -> Result<&str, String> {
 }
 
 /// Refuses an address ssh could take for an option or that cannot be a host, and port 0.
-/// A host without `address:` is reached by its name, so then the name must be an address.
+/// A host without `address:` is reached by its name (`by_name`: nothing else, such as
+/// `ansible_host`, gives its address), so then the name must be an address.
 pub(super) fn check(
     source: &Source,
     name: &str,
     hf: &HostFile,
     at: (u64, u64),
+    by_name: bool,
 ) -> Result<(), Diagnostic> {
     if let Some(p) = &hf.port
         && p.value == 0
@@ -74,19 +76,21 @@ pub(super) fn check(
                 .with_hint("an address is a host name or an IP address")),
             None => Ok(()),
         },
-        None if hf.connection.unwrap_or_default() == Connection::Ssh => match problem(name) {
-            Some(why) => Err(source
-                .at(
-                    at.0,
-                    at.1,
-                    format!(
-                        "host `{}` has no `address:` and its name {why}",
-                        name.escape_debug()
-                    ),
-                )
-                .with_hint("set `address:` to the host's name or IP address")),
-            None => Ok(()),
-        },
+        None if by_name && hf.connection.unwrap_or_default() == Connection::Ssh => {
+            match problem(name) {
+                Some(why) => Err(source
+                    .at(
+                        at.0,
+                        at.1,
+                        format!(
+                            "host `{}` has no `address:` and its name {why}",
+                            name.escape_debug()
+                        ),
+                    )
+                    .with_hint("set `address:` to the host's name or IP address")),
+                None => Ok(()),
+            }
+        }
         None => Ok(()),
     }
 }

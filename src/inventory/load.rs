@@ -6,7 +6,12 @@
 //! 3. group vars, shallower groups before deeper ones, siblings by name,
 //! 4. host vars,
 //! 5. `--extra-vars` on the command line.
+//!
+//! Ansible's connection variables (`ansible_host`, `ansible_port`, `ansible_user`,
+//! `ansible_become`, `ansible_connection`) in the merged variables set the host's address,
+//! port, user, become and connection (see `connection_vars`).
 
+use super::connection_vars;
 use super::file::{HostFile, InventoryFile, Vars};
 use super::groups::{Pos, Tree};
 use super::refs::{self, Origin};
@@ -198,17 +203,21 @@ impl Hosts<'_> {
         }
         refs::check(self.source, &vars, &origins)?;
         origins.retain(|k, _| vars.contains_key(k));
-        address::check(self.source, name, hf, at)?;
+        let ansible = connection_vars::read(self.source, name, hf, &vars, &origins)?;
+        // With `ansible_host` or `ansible_connection` set, the name need not be an address.
+        let by_name = ansible.address.is_none() && ansible.connection.is_none();
+        address::check(self.source, name, hf, at, by_name)?;
         let host = Host {
             name: name.to_string(),
-            address: hf
-                .address
-                .as_ref()
-                .map_or_else(|| name.to_string(), |a| a.value.clone()),
-            port: hf.port.as_ref().map(|p| p.value),
-            user: hf.user.clone(),
-            connection: hf.connection.unwrap_or_default(),
-            become_root: hf.become_root.unwrap_or(false),
+            address: ansible.address.unwrap_or_else(|| {
+                hf.address
+                    .as_ref()
+                    .map_or_else(|| name.to_string(), |a| a.value.clone())
+            }),
+            port: ansible.port.or(hf.port.as_ref().map(|p| p.value)),
+            user: ansible.user.or_else(|| hf.user.clone()),
+            connection: ansible.connection.or(hf.connection).unwrap_or_default(),
+            become_root: ansible.become_root.or(hf.become_root).unwrap_or(false),
             groups: host_groups.iter().map(|(g, _)| (*g).clone()).collect(),
             roles,
             vars,

@@ -3,6 +3,7 @@
 
 mod address;
 pub mod ansible;
+mod connection_vars;
 mod file;
 mod groups;
 mod load;

@@ -1,0 +1,241 @@
+//! Ansible's connection variables in a rollout inventory: `ansible_host`, `ansible_port`,
+//! `ansible_user`, `ansible_become` and `ansible_connection`, set in `vars:` of a host or a
+//! group (or with `-e`), after precedence, stand for the host's `address`, `port`, `user`,
+//! `become` and `connection`. Written both ways for one host (`address:` on the host and
+//! `ansible_host` in its variables) is an error naming both places: one would silently win.
+
+use super::file::{Connection, HostFile};
+use super::refs::Origin;
+use crate::error::Diagnostic;
+use crate::yaml::Source;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+
+/// The connection settings the variables give (`None`: not set there).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ConnectionVars {
+    pub address: Option<String>,
+    pub port: Option<u16>,
+    pub user: Option<String>,
+    pub become_root: Option<bool>,
+    pub connection: Option<Connection>,
+}
+
+/// Reads the connection variables of host `name` from its merged `vars`; `origins` says
+/// where each was set, for messages.
+///
+/// # Errors
+/// A value of the wrong type or out of range (an address ssh could read as an option, a
+/// port outside 1-65535, a connection other than `ssh`/`local`), or a setting given both as
+/// the host's own key and as its Ansible variable.
+pub fn read(
+    source: &Source,
+    name: &str,
+    hf: &HostFile,
+    vars: &Map<String, Value>,
+    origins: &HashMap<String, Origin>,
+) -> Result<ConnectionVars, Diagnostic> {
+    let at = |key: &str, message: String| match origins.get(key) {
+        Some(Origin::At(line, column)) => source.at(*line, *column, message),
+        Some(Origin::Extra) => {
+            Diagnostic::file(std::path::Path::new(&format!("-e {key}")), message)
+        }
+        None => Diagnostic::file(&source.path, message),
+    };
+    let both = |key: &str, own: &str| {
+        at(
+            key,
+            format!("host `{name}` sets both `{own}` and `{key}`: keep one of them"),
+        )
+        .with_hint(format!("`{key}` is Ansible's name for rollout's `{own}`"))
+    };
+    let text = |key: &str| -> Result<Option<String>, Diagnostic> {
+        match vars.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(Value::Number(n)) => Ok(Some(n.to_string())),
+            Some(other) => Err(at(key, format!("`{key}` must be a string, not {other}"))),
+        }
+    };
+    let mut out = ConnectionVars::default();
+    if let Some(a) = text("ansible_host")? {
+        if hf.address.is_some() {
+            return Err(both("ansible_host", "address"));
+        }
+        if let Some(why) = super::address::problem(&a) {
+            return Err(at(
+                "ansible_host",
+                format!("ansible_host `{}` {why}", a.escape_debug()),
+            )
+            .with_hint("an address is a host name or an IP address"));
+        }
+        out.address = Some(a);
+    }
+    if let Some(p) = vars.get("ansible_port").filter(|v| !v.is_null()) {
+        if hf.port.is_some() {
+            return Err(both("ansible_port", "port"));
+        }
+        let port = match p {
+            Value::Number(n) => n.as_u64(),
+            Value::String(s) => s.trim().parse::<u64>().ok(),
+            _ => None,
+        }
+        .and_then(|p| u16::try_from(p).ok())
+        .filter(|p| *p > 0);
+        out.port = Some(port.ok_or_else(|| {
+            at(
+                "ansible_port",
+                format!("ansible_port must be a port number (1-65535), not {p}"),
+            )
+        })?);
+    }
+    if let Some(u) = text("ansible_user")? {
+        if hf.user.is_some() {
+            return Err(both("ansible_user", "user"));
+        }
+        if u.is_empty()
+            || u.starts_with('-')
+            || u.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(at(
+                "ansible_user",
+                format!("ansible_user `{}` is not a user name", u.escape_debug()),
+            ));
+        }
+        out.user = Some(u);
+    }
+    if let Some(b) = vars.get("ansible_become").filter(|v| !v.is_null()) {
+        if hf.become_root.is_some() {
+            return Err(both("ansible_become", "become"));
+        }
+        out.become_root = Some(boolean(b).ok_or_else(|| {
+            at(
+                "ansible_become",
+                format!("ansible_become must be true or false, not {b}"),
+            )
+        })?);
+    }
+    if let Some(c) = text("ansible_connection")? {
+        if hf.connection.is_some() {
+            return Err(both("ansible_connection", "connection"));
+        }
+        out.connection = Some(match c.as_str() {
+            "ssh"
+            | "ansible.builtin.ssh"
+            | "smart"
+            | "paramiko"
+            | "ansible.builtin.paramiko_ssh" => Connection::Ssh,
+            "local" | "ansible.builtin.local" => Connection::Local,
+            other => {
+                return Err(at(
+                    "ansible_connection",
+                    format!(
+                        "ansible_connection `{other}` is not one rollout has: use `ssh` or `local`"
+                    ),
+                ));
+            }
+        });
+    }
+    Ok(out)
+}
+
+/// Ansible's `boolean()` filter as connection settings use it: true/false, yes/no, on/off,
+/// 1/0 (any case).
+fn boolean(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::Number(n) => match n.as_i64() {
+            Some(1) => Some(true),
+            Some(0) => Some(false),
+            _ => None,
+        },
+        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "yes" | "on" | "y" | "t" | "1" => Some(true),
+            "false" | "no" | "off" | "n" | "f" | "0" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::inventory::{Connection, load};
+
+    fn inventory(name: &str, text: &str) -> std::path::PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("rollout-connvars-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("inv.yml");
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn ansible_connection_variables_set_the_host() {
+        let p = inventory(
+            "ok",
+            "all:\n  vars:\n    ansible_user: deploy\n    ansible_become: 'yes'\n  hosts:\n    web[1]:\n      vars:\n        ansible_host: 192.0.2.7\n        ansible_port: '2222'\n    here:\n      vars: {ansible_connection: local}\n",
+        );
+        let inv = load(&p, &[]).unwrap();
+        let web = inv.host("web[1]").unwrap();
+        assert_eq!(
+            (
+                web.address.as_str(),
+                web.port,
+                web.user.as_deref(),
+                web.become_root
+            ),
+            ("192.0.2.7", Some(2222), Some("deploy"), true)
+        );
+        assert_eq!(inv.host("here").unwrap().connection, Connection::Local);
+        std::fs::remove_dir_all(p.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn both_spellings_or_bad_values_are_located_errors() {
+        for (name, text, want) in [
+            (
+                "both",
+                "all:\n  hosts:\n    h1:\n      address: 192.0.2.1\n      vars:\n        ansible_host: 192.0.2.2\n",
+                (
+                    6,
+                    23,
+                    "host `h1` sets both `address` and `ansible_host`: keep one of them",
+                ),
+            ),
+            (
+                "option",
+                "all:\n  vars:\n    ansible_host: -oProxyCommand=x\n  hosts:\n    h1: {}\n",
+                (
+                    3,
+                    19,
+                    "ansible_host `-oProxyCommand=x` starts with `-` (ssh would read it as an option)",
+                ),
+            ),
+            (
+                "port",
+                "all:\n  hosts:\n    h1:\n      vars: {ansible_port: 70000}\n",
+                (
+                    4,
+                    28,
+                    "ansible_port must be a port number (1-65535), not 70000",
+                ),
+            ),
+            (
+                "conn",
+                "all:\n  hosts:\n    h1:\n      vars: {ansible_connection: winrm}\n",
+                (
+                    4,
+                    34,
+                    "ansible_connection `winrm` is not one rollout has: use `ssh` or `local`",
+                ),
+            ),
+        ] {
+            let p = inventory(name, text);
+            let d = load(&p, &[]).unwrap_err();
+            assert_eq!((d.line, d.column, d.message.as_str()), want, "{name}");
+            std::fs::remove_dir_all(p.parent().unwrap()).unwrap();
+        }
+    }
+}
