@@ -26,6 +26,9 @@ const MAX_FILES: usize = 10_000;
 pub struct VarsFiles<'a> {
     password: Option<&'a Password>,
     cache: HashMap<PathBuf, Map<String, Value>>,
+    /// Merged variables by (folder, `group_vars`/`host_vars`, name): a group's files are
+    /// looked for once, not once per host.
+    found: HashMap<(PathBuf, &'static str, String), Map<String, Value>>,
     /// Plaintexts of the vault-encrypted files read, for the run's redaction set.
     pub secrets: Vec<String>,
 }
@@ -35,6 +38,7 @@ impl<'a> VarsFiles<'a> {
         VarsFiles {
             password,
             cache: HashMap::new(),
+            found: HashMap::new(),
             secrets: Vec::new(),
         }
     }
@@ -45,6 +49,21 @@ impl<'a> VarsFiles<'a> {
     /// # Errors
     /// A file that cannot be read, decrypted or parsed, or does not hold a mapping.
     pub fn vars(
+        &mut self,
+        dir: &Path,
+        sub: &'static str,
+        name: &str,
+    ) -> Result<Map<String, Value>, Diagnostic> {
+        let key = (dir.to_path_buf(), sub, name.to_string());
+        if let Some(v) = self.found.get(&key) {
+            return Ok(v.clone());
+        }
+        let v = self.vars_uncached(dir, sub, name)?;
+        self.found.insert(key, v.clone());
+        Ok(v)
+    }
+
+    fn vars_uncached(
         &mut self,
         dir: &Path,
         sub: &str,

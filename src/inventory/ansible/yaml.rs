@@ -170,7 +170,7 @@ impl<'a> Builder<'a> {
             }
             Event::MappingStart(_, anchor, tag) => {
                 check_collection_tag(tag.as_deref(), "map", line, column)?;
-                let mut pairs: Vec<(Node, Node)> = Vec::new();
+                let mut pairs = Pairs::default();
                 let mut merged: Vec<(Node, Node)> = Vec::new();
                 loop {
                     let key = match self.next()? {
@@ -190,17 +190,17 @@ impl<'a> Builder<'a> {
                         merged = merge_sources(value)?.into_iter().chain(merged).collect();
                         continue;
                     }
-                    insert(&mut pairs, key.0, value);
+                    pairs.insert(key.0, value);
                 }
                 // Merged keys come first and explicit keys override them (PyYAML's
                 // flatten_mapping); among merged mappings the first one listed wins.
-                let mut all: Vec<(Node, Node)> = Vec::new();
-                for (k, v) in merged.into_iter().chain(pairs) {
-                    insert(&mut all, k, v);
+                let mut all = Pairs::default();
+                for (k, v) in merged.into_iter().chain(pairs.list) {
+                    all.insert(k, v);
                 }
                 (
                     Node {
-                        kind: Kind::Map(all),
+                        kind: Kind::Map(all.list),
                         line,
                         column,
                     },
@@ -223,12 +223,33 @@ impl<'a> Builder<'a> {
     }
 }
 
-/// Puts `key: value` into `pairs`, replacing an equal key's value in place.
-fn insert(pairs: &mut Vec<(Node, Node)>, key: Node, value: Node) {
-    if let Some(p) = pairs.iter_mut().find(|(k, _)| k.kind == key.kind) {
-        p.1 = value;
-    } else {
-        pairs.push((key, value));
+/// Mapping pairs being collected: a later duplicate key replaces the earlier value in
+/// place; scalar keys are found through an index (a mapping of 50 000 hosts stays linear).
+#[derive(Default)]
+struct Pairs {
+    list: Vec<(Node, Node)>,
+    index: HashMap<String, usize>,
+}
+
+impl Pairs {
+    fn insert(&mut self, key: Node, value: Node) {
+        let id = match &key.kind {
+            Kind::Seq(_) | Kind::Map(_) => None,
+            scalar => Some(format!("{scalar:?}")),
+        };
+        let found = match &id {
+            Some(id) => self.index.get(id).copied(),
+            None => self.list.iter().position(|(k, _)| k.kind == key.kind),
+        };
+        match found {
+            Some(i) => self.list[i].1 = value,
+            None => {
+                if let Some(id) = id {
+                    self.index.insert(id, self.list.len());
+                }
+                self.list.push((key, value));
+            }
+        }
     }
 }
 
@@ -237,7 +258,7 @@ fn merge_sources(value: Node) -> Result<Vec<(Node, Node)>, YamlError> {
     match value.kind {
         Kind::Map(pairs) => Ok(pairs),
         Kind::Seq(items) => {
-            let mut out: Vec<(Node, Node)> = Vec::new();
+            let mut out = Pairs::default();
             for item in items.into_iter().rev() {
                 let Kind::Map(pairs) = item.kind else {
                     return Err(err(
@@ -247,10 +268,10 @@ fn merge_sources(value: Node) -> Result<Vec<(Node, Node)>, YamlError> {
                     ));
                 };
                 for (k, v) in pairs {
-                    insert(&mut out, k, v);
+                    out.insert(k, v);
                 }
             }
-            Ok(out)
+            Ok(out.list)
         }
         _ => Err(err(
             value.line,
