@@ -119,7 +119,8 @@ pub async fn run(cmd: Subcommand) -> Result<Exit, Error> {
         Subcommand::Status(o) => Ok(rendered(o.output, pool::status::main(&o).await?)),
         Subcommand::Inventory(q) => {
             let text = app::inventory(&q).map_err(Error::Input)?;
-            print!("{text}");
+            // A closed pipe (`| head`) is not an error of the inventory.
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
             Ok(Exit::Ok)
         }
     }
