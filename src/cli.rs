@@ -328,6 +328,21 @@ impl From<Cmd> for subcommand::Subcommand {
     }
 }
 
+/// Turns a command line (program name first) into the subcommand it asks for, exactly as
+/// [`main`] does, without running it: for harnesses that drive the command line in-process
+/// (the fuzz targets under `fuzz/`).
+///
+/// # Errors
+/// clap's error for a command line it refuses, also for `--help` and `--version` (whose
+/// text is the error's rendering, exit code 0).
+pub fn parse<I, T>(args: I) -> Result<subcommand::Subcommand, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    Cli::try_parse_from(args).map(|c| subcommand::Subcommand::from(c.cmd))
+}
+
 /// Runs the command line; returns the process exit code.
 pub fn main() -> i32 {
     let cmd = subcommand::Subcommand::from(Cli::parse().cmd);

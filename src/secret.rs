@@ -242,6 +242,16 @@ fn remember<'a>(values: impl IntoIterator<Item = &'a String>) {
     known.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
 }
 
+/// Forgets every value [`KNOWN`] holds, as if the process had just started. For harnesses
+/// that run many commands in one process (the fuzz targets under `fuzz/` and their corpus
+/// replay): each input must be redacted with its own secrets only, or a secret an earlier
+/// input read would hide a leak of the same value by a later one. rollout itself never calls
+/// it: one process is one command.
+#[doc(hidden)]
+pub fn forget_known() {
+    KNOWN.lock().unwrap_or_else(|e| e.into_inner()).clear();
+}
+
 /// Replaces every secret value this process has read in `text`, in any ASCII case (an error
 /// that lowercased a value, `expected true or false, got \`s3cret\``, is caught too). The one
 /// redaction point for error messages: [`crate::subcommand::Error::print`] and
