@@ -352,7 +352,20 @@ pub fn setup() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("rollout-fuzz-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a folder for the fuzz inputs");
     std::env::set_current_dir(&dir).expect("into the fuzz folder");
+    let _ = FOLDER.set(dir.clone());
+    // SAFETY: registers a plain function; libFuzzer and the test harness end with exit().
+    unsafe { libc::atexit(remove_folder) };
     dir
+}
+
+/// The folder [`setup`] made, removed again when the process exits.
+static FOLDER: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+extern "C" fn remove_folder() {
+    if let Some(dir) = FOLDER.get() {
+        let _ = std::env::set_current_dir(std::env::temp_dir());
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
 
 /// Runs one `inputs` input in `root` (the current directory, see [`setup`]): writes its

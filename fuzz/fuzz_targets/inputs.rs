@@ -17,5 +17,9 @@ static ROOT: OnceLock<PathBuf> = OnceLock::new();
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let root = ROOT.get_or_init(harness::setup);
-    harness::run_inputs(data, root);
+    let printed = harness::run_inputs(data, root);
+    // To see what rollout would print for an input: FUZZ_SHOW=1 TARGET FILE.
+    if std::env::var_os("FUZZ_SHOW").is_some() {
+        eprintln!("{printed}");
+    }
 });
