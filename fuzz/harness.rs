@@ -407,6 +407,7 @@ fn run_command(cmd: rollout::subcommand::Subcommand) -> String {
         Subcommand::Drain(d) => rollout::pool::Pool::load(&d.run, &none, "drain").map(drop),
         Subcommand::Undrain(o) => rollout::pool::Pool::load(&o, &none, "undrain").map(drop),
         Subcommand::Status(o) => rollout::pool::Pool::load(&o, &none, "status").map(drop),
+        Subcommand::Inventory(q) => rollout::app::inventory(&q).map(drop),
         Subcommand::Upgrade(u) => match rollout::pool::batch::Batches::parse(&u.batch_size) {
             Err(e) => {
                 return format!("error: {}\n", rollout::secret::redact_known(&e.to_string()));

@@ -110,3 +110,183 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
+
+/// A budget for one template render, in memory and time: minijinja's fuel counts
+/// instructions and the output is capped, but a few instructions can double a value forty
+/// times (`{% set x = x ~ x %}` in a loop or a recursive macro) or make a filter walk a lazy
+/// sequence of 2^40 items. While a render runs ([`render::within`]), the heap the rendering
+/// thread grows by is counted (by [`render::BudgetAlloc`], the binary's global allocator) and
+/// a watchdog thread watches the clock; past [`render::MAX_HEAP_BYTES`] or
+/// [`render::MAX_SECONDS`] rollout stops at once with exit code 2 and names the template,
+/// before the value is built (nothing is allocated past the budget, nothing on a host is
+/// changed by that render: templates are rendered while planning).
+pub mod render {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+
+    /// The most one render may grow its thread's heap by, in bytes (512 MiB).
+    pub const MAX_HEAP_BYTES: isize = 512 * 1024 * 1024;
+    /// The longest one render may take, in seconds.
+    pub const MAX_SECONDS: u64 = 5;
+
+    thread_local! {
+        /// Whether this thread is inside [`within`].
+        static ACTIVE: Cell<bool> = const { Cell::new(false) };
+        /// Bytes this thread's render allocated minus what it freed.
+        static GROWN: Cell<isize> = const { Cell::new(0) };
+        /// The message to print if the budget is spent (made before the render starts:
+        /// nothing may be allocated once the budget is spent).
+        static MESSAGE: Cell<Message> = const { Cell::new(Message::EMPTY) };
+    }
+
+    /// A message in a fixed buffer (longer text is cut), printable without allocating.
+    #[derive(Clone, Copy)]
+    struct Message {
+        buf: [u8; 320],
+        len: usize,
+    }
+
+    impl Message {
+        const EMPTY: Message = Message {
+            buf: [0; 320],
+            len: 0,
+        };
+
+        fn new(text: &str) -> Message {
+            let mut m = Message::EMPTY;
+            let mut n = text.len().min(m.buf.len() - 1);
+            while !text.is_char_boundary(n) {
+                n -= 1;
+            }
+            m.buf[..n].copy_from_slice(&text.as_bytes()[..n]);
+            m.buf[n] = b'\n';
+            m.len = n + 1;
+            m
+        }
+
+        fn bytes(&self) -> &[u8] {
+            &self.buf[..self.len]
+        }
+    }
+
+    /// Renders in progress: (id, started, message) for the watchdog.
+    static RUNNING: Mutex<Vec<(u64, Instant, Message)>> = Mutex::new(Vec::new());
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    static WATCHDOG: std::sync::Once = std::sync::Once::new();
+
+    /// Runs `f` (one render of `what`, such as `template bbb/x.j2` or `an inline value`)
+    /// within the budget. Renders nested in one another count once, as the outermost.
+    pub fn within<T>(what: &str, f: impl FnOnce() -> T) -> T {
+        if ACTIVE.with(Cell::get) {
+            return f();
+        }
+        // `what` is a name (a template's file, a step's argument), never a rendered value.
+        let message = Message::new(&format!(
+            "error: rendering {what} needs more than {} MiB or {MAX_SECONDS} s (a value that grows without bound, such as a string doubled in a loop?); rollout stopped",
+            MAX_HEAP_BYTES / (1024 * 1024)
+        ));
+        let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        WATCHDOG.call_once(|| {
+            let _ = std::thread::Builder::new()
+                .name("render-watchdog".into())
+                .spawn(watchdog);
+        });
+        if let Ok(mut r) = RUNNING.lock() {
+            r.push((id, Instant::now(), message));
+        }
+        MESSAGE.with(|m| m.set(message));
+        GROWN.with(|g| g.set(0));
+        ACTIVE.with(|a| a.set(true));
+        struct Reset(u64);
+        impl Drop for Reset {
+            fn drop(&mut self) {
+                ACTIVE.with(|a| a.set(false));
+                if let Ok(mut r) = RUNNING.lock() {
+                    r.retain(|(id, _, _)| *id != self.0);
+                }
+            }
+        }
+        let _reset = Reset(id);
+        f()
+    }
+
+    fn watchdog() {
+        loop {
+            std::thread::sleep(Duration::from_millis(100));
+            let late = RUNNING.lock().ok().and_then(|r| {
+                r.iter()
+                    .find(|(_, t, _)| t.elapsed() > Duration::from_secs(MAX_SECONDS))
+                    .map(|(_, _, m)| *m)
+            });
+            if let Some(m) = late {
+                stop(m.bytes());
+            }
+        }
+    }
+
+    /// Prints `message` and ends the process with exit code 2, allocating nothing.
+    fn stop(message: &[u8]) -> ! {
+        // SAFETY: write(2) on a valid buffer, then _exit: no destructor runs, no allocation.
+        unsafe {
+            libc::write(2, message.as_ptr().cast(), message.len());
+            libc::_exit(2)
+        }
+    }
+
+    /// The system allocator, counting what a render grows its thread's heap by (see the
+    /// module's text). Install it as the binary's `#[global_allocator]`.
+    pub struct BudgetAlloc;
+
+    impl BudgetAlloc {
+        #[inline]
+        fn grow(size: usize) {
+            if ACTIVE.with(Cell::get) {
+                let now = GROWN.with(|g| {
+                    let n = g.get().saturating_add(size as isize);
+                    g.set(n);
+                    n
+                });
+                if now > MAX_HEAP_BYTES {
+                    let m = MESSAGE.with(Cell::get);
+                    stop(m.bytes());
+                }
+            }
+        }
+
+        #[inline]
+        fn shrink(size: usize) {
+            if ACTIVE.with(Cell::get) {
+                GROWN.with(|g| g.set(g.get().saturating_sub(size as isize)));
+            }
+        }
+    }
+
+    // SAFETY: every call is passed to the system allocator unchanged; only counted.
+    unsafe impl GlobalAlloc for BudgetAlloc {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            Self::grow(layout.size());
+            unsafe { System.alloc(layout) }
+        }
+
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            Self::grow(layout.size());
+            unsafe { System.alloc_zeroed(layout) }
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            Self::shrink(layout.size());
+            unsafe { System.dealloc(ptr, layout) }
+        }
+
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            if new_size > layout.size() {
+                Self::grow(new_size - layout.size());
+            } else {
+                Self::shrink(layout.size() - new_size);
+            }
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+    }
+}

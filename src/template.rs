@@ -149,12 +149,13 @@ impl Templates {
             range: None,
             message: describe(&e),
         })?;
-        render_capped(&tmpl, ctx).map_err(|e| RenderError {
-            template: Some(name.into()),
-            line: e.line(),
-            range: e.range(),
-            message: describe(&e),
-        })
+        crate::bounded::render::within(&format!("template {name}"), || render_capped(&tmpl, ctx))
+            .map_err(|e| RenderError {
+                template: Some(name.into()),
+                line: e.line(),
+                range: e.range(),
+                message: describe(&e),
+            })
     }
 
     /// Is `name` a global of the environment (a function such as `range`)?
@@ -174,7 +175,8 @@ impl Templates {
             message: describe(&e),
         };
         let tmpl = self.env.template_from_str(s).map_err(err)?;
-        render_capped(&tmpl, ctx).map_err(err)
+        crate::bounded::render::within("a templated value", || render_capped(&tmpl, ctx))
+            .map_err(err)
     }
 
     /// Evaluates a `when:` expression to a boolean.
@@ -186,7 +188,8 @@ impl Templates {
             message: describe(&e),
         };
         let compiled = self.env.compile_expression(expr).map_err(err)?;
-        Ok(compiled.eval(ctx).map_err(err)?.is_true())
+        let value = crate::bounded::render::within("a `when:` expression", || compiled.eval(ctx));
+        Ok(value.map_err(err)?.is_true())
     }
 }
 
