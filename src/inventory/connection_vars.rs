@@ -136,7 +136,53 @@ pub fn read(
             }
         });
     }
+    for (key, value) in vars {
+        if let Some(why) = unhonoured(key, value) {
+            return Err(at(
+                key,
+                format!("host `{name}`: `{key}` changes how Ansible connects, and rollout does not read it"),
+            )
+            .with_hint(why));
+        }
+    }
     Ok(out)
+}
+
+/// Why an Ansible connection or privilege variable rollout does not honour cannot be
+/// ignored, and what to write instead; `None` for every other variable (and for values
+/// that mean what rollout does anyway: `ansible_become_user: root`,
+/// `ansible_become_method: sudo`). Ignoring one would connect or escalate differently from
+/// what the operator wrote (Ansible's names: the `ssh` connection and `sudo` become plugins'
+/// documented variables).
+fn unhonoured(key: &str, value: &Value) -> Option<&'static str> {
+    let is = |want: &str| value.as_str().is_some_and(|v| v == want);
+    Some(match key {
+        "ansible_ssh_host" | "ansible_ssh_port" | "ansible_ssh_user" => {
+            "write `ansible_host`, `ansible_port`, `ansible_user` (or rollout's `address`, `port`, `user`)"
+        }
+        "ansible_ssh_private_key_file" | "ansible_private_key_file" => {
+            "name the key in the inventory's `ssh_config:` file (`IdentityFile`)"
+        }
+        "ansible_ssh_common_args"
+        | "ansible_ssh_extra_args"
+        | "ansible_ssh_args"
+        | "ansible_ssh_executable" => {
+            "put ssh options in the inventory's `ssh_config:` file (a `Host` block per host or group)"
+        }
+        "ansible_password" | "ansible_ssh_pass" | "ansible_ssh_password" => {
+            "rollout logs in with keys only (an agent or `IdentityFile` in `ssh_config:`)"
+        }
+        "ansible_become_user" if !is("root") => "rollout becomes root only",
+        "ansible_become_method" if !is("sudo") => "rollout becomes root with `sudo -n` only",
+        "ansible_become_pass"
+        | "ansible_become_password"
+        | "ansible_sudo_pass"
+        | "ansible_become_exe"
+        | "ansible_become_flags" => {
+            "rollout becomes root with `sudo -n`: allow the login user passwordless sudo"
+        }
+        _ => return None,
+    })
 }
 
 /// Ansible's `boolean()` filter as connection settings use it: true/false, yes/no, on/off,
@@ -189,6 +235,27 @@ mod tests {
             ("192.0.2.7", Some(2222), Some("deploy"), true)
         );
         assert_eq!(inv.host("here").unwrap().connection, Connection::Local);
+        std::fs::remove_dir_all(p.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn connection_variables_rollout_does_not_read_are_located_errors() {
+        let p = inventory(
+            "unread",
+            "all:\n  hosts:\n    h1:\n      vars:\n        ansible_become_user: root\n        ansible_python_interpreter: /usr/bin/python3\n        ansible_ssh_private_key_file: ~/.ssh/pool\n",
+        );
+        let e = load(&p, &[]).unwrap_err().to_string();
+        assert!(e.contains("inv.yml:7:39"), "{e}");
+        assert!(
+            e.contains("`ansible_ssh_private_key_file` changes how Ansible connects"),
+            "{e}"
+        );
+        assert!(e.contains("IdentityFile"), "{e}");
+        let p = inventory(
+            "ok-values",
+            "all:\n  hosts:\n    h1:\n      vars:\n        ansible_become_user: root\n        ansible_become_method: sudo\n        ansible_python_interpreter: /usr/bin/python3\n",
+        );
+        assert!(load(&p, &[]).is_ok());
         std::fs::remove_dir_all(p.parent().unwrap()).unwrap();
     }
 
