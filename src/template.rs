@@ -405,7 +405,34 @@ fn new_env() -> Environment<'static> {
         crate::script::hex(&sha1::Sha1::digest(s.as_bytes()))
     });
     env.add_filter("xml_escape", |s: String| xml_escape(&s));
+    env.add_filter("bool", ansible_bool);
     env
+}
+
+/// Ansible's `bool` filter (ansible-core 2.19, `lib/ansible/plugins/filter/core.py`
+/// `to_bool`), replacing minijinja's, which follows truthiness (the string `"false"` would be
+/// true): `yes`/`on`/`true`/`1` (any case, or the integer 1, or true) are true,
+/// `no`/`off`/`false`/`0` false. Anything else is an error here, where ansible-core 2.19
+/// coerces it with a deprecation warning (removed in 2.23).
+///
+/// # Errors
+/// A value that is none of the above (`maybe`, `2`, a list, none).
+fn ansible_bool(v: minijinja::Value) -> Result<bool, minijinja::Error> {
+    use minijinja::value::ValueKind;
+    let text = match v.kind() {
+        ValueKind::Bool => return Ok(v.is_true()),
+        ValueKind::Number if v.as_i64().is_some() => v.to_string(),
+        ValueKind::String => v.as_str().unwrap_or_default().to_ascii_lowercase(),
+        _ => String::new(),
+    };
+    match text.as_str() {
+        "yes" | "on" | "true" | "1" => Ok(true),
+        "no" | "off" | "false" | "0" => Ok(false),
+        _ => Err(minijinja::Error::new(
+            minijinja::ErrorKind::InvalidOperation,
+            format!("`{v}` is not a boolean (yes/no, on/off, true/false, 1/0)"),
+        )),
+    }
 }
 
 /// `s` with XML's five special characters written as entities (the `xml_escape` filter).
@@ -426,6 +453,32 @@ pub fn has_syntax(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bool_reads_values_as_ansible_does() {
+        let t = Templates::empty();
+        let ctx = Value::from(minijinja::value::Serde(serde_json::json!({
+            "t": ["yes", "On", "TRUE", "1", 1, true],
+            "f": ["no", "OFF", "false", "0", 0, false],
+        })));
+        assert_eq!(
+            t.render_str("{% for v in t %}{{ v | bool }} {% endfor %}", &ctx)
+                .unwrap(),
+            "true true true true true true "
+        );
+        assert_eq!(
+            t.render_str("{% for v in f %}{{ v | bool }} {% endfor %}", &ctx)
+                .unwrap(),
+            "false false false false false false "
+        );
+        let e = t.render_str("{{ 'maybe' | bool }}", &ctx).unwrap_err();
+        assert!(
+            e.message.contains("`maybe` is not a boolean"),
+            "{}",
+            e.message
+        );
+        assert!(t.render_str("{{ 2 | bool }}", &ctx).is_err());
+    }
 
     #[test]
     fn undefined_variables_are_errors() {
