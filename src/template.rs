@@ -62,6 +62,15 @@ pub fn describe(e: &minijinja::Error) -> String {
     msg
 }
 
+/// The column (1-based, in characters) where byte range `range` of `src` starts; 0 when
+/// unknown.
+fn column(src: &str, range: Option<std::ops::Range<usize>>) -> u64 {
+    range
+        .and_then(|r| src.get(..r.start))
+        .map(|before| before.chars().rev().take_while(|c| *c != '\n').count() as u64 + 1)
+        .unwrap_or(0)
+}
+
 impl Templates {
     /// Loads every file below `dir` as a template named by its relative path.
     pub fn load(dir: &Path) -> Result<Templates, Diagnostic> {
@@ -90,7 +99,7 @@ impl Templates {
                     &f,
                     &text,
                     line,
-                    0,
+                    column(&text, e.range()),
                     format!("template syntax error: {}", describe(&e)),
                 ));
             }
@@ -123,12 +132,7 @@ impl Templates {
         let src = self.sources.get(name)?;
         let path = self.dir.join(name);
         let line = e.line.unwrap_or(0) as u64;
-        let column = e
-            .range
-            .as_ref()
-            .and_then(|r| src.get(..r.start))
-            .map(|before| before.chars().rev().take_while(|c| *c != '\n').count() as u64 + 1)
-            .unwrap_or(0);
+        let column = column(src, e.range.clone());
         Some(Diagnostic::at(
             &path,
             src,
@@ -171,7 +175,7 @@ impl Templates {
         let err = |e: minijinja::Error| RenderError {
             template: None,
             line: e.line(),
-            range: None,
+            range: e.range(),
             message: describe(&e),
         };
         let tmpl = self.env.template_from_str(s).map_err(err)?;
@@ -184,7 +188,7 @@ impl Templates {
         let err = |e: minijinja::Error| RenderError {
             template: None,
             line: None,
-            range: None,
+            range: e.range(),
             message: describe(&e),
         };
         let compiled = self.env.compile_expression(expr).map_err(err)?;

@@ -76,6 +76,21 @@ impl Source {
         Diagnostic::at(&self.path, &self.text, line, column, message)
     }
 
+    /// A diagnostic at `within` (line and column, 1-based) of the string scalar `value` that
+    /// starts at `at` in this file: the column inside the value when the fault is on the
+    /// value's first line and the scalar is written on one line as it reads (plain or quoted
+    /// without escapes before the fault), else the scalar's start.
+    pub fn at_in_scalar(
+        &self,
+        at: Pos,
+        value: &str,
+        within: Pos,
+        message: impl Into<String>,
+    ) -> Diagnostic {
+        let (line, column) = scalar_position(&self.text, at, value, within);
+        self.at(line, column, message)
+    }
+
     fn diagnose(&self, e: &serde_saphyr::Error) -> Diagnostic {
         let (line, column) = e
             .location()
@@ -95,6 +110,29 @@ impl Source {
         d.hint = hint(cause);
         d
     }
+}
+
+/// See [`Source::at_in_scalar`].
+fn scalar_position(text: &str, at: Pos, value: &str, within: Pos) -> Pos {
+    let (line, column) = at;
+    let (wline, wcol) = within;
+    if wline != 1 || wcol <= 1 {
+        return at;
+    }
+    let Some(src_line) = text.lines().nth((line as usize).saturating_sub(1)) else {
+        return at;
+    };
+    let rest: String = src_line
+        .chars()
+        .skip((column as usize).saturating_sub(1))
+        .collect();
+    let before: String = value.chars().take((wcol - 1) as usize).collect();
+    let quoted = rest.starts_with(['"', '\'']);
+    let body = if quoted { &rest[1..] } else { rest.as_str() };
+    if before.contains(['\\', '\'', '"']) || !body.starts_with(&before) {
+        return at;
+    }
+    (line, column + wcol - 1 + u64::from(quoted))
 }
 
 /// Where the tag `tag` of the node at `line`:`column` was written: serde-saphyr places the
@@ -174,6 +212,112 @@ pub fn unknown_field_hint(message: &str) -> Option<String> {
         .or_else(|| rest.split_once("expected ").map(|(_, l)| l))?;
     let candidates: Vec<&str> = list.split(", ").map(|c| c.trim_matches('`')).collect();
     did_you_mean(word, candidates.iter().copied()).map(|c| format!("did you mean `{c}`?"))
+}
+
+/// A line and column (1-based) in a source file.
+pub type Pos = (u64, u64);
+
+/// A YAML value together with where its direct children were written: for a mapping, each
+/// key's position and its value's; for a sequence, each item's. Deeper levels keep only
+/// their value. Used where a later error (a step argument that is wrong once rendered, a
+/// `notify:` entry naming no handler) must point at the argument itself, not at the step.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Node {
+    /// The value as `serde_json` sees it (what steps are built from).
+    pub value: serde_json::Value,
+    /// A mapping's keys in order: the key's position and its value's.
+    pub keys: indexmap::IndexMap<String, (Pos, Pos)>,
+    /// A sequence's items: each item's position.
+    pub items: Vec<Pos>,
+}
+
+impl Node {
+    /// Where the value of key `key` was written, if this node is a mapping that has it.
+    pub fn value_at(&self, key: &str) -> Option<Pos> {
+        self.keys.get(key).map(|(_, v)| *v)
+    }
+}
+
+fn pos<T>(s: &serde_saphyr::Spanned<T>) -> Pos {
+    (s.referenced.line(), s.referenced.column())
+}
+
+impl<'de> serde::Deserialize<'de> for Node {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Node, D::Error> {
+        d.deserialize_any(NodeVisitor)
+    }
+}
+
+struct NodeVisitor;
+
+impl NodeVisitor {
+    fn scalar(value: serde_json::Value) -> Node {
+        Node {
+            value,
+            ..Node::default()
+        }
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for NodeVisitor {
+    type Value = Node;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any YAML value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Node, E> {
+        Ok(Self::scalar(v.into()))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Node, E> {
+        Ok(Self::scalar(v.into()))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Node, E> {
+        Ok(Self::scalar(v.into()))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Node, E> {
+        Ok(Self::scalar(
+            serde_json::Number::from_f64(v).map_or(serde_json::Value::Null, Into::into),
+        ))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Node, E> {
+        Ok(Self::scalar(v.into()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Node, E> {
+        Ok(Self::scalar(v.into()))
+    }
+    fn visit_unit<E>(self) -> Result<Node, E> {
+        Ok(Self::scalar(serde_json::Value::Null))
+    }
+    fn visit_none<E>(self) -> Result<Node, E> {
+        Ok(Self::scalar(serde_json::Value::Null))
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Node, D::Error> {
+        <Node as serde::Deserialize>::deserialize(d)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
+        let mut node = Node {
+            value: serde_json::Value::Array(Vec::new()),
+            ..Node::default()
+        };
+        let mut values = Vec::new();
+        while let Some(item) = seq.next_element::<serde_saphyr::Spanned<Node>>()? {
+            node.items.push(pos(&item));
+            values.push(item.value.value);
+        }
+        node.value = serde_json::Value::Array(values);
+        Ok(node)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
+        let mut node = Node::default();
+        let mut values = serde_json::Map::new();
+        while let Some(k) = map.next_key::<serde_saphyr::Spanned<String>>()? {
+            let v = map.next_value::<serde_saphyr::Spanned<Node>>()?;
+            node.keys.insert(k.value.clone(), (pos(&k), pos(&v)));
+            values.insert(k.value, v.value.value);
+        }
+        node.value = serde_json::Value::Object(values);
+        Ok(node)
+    }
 }
 
 /// Options for every YAML file we read: duplicate keys are errors (the default), a budget

@@ -340,3 +340,19 @@ fn bbb_secret_that_bbb_conf_would_garble_is_refused() {
 fn dialin_account_shared_by_two_nodes_is_refused() {
     expect_error("dialin_shared_account", &[]);
 }
+
+#[test]
+fn step_argument_errors_point_at_the_argument() {
+    // Found when the step is resolved for a host (after rendering), placed at the argument's
+    // value in steps.yml, inside it where the value reads as written.
+    for name in [
+        "step_mode",
+        "step_regexp",
+        "step_port",
+        "step_owner",
+        "step_inline_template",
+        "step_when",
+    ] {
+        expect_error(name, &[]);
+    }
+}

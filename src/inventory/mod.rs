@@ -71,7 +71,13 @@ impl Inventory {
         message: String,
     ) -> Option<Diagnostic> {
         match self.var_origins.get(&host.name)?.get(name)? {
-            Origin::At(line, column) => Some(self.source.at(*line, *column, message)),
+            Origin::At(line, column) => {
+                let text = host.vars.get(name).and_then(Value::as_str).unwrap_or("");
+                Some(
+                    self.source
+                        .at_in_scalar((*line, *column), text, within, message),
+                )
+            }
             Origin::Extra => {
                 let text = host.vars.get(name).and_then(Value::as_str).unwrap_or("");
                 let path = std::path::PathBuf::from(format!("-e {name}"));

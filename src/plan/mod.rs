@@ -21,6 +21,7 @@ use crate::secret::Secrets;
 use crate::step::{self, Action, Context, Facts, Resolve, Use, Verdict};
 use crate::template::{Templates, Tracked, render_json, render_json_each};
 use crate::vars::Taint;
+use crate::yaml::Pos;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -180,9 +181,8 @@ fn plan_host(
     inv.secrets.add_derived(std::mem::take(&mut taint.derived));
     if let Err((key, e)) = resolved {
         let message = format!("host {}: variable {key}: {e}", host.name);
-        let within = position_in_value(host.vars.get(&key), &e);
         return Err(vec![var_diagnostic(
-            inv, host, roles, run_vars, &key, within, message,
+            inv, host, roles, run_vars, &key, Some(&e), message,
         )]);
     }
     // What the host's values look like with canaries for secrets; only hosts with secrets
@@ -244,20 +244,28 @@ fn var_diagnostic(
     roles: &BTreeMap<String, Role>,
     run_vars: &Map<String, Value>,
     key: &str,
-    within: (u64, u64),
+    e: Option<&crate::template::RenderError>,
     message: String,
 ) -> Diagnostic {
+    // Inside the value at the failing expression for a render error, else at its start.
+    let within = |value: Option<&Value>| e.map_or((1, 1), |e| position_in_value(value, e));
+    let within_inv = within(host.vars.get(key));
     if run_vars.contains_key(key) {
         return Diagnostic::file(&inv.path, message);
     }
-    if let Some(d) = inv.var_at(host, key, within, message.clone()) {
+    if let Some(d) = inv.var_at(host, key, within_inv, message.clone()) {
         return d;
     }
     host.roles
         .iter()
         .rev()
-        .filter_map(|r| roles.get(r)?.defaults_source.as_ref())
-        .find_map(|d| d.at(key, message.clone()))
+        .filter_map(|r| roles.get(r))
+        .find_map(|r| {
+            let value = r.defaults.get(key);
+            r.defaults_source
+                .as_ref()?
+                .at(key, value, within(value), message.clone())
+        })
         .unwrap_or_else(|| Diagnostic::file(&inv.path, message))
 }
 
@@ -294,20 +302,29 @@ fn resolve(
 ) -> Result<Option<Planned>, Diagnostic> {
     let templates = render.templates;
     let ctx = &render.ctx.value();
-    let fail = |msg: String| {
-        let text = std::fs::read_to_string(&spec.file).unwrap_or_default();
-        Diagnostic::at(
-            &spec.file,
-            &text,
-            spec.line,
-            0,
-            format!("step `{}` on host {}: {msg}", spec.name, host.name),
-        )
+    // The role file was read when the role loaded; read again (bounded) only on an error.
+    let source = || crate::yaml::Source::read(&spec.file);
+    let message =
+        |msg: &dyn std::fmt::Display| format!("step `{}` on host {}: {msg}", spec.name, host.name);
+    // An error at a part of the step (`at`), inside a string written there when `within`
+    // (line, column in the value) is known.
+    let fail = |at: Pos, written: Option<&Value>, within: Pos, msg: String| {
+        let msg = message(&msg);
+        match source() {
+            Ok(src) => match written.and_then(Value::as_str) {
+                Some(text) => src.at_in_scalar(at, text, within, msg),
+                None => src.at(at.0, at.1, msg),
+            },
+            Err(_) => Diagnostic::file(&spec.file, msg),
+        }
     };
     if let Some(w) = &spec.when
-        && !templates
-            .eval_bool(w, ctx)
-            .map_err(|e| fail(format!("when: {e}")))?
+        && !templates.eval_bool(w, ctx).map_err(|e| {
+            let at = spec.places.when.unwrap_or(spec.places.step);
+            let written = Value::String(w.clone());
+            let within = position_in_value(Some(&written), &e);
+            fail(at, Some(&written), within, format!("when: {e}"))
+        })?
     {
         return Ok(None);
     }
@@ -315,9 +332,19 @@ fn resolve(
     render.ctx.take_read();
     let mut args = spec.args.clone();
     let mut depends_on_secret = false;
-    let rendered = render_json_each(templates, &mut args, ctx, &mut |_| {
-        depends_on_secret |= render.ctx.take_read();
-    });
+    // Argument by argument, so that an error names the one that failed.
+    let mut failed_arg = None;
+    let rendered = match &mut args {
+        Value::Object(m) => m.iter_mut().try_for_each(|(k, v)| {
+            failed_arg = Some(k.clone());
+            render_json_each(templates, v, ctx, &mut |_| {
+                depends_on_secret |= render.ctx.take_read();
+            })
+        }),
+        other => render_json_each(templates, other, ctx, &mut |_| {
+            depends_on_secret |= render.ctx.take_read();
+        }),
+    };
     if depends_on_secret && let Some(c) = render.canary {
         // Before any error is worded: it may quote a rendered value.
         let mut canary = spec.args.clone();
@@ -326,7 +353,12 @@ fn resolve(
         t.compare(&args, ok.then_some(&canary));
         render.secrets.add_derived(t.derived);
     }
-    rendered.map_err(|e| fail(e.to_string()))?;
+    rendered.map_err(|e| {
+        let name = failed_arg.as_deref();
+        let written = name.and_then(|n| spec.args.get(n));
+        let within = position_in_value(written, &e);
+        fail(spec.places.arg(name), written, within, e.to_string())
+    })?;
     let r = Resolve {
         templates,
         ctx,
@@ -350,15 +382,29 @@ fn resolve(
         }
     }
     let action = action.map_err(|e| match e {
-        step::StepError::Args(m) => fail(format!("{}: {m}", spec.kind)),
+        step::StepError::Args(m) => {
+            let written = m.field().and_then(|f| spec.args.get(f));
+            // Inside the value only when it reads as written (no template changed it).
+            let within = m
+                .within()
+                .filter(|(v, _)| written.and_then(Value::as_str) == Some(*v))
+                .map_or((1, 1), |(_, w)| w);
+            fail(
+                spec.places.arg(m.field()),
+                written,
+                within,
+                format!("{}: {m}", spec.kind),
+            )
+        }
         step::StepError::Template(t) => {
             let context = format!(
                 "host {}, step `{}` of role {}",
                 host.name, spec.name, spec.role
             );
-            templates
-                .diagnostic(&t, &context)
-                .unwrap_or_else(|| fail(t.to_string()))
+            templates.diagnostic(&t, &context).unwrap_or_else(|| {
+                let at = spec.places.arg(Some("template"));
+                fail(at, None, (1, 1), t.to_string())
+            })
         }
     })?;
     let timeout = spec.timeout.unwrap_or_else(|| action.default_timeout());

@@ -60,7 +60,7 @@ pub fn voice_bridge_length(
                 roles,
                 run_vars,
                 VOICE_BRIDGE_LENGTH,
-                (1, 1),
+                None,
                 message,
             )
         };
@@ -114,7 +114,7 @@ pub fn dialin_accounts(
     });
     for p in dialin {
         let at = |name: &str, message: String| {
-            var_diagnostic(inv, &p.host, roles, run_vars, name, (1, 1), message)
+            var_diagnostic(inv, &p.host, roles, run_vars, name, None, message)
         };
         let account = (
             text(p, "bbb_dialin_provider_proxy"),
@@ -198,7 +198,7 @@ pub fn bbb_secrets(
                 roles,
                 run_vars,
                 BBB_SECRET,
-                (1, 1),
+                None,
                 format!("host {}: variable {BBB_SECRET} {why}", p.host.name),
             ))
         })

@@ -5,6 +5,7 @@
 
 use crate::error::{Diagnostic, did_you_mean};
 use crate::step::{self, Use};
+use crate::yaml::{Node, Pos};
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 use serde_saphyr::Spanned;
@@ -35,10 +36,18 @@ pub struct Defaults {
 }
 
 impl Defaults {
-    /// A diagnostic at default `name`'s value, or `None` if the role has no such default.
-    pub fn at(&self, name: &str, message: impl Into<String>) -> Option<Diagnostic> {
-        let (line, col) = self.positions.get(name)?;
-        Some(self.source.at(*line, *col, message))
+    /// A diagnostic at default `name`'s value (at `within`, line and column in the value,
+    /// where that can be shown), or `None` if the role has no such default.
+    pub fn at(
+        &self,
+        name: &str,
+        value: Option<&Value>,
+        within: Pos,
+        message: impl Into<String>,
+    ) -> Option<Diagnostic> {
+        let at = *self.positions.get(name)?;
+        let text = value.and_then(Value::as_str).unwrap_or("");
+        Some(self.source.at_in_scalar(at, text, within, message))
     }
 }
 
@@ -59,7 +68,33 @@ pub struct StepSpec {
     /// with meetings (see `docs/roles.md` and `docs/pool.md`).
     pub ends_meetings: bool,
     pub file: PathBuf,
-    pub line: u64,
+    /// Where the step's parts were written in `file`.
+    pub places: Places,
+}
+
+/// Where a step's parts were written (line and column, 1-based), so that an error found
+/// only when the step is resolved for a host (an argument that is wrong once rendered, a
+/// `when:` that fails, a `notify:` naming no handler) points at the part itself.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Places {
+    /// The step (its first key).
+    pub step: Pos,
+    /// The kind's key (`file:`).
+    pub kind: Pos,
+    /// Each argument's value, by argument name.
+    pub args: IndexMap<String, Pos>,
+    /// The `when:` value.
+    pub when: Option<Pos>,
+    /// Each `notify:` entry, in order (one for a plain string).
+    pub notify: Vec<Pos>,
+}
+
+impl Places {
+    /// Where argument `name` was written, else the kind's key.
+    pub fn arg(&self, name: Option<&str>) -> Pos {
+        name.and_then(|n| self.args.get(n).copied())
+            .unwrap_or(self.kind)
+    }
 }
 
 impl StepSpec {
@@ -69,10 +104,10 @@ impl StepSpec {
     }
 }
 
-type RawStep = Spanned<IndexMap<Spanned<String>, Spanned<Value>>>;
+type RawStep = Spanned<IndexMap<Spanned<String>, Spanned<Node>>>;
 
 /// A step's common keys by name, their values as written.
-type CommonKeys = IndexMap<&'static str, Spanned<Value>>;
+type CommonKeys = IndexMap<&'static str, Spanned<Node>>;
 
 /// Loads the named roles from `dir`, each once.
 pub fn load_all<'a>(
@@ -115,12 +150,13 @@ pub fn load(dir: &Path, name: &str) -> Result<Role, Diagnostic> {
     // Every notify, of a step or of a handler, must name a handler of this role.
     let names: Vec<&str> = handlers.iter().map(|h| h.name.as_str()).collect();
     for s in steps.iter().chain(&handlers) {
-        for n in &s.notify {
+        for (i, n) in s.notify.iter().enumerate() {
             if !names.contains(&n.as_str()) {
                 let src = crate::yaml::Source::read(&s.file)?;
+                let (line, col) = s.places.notify.get(i).copied().unwrap_or(s.places.step);
                 let mut d = src.at(
-                    s.line,
-                    0,
+                    line,
+                    col,
                     format!(
                         "step `{}` notifies `{n}`, which is not a handler of role {name}",
                         s.name
@@ -203,6 +239,17 @@ fn parse_steps(role: &str, path: &Path, usage: Use) -> Result<Vec<StepSpec>, Dia
         let timeout = common.timeout()?;
         let ends_meetings = common.flag("ends_meetings")?;
         common.check_when()?;
+        let places = Places {
+            step: (line, col),
+            kind: (kind.line, kind.column),
+            args: kind
+                .keys
+                .iter()
+                .map(|(k, (_, v))| (k.clone(), *v))
+                .collect(),
+            when: common.keys.get("when").map(pos),
+            notify: common.places("notify"),
+        };
         out.push(StepSpec {
             role: role.to_string(),
             name,
@@ -214,7 +261,7 @@ fn parse_steps(role: &str, path: &Path, usage: Use) -> Result<Vec<StepSpec>, Dia
             timeout,
             ends_meetings,
             file: path.to_path_buf(),
-            line,
+            places,
         });
     }
     Ok(out)
@@ -224,17 +271,28 @@ fn parse_steps(role: &str, path: &Path, usage: Use) -> Result<Vec<StepSpec>, Dia
 struct KindKey {
     name: String,
     args: Value,
+    /// Where each argument's key and value were written.
+    keys: IndexMap<String, (Pos, Pos)>,
     line: u64,
     column: u64,
 }
 
 impl KindKey {
-    /// Checks the arguments' shape for the kind; an error points at the kind's key.
+    /// Checks the arguments' shape for the kind; an error points at the argument it is about
+    /// (an unknown one at its key, a misshapen one at its value), else at the kind's key.
     fn validate(&self, src: &crate::yaml::Source, usage: Use) -> Result<(), Diagnostic> {
         step::validate(&self.name, &self.args, usage).map_err(|e| {
-            let e = e.to_string();
-            let mut d = src.at(self.line, self.column, format!("{}: {e}", self.name));
-            d.hint = crate::yaml::unknown_field_hint(&e);
+            let text = e.to_string();
+            let hint = crate::yaml::unknown_field_hint(&text);
+            let unknown = text
+                .strip_prefix("unknown field `")
+                .and_then(|r| r.split_once('`'))
+                .and_then(|(k, _)| self.keys.get(k))
+                .map(|(key, _)| *key);
+            let value = e.field().and_then(|f| self.keys.get(f)).map(|(_, v)| *v);
+            let (line, column) = unknown.or(value).unwrap_or((self.line, self.column));
+            let mut d = src.at(line, column, format!("{}: {text}", self.name));
+            d.hint = hint;
             d
         })
     }
@@ -245,7 +303,7 @@ impl KindKey {
 /// Errors: a second kind, or a key that is neither common nor a kind (with a did-you-mean).
 fn split_keys(
     src: &crate::yaml::Source,
-    step: IndexMap<Spanned<String>, Spanned<Value>>,
+    step: IndexMap<Spanned<String>, Spanned<Node>>,
 ) -> Result<(CommonKeys, Option<KindKey>), Diagnostic> {
     let mut kind: Option<KindKey> = None;
     let mut common: CommonKeys = IndexMap::new();
@@ -267,7 +325,8 @@ fn split_keys(
             }
             kind = Some(KindKey {
                 name: key.to_string(),
-                args: v.value,
+                args: v.value.value,
+                keys: v.value.keys,
                 line,
                 column,
             });
@@ -300,7 +359,7 @@ impl Common<'_> {
     fn text(&self, key: &str) -> Result<Option<String>, Diagnostic> {
         match self.keys.get(key) {
             None => Ok(None),
-            Some(v) => match &v.value {
+            Some(v) => match &v.value.value {
                 Value::String(s) => Ok(Some(s.clone())),
                 Value::Bool(b) => Ok(Some(b.to_string())),
                 other => Err(self.src.at(
@@ -317,7 +376,7 @@ impl Common<'_> {
         match self
             .keys
             .get(key)
-            .map(|v| (&v.value, v.referenced.line(), v.referenced.column()))
+            .map(|v| (&v.value.value, v.referenced.line(), v.referenced.column()))
         {
             None => Ok(vec![]),
             Some((Value::String(s), ..)) => Ok(vec![s.clone()]),
@@ -344,7 +403,7 @@ impl Common<'_> {
     fn flag(&self, key: &str) -> Result<bool, Diagnostic> {
         match self.keys.get(key) {
             None => Ok(false),
-            Some(v) => v.value.as_bool().ok_or_else(|| {
+            Some(v) => v.value.value.as_bool().ok_or_else(|| {
                 self.src.at(
                     v.referenced.line(),
                     v.referenced.column(),
@@ -359,7 +418,7 @@ impl Common<'_> {
         let Some(v) = self.keys.get("timeout") else {
             return Ok(None);
         };
-        let t = v.value.as_u64().filter(|t| *t > 0).ok_or_else(|| {
+        let t = v.value.value.as_u64().filter(|t| *t > 0).ok_or_else(|| {
             self.src.at(
                 v.referenced.line(),
                 v.referenced.column(),
@@ -367,6 +426,16 @@ impl Common<'_> {
             )
         })?;
         Ok(Some(t))
+    }
+
+    /// Where the entries of a string-or-list key were written: the value's own position for
+    /// a plain string, each item's for a list; empty if absent.
+    fn places(&self, key: &str) -> Vec<Pos> {
+        match self.keys.get(key) {
+            None => vec![],
+            Some(v) if v.value.value.is_array() => v.value.items.clone(),
+            Some(v) => vec![pos(v)],
+        }
     }
 
     /// Refuses a `when:` that does not compile as an expression, when the role loads rather
@@ -385,4 +454,8 @@ impl Common<'_> {
         }
         Ok(())
     }
+}
+
+fn pos<T>(s: &Spanned<T>) -> Pos {
+    (s.referenced.line(), s.referenced.column())
 }

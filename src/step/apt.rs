@@ -3,7 +3,7 @@
 //! upgrades on a fresh machine) and retries, instead of failing the host.
 
 use super::args::{Flag, Num, flag_or};
-use super::error::{ArgError, StepError};
+use super::error::{ArgError, StepError, Field};
 use super::facts::CheckOutput;
 use super::kind::{Context, Kind, Resolve, Verdict};
 use crate::script::quote;
@@ -149,7 +149,7 @@ impl Kind for Apt {
                 .into());
             }
         };
-        let update_cache = flag_or(&a.update_cache, false)?;
+        let update_cache = flag_or(&a.update_cache, false).field("update_cache")?;
         if packages.is_empty() && !update_cache {
             return Err(ArgError::AptNothing.into());
         }
@@ -160,9 +160,10 @@ impl Kind for Apt {
             cache_valid_time: a
                 .cache_valid_time
                 .map(|n| n.get())
-                .transpose()?
+                .transpose()
+                .field("cache_valid_time")?
                 .unwrap_or(3600),
-            recommends: flag_or(&a.recommends, true)?,
+            recommends: flag_or(&a.recommends, true).field("recommends")?,
         })
     }
 

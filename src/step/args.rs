@@ -110,6 +110,74 @@ pub fn account(field: &'static str, value: Option<String>) -> Result<Option<Stri
     }
 }
 
+/// A `regexp` argument as awk reads it (a POSIX extended regular expression), checked when
+/// the plan is made rather than by awk on the host: the pattern must parse (with
+/// `regex-syntax`, whose syntax is a superset of ERE) and use nothing of the Perl and Rust
+/// dialects that ERE lacks (flags and non-capturing groups, `\d`/`\w`/`\s`, Unicode
+/// classes, `\b` and `\A`-style assertions, lazy repetition). [`ArgError::Regexp`]
+/// otherwise, with the character position of the fault (1-based).
+pub fn ere(value: Option<String>) -> Result<Option<String>, ArgError> {
+    use regex_syntax::ast::{self, Ast};
+    let Some(v) = value else { return Ok(None) };
+    let bad = |why: String, column: usize| ArgError::Regexp {
+        value: v.clone(),
+        why,
+        column,
+    };
+    let parsed = ast::parse::Parser::new().parse(&v);
+    let tree = match parsed {
+        Ok(t) => t,
+        Err(e) => {
+            return Err(bad(
+                format!("is not a regular expression: {}", e.kind()),
+                e.span().start.column,
+            ));
+        }
+    };
+    struct Dialect(Option<(&'static str, ast::Span)>);
+    impl ast::Visitor for Dialect {
+        type Output = Option<(&'static str, ast::Span)>;
+        type Err = ();
+        fn finish(self) -> Result<Self::Output, ()> {
+            Ok(self.0)
+        }
+        fn visit_pre(&mut self, a: &Ast) -> Result<(), ()> {
+            use ast::{AssertionKind as A, GroupKind as G};
+            let what = match a {
+                Ast::Flags(_) => Some("flags such as `(?i)`"),
+                Ast::Group(g) if !matches!(g.kind, G::CaptureIndex(_)) => {
+                    Some("`(?:...)` and named groups")
+                }
+                Ast::ClassPerl(_) => {
+                    Some("`\\d`, `\\w` and `\\s` (use `[[:digit:]]` and the like)")
+                }
+                Ast::ClassUnicode(_) => Some("Unicode classes such as `\\p{L}`"),
+                Ast::Assertion(x) if !matches!(x.kind, A::StartLine | A::EndLine) => {
+                    Some("assertions other than `^` and `$`")
+                }
+                Ast::Repetition(r) if !r.greedy => Some("lazy repetition such as `*?`"),
+                _ => None,
+            };
+            if let (None, Some(w)) = (self.0, what) {
+                // A repetition's span starts at what it repeats; the fault is its operator.
+                let span = match a {
+                    Ast::Repetition(r) => r.op.span,
+                    _ => *a.span(),
+                };
+                self.0 = Some((w, span));
+            }
+            Ok(())
+        }
+    }
+    if let Ok(Some((what, span))) = ast::visit(&tree, Dialect(None)) {
+        return Err(bad(
+            format!("uses {what}, which awk's extended regular expressions lack"),
+            span.start.column,
+        ));
+    }
+    Ok(Some(v))
+}
+
 /// Wanted ownership and mode of a file-like step (None: left as found).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Ownership {
@@ -202,6 +270,31 @@ mod tests {
         );
         assert!(mode(&Some(Num::Int(999))).is_err());
         assert!(mode(&Some(Num::Text("+7".into()))).is_err());
+    }
+
+    #[test]
+    fn regexps_are_what_awk_reads() {
+        for good in [
+            "^PermitRootLogin",
+            "a(b|c)+[[:space:]]*$",
+            "x{2,3}",
+            "\\.conf$",
+        ] {
+            assert_eq!(ere(Some(good.into())).unwrap().as_deref(), Some(good));
+        }
+        for (bad, column) in [
+            ("a(b", 2),
+            ("[a-", 1),
+            ("(?i)x", 1),
+            ("a\\d", 2),
+            ("a*?", 2),
+        ] {
+            match ere(Some(bad.into())) {
+                Err(ArgError::Regexp { column: c, .. }) => assert_eq!(c, column, "{bad}"),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+        assert_eq!(ere(None).unwrap(), None);
     }
 
     #[test]

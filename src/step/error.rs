@@ -5,8 +5,13 @@
 use std::path::PathBuf;
 
 /// A step's arguments are wrong: misshapen as written, or invalid once rendered.
+/// [`ArgError::field`] names the argument at fault, so the error is shown where that
+/// argument was written.
 #[derive(Debug, thiserror::Error)]
 pub enum ArgError {
+    /// An error about argument `field` whose variant does not name it (see [`Field`]).
+    #[error("{error}")]
+    In { field: String, error: Box<ArgError> },
     /// The arguments do not fit the kind's fields (serde's own text, e.g. "unknown field").
     #[error(transparent)]
     Shape(#[from] serde_json::Error),
@@ -93,8 +98,8 @@ pub enum ArgError {
     #[error("wait_for needs either `port` or `url`")]
     WaitForTarget,
     /// A port outside 1-65535.
-    #[error("port must be 1-65535")]
-    Port,
+    #[error("`{0}` is not a port number (1-65535)")]
+    Port(String),
     /// An HTTP status outside u16.
     #[error("bad status")]
     Status,
@@ -113,6 +118,15 @@ pub enum ArgError {
     /// A property separator that is empty or spans lines.
     #[error("separator must be at least one character, on one line")]
     Separator,
+    /// A `regexp` that awk cannot use: not a regular expression, or one written with
+    /// constructs of other dialects that POSIX extended regular expressions lack.
+    #[error("regexp `{value}` {why}")]
+    Regexp {
+        value: String,
+        why: String,
+        /// Character position of the fault in `value` (1-based).
+        column: usize,
+    },
     /// A number of seconds outside what the kind accepts.
     #[error("{field} must be {min} to {max} seconds, not {value}")]
     Seconds {
@@ -121,6 +135,72 @@ pub enum ArgError {
         min: u64,
         max: u64,
     },
+}
+
+impl ArgError {
+    /// Where in the argument's (rendered) value the fault is, as line and column (1-based),
+    /// when the error knows; with the value itself, to tell whether it reads as written.
+    pub fn within(&self) -> Option<(&str, (u64, u64))> {
+        match self {
+            ArgError::In { error, .. } => error.within(),
+            ArgError::Regexp { value, column, .. } => Some((value, (1, *column as u64))),
+            _ => None,
+        }
+    }
+
+    /// The argument at fault, as written in the step (`mode`, `path`, ...); `None` when the
+    /// fault is the combination of arguments (the step's kind key is the place then).
+    pub fn field(&self) -> Option<&str> {
+        use ArgError as E;
+        Some(match self {
+            E::In { field, .. } | E::Nul(field) => field,
+            E::NotAbsolute { field, .. }
+            | E::PathNewline(field)
+            | E::Account { field, .. }
+            | E::Seconds { field, .. } => field,
+            E::DirectoryPath(_) => "path",
+            E::State { .. } | E::StateOutsideHandler(_) => "state",
+            E::Mode(_) => "mode",
+            E::TemplateNotFound { .. } | E::ContentAndTemplate => "template",
+            E::PackageName(_) => "name",
+            E::PropertyKey(_) => "key",
+            E::PropertyValueType(_) | E::PropertyNewline => "value",
+            E::LineNewline => "line",
+            E::Regexp { .. } => "regexp",
+            E::Sha256(_) => "sha256",
+            E::Port(_) => "port",
+            E::Status => "status",
+            E::Separator => "separator",
+            E::Shape(_)
+            | E::UnknownKind(_)
+            | E::Flag(_)
+            | E::Number(_)
+            | E::NoContent
+            | E::ContentOfAbsent
+            | E::AptNothing
+            | E::PropertyNoValue
+            | E::LineMissing
+            | E::LineNothing
+            | E::Unguarded
+            | E::WaitForTarget => return None,
+        })
+    }
+}
+
+/// Names the argument an error is about, for errors whose variant cannot know it (a flag,
+/// a number, serde's shape errors): `flag_or(&a.sensitive, false).field("sensitive")?`.
+pub trait Field<T> {
+    /// The error, if any, as being about argument `field`.
+    fn field(self, field: &str) -> Result<T, ArgError>;
+}
+
+impl<T, E: Into<ArgError>> Field<T> for Result<T, E> {
+    fn field(self, field: &str) -> Result<T, ArgError> {
+        self.map_err(|e| ArgError::In {
+            field: field.to_string(),
+            error: Box::new(e.into()),
+        })
+    }
 }
 
 fn suggestion(similar: &Option<String>) -> String {

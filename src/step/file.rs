@@ -4,7 +4,7 @@
 
 use super::args::{Flag, Num, Ownership, absolute, account, flag_or, mode, present};
 use super::diff::diff_text;
-use super::error::{ArgError, StepError};
+use super::error::{ArgError, StepError, Field};
 use super::facts::{CheckOutput, FileType, Gather, Gathered, PathStat, STAT_FORMAT};
 use super::kind::{Context, Kind, Resolve, Verdict};
 use crate::script::{quote, sha256_hex};
@@ -147,7 +147,7 @@ impl Kind for File {
         let content = File::content(&a, r, present)?;
         Ok(File {
             mode: mode(&a.mode)?,
-            sensitive: flag_or(&a.sensitive, false)?,
+            sensitive: flag_or(&a.sensitive, false).field("sensitive")?,
             path,
             content,
             owner: account("owner", a.owner)?,

@@ -5,7 +5,6 @@
 use super::error::{ArgError, StepError};
 use super::facts::{CheckOutput, Gather, Gathered};
 use crate::secret::Secrets;
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::fmt::Debug;
@@ -68,13 +67,32 @@ pub trait Kind: Sized + Debug + Clone + PartialEq {
 
 /// Checks arguments as written against kind `K` (see [`super::validate`]).
 pub(super) fn validate_as<K: Kind>(args: &Value, usage: Use) -> Result<(), ArgError> {
-    let a = K::Args::deserialize(args)?;
+    let a = deserialize::<K>(args)?;
     K::validate_use(&a, usage)
+}
+
+/// The kind's arguments from `args`; a shape error names the argument it is about (the
+/// first segment of serde's path to the fault), or the unknown one.
+fn deserialize<K: Kind>(args: &Value) -> Result<K::Args, ArgError> {
+    serde_path_to_error::deserialize(args).map_err(|e| {
+        let field = match e.path().iter().next() {
+            Some(serde_path_to_error::Segment::Map { key }) => Some(key.clone()),
+            _ => None,
+        };
+        let error = ArgError::Shape(e.into_inner());
+        match field {
+            Some(field) => ArgError::In {
+                field,
+                error: Box::new(error),
+            },
+            None => error,
+        }
+    })
 }
 
 /// Builds a step of kind `K` from rendered arguments (see [`super::resolve`]).
 pub(super) fn resolve_as<K: Kind>(args: Value, r: &Resolve) -> Result<K, StepError> {
-    let a = K::Args::deserialize(&args).map_err(ArgError::from)?;
+    let a = deserialize::<K>(&args)?;
     if let Value::Object(fields) = &args {
         // Checked here, for every kind, so that no kind can forget it; after deserializing,
         // so that an unknown or misshapen field keeps its own error.

@@ -1,7 +1,7 @@
 //! `line`: one line present in (or absent from) a file; with `regexp`, the last line
 //! matching it is replaced. Lines travel in environment variables, never in argv.
 
-use super::args::{absolute, present};
+use super::args::{absolute, ere, present};
 use super::error::{ArgError, StepError};
 use super::facts::CheckOutput;
 use super::kind::{Context, Kind, Resolve, Verdict};
@@ -75,7 +75,7 @@ impl Kind for Line {
         Ok(Line {
             path,
             line: a.line,
-            regexp: a.regexp,
+            regexp: ere(a.regexp)?,
             present,
         })
     }

@@ -4,7 +4,7 @@
 //! key is appended. Values travel in environment variables and heredocs, never in argv.
 
 use super::args::{Flag, absolute, flag_or, present};
-use super::error::{ArgError, StepError};
+use super::error::{ArgError, StepError, Field};
 use super::facts::{CheckOutput, Gather, Gathered};
 use super::file::gatherable;
 use super::kind::{Context, Kind, Resolve, Verdict};
@@ -89,7 +89,7 @@ impl Kind for Property {
             return Err(ArgError::PropertyNewline.into());
         }
         Ok(Property {
-            sensitive: flag_or(&a.sensitive, false)?,
+            sensitive: flag_or(&a.sensitive, false).field("sensitive")?,
             path,
             key: a.key,
             value,

@@ -2,7 +2,7 @@
 //! restarted or reloaded.
 
 use super::args::{Flag, flag_or};
-use super::error::{ArgError, StepError};
+use super::error::{ArgError, StepError, Field};
 use super::facts::CheckOutput;
 use super::kind::{Context, Kind, Resolve, Use, Verdict};
 use crate::script::quote;
@@ -93,9 +93,9 @@ impl Kind for Service {
         }
         Ok(Service {
             name: a.name,
-            enabled: a.enabled.map(|f| f.get()).transpose()?,
+            enabled: a.enabled.map(|f| f.get()).transpose().field("enabled")?,
             state: a.state,
-            daemon_reload: flag_or(&a.daemon_reload, false)?,
+            daemon_reload: flag_or(&a.daemon_reload, false).field("daemon_reload")?,
         })
     }
 

@@ -3,7 +3,7 @@
 //! have closed the port), and it reports "ok", never "changed", when it succeeds.
 
 use super::args::Num;
-use super::error::{ArgError, StepError};
+use super::error::{ArgError, StepError, Field};
 use super::facts::CheckOutput;
 use super::kind::{Context, Kind, Resolve, Verdict};
 use crate::script::quote;
@@ -82,7 +82,7 @@ impl Kind for WaitFor {
     type Facts = WaitForFacts;
 
     fn new(a: WaitForArgs, _: &Resolve) -> Result<WaitFor, StepError> {
-        let timeout = a.timeout.map(|t| t.get()).transpose()?.unwrap_or(60);
+        let timeout = a.timeout.map(|t| t.get()).transpose().field("timeout")?.unwrap_or(60);
         if timeout > MAX_WAIT {
             return Err(ArgError::Seconds {
                 field: "timeout",
@@ -94,11 +94,21 @@ impl Kind for WaitFor {
         }
         let target = match (a.port, a.url) {
             (Some(p), None) => Target::Port {
-                port: u16::try_from(p.get()?).map_err(|_| ArgError::Port)?,
+                port: p
+                    .get()
+                    .ok()
+                    .and_then(|n| u16::try_from(n).ok())
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| {
+                        ArgError::Port(match p {
+                            Num::Int(n) => n.to_string(),
+                            Num::Text(t) => t,
+                        })
+                    })?,
                 host: a.host.unwrap_or_else(|| "127.0.0.1".into()),
             },
             (None, Some(url)) => {
-                let status = a.status.map(|s| s.get()).transpose()?.unwrap_or(200);
+                let status = a.status.map(|s| s.get()).transpose().field("status")?.unwrap_or(200);
                 let status = u16::try_from(status).map_err(|_| ArgError::Status)?;
                 Target::Url { url, status }
             }

@@ -90,7 +90,7 @@ fn plan(steps: Vec<Action>) -> HostPlan {
             timeout: (i % 2 == 0).then_some(30),
             ends_meetings: false,
             file: "steps.yml".into(),
-            line: 1,
+            places: Default::default(),
         }),
         action,
         timeout: 30,
