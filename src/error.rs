@@ -136,8 +136,11 @@ pub fn snippet(source: &str, line: u64, column: u64) -> Option<String> {
 /// edit distance costs the product of both lengths.
 const SUGGEST_MAX_CHARS: usize = 64;
 
-/// The closest candidate to `word` by edit distance (Levenshtein, in characters), if it is
-/// close enough to be a typo: at most 2 edits, or a third of the candidate's length.
+/// The closest candidate to `word` by edit distance, if it is close enough to be a typo: at
+/// most 2 edits, or a third of the candidate's length. The distance is the optimal string
+/// alignment distance (strsim's `osa_distance`, in characters): a swap of two neighbouring
+/// characters, the commonest typo, is one edit, so `wbe1` is nearer to `web1` than to
+/// `web`. Of equally near candidates the first wins.
 pub fn did_you_mean<'a>(
     word: &str,
     candidates: impl IntoIterator<Item = &'a str>,
@@ -148,8 +151,8 @@ pub fn did_you_mean<'a>(
     candidates
         .into_iter()
         .filter(|c| c.chars().count() <= SUGGEST_MAX_CHARS)
-        .map(|c| (strsim::levenshtein(word, c), c))
-        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
+        .map(|c| (strsim::osa_distance(word, c), c))
+        .filter(|(d, c)| *d <= 2.max(c.chars().count() / 3))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }
@@ -164,6 +167,17 @@ mod tests {
         assert_eq!(did_you_mean("childern", keys), Some("children"));
         assert_eq!(did_you_mean("host", keys), Some("hosts"));
         assert_eq!(did_you_mean("zebra", keys), None);
+    }
+
+    #[test]
+    fn a_swap_is_one_edit_and_the_nearest_name_wins() {
+        // Groups are offered before hosts; by Levenshtein `web` and `web1` were both 2 edits
+        // from `wbe1`, and the group won.
+        assert_eq!(
+            did_you_mean("wbe1", ["web", "db", "web1", "db1"]),
+            Some("web1")
+        );
+        assert_eq!(did_you_mean("ngnix", ["nginx", "coturn"]), Some("nginx"));
     }
 
     #[test]
