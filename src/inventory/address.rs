@@ -49,7 +49,8 @@ pub fn ssh_destination(address: &str) -> Result<&str, String> {
     }
 }
 
-/// Refuses an address ssh could take for an option or that cannot be a host, and port 0.
+/// Refuses an address ssh could take for an option or that cannot be a host (the port is
+/// checked as it is read: [`super::file::Port`]).
 /// A host without `address:` is reached by its name (`by_name`: nothing else, such as
 /// `ansible_host`, gives its address), so then the name must be an address.
 pub(super) fn check(
@@ -59,12 +60,6 @@ pub(super) fn check(
     at: (u64, u64),
     by_name: bool,
 ) -> Result<(), Diagnostic> {
-    if let Some(p) = &hf.port
-        && p.value == 0
-    {
-        let (line, col) = (p.referenced.line(), p.referenced.column());
-        return Err(source.at(line, col, "port 0 is out of range (1-65535)"));
-    }
     match &hf.address {
         Some(a) => match problem(&a.value) {
             Some(why) => Err(source

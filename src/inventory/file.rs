@@ -40,7 +40,7 @@ pub struct GroupFile {
 pub struct HostFile {
     /// DNS name, IP address or ssh_config alias; default: the host's name.
     pub address: Option<Spanned<String>>,
-    pub port: Option<Spanned<u16>>,
+    pub port: Option<Spanned<Port>>,
     pub user: Option<String>,
     /// `ssh` (default) or `local` (run on the controller itself).
     pub connection: Option<Connection>,
@@ -59,4 +59,51 @@ pub enum Connection {
     #[default]
     Ssh,
     Local,
+}
+
+/// A host's ssh port, 1-65535 (a whole number, or its digits quoted). Anything else is
+/// refused in the operator's words ("`eighty` is not a port number (1-65535)") rather than
+/// the parser's ("invalid u16").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Port(pub u16);
+
+impl<'de> Deserialize<'de> for Port {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Port, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Port;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a port number (1-65535)")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Port, E> {
+                u16::try_from(v)
+                    .ok()
+                    .filter(|p| *p > 0)
+                    .map(Port)
+                    .ok_or_else(|| E::custom(format!("`{v}` is not a port number (1-65535)")))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Port, E> {
+                match u64::try_from(v) {
+                    Ok(v) => self.visit_u64(v),
+                    Err(_) => Err(E::custom(format!("`{v}` is not a port number (1-65535)"))),
+                }
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Port, E> {
+                Err(E::custom(format!("`{v}` is not a port number (1-65535)")))
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Port, E> {
+                Err(E::custom(format!("`{v}` is not a port number (1-65535)")))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Port, E> {
+                match v.trim().parse::<u64>() {
+                    Ok(n) if !v.trim().starts_with('+') => self.visit_u64(n),
+                    _ => Err(E::custom(format!(
+                        "`{}` is not a port number (1-65535)",
+                        v.escape_debug()
+                    ))),
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
 }

@@ -214,7 +214,7 @@ impl Hosts<'_> {
                     .as_ref()
                     .map_or_else(|| name.to_string(), |a| a.value.clone())
             }),
-            port: ansible.port.or(hf.port.as_ref().map(|p| p.value)),
+            port: ansible.port.or(hf.port.as_ref().map(|p| p.value.0)),
             user: ansible.user.or_else(|| hf.user.clone()),
             connection: ansible.connection.or(hf.connection).unwrap_or_default(),
             become_root: ansible.become_root.or(hf.become_root).unwrap_or(false),
