@@ -39,6 +39,18 @@ impl std::fmt::Display for RenderError {
     }
 }
 
+impl RenderError {
+    /// The message for a diagnostic already placed at the value that failed: without "line 1
+    /// of the value", which the place shows; a later line of a multi-line value is still
+    /// named.
+    pub fn in_placed_value(&self) -> String {
+        match (&self.template, self.line) {
+            (None, None | Some(1)) => self.message.clone(),
+            _ => self.to_string(),
+        }
+    }
+}
+
 /// The largest output one render may produce, in bytes (10 MiB).
 pub const MAX_RENDER_BYTES: usize = 10 * 1024 * 1024;
 
@@ -49,7 +61,16 @@ pub const RENDER_FUEL: u64 = 5_000_000;
 /// The operator's words for a minijinja error.
 pub fn describe(e: &minijinja::Error) -> String {
     let mut msg = match e.kind() {
-        minijinja::ErrorKind::UndefinedError => "undefined variable".to_string(),
+        minijinja::ErrorKind::UndefinedError => {
+            // minijinja's detail is "`name` is undefined": say it once.
+            return match e.detail().and_then(|d| d.strip_suffix(" is undefined")) {
+                Some(name) => format!("undefined variable {name}"),
+                None => match e.detail() {
+                    Some(d) => format!("undefined variable: {d}"),
+                    None => "undefined variable".to_string(),
+                },
+            };
+        }
         minijinja::ErrorKind::OutOfFuel => {
             return "template exceeds its rendering budget".to_string();
         }

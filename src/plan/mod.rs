@@ -180,7 +180,11 @@ fn plan_host(
     let resolved = crate::vars::resolve(templates, &mut vars, &mut taint);
     inv.secrets.add_derived(std::mem::take(&mut taint.derived));
     if let Err((key, e)) = resolved {
-        let message = format!("host {}: variable {key}: {e}", host.name);
+        let message = format!(
+            "host {}: variable {key}: {}",
+            host.name,
+            e.in_placed_value()
+        );
         return Err(vec![var_diagnostic(
             inv, host, roles, run_vars, &key, Some(&e), message,
         )]);
@@ -323,7 +327,12 @@ fn resolve(
             let at = spec.places.when.unwrap_or(spec.places.step);
             let written = Value::String(w.clone());
             let within = position_in_value(Some(&written), &e);
-            fail(at, Some(&written), within, format!("when: {e}"))
+            fail(
+                at,
+                Some(&written),
+                within,
+                format!("when: {}", e.in_placed_value()),
+            )
         })?
     {
         return Ok(None);
@@ -357,7 +366,7 @@ fn resolve(
         let name = failed_arg.as_deref();
         let written = name.and_then(|n| spec.args.get(n));
         let within = position_in_value(written, &e);
-        fail(spec.places.arg(name), written, within, e.to_string())
+        fail(spec.places.arg(name), written, within, e.in_placed_value())
     })?;
     let r = Resolve {
         templates,
