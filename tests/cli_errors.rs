@@ -194,7 +194,7 @@ fn fifo_as_secret_file_is_refused_at_once() {
     std::fs::write(&inv, text).unwrap();
     let (code, stdout, stderr) = rollout(&["plan", inv.to_str().unwrap()]);
     let want = format!(
-        "error: {}:3:8: secret `file:fifo`: not a regular file\n  |\n2 |   vars:\n3 |     s: {{secret: \"file:fifo\"}}\n  |        ^\n",
+        "error: {}:3:17: secret `file:fifo`: not a regular file\n  |\n2 |   vars:\n3 |     s: {{secret: \"file:fifo\"}}\n  |                 ^\n",
         inv.display()
     );
     assert_eq!(stderr, want);

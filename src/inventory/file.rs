@@ -6,7 +6,7 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-pub type Vars = IndexMap<String, Spanned<serde_json::Value>>;
+pub type Vars = IndexMap<String, Spanned<crate::yaml::Node>>;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -108,12 +108,28 @@ fn resolve_vars(
 ) -> Result<Map<String, Value>, Diagnostic> {
     let mut out = Map::new();
     for (k, v) in vars {
-        let mut value = v.value.clone();
-        secret::resolve_in(&mut value, base, found)
-            .map_err(|e| source.at(v.referenced.line(), v.referenced.column(), e))?;
+        let mut value = v.value.value.clone();
+        secret::resolve_in(&mut value, base, found).map_err(|e| {
+            let (line, col) =
+                reference_fault(&v.value).unwrap_or((v.referenced.line(), v.referenced.column()));
+            source.at(line, col, e)
+        })?;
         out.insert(k.clone(), value);
     }
     Ok(out)
+}
+
+/// Where a malformed secret reference written as the variable's value is wrong: the key
+/// besides `secret`, else the `secret` key's value. None for a value that is not a reference
+/// (a reference nested deeper is placed at the variable).
+fn reference_fault(node: &crate::yaml::Node) -> Option<crate::yaml::Pos> {
+    if !node.keys.contains_key("secret") {
+        return None;
+    }
+    match node.keys.iter().find(|(k, _)| *k != "secret") {
+        Some((_, (key, _))) => Some(*key),
+        None => node.value_at("secret"),
+    }
 }
 
 /// The roles found in the roles folder, to check the inventory's `roles:` entries against.
