@@ -116,9 +116,6 @@ impl Source {
 fn scalar_position(text: &str, at: Pos, value: &str, within: Pos) -> Pos {
     let (line, column) = at;
     let (wline, wcol) = within;
-    if wline != 1 || wcol <= 1 {
-        return at;
-    }
     let Some(src_line) = text.lines().nth((line as usize).saturating_sub(1)) else {
         return at;
     };
@@ -126,6 +123,18 @@ fn scalar_position(text: &str, at: Pos, value: &str, within: Pos) -> Pos {
         .chars()
         .skip((column as usize).saturating_sub(1))
         .collect();
+    let after_indicator = line > 1
+        && text
+            .lines()
+            .nth(line as usize - 2)
+            .map(|l| l.split(" #").next().unwrap_or("").trim_end())
+            .is_some_and(|l| l.ends_with('|') || l.ends_with("|-") || l.ends_with("|+"));
+    if after_indicator {
+        return literal_block_position(text, at, value, within);
+    }
+    if wline != 1 || wcol <= 1 {
+        return at;
+    }
     let before: String = value.chars().take((wcol - 1) as usize).collect();
     let quoted = rest.starts_with(['"', '\'']);
     let body = if quoted { &rest[1..] } else { rest.as_str() };
@@ -133,6 +142,20 @@ fn scalar_position(text: &str, at: Pos, value: &str, within: Pos) -> Pos {
         return at;
     }
     (line, column + wcol - 1 + u64::from(quoted))
+}
+
+/// [`scalar_position`] in a literal block scalar (`|`, `|-`, `|+`), which serde-saphyr places
+/// at its first line: line N of the value is the file's N-th line from there, at the same
+/// indentation. The block's start when the file does not read as the value there.
+fn literal_block_position(text: &str, at: Pos, value: &str, within: Pos) -> Pos {
+    let (wline, wcol) = within;
+    let indent = (at.1 as usize).saturating_sub(1);
+    let file_line = text.lines().nth((at.0 + wline) as usize - 2);
+    let value_line = value.lines().nth((wline as usize).saturating_sub(1));
+    match (file_line, value_line) {
+        (Some(f), Some(v)) if f.get(indent..) == Some(v) => (at.0 + wline - 1, at.1 + wcol - 1),
+        _ => at,
+    }
 }
 
 /// Where the tag `tag` of the node at `line`:`column` was written: serde-saphyr places the
@@ -390,6 +413,21 @@ mod tests {
                 .message
                 .contains("`x`")
         );
+    }
+
+    #[test]
+    fn a_place_inside_a_value_is_found_where_the_file_reads_as_the_value() {
+        let text =
+            "a: \"x {{ y }}\"\nb: x {{ y }}\nc: |\n  one\n  two {{ y }}\nd: \"\\t {{ y }}\"\n";
+        // Quoted, plain, literal block (line 2 of the value), and an escape before the fault
+        // (the file does not read as the value: the scalar's start).
+        assert_eq!(scalar_position(text, (1, 4), "x {{ y }}", (1, 3)), (1, 7));
+        assert_eq!(scalar_position(text, (2, 4), "x {{ y }}", (1, 3)), (2, 6));
+        assert_eq!(
+            scalar_position(text, (4, 3), "one\ntwo {{ y }}", (2, 5)),
+            (5, 7)
+        );
+        assert_eq!(scalar_position(text, (6, 4), "\t {{ y }}", (1, 3)), (6, 4));
     }
 
     #[test]
