@@ -356,3 +356,9 @@ fn step_argument_errors_point_at_the_argument() {
         expect_error(name, &[]);
     }
 }
+
+#[test]
+fn when_that_does_not_parse_is_located_at_the_fault() {
+    // Refused when the role loads, at the token where the expression goes wrong.
+    expect_error("role_when_syntax", &[]);
+}

@@ -380,15 +380,19 @@ impl Common<'_> {
         {
             None => Ok(vec![]),
             Some((Value::String(s), ..)) => Ok(vec![s.clone()]),
-            Some((Value::Array(a), l, c)) => a
-                .iter()
-                .map(|x| {
-                    x.as_str().map(String::from).ok_or_else(|| {
-                        self.src
-                            .at(l, c, format!("`{key}` must be a list of strings"))
+            Some((Value::Array(a), l, c)) => {
+                let items = self.places(key);
+                a.iter()
+                    .enumerate()
+                    .map(|(i, x)| {
+                        x.as_str().map(String::from).ok_or_else(|| {
+                            let (l, c) = items.get(i).copied().unwrap_or((l, c));
+                            self.src
+                                .at(l, c, format!("`{key}` must be a list of strings"))
+                        })
                     })
-                })
-                .collect(),
+                    .collect()
+            }
             Some((_, l, c)) => Err(self.src.at(
                 l,
                 c,
@@ -446,10 +450,22 @@ impl Common<'_> {
         };
         let expr = self.text("when")?.unwrap_or_default();
         if let Err(e) = minijinja::Environment::new().compile_expression(&expr) {
-            return Err(self.src.at(
-                w.referenced.line(),
-                w.referenced.column(),
-                format!("`when` is not a valid expression: {e}"),
+            let within = e
+                .range()
+                .and_then(|r| expr.get(..r.start))
+                .map_or((1, 1), |before| {
+                    let line = before.matches('\n').count() as u64 + 1;
+                    let col = before.rsplit('\n').next().unwrap_or("").chars().count() as u64 + 1;
+                    (line, col)
+                });
+            return Err(self.src.at_in_scalar(
+                pos(w),
+                &expr,
+                within,
+                format!(
+                    "`when` is not a valid expression: {}",
+                    crate::template::describe(&e)
+                ),
             ));
         }
         Ok(())
