@@ -185,9 +185,9 @@ fn plan_host(
             host.name,
             e.in_placed_value()
         );
-        return Err(vec![var_diagnostic(
-            inv, host, roles, run_vars, &key, Some(&e), message,
-        )]);
+        let mut d = var_diagnostic(inv, host, roles, run_vars, &key, Some(&e), message);
+        d.hint = undefined_hint(&e.message, &vars);
+        return Err(vec![d]);
     }
     // What the host's values look like with canaries for secrets; only hosts with secrets
     // pay for it.
@@ -202,6 +202,7 @@ fn plan_host(
         ctx: &ctx,
         canary: canary.as_ref(),
         secrets: &inv.secrets,
+        vars: &vars,
     };
     let mut errors = Vec::new();
     let mut steps = Vec::new();
@@ -296,6 +297,20 @@ struct Render<'a> {
     /// The variables with canaries for secrets (see [`Taint::canary`]); None without secrets.
     canary: Option<&'a minijinja::Value>,
     secrets: &'a Secrets,
+    /// The host's variables, for a did-you-mean on an undefined one.
+    vars: &'a Map<String, Value>,
+}
+
+/// For "undefined variable `x`", the nearest of the host's variable names (a typo), as a
+/// hint.
+fn undefined_hint(message: &str, vars: &Map<String, Value>) -> Option<String> {
+    let name = message
+        .split_once("undefined variable `")?
+        .1
+        .split_once('`')?
+        .0;
+    crate::error::did_you_mean(name, vars.keys().map(String::as_str))
+        .map(|n| format!("did you mean `{n}`?"))
 }
 
 fn resolve(
@@ -313,14 +328,16 @@ fn resolve(
     // An error at a part of the step (`at`), inside a string written there when `within`
     // (line, column in the value) is known.
     let fail = |at: Pos, written: Option<&Value>, within: Pos, msg: String| {
+        let hint = undefined_hint(&msg, render.vars);
         let msg = message(&msg);
-        match source() {
+        let d = match source() {
             Ok(src) => match written.and_then(Value::as_str) {
                 Some(text) => src.at_in_scalar(at, text, within, msg),
                 None => src.at(at.0, at.1, msg),
             },
             Err(_) => Diagnostic::file(&spec.file, msg),
-        }
+        };
+        Diagnostic { hint, ..d }
     };
     if let Some(w) = &spec.when
         && !templates.eval_bool(w, ctx).map_err(|e| {
@@ -410,7 +427,11 @@ fn resolve(
                 "host {}, step `{}` of role {}",
                 host.name, spec.name, spec.role
             );
-            templates.diagnostic(&t, &context).unwrap_or_else(|| {
+            let hint = undefined_hint(&t.message, render.vars);
+            let d = templates
+                .diagnostic(&t, &context)
+                .map(|d| Diagnostic { hint, ..d });
+            d.unwrap_or_else(|| {
                 let at = spec.places.arg(Some("template"));
                 fail(at, None, (1, 1), t.to_string())
             })
