@@ -124,12 +124,45 @@ pub fn snippet(source: &str, line: u64, column: u64) -> Option<String> {
     let width = line.to_string().len();
     let mut out = format!("{:width$} |\n", "");
     if idx > 0 {
-        out.push_str(&format!("{:>width$} | {}\n", line - 1, lines[idx - 1]));
+        out.push_str(&format!(
+            "{:>width$} | {}\n",
+            line - 1,
+            visible(lines[idx - 1])
+        ));
     }
-    out.push_str(&format!("{line:>width$} | {at}\n"));
+    out.push_str(&format!("{line:>width$} | {}\n", visible(at)));
     let col = usize::try_from(column.max(1)).unwrap_or(1) - 1;
+    // The caret under the same character once control characters are shown escaped.
+    let before: String = at.chars().take(col).collect();
+    let col = visible(&before).chars().count() + col.saturating_sub(before.chars().count());
     out.push_str(&format!("{:width$} | {}^", "", " ".repeat(col)));
     Some(out)
+}
+
+/// Text for the operator's terminal: control characters other than a newline shown as
+/// Rust-style escapes (`\u{1b}`), so a value quoted in an error cannot recolour, clear or
+/// rewrite the screen. Applied after redaction, which matches the values as they are.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\n' => "\n".to_string(),
+            c if c.is_control() => c.escape_unicode().to_string(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+/// A source line as it may be printed to a terminal: control characters (an ESC sequence
+/// would recolour or clear the operator's screen, a CR would hide what came before) shown
+/// as Rust-style escapes, `\u{1b}`; a tab as one space so the caret stays aligned.
+fn visible(line: &str) -> String {
+    line.chars()
+        .map(|c| match c {
+            '\t' => " ".to_string(),
+            c if c.is_control() => c.escape_unicode().to_string(),
+            c => c.to_string(),
+        })
+        .collect()
 }
 
 /// Words longer than this get no suggestion: nobody mistypes a 65-character key, and the
@@ -190,6 +223,15 @@ mod tests {
         let near = "a".repeat(64);
         let cand = format!("{}b", "a".repeat(63));
         assert_eq!(did_you_mean(&near, [cand.as_str()]), Some(cand.as_str()));
+    }
+
+    #[test]
+    fn control_characters_are_shown_escaped_with_the_caret_aligned() {
+        let d = Diagnostic::at(Path::new("x.yml"), "x: \u{1b}[2Jred\u{7}z\n", 1, 12, "bad");
+        assert_eq!(
+            d.to_string(),
+            "error: x.yml:1:12: bad\n  |\n1 | x: \\u{1b}[2Jred\\u{7}z\n  |                     ^"
+        );
     }
 
     #[test]

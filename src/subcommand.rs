@@ -5,6 +5,7 @@
 //! exit codes and text, so no command prints its own errors or picks its own exit code.
 
 use crate::app::{self, Interrupted};
+use crate::error::printable;
 use crate::error::{Diagnostic, Exit};
 use crate::exec::Goal;
 use crate::pool::error::PoolError;
@@ -81,16 +82,21 @@ impl Error {
     /// Shows the error as its exit says: bad input and interruptions on stderr only (nothing
     /// has run, or the run was cut short); a failure also as an `error` object in JSON. Every
     /// text passes through [`redact_known`]: a diagnostic may quote a value that came from a
-    /// secret, and the error may come before the run's `Secrets` exist.
+    /// secret, and the error may come before the run's `Secrets` exist; then through
+    /// [`printable`], so that no control character reaches the terminal.
     pub fn print(&self, format: Format) {
         match (self.exit(), self) {
             (_, Error::Input(ds) | Error::Pool(PoolError::Input(ds))) => {
                 for d in ds {
-                    eprintln!("{}", redact_known(&d.to_string()));
+                    eprintln!("{}", printable(&redact_known(&d.to_string())));
                 }
             }
-            (Exit::Input, e) => eprintln!("error: {}", redact_known(&e.to_string())),
-            (Exit::Interrupted, e) => eprintln!("\n{}", redact_known(&e.to_string())),
+            (Exit::Input, e) => {
+                eprintln!("error: {}", printable(&redact_known(&e.to_string())));
+            }
+            (Exit::Interrupted, e) => {
+                eprintln!("\n{}", printable(&redact_known(&e.to_string())));
+            }
             (_, e) => summary::error(format, &e.to_string()),
         }
     }
