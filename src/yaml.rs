@@ -27,6 +27,14 @@ impl Source {
     /// A file that cannot be read, is not a regular file, is too large, is not UTF-8 (located
     /// at the first bad byte) or holds only blank and comment lines.
     pub fn read(path: &Path) -> Result<Source, Diagnostic> {
+        Source::read_or_hint(path, None)
+    }
+
+    /// [`Source::read`], with `empty_hint` for an empty file (what the file should hold).
+    ///
+    /// # Errors
+    /// As [`Source::read`].
+    pub fn read_or_hint(path: &Path, empty_hint: Option<&str>) -> Result<Source, Diagnostic> {
         let bytes =
             crate::bounded::read(path, crate::bounded::MAX_FILE_BYTES).map_err(|e| match e {
                 ReadError::Io(e) => Diagnostic::file(path, format!("cannot read file: {e}")),
@@ -45,8 +53,9 @@ impl Source {
             .lines()
             .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
         {
-            return Err(Diagnostic::file(path, "file is empty")
-                .with_hint("an inventory needs at least `all:` with `hosts:` or `children:`"));
+            let mut d = Diagnostic::file(path, "file is empty");
+            d.hint = empty_hint.map(String::from);
+            return Err(d);
         }
         Ok(Source {
             path: path.to_path_buf(),
@@ -197,7 +206,23 @@ pub fn original(e: &YamlError) -> &YamlError {
 /// words except where ours say more to an operator.
 fn message(e: &YamlError) -> String {
     match e {
-        YamlError::Budget { .. } => "document expands to too many nodes (alias bomb?)".into(),
+        YamlError::Budget { breach, .. } => {
+            use serde_saphyr::budget::BudgetBreach as B;
+            match breach {
+                B::Nodes { .. } | B::Events { .. } => {
+                    "the file has more than 200000 values (an alias counts each time it is used)"
+                }
+                B::Depth { .. } => "the file nests values more than 128 levels deep",
+                B::Aliases { .. } | B::AliasAnchorRatio { .. } | B::MergeKeys { .. } => {
+                    "the file uses aliases too often (an alias bomb?)"
+                }
+                _ => "the file is too large to read",
+            }
+            .into()
+        }
+        YamlError::MultipleDocuments { .. } => {
+            "a second YAML document (after `---`): only one is allowed per file".into()
+        }
         // The crate's text ends with advice for programmers (DuplicateKeyPolicy).
         YamlError::DuplicateMappingKey { key: Some(k), .. } => {
             format!("duplicate mapping key: {k}")

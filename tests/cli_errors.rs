@@ -362,3 +362,19 @@ fn when_that_does_not_parse_is_located_at_the_fault() {
     // Refused when the role loads, at the token where the expression goes wrong.
     expect_error("role_when_syntax", &[]);
 }
+
+#[test]
+fn messages_fit_the_file_and_speak_the_operators_words() {
+    // An empty steps.yml gets a hint about steps, not about inventories; a second YAML
+    // document is named as such (not with the parser's advice for programmers).
+    expect_error("role_empty_steps", &[]);
+    expect_error("two_documents", &[]);
+}
+
+#[test]
+fn control_characters_never_reach_the_terminal() {
+    // An ESC in the file (here inside a value the error quotes) is shown escaped, in the
+    // message and in the snippet, with the caret still under the fault.
+    expect_error("control_chars", &[]);
+    expect_error("control_chars_raw", &[]);
+}

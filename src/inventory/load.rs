@@ -32,7 +32,10 @@ use std::path::{Path, PathBuf};
 /// are invalid, or the inventory defines no hosts.
 pub fn load(path: &Path, extra_vars: &[(String, String)]) -> Result<Inventory, Diagnostic> {
     // Only a regular file of bounded size: a FIFO or /dev/zero would hang or exhaust memory.
-    let source = crate::yaml::Source::read(path)?;
+    let source = crate::yaml::Source::read_or_hint(
+        path,
+        Some("an inventory needs at least `all:` with `hosts:` or `children:`"),
+    )?;
     let file: InventoryFile = source.parse()?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let base = if base.as_os_str().is_empty() {

@@ -180,7 +180,12 @@ pub fn load(dir: &Path, name: &str) -> Result<Role, Diagnostic> {
 /// A role's defaults. Secret references are refused: defaults are shared by every inventory
 /// and never resolved, so `{secret: ...}` here would reach hosts as a literal mapping.
 fn read_defaults(path: &Path) -> Result<(Map<String, Value>, Defaults), Diagnostic> {
-    let src = crate::yaml::Source::read(path)?;
+    let src = crate::yaml::Source::read_or_hint(
+        path,
+        Some(
+            "defaults.yml maps variable names to values (`name: value`); delete it if the role has none",
+        ),
+    )?;
     let m: IndexMap<String, Spanned<Value>> = src.parse()?;
     let mut out = Map::new();
     let mut positions = BTreeMap::new();
@@ -214,7 +219,15 @@ fn read_defaults(path: &Path) -> Result<(Map<String, Value>, Defaults), Diagnost
 ///
 /// Errors: the file cannot be read or parsed, or a step is invalid (at the offending key).
 fn parse_steps(role: &str, path: &Path, usage: Use) -> Result<Vec<StepSpec>, Diagnostic> {
-    let src = crate::yaml::Source::read(path)?;
+    let hint = match usage {
+        Use::Step => {
+            "steps.yml lists the role's steps: `- name: ...` with one kind such as `file:`"
+        }
+        Use::Handler => {
+            "handlers.yml lists steps that run when notified (`- name: ...` with one kind); delete it if the role has none"
+        }
+    };
+    let src = crate::yaml::Source::read_or_hint(path, Some(hint))?;
     let raw: Vec<RawStep> = src.parse()?;
     let mut out: Vec<StepSpec> = Vec::new();
     for (i, step) in raw.into_iter().enumerate() {

@@ -12,9 +12,10 @@ pub enum ArgError {
     /// An error about argument `field` whose variant does not name it (see [`Field`]).
     #[error("{error}")]
     In { field: String, error: Box<ArgError> },
-    /// The arguments do not fit the kind's fields (serde's own text, e.g. "unknown field").
-    #[error(transparent)]
-    Shape(#[from] serde_json::Error),
+    /// The arguments do not fit the kind's fields: serde's text (e.g. "unknown field"), with
+    /// Rust's type names put in the operator's words ([`ArgError::shape`]).
+    #[error("{0}")]
+    Shape(String),
     /// No kind of that name.
     #[error("unknown step kind `{0}`")]
     UnknownKind(String),
@@ -138,6 +139,24 @@ pub enum ArgError {
 }
 
 impl ArgError {
+    /// serde's error about the arguments' shape, without Rust's type names: "expected struct
+    /// FileArgs" and "data did not match any variant of untagged enum Num" say nothing to
+    /// the author of a role.
+    pub fn shape(e: &serde_json::Error) -> ArgError {
+        let text = e.to_string();
+        let words = match text.strip_prefix("data did not match any variant of untagged enum ") {
+            Some("Num") => "expected a number".to_string(),
+            Some("Flag") => "expected true or false".to_string(),
+            Some("Names") => "expected a package name or a list of them".to_string(),
+            Some(_) => "not a value this argument takes".to_string(),
+            None => match text.split_once(", expected struct ") {
+                Some((head, _)) => format!("{head}, expected a mapping of arguments"),
+                None => text,
+            },
+        };
+        ArgError::Shape(words)
+    }
+
     /// Where in the argument's (rendered) value the fault is, as line and column (1-based),
     /// when the error knows; with the value itself, to tell whether it reads as written.
     pub fn within(&self) -> Option<(&str, (u64, u64))> {

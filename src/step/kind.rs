@@ -79,11 +79,17 @@ fn deserialize<K: Kind>(args: &Value) -> Result<K::Args, ArgError> {
             Some(serde_path_to_error::Segment::Map { key }) => Some(key.clone()),
             _ => None,
         };
-        let error = ArgError::Shape(e.into_inner());
+        let error = ArgError::shape(e.inner());
+        // An unknown field's text names it already.
+        let named = error.to_string().starts_with("unknown field");
         match field {
-            Some(field) => ArgError::In {
+            Some(field) if named => ArgError::In {
                 field,
                 error: Box::new(error),
+            },
+            Some(field) => ArgError::In {
+                error: Box::new(ArgError::Shape(format!("`{field}`: {error}"))),
+                field,
             },
             None => error,
         }
