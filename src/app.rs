@@ -115,12 +115,11 @@ pub enum InventoryShow {
 /// parsed, or a group or host that is not in the inventory, as located diagnostics.
 pub fn inventory(q: &InventoryQuery) -> Result<String, Vec<Diagnostic>> {
     use crate::inventory::ansible;
-    let password = match &q.vault_password_file {
-        Some(p) => {
-            Some(ansible::vault::Password::read(p).map_err(|e| vec![Diagnostic::file(p, e)])?)
-        }
-        None => None,
-    };
+    // Read now, needed only if a vault is met (an error then names the file and why).
+    let password = q
+        .vault_password_file
+        .as_deref()
+        .map(ansible::vault::PasswordFile::new);
     let inv = ansible::read(&q.sources, password.as_ref()).map_err(|d| vec![d])?;
     // Registered so that an error or any later output redacts them.
     crate::secret::Secrets::new(inv.secrets.clone());

@@ -155,6 +155,45 @@ fn vault_values_never_show_and_need_the_right_password() {
 }
 
 #[test]
+fn a_password_file_that_cannot_be_read_matters_only_to_a_vault() {
+    let gone = std::env::temp_dir().join(format!("rollout-no-pass-{}", std::process::id()));
+    let args = |inv: &'static str| {
+        [
+            "-i",
+            inv,
+            "--list",
+            "--vault-password-file",
+            gone.to_str().unwrap(),
+        ]
+        .map(String::from)
+    };
+    // No vault in this inventory: the missing file does not matter.
+    let case = corpus().join("17-group-priority-same-depth-ini");
+    let a = args("hosts.ini");
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    let out = rollout(&case, &a, None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A vault-encrypted file needs it: exit 2 naming both files.
+    let case = corpus().join("04-virtuos-bbb-vaultfile-yaml");
+    let a = args("hosts.yml");
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    let out = rollout(&case, &a, None);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("group_vars/all/vault.yml")
+            && err.contains("vault password file")
+            && err.contains("cannot be read")
+            && err.contains(gone.to_str().unwrap()),
+        "{err}"
+    );
+}
+
+#[test]
 fn inline_vault_values_are_redacted_without_a_password() {
     let case = corpus().join("19-docs-network-inventory-vault-yaml");
     let out = rollout(&case, &["-i", "inventory.yml", "--host", "leaf01"], None);

@@ -24,7 +24,6 @@ use data::{ALL, Data};
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 use vars_dirs::VarsFiles;
-use vault::Password;
 
 /// Variables ansible-core sets itself and `ansible-inventory` leaves out of its output
 /// (`INTERNAL_STATIC_VARS` of lib/ansible/constants.py); a variable of the same name set in
@@ -92,7 +91,10 @@ pub struct Inventory {
 ///
 /// # Errors
 /// The first source or variable file that cannot be read, decrypted or parsed, located.
-pub fn read(sources: &[PathBuf], password: Option<&Password>) -> Result<Inventory, Diagnostic> {
+pub fn read(
+    sources: &[PathBuf],
+    password: Option<&vault::PasswordFile>,
+) -> Result<Inventory, Diagnostic> {
     let mut data = Data::new();
     let mut warnings = Vec::new();
     let mut var_dirs = Vec::new();

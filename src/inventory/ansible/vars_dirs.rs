@@ -8,7 +8,7 @@
 //! variables are merged in order, a later file's top-level key replacing an earlier one.
 
 use super::value;
-use super::vault::{self, Password};
+use super::vault;
 use super::yaml;
 use crate::error::Diagnostic;
 use serde_json::{Map, Value};
@@ -24,7 +24,7 @@ const MAX_FILES: usize = 10_000;
 
 /// Reads and caches variable files.
 pub struct VarsFiles<'a> {
-    password: Option<&'a Password>,
+    password: Option<&'a vault::PasswordFile>,
     cache: HashMap<PathBuf, Map<String, Value>>,
     /// Merged variables by (folder, `group_vars`/`host_vars`, name): a group's files are
     /// looked for once, not once per host.
@@ -34,7 +34,7 @@ pub struct VarsFiles<'a> {
 }
 
 impl<'a> VarsFiles<'a> {
-    pub fn new(password: Option<&'a Password>) -> Self {
+    pub fn new(password: Option<&'a vault::PasswordFile>) -> Self {
         VarsFiles {
             password,
             cache: HashMap::new(),
@@ -99,6 +99,15 @@ impl<'a> VarsFiles<'a> {
                 )
                 .with_hint("pass --vault-password-file FILE or set ANSIBLE_VAULT_PASSWORD_FILE"));
             };
+            let password = password.read.as_ref().map_err(|e| {
+                Diagnostic::file(
+                    file,
+                    format!(
+                        "this file is vault-encrypted and the vault password file {} cannot be read: {e}",
+                        password.path.display()
+                    ),
+                )
+            })?;
             let plain = vault::decrypt(&text, password).map_err(|e| {
                 Diagnostic::file(
                     file,

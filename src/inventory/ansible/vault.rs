@@ -37,6 +37,27 @@ impl std::fmt::Debug for Password {
     }
 }
 
+/// A vault password file named on the command line or in `ANSIBLE_VAULT_PASSWORD_FILE`,
+/// read once and used when a vault first needs it: an inventory without vaults is read even
+/// when the file cannot be (a team's shell may set the variable for every project).
+#[derive(Debug)]
+pub struct PasswordFile {
+    /// The file as given.
+    pub path: PathBuf,
+    /// The password, or why the file could not be read (see [`Password::read`]).
+    pub read: Result<Password, String>,
+}
+
+impl PasswordFile {
+    /// Reads `path` now; a failure is kept for the first vault that needs it.
+    pub fn new(path: &Path) -> PasswordFile {
+        PasswordFile {
+            path: path.to_path_buf(),
+            read: Password::read(path),
+        }
+    }
+}
+
 impl Password {
     /// Reads a password file as ansible-core does for a non-executable one: the whole file,
     /// surrounding whitespace stripped. Only a regular file of at most 1 MiB is read.
