@@ -278,11 +278,23 @@ impl Bundle {
     }
 
     /// Does an argument or a file that is not a secret's own hold the canary? Then it is
-    /// ordinary text the operator wrote, and an error may quote it.
+    /// ordinary text the operator wrote, and an error may quote it. A secret's own file is
+    /// one another file names in a `file:` reference (its name after `file:`); a file's name
+    /// alone (`secret_malformed.yml` is an inventory) says nothing.
     fn canary_in_plain_input(&self) -> bool {
         let secret_file = |p: &Path| {
-            p.components()
-                .any(|c| c.as_os_str().to_string_lossy().contains("secret"))
+            let Some(name) = p.file_name().map(|n| n.as_bytes()) else {
+                return false;
+            };
+            self.files.iter().any(|(q, c)| {
+                q != p
+                    && find(c, b"file:").is_some_and(|at| {
+                        c[at..]
+                            .split(|b| matches!(b, b'"' | b'\'' | b'}' | b'\n' | b' '))
+                            .next()
+                            .is_some_and(|r| r.ends_with(name))
+                    })
+            })
         };
         self.args.iter().any(|a| has_canary(a.as_bytes()))
             || self
