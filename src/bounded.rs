@@ -154,15 +154,18 @@ pub mod render {
             len: 0,
         };
 
-        fn new(text: &str) -> Message {
+        /// The parts joined (cut at the buffer's end, on a character boundary); copies only.
+        fn new(parts: &[&str]) -> Message {
             let mut m = Message::EMPTY;
-            let mut n = text.len().min(m.buf.len() - 1);
-            while !text.is_char_boundary(n) {
-                n -= 1;
+            for part in parts {
+                let room = m.buf.len() - m.len;
+                let mut n = part.len().min(room);
+                while !part.is_char_boundary(n) {
+                    n -= 1;
+                }
+                m.buf[m.len..m.len + n].copy_from_slice(&part.as_bytes()[..n]);
+                m.len += n;
             }
-            m.buf[..n].copy_from_slice(&text.as_bytes()[..n]);
-            m.buf[n] = b'\n';
-            m.len = n + 1;
             m
         }
 
@@ -176,17 +179,16 @@ pub mod render {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     static WATCHDOG: std::sync::Once = std::sync::Once::new();
 
-    /// Runs `f` (one render of `what`, such as `template bbb/x.j2` or `an inline value`)
-    /// within the budget. Renders nested in one another count once, as the outermost.
-    pub fn within<T>(what: &str, f: impl FnOnce() -> T) -> T {
+    /// Runs `f` (one render of `kind` `name`, such as `template` `bbb/x.j2`, or
+    /// `a templated value` and `""`) within the budget. Renders nested in one another count
+    /// once, as the outermost. On the hot path: nothing is allocated or formatted here; the
+    /// message is put together only when the budget is spent ([`stop`]).
+    pub fn within<T>(kind: &str, name: &str, f: impl FnOnce() -> T) -> T {
         if ACTIVE.with(Cell::get) {
             return f();
         }
-        // `what` is a name (a template's file, a step's argument), never a rendered value.
-        let message = Message::new(&format!(
-            "error: rendering {what} needs more than {} MiB or {MAX_SECONDS} s (a value that grows without bound, such as a string doubled in a loop?); rollout stopped",
-            MAX_HEAP_BYTES / (1024 * 1024)
-        ));
+        // Names (a template's file, a kind of value), never a rendered value.
+        let message = Message::new(&[kind, if name.is_empty() { "" } else { " " }, name]);
         let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         WATCHDOG.call_once(|| {
             let _ = std::thread::Builder::new()
@@ -226,13 +228,21 @@ pub mod render {
         }
     }
 
-    /// Prints `message` and ends the process with exit code 2, allocating nothing.
-    fn stop(message: &[u8]) -> ! {
-        // SAFETY: write(2) on a valid buffer, then _exit: no destructor runs, no allocation.
-        unsafe {
-            libc::write(2, message.as_ptr().cast(), message.len());
-            libc::_exit(2)
+    /// Says what was being rendered and ends the process with exit code 2, allocating
+    /// nothing.
+    fn stop(what: &[u8]) -> ! {
+        const LIMITS: &str = concat!(
+            " needs more than 512 MiB or 5 s (a value that grows without bound, such as a ",
+            "string doubled in a loop?); rollout stopped\n"
+        );
+        // The text above names the limits: it must change with them.
+        const _: () = assert!(MAX_HEAP_BYTES == 512 * 1024 * 1024 && MAX_SECONDS == 5);
+        for part in [b"error: rendering ".as_slice(), what, LIMITS.as_bytes()] {
+            // SAFETY: write(2) on a valid buffer; no allocation.
+            unsafe { libc::write(2, part.as_ptr().cast(), part.len()) };
         }
+        // SAFETY: _exit: no destructor runs, no allocation.
+        unsafe { libc::_exit(2) }
     }
 
     /// The system allocator, counting what a render grows its thread's heap by (see the

@@ -174,13 +174,14 @@ impl Templates {
             range: None,
             message: describe(&e),
         })?;
-        crate::bounded::render::within(&format!("template {name}"), || render_capped(&tmpl, ctx))
-            .map_err(|e| RenderError {
+        crate::bounded::render::within("template", name, || render_capped(&tmpl, ctx)).map_err(
+            |e| RenderError {
                 template: Some(name.into()),
                 line: e.line(),
                 range: e.range(),
                 message: describe(&e),
-            })
+            },
+        )
     }
 
     /// Is `name` a global of the environment (a function such as `range`)?
@@ -200,7 +201,7 @@ impl Templates {
             message: describe(&e),
         };
         let tmpl = self.env.template_from_str(s).map_err(err)?;
-        crate::bounded::render::within("a templated value", || render_capped(&tmpl, ctx))
+        crate::bounded::render::within("a templated value", "", || render_capped(&tmpl, ctx))
             .map_err(err)
     }
 
@@ -213,7 +214,8 @@ impl Templates {
             message: describe(&e),
         };
         let compiled = self.env.compile_expression(expr).map_err(err)?;
-        let value = crate::bounded::render::within("a `when:` expression", || compiled.eval(ctx));
+        let value =
+            crate::bounded::render::within("a `when:` expression", "", || compiled.eval(ctx));
         Ok(value.map_err(err)?.is_true())
     }
 }
