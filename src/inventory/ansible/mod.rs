@@ -171,13 +171,7 @@ fn read_dir(
     warnings: &mut Vec<String>,
     count: &mut usize,
 ) -> Result<(), Diagnostic> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| Diagnostic::file(dir, format!("cannot read folder: {e}")))?;
-    let mut names: Vec<String> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
+    let names = sorted_names(dir)?;
     for n in names {
         if n.starts_with('.')
             || matches!(n.as_str(), "host_vars" | "group_vars" | "vars_plugins")
@@ -464,4 +458,19 @@ pub fn to_json(v: &Value) -> String {
     // A Value always serialises.
     let _ = v.serialize(&mut ser);
     String::from_utf8(buf).unwrap_or_default()
+}
+
+/// The names in folder `dir`, sorted (the order ansible-core reads a folder in).
+///
+/// # Errors
+/// The folder cannot be read (the diagnostic names it).
+fn sorted_names(dir: &Path) -> Result<Vec<String>, Diagnostic> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| Diagnostic::file(dir, format!("cannot read folder: {e}")))?;
+    let mut names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    Ok(names)
 }

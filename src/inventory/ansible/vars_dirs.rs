@@ -8,8 +8,8 @@
 //! variables are merged in order, a later file's top-level key replacing an earlier one.
 
 use super::value;
-use super::vault;
 use super::yaml;
+use super::{sorted_names, vault};
 use crate::error::Diagnostic;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -192,13 +192,7 @@ fn find(base: &Path, name: &str) -> Result<Vec<PathBuf>, Diagnostic> {
 }
 
 fn dir_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), Diagnostic> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| Diagnostic::file(dir, format!("cannot read folder: {e}")))?;
-    let mut names: Vec<String> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
+    let names = sorted_names(dir)?;
     for n in names {
         if n.starts_with('.') || n.ends_with('~') {
             continue;
