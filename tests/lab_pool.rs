@@ -379,7 +379,9 @@ fn example_pool_converges_on_the_lab_and_does_what_it_promises() {
             &format!("-v -n 1 -c -u '{user}' -w '{pass}' -e {peer} {turn_addr}"),
         );
         assert!(
-            o.contains("Received relay addr") && o.contains("success: 0x") && !o.contains("error 403"),
+            o.contains("Received relay addr")
+                && o.contains("success: 0x")
+                && !o.contains("error 403"),
             "no relay to the pool's node {peer}:\n{o}"
         );
     }
