@@ -6,6 +6,16 @@
 
 use serde_json::{Map, Value};
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::PathBuf;
+
+/// Where something was written: a file and a 1-based line and column (0 when only the file
+/// is known, as inside a vault-encrypted file, whose positions would point into ciphertext).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct At {
+    pub file: PathBuf,
+    pub line: u64,
+    pub column: u64,
+}
 
 /// Index of `all` in [`Data::groups`].
 pub const ALL: usize = 0;
@@ -26,6 +36,8 @@ pub struct Group {
     /// `ansible_group_priority` (default 1): among groups of one depth, a higher priority
     /// is merged later and wins.
     pub priority: i64,
+    /// Where each of [`Group::vars`] was set (the last setting).
+    pub origins: HashMap<String, At>,
 }
 
 /// One host.
@@ -34,6 +46,10 @@ pub struct Host {
     pub name: String,
     /// The host's own variables from the inventory file (not from `host_vars/`).
     pub vars: Map<String, Value>,
+    /// Where each of [`Host::vars`] was set (the last setting).
+    pub origins: HashMap<String, At>,
+    /// Where the host was first named.
+    pub at: Option<At>,
 }
 
 /// Hosts and groups of every source read so far.
@@ -45,6 +61,8 @@ pub struct Data {
     host_index: HashMap<String, usize>,
     /// (group, host) pairs of [`Group::hosts`], for constant-time membership checks.
     members: HashSet<(usize, usize)>,
+    /// The inventory file being read (for [`At`]); set by the reader before each file.
+    pub file: PathBuf,
 }
 
 impl Default for Data {
@@ -62,6 +80,7 @@ impl Data {
             group_index: HashMap::new(),
             host_index: HashMap::new(),
             members: HashSet::new(),
+            file: PathBuf::new(),
         };
         d.add_group("all");
         d.add_group("ungrouped");
@@ -91,6 +110,7 @@ impl Data {
             parents: Vec::new(),
             vars: Map::new(),
             priority: 1,
+            origins: HashMap::new(),
         });
         self.group_index
             .insert(name.to_string(), self.groups.len() - 1);
@@ -110,6 +130,8 @@ impl Data {
                 self.hosts.push(Host {
                     name: name.to_string(),
                     vars,
+                    origins: HashMap::new(),
+                    at: None,
                 });
                 self.host_index
                     .insert(name.to_string(), self.hosts.len() - 1);
@@ -127,19 +149,60 @@ impl Data {
         }
     }
 
-    /// Sets a group variable; `ansible_group_priority` sets the priority instead.
+    /// Sets a group variable, written at `line`, `column` of the current file;
+    /// `ansible_group_priority` sets the priority instead.
     ///
     /// # Errors
     /// A priority that is not a whole number.
-    pub fn set_group_var(&mut self, group: usize, key: &str, value: Value) -> Result<(), String> {
+    pub fn set_group_var(
+        &mut self,
+        group: usize,
+        key: &str,
+        value: Value,
+        (line, column): (u64, u64),
+    ) -> Result<(), String> {
         if key == "ansible_group_priority" {
             self.groups[group].priority = python_int(&value).ok_or_else(|| {
                 format!("ansible_group_priority must be a whole number, not {value}")
             })?;
         } else {
-            self.groups[group].vars.insert(key.to_string(), value);
+            let at = self.at(line, column);
+            let g = &mut self.groups[group];
+            g.vars.insert(key.to_string(), value);
+            g.origins.insert(key.to_string(), at);
         }
         Ok(())
+    }
+
+    /// Sets a host variable, written at `line`, `column` of the current file.
+    pub fn set_host_var(
+        &mut self,
+        host: usize,
+        key: &str,
+        value: Value,
+        (line, column): (u64, u64),
+    ) {
+        let at = self.at(line, column);
+        let h = &mut self.hosts[host];
+        h.vars.insert(key.to_string(), value);
+        h.origins.insert(key.to_string(), at);
+    }
+
+    /// Notes that host `host` was named at `line`, `column` of the current file, unless it
+    /// was named before.
+    pub fn named_at(&mut self, host: usize, (line, column): (u64, u64)) {
+        if self.hosts[host].at.is_none() {
+            self.hosts[host].at = Some(self.at(line, column));
+        }
+    }
+
+    /// `line`, `column` of the file being read.
+    pub fn at(&self, line: u64, column: u64) -> At {
+        At {
+            file: self.file.clone(),
+            line,
+            column,
+        }
     }
 
     /// Every ancestor of `group`.

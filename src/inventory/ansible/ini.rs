@@ -117,6 +117,10 @@ pub fn parse(text: &str, data: &mut Data) -> Result<(), IniError> {
                 };
                 let (names, port) = host_pattern(pattern).map_err(|m| fail(column, m))?;
                 let mut vars = Vec::new();
+                let word_column = |w: &str| {
+                    raw.find(w)
+                        .map_or(column, |i| raw[..i].chars().count() as u64 + 1)
+                };
                 for w in &words[1..] {
                     let Some((k, v)) = w.split_once('=') else {
                         let col = raw
@@ -127,12 +131,13 @@ pub fn parse(text: &str, data: &mut Data) -> Result<(), IniError> {
                             format!("expected key=value host variable assignment, got: {w}"),
                         ));
                     };
-                    vars.push((k.to_string(), parse_value(v)));
+                    vars.push((k.to_string(), parse_value(v), word_column(k)));
                 }
                 for n in names {
                     let h = data.add_host(&n, group, port);
-                    for (k, v) in &vars {
-                        data.hosts[h].vars.insert(k.clone(), v.clone());
+                    data.named_at(h, (lineno, column));
+                    for (k, v, col) in &vars {
+                        data.set_host_var(h, k, v.clone(), (lineno, *col));
                     }
                 }
             }
@@ -140,7 +145,7 @@ pub fn parse(text: &str, data: &mut Data) -> Result<(), IniError> {
                 let Some((k, v)) = line.split_once('=') else {
                     return Err(fail(column, format!("expected key=value, got: {line}")));
                 };
-                data.set_group_var(group, k.trim(), parse_value(v.trim()))
+                data.set_group_var(group, k.trim(), parse_value(v.trim()), (lineno, column))
                     .map_err(|m| fail(column, m))?;
             }
             State::Children => {

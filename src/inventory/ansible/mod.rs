@@ -20,8 +20,9 @@ pub mod yaml;
 mod yaml_inventory;
 
 use crate::error::Diagnostic;
-use data::{ALL, Data};
+use data::{ALL, At, Data};
 use serde_json::{Map, Value};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use vars_dirs::VarsFiles;
 
@@ -81,6 +82,9 @@ pub struct Inventory {
     /// Each host's merged variables (index as [`Data::hosts`]), secrets still wrapped (see
     /// [`value`]).
     pub host_vars: Vec<Map<String, Value>>,
+    /// Where each of a host's merged variables was set (index as [`Data::hosts`]): the
+    /// winning place after precedence; a variable whose place is unknown is missing.
+    pub host_origins: Vec<HashMap<String, At>>,
     /// Plaintexts of decrypted vault files, for the run's redaction set.
     pub secrets: Vec<String>,
     /// What ansible-core would warn about (skipped keys and files), with their place.
@@ -119,12 +123,16 @@ pub fn read(
     let depths = data.depths();
     let memberships = data.groups_of_all_hosts();
     let mut host_vars = Vec::with_capacity(data.hosts.len());
+    let mut host_origins = Vec::with_capacity(data.hosts.len());
     for (h, groups) in memberships.into_iter().enumerate() {
-        host_vars.push(merged(&data, &depths, h, groups, &var_dirs, &mut files)?);
+        let (v, o) = merged(&data, &depths, h, groups, &var_dirs, &mut files)?;
+        host_vars.push(v);
+        host_origins.push(o);
     }
     Ok(Inventory {
         data,
         host_vars,
+        host_origins,
         secrets: files.secrets,
         warnings,
     })
@@ -238,6 +246,7 @@ fn read_file(
         d.file = shown.to_path_buf();
         d
     })?;
+    data.file = shown.to_path_buf();
     if text.starts_with("#!") && is_executable(path) {
         return Err(
             Diagnostic::file(shown, "dynamic inventory scripts are not run by rollout")
@@ -303,37 +312,67 @@ fn merged(
     groups: std::collections::BTreeSet<usize>,
     dirs: &[PathBuf],
     files: &mut VarsFiles,
-) -> Result<Map<String, Value>, Diagnostic> {
+) -> Result<vars_dirs::Located, Diagnostic> {
+    let groups = precedence_order(data, depths, groups);
+    let mut out = (Map::new(), HashMap::new());
+    let own =
+        |vars: &Map<String, Value>, origins: &HashMap<String, At>| (vars.clone(), origins.clone());
+    extend(
+        &mut out,
+        own(&data.groups[ALL].vars, &data.groups[ALL].origins),
+    );
+    for g in &groups {
+        extend(
+            &mut out,
+            own(&data.groups[*g].vars, &data.groups[*g].origins),
+        );
+    }
+    for d in dirs {
+        extend(&mut out, files.vars(d, "group_vars", "all")?);
+    }
+    for d in dirs {
+        for g in &groups {
+            extend(
+                &mut out,
+                files.vars(d, "group_vars", &data.groups[*g].name)?,
+            );
+        }
+    }
+    extend(&mut out, own(&data.hosts[h].vars, &data.hosts[h].origins));
+    for d in dirs {
+        extend(&mut out, files.vars(d, "host_vars", &data.hosts[h].name)?);
+    }
+    for k in INTERNAL_VARS {
+        out.0.remove(k);
+        out.1.remove(k);
+    }
+    Ok(out)
+}
+
+/// `groups` without `all`, in the order their variables are merged: by depth, then
+/// `ansible_group_priority`, then name (ansible-core's `sort_groups`).
+pub fn precedence_order(
+    data: &Data,
+    depths: &[usize],
+    groups: std::collections::BTreeSet<usize>,
+) -> Vec<usize> {
     let mut groups: Vec<usize> = groups.into_iter().filter(|g| *g != ALL).collect();
     groups.sort_by(|a, b| {
         let (ga, gb) = (&data.groups[*a], &data.groups[*b]);
         (depths[*a], ga.priority, &ga.name).cmp(&(depths[*b], gb.priority, &gb.name))
     });
-    let mut v = data.groups[ALL].vars.clone();
-    for g in &groups {
-        extend(&mut v, data.groups[*g].vars.clone());
-    }
-    for d in dirs {
-        extend(&mut v, files.vars(d, "group_vars", "all")?);
-    }
-    for d in dirs {
-        for g in &groups {
-            extend(&mut v, files.vars(d, "group_vars", &data.groups[*g].name)?);
-        }
-    }
-    extend(&mut v, data.hosts[h].vars.clone());
-    for d in dirs {
-        extend(&mut v, files.vars(d, "host_vars", &data.hosts[h].name)?);
-    }
-    for k in INTERNAL_VARS {
-        v.remove(k);
-    }
-    Ok(v)
+    groups
 }
 
-fn extend(into: &mut Map<String, Value>, from: Map<String, Value>) {
-    for (k, v) in from {
-        into.insert(k, v);
+/// Merges a layer into `into`: each key replaces the earlier one whole, and its place
+/// replaces the earlier place (or removes it when the layer does not know it).
+fn extend(into: &mut vars_dirs::Located, (vars, mut origins): vars_dirs::Located) {
+    for (k, v) in vars {
+        match origins.remove(&k) {
+            Some(at) => into.1.insert(k.clone(), at),
+            None => into.1.remove(&k),
+        };
+        into.0.insert(k, v);
     }
 }
 

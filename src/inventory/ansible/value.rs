@@ -16,6 +16,56 @@ pub fn vaulted(text: &str) -> Value {
     wrap("vault", Value::String(text.to_string()))
 }
 
+/// A `!vault` value, still encrypted, written at `line`, `column` of `file` (kept so that a
+/// value that cannot be decrypted is reported where it was written; see [`vault_of`]).
+pub fn vaulted_at(text: &str, file: &std::path::Path, line: u64, column: u64) -> Value {
+    let mut v = vaulted(text);
+    if let Value::Object(m) = &mut v
+        && let Some(Value::Object(inner)) = m.get_mut(SECRET_KEY)
+    {
+        inner.insert(
+            "file".into(),
+            Value::String(file.to_string_lossy().into_owned()),
+        );
+        inner.insert("line".into(), Value::from(line));
+        inner.insert("column".into(), Value::from(column));
+    }
+    v
+}
+
+/// What a wrapped secret holds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Wrapped<'a> {
+    /// A `!vault` value: its vault text and where it was written (file, line, column), if
+    /// known.
+    Vault(&'a str, Option<super::data::At>),
+    /// A value from a vault-encrypted file, in plaintext.
+    Plain(&'a Value),
+}
+
+/// The content of `v` if it is a wrapped secret.
+pub fn vault_of(v: &Value) -> Option<Wrapped<'_>> {
+    let Value::Object(inner) = v.as_object()?.get(SECRET_KEY)? else {
+        return None;
+    };
+    if !is_secret(v) {
+        return None;
+    }
+    if let Some(p) = inner.get("plain") {
+        return Some(Wrapped::Plain(p));
+    }
+    let text = inner.get("vault")?.as_str()?;
+    let at = inner
+        .get("file")
+        .and_then(Value::as_str)
+        .map(|f| super::data::At {
+            file: f.into(),
+            line: inner.get("line").and_then(Value::as_u64).unwrap_or(0),
+            column: inner.get("column").and_then(Value::as_u64).unwrap_or(0),
+        });
+    Some(Wrapped::Vault(text, at))
+}
+
 /// A value that came out of a vault (a decrypted file's scalar).
 pub fn decrypted(value: Value) -> Value {
     wrap("plain", value)

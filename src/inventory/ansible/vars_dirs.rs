@@ -7,6 +7,7 @@
 //! as YAML), possibly vault-encrypted as a whole; an empty file adds nothing; the files'
 //! variables are merged in order, a later file's top-level key replacing an earlier one.
 
+use super::data::At;
 use super::value;
 use super::yaml;
 use super::{sorted_names, vault};
@@ -22,13 +23,16 @@ const EXTENSIONS: [&str; 3] = ["yml", "yaml", "json"];
 /// is a mistake (a home directory linked there), not variables.
 const MAX_FILES: usize = 10_000;
 
+/// Variables and where each was set.
+pub type Located = (Map<String, Value>, HashMap<String, At>);
+
 /// Reads and caches variable files.
 pub struct VarsFiles<'a> {
     password: Option<&'a vault::PasswordFile>,
-    cache: HashMap<PathBuf, Map<String, Value>>,
+    cache: HashMap<PathBuf, Located>,
     /// Merged variables by (folder, `group_vars`/`host_vars`, name): a group's files are
     /// looked for once, not once per host.
-    found: HashMap<(PathBuf, &'static str, String), Map<String, Value>>,
+    found: HashMap<(PathBuf, &'static str, String), Located>,
     /// Plaintexts of the vault-encrypted files read, for the run's redaction set.
     pub secrets: Vec<String>,
 }
@@ -43,8 +47,9 @@ impl<'a> VarsFiles<'a> {
         }
     }
 
-    /// The variables of entity `name` from `dir/sub/` (`sub` is `group_vars` or `host_vars`);
-    /// empty if there are none. A name starting with `/` is skipped, as ansible-core does.
+    /// The variables of entity `name` from `dir/sub/` (`sub` is `group_vars` or `host_vars`),
+    /// with where each was set; empty if there are none. A name starting with `/` is
+    /// skipped, as ansible-core does.
     ///
     /// # Errors
     /// A file that cannot be read, decrypted or parsed, or does not hold a mapping.
@@ -53,7 +58,7 @@ impl<'a> VarsFiles<'a> {
         dir: &Path,
         sub: &'static str,
         name: &str,
-    ) -> Result<Map<String, Value>, Diagnostic> {
+    ) -> Result<Located, Diagnostic> {
         let key = (dir.to_path_buf(), sub, name.to_string());
         if let Some(v) = self.found.get(&key) {
             return Ok(v.clone());
@@ -63,13 +68,8 @@ impl<'a> VarsFiles<'a> {
         Ok(v)
     }
 
-    fn vars_uncached(
-        &mut self,
-        dir: &Path,
-        sub: &str,
-        name: &str,
-    ) -> Result<Map<String, Value>, Diagnostic> {
-        let mut out = Map::new();
+    fn vars_uncached(&mut self, dir: &Path, sub: &str, name: &str) -> Result<Located, Diagnostic> {
+        let mut out = (Map::new(), HashMap::new());
         if name.starts_with('/') {
             return Ok(out);
         }
@@ -78,15 +78,14 @@ impl<'a> VarsFiles<'a> {
             return Ok(out);
         }
         for file in find(&base, name)? {
-            let vars = self.load(&file)?;
-            for (k, v) in vars {
-                out.insert(k, v);
-            }
+            let (vars, origins) = self.load(&file)?;
+            out.0.extend(vars);
+            out.1.extend(origins);
         }
         Ok(out)
     }
 
-    fn load(&mut self, file: &Path) -> Result<Map<String, Value>, Diagnostic> {
+    fn load(&mut self, file: &Path) -> Result<Located, Diagnostic> {
         if let Some(v) = self.cache.get(file) {
             return Ok(v.clone());
         }
@@ -133,10 +132,32 @@ impl<'a> VarsFiles<'a> {
         };
         let doc = yaml::parse(&text).map_err(located)?;
         let mut vars = Map::new();
+        let mut origins = HashMap::new();
+        // Inside a decrypted vault only the file is known.
+        let at = |line: u64, column: u64| At {
+            file: file.to_path_buf(),
+            line: if encrypted { 0 } else { line },
+            column: if encrypted { 0 } else { column },
+        };
+        if let Some(yaml::Node {
+            kind: yaml::Kind::Map(pairs),
+            ..
+        }) = &doc
+        {
+            for (k, _) in pairs {
+                if let Some(name) = k.key_text() {
+                    origins.insert(name, at(k.line, k.column));
+                }
+            }
+        }
+        let vault = |t: &str, l: u64, c: u64| {
+            let a = at(l, c);
+            value::vaulted_at(t, &a.file, a.line, a.column)
+        };
         match doc {
             None => {}
             Some(n) if matches!(n.kind, yaml::Kind::Null) => {}
-            Some(n) => match n.to_value(&value::vaulted).map_err(located)? {
+            Some(n) => match n.to_value(&vault).map_err(located)? {
                 Value::Object(m) => vars = m,
                 _ => {
                     let d = if encrypted {
@@ -165,8 +186,9 @@ impl<'a> VarsFiles<'a> {
                 _ => Map::new(),
             };
         }
-        self.cache.insert(file.to_path_buf(), vars.clone());
-        Ok(vars)
+        let out = (vars, origins);
+        self.cache.insert(file.to_path_buf(), out.clone());
+        Ok(out)
     }
 }
 

@@ -540,12 +540,12 @@ impl Node {
         }
     }
 
-    /// The node as a variable value; `vault` makes a `!vault` value into what the caller keeps
-    /// for it (see `super::value::vaulted`).
+    /// The node as a variable value; `vault` makes a `!vault` value (its text, line and
+    /// column) into what the caller keeps for it (see `super::value::vaulted_at`).
     ///
     /// # Errors
     /// A mapping key that is a list or a mapping (no variable name), at its position.
-    pub fn to_value(&self, vault: &dyn Fn(&str) -> Value) -> Result<Value, YamlError> {
+    pub fn to_value(&self, vault: &dyn Fn(&str, u64, u64) -> Value) -> Result<Value, YamlError> {
         Ok(match &self.kind {
             Kind::Null => Value::Null,
             Kind::Bool(b) => Value::Bool(*b),
@@ -554,7 +554,7 @@ impl Node {
                 Number::from_f64(*f).map_or_else(|| Value::String(f.to_string()), Value::Number)
             }
             Kind::Str(s) => Value::String(s.clone()),
-            Kind::Vault(v) => vault(v),
+            Kind::Vault(v) => vault(v, self.line, self.column),
             Kind::Seq(items) => Value::Array(
                 items
                     .iter()
@@ -587,7 +587,7 @@ mod tests {
         parse(text)
             .unwrap()
             .unwrap()
-            .to_value(&|v| Value::String(format!("VAULT:{}", v.len())))
+            .to_value(&|v, _, _| Value::String(format!("VAULT:{}", v.len())))
             .unwrap()
     }
 

@@ -126,8 +126,10 @@ fn parse_group(
                     let Some(var) = k.key_text() else {
                         return Err(err(k, "a variable name must be a plain value"));
                     };
-                    let val = val.to_value(&value::vaulted)?;
-                    data.set_group_var(g, &var, val).map_err(|m| err(k, m))?;
+                    let file = data.file.clone();
+                    let val = val.to_value(&|t, l, c| value::vaulted_at(t, &file, l, c))?;
+                    data.set_group_var(g, &var, val, (k.line, k.column))
+                        .map_err(|m| err(k, m))?;
                 }
             }
             "children" => {
@@ -160,15 +162,18 @@ fn parse_group(
                         let Some(var) = k.key_text() else {
                             return Err(err(k, "a variable name must be a plain value"));
                         };
-                        converted.push((var, val.to_value(&value::vaulted)?));
+                        let file = data.file.clone();
+                        let val = val.to_value(&|t, l, c| value::vaulted_at(t, &file, l, c))?;
+                        converted.push((var, val, (k.line, k.column)));
                     }
                     for n in names {
                         if n.is_empty() {
                             return Err(err(pattern, "a host name must not be empty"));
                         }
                         let h = data.add_host(&n, g, port);
-                        for (k, v) in &converted {
-                            data.hosts[h].vars.insert(k.clone(), v.clone());
+                        data.named_at(h, (pattern.line, pattern.column));
+                        for (k, v, at) in &converted {
+                            data.set_host_var(h, k, v.clone(), *at);
                         }
                     }
                 }
