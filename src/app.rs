@@ -21,8 +21,14 @@ use std::sync::Arc;
 /// What a run covers and how it is shown.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// The inventory file (YAML).
+    /// The inventory file (YAML): rollout's own format, or a rollout file naming an Ansible
+    /// inventory.
     pub inventory: PathBuf,
+    /// Ansible inventory sources (`-i`, in order), replacing the rollout file's `inventory:`.
+    pub ansible_inventory: Vec<PathBuf>,
+    /// The vault password file for the Ansible inventory's vaults
+    /// (`--vault-password-file` or `ANSIBLE_VAULT_PASSWORD_FILE`).
+    pub vault_password_file: Option<PathBuf>,
     /// Hosts or groups, comma-separated; `!name` excludes.
     pub limit: Option<String>,
     /// Only steps with one of these tags (empty: all).
@@ -65,7 +71,11 @@ pub struct Interrupted;
 ///
 /// Errors: every input problem found, as located diagnostics.
 pub fn load(o: &Options, run_vars: &Map<String, Value>) -> Result<Prepared, Vec<Diagnostic>> {
-    let inv = inventory::load(&o.inventory, &o.extra_vars).map_err(|d| vec![d])?;
+    let ansible = inventory::AnsibleSources {
+        sources: o.ansible_inventory.clone(),
+        vault_password_file: o.vault_password_file.clone(),
+    };
+    let inv = inventory::load_with(&o.inventory, &o.extra_vars, &ansible).map_err(|d| vec![d])?;
     let hosts: Vec<&Host> = inventory::select(&inv, o.limit.as_deref())
         .map_err(|e| vec![Diagnostic::file(&o.inventory, e)])?;
     let role_names: Vec<&String> = hosts.iter().flat_map(|h| h.roles.iter()).collect();

@@ -116,8 +116,22 @@ impl From<InventoryArgs> for app::InventoryQuery {
 /// The arguments every command shares: which hosts and steps, and how to show them.
 #[derive(Args, Clone)]
 struct RunArgs {
-    /// The inventory file (YAML).
+    /// The inventory file (YAML): rollout's own hosts under `all:`, or a rollout file that
+    /// names an Ansible inventory (`inventory:`) and gives its groups' roles.
     inventory: PathBuf,
+    /// An Ansible inventory (INI or YAML file, a folder, or `host1,host2,`) giving the hosts,
+    /// groups and variables, instead of the rollout file's `inventory:`. Repeat for several.
+    #[arg(
+        short = 'i',
+        long = "inventory",
+        id = "ansible_inventory",
+        value_name = "PATH"
+    )]
+    ansible_inventory: Vec<PathBuf>,
+    /// The file holding the vault password for the Ansible inventory's vaults (default:
+    /// $ANSIBLE_VAULT_PASSWORD_FILE).
+    #[arg(long, value_name = "FILE")]
+    vault_password_file: Option<PathBuf>,
     /// Hosts or groups, comma-separated; `!name` excludes.
     #[arg(short, long)]
     limit: Option<String>,
@@ -261,6 +275,10 @@ impl From<RunArgs> for app::Options {
     fn from(a: RunArgs) -> app::Options {
         app::Options {
             inventory: a.inventory,
+            ansible_inventory: a.ansible_inventory,
+            vault_password_file: a
+                .vault_password_file
+                .or_else(|| std::env::var_os("ANSIBLE_VAULT_PASSWORD_FILE").map(PathBuf::from)),
             limit: a.limit,
             tags: a.tags,
             skip_tags: a.skip_tags,

@@ -56,6 +56,8 @@ impl Project {
             verbose: false,
             accept_new_host_keys: false,
             lock_wait: None,
+            ansible_inventory: vec![],
+            vault_password_file: None,
         }
     }
 

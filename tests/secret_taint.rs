@@ -143,6 +143,8 @@ async fn run(dir: &std::path::Path, goal: Goal, fail: bool) -> String {
         verbose: true,
         accept_new_host_keys: false,
         lock_wait: None,
+        ansible_inventory: vec![],
+        vault_password_file: None,
     };
     let prepared = app::load(&o, &serde_json::Map::new()).unwrap_or_else(|e| panic!("{e:?}"));
     let opts = Arc::new(exec::Options {

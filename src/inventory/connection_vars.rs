@@ -40,6 +40,7 @@ pub fn read(
         Some(Origin::Extra) => {
             Diagnostic::file(std::path::Path::new(&format!("-e {key}")), message)
         }
+        Some(Origin::Ansible(at)) => Origin::ansible_diagnostic(at, message),
         None => Diagnostic::file(&source.path, message),
     };
     let both = |key: &str, own: &str| {

@@ -8,6 +8,9 @@ use serde_saphyr::Spanned;
 
 pub type Vars = IndexMap<String, Spanned<crate::yaml::Node>>;
 
+/// The rollout file's top-level `roles:`: group or host name to its roles, in order.
+pub type RoleMap = IndexMap<Spanned<String>, Vec<Spanned<String>>>;
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InventoryFile {
@@ -17,7 +20,16 @@ pub struct InventoryFile {
     pub roles_path: Option<Spanned<String>>,
     /// Where templates live; default: the nearest `templates/` folder at or above the inventory.
     pub templates_path: Option<Spanned<String>>,
-    pub all: Spanned<GroupFile>,
+    /// An Ansible inventory that gives the hosts, groups and variables instead of `all:`:
+    /// a path (INI or YAML file, or a folder) or a list of them, relative to this file, read
+    /// as `rollout inventory -i` reads them (see docs/from-ansible.md). `-i` on the command
+    /// line replaces it.
+    pub inventory: Option<Spanned<serde_json::Value>>,
+    /// With an Ansible inventory: the roles of each of its groups or hosts, in order, as a
+    /// playbook's plays name them (`bbb: [base, bbb]`).
+    pub roles: Option<Spanned<RoleMap>>,
+    /// rollout's own hosts, groups and variables (not with `inventory:`).
+    pub all: Option<Spanned<GroupFile>>,
     /// The load balancer the pool's BBB nodes register with.
     pub balancer: Option<Spanned<serde_json::Value>>,
 }

@@ -3,7 +3,7 @@
 //! but never defined, a cycle, a host defined twice). Kept apart from `load` so the tree's
 //! rules can be read without the variable and role handling around them.
 
-use super::file::{GroupFile, HostFile, InventoryFile, Vars};
+use super::file::{GroupFile, HostFile, Vars};
 use crate::error::{Diagnostic, did_you_mean};
 use crate::yaml::Source;
 use indexmap::IndexMap;
@@ -42,13 +42,16 @@ impl<'a> Tree<'a> {
     /// Walks `all:` and checks that every group is defined and no group contains itself.
     ///
     /// Errors: `all` as a child, a host defined twice, an undefined group, a group cycle.
-    pub(super) fn collect(source: &Source, file: &'a InventoryFile) -> Result<Self, Diagnostic> {
+    pub(super) fn collect(
+        source: &Source,
+        all: &'a Spanned<GroupFile>,
+    ) -> Result<Self, Diagnostic> {
         let mut tree = Tree {
             groups: IndexMap::new(),
             hosts: IndexMap::new(),
         };
-        let at = (file.all.referenced.line(), file.all.referenced.column());
-        tree.walk(source, "all", Some(&file.all.value), 0, at)?;
+        let at = (all.referenced.line(), all.referenced.column());
+        tree.walk(source, "all", Some(&all.value), 0, at)?;
         tree.check_defined(source)?;
         tree.check_cycles(source)?;
         Ok(tree)

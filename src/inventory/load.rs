@@ -25,26 +25,77 @@ use serde_saphyr::Spanned;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-/// Reads, parses and validates the inventory at `path`.
+/// Ansible inventory sources named on the command line (`-i`), which replace the rollout
+/// file's `inventory:`, and the vault password file for their vaults.
+#[derive(Debug, Clone, Default)]
+pub struct AnsibleSources {
+    /// Files, folders or `host1,host2,` lists, relative to the working folder, in order.
+    pub sources: Vec<PathBuf>,
+    /// `--vault-password-file` or `ANSIBLE_VAULT_PASSWORD_FILE`.
+    pub vault_password_file: Option<PathBuf>,
+}
+
+/// Reads, parses and validates the inventory at `path` (rollout's own format, or a rollout
+/// file naming an Ansible inventory with `inventory:`).
+///
+/// Errors: see [`load_with`].
+pub fn load(path: &Path, extra_vars: &[(String, String)]) -> Result<Inventory, Diagnostic> {
+    load_with(path, extra_vars, &AnsibleSources::default())
+}
+
+/// Reads, parses and validates the rollout file at `path`, its hosts coming from `all:` or
+/// from an Ansible inventory (`ansible.sources`, else the file's `inventory:`).
 ///
 /// Errors: the file cannot be read or parsed, the group tree is invalid (see `groups`), a
-/// secret cannot be resolved, a role or folder does not exist, a host's variables or address
-/// are invalid, or the inventory defines no hosts.
-pub fn load(path: &Path, extra_vars: &[(String, String)]) -> Result<Inventory, Diagnostic> {
+/// secret cannot be resolved (a vault without or with a wrong password among them), a role or
+/// folder does not exist, a host's variables or address are invalid, or the inventory
+/// defines no hosts.
+pub fn load_with(
+    path: &Path,
+    extra_vars: &[(String, String)],
+    ansible: &AnsibleSources,
+) -> Result<Inventory, Diagnostic> {
     // Only a regular file of bounded size: a FIFO or /dev/zero would hang or exhaust memory.
     let source = crate::yaml::Source::read_or_hint(
         path,
         Some("an inventory needs at least `all:` with `hosts:` or `children:`"),
     )?;
-    let file: InventoryFile = source.parse()?;
+    let file: InventoryFile = source.parse().map_err(|d| ansible_hint(path, &source, d))?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let base = if base.as_os_str().is_empty() {
         PathBuf::from(".")
     } else {
         base
     };
+    if let Some(sources) = super::ansible_hosts::sources(&source, &base, &file, ansible)? {
+        return super::ansible_hosts::load(
+            path,
+            source,
+            &base,
+            &file,
+            &sources,
+            ansible.vault_password_file.as_deref(),
+            extra_vars,
+        );
+    }
+    let Some(all) = &file.all else {
+        return Err(Diagnostic::file(
+            path,
+            "the inventory has neither `all:` (rollout's hosts) nor `inventory:` (an Ansible inventory)",
+        )
+        .with_hint("add `all:` with `hosts:` or `children:`, or name an Ansible inventory with `inventory: hosts.ini` or `-i` (docs/from-ansible.md)"));
+    };
+    if let Some(r) = &file.roles {
+        return Err(source
+            .at(
+                r.referenced.line(),
+                r.referenced.column(),
+                "a top-level `roles:` gives the roles of an Ansible inventory's groups, and this file names none",
+            )
+            .with_hint("in `all:`, give each group its own `roles:`; or name an Ansible inventory with `inventory:` or `-i`"));
+    }
 
-    let tree = Tree::collect(&source, &file)?;
+    let tree = Tree::collect(&source, all)?;
     let members = tree.members();
     let mut secret_values = Vec::new();
     let mut group_vars: HashMap<*const Vars, Map<String, Value>> = HashMap::new();
@@ -78,8 +129,8 @@ pub fn load(path: &Path, extra_vars: &[(String, String)]) -> Result<Inventory, D
     if out_hosts.is_empty() {
         return Err(source
             .at(
-                file.all.referenced.line(),
-                file.all.referenced.column(),
+                all.referenced.line(),
+                all.referenced.column(),
                 "the inventory defines no hosts",
             )
             .with_hint("add hosts under `all: hosts:` or under a group in `all: children:`"));
@@ -103,7 +154,7 @@ pub fn load(path: &Path, extra_vars: &[(String, String)]) -> Result<Inventory, D
 
 /// A `vars:` block with its secrets resolved (files relative to `base`); every secret value
 /// read is added to `found` so it can be redacted from output.
-fn resolve_vars(
+pub(super) fn resolve_vars(
     source: &Source,
     base: &Path,
     vars: &Vars,
@@ -136,14 +187,14 @@ fn reference_fault(node: &crate::yaml::Node) -> Option<crate::yaml::Pos> {
 }
 
 /// The roles found in the roles folder, to check the inventory's `roles:` entries against.
-struct KnownRoles {
+pub(super) struct KnownRoles {
     dir: PathBuf,
     names: Vec<String>,
 }
 
 impl KnownRoles {
     /// The sub-folders of `dir`; none if it cannot be read (every role is then reported).
-    fn read(dir: &Path) -> Self {
+    pub(super) fn read(dir: &Path) -> Self {
         let names = std::fs::read_dir(dir)
             .map(|rd| {
                 rd.filter_map(|e| e.ok())
@@ -159,7 +210,7 @@ impl KnownRoles {
     }
 
     /// Errors (with a did-you-mean) if role `r` has no folder.
-    fn check(&self, source: &Source, r: &Spanned<String>) -> Result<(), Diagnostic> {
+    pub(super) fn check(&self, source: &Source, r: &Spanned<String>) -> Result<(), Diagnostic> {
         if self.names.iter().any(|k| k == &r.value) {
             return Ok(());
         }
@@ -261,7 +312,7 @@ impl Hosts<'_> {
 }
 
 /// `ssh_config:` resolved against the inventory's folder; it must exist.
-fn ssh_config(
+pub(super) fn ssh_config(
     source: &Source,
     base: &Path,
     setting: Option<&Spanned<String>>,
@@ -279,7 +330,7 @@ fn ssh_config(
 }
 
 /// The raw `balancer:` section with its secrets resolved, and its line and column.
-fn balancer(
+pub(super) fn balancer(
     source: &Source,
     base: &Path,
     section: Option<&Spanned<Value>>,
@@ -294,7 +345,7 @@ fn balancer(
 
 /// `roles_path:`/`templates_path:` if set, else the nearest folder of that name at or above
 /// the inventory's folder (so `inventories/x.yml` finds the repository's `roles/`).
-fn dir_setting(
+pub(super) fn dir_setting(
     source: &Source,
     base: &Path,
     setting: Option<&Spanned<String>>,
@@ -330,6 +381,24 @@ fn dir_setting(
         }
     }
     Ok(base.join(default))
+}
+
+/// `d`, a parse error of the rollout file, with a hint when the file is an Ansible INI
+/// inventory given where the rollout file goes.
+fn ansible_hint(path: &Path, source: &Source, d: Diagnostic) -> Diagnostic {
+    let first = source
+        .text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with(['#', ';']));
+    let ini = path.extension().is_some_and(|e| e == "ini")
+        || first.is_some_and(|l| l.starts_with('[') && l.ends_with(']'));
+    if ini && d.hint.is_none() {
+        return d.with_hint(
+            "this looks like an Ansible INI inventory: name it in a rollout file (`inventory: hosts.ini`) or pass it with `-i` (docs/from-ansible.md)",
+        );
+    }
+    d
 }
 
 /// `-e key=value` values are typed like YAML scalars (`false`, `3`, `2.5`); anything else,

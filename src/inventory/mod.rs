@@ -3,6 +3,7 @@
 
 mod address;
 pub mod ansible;
+mod ansible_hosts;
 mod connection_vars;
 mod file;
 mod groups;
@@ -12,7 +13,7 @@ mod select;
 
 pub use address::ssh_destination;
 pub use file::Connection;
-pub use load::load;
+pub use load::{AnsibleSources, load, load_with};
 pub use refs::Origin;
 pub use select::select;
 
@@ -83,6 +84,9 @@ impl Inventory {
                 let path = std::path::PathBuf::from(format!("-e {name}"));
                 Some(Diagnostic::at(&path, text, within.0, within.1, message))
             }
+            // The variable's key in the Ansible inventory's file (the fault's place inside
+            // the value is not kept there).
+            Origin::Ansible(at) => Some(Origin::ansible_diagnostic(at, message)),
         }
     }
 

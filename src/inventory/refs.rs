@@ -13,12 +13,35 @@ use std::collections::HashMap;
 use std::path::Path;
 
 /// Where a variable's value was set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
     /// Line and column in the inventory.
     At(u64, u64),
     /// `-e NAME=VALUE` on the command line.
     Extra,
+    /// A file of an Ansible inventory (an inventory file, `group_vars/` or `host_vars/`).
+    Ansible(crate::inventory::ansible::data::At),
+}
+
+impl Origin {
+    /// A diagnostic at an Ansible inventory's place, with the line of the file shown when
+    /// it can be read again (line 0: the file only).
+    pub fn ansible_diagnostic(
+        at: &crate::inventory::ansible::data::At,
+        message: String,
+    ) -> Diagnostic {
+        if at.line == 0 {
+            return Diagnostic::file(&at.file, message);
+        }
+        match crate::inventory::ansible::read_text(&at.file) {
+            Ok(text) => Diagnostic::at(&at.file, &text, at.line, at.column, message),
+            Err(_) => {
+                let mut d = Diagnostic::file(&at.file, message);
+                (d.line, d.column) = (at.line, at.column);
+                d
+            }
+        }
+    }
 }
 
 /// Refuses a host's variables when one refers to itself, directly or through others, or
@@ -79,7 +102,9 @@ fn locate(
         Some(Origin::At(line, column)) => {
             source.at_in_scalar((*line, *column), text, within, message)
         }
-        _ => Diagnostic::at(
+        Some(Origin::Ansible(at)) => Origin::ansible_diagnostic(at, message),
+        None => Diagnostic::file(&source.path, message),
+        Some(Origin::Extra) => Diagnostic::at(
             Path::new(&format!("-e {key}")),
             text,
             within.0,
