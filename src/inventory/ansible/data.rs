@@ -189,10 +189,15 @@ impl Data {
     }
 
     /// Notes that host `host` was named at `line`, `column` of the current file, unless it
-    /// was named before.
+    /// was named before; an `ansible_port` its first naming gave (`host:2222`) was set there.
     pub fn named_at(&mut self, host: usize, (line, column): (u64, u64)) {
         if self.hosts[host].at.is_none() {
-            self.hosts[host].at = Some(self.at(line, column));
+            let at = self.at(line, column);
+            let h = &mut self.hosts[host];
+            if h.vars.contains_key("ansible_port") && !h.origins.contains_key("ansible_port") {
+                h.origins.insert("ansible_port".into(), at.clone());
+            }
+            h.at = Some(at);
         }
     }
 
@@ -375,8 +380,12 @@ mod tests {
         );
         assert!(d.add_child(a, "a").is_err());
         d.add_host("lonely", ALL, None);
-        d.add_host("h", UNGROUPED, Some(2222));
+        let h = d.add_host("h", UNGROUPED, Some(2222));
+        d.named_at(h, (3, 1));
         d.add_host("h", b, None);
+        d.named_at(h, (9, 1));
+        assert_eq!(d.hosts[h].at, Some(d.at(3, 1)), "where first named");
+        assert_eq!(d.hosts[h].origins["ansible_port"], d.at(3, 1));
         d.reconcile();
         assert_eq!(d.groups[ALL].children, [UNGROUPED, a]);
         assert_eq!(d.groups[UNGROUPED].hosts, [0]);
