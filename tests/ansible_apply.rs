@@ -289,7 +289,7 @@ fn ssh_is_called_with_ansible_host_port_and_user() {
 }
 
 #[test]
-fn dash_i_replaces_the_files_inventory() {
+fn dash_i_replaces_the_files_inventory_and_may_be_repeated() {
     let dir = scratch("dash-i");
     std::fs::write(
         dir.join("other.ini"),
@@ -305,6 +305,29 @@ fn dash_i_replaces_the_files_inventory() {
         .map(|pl| (pl.host.name.as_str(), pl.host.user.as_deref()))
         .collect();
     assert_eq!(names, [("bbb09.pool.example", Some("ops"))]);
+    // Several -i, a folder among them (its group_vars/ and host_vars/ inside it), in order.
+    o.ansible_inventory = vec![dir.join("inventory"), dir.join("other.ini")];
+    o.vault_password_file = Some(dir.join("vault-pass.txt"));
+    let p = app::load(&o, &serde_json::Map::new()).unwrap_or_else(|e| panic!("{e:?}"));
+    let hosts: Vec<_> = p
+        .plans
+        .iter()
+        .map(|pl| {
+            (
+                pl.host.name.as_str(),
+                pl.host.address.as_str(),
+                pl.host.user.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        hosts,
+        [
+            ("bbb01.pool.example", "192.0.2.11", Some("deploy")),
+            ("bbb02.pool.example", "bbb02.pool.example", Some("deploy")),
+            ("bbb09.pool.example", "bbb09.pool.example", Some("ops")),
+        ]
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
