@@ -4,7 +4,7 @@
 Imitates the backend management part of b3scale/b3scale closely enough for
 the rollout lab, with Python's standard library only. There is no PostgreSQL,
 no BBB front API (/bbb/<frontend>/bigbluebutton/api), no frontends, meetings,
-recordings, commands or node agent endpoints.
+recordings or commands.
 
 Written from the public sources, not copied from them (file names are the
 real ones):
@@ -40,6 +40,24 @@ real ones):
     synced_at, and sets node_state "ready" only when admin_state is "ready";
     meetings_count and attendees_count come from the meetings and their
     <attendee> lists. Creating or updating a backend triggers a refresh at once.
+  - node agent (pkg/http/api/agents.go, cmd/b3scaleagent): GET
+    /api/v1/agent/backend and POST /api/v1/agent/heartbeat need the
+    b3scale:node scope and find the backend whose agent_ref is the token's sub
+    (404 {"message":"Not Found"} when the agent has not registered one); a
+    heartbeat sets agent_heartbeat to now and answers {backend_id, heartbeat}.
+    A backend an admin created has agent_ref null: no agent can ever send its
+    heartbeats. Routing (pkg/cluster/router.go SelectBackend,
+    IsNodeReady/IsAgentAlive in pkg/store/backend_state.go) takes only
+    backends with admin_state and node_state "ready" and agent_heartbeat
+    within the last AGENT_ALIVE_SECONDS (5) seconds; `routable()` here is that
+    rule, and the node refresh reports it in the history.
+  - schema (pkg/store/schema/manager.go, pkg/http/api/ctl_migrate.go,
+    cmd/b3scalectl `db migrate`): b3scaled never migrates by itself. Until
+    POST /api/v1/ctrl/migrate (admin scope; what `b3scalectl db migrate`
+    calls) ran, /api/v1/status reports migrated false, migration null and
+    pending_migrations 2, and every query of a table fails with a database
+    error: 500 {"message":"Internal Server Error"}. The state file keeps
+    whether the schema was migrated.
 
 Deliberate simplifications:
   - the refresh runs every --poll-interval seconds for every backend (the real
@@ -91,7 +109,12 @@ SCOPE_ADMIN = "b3scale:admin"
 SCOPE_NODE = "b3scale:node"
 INSTANCE_STATES = ("init", "ready", "error", "stopped", "decommissioned")
 NOT_EMULATED = ("frontends", "meetings", "commands", "recordings", "recordings-visibility",
-                "recordings-import", "agent", "ctrl", "protected", "callbacks")
+                "recordings-import", "protected", "callbacks")
+# pkg/store/backend_state.go IsAgentAlive and pkg/cluster/router.go: a heartbeat older than
+# this many seconds makes the backend unroutable.
+AGENT_ALIVE_SECONDS = 5.0
+# pkg/store/schema/migrations: 0001_initial_tables.sql, 0002_node_agent_api.sql
+MIGRATIONS = ((1, "initial tables"), (2, "node agent api"))
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
 
 
@@ -201,6 +224,7 @@ class B3scale:
         self.lock = threading.RLock()
         self.backends = {}
         self.history = []
+        self.migrated_at = None  # b3scaled does not migrate its database by itself
         self._stop = threading.Event()
         self._poll_lock = threading.Lock()
         self._thread = None
@@ -215,6 +239,7 @@ class B3scale:
                 doc = json.load(f)
             self.backends = doc.get("backends", {})
             self.history = doc.get("history", [])
+            self.migrated_at = doc.get("migrated_at")
         except FileNotFoundError:
             pass
         except (OSError, ValueError, AttributeError) as e:
@@ -225,7 +250,8 @@ class B3scale:
             return
         tmp = self.state_file + ".tmp"
         with open(tmp, "w", encoding="utf-8") as f:
-            json.dump({"backends": self.backends, "history": self.history}, f, indent=1)
+            json.dump({"backends": self.backends, "history": self.history, "migrated_at": self.migrated_at}, f,
+                      indent=1)
         os.replace(tmp, self.state_file)
 
     def _record(self, b, event, **extra):
@@ -323,7 +349,7 @@ class B3scale:
                 b["meetings_count"], b["attendees_count"], b["running_meetings"] = mcount, acount, running
             b["updated_at"] = now
             if (b["admin_state"], b["node_state"]) != before:
-                self._record(b, "refresh", last_error=b["last_error"])
+                self._record(b, "refresh", last_error=b["last_error"], routable=routable(b, now))
 
     def _decommission(self):
         for bid, b in list(self.backends.items()):
@@ -370,26 +396,38 @@ class B3scale:
                 raise HTTPError(405, "Method Not Allowed")
             return reply(200, {
                 "version": VERSION, "build": "0000000", "api": "v1", "account_ref": claims["sub"],
-                "is_admin": SCOPE_ADMIN in claims["scopes"],
-                "database": {"available": True, "database": "b3scale (emulated)", "migrated": True,
-                             "migration": {"applied_at": go_time(AGENT_HEARTBEAT_DEFAULT),
-                                           "description": "node agent api", "version": 2},
-                             "pending_migrations": 0, "error": None},
+                "is_admin": SCOPE_ADMIN in claims["scopes"], "database": self.schema_status(),
             })
+        if rest == "/ctrl/migrate":
+            if method != "POST":
+                raise HTTPError(405, "Method Not Allowed")
+            self.require(claims, SCOPE_ADMIN)
+            with self.lock:
+                if self.migrated_at is None:
+                    self.migrated_at = time.time()
+                    self._save()
+                    self.log("database migrated to version %d" % MIGRATIONS[-1][0])
+            return reply(200, self.schema_status())
+        if rest in ("/agent/backend", "/agent/heartbeat"):
+            return self.agent(method, rest, claims)
         parts = rest.strip("/").split("/")
         if parts[0] != "backends" or len(parts) > 2:
             raise HTTPError(404, "Not Found")
         if len(parts) == 1:
             if method == "GET":
                 self.require(claims, SCOPE_ADMIN)
+                self.need_schema()
                 return self.list_backends(query)
             if method == "POST":
                 self.require(claims, SCOPE_ADMIN, SCOPE_NODE)
+                self.need_schema()
                 return self.create_backend(claims, headers, body)
             raise HTTPError(405, "Method Not Allowed")
         bid = urllib.parse.unquote(parts[1])
+        if method in ("GET", "PATCH", "DELETE"):
+            self.require(claims, *((SCOPE_ADMIN,) if method == "DELETE" else (SCOPE_ADMIN, SCOPE_NODE)))
+            self.need_schema()
         if method == "GET":
-            self.require(claims, SCOPE_ADMIN, SCOPE_NODE)
             with self.lock:
                 return reply(200, backend_json(self._get(bid, claims)))
         if method == "PATCH":
@@ -399,6 +437,46 @@ class B3scale:
             self.require(claims, SCOPE_ADMIN)
             return self.destroy_backend(bid, claims, query)
         raise HTTPError(405, "Method Not Allowed")
+
+    def need_schema(self):
+        """After the scope check, the handler's first query: before migration the table does
+        not exist (relation "backends" does not exist), a database error."""
+        with self.lock:
+            if self.migrated_at is None:
+                raise HTTPError(500, "Internal Server Error")
+
+    def schema_status(self):
+        """schema.Manager.Status: before migration no meta table, so no version."""
+        with self.lock:
+            done = self.migrated_at is not None
+            applied = self.migrated_at
+        version, name = MIGRATIONS[-1]
+        return {"available": True, "database": "b3scale", "migrated": done,
+                "migration": {"applied_at": go_time(applied), "description": name, "version": version}
+                if done else None,
+                "pending_migrations": 0 if done else len(MIGRATIONS), "error": None}
+
+    def agent(self, method, rest, claims):
+        """pkg/http/api/agents.go: the backend whose agent_ref is the node token's sub."""
+        want = "GET" if rest == "/agent/backend" else "POST"
+        if method != want:
+            raise HTTPError(405, "Method Not Allowed")
+        self.require(claims, SCOPE_NODE)
+        self.need_schema()
+        with self.lock:
+            mine = [b for b in self.backends.values() if b["agent_ref"] == claims["sub"]]
+            if not mine:
+                raise HTTPError(404, "Not Found")
+            b = mine[0]
+            if rest == "/agent/backend":
+                return reply(200, backend_json(b))
+            b["agent_heartbeat"] = time.time()
+            self._save_soon()
+            return reply(200, {"backend_id": b["id"], "heartbeat": go_time(b["agent_heartbeat"])})
+
+    def _save_soon(self):
+        """Heartbeats come every second from every agent: the state file is written at the
+        next poll instead of on each one."""
 
     def _get(self, bid, claims):
         if not UUID_RE.match(bid):
@@ -587,6 +665,15 @@ class ValidationFailed(HTTPError):
     def __init__(self, fields):
         super().__init__(400, "validation failed with input")
         self.fields = fields
+
+
+def routable(b, now=None):
+    """Whether b3scale's router would pick the backend for a new meeting now (SelectBackend):
+    admin_state and node_state "ready", and a heartbeat of its agent within the last
+    AGENT_ALIVE_SECONDS."""
+    now = time.time() if now is None else now
+    return (b["admin_state"] == "ready" and b["node_state"] == "ready"
+            and now - b["agent_heartbeat"] <= AGENT_ALIVE_SECONDS)
 
 
 def backend_json(b):

@@ -529,6 +529,8 @@ class B3scaleTest(unittest.TestCase):
         self.server = b3scale.Server(("127.0.0.1", 0), self.app, quiet=True)
         self.base = serve(self.server)
         self.admin = b3scale.mint_token(JWT_SECRET, "admin", ["b3scale", "b3scale:admin"], ttl=300)
+        # b3scaled does not migrate its database by itself: `b3scalectl db migrate` does.
+        self.assertEqual(self.api("POST", "/ctrl/migrate")[1]["migrated"], True)
 
     def tearDown(self):
         self.app.stop()
@@ -629,6 +631,74 @@ class B3scaleTest(unittest.TestCase):
         self.assertEqual(self.api("GET", "/backends/" + other["id"], token=node)[0], 404)
         self.assertEqual(self.api("DELETE", "/backends/" + mine["id"], token=node)[0], 403)
 
+    def test_answers_as_before_migration_until_migrated(self):
+        fresh = b3scale.B3scale(JWT_SECRET, poll_interval=3600)
+        server = b3scale.Server(("127.0.0.1", 0), fresh, quiet=True)
+        base, self.base = self.base, serve(server)
+        try:
+            status, info = self.api("GET", "/status")
+            self.assertEqual(info["database"], {"available": True, "database": "b3scale", "migrated": False,
+                                                "migration": None, "pending_migrations": 2, "error": None})
+            self.assertEqual(self.api("GET", "/backends"), (500, {"message": "Internal Server Error"}))
+            node = b3scale.mint_token(JWT_SECRET, "n1", ["b3scale:node"])
+            self.assertEqual(self.api("POST", "/agent/heartbeat", token=node)[0], 500)
+            self.assertEqual(self.api("POST", "/ctrl/migrate", token=node)[0], 403)
+            status, migrated = self.api("POST", "/ctrl/migrate")
+            self.assertEqual((status, migrated["migrated"], migrated["pending_migrations"]), (200, True, 0))
+            self.assertEqual(self.api("GET", "/backends"), (200, []))
+        finally:
+            self.base = base
+            stop(server)
+
+    def test_agent_registers_its_backend_and_heartbeats_keep_it_routable(self):
+        props = os.path.join(self.tmp.name, "agent.properties")
+        with open(props, "w") as f:
+            f.write("securitySalt=s3cret\nbigbluebutton.web.serverURL=%s\n" % self.bbb_base)
+        token = b3scale.mint_token(JWT_SECRET, "bbb01", ["b3scale:node"])
+        env = dict(os.environ, B3SCALE_API_URL=self.base, B3SCALE_API_ACCESS_TOKEN=token, BBB_CONFIG=props,
+                   B3SCALE_LOAD_FACTOR="2.0")
+        script = os.path.join(HERE, "b3scaleagent.py")
+        # Without -a an agent whose ref has no backend gives up, as the real one does.
+        lone = subprocess.run([sys.executable, script], env=env, capture_output=True, text=True, timeout=10)
+        self.assertEqual(lone.returncode, 1)
+        self.assertIn("consider using the autoregister option", lone.stderr)
+        proc = subprocess.Popen([sys.executable, script, "-a"], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.time() + 10
+            while time.time() < deadline:
+                listed = self.api("GET", "/backends")[1]
+                if listed and listed[0]["agent_heartbeat"] > "2001":
+                    break
+                time.sleep(0.1)
+            b = listed[0]
+            self.assertEqual((b["agent_ref"], b["admin_state"], b["load_factor"], b["bbb"]["host"]),
+                             ("bbb01", "init", 2, self.bbb_base + "/bigbluebutton/api/"))
+            self.assertEqual(self.api("GET", "/agent/backend", token=token)[1]["id"], b["id"])
+            self.assertEqual(self.api("PATCH", "/backends/" + b["id"], {"admin_state": "ready"})[0], 200)
+            self.app.poll_once()
+            record = self.app.backends[b["id"]]
+            self.assertTrue(b3scale.routable(record))
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            self.assertEqual(proc.wait(timeout=5), 0)
+        # The heartbeat ages: unroutable once older than upstream's 5 s.
+        beat = record["agent_heartbeat"]
+        self.assertTrue(b3scale.routable(record, now=beat + 4.9))
+        self.assertFalse(b3scale.routable(record, now=beat + 5.1))
+
+    def test_admin_created_backend_gets_no_heartbeat(self):
+        backend = self.create()
+        self.api("PATCH", "/backends/" + backend["id"], {"admin_state": "ready"})
+        self.app.poll_once()
+        record = self.app.backends[backend["id"]]
+        self.assertEqual((record["node_state"], record["agent_ref"]), ("ready", None))
+        self.assertFalse(b3scale.routable(record))
+        # No agent can send this backend's heartbeats: a node token finds no backend of its own.
+        node = b3scale.mint_token(JWT_SECRET, "bbb01", ["b3scale:node"])
+        self.assertEqual(self.api("POST", "/agent/heartbeat", token=node), (404, {"message": "Not Found"}))
+        self.assertEqual(self.api("POST", "/agent/heartbeat")[0], 403)
+
     def test_cli_mint_token_and_sigterm(self):
         env = dict(os.environ, B3SCALE_API_JWT_SECRET=JWT_SECRET)
         script = os.path.join(HERE, "b3scale.py")
@@ -639,6 +709,7 @@ class B3scaleTest(unittest.TestCase):
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             self.base = "http://127.0.0.1:%d" % int(proc.stdout.readline().split()[3].rsplit(":", 1)[1])
+            self.assertEqual(self.api("POST", "/ctrl/migrate", token=token)[0], 200)
             self.assertEqual(self.api("GET", "/backends", token=token), (200, []))
             proc.send_signal(signal.SIGTERM)
             self.assertEqual(proc.wait(timeout=5), 0)
