@@ -26,6 +26,8 @@ pub struct Reply {
     pub content_type: String,
     /// The body as text, at most 8 MiB.
     pub body: String,
+    /// The `Date` header (the server's clock, RFC 9110 IMF-fixdate), when sent.
+    pub date: Option<String>,
 }
 
 impl Reply {
@@ -138,6 +140,11 @@ impl Http {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_ascii_lowercase();
+        let date = resp
+            .headers()
+            .get("date")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let body = resp
             .body_mut()
             .with_config()
@@ -148,6 +155,7 @@ impl Http {
             status,
             content_type,
             body,
+            date,
         })
     }
 

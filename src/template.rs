@@ -433,6 +433,15 @@ fn new_env() -> Environment<'static> {
     });
     env.add_filter("xml_escape", |s: String| xml_escape(&s));
     env.add_filter("bool", ansible_bool);
+    // `{{ b3scale_api_jwt_secret | b3scale_token(inventory_hostname, 'b3scale:node') }}`: a
+    // b3scale API token that never changes (see `balancer::b3scale::static_token`).
+    env.add_filter(
+        "b3scale_token",
+        |secret: String, sub: String, scope: String| -> Result<String, minijinja::Error> {
+            crate::balancer::b3scale::static_token(&secret, &sub, &scope)
+                .map_err(|m| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, m))
+        },
+    );
     env
 }
 
@@ -580,6 +589,10 @@ mod secret_tracking {
         ("list", "s | list"),
         ("string", "s | string"),
         ("bool", "s | bool"),
+        (
+            "b3scale_token",
+            "s | b3scale_token('bbb01', 'b3scale:node')",
+        ),
         ("batch", "s | batch(3) | list"),
         ("slice", "s | slice(2) | list"),
         ("sum", "[s | length, 1] | sum"),

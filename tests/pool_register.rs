@@ -15,18 +15,28 @@ fn registers_only_healthy_nodes(kind: Kind) {
     out.assert_no_secrets();
     assert_eq!(out.code, 1, "{}", out.all());
     let text = out.all();
-    assert!(text.contains("h01  registered and enabled"), "{text}");
-    assert!(text.contains("h02  registered and enabled"), "{text}");
-    assert!(
-        text.contains("h03  NOT registered: health check failed:"),
-        "{text}"
-    );
+    // b3scale: each node's agent registered its backend (admin_state init) before the apply.
+    let (enabled, failed, left) = match kind {
+        Kind::Scalelite => (
+            "registered and enabled",
+            "h03  NOT registered: health check failed:",
+            None,
+        ),
+        Kind::B3scale => (
+            "enabled (was disabled)",
+            "h03  left disabled: health check failed:",
+            Some("disabled"),
+        ),
+    };
+    assert!(text.contains(&format!("h01  {enabled}")), "{text}");
+    assert!(text.contains(&format!("h02  {enabled}")), "{text}");
+    assert!(text.contains(failed), "{text}");
     assert!(text.contains("checksumError"), "{text}");
     pool.balancer
         .assert_state(pool.node("h01"), Some("enabled"));
     pool.balancer
         .assert_state(pool.node("h02"), Some("enabled"));
-    pool.balancer.assert_state(pool.node("h03"), None);
+    pool.balancer.assert_state(pool.node("h03"), left);
 
     // Again: nothing changes in the balancer.
     let changes = pool.balancer.changes();
@@ -93,4 +103,68 @@ fn scalelite_apply_updates_what_differs() {
 #[test]
 fn b3scale_apply_updates_what_differs() {
     updates_what_differs(Kind::B3scale);
+}
+
+/// b3scale: a node whose agent starts late is registered once the agent has registered its
+/// backend and sent a heartbeat (bounded by `health_timeout`); then it is routable.
+#[test]
+fn b3scale_registration_waits_for_the_agent() {
+    let mut pool = Pool::with_agents("b3-wait", Kind::B3scale, 2, &[], Some(&["h01"]));
+    pool.extra = "  health_timeout: 15\n  poll_interval: 0.2\n".into();
+    pool.write();
+    let child = pool.spawn("apply", &["--output", "plain"]);
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(pool.balancer.backend_of(pool.node("h02")).is_none());
+    pool.start_agent("h02");
+    let out = support::finish(child, Duration::from_secs(60));
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.all().contains("h02  registered and enabled"),
+        "{}",
+        out.all()
+    );
+    let b = pool.balancer.backend_of(pool.node("h02")).unwrap();
+    assert_eq!(b["agent_ref"], "h02");
+    assert_eq!(
+        (b["admin_state"].as_str(), b["node_state"].as_str()),
+        (Some("ready"), Some("ready"))
+    );
+}
+
+/// b3scale: a node without an agent never counts as registered; the line names the node and
+/// the cause. A backend an admin added (no agent_ref) is enabled but reported unroutable.
+#[test]
+fn b3scale_node_without_agent_is_not_registered() {
+    let pool = Pool::with_agents("b3-noagent", Kind::B3scale, 2, &[], Some(&["h01"]));
+    let out = pool.run("apply", &["--output", "plain"], Duration::from_secs(60));
+    out.assert_no_secrets();
+    assert_eq!(out.code, 1, "{}", out.all());
+    let text = out.all();
+    assert!(text.contains("h01  enabled (was disabled)"), "{text}");
+    assert!(
+        text.contains("h02  b3scale at ")
+            && text.contains("is b3scaleagent installed and running on the node"),
+        "{text}"
+    );
+    assert!(pool.balancer.backend_of(pool.node("h02")).is_none());
+}
+
+/// b3scale: once a node's agent stops, its heartbeat expires after b3scale's 5 s and the next
+/// apply reports the node as not routable, naming the agent and the cause.
+#[test]
+fn b3scale_heartbeat_expiry_makes_the_node_unroutable() {
+    let mut pool = Pool::new("b3-expiry", Kind::B3scale, 2, &[]);
+    let out = pool.run("apply", &["--output", "plain"], Duration::from_secs(60));
+    assert_eq!(out.code, 0, "{}", out.all());
+    pool.stop_agent("h02");
+    std::thread::sleep(Duration::from_secs(6));
+    let out = pool.run("apply", &["--output", "plain"], Duration::from_secs(60));
+    assert_eq!(out.code, 1, "{}", out.all());
+    let text = out.all();
+    assert!(text.contains("h01  unchanged (enabled)"), "{text}");
+    assert!(
+        text.contains("h02  unchanged (enabled), but NOT routable:")
+            && text.contains("no heartbeat from its node agent `h02` within the last 5 s"),
+        "{text}"
+    );
 }

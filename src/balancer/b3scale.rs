@@ -4,15 +4,34 @@
 //! `admin_state` is the drain switch: `ready` takes new meetings, `stopped` does not while its
 //! meetings continue (`b3scalectl disable backend`).
 //!
+//! Backends come from their node agent, not from rollout: `b3scaleagent -a` on the BBB node,
+//! with a node token (scope `b3scale:node`, `sub` the agent's ref), registers the node's
+//! backend itself, and b3scale ties it to the token's ref (`agent_ref`). Only such a backend
+//! can receive the agent's heartbeats, and b3scale's router takes only backends whose agent
+//! beat within [`AGENT_ALIVE`]. So [`SyncBalancer::add`] waits for the agent's backend
+//! instead of creating one (an admin-created backend would never be routable, and its `host`,
+//! unique in b3scale's table, would make the agent's own registration fail), and
+//! [`SyncBalancer::routable`] waits for a recent heartbeat, both bounded by `health_timeout`.
+//!
 //! Upstream: b3scale's `pkg/http/auth/jwt.go` (HS384, scope `b3scale:admin`),
-//! `pkg/http/api/backends.go` (the endpoints) and `pkg/store/backend_state.go` (the backend
-//! JSON: `admin_state`, `node_state`, `load_factor`, `meetings_count`, `attendees_count`).
+//! `pkg/http/api/backends.go` (the endpoints), `pkg/http/api/agents.go` (agent backend and
+//! heartbeat by `agent_ref`), `pkg/cluster/router.go` (`SelectBackend`: heartbeat within 5 s,
+//! admin and node state `ready`), `cmd/b3scaleagent` (registration with `-a`, a heartbeat
+//! every second) and `pkg/store/backend_state.go` (the backend JSON: `admin_state`,
+//! `node_state`, `agent_ref`, `agent_heartbeat`, `load_factor`, `meetings_count`,
+//! `attendees_count`).
 
 use super::{BalancerError, Desired, ErrorKind, Result, Server, State, SyncBalancer};
 use crate::http::{Http, HttpError, Reply};
 use base64::Engine;
 use hmac::{KeyInit, Mac};
 use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+/// How recent an agent's heartbeat must be for b3scale to route to its backend:
+/// `pkg/store/backend_state.go` `IsAgentAlive` and `pkg/cluster/router.go` `SelectBackend`
+/// (`5 * time.Second`).
+pub const AGENT_ALIVE: Duration = Duration::from_secs(5);
 
 /// A client of one b3scale's REST API. Calls block (see [`super::Blocking`]); each request
 /// carries a fresh token valid for 300 seconds.
@@ -20,23 +39,53 @@ pub struct B3scale {
     base: String,
     secret: String,
     http: Http,
+    /// How long `add` waits for the agent's backend and `routable` for a heartbeat.
+    wait: Duration,
+    /// Pause between two looks while waiting.
+    poll: Duration,
 }
 
-/// A signed HS384 JWT for `sub` with `scope`, valid for `ttl` seconds from `now` (Unix
-/// seconds): the form b3scale's `pkg/http/auth/jwt.go` checks against `secret`.
-pub fn token(secret: &str, sub: &str, scope: &str, now: u64, ttl: u64) -> String {
+/// A b3scale API token that never expires and never changes: an HS384 JWT with `sub` and
+/// `scope`, signed with `B3SCALE_API_JWT_SECRET`. With scope `b3scale:node` and `sub` the
+/// agent's ref it is the node agent's token, as `b3scalectl auth authorize_node_agent --ref
+/// REF` makes it (`cmd/b3scalectl/cli.go`; upstream's carry no `exp` either), but without
+/// `iat` and `jti`, so that the same values always give the same token and the agent's
+/// configuration file stays unchanged between applies.
+///
+/// # Errors
+/// A `sub` that is empty or longer than 64 bytes (a node's ref is stored in `agent_ref
+/// VARCHAR(64)`, migration `0002_node_agent_api.sql`), or an empty `scope`.
+pub fn static_token(secret: &str, sub: &str, scope: &str) -> std::result::Result<String, String> {
+    if sub.is_empty() || sub.len() > 64 {
+        return Err(format!(
+            "a b3scale token's sub (a node agent's ref, agent_ref VARCHAR(64)) must have 1 to 64 bytes, not {}",
+            sub.len()
+        ));
+    }
+    if scope.is_empty() {
+        return Err("a b3scale token needs a scope".into());
+    }
+    Ok(sign(secret, &json!({"scope": scope, "sub": sub})))
+}
+
+fn sign(secret: &str, claims: &Value) -> String {
     let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
     let header = b64(br#"{"alg":"HS384","typ":"JWT"}"#);
-    let claims = b64(
-        json!({"sub": sub, "scope": scope, "iat": now, "exp": now + ttl})
-            .to_string()
-            .as_bytes(),
-    );
+    let claims = b64(claims.to_string().as_bytes());
     let signing_input = format!("{header}.{claims}");
     let mut mac = hmac::Hmac::<sha2::Sha384>::new_from_slice(secret.as_bytes())
         .expect("HMAC takes keys of any length");
     mac.update(signing_input.as_bytes());
     format!("{signing_input}.{}", b64(&mac.finalize().into_bytes()))
+}
+
+/// A signed HS384 JWT for `sub` with `scope`, valid for `ttl` seconds from `now` (Unix
+/// seconds): the form b3scale's `pkg/http/auth/jwt.go` checks against `secret`.
+pub fn token(secret: &str, sub: &str, scope: &str, now: u64, ttl: u64) -> String {
+    sign(
+        secret,
+        &json!({"sub": sub, "scope": scope, "iat": now, "exp": now + ttl}),
+    )
 }
 
 impl B3scale {
@@ -47,7 +96,24 @@ impl B3scale {
             base: base.trim_end_matches('/').to_string(),
             secret: secret.to_string(),
             http,
+            wait: Duration::from_secs(60),
+            poll: Duration::from_secs(1),
         }
+    }
+
+    /// Waits at most `wait` for an agent's backend or heartbeat (default 60 s), looking
+    /// every `poll` (at most every second, at least every 50 ms).
+    pub fn with_wait(mut self, wait: Duration, poll: Duration) -> B3scale {
+        self.wait = wait;
+        self.poll = poll.clamp(Duration::from_millis(50), Duration::from_secs(1));
+        self
+    }
+
+    /// The backend `id` and b3scale's clock at the time of the answer (its `Date` header;
+    /// this machine's clock when there is none).
+    fn fetch(&self, id: &str) -> Result<(Value, jiff::Timestamp)> {
+        let (v, date) = self.call_dated("GET", &format!("/backends/{id}"), None)?;
+        Ok((v, date.unwrap_or_else(jiff::Timestamp::now)))
     }
 
     fn err(&self, kind: ErrorKind, msg: String) -> BalancerError {
@@ -55,6 +121,15 @@ impl B3scale {
     }
 
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
+        self.call_dated(method, path, body).map(|(v, _)| v)
+    }
+
+    fn call_dated(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<(Value, Option<jiff::Timestamp>)> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -82,7 +157,12 @@ impl B3scale {
                 format!("{what}: HTTP {} with {}", reply.status, reply.excerpt()),
             ));
         }
-        self.read(&what, &reply)
+        let date = reply
+            .date
+            .as_deref()
+            .and_then(|d| jiff::fmt::rfc2822::parse(d).ok())
+            .map(|z| z.timestamp());
+        self.read(&what, &reply).map(|v| (v, date))
     }
 
     fn read(&self, what: &str, reply: &Reply) -> Result<Value> {
@@ -166,11 +246,57 @@ impl SyncBalancer for B3scale {
             .collect()
     }
 
+    /// Waits for the node's agent to register its backend (see the module): b3scale's
+    /// backends come from `b3scaleagent -a`, never from an admin.
     fn add(&self, d: &Desired) -> Result<Server> {
-        let body = json!({"bbb": {"host": d.url, "secret": d.secret}, "load_factor": d.load_multiplier,
-            "settings": {"tags": tags(&d.tag)}, "admin_state": "stopped"});
-        let v = self.call("POST", "/backends", Some(body))?;
-        self.backend("POST /api/v1/backends", &v)
+        let deadline = Instant::now() + self.wait;
+        loop {
+            if let Some(s) = super::find(&self.list()?, &d.url) {
+                return Ok(s.clone());
+            }
+            if Instant::now() >= deadline {
+                return Err(self.err(
+                    ErrorKind::Refused,
+                    format!(
+                        "no backend for {} after {} s: b3scale takes a node's backend from its node agent (b3scaleagent -a, with the node's token, registers it), and none registered it; is b3scaleagent installed and running on the node (role bbb with b3scale_api_url)?",
+                        crate::http::printable_url(&d.url),
+                        self.wait.as_secs()
+                    ),
+                ));
+            }
+            std::thread::sleep(self.poll);
+        }
+    }
+
+    fn routable(&self, s: &Server) -> Result<()> {
+        let deadline = Instant::now() + self.wait;
+        loop {
+            let (v, now) = self.fetch(&s.id)?;
+            let why = match unroutable(&v, now) {
+                None => return Ok(()),
+                Some(Why::NoAgent) => {
+                    return Err(self.err(
+                        ErrorKind::Refused,
+                        format!(
+                            "backend {} has no node agent (agent_ref is null: an admin added it, not b3scaleagent with the node's token), so no heartbeat can ever count for it and b3scale never routes a meeting to it; delete it (b3scalectl) so that the node's agent registers the node",
+                            crate::http::printable_url(&s.url)
+                        ),
+                    ));
+                }
+                Some(Why::Other(why)) => why,
+            };
+            if Instant::now() >= deadline {
+                return Err(self.err(
+                    ErrorKind::Refused,
+                    format!(
+                        "backend {} is not routable after {} s: {why}",
+                        crate::http::printable_url(&s.url),
+                        self.wait.as_secs()
+                    ),
+                ));
+            }
+            std::thread::sleep(self.poll);
+        }
     }
 
     fn update(&self, s: &Server, d: &Desired) -> Result<Server> {
@@ -190,6 +316,60 @@ impl SyncBalancer for B3scale {
             Some(json!({"admin_state": admin_state})),
         )?;
         self.backend("PATCH /api/v1/backends/ID", &v)
+    }
+}
+
+/// Why b3scale would not route to a backend.
+#[derive(Debug, PartialEq, Eq)]
+enum Why {
+    /// `agent_ref` is null: no agent can ever beat for it.
+    NoAgent,
+    /// Its heartbeat, node state or admin state, worded for the operator.
+    Other(String),
+}
+
+/// `None` when b3scale's router would take the backend `v` at b3scale's time `now`: an
+/// agent is tied to it, its heartbeat is at most [`AGENT_ALIVE`] old (counted from the end
+/// of the second `now` names, as an HTTP `Date` is truncated to seconds), and `admin_state`
+/// and `node_state` are `ready`.
+fn unroutable(v: &Value, now: jiff::Timestamp) -> Option<Why> {
+    let s = |k: &str| v.get(k).and_then(Value::as_str);
+    let Some(agent) = s("agent_ref") else {
+        return Some(Why::NoAgent);
+    };
+    let beat = s("agent_heartbeat").and_then(|t| t.parse::<jiff::Timestamp>().ok());
+    let latest_now = now + jiff::SignedDuration::from_secs(1);
+    let alive = AGENT_ALIVE.as_secs() as i64;
+    let fresh = beat.is_some_and(|b| latest_now.duration_since(b).as_secs() < alive);
+    if !fresh {
+        let last = match beat {
+            Some(b) if b.as_second() > 946_684_800 => {
+                format!(
+                    "its last was at {b}, {} s before b3scale's clock",
+                    now.duration_since(b).as_secs()
+                )
+            }
+            _ => "it never sent one".to_string(),
+        };
+        return Some(Why::Other(format!(
+            "no heartbeat from its node agent `{agent}` within the last {alive} s ({last}); b3scale routes only to backends whose agent beat within {alive} s: is b3scaleagent running on the node and can it reach b3scale?"
+        )));
+    }
+    match (s("admin_state"), s("node_state")) {
+        (Some("ready"), Some("ready")) => None,
+        (Some("ready"), node) => {
+            let err = s("last_error")
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default();
+            Some(Why::Other(format!(
+                "its node_state is {}{err} (b3scale routes only to node_state ready)",
+                node.unwrap_or("missing")
+            )))
+        }
+        (admin, _) => Some(Why::Other(format!(
+            "its admin_state is {} (b3scale routes only to admin_state ready)",
+            admin.unwrap_or("missing")
+        ))),
     }
 }
 
@@ -275,6 +455,52 @@ mod tests {
         let mut mac = hmac::Hmac::<sha2::Sha384>::new_from_slice(b"k").unwrap();
         mac.update(format!("{}.{}", parts[0], parts[1]).as_bytes());
         assert_eq!(dec(parts[2]), mac.finalize().into_bytes().to_vec());
+    }
+
+    #[test]
+    fn node_token_is_stable_and_scoped_to_the_node() {
+        let t = static_token("k", "bbb01", "b3scale:node").unwrap();
+        assert_eq!(t, static_token("k", "bbb01", "b3scale:node").unwrap());
+        let claims = t.split('.').nth(1).unwrap();
+        let claims: Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(claims)
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(claims, json!({"scope": "b3scale:node", "sub": "bbb01"}));
+        assert!(static_token("k", "", "b3scale:node").is_err());
+        assert!(static_token("k", &"x".repeat(65), "b3scale:node").is_err());
+    }
+
+    #[test]
+    fn routable_only_with_a_recent_heartbeat_of_its_agent() {
+        let now: jiff::Timestamp = "2026-12-06T20:00:10Z".parse().unwrap();
+        let b = |beat: &str, agent: Value, node: &str| json!({"agent_ref": agent, "agent_heartbeat": beat, "admin_state": "ready", "node_state": node});
+        // The Date header is truncated to seconds: b3scale's clock may be up to 1 s later.
+        assert_eq!(
+            unroutable(&b("2026-12-06T20:00:06.1Z", json!("bbb01"), "ready"), now),
+            None
+        );
+        let stale = unroutable(&b("2026-12-06T20:00:05.9Z", json!("bbb01"), "ready"), now);
+        assert!(
+            matches!(&stale, Some(Why::Other(m)) if m.contains("no heartbeat from its node agent `bbb01` within the last 5 s")),
+            "{stale:?}"
+        );
+        let never = unroutable(&b("2000-01-01T00:00:00Z", json!("bbb01"), "ready"), now);
+        assert!(
+            matches!(&never, Some(Why::Other(m)) if m.contains("it never sent one")),
+            "{never:?}"
+        );
+        assert_eq!(
+            unroutable(&b("2026-12-06T20:00:09Z", Value::Null, "ready"), now),
+            Some(Why::NoAgent)
+        );
+        let init = unroutable(&b("2026-12-06T20:00:09Z", json!("bbb01"), "init"), now);
+        assert!(
+            matches!(&init, Some(Why::Other(m)) if m.contains("node_state is init")),
+            "{init:?}"
+        );
     }
 
     #[test]

@@ -77,6 +77,10 @@ pub trait SyncBalancer: Send + Sync + 'static {
     fn update(&self, s: &Server, d: &Desired) -> Result<Server>;
     /// See [`Balancer::set_state`].
     fn set_state(&self, s: &Server, to: State) -> Result<Server>;
+    /// See [`Balancer::routable`]; by default at once `Ok`.
+    fn routable(&self, _s: &Server) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// The interface the pool code uses.
@@ -112,6 +116,17 @@ pub trait Balancer: Send + Sync {
     /// # Errors
     /// See the trait; Scalelite (API and rake) refuses `Disabled` while `s` carries load.
     fn set_state<'a>(&'a self, s: &'a Server, to: State) -> BoxFuture<'a, Result<Server>>;
+    /// Waits, bounded by the client's own timeout, until the balancer would send a new
+    /// meeting to the enabled server `s`. b3scale routes only to backends whose node agent
+    /// (tied to the backend by its token's ref) sent a heartbeat in the last 5 s; Scalelite
+    /// and rake have no such condition and answer at once.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Refused`] naming why the balancer would not route to `s` (no agent, no
+    /// recent heartbeat, its node or admin state), or the error of a call.
+    fn routable<'a>(&'a self, _s: &'a Server) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// Adapts a blocking client to [`Balancer`] by running each call on tokio's blocking pool.
@@ -151,6 +166,10 @@ impl<T: SyncBalancer> Balancer for Blocking<T> {
     fn set_state<'a>(&'a self, s: &'a Server, to: State) -> BoxFuture<'a, Result<Server>> {
         let s = s.clone();
         Box::pin(blocking(&self.0, move |c| c.set_state(&s, to)))
+    }
+    fn routable<'a>(&'a self, s: &'a Server) -> BoxFuture<'a, Result<()>> {
+        let s = s.clone();
+        Box::pin(blocking(&self.0, move |c| c.routable(&s)))
     }
 }
 
@@ -193,7 +212,10 @@ pub async fn open(
             scalelite::Scalelite::new(url, &cfg.secret, http),
         ))))),
         (Product::B3scale, Some(url)) => Some(retrying(Arc::new(Blocking(Arc::new(
-            b3scale::B3scale::new(url, &cfg.secret, http),
+            b3scale::B3scale::new(url, &cfg.secret, http).with_wait(
+                std::time::Duration::from_secs(cfg.health_timeout),
+                std::time::Duration::from_secs_f64(cfg.poll_interval),
+            ),
         ))))),
         (_, None) => None,
     };

@@ -130,6 +130,11 @@ impl Balancer for Retrying {
             self.inner.set_state(s, to)
         }))
     }
+    fn routable<'a>(&'a self, s: &'a Server) -> BoxFuture<'a, Result<()>> {
+        Box::pin(self.again("waiting until the server is routable", move || {
+            self.inner.routable(s)
+        }))
+    }
 }
 
 #[cfg(test)]

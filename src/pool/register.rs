@@ -4,14 +4,17 @@
 //! unregistered, or is cordoned so it gets no new meetings; the summary says which and why.
 //! A node that rollout holds out of service on purpose (`rollout drain`, an unfinished
 //! upgrade) is updated but not enabled. What to do with each node is decided by
-//! [`super::rules::registration`]; this module observes and carries it out.
+//! [`super::rules::registration`]; this module observes and carries it out. A node that ends
+//! enabled counts as registered only once the balancer would route to it
+//! ([`Balancer::routable`]: for b3scale, a heartbeat of the node's agent in the last 5 s,
+//! waited for at most `health_timeout`); otherwise its line is a failure naming the cause.
 
 use super::health::wait as health;
 use super::journal::Journal;
 use super::rules::registration::{self, Applied, Decision, Entry, Held, Report, Seen};
 use super::{Node, nodes};
 use crate::app::{self, Prepared};
-use crate::balancer::{self, Balancer, BalancerConfig, Server};
+use crate::balancer::{self, Balancer, BalancerConfig, Server, State};
 use crate::error::Diagnostic;
 use crate::http::Http;
 use crate::report::summary::{Registered, RegistrationSummary};
@@ -164,45 +167,65 @@ impl Registration {
 }
 
 /// Carries out [`registration::decide`] for one node until it reports: `server` is its
-/// balancer entry (`None`: not registered), `seen` what the rule needs to know.
+/// balancer entry (`None`: not registered), `seen` what the rule needs to know. A success
+/// that leaves the node enabled stands only once the balancer would route to it.
 async fn carry_out(
+    client: &dyn Balancer,
+    node: &Node,
+    server: Option<Server>,
+    seen: Seen<'_>,
+) -> Report {
+    let (report, last) = decide_and_write(client, node, server, seen).await;
+    match (report, last) {
+        (Ok(text), Some(s)) if s.state == State::Enabled => match client.routable(&s).await {
+            Ok(()) => Ok(text),
+            Err(e) => Err(format!("{text}, but NOT routable: {e}")),
+        },
+        (report, _) => report,
+    }
+}
+
+/// The rule's writes for one node: its report and the entry as the balancer last returned
+/// it.
+async fn decide_and_write(
     client: &dyn Balancer,
     node: &Node,
     mut server: Option<Server>,
     mut seen: Seen<'_>,
-) -> Report {
+) -> (Report, Option<Server>) {
     loop {
         let action = registration::decide(&seen);
-        let written = match (action, &server) {
-            (Decision::Report(r), _) => return r,
+        let step: std::result::Result<Server, String> = match (action, &server) {
+            (Decision::Report(r), _) => return (r, server),
             (Decision::SetState { to, then, failed }, Some(s)) => {
-                client
-                    .set_state(s, to)
-                    .await
-                    .map_err(|e| format!("{failed}{e}"))?;
-                return then;
-            }
-            (Decision::Add, _) => {
-                let s = client.add(&node.desired).await.map_err(|e| e.to_string())?;
-                seen.entry = Entry::Added { state: s.state };
-                s
-            }
-            (Decision::Update(fields), Some(s)) => {
-                let s = client
-                    .update(s, &node.desired)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                seen.entry = Entry::Updated {
-                    state: s.state,
-                    fields,
+                return match client.set_state(s, to).await {
+                    Ok(s) => (then, Some(s)),
+                    Err(e) => (Err(format!("{failed}{e}")), server),
                 };
-                s
+            }
+            (Decision::Add, _) => client.add(&node.desired).await.inspect(|s| {
+                seen.entry = Entry::Added { state: s.state };
+            }),
+            (Decision::Update(fields), Some(s)) => {
+                client.update(s, &node.desired).await.inspect(|s| {
+                    seen.entry = Entry::Updated {
+                        state: s.state,
+                        fields,
+                    };
+                })
             }
             // The rule sets a state or updates only what the balancer listed or returned.
             (Decision::SetState { .. } | Decision::Update(_), None) => {
-                return Err("internal error: no balancer entry to change".into());
+                return (
+                    Err("internal error: no balancer entry to change".into()),
+                    server,
+                );
             }
-        };
-        server = Some(written);
+        }
+        .map_err(|e| e.to_string());
+        match step {
+            Ok(s) => server = Some(s),
+            Err(e) => return (Err(e), server),
+        }
     }
 }

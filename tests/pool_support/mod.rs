@@ -190,6 +190,52 @@ pub fn post(url: &str) -> String {
         .unwrap()
 }
 
+/// A stand-in b3scale node agent (`lab/emulators/b3scaleagent.py -a`, speaking the real
+/// agent's protocol) for one node, killed on drop. Its log is `b3scaleagent.log` in the
+/// node's folder.
+pub struct Agent(Child);
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Agent {
+    /// Starts the agent of node `h` (ref `h`, a node token minted by the emulator's own
+    /// `mint-token`, as `b3scalectl auth authorize_node_agent --ref h` makes it) against
+    /// b3scale at `api`. It reads the node's `bbb-web.properties` as the real agent reads
+    /// `BBB_CONFIG`: a copy whose `bigbluebutton.web.serverURL` carries the emulator's port.
+    pub fn start(h: &str, bbb: &Bbb, api: &str, token: &str) -> Agent {
+        let props = bbb.dir.join("b3scaleagent-bbb-web.properties");
+        std::fs::write(
+            &props,
+            format!(
+                "securitySalt={}\nbigbluebutton.web.serverURL=http://127.0.0.1:{}\n",
+                bbb.secret, bbb.proc.port
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(bbb.dir.join("b3scaleagent.log")).unwrap();
+        let child = Command::new("python3")
+            .arg(repo().join("lab/emulators/b3scaleagent.py"))
+            .arg("-a")
+            .env("B3SCALE_API_URL", api)
+            .env("B3SCALE_API_ACCESS_TOKEN", token)
+            .env("BBB_CONFIG", &props)
+            .env("B3SCALE_LOAD_FACTOR", "1.0")
+            .env_remove("http_proxy")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("python3 runs the b3scale agent stand-in");
+        let _ = h;
+        Agent(child)
+    }
+}
+
 /// Which balancer a test runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -309,23 +355,32 @@ impl Balancer {
     /// An admin token for b3scale, minted by the emulator's own `mint-token` (as
     /// `b3scalectl auth create_access_token` does for the real one), not by rollout's code.
     fn admin_token(&self) -> &str {
-        self.token.get_or_init(|| {
-            let out = Command::new("python3")
-                .arg(repo().join("lab/emulators/b3scale.py"))
-                .args([
-                    "mint-token",
-                    "--sub",
-                    "tests",
-                    "--scopes",
-                    "b3scale:admin",
-                    "--ttl",
-                    "3600",
-                ])
-                .env("B3SCALE_API_JWT_SECRET", LB_SECRET)
-                .output()
-                .expect("python3 runs the b3scale emulator");
-            assert!(out.status.success(), "mint-token: {:?}", out);
-            String::from_utf8(out.stdout).unwrap().trim().to_string()
+        self.token
+            .get_or_init(|| mint_token("tests", "b3scale:admin", "3600"))
+    }
+
+    /// `b3scalectl db migrate`: b3scale answers nothing about backends before it (as the
+    /// role does on the balancer host).
+    pub fn migrate(&self) {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .proxy(None)
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(10)))
+            .build()
+            .new_agent();
+        let mut r = agent
+            .post(&format!("{}/api/v1/ctrl/migrate", self.base()))
+            .header("Authorization", &format!("Bearer {}", self.admin_token()))
+            .send_empty()
+            .unwrap();
+        let body = r.body_mut().read_to_string().unwrap();
+        assert!(body.contains("\"migrated\":true"), "migrate: {body}");
+    }
+
+    /// The backend b3scale lists for the node, as JSON (None: none).
+    pub fn backend_of(&self, bbb: &Bbb) -> Option<serde_json::Value> {
+        self.listed().into_iter().find(|s| {
+            s["bbb"]["host"].as_str().map(|h| h.trim_end_matches('/')) == Some(&bbb.api())
         })
     }
 
@@ -428,8 +483,22 @@ impl Balancer {
     }
 }
 
+/// A token signed with the balancer's secret by the b3scale emulator's `mint-token`.
+pub fn mint_token(sub: &str, scopes: &str, ttl: &str) -> String {
+    let out = Command::new("python3")
+        .arg(repo().join("lab/emulators/b3scale.py"))
+        .args(["mint-token", "--sub", sub, "--scopes", scopes, "--ttl", ttl])
+        .env("B3SCALE_API_JWT_SECRET", LB_SECRET)
+        .output()
+        .expect("python3 runs the b3scale emulator");
+    assert!(out.status.success(), "mint-token: {:?}", out);
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
 /// A test's folder with nodes, a balancer and an inventory.
 pub struct Pool {
+    /// b3scale: each node's running agent stand-in (started by [`Pool::new`]).
+    pub agents: Vec<(String, Agent)>,
     pub dir: PathBuf,
     pub nodes: Vec<(String, Bbb)>,
     pub balancer: Balancer,
@@ -456,6 +525,17 @@ impl Pool {
     /// `n` nodes h01.. (each a BBB emulator whose secret is BBB_SECRET unless listed in
     /// `wrong_secret`), a balancer of `kind`, and an inventory with `extra` balancer keys.
     pub fn new(name: &str, kind: Kind, n: usize, wrong_secret: &[&str]) -> Pool {
+        Pool::with_agents(name, kind, n, wrong_secret, None)
+    }
+
+    /// As [`Pool::new`]; for b3scale only the nodes in `agents` run an agent (`None`: all).
+    pub fn with_agents(
+        name: &str,
+        kind: Kind,
+        n: usize,
+        wrong_secret: &[&str],
+        agents: Option<&[&str]>,
+    ) -> Pool {
         let dir = tempdir(name);
         let nodes = (1..=n)
             .map(|i| {
@@ -469,7 +549,8 @@ impl Pool {
                 (h, bbb)
             })
             .collect();
-        let pool = Pool {
+        let mut pool = Pool {
+            agents: Vec::new(),
             dir,
             nodes,
             balancer: Balancer::start(kind),
@@ -479,7 +560,40 @@ impl Pool {
             top_hosts: String::new(),
         };
         pool.write();
+        if kind == Kind::B3scale {
+            // As the roles leave a b3scale pool: the schema migrated, an agent on every node
+            // that has registered the node's backend.
+            pool.balancer.migrate();
+            let names: Vec<String> = pool
+                .nodes
+                .iter()
+                .map(|(h, _)| h.clone())
+                .filter(|h| agents.is_none_or(|a| a.contains(&h.as_str())))
+                .collect();
+            for h in &names {
+                pool.start_agent(h);
+            }
+            for h in &names {
+                wait_until(
+                    Duration::from_secs(10),
+                    &format!("{h}'s agent to register its backend"),
+                    || pool.balancer.backend_of(pool.node(h)).is_some(),
+                );
+            }
+        }
         pool
+    }
+
+    /// b3scale: starts node `h`'s agent stand-in (see [`Agent::start`]).
+    pub fn start_agent(&mut self, h: &str) {
+        let token = mint_token(h, "b3scale:node", "0");
+        let agent = Agent::start(h, self.node(h), &self.balancer.base(), &token);
+        self.agents.push((h.to_string(), agent));
+    }
+
+    /// b3scale: stops node `h`'s agent (its heartbeats stop).
+    pub fn stop_agent(&mut self, h: &str) {
+        self.agents.retain(|(n, _)| n != h);
     }
 
     pub fn inventory(&self) -> PathBuf {
