@@ -650,6 +650,67 @@ fn scalelite_files() {
     );
 }
 
+/// b3scale's node agent on a b3scale node: its environment carries the node's own token
+/// (scope b3scale:node, sub the inventory name), the package keeps rollout's conffile, and
+/// the agent runs; a node of a Scalelite pool gets none of it.
+#[test]
+fn b3scale_agent_files() {
+    let env = file("bbb2.golden.test", "/etc/default/b3scaleagent");
+    golden("b3scaleagent.env", &env);
+    let token = env
+        .lines()
+        .find_map(|l| l.strip_prefix("B3SCALE_API_ACCESS_TOKEN="))
+        .expect("a token");
+    use base64::Engine;
+    let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token.split('.').nth(1).unwrap())
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(claims).unwrap(),
+        r#"{"scope":"b3scale:node","sub":"bbb2.golden.test"}"#
+    );
+    let h = host("bbb2.golden.test");
+    let step = |name: &str| {
+        h.steps
+            .iter()
+            .find(|s| s.spec.name == name)
+            .unwrap_or_else(|| panic!("step {name}"))
+    };
+    assert!(step("b3scale node agent environment").depends_on_secret);
+    let install = format!("{:?}", step("b3scale node agent installed").action);
+    assert!(
+        install.contains("--force-confold") && install.contains("--force-confdef"),
+        "{install}"
+    );
+    assert!(
+        !actions(host("bbb1.golden.test"))
+            .any(|a| matches!(a, Action::File(f) if f.path == "/etc/default/b3scaleagent"))
+    );
+}
+
+/// The b3scale host migrates the schema through the running daemon's API, with the admin
+/// token only inside a here-document (curl's stdin), never on a command line; its package
+/// install keeps rollout's /etc/default/b3scale.
+#[test]
+fn b3scale_migrates_and_keeps_its_conffile() {
+    let h = host("lb2.golden.test");
+    let names: Vec<&str> = h.steps.iter().map(|s| s.spec.name.as_str()).collect();
+    let at = |n: &str| {
+        names
+            .iter()
+            .position(|x| *x == n)
+            .unwrap_or_else(|| panic!("{n}"))
+    };
+    assert!(at("b3scale answers") < at("b3scale database migrated"));
+    assert!(at("b3scale database migrated") < at("nginx site for b3scale"));
+    let migrate = &h.steps[at("b3scale database migrated")];
+    assert!(migrate.depends_on_secret);
+    let text = format!("{:?}", migrate.action);
+    assert!(text.contains("/api/v1/ctrl/migrate"), "{text}");
+    let install = format!("{:?}", h.steps[at("b3scale installed")].action);
+    assert!(install.contains("--force-confold"), "{install}");
+}
+
 #[test]
 fn b3scale_files() {
     golden(
