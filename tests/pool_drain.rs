@@ -193,3 +193,33 @@ fn drain_needs_a_limit() {
         "error: `rollout drain` needs --limit HOSTS: name the nodes to drain\n"
     );
 }
+
+/// b3scale: `undrain` puts a node back in service only once b3scale would route to it; with
+/// its agent stopped (heartbeat older than 5 s) the node's line fails, naming the cause.
+#[test]
+fn b3scale_undrain_needs_the_agents_heartbeat() {
+    let mut pool = registered("undrain-agent", Kind::B3scale, 2);
+    let out = pool.run(
+        "drain",
+        &["--limit", "h02", "--output", "plain"],
+        Duration::from_secs(30),
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    pool.stop_agent("h02");
+    std::thread::sleep(Duration::from_secs(6));
+    let out = pool.run(
+        "undrain",
+        &["--limit", "h02", "--output", "plain"],
+        Duration::from_secs(30),
+    );
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stdout
+            .contains("h02: FAILED: enabled, but NOT routable:")
+            && out
+                .stdout
+                .contains("no heartbeat from its node agent `h02` within the last 5 s"),
+        "{}",
+        out.all()
+    );
+}

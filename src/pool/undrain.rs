@@ -45,9 +45,18 @@ pub async fn main(a: &app::Options) -> Result<UndrainSummary, PoolError> {
             pool.health(node, Some(&rep.tx)).await.map_err(|e| {
                 NodeError::Other(format!("health check failed, left {}: {e}", server.state))
             })?;
-            if server.state != State::Enabled {
-                opened.client.set_state(server, State::Enabled).await?;
-            }
+            let enabled = if server.state != State::Enabled {
+                opened.client.set_state(server, State::Enabled).await?
+            } else {
+                server.clone()
+            };
+            // Back in service only once the balancer would route to it (b3scale: a recent
+            // heartbeat of the node's agent).
+            opened
+                .client
+                .routable(&enabled)
+                .await
+                .map_err(|e| NodeError::Other(format!("enabled, but NOT routable: {e}")))?;
             journal.set(&node.host, Phase::Idle, "drain", None)?;
             Ok(if server.state == State::Enabled {
                 "already enabled".into()

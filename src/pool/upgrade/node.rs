@@ -199,10 +199,17 @@ impl NodeRun<'_> {
             .unwrap_or_default();
         let back = enable::after_upgrade(was, server.state);
         if back == Back::Enable {
-            self.client
+            let enabled = self
+                .client
                 .set_state(&server, State::Enabled)
                 .await
                 .map_err(|e| self.fail("enabling", e.to_string()))?;
+            // In service only once the balancer would route to it (b3scale: a recent
+            // heartbeat of the node's agent).
+            self.client
+                .routable(&enabled)
+                .await
+                .map_err(|e| self.fail("enabling", format!("enabled, but NOT routable: {e}")))?;
         }
         Ok(if back != Back::AsBefore {
             format!(
