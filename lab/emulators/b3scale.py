@@ -3,8 +3,8 @@
 
 Imitates the backend management part of b3scale/b3scale closely enough for
 the rollout lab, with Python's standard library only. There is no PostgreSQL,
-no BBB front API (/bbb/<frontend>/bigbluebutton/api), no frontends, meetings,
-recordings or commands.
+no meetings resource, recordings or commands; of the BBB front API only
+`create` is routed.
 
 Written from the public sources, not copied from them (file names are the
 real ones):
@@ -51,6 +51,20 @@ real ones):
     backends with admin_state and node_state "ready" and agent_heartbeat
     within the last AGENT_ALIVE_SECONDS (5) seconds; `routable()` here is that
     rule, and the node refresh reports it in the history.
+  - routing (pkg/http/bbb_request_middleware.go, pkg/bbb/request.go Verify,
+    pkg/cluster/router.go SelectBackend, pkg/cluster/gateway.go Dispatch):
+    POST /api/v1/frontends (admin scope; bbb {key, secret} required, active is
+    always true on create) adds a frontend. GET /bbb/<key>/bigbluebutton/api/
+    create?...&checksum= checks the checksum over "create" + the query without
+    checksum + the frontend's secret (SHA-1 up to 40 hex digits, SHA-256
+    above); a wrong one answers 500 <returncode>FAILED</returncode>
+    checksumError "Checksums do not match"; an unknown key 500 ERROR
+    b3scale_server_error "no such frontend for key: K". The backend is the
+    least loaded (meetings_count * load_factor) of the routable ones; none:
+    500 FAILED b3scaleGatewayError "no free backend available for meeting".
+    The call goes to the backend signed with SHA-256 and its secret, and its
+    answer is passed back. Simplification: the meeting ID is not rewritten
+    and the meeting is not remembered (join, end, ... are not routed).
   - schema (pkg/store/schema/manager.go, pkg/http/api/ctl_migrate.go,
     cmd/b3scalectl `db migrate`): b3scaled never migrates by itself. Until
     POST /api/v1/ctrl/migrate (admin scope; what `b3scalectl db migrate`
@@ -225,6 +239,7 @@ class B3scale:
         self.backends = {}
         self.history = []
         self.migrated_at = None  # b3scaled does not migrate its database by itself
+        self.frontends = {}
         self._stop = threading.Event()
         self._poll_lock = threading.Lock()
         self._thread = None
@@ -240,6 +255,7 @@ class B3scale:
             self.backends = doc.get("backends", {})
             self.history = doc.get("history", [])
             self.migrated_at = doc.get("migrated_at")
+            self.frontends = doc.get("frontends", {})
         except FileNotFoundError:
             pass
         except (OSError, ValueError, AttributeError) as e:
@@ -250,8 +266,8 @@ class B3scale:
             return
         tmp = self.state_file + ".tmp"
         with open(tmp, "w", encoding="utf-8") as f:
-            json.dump({"backends": self.backends, "history": self.history, "migrated_at": self.migrated_at}, f,
-                      indent=1)
+            json.dump({"backends": self.backends, "history": self.history, "migrated_at": self.migrated_at,
+                       "frontends": self.frontends}, f, indent=1)
         os.replace(tmp, self.state_file)
 
     def _record(self, b, event, **extra):
@@ -364,6 +380,8 @@ class B3scale:
             return 200, {"Content-Type": "text/html; charset=UTF-8"}, b"<h1>B3Scale! v.%s (emulator)</h1>" % VERSION.encode()
         if path.startswith("/emulator/"):
             return self.emulator_route(method, path.rstrip("/"))
+        if path.startswith("/bbb/"):
+            return self.front(path, query)
         if not (path == "/api/v1" or path.startswith("/api/v1/")):
             return reply(404, {"message": "Not Found"})
         try:
@@ -408,6 +426,10 @@ class B3scale:
                     self._save()
                     self.log("database migrated to version %d" % MIGRATIONS[-1][0])
             return reply(200, self.schema_status())
+        if rest == "/frontends" and method == "POST":
+            self.require(claims, SCOPE_ADMIN)
+            self.need_schema()
+            return self.create_frontend(headers, body)
         if rest in ("/agent/backend", "/agent/heartbeat"):
             return self.agent(method, rest, claims)
         parts = rest.strip("/").split("/")
@@ -437,6 +459,66 @@ class B3scale:
             self.require(claims, SCOPE_ADMIN)
             return self.destroy_backend(bid, claims, query)
         raise HTTPError(405, "Method Not Allowed")
+
+    def create_frontend(self, headers, body):
+        data = bind(headers, body)
+        bbb = data.get("bbb") if isinstance(data.get("bbb"), dict) else None
+        if bbb is None:
+            raise ValidationFailed({"bbb": ["this field is required"]})
+        key, secret = str(bbb.get("key") or "").strip(), str(bbb.get("secret") or "").strip()
+        fields = {}
+        if not key:
+            fields["bbb.key"] = ["this field is required"]
+        if not secret:
+            fields["bbb.secret"] = ["this field is required"]
+        if fields:
+            raise ValidationFailed(fields)
+        now = time.time()
+        with self.lock:
+            if any(f["bbb"]["key"] == key for f in self.frontends.values()):
+                raise HTTPError(500, "Internal Server Error")  # key is UNIQUE
+            f = {"id": str(uuid.uuid4()), "active": True, "bbb": {"key": key, "secret": secret},
+                 "settings": data.get("settings") or {}, "account_ref": None,
+                 "created_at": go_time(now), "updated_at": go_time(now)}
+            self.frontends[f["id"]] = f
+            self._save()
+        return reply(200, f)
+
+    def front(self, path, query):
+        """The BBB API of a frontend: /bbb/<key>/bigbluebutton/api/<call>; only create."""
+        tokens = path[len("/bbb"):].split("/")
+        key, resource = (tokens[1], tokens[-1]) if len(tokens) >= 3 else ("", "")
+        with self.lock:
+            fe = next((f for f in self.frontends.values() if f["bbb"]["key"] == key), None)
+        if fe is None:
+            return bbb_xml(500, "ERROR", "b3scale_server_error", "no such frontend for key: %s" % key)
+        params = urllib.parse.parse_qs(query, keep_blank_values=True)
+        checksum = (params.get("checksum") or [""])[0]
+        unsigned = re.sub(r"&checksum(=[^&]*)?|^checksum(=[^&]*)?&?", "", query)
+        algo = hashlib.sha256 if len(checksum) > 40 else hashlib.sha1
+        expected = algo((resource + unsigned + fe["bbb"]["secret"]).encode()).hexdigest()
+        if not hmac.compare_digest(expected.encode(), checksum.encode()):
+            return bbb_xml(500, "FAILED", "checksumError", "Checksums do not match")
+        if resource != "create":
+            return bbb_xml(500, "FAILED", "b3scaleGatewayError", "not emulated: %s" % resource)
+        now = time.time()
+        with self.lock:
+            ready = [dict(b) for b in self.backends.values() if routable(b, now)]
+        if not ready:
+            return bbb_xml(500, "FAILED", "b3scaleGatewayError", "no free backend available for meeting")
+        ready.sort(key=lambda b: b["meetings_count"] * b["load_factor"])
+        b = ready[0]
+        base = b["host"] if b["host"].endswith("/") else b["host"] + "/"
+        sig = hashlib.sha256(("create" + unsigned + b["secret"]).encode()).hexdigest()
+        url = base + "create?" + (unsigned + "&" if unsigned else "") + "checksum=" + sig
+        try:
+            with _OPENER.open(urllib.request.Request(url, headers={"User-Agent": NAME}),
+                              timeout=self.request_timeout) as resp:
+                return resp.status, {"Content-Type": "application/xml"}, resp.read(MAX_BODY)
+        except urllib.error.HTTPError as e:
+            return e.code, {"Content-Type": "application/xml"}, (e.read(MAX_BODY) if e.fp else b"")
+        except (OSError, ValueError) as e:
+            return bbb_xml(500, "FAILED", "b3scaleGatewayError", "Get %s: %s" % (base + "create", e))
 
     def need_schema(self):
         """After the scope check, the handler's first query: before migration the table does
@@ -665,6 +747,15 @@ class ValidationFailed(HTTPError):
     def __init__(self, fields):
         super().__init__(400, "validation failed with input")
         self.fields = fields
+
+
+def bbb_xml(status, returncode, key, message):
+    """bbb.XMLResponse as b3scale writes its own errors."""
+    def esc(s):
+        return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    body = ("<response><returncode>%s</returncode><message>%s</message><messageKey>%s</messageKey></response>"
+            % (returncode, esc(message), esc(key))).encode()
+    return status, {"Content-Type": "application/xml"}, body
 
 
 def routable(b, now=None):

@@ -687,6 +687,35 @@ class B3scaleTest(unittest.TestCase):
         self.assertTrue(b3scale.routable(record, now=beat + 4.9))
         self.assertFalse(b3scale.routable(record, now=beat + 5.1))
 
+    def test_create_is_routed_only_to_backends_with_a_recent_heartbeat(self):
+        status, fe = self.api("POST", "/frontends", {"bbb": {"key": "school", "secret": "fe-secret"}})
+        self.assertEqual((status, fe["active"]), (200, True))
+        node = b3scale.mint_token(JWT_SECRET, "bbb01", ["b3scale:node"])
+        backend = self.create(token=node, admin_state="ready")
+        self.app.poll_once()
+
+        def create(meeting, secret="fe-secret"):
+            q = "meetingID=%s&name=%s" % (meeting, meeting)
+            sig = hashlib.sha256(("create" + q + secret).encode()).hexdigest()
+            status, _, body = http("GET", "%s/bbb/school/bigbluebutton/api/create?%s&checksum=%s"
+                                   % (self.base, q, sig))
+            root = ET.fromstring(body)
+            return status, root.findtext("returncode"), root.findtext("messageKey") or ""
+
+        # Registered by its agent and ready, but no heartbeat yet: nothing to route to.
+        self.assertEqual(create("m1"), (500, "FAILED", "b3scaleGatewayError"))
+        self.assertEqual(self.api("POST", "/agent/heartbeat", token=node)[0], 200)
+        self.assertEqual(create("m1")[:2], (200, "SUCCESS"))
+        self.assertEqual(create("m2", secret="wrong")[2], "checksumError")
+        # The heartbeat expires after 5 s: unroutable again.
+        self.app.backends[backend["id"]]["agent_heartbeat"] -= 5.5
+        self.assertEqual(create("m3"), (500, "FAILED", "b3scaleGatewayError"))
+        # An admin-created backend never gets a heartbeat: never routed to.
+        other = self.create(host=self.bbb_base + "/bigbluebutton/api/x/")
+        self.api("PATCH", "/backends/" + other["id"], {"admin_state": "ready"})
+        self.app.poll_once()
+        self.assertEqual(create("m4"), (500, "FAILED", "b3scaleGatewayError"))
+
     def test_admin_created_backend_gets_no_heartbeat(self):
         backend = self.create()
         self.api("PATCH", "/backends/" + backend["id"], {"admin_state": "ready"})
