@@ -56,6 +56,8 @@ pub struct Prepared {
     pub plans: Vec<HostPlan>,
     /// The run's one connector (SSH or local per host), shared by every part of the run.
     pub connector: Arc<dyn Connector>,
+    /// Where the pool's lock and journal live (the inventory's `state:`).
+    pub state: crate::pool::state::Backend,
 }
 
 /// Why a run stopped before its end.
@@ -76,6 +78,7 @@ pub fn load(o: &Options, run_vars: &Map<String, Value>) -> Result<Prepared, Vec<
         vault_password_file: o.vault_password_file.clone(),
     };
     let inv = inventory::load_with(&o.inventory, &o.extra_vars, &ansible).map_err(|d| vec![d])?;
+    let state = crate::pool::state::Backend::load(&inv).map_err(|d| vec![d])?;
     let hosts: Vec<&Host> = inventory::select(&inv, o.limit.as_deref())
         .map_err(|e| vec![Diagnostic::file(&o.inventory, e)])?;
     let role_names: Vec<&String> = hosts.iter().flat_map(|h| h.roles.iter()).collect();
@@ -92,6 +95,7 @@ pub fn load(o: &Options, run_vars: &Map<String, Value>) -> Result<Prepared, Vec<
         inventory: inv,
         plans,
         connector,
+        state,
     })
 }
 

@@ -151,7 +151,7 @@ async fn converge(
     let registration = register::prepare(o, &prepared)
         .map_err(Error::Input)?
         .filter(|_| goal == Goal::Apply);
-    hold::fill_owed(&o.inventory, &mut prepared).map_err(PoolError::from)?;
+    hold::fill_owed(&mut prepared).map_err(PoolError::from)?;
     let prepared = Arc::new(prepared);
     let guard = Arc::new(hold::Guard::new(o, prepared.clone(), meetings)?);
     let results = app::execute(o, &prepared, goal, show_diff, Some(guard.clone())).await;
@@ -159,7 +159,7 @@ async fn converge(
     let results = results?;
     let mut exit = app::finish(o, results.clone()).exit();
     if goal == Goal::Apply
-        && let Err(e) = hold::owe(&o.inventory, &results, o.lock_wait)
+        && let Err(e) = hold::owe(&prepared.state, &results, o.lock_wait)
     {
         summary::error(
             o.output,

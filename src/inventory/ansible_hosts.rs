@@ -2,7 +2,7 @@
 //! `-i` on the command line): the hosts, groups and merged variables are exactly what
 //! `rollout inventory` reads (ansible-core's rules and precedence, see [`super::ansible`]);
 //! the rollout file keeps what Ansible keeps outside its inventory (a playbook's roles per
-//! group as `roles:`, `ssh_config:`, `roles_path:`, `templates_path:`, `balancer:`).
+//! group as `roles:`, `ssh_config:`, `roles_path:`, `templates_path:`, `balancer:`, `state:`).
 //!
 //! Each host's variables then go through what rollout's own format goes through: vault values
 //! (`!vault` and vault-encrypted files) are decrypted into secrets, rollout's secret
@@ -229,6 +229,7 @@ pub(super) fn load(
         }
     }
     let ssh_config = ssh_config(&source, base, file.ssh_config.as_ref())?;
+    let state = balancer(&source, base, file.state.as_ref(), &mut secret_values)?;
     let balancer = balancer(&source, base, file.balancer.as_ref(), &mut secret_values)?;
     Ok(Inventory {
         path: path.to_path_buf(),
@@ -239,6 +240,7 @@ pub(super) fn load(
         groups: members,
         secrets: Secrets::new(secret_values),
         balancer,
+        state,
         source,
         var_origins,
     })

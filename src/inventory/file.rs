@@ -32,6 +32,8 @@ pub struct InventoryFile {
     pub all: Option<Spanned<GroupFile>>,
     /// The load balancer the pool's BBB nodes register with.
     pub balancer: Option<Spanned<serde_json::Value>>,
+    /// Where the pool's lock and journal live (`backend: local` or `postgresql`).
+    pub state: Option<Spanned<serde_json::Value>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

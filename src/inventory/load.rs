@@ -136,6 +136,7 @@ pub fn load_with(
             .with_hint("add hosts under `all: hosts:` or under a group in `all: children:`"));
     }
     let ssh_config = ssh_config(&source, &base, file.ssh_config.as_ref())?;
+    let state = balancer(&source, &base, file.state.as_ref(), &mut secret_values)?;
     let balancer = balancer(&source, &base, file.balancer.as_ref(), &mut secret_values)?;
 
     Ok(Inventory {
@@ -147,6 +148,7 @@ pub fn load_with(
         groups: members,
         secrets: Secrets::new(secret_values),
         balancer,
+        state,
         source,
         var_origins,
     })
@@ -329,7 +331,8 @@ pub(super) fn ssh_config(
     Ok(Some(p))
 }
 
-/// The raw `balancer:` section with its secrets resolved, and its line and column.
+/// The raw `balancer:` (or `state:`) section with its secrets resolved, and its line and
+/// column.
 pub(super) fn balancer(
     source: &Source,
     base: &Path,

@@ -37,6 +37,8 @@ pub struct Inventory {
     pub secrets: Secrets,
     /// The raw `balancer:` section, validated by the balancer module.
     pub balancer: Option<(Value, u64, u64)>,
+    /// The raw `state:` section, validated by [`crate::pool::state`].
+    pub state: Option<(Value, u64, u64)>,
     pub source: crate::yaml::Source,
     /// Per host name, where each of its variables was set (the winning place after
     /// precedence), so an error in a variable's value points at it (see [`Inventory::var_at`]).

@@ -267,8 +267,8 @@ pub fn check_capacity(
 pub async fn main(a: DrainOptions) -> Result<DrainSummary, PoolError> {
     need_limit(&a.run, "drain")?;
     let pool = Arc::new(Pool::load(&a.run, &Default::default(), "drain")?);
-    let _lock = Lock::acquire(&a.run.inventory, "drain", a.run.lock_wait)?;
-    let journal = Journal::load(&a.run.inventory)?;
+    let lock = Lock::acquire(&pool.prepared.state, "drain", a.run.lock_wait)?;
+    let journal = lock.journal()?;
     let opened = pool.open().await?;
     let servers: Vec<Option<Server>> = pool
         .nodes

@@ -35,6 +35,15 @@ pub enum PoolError {
         if held.is_empty() { "none".to_string() } else { held.join(", ") }
     )]
     Interrupted { held: Vec<String> },
+    /// The connection to the state database (and with it the pool's lock) was lost during
+    /// an upgrade (exit 1); `held` are the nodes the journal says are out, as `host (phase)`.
+    #[error(
+        "lost the connection to the state database ({reason}), and with it the pool's lock: \
+         the upgrade stopped and takes no further node out of service. Out of service, as the \
+         journal says: {}. `rollout upgrade` resumes where this stopped once the database is back",
+        if held.is_empty() { "none".to_string() } else { held.join(", ") }
+    )]
+    StateLost { reason: String, held: Vec<String> },
 }
 
 impl From<Vec<Diagnostic>> for PoolError {

@@ -20,6 +20,7 @@ use super::error::PoolError;
 use super::health;
 use super::journal::{Journal, JournalError, Lock, Phase};
 use super::rules::{self, enable::Back};
+use super::state::Backend;
 use super::{Node, human, nodes, retry_notes};
 use crate::app::{self, Prepared};
 use crate::balancer::{self, Balancer, BalancerConfig, Product, Server, State};
@@ -28,7 +29,6 @@ use crate::http::Http;
 use crate::plan::HostPlan;
 use crate::report::{Event, HostResult};
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
@@ -123,12 +123,12 @@ impl Guard {
                         "`rollout apply --drain` needs a `balancer:` section in the inventory: it drains nodes there".into(),
                     ));
                 }
-                let lock = Lock::acquire(&run.inventory, "apply --drain", run.lock_wait)?;
+                let lock = Lock::acquire(&prepared.state, "apply --drain", run.lock_wait)?;
                 Some(Drainer {
                     batch: Arc::new(Semaphore::new(batch.max(1))),
                     cordoning: tokio::sync::Mutex::new(()),
                     timeout,
-                    journal: Mutex::new(Journal::load(&run.inventory)?),
+                    journal: Mutex::new(lock.journal()?),
                     lock: Mutex::new(Some(lock)),
                     taken: Mutex::new(HashMap::new()),
                 })
@@ -502,8 +502,8 @@ impl MeetingGuard for Guard {
 /// Gives each plan the handlers an earlier, held apply owes its host (from the journal).
 ///
 /// Errors: the journal cannot be read.
-pub fn fill_owed(inventory: &Path, prepared: &mut Prepared) -> Result<(), JournalError> {
-    let journal = Journal::load(inventory)?;
+pub fn fill_owed(prepared: &mut Prepared) -> Result<(), JournalError> {
+    let journal = Journal::load(&prepared.state)?;
     for plan in &mut prepared.plans {
         plan.owed = owed(&journal, plan);
     }
@@ -534,11 +534,11 @@ pub fn owed(journal: &Journal, plan: &HostPlan) -> Vec<usize> {
 ///
 /// Errors: the lock or the journal.
 pub fn owe(
-    inventory: &Path,
+    state: &Backend,
     results: &[HostResult],
     wait: Option<Duration>,
 ) -> Result<(), JournalError> {
-    let before = Journal::load(inventory)?;
+    let before = Journal::load(state)?;
     let changes = |j: &Journal| {
         results.iter().any(|r| {
             let owed = j.nodes.get(&r.host).is_some_and(|n| !n.owed.is_empty());
@@ -549,12 +549,12 @@ pub fn owe(
     if !changes(&before) {
         return Ok(());
     }
-    let _lock = Lock::acquire(
-        inventory,
+    let lock = Lock::acquire(
+        state,
         "apply",
         Some(wait.unwrap_or(Duration::from_secs(60))),
     )?;
-    let mut journal = Journal::load(inventory)?;
+    let mut journal = lock.journal()?;
     for r in results {
         match &r.held {
             Some(h) if !h.handlers.is_empty() => journal.set_owed(&r.host, &h.handlers, &h.reason),

@@ -5,11 +5,19 @@
 //! written atomically (temporary file, fsync, rename) before every balancer change, so the
 //! journal never claims less than what happened. A kernel lock on a lock file keeps two
 //! rollouts on one controller from working on the same pool at once (see [`Lock`]).
+//!
+//! That is the local state backend. With `state: {backend: postgresql, ...}` in the
+//! inventory (see [`super::state`]) the lock and the journal live in a PostgreSQL database
+//! instead, shared by every controller ([`super::state::postgres`]); the types here are the
+//! same for both.
 
+use super::state::Backend;
+use super::state::postgres::Session;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Why the journal or its lock cannot be used. Nothing in the pool is changed after one.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +55,40 @@ pub enum JournalError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// Another rollout holds the pool's lock in the state database.
+    #[error(
+        "another rollout is working on pool `{pool}`: {holder}; wait for it (`--wait 10m` waits up to 10 minutes). The lock is the pool's advisory lock in the state database"
+    )]
+    LockedDb {
+        /// Who holds it, in words (see [`Holder`]).
+        holder: String,
+        /// The pool's name in the database.
+        pool: String,
+    },
+    /// The state database refused or failed (redacted; never the URL).
+    #[error("state database: {what}: {message}")]
+    Database {
+        /// What rollout was doing (`connecting`, `writing the journal`, ...).
+        what: String,
+        message: String,
+    },
+    /// The connection to the state database is gone: the pool's lock is no longer held
+    /// and the journal can no longer be written.
+    #[error("lost the connection to the state database ({reason})")]
+    StateLost { reason: String },
+    /// Another session holds the pool's lock now (this one lost it).
+    #[error(
+        "the lock of pool `{pool}` in the state database is no longer this rollout's; nothing more is changed"
+    )]
+    LockLost { pool: String },
+    /// The database's tables are of a newer rollout.
+    #[error(
+        "the state database's tables are of schema version {found}, newer than this rollout knows ({known}); use a newer rollout"
+    )]
+    Schema { found: i32, known: i32 },
+    /// A journal read without the pool's lock cannot be written.
+    #[error("the journal was read without the pool's lock and cannot be written")]
+    ReadOnly,
 }
 
 /// Where a node is in a pool operation.
@@ -151,8 +193,19 @@ pub struct Journal {
     pub run: Option<Run>,
     #[serde(default)]
     pub nodes: BTreeMap<String, NodeRecord>,
+    /// The local backend's file (empty for the database's).
     #[serde(skip)]
     path: PathBuf,
+    /// The database session holding the pool's lock, for the PostgreSQL backend.
+    #[serde(skip)]
+    db: Option<Arc<Session>>,
+    /// Read from the database without the lock: cannot be saved.
+    #[serde(skip)]
+    read_only: bool,
+    /// Each node's phase as last written (what the journal says, whatever this process
+    /// meant to write after that).
+    #[serde(skip)]
+    written: BTreeMap<String, Phase>,
 }
 
 /// Unix seconds now (0 if the clock is before 1970).
@@ -189,10 +242,41 @@ pub fn path_for(inventory: &Path) -> PathBuf {
 }
 
 impl Journal {
-    /// Reads the journal of `inventory` (empty when there is none yet).
+    /// Reads the pool's journal from its state backend without taking the lock (what
+    /// `status` shows, what `apply` must leave out): it cannot be saved. Use
+    /// [`Lock::journal`] to change it.
+    ///
+    /// Errors: the file cannot be read or is not a journal; the database.
+    pub fn load(state: &Backend) -> Result<Journal, JournalError> {
+        match state {
+            Backend::Local { inventory } => Journal::load_file(inventory),
+            Backend::Postgres(s) => {
+                let session = Session::open(s)?;
+                let mut j = Journal::from_db(&session)?;
+                j.read_only = true;
+                Ok(j)
+            }
+        }
+    }
+
+    /// The journal in the database, bound to `session` for saving.
+    fn from_db(session: &Arc<Session>) -> Result<Journal, JournalError> {
+        let (run, nodes) = session.read()?;
+        let mut j = Journal {
+            inventory: format!("pool {}", session.pool),
+            run,
+            nodes: nodes.into_iter().collect(),
+            db: Some(session.clone()),
+            ..Journal::default()
+        };
+        j.written = j.nodes.iter().map(|(h, r)| (h.clone(), r.phase)).collect();
+        Ok(j)
+    }
+
+    /// Reads the journal file of `inventory` (empty when there is none yet).
     ///
     /// Errors: the file cannot be read, or is not a journal.
-    pub fn load(inventory: &Path) -> Result<Journal, JournalError> {
+    fn load_file(inventory: &Path) -> Result<Journal, JournalError> {
         let path = path_for(inventory);
         let mut j = match std::fs::read_to_string(&path) {
             Ok(text) => match serde_json::from_str::<Journal>(&text) {
@@ -204,17 +288,50 @@ impl Journal {
         };
         j.inventory = inventory.display().to_string();
         j.path = path;
+        j.written = j.nodes.iter().map(|(h, r)| (h.clone(), r.phase)).collect();
         Ok(j)
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// The nodes the journal, as last written, says are held out of service by `by`, as
+    /// `host (phase)`.
+    pub fn written_out(&self, by: &str) -> Vec<String> {
+        self.written
+            .iter()
+            .filter(|(h, p)| p.holds_node() && self.nodes.get(*h).is_some_and(|r| r.by == by))
+            .map(|(h, p)| format!("{h} ({})", p.name()))
+            .collect()
     }
 
-    /// Writes the journal atomically.
+    /// Writes the journal: atomically to its file, or in one transaction to the database
+    /// (checking that this rollout still holds the pool's lock there).
     ///
-    /// Errors: the state folder or the file cannot be written.
-    pub fn save(&self) -> Result<(), JournalError> {
+    /// Errors: the state folder or the file cannot be written; the database, a lost
+    /// connection or lock; a journal read without the lock.
+    pub fn save(&mut self) -> Result<(), JournalError> {
+        if self.read_only {
+            return Err(JournalError::ReadOnly);
+        }
+        if let Some(db) = &self.db {
+            db.write(
+                self.run.clone(),
+                self.nodes
+                    .iter()
+                    .map(|(h, r)| (h.clone(), r.clone()))
+                    .collect(),
+            )?;
+        } else {
+            self.save_file()?;
+        }
+        self.written = self
+            .nodes
+            .iter()
+            .map(|(h, r)| (h.clone(), r.phase))
+            .collect();
+        Ok(())
+    }
+
+    /// Writes the journal file atomically.
+    fn save_file(&self) -> Result<(), JournalError> {
         let fail = |source: std::io::Error| JournalError::Write {
             path: self.path.clone(),
             source,
@@ -388,27 +505,111 @@ impl Holder {
     }
 }
 
-/// Held while a command changes the pool: a kernel lock (`flock`) on the journal's lock
-/// file, which the kernel releases when the process ends in any way, so a killed rollout
-/// never leaves a stale lock and two rollouts can never both hold it. The file stays; its
-/// content names the holder.
+/// Held while a command changes the pool. Local backend: a kernel lock (`flock`) on the
+/// journal's lock file, which the kernel releases when the process ends in any way, so a
+/// killed rollout never leaves a stale lock and two rollouts can never both hold it; the
+/// file stays, its content names the holder. PostgreSQL backend: the pool's session-level
+/// advisory lock, which the database releases when the session ends in any way; a row of
+/// `rollout_lock_holders` names the holder.
 pub struct Lock {
-    file: std::fs::File,
+    kind: LockKind,
+}
+
+enum LockKind {
+    File {
+        file: std::fs::File,
+        inventory: PathBuf,
+    },
+    Db(Arc<Session>),
 }
 
 impl Lock {
-    /// Takes the lock of the pool of `inventory` for `command` (`upgrade`, `drain`, ...);
-    /// with `wait`, waits up to that long for another rollout to release it, telling on
-    /// stderr whom it waits for.
+    /// Takes the lock of the pool for `command` (`upgrade`, `drain`, ...) in its state
+    /// backend; with `wait`, waits up to that long for another rollout to release it,
+    /// telling on stderr whom it waits for.
     ///
-    /// Errors: [`JournalError::Locked`] naming the holder when another rollout holds it
-    /// (after `wait`); the state folder or the lock file cannot be created.
+    /// Errors: [`JournalError::Locked`] or [`JournalError::LockedDb`] naming the holder
+    /// when another rollout holds it (after `wait`); the state folder or the lock file
+    /// cannot be created; the database cannot be used.
     pub fn acquire(
-        inventory: &Path,
+        state: &Backend,
         command: &str,
         wait: Option<std::time::Duration>,
     ) -> Result<Lock, JournalError> {
-        Lock::acquire_at(path_for(inventory).with_extension("lock"), command, wait)
+        match state {
+            Backend::Local { inventory } => {
+                let file =
+                    Lock::acquire_at(path_for(inventory).with_extension("lock"), command, wait)?;
+                Ok(Lock {
+                    kind: LockKind::File {
+                        file,
+                        inventory: inventory.clone(),
+                    },
+                })
+            }
+            Backend::Postgres(s) => {
+                let session = Session::open(s)?;
+                Lock::acquire_db(&session, command, wait)?;
+                Ok(Lock {
+                    kind: LockKind::Db(session),
+                })
+            }
+        }
+    }
+
+    /// The pool's journal, to be changed under this lock.
+    ///
+    /// Errors: as [`Journal::load`].
+    pub fn journal(&self) -> Result<Journal, JournalError> {
+        match &self.kind {
+            LockKind::File { inventory, .. } => Journal::load_file(inventory),
+            LockKind::Db(session) => Journal::from_db(session),
+        }
+    }
+
+    /// Resolves when the lock is lost with the connection to the state database (with
+    /// why); never for the local backend.
+    pub fn lost(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = String> + Send>> {
+        match &self.kind {
+            LockKind::File { .. } => Box::pin(std::future::pending()),
+            LockKind::Db(session) => Box::pin(session.lost()),
+        }
+    }
+
+    /// [`Lock::acquire`] in the database.
+    fn acquire_db(
+        session: &Session,
+        command: &str,
+        wait: Option<std::time::Duration>,
+    ) -> Result<(), JournalError> {
+        let me = Holder::me(command);
+        let started = std::time::Instant::now();
+        let mut told = false;
+        while !session.try_lock(&me)? {
+            let holder = session
+                .holder()?
+                .map_or_else(|| "another rollout".to_string(), |h| h.to_string());
+            match wait {
+                Some(w) if started.elapsed() < w => {
+                    if !told {
+                        eprintln!(
+                            "waiting up to {} for the lock of pool `{}`, held by {holder}",
+                            super::human(w),
+                            session.pool
+                        );
+                        told = true;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(500));
+                }
+                _ => {
+                    return Err(JournalError::LockedDb {
+                        holder,
+                        pool: session.pool.clone(),
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 
     /// [`Lock::acquire`] with the lock file at `path`.
@@ -416,7 +617,7 @@ impl Lock {
         path: PathBuf,
         command: &str,
         wait: Option<std::time::Duration>,
-    ) -> Result<Lock, JournalError> {
+    ) -> Result<std::fs::File, JournalError> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|source| JournalError::StateDir {
                 path: dir.to_path_buf(),
@@ -464,7 +665,7 @@ impl Lock {
         let mut f = &file;
         let _ = f.set_len(0);
         let _ = f.write_all(format!("{me}\n").as_bytes());
-        Ok(Lock { file })
+        Ok(file)
     }
 }
 
@@ -479,9 +680,18 @@ fn read_holder(path: &Path) -> String {
 
 impl Drop for Lock {
     fn drop(&mut self) {
-        // Say nobody holds it, then release (closing the file would release it too).
-        let _ = self.file.set_len(0);
-        let _ = self.file.unlock();
+        match &self.kind {
+            LockKind::File { file, .. } => {
+                // Say nobody holds it, then release (closing the file would release it too).
+                let _ = file.set_len(0);
+                let _ = file.unlock();
+            }
+            // Ending the session would release it too (once the last journal bound to the
+            // session is gone); the holder row is left to the next holder otherwise.
+            LockKind::Db(session) => {
+                let _ = session.unlock();
+            }
+        }
     }
 }
 

@@ -26,7 +26,6 @@ use std::time::Duration;
 pub struct Registration {
     cfg: BalancerConfig,
     nodes: Vec<Node>,
-    inventory: std::path::PathBuf,
     /// `-v`: retried balancer calls are told.
     verbose: bool,
 }
@@ -43,7 +42,6 @@ pub fn prepare(run: &app::Options, p: &Prepared) -> Result<Option<Registration>,
     Ok(Some(Registration {
         cfg,
         nodes,
-        inventory: run.inventory.clone(),
         verbose: run.verbose,
     }))
 }
@@ -78,7 +76,7 @@ impl Registration {
         };
         // The journal says which nodes `rollout drain` or an unfinished upgrade holds out;
         // without it we cannot know what must stay out, so change nothing.
-        let journal = match Journal::load(&self.inventory) {
+        let journal = match Journal::load(&p.state) {
             Ok(j) => j,
             Err(e) => return Some(unreached(e)),
         };

@@ -19,7 +19,7 @@ use crate::report::summary;
 /// command); an unreadable journal is shown as an error and the table is shown without it.
 pub async fn main(a: &app::Options) -> Result<StatusSummary, PoolError> {
     let pool = Pool::load(a, &Default::default(), "status")?;
-    let journal = Journal::load(&a.inventory).unwrap_or_else(|e| {
+    let journal = Journal::load(&pool.prepared.state).unwrap_or_else(|e| {
         summary::error(a.output, &e.to_string());
         Journal::default()
     });

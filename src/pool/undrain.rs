@@ -3,7 +3,7 @@
 //! idle in the journal.
 
 use super::error::{NodeError, PoolError};
-use super::journal::{Journal, Lock, Phase};
+use super::journal::{Lock, Phase};
 use super::{Pool, need_limit};
 use crate::app;
 use crate::balancer::State;
@@ -17,8 +17,8 @@ use crate::report::{Event, Reporter, Settings};
 pub async fn main(a: &app::Options) -> Result<UndrainSummary, PoolError> {
     need_limit(a, "undrain")?;
     let pool = Pool::load(a, &Default::default(), "undrain")?;
-    let _lock = Lock::acquire(&a.inventory, "undrain", a.lock_wait)?;
-    let mut journal = Journal::load(&a.inventory)?;
+    let lock = Lock::acquire(&pool.prepared.state, "undrain", a.lock_wait)?;
+    let mut journal = lock.journal()?;
     let opened = pool.open().await?;
     let rep = Reporter::start(Settings::new(
         a.output,

@@ -508,6 +508,8 @@ pub struct Pool {
     pub url: Option<String>,
     /// Lines under `all:` before `children:` (e.g. `  hosts:` with a balancer host).
     pub top_hosts: String,
+    /// Top-level sections after `balancer:` (e.g. a `state:` section).
+    pub tail: String,
 }
 
 pub fn tempdir(name: &str) -> PathBuf {
@@ -558,6 +560,7 @@ impl Pool {
             host_vars: vec![String::new(); n],
             url: None,
             top_hosts: String::new(),
+            tail: String::new(),
         };
         pool.write();
         if kind == Kind::B3scale {
@@ -632,6 +635,7 @@ impl Pool {
             self.url.clone().unwrap_or_else(|| self.balancer.url()),
             self.extra
         ));
+        y.push_str(&self.tail);
         std::fs::write(self.inventory(), y).unwrap();
     }
 

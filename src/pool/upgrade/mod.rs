@@ -16,7 +16,7 @@
 use super::batch::Batches;
 use super::drain::Watch;
 use super::error::{PoolError, UpgradeFailure};
-use super::journal::{Journal, JournalError, Lock, Phase, Run, format_time, now};
+use super::journal::{JournalError, Lock, Phase, Run, format_time, now};
 use super::rules::next_batch::{Capacity, Queued};
 use super::rules::stop::Stop;
 use super::rules::{self, failures, resume};
@@ -42,15 +42,23 @@ pub async fn main(a: UpgradeOptions) -> Result<UpgradeSummary, PoolError> {
     let mut run_vars = serde_json::Map::new();
     run_vars.insert("rollout_upgrade".into(), serde_json::Value::Bool(true));
     let mut pool = Pool::load(&a.run, &run_vars, "upgrade")?;
-    let lock = Lock::acquire(&a.run.inventory, "upgrade", a.run.lock_wait)?;
-    let journal = Journal::load(&a.run.inventory)?;
+    let lock = Lock::acquire(&pool.prepared.state, "upgrade", a.run.lock_wait)?;
+    let journal = lock.journal()?;
     // Restarts an apply held back on a busy node run with its upgrade, now that it is drained.
     for node in &mut pool.nodes {
         node.plan.owed = super::hold::owed(&journal, &node.plan);
     }
     let pool = Arc::new(pool);
     let journal = Arc::new(Mutex::new(journal));
+    let lost = lock.lost();
     tokio::select! {
+        biased;
+        // The state database is gone, and with it the pool's lock: stop at once, taking no
+        // further node out; the nodes out stay as the journal last recorded them.
+        reason = lost => {
+            let j = journal.lock().expect("journal lock");
+            Err(PoolError::StateLost { reason, held: j.written_out("upgrade") })
+        }
         summary = run(&a, batches, pool, journal.clone()) => {
             drop(lock);
             summary
