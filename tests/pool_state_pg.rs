@@ -23,6 +23,8 @@ const PG_PASSWORD: &str = "pg-state-password-31415926";
 struct Postgres {
     dir: PathBuf,
     bin: PathBuf,
+    /// Also on 127.0.0.1 at this port, with TLS on (a self-signed certificate).
+    tcp: Option<u16>,
 }
 
 /// The newest PostgreSQL under /usr/lib/postgresql.
@@ -52,9 +54,42 @@ fn is_root() -> bool {
 impl Postgres {
     /// initdb and start; at most about 60 s.
     fn start(name: &str) -> Postgres {
+        Postgres::start_with(name, false)
+    }
+
+    /// With `tcp`, also on a free port of 127.0.0.1 with TLS on (a self-signed certificate).
+    fn start_with(name: &str, tcp: bool) -> Postgres {
         let dir = tempdir(&format!("pg-{name}"));
-        let pg = Postgres { dir, bin: pg_bin() };
+        let tcp = tcp.then(|| {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        });
+        let pg = Postgres {
+            dir,
+            bin: pg_bin(),
+            tcp,
+        };
         std::fs::write(pg.dir.join("pw"), format!("{PG_PASSWORD}\n")).unwrap();
+        if tcp.is_some() {
+            let ok = Command::new("openssl")
+                .args([
+                    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                ])
+                .args(["-subj", "/CN=localhost", "-keyout"])
+                .arg(pg.dir.join("server.key"))
+                .arg("-out")
+                .arg(pg.dir.join("server.crt"))
+                .stderr(std::process::Stdio::null())
+                .status()
+                .unwrap();
+            assert!(ok.success(), "openssl makes a self-signed certificate");
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(
+                pg.dir.join("server.key"),
+                std::fs::Permissions::from_mode(0o600),
+            )
+            .unwrap();
+        }
         if is_root() {
             // PostgreSQL refuses to run as root.
             let ok = Command::new("chown")
@@ -108,10 +143,16 @@ impl Postgres {
 
     /// Starts the server (waits up to 30 s for it).
     fn up(&self) {
-        let opts = format!(
-            "-k {} -c listen_addresses='' -c fsync=off",
-            self.dir.display()
-        );
+        let opts = match self.tcp {
+            None => format!(
+                "-k {} -c listen_addresses='' -c fsync=off",
+                self.dir.display()
+            ),
+            Some(port) => format!(
+                "-k {d} -c listen_addresses=127.0.0.1 -p {port} -c fsync=off -c ssl=on -c ssl_cert_file={d}/server.crt -c ssl_key_file={d}/server.key",
+                d = self.dir.display()
+            ),
+        };
         let out = self.run(
             "pg_ctl",
             &[
@@ -154,9 +195,19 @@ impl Postgres {
 
     /// The connection URL (libpq's key=value form): the secret of the inventory.
     fn url(&self) -> String {
+        // The socket's name carries the port (.s.PGSQL.PORT).
         format!(
-            "host={} user=rollout password={PG_PASSWORD} dbname=postgres",
-            self.dir.display()
+            "host={} port={} user=rollout password={PG_PASSWORD} dbname=postgres",
+            self.dir.display(),
+            self.tcp.unwrap_or(5432)
+        )
+    }
+
+    /// The URL over TCP to 127.0.0.1 with `sslmode`.
+    fn tcp_url(&self, sslmode: &str) -> String {
+        format!(
+            "host=127.0.0.1 port={} user=rollout password={PG_PASSWORD} dbname=postgres sslmode={sslmode}",
+            self.tcp.unwrap()
         )
     }
 
@@ -540,4 +591,58 @@ fn bad_state_settings_are_located_and_never_show_the_url() {
     );
     assert!(!out.all().contains(PG_PASSWORD), "{}", out.all());
     assert!(!out.all().contains(&url), "{}", out.all());
+}
+
+#[test]
+fn sslmode_require_uses_tls_and_verifies_the_certificate() {
+    let pg = Postgres::start_with("tls", true);
+    let mut pool = Pool::new("pg-tls", Kind::Scalelite, 2, &[]);
+    pool.tail =
+        "state:\n  backend: postgresql\n  url: {secret: \"env:ROLLOUT_TEST_STATE_URL\"}\n".into();
+    pool.write();
+    let out = finish(
+        controller(&pool, &pg, "a", "apply", &["--output", "plain"]),
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    pool.balancer.wait_polled();
+    let drain = |url: String| {
+        let inv = pool.inventory();
+        finish(
+            pool.rollout(&[
+                "drain",
+                inv.to_str().unwrap(),
+                "--limit",
+                "h01",
+                "--output",
+                "plain",
+            ])
+            .env("ROLLOUT_TEST_STATE_URL", &url)
+            .spawn()
+            .unwrap(),
+            Duration::from_secs(60),
+        )
+    };
+    // The server's certificate is self-signed: `require` refuses it, before anything changes.
+    let out = drain(pg.tcp_url("require"));
+    no_secrets(&out, &pg);
+    assert!(!out.all().contains(&pg.tcp_url("require")), "{}", out.all());
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.all().contains("state database: connecting: ") && out.all().contains("certificate"),
+        "{}",
+        out.all()
+    );
+    assert_eq!(
+        pool.balancer.state_of(pool.node("h01")).as_deref(),
+        Some("enabled")
+    );
+    // `disable` over TCP: no TLS, and the drain goes through.
+    let out = drain(pg.tcp_url("disable"));
+    no_secrets(&out, &pg);
+    assert_eq!(out.code, 0, "{}", out.all());
+    eprintln!(
+        "--- sslmode=require against a self-signed certificate:\n{}",
+        drain(pg.tcp_url("require")).all()
+    );
 }
