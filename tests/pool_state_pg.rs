@@ -591,6 +591,7 @@ fn bad_state_settings_are_located_and_never_show_the_url() {
     );
     assert!(!out.all().contains(PG_PASSWORD), "{}", out.all());
     assert!(!out.all().contains(&url), "{}", out.all());
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
