@@ -116,8 +116,9 @@ mod tests {
 /// times (`{% set x = x ~ x %}` in a loop or a recursive macro) or make a filter walk a lazy
 /// sequence of 2^40 items. While a render runs ([`render::within`]), the heap the rendering
 /// thread grows by is counted (by [`render::BudgetAlloc`], the binary's global allocator) and
-/// a watchdog thread watches the clock; past [`render::MAX_HEAP_BYTES`] or
-/// [`render::MAX_SECONDS`] rollout stops at once with exit code 2 and names the template,
+/// a watchdog thread watches the rendering thread's CPU time (and, as a backstop, the wall
+/// clock); past [`render::MAX_HEAP_BYTES`], [`render::MAX_SECONDS`] of CPU time or
+/// [`render::MAX_WALL_SECONDS`] rollout stops at once with exit code 2 and names the template,
 /// before the value is built (nothing is allocated past the budget, nothing on a host is
 /// changed by that render: templates are rendered while planning).
 pub mod render {
@@ -128,8 +129,15 @@ pub mod render {
 
     /// The most one render may grow its thread's heap by, in bytes (512 MiB).
     pub const MAX_HEAP_BYTES: isize = 512 * 1024 * 1024;
-    /// The longest one render may take, in seconds.
+    /// The most CPU time one render may use, in seconds. CPU time of the rendering thread,
+    /// not wall time: on a loaded controller a render that fits the budget must not be
+    /// stopped because other processes had the cores (a wall-clock limit made the outcome
+    /// depend on the machine's load).
     pub const MAX_SECONDS: u64 = 5;
+    /// The longest one render may take on the wall clock, in seconds: a backstop for a render
+    /// that waits instead of computing (rendering reads nothing that can block, so this should
+    /// never be what stops one).
+    pub const MAX_WALL_SECONDS: u64 = 60;
 
     thread_local! {
         /// Whether this thread is inside [`within`].
@@ -174,8 +182,48 @@ pub mod render {
         }
     }
 
-    /// Renders in progress: (id, started, message) for the watchdog.
-    static RUNNING: Mutex<Vec<(u64, Instant, Message)>> = Mutex::new(Vec::new());
+    /// A render in progress, for the watchdog.
+    struct Running {
+        id: u64,
+        started: Instant,
+        /// The rendering thread's CPU clock (`pthread_getcpuclockid`), if the system gave one.
+        cpu_clock: Option<libc::clockid_t>,
+        message: Message,
+    }
+
+    impl Running {
+        /// Whether this render is past its time budget: CPU time of its thread, or the wall
+        /// clock backstop.
+        fn late(&self) -> bool {
+            if self.started.elapsed() > Duration::from_secs(MAX_WALL_SECONDS) {
+                return true;
+            }
+            let Some(clock) = self.cpu_clock else {
+                // No CPU clock: the wall clock at the CPU limit is the best left.
+                return self.started.elapsed() > Duration::from_secs(MAX_SECONDS);
+            };
+            let mut ts = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            // SAFETY: clock_gettime writes one timespec. The thread is alive: it removes its
+            // entry (under the lock the watchdog holds while calling this) before `within`
+            // returns.
+            let ok = unsafe { libc::clock_gettime(clock, &mut ts) } == 0;
+            ok && ts.tv_sec as u64 >= MAX_SECONDS
+        }
+    }
+
+    /// The calling thread's CPU-time clock.
+    fn thread_cpu_clock() -> Option<libc::clockid_t> {
+        let mut clock: libc::clockid_t = 0;
+        // SAFETY: pthread_self is always valid; the call writes one clockid_t.
+        let rc = unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut clock) };
+        (rc == 0).then_some(clock)
+    }
+
+    /// Renders in progress, for the watchdog.
+    static RUNNING: Mutex<Vec<Running>> = Mutex::new(Vec::new());
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     static WATCHDOG: std::sync::Once = std::sync::Once::new();
 
@@ -196,7 +244,12 @@ pub mod render {
                 .spawn(watchdog);
         });
         if let Ok(mut r) = RUNNING.lock() {
-            r.push((id, Instant::now(), message));
+            r.push(Running {
+                id,
+                started: Instant::now(),
+                cpu_clock: thread_cpu_clock(),
+                message,
+            });
         }
         MESSAGE.with(|m| m.set(message));
         GROWN.with(|g| g.set(0));
@@ -206,7 +259,7 @@ pub mod render {
             fn drop(&mut self) {
                 ACTIVE.with(|a| a.set(false));
                 if let Ok(mut r) = RUNNING.lock() {
-                    r.retain(|(id, _, _)| *id != self.0);
+                    r.retain(|run| run.id != self.0);
                 }
             }
         }
@@ -217,11 +270,10 @@ pub mod render {
     fn watchdog() {
         loop {
             std::thread::sleep(Duration::from_millis(100));
-            let late = RUNNING.lock().ok().and_then(|r| {
-                r.iter()
-                    .find(|(_, t, _)| t.elapsed() > Duration::from_secs(MAX_SECONDS))
-                    .map(|(_, _, m)| *m)
-            });
+            let late = RUNNING
+                .lock()
+                .ok()
+                .and_then(|r| r.iter().find(|run| run.late()).map(|run| run.message));
             if let Some(m) = late {
                 stop(m.bytes());
             }
@@ -232,7 +284,7 @@ pub mod render {
     /// nothing.
     fn stop(what: &[u8]) -> ! {
         const LIMITS: &str = concat!(
-            " needs more than 512 MiB or 5 s (a value that grows without bound, such as a ",
+            " needs more than 512 MiB or 5 s of CPU time (a value that grows without bound, such as a ",
             "string doubled in a loop?); rollout stopped\n"
         );
         // The text above names the limits: it must change with them.
