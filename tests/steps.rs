@@ -1,11 +1,13 @@
-//! Step kinds as data, in the manner of pyinfra's operation tests: for every kind, a table
-//! in `tests/fixtures/steps/KIND.json` of arguments and the fact lines a host's check would
-//! print, with the verdict they must give and, where pinned, the exact check and apply
-//! fragments, or the exact error the arguments must give. No host and no shell needed.
+//! Step kinds as data, in the manner of pyinfra's operation tests: for every kind, a folder
+//! `tests/fixtures/steps/KIND/` with one case per file (`CASE.json`): arguments and the fact
+//! lines a host's check would print, with the verdict they must give and, where pinned, the
+//! exact check and apply fragments, or the exact error the arguments must give. No host and
+//! no shell needed.
 //!
 //! A case: `{"name", "args", "use"?: "handler", "check_output"?: [lines], "verdict"?:
 //! "unchanged" | {"change": summary, "diff"?: text} | {"fail": message}, "check"?: text,
-//! "apply"?: text, "error"?: text, "secrets"?: [values]}`.
+//! "apply"?: text, "error"?: text, "secrets"?: [values]}`. A key outside these is refused (a
+//! misspelled `verdict` would otherwise check nothing), and so is a case that asserts nothing.
 
 use rollout::secret::Secrets;
 use rollout::step::{self, CheckOutput, Context, Resolve, Use, Verdict};
@@ -33,8 +35,37 @@ fn text(case: &Value, key: &str) -> Option<String> {
     })
 }
 
-fn run_case(kind: &str, case: &Value) {
-    let name = case["name"].as_str().unwrap_or("?");
+/// The keys a case may have.
+const KEYS: &[&str] = &[
+    "name",
+    "args",
+    "use",
+    "check_output",
+    "verdict",
+    "check",
+    "apply",
+    "error",
+    "secrets",
+];
+
+/// Whether the case expects the step to fail: bad arguments, or a check that fails the host.
+fn is_failure(case: &Value) -> bool {
+    case.get("error").is_some() || case.get("verdict").is_some_and(|v| v.get("fail").is_some())
+}
+
+fn run_case(kind: &str, name: &str, case: &Value) {
+    if let Some(k) = case
+        .as_object()
+        .and_then(|o| o.keys().find(|k| !KEYS.contains(&k.as_str())))
+    {
+        panic!("{kind}: {name}: unknown key `{k}`");
+    }
+    assert!(
+        ["verdict", "check", "apply", "error"]
+            .iter()
+            .any(|k| case.get(k).is_some()),
+        "{kind}: {name}: the case asserts nothing"
+    );
     let usage = match case.get("use").and_then(Value::as_str) {
         Some("handler") => Use::Handler,
         _ => Use::Step,
@@ -90,19 +121,75 @@ fn run_case(kind: &str, case: &Value) {
     }
 }
 
-/// Every kind has a table, and every case of it holds.
+/// The cases of `kind`, as (file name without `.json`, case), sorted by file name.
+fn cases(kind: &str) -> Vec<(String, Value)> {
+    let dir = format!("tests/fixtures/steps/{kind}");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{dir}: {e}"))
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|path| {
+            let shown = path.display().to_string();
+            assert_eq!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("json"),
+                "{shown}: only CASE.json files in a kind's folder"
+            );
+            let case: Value = serde_json::from_str(
+                &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{shown}: {e}")),
+            )
+            .unwrap_or_else(|e| panic!("{shown}: {e}"));
+            assert!(case.is_object(), "{shown}: one case, an object");
+            let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+            (stem, case)
+        })
+        .collect()
+}
+
+/// Every kind has a folder of cases, a few at least and one failure case at least, and
+/// every case holds. Nothing else sits in `tests/fixtures/steps/`.
 #[test]
-fn every_kind_against_its_table() {
+fn every_kind_against_its_cases() {
+    let mut total = 0;
+    let mut failed = vec![];
     for kind in step::KINDS {
-        let path = format!("tests/fixtures/steps/{kind}.json");
-        let table: Value = serde_json::from_str(
-            &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}")),
-        )
-        .unwrap_or_else(|e| panic!("{path}: {e}"));
-        let cases = table.as_array().unwrap_or_else(|| panic!("{path}: a list"));
-        assert!(cases.len() >= 3, "{path}: a table of a few cases at least");
-        for case in cases {
-            run_case(kind, case);
+        let cases = cases(kind);
+        assert!(
+            cases.len() >= 3,
+            "tests/fixtures/steps/{kind}/: a few cases at least"
+        );
+        assert!(
+            cases.iter().any(|(_, c)| is_failure(c)),
+            "tests/fixtures/steps/{kind}/: a failure case at least (an `error` or a `fail` verdict)"
+        );
+        for (name, case) in &cases {
+            let run = std::panic::catch_unwind(|| run_case(kind, name, case));
+            if let Err(e) = run {
+                let why = e
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                failed.push(format!("tests/fixtures/steps/{kind}/{name}.json: {why}"));
+            }
         }
+        total += cases.len();
     }
+    for entry in std::fs::read_dir("tests/fixtures/steps").unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(
+            step::KINDS.contains(&name.as_str()),
+            "tests/fixtures/steps/{name}: not a step kind's folder"
+        );
+    }
+    assert!(
+        failed.is_empty(),
+        "{} of {total} cases failed:\n{}",
+        failed.len(),
+        failed.join("\n")
+    );
+    assert!(total >= 112, "{total} cases: cases were lost");
 }
