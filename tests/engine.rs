@@ -731,3 +731,50 @@ fn a_write_killed_by_a_signal_leaves_the_target_and_no_temp_file() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// The table at the end of a run, exactly: the host column as wide as the longest name,
+/// counts right-aligned, seconds to one decimal, the totals line (with the held count), then
+/// each host that failed, was unreachable or was held, with why. Hosts: `a` converges,
+/// `b`'s first change fails on the host, `longer-host` is held by a meeting, `d` cannot be
+/// reached. Wall times vary and are set before the table is drawn.
+#[tokio::test]
+async fn the_summary_table_reads_exactly() {
+    let p = Project::new(
+        "table",
+        &["a", "b", "longer-host", "d"],
+        HOLD_STEPS,
+        HOLD_HANDLERS,
+    );
+    let mut fake = FakeConnector::new(|host: &str, script: &str| {
+        let out = blank_host(host, script)?;
+        if host == "b" && script.contains("__rl_end") {
+            // The first apply item exits 1 with nothing on stderr, and the script stops.
+            let cut = out.find(" e 0 0\n").expect("item 0") + " e 0 0\n".len();
+            return Ok(out[..cut].replace(" e 0 0\n", " e 0 1\n"));
+        }
+        Ok(out)
+    });
+    fake.unreachable.push("d".into());
+    let guard = Arc::new(TestGuard {
+        busy: vec!["longer-host"],
+        asked: Default::default(),
+    });
+    let (mut res, _) = run_guarded(&p, Goal::Apply, Arc::new(fake), Some(guard), &[]).await;
+    for (r, s) in res.iter_mut().zip([0.04, 1.26, 12.0, 123.449]) {
+        r.seconds = s;
+    }
+    assert_eq!(
+        rollout::report::summary(&res),
+        "\
+HOST            OK  CHANGED  FAILED  UNREACHABLE  SECONDS
+a                0        2       0            0      0.0
+b                0        0       1            0      1.3
+longer-host      0        2       0            0     12.0
+d                0        0       0            1    123.4
+4 hosts, 4 changes, 2 failed or unreachable, 1 held (meetings running; restart pending)
+  b: FAILED: app: config: exit code 1
+  longer-host: held: 2 meetings running; restart pending: app: restart
+  d: UNREACHABLE: ssh: connect to host: Connection refused
+"
+    );
+}

@@ -404,11 +404,18 @@ fn ansible_hint(path: &Path, source: &Source, d: Diagnostic) -> Diagnostic {
     d
 }
 
-/// `-e key=value` values are typed like YAML scalars (`false`, `3`, `2.5`); anything else,
-/// including an empty value, is a string.
+/// `-e key=value` values: `true` and `false` (YAML 1.2's spellings: also `True`, `TRUE`, ...)
+/// are booleans and numbers are typed like YAML scalars (`3`, `2.5`); anything else,
+/// including an empty value and YAML 1.1's `yes`/`no`/`on`/`off`, is a string (README,
+/// Commands).
 pub fn extra_value(v: &str) -> Value {
+    match v {
+        "true" | "True" | "TRUE" => return Value::Bool(true),
+        "false" | "False" | "FALSE" => return Value::Bool(false),
+        _ => {}
+    }
     match serde_saphyr::from_str::<Value>(v) {
-        Ok(x @ (Value::Bool(_) | Value::Number(_))) => x,
+        Ok(x @ Value::Number(_)) => x,
         _ => Value::String(v.to_string()),
     }
 }
