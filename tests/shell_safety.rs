@@ -309,3 +309,68 @@ fn a_nul_is_refused_in_every_kind() {
         assert_eq!(sandbox::error(kind, args), want, "{kind}");
     }
 }
+
+/// `apt` waits for the dpkg lock (unattended-upgrades on a fresh machine) and retries: every
+/// apt-get call asks apt itself to wait up to 600 s for the lock, and a call that still fails
+/// is retried after 10 s, three attempts in all, before the step fails. Here apt-get is a
+/// stub that finds the lock held for its first calls, and `sleep` a stub that only records.
+#[test]
+fn apt_waits_for_the_dpkg_lock_and_retries() {
+    let held_for = |calls: usize| {
+        format!(
+            "[ $i -ge {calls} ] || {{ echo 'E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 812 (unattended-upgr)' >&2; exit 100; }}"
+        )
+    };
+    let a = action("apt", json!({"name": ["coturn"]}));
+    let waits_for_the_lock = |call: &Vec<String>| {
+        call.windows(2)
+            .any(|w| w[0] == "-o" && w[1] == "DPkg::Lock::Timeout=600")
+    };
+
+    // The lock is released after two attempts: the third succeeds.
+    let sb = Sandbox::new("apt-lock");
+    sb.stub_script("apt-get", &held_for(2));
+    sb.stub("sleep", 0, "");
+    sb.apply_ok(&a);
+    let calls = sb.calls("apt-get");
+    assert_eq!(calls.len(), 3, "{calls:?}");
+    assert!(calls.iter().all(|c| c.contains(&"install".to_string())));
+    assert!(calls.iter().all(waits_for_the_lock), "{calls:?}");
+    assert_eq!(sb.calls("sleep"), [argv(&["10"]), argv(&["10"])]);
+    drop(sb);
+
+    // Never released: three attempts to install, then three to update, and the step fails
+    // naming why, instead of retrying forever.
+    let sb = Sandbox::new("apt-lock-held");
+    sb.stub_script("apt-get", &held_for(1000));
+    sb.stub("sleep", 0, "");
+    let err = sb.apply_err(&a);
+    let calls = sb.calls("apt-get");
+    let verbs: Vec<&str> = calls
+        .iter()
+        .map(|c| {
+            if c.contains(&"update".to_string()) {
+                "update"
+            } else {
+                "install"
+            }
+        })
+        .collect();
+    assert_eq!(
+        verbs,
+        [
+            "install", "install", "install", "update", "update", "update"
+        ]
+    );
+    assert!(calls.iter().all(waits_for_the_lock), "{calls:?}");
+    assert_eq!(sb.calls("sleep").len(), 4);
+    for n in [1, 2] {
+        assert!(
+            err.contains(&format!(
+                "apt-get install failed (exit code 100), retrying ({n})"
+            )),
+            "{err}"
+        );
+    }
+    assert!(err.contains("Could not get lock"), "{err}");
+}
