@@ -778,3 +778,39 @@ d                0        0       0            1    123.4
 "
     );
 }
+
+/// Handlers run once, at the end of the host's run, in the order of `handlers.yml`, and only
+/// when a changed step notified them: two steps notifying one handler run it once; a step
+/// that did not change notifies nothing.
+#[tokio::test]
+async fn notified_handlers_run_once_at_the_end_in_file_order() {
+    let steps = r#"
+- name: first
+  command: {run: "echo first >> {{ out }}/log; touch {{ out }}/first", creates: "{{ out }}/first"}
+  notify: [second handler, first handler]
+- name: second
+  command: {run: "echo second >> {{ out }}/log; touch {{ out }}/second", creates: "{{ out }}/second"}
+  notify: first handler
+- name: unchanged
+  directory: {path: "{{ out }}"}
+  notify: never notified
+"#;
+    let handlers = r#"
+- name: first handler
+  command: {run: "echo first handler >> {{ out }}/log"}
+- name: second handler
+  command: {run: "echo second handler >> {{ out }}/log"}
+- name: never notified
+  command: {run: "echo never >> {{ out }}/log"}
+"#;
+    let p = Project::new("handlers", &["a"], steps, handlers);
+    let (res, _) = run(&p, Goal::Apply, Arc::new(LocalConnector)).await;
+    assert_eq!(res[0].outcome, HostOutcome::Ok, "{res:?}");
+    assert_eq!(
+        std::fs::read_to_string(p.out("log")).unwrap(),
+        "first\nsecond\nfirst handler\nsecond handler\n"
+    );
+    // Nothing changes: no handler runs.
+    run(&p, Goal::Apply, Arc::new(LocalConnector)).await;
+    assert_eq!(lines(&p, "log"), 4);
+}
