@@ -118,7 +118,15 @@ fn scalelite_through_rake_when_the_api_is_unreachable() {
         ["servers:sync[-,keep]"; 3],
         "two adds and one update, each with the secret on stdin: {tasks}"
     );
-    assert!(tasks.contains("servers:tag[127.0.0.1-"), "{tasks}");
+    // h02's tag, by the id rollout gave it: its host name and port.
+    let h02 = pool.node("h02");
+    assert!(
+        tasks.contains(&format!(
+            "servers:tag[{}-{},big]",
+            h02.address, h02.proc.port
+        )),
+        "{tasks}"
+    );
     assert!(
         tasks.lines().any(|t| t.starts_with("servers:cordon[")),
         "{tasks}"

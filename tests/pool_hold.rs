@@ -171,14 +171,15 @@ fn a_node_whose_meetings_cannot_be_read_counts_as_busy() {
     // h01's bbb-web goes away behind its nginx (its meetings may still run): a 502 tells
     // rollout nothing about them.
     let (_, h01) = pool.nodes.remove(0);
-    let port = h01.proc.port;
+    let (address, port) = (h01.address.clone(), h01.proc.port);
     drop(h01);
-    support::serve_bad_gateway(port);
+    support::serve_bad_gateway(&address, port);
     let out = pool.run("apply", &["-e", DIALIN, "--output", "plain"], T);
     out.assert_no_secrets();
     assert!(
-        out.stdout
-            .contains("h01: held: its meetings cannot be read (BBB API at http://127.0.0.1:"),
+        out.stdout.contains(&format!(
+            "h01: held: its meetings cannot be read (BBB API at http://{address}:{port}/"
+        )),
         "{}",
         out.all()
     );

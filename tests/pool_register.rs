@@ -168,3 +168,47 @@ fn b3scale_heartbeat_expiry_makes_the_node_unroutable() {
         "{text}"
     );
 }
+
+/// Scalelite as the roles deploy it (`SERVER_ID_IS_HOSTNAME=true`): a node's server id is its
+/// URL's host name (app/models/server.rb v1.8.5). A second node whose URL has the same host
+/// (another port) cannot be added (Scalelite would answer a bare 500): rollout says so for
+/// that node, naming the server that holds the id, sends nothing, and leaves the others as
+/// they are.
+#[test]
+fn scalelite_server_ids_are_host_names_and_one_host_holds_one_id() {
+    let mut pool = Pool::new("register-hostname", Kind::Scalelite, 2, &[]);
+    let out = pool.run("apply", &["--output", "plain"], Duration::from_secs(60));
+    assert_eq!(out.code, 0, "{}", out.all());
+    let mut ids: Vec<String> = pool
+        .balancer
+        .listed()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["127.0.0.11", "127.0.0.12"]);
+
+    // h03 runs on h01's host, on another port.
+    let address = pool.node("h01").address.clone();
+    let h03 = support::Bbb::start(&pool.dir.join("h03"), support::BBB_SECRET, &address);
+    pool.nodes.push(("h03".into(), h03));
+    pool.host_vars.push(String::new());
+    pool.write();
+    let changes = pool.balancer.changes();
+    let out = pool.run("apply", &["--output", "plain"], Duration::from_secs(60));
+    out.assert_no_secrets();
+    assert_eq!(out.code, 1, "{}", out.all());
+    let text = out.all();
+    assert!(text.contains("h01  unchanged (enabled)"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "h03  {}: cannot add {}: Scalelite already has a server with id `{address}`, this URL's host name (SERVER_ID_IS_HOSTNAME=true), at {}; remove that server or give this node its own host name",
+            pool.balancer.describe(),
+            pool.node("h03").api(),
+            pool.node("h01").api()
+        )),
+        "{text}"
+    );
+    assert_eq!(pool.balancer.changes(), changes, "the balancer changed");
+    assert_eq!(pool.balancer.listed().len(), 2);
+}

@@ -64,8 +64,12 @@ Deliberate simplifications:
     an API change made during a poll is not overwritten.
   - tenants: multitenancy is off, so the tenant endpoints answer 412
     {"message":"Multitenancy is disabled"} after the checksum check.
-  - a duplicate id (SERVER_ID_IS_HOSTNAME=true) answers 500 with Rails' stock
-    error page text, as an unhandled RecordNotSaved would.
+  - SERVER_ID_IS_HOSTNAME=true (what the roles deploy): addServer gives the
+    server its URL's host as id, as Server#save! does (URI.parse(url).host,
+    ASCII-lowercased: the port is not part of it, an IPv6 address keeps its
+    brackets), so two URLs on one host cannot both be added; the second, and a
+    URL without a host, answers 500 with Rails' stock error page text, as the
+    unhandled RecordNotSaved / NoMethodError does (add_server rescues nothing).
 
 Emulator-only endpoints (not Scalelite, no checksum):
   GET  /emulator/history  every change of a server's state/online (and adds,
@@ -109,6 +113,29 @@ RAILS_500 = (b"<!DOCTYPE html>\n<html>\n<head><title>We're sorry, but something 
              b"<body><h1>We're sorry, but something went wrong.</h1></body>\n</html>\n")
 
 
+def uri_host(url):
+    """The id Server#save! gives with SERVER_ID_IS_HOSTNAME=true (app/models/server.rb,
+    v1.8.5): URI.parse(url).host.downcase(:ascii). The host as written in the URL (an IPv6
+    address keeps its brackets, a port is not part of it), ASCII letters lowercased; None
+    where Ruby fails (no host, not ASCII: InvalidURIError or nil.downcase), which Scalelite
+    answers with a 500."""
+    try:
+        netloc = urllib.parse.urlsplit(url).netloc
+    except ValueError:
+        return None
+    if not netloc or not netloc.isascii():
+        return None
+    hostport = netloc.rpartition("@")[2]
+    if hostport.startswith("["):
+        end = hostport.find("]")
+        host = hostport[:end + 1] if end > 0 else ""
+    else:
+        host = hostport.partition(":")[0]
+    if not host:
+        return None
+    return host.translate(str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz"))
+
+
 # --------------------------------------------------------------------------
 # Settings from the environment (names as in config/application.rb)
 # --------------------------------------------------------------------------
@@ -146,7 +173,8 @@ class Settings:
             self.outgoing_algorithm = "SHA256"
         else:
             self.outgoing_algorithm = "SHA1"
-        self.id_is_hostname = env.get("SERVER_ID_IS_HOSTNAME", "false").strip().lower() == "true"
+        # casecmp?('true'): no stripping, so " true" is false as in Ruby
+        self.id_is_hostname = env.get("SERVER_ID_IS_HOSTNAME", "false").lower() == "true"
         self.load_min_user_count = env_int(env, "LOAD_MIN_USER_COUNT", 15)
         self.load_join_buffer_minutes = env_int(env, "LOAD_JOIN_BUFFER_TIME", 15)
         self.healthy_threshold = env_int(env, "SERVER_HEALTHY_THRESHOLD", 1)
@@ -539,7 +567,7 @@ class Scalelite:
         if lm == 0:
             lm = Decimal("1.0")
         if self.settings.id_is_hostname:
-            sid = (urllib.parse.urlsplit(str(url)).hostname or "").lower()
+            sid = uri_host(str(url))
             if not sid or sid in self.servers:
                 return 500, {"Content-Type": "text/html; charset=utf-8"}, RAILS_500
         else:

@@ -484,6 +484,25 @@ class ScaleliteTest(unittest.TestCase):
         self.start_scalelite({"LOADBALANCER_SECRET": SL_SECRET}, state=self.state)
         self.assertEqual([s["id"] for s in self.call("getServers")[1]], ["node7.lab"])
 
+    def test_hostname_ids_as_server_save_makes_them(self):
+        # app/models/server.rb v1.8.5: URI.parse(url).host.downcase(:ascii)
+        self.app.settings.id_is_hostname = True
+        for url, sid in [("https://BBB1.Example.org:8443/bigbluebutton/api", "bbb1.example.org"),
+                         ("http://u:p@127.0.0.11:18001/bigbluebutton/api", "127.0.0.11"),
+                         ("http://[FD00::5]:8443/bigbluebutton/api", "[fd00::5]")]:
+            status, server = self.call("addServer", {"url": url, "secret": "x"})
+            self.assertEqual((status, server["id"], server["url"]), (201, sid, url))
+        # Another port or path on a host that has a server: the same id, refused.
+        for url in ["https://bbb1.example.org/bigbluebutton/api", "http://127.0.0.11:18002/bigbluebutton/api",
+                    "no-scheme/bigbluebutton/api"]:
+            status, page = self.call("addServer", {"url": url, "secret": "x"})
+            self.assertEqual((status, page.tag), (500, "html"), url)
+        self.assertEqual(len(self.call("getServers")[1]), 3)
+
+    def test_hostname_ids_setting_is_read_as_rails_does(self):
+        for value, on in [("true", True), ("TRUE", True), ("false", False), (" true", False), ("1", False)]:
+            self.assertEqual(scalelite.Settings({"SERVER_ID_IS_HOSTNAME": value}).id_is_hostname, on, value)
+
     def test_panic_ends_meetings_and_disables(self):
         sid = self.add()["id"]
         self.call("updateServer", {"id": sid, "server": {"state": "enable"}})

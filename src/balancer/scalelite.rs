@@ -149,7 +149,26 @@ impl SyncBalancer for Scalelite {
             .collect()
     }
 
+    /// With `SERVER_ID_IS_HOSTNAME=true` (what the roles deploy) Scalelite makes a new
+    /// server's id its URL's host name and refuses, with a bare HTTP 500, a URL whose host
+    /// already names a server; so a server holding that id for another URL is named here,
+    /// before anything is sent.
     fn add(&self, d: &Desired) -> Result<Server> {
+        if let Some(id) = hostname_id(&d.url)
+            && let Some(other) = self
+                .list()?
+                .into_iter()
+                .find(|s| s.id == id && !super::same_url(&s.url, &d.url))
+        {
+            return Err(self.err(
+                ErrorKind::Refused,
+                format!(
+                    "cannot add {}: Scalelite already has a server with id `{id}`, this URL's host name (SERVER_ID_IS_HOSTNAME=true), at {}; remove that server or give this node its own host name",
+                    printable(&d.url),
+                    printable(&other.url)
+                ),
+            ));
+        }
         let body = json!({"server": {"url": d.url, "secret": d.secret, "load_multiplier": d.load_multiplier, "tag": d.tag}});
         let (status, v) = self.call("addServer", Some(body))?;
         self.server_reply("addServer", status, &v)
@@ -179,6 +198,19 @@ impl SyncBalancer for Scalelite {
         )?;
         self.server_reply("updateServer", status, &v)
     }
+}
+
+/// The id Scalelite gives a server added for `url` with `SERVER_ID_IS_HOSTNAME=true`:
+/// `URI.parse(url).host.downcase(:ascii)` (app/models/server.rb, v1.8.5), the host without
+/// its port, an IPv6 address in brackets. `None` when `url` has no host.
+fn hostname_id(url: &str) -> Option<String> {
+    let u = url::Url::parse(url).ok()?;
+    Some(u.host_str()?.to_ascii_lowercase())
+}
+
+/// `url` as printed: without its query and fragment (which could carry a checksum).
+fn printable(url: &str) -> String {
+    url.split(['?', '#']).next().unwrap_or(url).to_string()
 }
 
 /// Reads one server object of the API (`server_to_json` in Scalelite's servers_controller.rb):
@@ -256,6 +288,24 @@ fn xml_error(body: &str) -> (String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hostname_ids_are_what_scalelite_makes() {
+        for (url, id) in [
+            (
+                "https://BBB1.Example.org:8443/bigbluebutton/api",
+                Some("bbb1.example.org"),
+            ),
+            (
+                "http://u:p@127.0.0.11:18001/bigbluebutton/api",
+                Some("127.0.0.11"),
+            ),
+            ("http://[FD00::5]:8443/bigbluebutton/api", Some("[fd00::5]")),
+            ("no-scheme/bigbluebutton/api", None),
+        ] {
+            assert_eq!(hostname_id(url).as_deref(), id, "{url}");
+        }
+    }
 
     #[test]
     fn parses_server_json_as_rails_renders_it() {

@@ -1,5 +1,5 @@
 //! Helpers for the pool tests: the lab's emulators (BBB API, Scalelite, b3scale) as child
-//! processes on 127.0.0.1 with free ports, inventories written for them, and the rollout
+//! processes on loopback (127.0.0.1, each BBB node on its own 127.0.0.N) with free ports, inventories written for them, and the rollout
 //! binary run with a time limit. Everything is killed when the test's values drop.
 #![allow(dead_code)]
 
@@ -15,21 +15,42 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A child process killed on drop.
+/// A child process killed on drop; a process group (a supervisor and what it started) is
+/// killed whole.
 pub struct Proc {
     pub child: Child,
     pub port: u16,
+    /// The child leads its own process group.
+    pub group: bool,
 }
 
 impl Drop for Proc {
     fn drop(&mut self) {
+        if self.group {
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", self.child.id())])
+                .stderr(Stdio::null())
+                .status();
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
+/// Waits (at most 10 s) until something accepts connections on `address:port`.
+pub fn wait_listening(address: &str, port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect((address, port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "nothing listens on {address}:{port} after 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Starts a lab emulator and reads the port from its "listening on ADDR:PORT" line.
-fn spawn(script: &str, args: &[&str], env: &[(&str, &str)]) -> Proc {
+fn spawn<S: AsRef<std::ffi::OsStr>>(script: &str, args: &[S], env: &[(&str, &str)]) -> Proc {
     let mut cmd = Command::new("python3");
     cmd.arg(repo().join(script))
         .args(args)
@@ -57,21 +78,32 @@ fn spawn(script: &str, args: &[&str], env: &[(&str, &str)]) -> Proc {
         .and_then(|a| a.rsplit(':').next())
         .and_then(|p| p.parse().ok());
     let port = port.unwrap_or_else(|| panic!("no port in `{line}`"));
-    Proc { child, port }
+    Proc {
+        child,
+        port,
+        group: false,
+    }
 }
 
-/// A BBB node: the API emulator with its own properties file and pid file in `dir`.
+/// A BBB node: the API emulator with its own properties file and pid file in `dir`,
+/// listening on its own loopback address (`127.0.0.N`), so that each node's URL has its own
+/// host name, as the nodes of a real pool do (Scalelite with `SERVER_ID_IS_HOSTNAME=true`
+/// makes the host name the server's id). It runs under a supervisor that starts it again on
+/// the same address and port when it exits, as systemd's `Restart=` does: a restart is a
+/// `kill` of the pid in `dir/pid`, and the meetings die with the process, as on a node.
 pub struct Bbb {
     pub proc: Proc,
     pub dir: PathBuf,
     pub secret: String,
+    /// The loopback address the API listens on (`127.0.0.N`).
+    pub address: String,
 }
 
 impl Bbb {
-    pub fn start(dir: &Path, secret: &str) -> Bbb {
+    pub fn start(dir: &Path, secret: &str, address: &str) -> Bbb {
         std::fs::create_dir_all(dir).unwrap();
         let props = dir.join("bbb-web.properties");
-        std::fs::write(&props, format!("securitySalt={secret}\nbigbluebutton.web.serverURL=http://127.0.0.1\nallowRevealOfBBBVersion=true\n")).unwrap();
+        std::fs::write(&props, format!("securitySalt={secret}\nbigbluebutton.web.serverURL=http://{address}\nallowRevealOfBBBVersion=true\n")).unwrap();
         let release = dir.join("release");
         std::fs::write(&release, "BIGBLUEBUTTON_RELEASE=3.0.99-emulated\n").unwrap();
         // akka-apps' copy of the secret, equal as rollout and bbb-conf keep it; no dial-in.
@@ -83,37 +115,54 @@ impl Bbb {
         .unwrap();
         let dialplans = dir.join("dialplan-public");
         std::fs::create_dir_all(&dialplans).unwrap();
-        let proc = spawn(
-            "lab/bbb/bbb-api-emulator.py",
-            &[
-                "--listen",
-                "127.0.0.1:0",
-                "--properties",
-                props.to_str().unwrap(),
-                "--defaults",
-                "/nonexistent",
-                "--release-file",
-                release.to_str().unwrap(),
-                "--akka-conf",
-                akka.to_str().unwrap(),
-                "--dialplan-dir",
-                dialplans.to_str().unwrap(),
-                "--end-delay",
-                "0.2",
-                "--quiet",
-            ],
-            &[],
+        // A free port on the node's own address, kept across restarts.
+        let port = std::net::TcpListener::bind((address, 0))
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let q = |p: &Path| rollout::script::quote(p.to_str().unwrap());
+        let emulator = format!(
+            "python3 {} --listen {address}:{port} --properties {} --defaults /nonexistent --release-file {} --akka-conf {} --dialplan-dir {} --end-delay 0.2 --quiet",
+            q(&repo().join("lab/bbb/bbb-api-emulator.py")),
+            q(&props),
+            q(&release),
+            q(&akka),
+            q(&dialplans)
         );
-        std::fs::write(dir.join("pid"), proc.child.id().to_string()).unwrap();
+        let pid = dir.join("pid");
+        let supervisor = format!(
+            "while :; do {emulator} >/dev/null 2>&1 </dev/null & echo $! > {pid}.new; mv {pid}.new {pid}; wait $!; sleep 0.1; done",
+            pid = q(&pid)
+        );
+        use std::os::unix::process::CommandExt;
+        let child = Command::new("sh")
+            .args(["-c", &supervisor])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("sh runs the supervisor");
+        let proc = Proc {
+            child,
+            port,
+            group: true,
+        };
+        wait_listening(address, port);
         Bbb {
             proc,
             dir: dir.to_path_buf(),
             secret: secret.to_string(),
+            address: address.to_string(),
         }
     }
 
     pub fn api(&self) -> String {
-        format!("http://127.0.0.1:{}/bigbluebutton/api", self.proc.port)
+        format!(
+            "http://{}:{}/bigbluebutton/api",
+            self.address, self.proc.port
+        )
     }
 
     fn endpoint(&self) -> rollout::bbb_api::Endpoint {
@@ -144,8 +193,8 @@ impl Bbb {
     /// The emulator's meetings (JSON).
     pub fn meetings(&self) -> Vec<serde_json::Value> {
         let v: serde_json::Value = serde_json::from_str(&get(&format!(
-            "http://127.0.0.1:{}/emulator/state",
-            self.proc.port
+            "http://{}:{}/emulator/state",
+            self.address, self.proc.port
         )))
         .unwrap();
         v["meetings"].as_array().cloned().unwrap_or_default()
@@ -212,8 +261,8 @@ impl Agent {
         std::fs::write(
             &props,
             format!(
-                "securitySalt={}\nbigbluebutton.web.serverURL=http://127.0.0.1:{}\n",
-                bbb.secret, bbb.proc.port
+                "securitySalt={}\nbigbluebutton.web.serverURL=http://{}:{}\n",
+                bbb.secret, bbb.address, bbb.proc.port
             ),
         )
         .unwrap();
@@ -253,27 +302,40 @@ pub struct Balancer {
 
 impl Balancer {
     pub fn start(kind: Kind) -> Balancer {
+        Balancer::start_with(kind, &[])
+    }
+
+    /// A balancer emulator started with `args` added to its command line (its
+    /// configuration, such as b3scale's `--clock-offset`).
+    pub fn start_with(kind: Kind, args: &[&str]) -> Balancer {
+        let with = |base: &[&'static str]| -> Vec<String> {
+            base.iter().chain(args).map(|a| a.to_string()).collect()
+        };
         let proc = match kind {
             Kind::Scalelite => spawn(
                 "lab/emulators/scalelite.py",
-                &[
+                &with(&[
                     "--listen",
                     "127.0.0.1:0",
                     "--poll-interval",
                     "0.3",
                     "--quiet",
+                ]),
+                // As the roles deploy it (`scalelite_server_id_is_hostname: true`).
+                &[
+                    ("LOADBALANCER_SECRET", LB_SECRET),
+                    ("SERVER_ID_IS_HOSTNAME", "true"),
                 ],
-                &[("LOADBALANCER_SECRET", LB_SECRET)],
             ),
             Kind::B3scale => spawn(
                 "lab/emulators/b3scale.py",
-                &[
+                &with(&[
                     "--listen",
                     "127.0.0.1:0",
                     "--poll-interval",
                     "0.3",
                     "--quiet",
-                ],
+                ]),
                 &[("B3SCALE_API_JWT_SECRET", LB_SECRET)],
             ),
         };
@@ -293,6 +355,14 @@ impl Balancer {
         match self.kind {
             Kind::Scalelite => format!("{}/scalelite/api", self.base()),
             Kind::B3scale => self.base(),
+        }
+    }
+
+    /// How rollout names this balancer in its output (`Scalelite at URL`, `b3scale at URL`).
+    pub fn describe(&self) -> String {
+        match self.kind {
+            Kind::Scalelite => format!("Scalelite at {}", self.url()),
+            Kind::B3scale => format!("b3scale at {}", self.url()),
         }
     }
 
@@ -527,7 +597,7 @@ impl Pool {
     /// `n` nodes h01.. (each a BBB emulator whose secret is BBB_SECRET unless listed in
     /// `wrong_secret`), a balancer of `kind`, and an inventory with `extra` balancer keys.
     pub fn new(name: &str, kind: Kind, n: usize, wrong_secret: &[&str]) -> Pool {
-        Pool::with_agents(name, kind, n, wrong_secret, None)
+        Pool::build(name, Balancer::start(kind), n, wrong_secret, None)
     }
 
     /// As [`Pool::new`]; for b3scale only the nodes in `agents` run an agent (`None`: all).
@@ -538,6 +608,22 @@ impl Pool {
         wrong_secret: &[&str],
         agents: Option<&[&str]>,
     ) -> Pool {
+        Pool::build(name, Balancer::start(kind), n, wrong_secret, agents)
+    }
+
+    /// As [`Pool::new`], with a balancer the test started (configured its own way).
+    pub fn with_balancer(name: &str, balancer: Balancer, n: usize, wrong_secret: &[&str]) -> Pool {
+        Pool::build(name, balancer, n, wrong_secret, None)
+    }
+
+    fn build(
+        name: &str,
+        balancer: Balancer,
+        n: usize,
+        wrong_secret: &[&str],
+        agents: Option<&[&str]>,
+    ) -> Pool {
+        let kind = balancer.kind;
         let dir = tempdir(name);
         let nodes = (1..=n)
             .map(|i| {
@@ -547,7 +633,7 @@ impl Pool {
                 } else {
                     BBB_SECRET
                 };
-                let bbb = Bbb::start(&dir.join(&h), secret);
+                let bbb = Bbb::start(&dir.join(&h), secret, &format!("127.0.0.{}", 10 + i));
                 (h, bbb)
             })
             .collect();
@@ -555,7 +641,7 @@ impl Pool {
             agents: Vec::new(),
             dir,
             nodes,
-            balancer: Balancer::start(kind),
+            balancer,
             extra: "  health_timeout: 2\n  poll_interval: 0.2\n".into(),
             host_vars: vec![String::new(); n],
             url: None,
@@ -623,7 +709,8 @@ impl Pool {
         );
         for (i, (h, bbb)) in self.nodes.iter().enumerate() {
             y.push_str(&format!(
-                "        {h}:\n          connection: local\n          vars:\n            bbb_port: {}\n            node_dir: {}\n{}",
+                "        {h}:\n          connection: local\n          vars:\n            bbb_address: {}\n            bbb_port: {}\n            node_dir: {}\n{}",
+                bbb.address,
                 bbb.proc.port,
                 bbb.dir.display(),
                 self.host_vars[i]
@@ -782,10 +869,18 @@ pub fn bad_gateway(conn: std::net::TcpStream) {
     );
 }
 
-/// Answers every request on `127.0.0.1:port` with [`bad_gateway`] (nginx up, the service
+/// Answers every request on `address:port` with [`bad_gateway`] (nginx up, the service
 /// behind it down), until the test process ends.
-pub fn serve_bad_gateway(port: u16) {
-    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+pub fn serve_bad_gateway(address: &str, port: u16) {
+    // The killed emulator may hold the port for a moment after the kill (at most 5 s).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let listener = loop {
+        match std::net::TcpListener::bind((address, port)) {
+            Ok(l) => break l,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            Err(e) => panic!("{address}:{port}: {e}"),
+        }
+    };
     std::thread::spawn(move || {
         for conn in listener.incoming().flatten() {
             bad_gateway(conn);
