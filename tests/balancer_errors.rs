@@ -221,3 +221,41 @@ fn unknown_key_in_a_flow_mapping_is_located_at_the_key() {
         "error: INV:12:21: balancer: unknown key `urll`\n   |\n11 | balancer:\n12 |   {kind: scalelite, urll: http://127.0.0.1:1/scalelite/api}\n   |                     ^\n  = hint: did you mean `url`?\n",
     );
 }
+
+/// b3scale checks a token's `exp` with no leeway and ignores `iat` (golang-jwt v5 through
+/// echo-jwt): rollout's tokens live 300 s from the controller's clock. A b3scale whose clock
+/// is behind, or ahead by less than that, accepts them; one ahead by more refuses every
+/// token, and every command says that the clocks differ, by how much, instead of suspecting
+/// the secret. The emulator's clock is set by its configuration (`--clock-offset`), as a
+/// host's clock is.
+#[test]
+fn b3scale_with_a_skewed_clock() {
+    for offset in ["-3600", "200"] {
+        let balancer = support::Balancer::start_with(Kind::B3scale, &["--clock-offset", offset]);
+        let pool = Pool::with_balancer("err-clock-ok", balancer, 2, &[]);
+        let out = pool.run("apply", &["--output", "plain"], T);
+        assert_eq!(out.code, 0, "clock off by {offset} s: {}", out.all());
+    }
+    let balancer = support::Balancer::start_with(Kind::B3scale, &["--clock-offset", "600"]);
+    let pool = Pool::with_balancer("err-clock-ahead", balancer, 2, &[]);
+    every_command_fails(
+        &pool,
+        "GET /api/v1/backends was refused: invalid or expired jwt: b3scale's clock is ",
+        &[],
+    );
+    let out = pool.run("status", &[], T);
+    let text = out.all();
+    let ahead: i64 = text
+        .split("b3scale's clock is ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!((598..=602).contains(&ahead), "{text}");
+    assert!(
+        text.contains(" s ahead of this machine's (its answer is dated ")
+            && text.contains("rollout's token is valid for 300 s from this machine's time and b3scale allows no clock skew: set both clocks right (NTP)"),
+        "{text}"
+    );
+    assert!(!text.contains("balancer.secret"), "{text}");
+}

@@ -84,6 +84,11 @@ Emulator-only endpoints (not b3scale, no authentication):
                           (and creates, deletes) as [{t, id, host, admin_state, node_state, ...}]
   POST /emulator/reset    forget all backends and history
 
+Clock: --clock-offset SECONDS runs the emulator on a clock that is off by that
+much (positive: ahead), as b3scale on a host whose clock is wrong: token
+expiry (golang-jwt v5 through echo-jwt: exp checked with no leeway, iat not
+checked), timestamps and the Date header of every answer follow it.
+
 Tokens for tests and the lab: `b3scale.py mint-token --sub NAME --scopes
 b3scale:admin [--ttl SECONDS]` prints a token signed with
 B3SCALE_API_JWT_SECRET, like `b3scalectl auth create_access_token`.
@@ -97,6 +102,7 @@ import argparse
 import base64
 import copy
 import datetime
+import email.utils
 import hashlib
 import hmac
 import json
@@ -229,8 +235,12 @@ def go_number(value):
 # --------------------------------------------------------------------------
 
 class B3scale:
-    def __init__(self, jwt_secret, state_file=None, poll_interval=20.0, request_timeout=5.0, log=None):
+    def __init__(self, jwt_secret, state_file=None, poll_interval=20.0, request_timeout=5.0, log=None,
+                 clock_offset=0.0):
         self.jwt_secret = jwt_secret
+        # The host's clock error in seconds (positive: ahead). Everything b3scale reads from
+        # its clock (token expiry, timestamps, the HTTP Date header) reads this clock.
+        self.clock_offset = float(clock_offset)
         self.state_file = state_file
         self.poll_interval = max(0.05, float(poll_interval))
         self.request_timeout = request_timeout
@@ -271,7 +281,7 @@ class B3scale:
         os.replace(tmp, self.state_file)
 
     def _record(self, b, event, **extra):
-        entry = {"t": round(time.time(), 3), "id": b["id"], "host": b["host"], "admin_state": b["admin_state"],
+        entry = {"t": round(self.now(), 3), "id": b["id"], "host": b["host"], "admin_state": b["admin_state"],
                  "node_state": b["node_state"], "meetings_count": b["meetings_count"],
                  "attendees_count": b["attendees_count"], "event": event}
         entry.update(extra)
@@ -351,7 +361,7 @@ class B3scale:
             if b is None:
                 return
             before = (b["admin_state"], b["node_state"])
-            now = time.time()
+            now = self.now()
             if outcome[0] == "error":
                 b["node_state"] = "error"
                 b["last_error"] = outcome[1]
@@ -393,12 +403,16 @@ class B3scale:
         except HTTPError as e:
             return reply(e.status, {"message": e.message})
 
+    def now(self):
+        """This host's clock: the real time plus --clock-offset."""
+        return time.time() + self.clock_offset
+
     def authenticate(self, headers):
         auth = headers.get("Authorization") or ""
         if len(auth) <= 7 or auth[:7].lower() != "bearer ":
             raise HTTPError(401, "missing or malformed jwt")
         try:
-            claims = verify_token(auth[7:], self.jwt_secret)
+            claims = verify_token(auth[7:], self.jwt_secret, now=self.now())
         except (ValueError, TypeError, UnicodeDecodeError):
             raise HTTPError(401, "invalid or expired jwt")
         return {"sub": claims.get("sub") or "", "scopes": (claims.get("scope") or "").split(" ")}
@@ -422,7 +436,7 @@ class B3scale:
             self.require(claims, SCOPE_ADMIN)
             with self.lock:
                 if self.migrated_at is None:
-                    self.migrated_at = time.time()
+                    self.migrated_at = self.now()
                     self._save()
                     self.log("database migrated to version %d" % MIGRATIONS[-1][0])
             return reply(200, self.schema_status())
@@ -473,7 +487,7 @@ class B3scale:
             fields["bbb.secret"] = ["this field is required"]
         if fields:
             raise ValidationFailed(fields)
-        now = time.time()
+        now = self.now()
         with self.lock:
             if any(f["bbb"]["key"] == key for f in self.frontends.values()):
                 raise HTTPError(500, "Internal Server Error")  # key is UNIQUE
@@ -501,7 +515,7 @@ class B3scale:
             return bbb_xml(500, "FAILED", "checksumError", "Checksums do not match")
         if resource != "create":
             return bbb_xml(500, "FAILED", "b3scaleGatewayError", "not emulated: %s" % resource)
-        now = time.time()
+        now = self.now()
         with self.lock:
             ready = [dict(b) for b in self.backends.values() if routable(b, now)]
         if not ready:
@@ -552,7 +566,7 @@ class B3scale:
             b = mine[0]
             if rest == "/agent/backend":
                 return reply(200, backend_json(b))
-            b["agent_heartbeat"] = time.time()
+            b["agent_heartbeat"] = self.now()
             self._save_soon()
             return reply(200, {"backend_id": b["id"], "heartbeat": go_time(b["agent_heartbeat"])})
 
@@ -581,7 +595,7 @@ class B3scale:
 
     def create_backend(self, claims, headers, body):
         data = bind(headers, body)
-        now = time.time()
+        now = self.now()
         b = {
             "id": str(uuid.uuid4()), "node_state": "init", "admin_state": "ready",
             "agent_heartbeat": AGENT_HEARTBEAT_DEFAULT, "agent_ref": None, "last_error": None, "latency": 0,
@@ -619,7 +633,7 @@ class B3scale:
             validate(b, has_bbb)
             self._check_db_constraints(b)
             b["load_factor"] = real32(b["load_factor"])
-            b["updated_at"] = time.time()
+            b["updated_at"] = self.now()
             before = (current["admin_state"], current["node_state"])
             current.clear()
             current.update(b)
@@ -640,7 +654,7 @@ class B3scale:
                 self._record(out, "delete-force")
             else:
                 b["admin_state"] = "decommissioned"
-                b["updated_at"] = time.time()
+                b["updated_at"] = self.now()
                 out = b
                 self._record(b, "decommission")
             self._save()
@@ -830,6 +844,10 @@ class Handler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 
+    def date_time_string(self, timestamp=None):
+        # Go's net/http writes a Date header on every answer, from the host's clock.
+        return email.utils.formatdate(self.server.app.now() if timestamp is None else timestamp, usegmt=True)
+
     def _send(self, status, headers, body):
         self.send_response(status)
         for k, v in headers.items():
@@ -876,6 +894,8 @@ def main(argv=None):
     p.add_argument("--poll-interval", type=float, default=20.0, help="seconds between node refreshes")
     p.add_argument("--request-timeout", type=float, default=5.0, help="timeout of each getMeetings call")
     p.add_argument("--quiet", action="store_true", help="no access log")
+    p.add_argument("--clock-offset", type=float, default=0.0,
+                   help="seconds this host's clock is off (positive: ahead), as on a host without NTP")
     args = p.parse_args(argv)
     if not secret:
         sys.exit("%s: B3SCALE_API_JWT_SECRET must be set (b3scale refuses to start without it)" % NAME)
@@ -885,7 +905,7 @@ def main(argv=None):
         sys.stderr.flush()
 
     app = B3scale(secret, state_file=args.state, poll_interval=args.poll_interval,
-                  request_timeout=args.request_timeout, log=log)
+                  request_timeout=args.request_timeout, log=log, clock_offset=args.clock_offset)
     server = Server(args.listen, app, quiet=args.quiet)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

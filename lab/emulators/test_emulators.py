@@ -4,6 +4,7 @@ Run: python3 -m unittest discover -s lab/emulators -v
 Everything binds 127.0.0.1 with port 0 and stops by itself in a few seconds.
 """
 
+import email.utils
 import hashlib
 import importlib.util
 import json
@@ -584,6 +585,19 @@ class B3scaleTest(unittest.TestCase):
             with self.subTest(token=token[:20]):
                 self.assertEqual(self.api("GET", "/backends", token=token),
                                  (401, {"message": "invalid or expired jwt"}))
+
+    def test_a_skewed_clock_as_golang_jwt_reads_it(self):
+        # golang-jwt v5's default validator: exp checked with no leeway, iat not at all.
+        now = time.time()
+        fresh = b3scale.mint_token(JWT_SECRET, "admin", ["b3scale:admin"], ttl=300, now=now)
+        for offset, status in [(0, 200), (-3600, 200), (290, 200), (301, 401), (3600, 401)]:
+            with self.subTest(offset=offset):
+                self.app.clock_offset = offset
+                code, headers, _ = http("GET", self.base + "/api/v1/backends", None,
+                                        {"Authorization": "Bearer " + fresh})
+                self.assertEqual(code, status)
+                date = email.utils.parsedate_to_datetime(headers["Date"]).timestamp()
+                self.assertAlmostEqual(date, now + offset, delta=3)
 
     def test_scopes(self):
         node = b3scale.mint_token(JWT_SECRET, "node1", ["b3scale:node"])

@@ -33,8 +33,24 @@ use std::time::{Duration, Instant};
 /// (`5 * time.Second`).
 pub const AGENT_ALIVE: Duration = Duration::from_secs(5);
 
+/// How long each token rollout signs is valid, in seconds. b3scale checks `exp` with no
+/// leeway and does not check `iat` (golang-jwt v5's default validator, through echo-jwt in
+/// `pkg/http/auth/jwt.go`): a b3scale whose clock is this far ahead of the controller's sees
+/// every token expired; one whose clock is behind accepts them.
+pub const TOKEN_TTL: u64 = 300;
+
+/// How many seconds the clock of a server that answered with the HTTP `Date` header `date`
+/// is ahead of `now` (Unix seconds); negative when it is behind, `None` when `date` is no
+/// date (RFC 9110's IMF-fixdate is read as RFC 2822).
+pub fn clock_ahead(date: &str, now: u64) -> Option<i64> {
+    let t = jiff::fmt::rfc2822::DateTimeParser::new()
+        .parse_timestamp(date)
+        .ok()?;
+    Some(t.as_second() - i64::try_from(now).ok()?)
+}
+
 /// A client of one b3scale's REST API. Calls block (see [`super::Blocking`]); each request
-/// carries a fresh token valid for 300 seconds.
+/// carries a fresh token valid for [`TOKEN_TTL`] seconds.
 pub struct B3scale {
     base: String,
     secret: String,
@@ -136,7 +152,7 @@ impl B3scale {
             .unwrap_or(0);
         let bearer = format!(
             "Bearer {}",
-            token(&self.secret, "rollout", "b3scale:admin", now, 300)
+            token(&self.secret, "rollout", "b3scale:admin", now, TOKEN_TTL)
         );
         let url = format!("{}/api/v1{path}", self.base);
         let headers = [("Authorization", bearer.as_str())];
@@ -151,6 +167,9 @@ impl B3scale {
             }
             HttpError::Broken(m) => self.err(ErrorKind::Malformed, format!("{what}: {m}")),
         })?;
+        if let Some(e) = self.clock_skew(&what, &reply, now) {
+            return Err(e);
+        }
         if reply.is_unavailable() {
             return Err(self.err(
                 ErrorKind::Unavailable,
@@ -163,6 +182,31 @@ impl B3scale {
             .and_then(|d| jiff::fmt::rfc2822::parse(d).ok())
             .map(|z| z.timestamp());
         self.read(&what, &reply).map(|v| (v, date))
+    }
+
+    /// A refused token that b3scale's clock explains: a 401 whose `Date` header is at least
+    /// [`TOKEN_TTL`] seconds ahead of `now`, when the token was expired on arrival whatever
+    /// the secret. The error names the skew instead of suspecting the secret.
+    fn clock_skew(&self, what: &str, reply: &Reply, now: u64) -> Option<BalancerError> {
+        if reply.status != 401 {
+            return None;
+        }
+        let date = reply.date.as_deref()?;
+        let ahead = clock_ahead(date, now)?;
+        if ahead < i64::try_from(TOKEN_TTL).unwrap_or(i64::MAX) {
+            return None;
+        }
+        let message = serde_json::from_str::<Value>(&reply.body)
+            .ok()
+            .and_then(|v| v.get("message").and_then(Value::as_str).map(String::from))
+            .unwrap_or_default();
+        Some(self.err(
+            ErrorKind::Auth,
+            format!(
+                "{what} was refused: {message}: b3scale's clock is {ahead} s ahead of this machine's (its answer is dated {}); rollout's token is valid for {TOKEN_TTL} s from this machine's time and b3scale allows no clock skew: set both clocks right (NTP)",
+                jiff::Timestamp::from_second(now as i64 + ahead).unwrap_or_default()
+            ),
+        ))
     }
 
     fn read(&self, what: &str, reply: &Reply) -> Result<Value> {
@@ -501,6 +545,15 @@ mod tests {
             matches!(&init, Some(Why::Other(m)) if m.contains("node_state is init")),
             "{init:?}"
         );
+    }
+
+    #[test]
+    fn clock_ahead_reads_the_date_header() {
+        // 1764410640 is 2025-11-29 10:04:00 UTC.
+        let date = "Sat, 29 Nov 2025 10:14:00 GMT";
+        assert_eq!(clock_ahead(date, 1764410640), Some(600));
+        assert_eq!(clock_ahead(date, 1764410640 + 1200), Some(-600));
+        assert_eq!(clock_ahead("yesterday", 1764410640), None);
     }
 
     #[test]
