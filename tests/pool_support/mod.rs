@@ -1,6 +1,7 @@
 //! Helpers for the pool tests: the lab's emulators (BBB API, Scalelite, b3scale) as child
-//! processes on loopback (127.0.0.1, each BBB node on its own 127.0.0.N) with free ports, inventories written for them, and the rollout
-//! binary run with a time limit. Everything is killed when the test's values drop.
+//! processes on loopback (127.0.0.1; each BBB node on its own 127.0.0.N) with free ports,
+//! inventories written for them, and the rollout binary run with a time limit. Everything is
+//! killed when the test's values drop.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
