@@ -124,6 +124,8 @@ mod tests {
 pub mod render {
     use std::alloc::{GlobalAlloc, Layout, System};
     use std::cell::Cell;
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::Path;
     use std::sync::Mutex;
     use std::time::{Duration, Instant};
 
@@ -139,47 +141,97 @@ pub mod render {
     /// never be what stops one).
     pub const MAX_WALL_SECONDS: u64 = 60;
 
+    /// Where the text being rendered was written and for which host, named when the budget
+    /// is spent (`FILE:LINE:COLUMN: rendering ... for host H`). Borrowed: setting one with
+    /// [`at`] copies two pointers per field and allocates nothing.
+    #[derive(Clone, Copy, Debug)]
+    pub struct Place<'a> {
+        /// The file (a role's `steps.yml`, the inventory, a `defaults.yml`), or empty.
+        pub file: &'a Path,
+        /// Appended to `file` (`-e` values: file `-e ` and suffix the variable's name).
+        pub file_suffix: &'a str,
+        /// Line and column (1-based) of the value in `file`; 0 when not known.
+        pub line: u64,
+        pub column: u64,
+        /// The host whose values are rendered, or empty.
+        pub host: &'a str,
+    }
+
+    impl Default for Place<'_> {
+        /// Nowhere: the message names only what was rendered.
+        fn default() -> Self {
+            Place {
+                file: Path::new(""),
+                file_suffix: "",
+                line: 0,
+                column: 0,
+                host: "",
+            }
+        }
+    }
+
+    /// A borrowed text kept as a pointer and length, so that a [`Part`]s record can live in
+    /// a thread-local and in [`RUNNING`] without copying the text.
+    #[derive(Clone, Copy)]
+    struct Text(*const u8, usize);
+
+    impl Text {
+        const EMPTY: Text = Text(std::ptr::null(), 0);
+
+        fn of(b: &[u8]) -> Text {
+            Text(b.as_ptr(), b.len())
+        }
+
+        /// # Safety
+        /// The text this was made from must still be alive (see [`Parts`]).
+        unsafe fn bytes<'a>(self) -> &'a [u8] {
+            if self.1 == 0 {
+                return &[];
+            }
+            // SAFETY: by the caller, a live slice of this length.
+            unsafe { std::slice::from_raw_parts(self.0, self.1) }
+        }
+    }
+
+    /// What is being rendered and where: the kind and name given to [`within`] and the
+    /// [`Place`] set by [`at`]. Its texts are borrowed for as long as the render runs (both
+    /// functions hold their borrows across `f`); the watchdog holds [`RUNNING`]'s lock while
+    /// it reads them, and a render removes its entry under that lock before it returns.
+    #[derive(Clone, Copy)]
+    struct Parts {
+        kind: Text,
+        name: Text,
+        file: Text,
+        file_suffix: Text,
+        line: u64,
+        column: u64,
+        host: Text,
+    }
+
+    // SAFETY: the pointers are only read while the texts are alive (see `Parts`); they are
+    // never written through.
+    unsafe impl Send for Parts {}
+
+    impl Parts {
+        const EMPTY: Parts = Parts {
+            kind: Text::EMPTY,
+            name: Text::EMPTY,
+            file: Text::EMPTY,
+            file_suffix: Text::EMPTY,
+            line: 0,
+            column: 0,
+            host: Text::EMPTY,
+        };
+    }
+
     thread_local! {
         /// Whether this thread is inside [`within`].
         static ACTIVE: Cell<bool> = const { Cell::new(false) };
         /// Bytes this thread's render allocated minus what it freed.
         static GROWN: Cell<isize> = const { Cell::new(0) };
-        /// The message to print if the budget is spent (made before the render starts:
-        /// nothing may be allocated once the budget is spent).
-        static MESSAGE: Cell<Message> = const { Cell::new(Message::EMPTY) };
-    }
-
-    /// A message in a fixed buffer (longer text is cut), printable without allocating.
-    #[derive(Clone, Copy)]
-    struct Message {
-        buf: [u8; 320],
-        len: usize,
-    }
-
-    impl Message {
-        const EMPTY: Message = Message {
-            buf: [0; 320],
-            len: 0,
-        };
-
-        /// The parts joined (cut at the buffer's end, on a character boundary); copies only.
-        fn new(parts: &[&str]) -> Message {
-            let mut m = Message::EMPTY;
-            for part in parts {
-                let room = m.buf.len() - m.len;
-                let mut n = part.len().min(room);
-                while !part.is_char_boundary(n) {
-                    n -= 1;
-                }
-                m.buf[m.len..m.len + n].copy_from_slice(&part.as_bytes()[..n]);
-                m.len += n;
-            }
-            m
-        }
-
-        fn bytes(&self) -> &[u8] {
-            &self.buf[..self.len]
-        }
+        /// What this thread renders (the place from [`at`], the kind and name from
+        /// [`within`]); nothing may be allocated once the budget is spent.
+        static PARTS: Cell<Parts> = const { Cell::new(Parts::EMPTY) };
     }
 
     /// A render in progress, for the watchdog.
@@ -188,7 +240,7 @@ pub mod render {
         started: Instant,
         /// The rendering thread's CPU clock (`pthread_getcpuclockid`), if the system gave one.
         cpu_clock: Option<libc::clockid_t>,
-        message: Message,
+        parts: Parts,
     }
 
     impl Running {
@@ -227,16 +279,41 @@ pub mod render {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     static WATCHDOG: std::sync::Once = std::sync::Once::new();
 
+    /// Runs `f` with `place` as where this thread's renders come from (restored after: places
+    /// nest). On the hot path: only pointers are copied.
+    pub fn at<T>(place: Place<'_>, f: impl FnOnce() -> T) -> T {
+        let before = PARTS.with(Cell::get);
+        let mut parts = before;
+        parts.file = Text::of(place.file.as_os_str().as_bytes());
+        parts.file_suffix = Text::of(place.file_suffix.as_bytes());
+        parts.line = place.line;
+        parts.column = place.column;
+        parts.host = Text::of(place.host.as_bytes());
+        struct Restore(Parts);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                PARTS.with(|p| p.set(self.0));
+            }
+        }
+        let _restore = Restore(before);
+        PARTS.with(|p| p.set(parts));
+        f()
+    }
+
     /// Runs `f` (one render of `kind` `name`, such as `template` `bbb/x.j2`, or
-    /// `a templated value` and `""`) within the budget. Renders nested in one another count
-    /// once, as the outermost. On the hot path: nothing is allocated or formatted here; the
-    /// message is put together only when the budget is spent ([`stop`]).
-    pub fn within<T>(kind: &str, name: &str, f: impl FnOnce() -> T) -> T {
+    /// `a templated value` and `""`) within the budget, at the place set by [`at`]. Renders
+    /// nested in one another count once, as the outermost. On the hot path: nothing is
+    /// allocated or formatted here (pointers are copied); the message is put together only
+    /// when the budget is spent ([`stop`]).
+    pub fn within<T>(kind: &'static str, name: &str, f: impl FnOnce() -> T) -> T {
         if ACTIVE.with(Cell::get) {
             return f();
         }
-        // Names (a template's file, a kind of value), never a rendered value.
-        let message = Message::new(&[kind, if name.is_empty() { "" } else { " " }, name]);
+        // Names (a template's file, a kind of value, a place), never a rendered value.
+        let before = PARTS.with(Cell::get);
+        let mut parts = before;
+        parts.kind = Text::of(kind.as_bytes());
+        parts.name = Text::of(name.as_bytes());
         let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         WATCHDOG.call_once(|| {
             let _ = std::thread::Builder::new()
@@ -248,53 +325,102 @@ pub mod render {
                 id,
                 started: Instant::now(),
                 cpu_clock: thread_cpu_clock(),
-                message,
+                parts,
             });
         }
-        MESSAGE.with(|m| m.set(message));
+        PARTS.with(|p| p.set(parts));
         GROWN.with(|g| g.set(0));
         ACTIVE.with(|a| a.set(true));
-        struct Reset(u64);
+        struct Reset(u64, Parts);
         impl Drop for Reset {
             fn drop(&mut self) {
                 ACTIVE.with(|a| a.set(false));
+                PARTS.with(|p| p.set(self.1));
+                // Under the lock: the watchdog may be reading this entry's texts.
                 if let Ok(mut r) = RUNNING.lock() {
                     r.retain(|run| run.id != self.0);
                 }
             }
         }
-        let _reset = Reset(id);
+        let _reset = Reset(id, before);
         f()
     }
 
     fn watchdog() {
         loop {
             std::thread::sleep(Duration::from_millis(100));
-            let late = RUNNING
-                .lock()
-                .ok()
-                .and_then(|r| r.iter().find(|run| run.late()).map(|run| run.message));
-            if let Some(m) = late {
-                stop(m.bytes());
+            let Ok(r) = RUNNING.lock() else { continue };
+            if let Some(Running { parts, .. }) = r.iter().find(|run| run.late()) {
+                // The lock stays held: the render cannot return and free the texts.
+                stop(parts);
             }
         }
     }
 
-    /// Says what was being rendered and ends the process with exit code 2, allocating
-    /// nothing.
-    fn stop(what: &[u8]) -> ! {
+    /// Says what was being rendered, where and for which host
+    /// (`error: FILE:LINE:COLUMN: rendering KIND NAME for host H needs more than ...`), and
+    /// ends the process with exit code 2, allocating nothing.
+    fn stop(parts: &Parts) -> ! {
         const LIMITS: &str = concat!(
             " needs more than 512 MiB or 5 s of CPU time (a value that grows without bound, such as a ",
             "string doubled in a loop?); rollout stopped\n"
         );
         // The text above names the limits: it must change with them.
         const _: () = assert!(MAX_HEAP_BYTES == 512 * 1024 * 1024 && MAX_SECONDS == 5);
-        for part in [b"error: rendering ".as_slice(), what, LIMITS.as_bytes()] {
+        let write = |b: &[u8]| {
             // SAFETY: write(2) on a valid buffer; no allocation.
-            unsafe { libc::write(2, part.as_ptr().cast(), part.len()) };
+            unsafe { libc::write(2, b.as_ptr().cast(), b.len()) };
+        };
+        let mut line = [0u8; 20];
+        let mut column = [0u8; 20];
+        // SAFETY: the texts are alive (see `Parts`).
+        let (kind, name, file, suffix, host) = unsafe {
+            (
+                parts.kind.bytes(),
+                parts.name.bytes(),
+                parts.file.bytes(),
+                parts.file_suffix.bytes(),
+                parts.host.bytes(),
+            )
+        };
+        write(b"error: ");
+        if !file.is_empty() {
+            write(file);
+            write(suffix);
+            if parts.line > 0 {
+                write(b":");
+                write(decimal(parts.line, &mut line));
+                write(b":");
+                write(decimal(parts.column.max(1), &mut column));
+            }
+            write(b": ");
         }
+        write(b"rendering ");
+        write(kind);
+        if !name.is_empty() {
+            write(b" ");
+            write(name);
+        }
+        if !host.is_empty() {
+            write(b" for host ");
+            write(host);
+        }
+        write(LIMITS.as_bytes());
         // SAFETY: _exit: no destructor runs, no allocation.
         unsafe { libc::_exit(2) }
+    }
+
+    /// `n` in decimal, written at the end of `buf`.
+    fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+        let mut i = buf.len();
+        loop {
+            i -= 1;
+            buf[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                return &buf[i..];
+            }
+        }
     }
 
     /// The system allocator, counting what a render grows its thread's heap by (see the
@@ -311,8 +437,7 @@ pub mod render {
                     n
                 });
                 if now > MAX_HEAP_BYTES {
-                    let m = MESSAGE.with(Cell::get);
-                    stop(m.bytes());
+                    stop(&PARTS.with(Cell::get));
                 }
             }
         }

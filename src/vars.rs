@@ -7,6 +7,7 @@
 //! rendered again: text that only looks like a template after rendering (a secret containing
 //! `{{`) stays as it is.
 
+use crate::bounded::render::Place;
 use crate::template::{RenderError, Templates, Tracked, has_syntax, render_json, render_json_each};
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
@@ -193,10 +194,14 @@ fn any_string(v: &Value, f: &dyn Fn(&str) -> bool) -> bool {
 /// # Errors
 /// The variable's name and what went wrong: a cycle, a template error (an undefined name is
 /// named), a value over [`MAX_VALUE_BYTES`] or over the rendering budget.
-pub fn resolve(
+///
+/// `place` says where a variable was set (and whether as `-e NAME`: the name is appended),
+/// named if a render spends the budget ([`crate::bounded::render`]).
+pub fn resolve<'p>(
     t: &Templates,
     vars: &mut Map<String, Value>,
     taint: &mut Taint,
+    place: &dyn Fn(&str) -> (Place<'p>, bool),
 ) -> Result<(), (String, RenderError)> {
     let plain = |message: String| RenderError {
         template: None,
@@ -235,8 +240,17 @@ pub fn resolve(
         let tracked = Tracked::new(minijinja::Value::from(local), Arc::new(secret));
         let mut value = vars[k.as_str()].clone();
         let mut from_secret = false;
-        render_json_each(t, &mut value, &tracked.value(), &mut |_| {
-            from_secret |= tracked.take_read();
+        let at = match place(k) {
+            (p, true) => Place {
+                file_suffix: k,
+                ..p
+            },
+            (p, false) => p,
+        };
+        crate::bounded::render::at(at, || {
+            render_json_each(t, &mut value, &tracked.value(), &mut |_| {
+                from_secret |= tracked.take_read();
+            })
         })
         .map_err(|e| (k.clone(), name_undefined(t, e, refs, vars)))?;
         if from_secret {
@@ -252,7 +266,9 @@ pub fn resolve(
                 })
                 .collect();
             let mut canary = vars[k.as_str()].clone();
-            let ok = render_json(t, &mut canary, &minijinja::Value::from(canary_ctx)).is_ok();
+            let ok = crate::bounded::render::at(at, || {
+                render_json(t, &mut canary, &minijinja::Value::from(canary_ctx)).is_ok()
+            });
             taint.compare(&value, ok.then_some(&canary));
             taint.names.insert(k.clone());
             taint.canary.insert(k.clone(), canary);
@@ -333,7 +349,10 @@ mod tests {
         let t = Templates::empty();
         let mut m: Map<String, Value> =
             serde_json::from_value(serde_json::json!({"a": "{{a}}{{a}}"})).unwrap();
-        let (k, e) = resolve(&t, &mut m, &mut Taint::default()).unwrap_err();
+        let (k, e) = resolve(&t, &mut m, &mut Taint::default(), &|_| {
+            (Place::default(), false)
+        })
+        .unwrap_err();
         assert_eq!(
             (k.as_str(), e.message.as_str()),
             ("a", "refers to itself (a -> a)")
@@ -346,7 +365,10 @@ mod tests {
                 format!("{{{{ a{0} }}}}{{{{ a{0} }}}}", i - 1).into(),
             );
         }
-        let (k, e) = resolve(&t, &mut m, &mut Taint::default()).unwrap_err();
+        let (k, e) = resolve(&t, &mut m, &mut Taint::default(), &|_| {
+            (Place::default(), false)
+        })
+        .unwrap_err();
         assert_eq!(k, "a11");
         assert!(e.message.contains("larger than 1 MiB"), "{}", e.message);
     }
@@ -356,7 +378,10 @@ mod tests {
         let t = Templates::empty();
         let mut m: Map<String, Value> =
             serde_json::from_value(serde_json::json!({"b": "{{ nope }}", "a": 1})).unwrap();
-        let (k, e) = resolve(&t, &mut m, &mut Taint::default()).unwrap_err();
+        let (k, e) = resolve(&t, &mut m, &mut Taint::default(), &|_| {
+            (Place::default(), false)
+        })
+        .unwrap_err();
         assert_eq!(
             (k.as_str(), e.message.as_str()),
             ("b", "undefined variable `nope`")
@@ -364,7 +389,10 @@ mod tests {
         let mut m: Map<String, Value> =
             serde_json::from_value(serde_json::json!({"s": "{{ '{{' }} s }}", "t": "[{{ s }}]"}))
                 .unwrap();
-        resolve(&t, &mut m, &mut Taint::default()).unwrap();
+        resolve(&t, &mut m, &mut Taint::default(), &|_| {
+            (Place::default(), false)
+        })
+        .unwrap();
         assert_eq!(m["t"], "[{{ s }}]");
     }
 
@@ -373,10 +401,19 @@ mod tests {
         let t = Templates::empty();
         let mut m: Map<String, serde_json::Value> =
             serde_json::from_value(serde_json::json!({"host": "bbb1", "url": "https://{{ fqdn }}/api", "fqdn": "{{ host }}.example.org"})).unwrap();
-        resolve(&t, &mut m, &mut Taint::default()).unwrap();
+        resolve(&t, &mut m, &mut Taint::default(), &|_| {
+            (Place::default(), false)
+        })
+        .unwrap();
         assert_eq!(m["url"], "https://bbb1.example.org/api");
         let mut cyc: Map<String, serde_json::Value> =
             serde_json::from_value(serde_json::json!({"a": "{{ b }}x", "b": "{{ a }}y"})).unwrap();
-        assert!(resolve(&t, &mut cyc, &mut Taint::default()).is_err());
+        assert!(
+            resolve(&t, &mut cyc, &mut Taint::default(), &|_| (
+                Place::default(),
+                false
+            ))
+            .is_err()
+        );
     }
 }

@@ -3,6 +3,7 @@
 //! machine: the binary's allocator counts what one render grows the heap by and a watchdog
 //! bounds its time (`rollout::bounded::render`). Run under `ulimit -v` (2 GiB), so a
 //! regression shows as an allocation failure (exit 134), not as a machine out of memory.
+//! The message names where the value was written (file:line:column) and the host.
 
 use std::path::Path;
 use std::process::Command;
@@ -75,6 +76,13 @@ fn a_string_doubled_in_a_loop_stops_with_exit_2() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("needs more than 512 MiB or 5 s"), "{err}");
     assert!(took < Duration::from_secs(15), "used {took:?} of CPU time");
+    // The variable's value in the inventory (line 8, column 14), for host h1.
+    assert!(
+        err.starts_with(
+            "error: inventory.yml:8:14: rendering a templated value for host h1 needs more than"
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -96,4 +104,56 @@ fn a_sequence_doubled_in_a_loop_stops_within_the_time_budget() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("needs more than 512 MiB or 5 s"), "{err}");
     assert!(took < Duration::from_secs(15), "used {took:?} of CPU time");
+    // Stopped by the watchdog thread (time), which names the place all the same.
+    assert!(
+        err.starts_with(
+            "error: inventory.yml:8:14: rendering a templated value for host h1 needs more than"
+        ),
+        "{err}"
+    );
+}
+
+/// A step's argument and a template file that grow without bound are placed at the argument
+/// (the step's `template:` for a file) in `steps.yml`, for the host.
+#[test]
+fn a_step_argument_and_a_template_are_named_with_their_place_and_host() {
+    let double = r#"{% set ns = namespace(x="ab") %}{% for i in range(40) %}{% set ns.x = ns.x ~ ns.x %}{% endfor %}{{ ns.x | length }}"#;
+    for (name, step, templ, at) in [
+        (
+            "arg",
+            format!("- name: show\n  command: {{run: \"echo x\", creates: '{double}'}}\n"),
+            None,
+            "./roles/r/steps.yml:2:37: rendering a templated value for host h1",
+        ),
+        (
+            "template",
+            "- name: conf\n  file: {path: /etc/x, template: x.j2}\n".to_string(),
+            Some(double),
+            "./roles/r/steps.yml:2:34: rendering template x.j2 for host h1",
+        ),
+    ] {
+        let dir =
+            std::env::temp_dir().join(format!("rollout-budget-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        project(&dir, "small");
+        std::fs::write(dir.join("roles/r/steps.yml"), step).unwrap();
+        if let Some(t) = templ {
+            std::fs::create_dir_all(dir.join("templates")).unwrap();
+            std::fs::write(dir.join("templates/x.j2"), t).unwrap();
+        }
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg("ulimit -v 2097152; exec \"$0\" plan inventory.yml")
+            .arg(env!("CARGO_BIN_EXE_rollout"))
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+        assert!(
+            err.starts_with(&format!("error: {at} needs more than")),
+            "{name}: {err}"
+        );
+    }
 }

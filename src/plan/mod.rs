@@ -12,6 +12,7 @@ pub use apply::{
     secret_fragments,
 };
 
+use crate::bounded::render::{self as budget, Place};
 use crate::check::CheckError;
 use crate::error::Diagnostic;
 use crate::inventory::{Host, Inventory};
@@ -177,7 +178,9 @@ fn plan_host(
 ) -> Result<HostPlan, Vec<Diagnostic>> {
     let mut vars = host_vars(inv, host, roles, run_vars);
     let mut taint = Taint::of(&vars, &inv.secrets);
-    let resolved = crate::vars::resolve(templates, &mut vars, &mut taint);
+    let resolved = crate::vars::resolve(templates, &mut vars, &mut taint, &|key| {
+        var_place(inv, host, roles, run_vars, key)
+    });
     inv.secrets.add_derived(std::mem::take(&mut taint.derived));
     if let Err((key, e)) = resolved {
         let message = format!(
@@ -274,6 +277,57 @@ fn var_diagnostic(
         .unwrap_or_else(|| Diagnostic::file(&inv.path, message))
 }
 
+/// Where variable `key`'s value was set for `host` (as [`var_diagnostic`] finds it, without
+/// reading a file or allocating), for the render budget's message.
+/// `true` with it: the value came from `-e NAME` (the caller appends the name).
+fn var_place<'a>(
+    inv: &'a Inventory,
+    host: &'a Host,
+    roles: &'a BTreeMap<String, Role>,
+    run_vars: &Map<String, Value>,
+    key: &str,
+) -> (Place<'a>, bool) {
+    let whole = Place {
+        file: &inv.path,
+        host: &host.name,
+        ..Place::default()
+    };
+    if run_vars.contains_key(key) {
+        return (whole, false);
+    }
+    let place = match inv.var_origins.get(&host.name).and_then(|o| o.get(key)) {
+        Some(crate::inventory::Origin::At(line, column)) => Place {
+            file: &inv.source.path,
+            line: *line,
+            column: *column,
+            ..whole
+        },
+        Some(crate::inventory::Origin::Extra) => {
+            let e = Place {
+                file: std::path::Path::new("-e "),
+                ..whole
+            };
+            return (e, true);
+        }
+        None => host
+            .roles
+            .iter()
+            .rev()
+            .filter_map(|r| roles.get(r)?.defaults_source.as_ref())
+            .find_map(|d| {
+                let (line, column) = *d.positions.get(key)?;
+                Some(Place {
+                    file: &d.source.path,
+                    line,
+                    column,
+                    ..whole
+                })
+            })
+            .unwrap_or(whole),
+    };
+    (place, false)
+}
+
 /// Line and column (1-based) of a render error inside a string value: from the failing
 /// expression's byte range where known, else its line, else the start.
 fn position_in_value(value: Option<&Value>, e: &crate::template::RenderError) -> (u64, u64) {
@@ -339,8 +393,19 @@ fn resolve(
         };
         Diagnostic { hint, ..d }
     };
+    // Where a render that spends the budget came from (bounded::render): borrowed, no copy.
+    let place = |at: Pos| Place {
+        file: &spec.file,
+        line: at.0,
+        column: at.1,
+        host: &host.name,
+        ..Place::default()
+    };
     if let Some(w) = &spec.when
-        && !templates.eval_bool(w, ctx).map_err(|e| {
+        && !budget::at(place(spec.places.when.unwrap_or(spec.places.step)), || {
+            templates.eval_bool(w, ctx)
+        })
+        .map_err(|e| {
             let at = spec.places.when.unwrap_or(spec.places.step);
             let written = Value::String(w.clone());
             let within = position_in_value(Some(&written), &e);
@@ -363,18 +428,24 @@ fn resolve(
     let rendered = match &mut args {
         Value::Object(m) => m.iter_mut().try_for_each(|(k, v)| {
             failed_arg = Some(k.clone());
-            render_json_each(templates, v, ctx, &mut |_| {
-                depends_on_secret |= render.ctx.take_read();
+            budget::at(place(spec.places.arg(Some(k))), || {
+                render_json_each(templates, v, ctx, &mut |_| {
+                    depends_on_secret |= render.ctx.take_read();
+                })
             })
         }),
-        other => render_json_each(templates, other, ctx, &mut |_| {
-            depends_on_secret |= render.ctx.take_read();
+        other => budget::at(place(spec.places.kind), || {
+            render_json_each(templates, other, ctx, &mut |_| {
+                depends_on_secret |= render.ctx.take_read();
+            })
         }),
     };
     if depends_on_secret && let Some(c) = render.canary {
         // Before any error is worded: it may quote a rendered value.
         let mut canary = spec.args.clone();
-        let ok = render_json(templates, &mut canary, c).is_ok();
+        let ok = budget::at(place(spec.places.kind), || {
+            render_json(templates, &mut canary, c).is_ok()
+        });
         let mut t = Taint::default();
         t.compare(&args, ok.then_some(&canary));
         render.secrets.add_derived(t.derived);
@@ -394,14 +465,16 @@ fn resolve(
         .get("template")
         .and_then(Value::as_str)
         .map(String::from);
-    let action = step::resolve(&spec.kind, args, &r);
+    // A template file is rendered here: placed at the step's `template:`.
+    let template_at = place(spec.places.arg(Some("template")));
+    let action = budget::at(template_at, || step::resolve(&spec.kind, args, &r));
     // A template file the step rendered (its own source is not at hand: each line counts).
     if render.ctx.take_read() {
         depends_on_secret = true;
         if let Ok(a) = &action {
             let canary = template
                 .zip(render.canary)
-                .and_then(|(t, c)| templates.render_file(&t, c).ok());
+                .and_then(|(t, c)| budget::at(template_at, || templates.render_file(&t, c).ok()));
             render
                 .secrets
                 .add_derived(rendered_from_secret(a, canary.as_deref()));
