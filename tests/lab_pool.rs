@@ -19,9 +19,8 @@ mod common;
 use base64::Engine;
 use hmac::{Hmac, KeyInit, Mac};
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Fake secrets for the lab pool (environment variable, value), as `lab/pool.yml` names them.
@@ -51,7 +50,7 @@ fn rollout(args: &[&str], limit: Duration) -> (i32, String) {
     cmd.args(args)
         .envs(SECRETS.iter().copied())
         .stdin(Stdio::null());
-    let out = run_with_limit(cmd, limit);
+    let out = common::run_with_limit(cmd, limit);
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.1),
@@ -61,48 +60,6 @@ fn rollout(args: &[&str], limit: Duration) -> (i32, String) {
         assert!(!text.contains(s), "rollout printed a secret:\n{text}");
     }
     (out.0, text)
-}
-
-fn run_with_limit(mut cmd: Command, limit: Duration) -> (i32, Vec<u8>, Vec<u8>) {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("command starts");
-    let mut stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let out = std::thread::spawn(move || {
-        let mut b = Vec::new();
-        let _ = stdout.read_to_end(&mut b);
-        b
-    });
-    let err = std::thread::spawn(move || {
-        let mut b = Vec::new();
-        let _ = stderr.read_to_end(&mut b);
-        b
-    });
-    let start = Instant::now();
-    let code = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s.code().unwrap_or(-1);
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            // The program and its arguments only: the command's environment holds the secrets.
-            let args: Vec<_> = cmd.get_args().map(|a| a.to_string_lossy()).collect();
-            let tail = |b: Vec<u8>| common::without_scripts(&String::from_utf8_lossy(&b), 40);
-            panic!(
-                "{} {} did not finish within {limit:?}; the end of its output:\n{}\n{}",
-                cmd.get_program().to_string_lossy(),
-                args.join(" "),
-                tail(out.join().unwrap()),
-                tail(err.join().unwrap())
-            );
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    (code, out.join().unwrap(), err.join().unwrap())
 }
 
 /// Takes the lab down however the test ends, unless ROLLOUT_LAB_KEEP=1 (to look around after
@@ -119,105 +76,6 @@ impl Drop for Down {
             .args(["down", "--name", "pool"])
             .output();
     }
-}
-
-/// The Scalelite API emulator on the controller's loopback, stopped when dropped.
-struct Emulator(Child);
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_scalelite_emulator(port: u16) -> Emulator {
-    let child = Command::new("python3")
-        .arg(common::repo().join("lab/emulators/scalelite.py"))
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--quiet"])
-        .env("LOADBALANCER_SECRET", secret("POOL_LB_SECRET"))
-        .env("SERVER_ID_IS_HOSTNAME", "true")
-        .env("POLL_INTERVAL", "2")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("python3 runs the Scalelite emulator");
-    let start = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "the Scalelite emulator did not listen on {port}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Emulator(child)
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn lab_index(state: &Path) -> String {
-    let env = std::fs::read_to_string(state.join("lab.env")).expect("lab.env");
-    env.lines()
-        .find_map(|l| l.strip_prefix("LAB_INDEX="))
-        .expect("LAB_INDEX")
-        .to_string()
-}
-
-/// `lab/pool.yml` for this lab: its ssh_config, its subnet and the emulator's port.
-fn pool_inventory(state: &Path, net: &str, port: u16) -> PathBuf {
-    let text = std::fs::read_to_string(common::repo().join("lab/pool.yml")).expect("lab/pool.yml");
-    let mut replaced = 0;
-    let out: String = text
-        .lines()
-        .map(|l| {
-            let new = match l {
-                "ssh_config: .state/lab/ssh_config" => "ssh_config: ssh_config".to_string(),
-                "    lab_net: \"10.77.0\"" => format!("    lab_net: \"{net}\""),
-                "  url: http://127.0.0.1:18081/scalelite/api" => {
-                    format!("  url: http://127.0.0.1:{port}/scalelite/api")
-                }
-                _ if l.starts_with("          address: 10.77.0.") => {
-                    l.replace("10.77.0.", &format!("{net}."))
-                }
-                _ => return format!("{l}\n"),
-            };
-            replaced += 1;
-            format!("{new}\n")
-        })
-        .collect();
-    assert_eq!(
-        replaced, 7,
-        "lab/pool.yml changed shape: ssh_config, lab_net, the balancer url or the four node address lines not found"
-    );
-    let path = state.join("pool.yml");
-    std::fs::write(&path, out).unwrap();
-    path
-}
-
-/// The stand-in's pin in lab/pool.yml must be the sha256 of the file the lab serves.
-fn check_standin_pin() {
-    let repo = common::repo();
-    let out = Command::new("sha256sum")
-        .arg(repo.join("lab/www/bbb-install.sh"))
-        .output()
-        .expect("sha256sum");
-    let sha = String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    let pool = std::fs::read_to_string(repo.join("lab/pool.yml")).unwrap();
-    assert!(
-        pool.contains(&format!("bbb_install_sha256: {sha}")),
-        "lab/www/bbb-install.sh changed (sha256 {sha}): review it and pin the new sha256 in lab/pool.yml"
-    );
 }
 
 /// A TURN REST-API credential: username `<expiry>:user`, password base64(hmac-sha1(secret, username)).
@@ -268,11 +126,11 @@ fn uclient(lab: &common::Lab, host: &str, secs: u32, args: &str) -> String {
 fn example_pool_converges_on_the_lab_and_does_what_it_promises() {
     let lab = common::lab("pool", 6);
     let _down = Down;
-    check_standin_pin();
-    let net = format!("10.77.{}", lab_index(&lab.state));
-    let port = free_port();
-    let _emulator = start_scalelite_emulator(port);
-    let inv = pool_inventory(&lab.state, &net, port);
+    common::check_standin_pin();
+    let net = format!("10.77.{}", common::lab_index(&lab.state));
+    let port = common::free_port();
+    let _emulator = common::start_scalelite_emulator(port, secret("POOL_LB_SECRET"));
+    let inv = common::pool_inventory(&lab.state, &net, port);
     let inv = inv.to_str().unwrap();
     let t0 = Instant::now();
     let phase =

@@ -2,6 +2,16 @@
 //! `lower`, `upper`, `reverse`, concatenation into a URL) must not show up, in any spelling, in
 //! anything rollout prints: plain lines, `-v` scripts, `--diff`, `--output json`, a failing
 //! step's host output. Runs plan and apply on the recording fake, no host contacted.
+//!
+//! The second test runs the rollout binary against the lab's emulators (BBB API nodes with
+//! `connection: local`, Scalelite) through every subcommand and output mode: plain, JSON,
+//! a terminal (under `script`), `-v`, `--diff`, `apply --check`, a failing run, an input
+//! error, `status`, drain, undrain and upgrade, and then reads the journal files under the
+//! state folder: no spelling of any secret anywhere.
+
+mod common;
+#[path = "pool_support/mod.rs"]
+mod support;
 
 use rollout::app::{self, Options};
 use rollout::connection::ConnError;
@@ -45,32 +55,22 @@ fn project() -> PathBuf {
     dir
 }
 
-/// The spellings a scan must not find, computed here independently of the code under test.
+/// The spellings a scan must not find (`common::spellings`, computed independently of the
+/// code under test), and what this project's steps make of the secret inside a URL.
 fn forms() -> Vec<String> {
     use base64::Engine;
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
     let s = SECRET;
-    vec![
-        s.into(),
-        s.to_lowercase(),
-        s.to_uppercase(),
-        s.replace('\'', "''"),
-        s.replace('\'', r"'\''"),
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('\'', "&apos;"),
-        s.chars().rev().collect(),
-        b64(s),
+    let mut v = common::spellings(s);
+    v.extend([
         b64(&format!("postgres://app:{}@db/app", b64(s))),
         format!("postgres://app:{}@db/app", b64(s)),
-        serde_json::to_string(s).unwrap().trim_matches('"').into(),
         serde_json::to_string(&s.to_lowercase())
             .unwrap()
             .trim_matches('"')
             .into(),
-        b64(&s.to_lowercase()),
-    ]
+    ]);
+    v
 }
 
 /// Every event as plain text (with `-v` and `--diff`) and as JSON.
@@ -192,4 +192,207 @@ async fn transformed_secrets_never_show_in_any_output_mode() {
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A third secret, with the characters that quoting and escaping change.
+const APP_SECRET: &str = "Ap'p-Pw&<x> $Zq9\"/+";
+
+/// Steps that spread the secrets through filters into files, a property, a command, a
+/// failing command's output and an argument error, on the node's own folder.
+const POOL_STEPS: &str = r#"
+- name: app env
+  file: {path: "{{ node_dir }}/app.env", template: app.env.j2, mode: "0600"}
+- name: app url
+  line: {path: "{{ node_dir }}/app.conf", line: "URL=http://app:{{ app_password | replace('&', '%26') }}@db/?salt={{ bbb_secret | b64encode }}", regexp: "^URL="}
+- name: app property
+  property: {path: "{{ node_dir }}/app.properties", key: salt, value: "{{ app_password | upper }}{{ bbb_secret | reverse }}"}
+- name: app command
+  command:
+    run: "printf '%s\n' {{ app_password | shell_quote }} {{ bbb_secret | upper | shell_quote }} > {{ node_dir }}/cmd.out"
+    unless: "test -e {{ node_dir }}/cmd.out.{{ app_version }}"
+- name: failing on purpose
+  when: fail_now | bool
+  command:
+    run: "echo {{ app_password | b64encode }} {{ bbb_secret | upper }} >&2; echo {{ app_password | lower | shell_quote }}; exit 3"
+    unless: "false"
+- name: bad mode on purpose
+  when: bad_mode | bool
+  file: {path: "{{ node_dir }}/x", content: "x", mode: "{{ app_password | lower }}"}
+"#;
+
+const POOL_TEMPLATE: &str = "url=postgres://app:{{ app_password | replace('&', '%26') }}@db/app\nb64={{ app_password | b64encode }}\nq={{ app_password | shell_quote }}\nx={{ app_password | xml_escape }}\nu={{ bbb_secret | upper }}\nv={{ app_version }}\n";
+
+/// The pool fixtures' role with [`POOL_STEPS`] appended, in the test's folder.
+fn pool_fixtures(dir: &std::path::Path) -> PathBuf {
+    let from = common::repo().join("tests/fixtures/pool/roles/bbb");
+    let to = dir.join("fixtures/roles/bbb");
+    std::fs::create_dir_all(&to).unwrap();
+    std::fs::create_dir_all(dir.join("fixtures/templates")).unwrap();
+    for f in ["steps.yml", "handlers.yml", "defaults.yml"] {
+        let mut text = std::fs::read_to_string(from.join(f)).unwrap();
+        match f {
+            "steps.yml" => text.push_str(POOL_STEPS),
+            "defaults.yml" => text.push_str("fail_now: false\nbad_mode: false\napp_version: 1\n"),
+            _ => {}
+        }
+        std::fs::write(to.join(f), text).unwrap();
+    }
+    std::fs::write(dir.join("fixtures/templates/app.env.j2"), POOL_TEMPLATE).unwrap();
+    dir.join("fixtures")
+}
+
+/// Every file under `dir`, with its path and content, as one text.
+fn files_under(dir: &std::path::Path) -> String {
+    let mut text = String::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return text;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            text.push_str(&files_under(&p));
+        } else if let Ok(b) = std::fs::read(&p) {
+            text.push_str(&format!(
+                "== {}\n{}\n",
+                p.display(),
+                String::from_utf8_lossy(&b)
+            ));
+        }
+    }
+    text
+}
+
+#[test]
+fn every_output_mode_status_and_the_journal_hold_no_spelling_of_a_secret() {
+    use std::time::Duration;
+    use support::{Kind, Pool};
+    let mut pool = Pool::new("taint-pool", Kind::Scalelite, 2, &[]);
+    pool.fixtures = pool_fixtures(&pool.dir);
+    std::fs::write(pool.dir.join("app.secret"), format!("{APP_SECRET}\n")).unwrap();
+    let secret_file = pool.dir.join("app.secret");
+    for h in ["h01", "h02"] {
+        pool.set_host_var(
+            h,
+            &format!(
+                "app_password: {{secret: \"file:{}\"}}",
+                secret_file.display()
+            ),
+        );
+    }
+    let secrets = [APP_SECRET, support::BBB_SECRET, support::LB_SECRET];
+    let mut seen = String::new();
+    let mut run = |label: &str, sub: &str, args: &[&str], want: &[i32]| {
+        let out = pool.run(sub, args, Duration::from_secs(120));
+        assert!(
+            want.contains(&out.code),
+            "{label}: exit {} (expected {want:?}):\n{}",
+            out.code,
+            out.all()
+        );
+        seen.push_str(&format!("#### {label}\n{}\n", out.all()));
+        out
+    };
+    let v = ["-v"];
+    // Plan, apply (first and second), check and diff, in plain and JSON.
+    for out in ["plain", "json"] {
+        let o = ["--output", out];
+        run("plan", "plan", &[&o[..], &v].concat(), &[0]);
+        run("apply", "apply", &[&o[..], &v, &["--diff"]].concat(), &[0]);
+        run(
+            "apply changed",
+            "apply",
+            &[
+                &o[..],
+                &v,
+                &["--diff", "-e", &format!("app_version={out}2")],
+            ]
+            .concat(),
+            &[0],
+        );
+        run(
+            "check",
+            "apply",
+            &[&o[..], &v, &["--check", "--diff"]].concat(),
+            &[0],
+        );
+        // A failing step whose output echoes the transformed secrets.
+        let failed = run(
+            "failing apply",
+            "apply",
+            &[&o[..], &v, &["-e", "fail_now=true"]].concat(),
+            &[1, 4],
+        );
+        assert!(
+            failed.all().contains("failing on purpose"),
+            "{}",
+            failed.all()
+        );
+        // An argument error on a value rendered from a secret.
+        let bad = run(
+            "input error",
+            "plan",
+            &[&o[..], &v, &["-e", "bad_mode=true"]].concat(),
+            &[2],
+        );
+        assert!(bad.all().contains("mode"), "{}", bad.all());
+        run("status", "status", &[&o[..], &v].concat(), &[0]);
+        run(
+            "drain",
+            "drain",
+            &[&o[..], &v, &["--limit", "h01"]].concat(),
+            &[0],
+        );
+        let st = run("status drained", "status", &o, &[0]);
+        assert!(st.all().contains("drain"), "{}", st.all());
+        run(
+            "undrain",
+            "undrain",
+            &[&o[..], &v, &["--limit", "h01"]].concat(),
+            &[0],
+        );
+        run("upgrade", "upgrade", &[&o[..], &v].concat(), &[0]);
+    }
+    // A terminal (progress bars): `script` gives rollout a pseudo-terminal.
+    let inv = pool.inventory();
+    for (sub, rest) in [
+        ("apply", "--diff"),
+        ("status", ""),
+        ("plan", "-e fail_now=true"),
+    ] {
+        let line = format!(
+            "{} {sub} {} {rest}",
+            env!("CARGO_BIN_EXE_rollout"),
+            inv.display()
+        );
+        let env = pool.rollout(&[]);
+        let out = std::process::Command::new("script")
+            .args(["-qec", &line, "/dev/null"])
+            .envs(env.get_envs().filter_map(|(k, v)| Some((k, v?))))
+            .env("TERM", "xterm")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("script runs");
+        seen.push_str(&format!(
+            "#### terminal {sub}\n{}{}\n",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    // The journal and anything else rollout keeps in its state folder.
+    let journal = files_under(&pool.dir.join("state"));
+    assert!(
+        !journal.is_empty(),
+        "no journal under {}",
+        pool.dir.display()
+    );
+    seen.push_str(&format!("#### state folder\n{journal}"));
+    let found = common::secrets_in(&seen, &secrets);
+    assert!(found.is_empty(), "secrets shown:\n{}", found.join("\n"));
+    // The runs did what they say: the secret reached the node's files.
+    let env = std::fs::read_to_string(pool.node("h01").dir.join("app.env")).unwrap();
+    assert!(
+        env.contains(&format!("u={}", support::BBB_SECRET.to_uppercase())),
+        "{env}"
+    );
+    let _ = std::fs::remove_dir_all(&pool.dir);
 }

@@ -6,8 +6,11 @@
 
 #![allow(dead_code)]
 
+use std::io::Read;
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 pub struct Lab {
     pub name: String,
@@ -170,4 +173,231 @@ pub fn brief(stdout: &str, stderr: &str) -> String {
         without_scripts(stdout, usize::MAX),
         without_scripts(stderr, usize::MAX)
     )
+}
+
+/// Every spelling of `secret` that output, files or command lines must not hold: the value
+/// itself and what templates and transports make of it (lower/upper case, reversed,
+/// shell-quoted, SQL-quoted, XML-escaped, JSON-escaped, URL-encoded, hex, and base64 in each
+/// of its three alignments, so that it is found inside a longer base64 text too). Computed
+/// here, independently of rollout's code. Hashes (hex sha1/sha256) are not spellings: they
+/// do not give the secret away.
+pub fn spellings(secret: &str) -> Vec<String> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let url = |s: &str, plus: bool| -> String {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
+                b' ' if plus => "+".into(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    let s = secret;
+    let mut v: Vec<String> = vec![
+        s.into(),
+        s.to_lowercase(),
+        s.to_uppercase(),
+        s.chars().rev().collect(),
+        s.replace('\'', "''"),
+        s.replace('\'', r"'\''"),
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+            .replace('\'', "&apos;"),
+        serde_json::to_string(s).unwrap().trim_matches('"').into(),
+        url(s, false),
+        url(s, true),
+        url(s, false).to_lowercase(),
+        s.bytes().map(|b| format!("{b:02x}")).collect(),
+        b64.encode(s.to_lowercase()),
+    ];
+    // base64 of the secret after 0, 1 or 2 bytes of something else: the characters that
+    // depend on the secret's bytes alone (a whole 3-byte group), whatever came before.
+    for pad in 0..3 {
+        let text = format!("{}{s}", "\0".repeat(pad));
+        let enc = b64.encode(text.as_bytes());
+        let start = if pad == 0 { 0 } else { 4 };
+        let whole = (pad + s.len()) / 3 * 4;
+        if whole > start + 8 {
+            v.push(enc[start..whole].to_string());
+        }
+    }
+    v.sort();
+    v.dedup();
+    v.retain(|f| f.len() >= 6);
+    v
+}
+
+/// The spellings of any of `secrets` found in `text`, with a few bytes around each (for an
+/// assertion message that says where, without printing whole outputs twice).
+pub fn secrets_in(text: &str, secrets: &[&str]) -> Vec<String> {
+    let mut found = Vec::new();
+    for s in secrets {
+        for f in spellings(s) {
+            if let Some(i) = text.find(&f) {
+                let mut from = i.saturating_sub(60);
+                while !text.is_char_boundary(from) {
+                    from -= 1;
+                }
+                let mut to = (i + f.len() + 60).min(text.len());
+                while !text.is_char_boundary(to) {
+                    to += 1;
+                }
+                found.push(format!("`{f}` in …{}…", &text[from..to]));
+            }
+        }
+    }
+    found
+}
+
+/// Runs `cmd` to its end with stdout and stderr captured; kills it and fails the test after
+/// `limit` (naming the program and its arguments, never its environment, which may hold
+/// secrets). Returns (exit code, stdout, stderr).
+pub fn run_with_limit(mut cmd: Command, limit: Duration) -> (i32, Vec<u8>, Vec<u8>) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("command starts");
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = stdout.read_to_end(&mut b);
+        b
+    });
+    let err = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = stderr.read_to_end(&mut b);
+        b
+    });
+    let start = Instant::now();
+    let code = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s.code().unwrap_or(-1);
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            // The program and its arguments only: the command's environment holds the secrets.
+            let args: Vec<_> = cmd.get_args().map(|a| a.to_string_lossy()).collect();
+            let tail = |b: Vec<u8>| without_scripts(&String::from_utf8_lossy(&b), 40);
+            panic!(
+                "{} {} did not finish within {limit:?}; the end of its output:\n{}\n{}",
+                cmd.get_program().to_string_lossy(),
+                args.join(" "),
+                tail(out.join().unwrap()),
+                tail(err.join().unwrap())
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    (code, out.join().unwrap(), err.join().unwrap())
+}
+
+/// The Scalelite API emulator on the controller's loopback, stopped when dropped.
+pub struct Emulator(Child);
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts lab/emulators/scalelite.py on 127.0.0.1:`port` with `lb_secret` as its
+/// LOADBALANCER_SECRET (polling every 2 s); waits until it listens.
+pub fn start_scalelite_emulator(port: u16, lb_secret: &str) -> Emulator {
+    let child = Command::new("python3")
+        .arg(repo().join("lab/emulators/scalelite.py"))
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--quiet"])
+        .env("LOADBALANCER_SECRET", lb_secret)
+        .env("SERVER_ID_IS_HOSTNAME", "true")
+        .env("POLL_INTERVAL", "2")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3 runs the Scalelite emulator");
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the Scalelite emulator did not listen on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Emulator(child)
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The lab's index K (its subnet is 10.77.K.0/24), from its lab.env.
+pub fn lab_index(state: &Path) -> String {
+    let env = std::fs::read_to_string(state.join("lab.env")).expect("lab.env");
+    env.lines()
+        .find_map(|l| l.strip_prefix("LAB_INDEX="))
+        .expect("LAB_INDEX")
+        .to_string()
+}
+
+/// `lab/pool.yml` for this lab: its ssh_config, its subnet and the emulator's port.
+pub fn pool_inventory(state: &Path, net: &str, port: u16) -> PathBuf {
+    let text = std::fs::read_to_string(repo().join("lab/pool.yml")).expect("lab/pool.yml");
+    let mut replaced = 0;
+    let out: String = text
+        .lines()
+        .map(|l| {
+            let new = match l {
+                "ssh_config: .state/lab/ssh_config" => "ssh_config: ssh_config".to_string(),
+                "    lab_net: \"10.77.0\"" => format!("    lab_net: \"{net}\""),
+                "  url: http://127.0.0.1:18081/scalelite/api" => {
+                    format!("  url: http://127.0.0.1:{port}/scalelite/api")
+                }
+                _ if l.starts_with("          address: 10.77.0.") => {
+                    l.replace("10.77.0.", &format!("{net}."))
+                }
+                _ => return format!("{l}\n"),
+            };
+            replaced += 1;
+            format!("{new}\n")
+        })
+        .collect();
+    assert_eq!(
+        replaced, 7,
+        "lab/pool.yml changed shape: ssh_config, lab_net, the balancer url or the four node address lines not found"
+    );
+    let path = state.join("pool.yml");
+    std::fs::write(&path, out).unwrap();
+    path
+}
+
+/// The stand-in's pin in lab/pool.yml must be the sha256 of the file the lab serves.
+pub fn check_standin_pin() {
+    let repo = repo();
+    let out = Command::new("sha256sum")
+        .arg(repo.join("lab/www/bbb-install.sh"))
+        .output()
+        .expect("sha256sum");
+    let sha = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let pool = std::fs::read_to_string(repo.join("lab/pool.yml")).unwrap();
+    assert!(
+        pool.contains(&format!("bbb_install_sha256: {sha}")),
+        "lab/www/bbb-install.sh changed (sha256 {sha}): review it and pin the new sha256 in lab/pool.yml"
+    );
 }

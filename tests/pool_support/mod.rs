@@ -581,6 +581,8 @@ pub struct Pool {
     pub top_hosts: String,
     /// Top-level sections after `balancer:` (e.g. a `state:` section).
     pub tail: String,
+    /// The folder with `roles/` and `templates/` (default `tests/fixtures/pool`).
+    pub fixtures: PathBuf,
 }
 
 pub fn tempdir(name: &str) -> PathBuf {
@@ -648,6 +650,7 @@ impl Pool {
             url: None,
             top_hosts: String::new(),
             tail: String::new(),
+            fixtures: repo().join("tests/fixtures/pool"),
         };
         pool.write();
         if kind == Kind::B3scale {
@@ -701,7 +704,7 @@ impl Pool {
     }
 
     pub fn write(&self) {
-        let fixtures = repo().join("tests/fixtures/pool");
+        let fixtures = &self.fixtures;
         let mut y = format!(
             "roles_path: {}\ntemplates_path: {}\nall:\n{}  children:\n    bbb:\n      roles: [bbb]\n      vars:\n        bbb_secret: {{secret: \"env:ROLLOUT_TEST_BBB_SECRET\"}}\n      hosts:\n",
             fixtures.join("roles").display(),
