@@ -302,6 +302,12 @@ fn var_place<'a>(
             column: *column,
             ..whole
         },
+        Some(crate::inventory::Origin::Ansible(at)) => Place {
+            file: &at.file,
+            line: at.line,
+            column: at.column,
+            ..whole
+        },
         Some(crate::inventory::Origin::Extra) => {
             let e = Place {
                 file: std::path::Path::new("-e "),
