@@ -37,8 +37,8 @@ pub struct Options {
     pub skip_tags: Vec<String>,
     /// How many hosts to work on at once.
     pub forks: usize,
-    /// Extra variables (KEY, VALUE), highest precedence.
-    pub extra_vars: Vec<(String, String)>,
+    /// Extra variables (`-e`, in order), highest precedence; see [`crate::extra_vars`].
+    pub extra_vars: Vec<crate::extra_vars::ExtraVars>,
     pub output: Format,
     /// Show the remote scripts (secrets redacted) and every step.
     pub verbose: bool,
@@ -77,7 +77,8 @@ pub fn load(o: &Options, run_vars: &Map<String, Value>) -> Result<Prepared, Vec<
         sources: o.ansible_inventory.clone(),
         vault_password_file: o.vault_password_file.clone(),
     };
-    let inv = inventory::load_with(&o.inventory, &o.extra_vars, &ansible).map_err(|d| vec![d])?;
+    let extra_vars = crate::extra_vars::load(&o.extra_vars).map_err(|d| vec![d])?;
+    let inv = inventory::load_with(&o.inventory, &extra_vars, &ansible).map_err(|d| vec![d])?;
     let state = crate::pool::state::Backend::load(&inv).map_err(|d| vec![d])?;
     let hosts: Vec<&Host> = inventory::select(&inv, o.limit.as_deref())
         .map_err(|e| vec![Diagnostic::file(&o.inventory, e)])?;

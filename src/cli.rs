@@ -9,6 +9,7 @@
 use crate::app;
 use crate::error::Exit;
 use crate::exec::Goal;
+use crate::extra_vars::{self, ExtraVars};
 use crate::pool::hold::Meetings;
 use crate::pool::{DrainOptions, UpgradeOptions, parse_duration};
 use crate::report::Format;
@@ -144,9 +145,10 @@ struct RunArgs {
     /// How many hosts to work on at once (1 to 10000).
     #[arg(short, long, default_value_t = 50, value_parser = forks_range())]
     forks: usize,
-    /// Extra variables KEY=VALUE, highest precedence.
-    #[arg(short = 'e', long = "extra-vars", value_parser = parse_kv)]
-    extra_vars: Vec<(String, String)>,
+    /// Extra variables, highest precedence, as Ansible reads them: `k=v k2=v2` (values are
+    /// strings), a YAML/JSON mapping (`{"k": 1}`), or `@FILE` (YAML/JSON). Repeatable.
+    #[arg(short = 'e', long = "extra-vars", value_parser = extra_vars::parse_arg)]
+    extra_vars: Vec<ExtraVars>,
     /// auto: bars on a terminal, plain lines otherwise; json: one event per line.
     #[arg(short, long, value_enum, default_value_t = Output::Auto)]
     output: Output,
@@ -242,33 +244,6 @@ fn batch_range() -> clap::builder::RangedU64ValueParser<usize> {
 /// `--max-failures`: 0..=[`MAX_HOSTS`].
 fn max_failures_range() -> clap::builder::RangedU64ValueParser<usize> {
     clap::builder::RangedU64ValueParser::new().range(0..=MAX_HOSTS)
-}
-
-/// Why an `--extra-vars` value cannot be used.
-#[derive(Debug, thiserror::Error)]
-enum BadExtraVar {
-    /// No `=` at all.
-    #[error("`{0}` is not KEY=VALUE")]
-    NotKeyValue(String),
-    /// The key could not be named in a template (`=1`, `a b=2`).
-    #[error("`{0}` is not a variable name (letters, digits and `_`, not starting with a digit)")]
-    NotAName(String),
-}
-
-fn parse_kv(s: &str) -> Result<(String, String), BadExtraVar> {
-    let (k, v) = s
-        .split_once('=')
-        .ok_or_else(|| BadExtraVar::NotKeyValue(s.to_string()))?;
-    if !is_variable_name(k) {
-        return Err(BadExtraVar::NotAName(k.to_string()));
-    }
-    Ok((k.to_string(), v.to_string()))
-}
-
-/// A name a template can refer to: ASCII letters, digits and `_`, not starting with a digit.
-fn is_variable_name(k: &str) -> bool {
-    k.chars().next().is_some_and(|c| !c.is_ascii_digit())
-        && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 impl From<RunArgs> for app::Options {

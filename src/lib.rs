@@ -14,6 +14,7 @@ pub mod connection;
 pub mod duration;
 pub mod error;
 pub mod exec;
+pub mod extra_vars;
 pub mod http;
 pub mod inventory;
 pub mod plan;

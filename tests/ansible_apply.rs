@@ -494,7 +494,7 @@ fn every_corpus_inventory_gives_the_oracles_hosts_and_variables() {
         };
         let want: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(dir.join(want_file)).unwrap()).unwrap();
-        match rollout::inventory::load_with(&pool, &[], &ansible) {
+        match rollout::inventory::load_with(&pool, &Default::default(), &ansible) {
             Ok(got) => {
                 let hostvars = &want["_meta"]["hostvars"];
                 let mut want_hosts: Vec<String> = Vec::new();
@@ -616,7 +616,8 @@ fn the_balancer_section_works_with_an_ansible_inventory() {
         sources: vec![],
         vault_password_file: Some(dir.join("vault-pass.txt")),
     };
-    let inv = rollout::inventory::load_with(&pool, &[], &ansible).unwrap_or_else(|d| panic!("{d}"));
+    let inv = rollout::inventory::load_with(&pool, &Default::default(), &ansible)
+        .unwrap_or_else(|d| panic!("{d}"));
     let cfg = rollout::balancer::config::load(&inv)
         .unwrap_or_else(|d| panic!("{d}"))
         .expect("a balancer");
@@ -633,7 +634,8 @@ fn the_balancer_section_works_with_an_ansible_inventory() {
         format!("{text}balancer:\n  kind: scalelite\n  url: http://127.0.0.1:9/scalelite/api\n  secret: {{secret: \"file:lb-secret.txt\"}}\n  group: bbbb\n"),
     )
     .unwrap();
-    let inv = rollout::inventory::load_with(&pool, &[], &ansible).unwrap_or_else(|d| panic!("{d}"));
+    let inv = rollout::inventory::load_with(&pool, &Default::default(), &ansible)
+        .unwrap_or_else(|d| panic!("{d}"));
     let e = rollout::balancer::config::load(&inv)
         .unwrap_err()
         .to_string();

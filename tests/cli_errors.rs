@@ -378,3 +378,86 @@ fn control_characters_never_reach_the_terminal() {
     expect_error("control_chars", &[]);
     expect_error("control_chars_raw", &[]);
 }
+
+/// `rollout plan good.yml ARGS...` exits 2, prints nothing on stdout and exactly `want` on
+/// stderr.
+fn expect_stderr(args: &[&str], want: &str) {
+    let mut all = vec!["plan", "tests/fixtures/errors/good.yml"];
+    all.extend_from_slice(args);
+    let (code, stdout, stderr) = rollout(&all);
+    assert_eq!(stderr, want, "stderr of `rollout {}`", all.join(" "));
+    assert_eq!(code, 2, "bad input must exit 2");
+    assert_eq!(stdout, "", "nothing may run on bad input");
+}
+
+#[test]
+fn extra_vars_are_read_as_ansible_reads_them() {
+    // Several pairs in one -e; `k=v` values are strings (ansible_port shows quoted), the
+    // JSON/YAML and @FILE forms are typed (the number shows bare). Before, `-e 'a=1
+    // ansible_port=70000'` set `a` to `1 ansible_port=70000` and the port was never seen.
+    let port = |shown: &str| {
+        format!(
+            "error: -e ansible_port: ansible_port must be a port number (1-65535), not {shown}\n"
+        )
+    };
+    expect_stderr(&["-e", "a=1 ansible_port=70000"], &port("\"70000\""));
+    expect_stderr(&["-e", "ansible_port='70000'"], &port("\"70000\""));
+    expect_stderr(&["-e", r#"{"ansible_port": 70000}"#], &port("70000"));
+    expect_stderr(&["-e", "{ansible_port: 70000}"], &port("70000"));
+    expect_stderr(
+        &["-e", "@tests/fixtures/extra_vars/port.yml"],
+        &port("70000"),
+    );
+    // A later -e replaces an earlier one's key.
+    expect_stderr(
+        &["-e", "ansible_port=22", "-e", "{ansible_port: 70000}"],
+        &port("70000"),
+    );
+}
+
+#[test]
+fn bad_extra_vars_are_refused_with_the_reason() {
+    let clap = |arg: &str, why: &str| {
+        format!(
+            "error: invalid value '{arg}' for '--extra-vars <EXTRA_VARS>': {why}\n\nFor more information, try '--help'.\n"
+        )
+    };
+    for (arg, why) in [
+        ("a=1 b", "`b` is not KEY=VALUE"),
+        (
+            "./vars.yml",
+            "prepend `@` to read variables from a file (`-e @./vars.yml`)",
+        ),
+        (
+            "[1, 2]",
+            "could not be made into a dictionary (a mapping is needed)",
+        ),
+        (
+            "a=\"open",
+            "unbalanced quotes or template block (ansible-core's `split_args` refuses it too)",
+        ),
+        ("@", "`@` needs a file name (`-e @vars.yml`)"),
+    ] {
+        expect_stderr(&["-e", arg], &clap(arg, why));
+    }
+    expect_stderr(
+        &["-e", "@tests/fixtures/extra_vars/list.yml"],
+        "error: tests/fixtures/extra_vars/list.yml: -e @FILE: could not be made into a dictionary (the file must hold a mapping of variables)\n",
+    );
+    expect_stderr(
+        &["-e", "@tests/fixtures/extra_vars/missing.yml"],
+        "error: tests/fixtures/extra_vars/missing.yml: cannot read file: No such file or directory (os error 2)\n",
+    );
+}
+
+#[test]
+fn extra_vars_file_errors_are_located() {
+    expect_stderr(
+        &["-e", "@tests/fixtures/extra_vars/bad.yml"],
+        "error: tests/fixtures/extra_vars/bad.yml:2:7: mapping values are not allowed in this context\n  |\n1 | ansible_port: 22\n2 |   oops: [\n  |       ^\n",
+    );
+    expect_stderr(
+        &["-e", "{a: "],
+        "error: invalid value '{a: ' for '--extra-vars <EXTRA_VARS>': not valid YAML/JSON: line 1 column 1: unclosed bracket '{'\n\nFor more information, try '--help'.\n",
+    );
+}

@@ -58,7 +58,7 @@ fn pool() -> &'static Pool {
             // binary reads the environment (they all wait for this initialiser).
             unsafe { std::env::set_var(k, v) };
         }
-        let inventory = rollout::inventory::load(&dir().join("pool.yml"), &[])
+        let inventory = rollout::inventory::load(&dir().join("pool.yml"), &Default::default())
             .unwrap_or_else(|d| panic!("sample inventory: {d}"));
         let hosts: Vec<_> = inventory.hosts.iter().collect();
         let names: Vec<&String> = hosts.iter().flat_map(|h| h.roles.iter()).collect();
@@ -812,7 +812,8 @@ fn secrets_never_on_a_command_line() {
 /// Plans an inventory the way `rollout plan` does, without contacting any host.
 fn plan_file(path: &std::path::Path) -> (Inventory, Vec<HostPlan>) {
     pool(); // sets the fake secrets
-    let inventory = rollout::inventory::load(path, &[]).unwrap_or_else(|d| panic!("{d}"));
+    let inventory =
+        rollout::inventory::load(path, &Default::default()).unwrap_or_else(|d| panic!("{d}"));
     let hosts: Vec<_> = inventory.hosts.iter().collect();
     let names: Vec<&String> = hosts.iter().flat_map(|h| h.roles.iter()).collect();
     let roles = role::load_all(&inventory.roles_dir, names).unwrap_or_else(|d| panic!("{d}"));

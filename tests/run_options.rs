@@ -1,6 +1,6 @@
 //! The run options of `plan` and `apply` through the real binary on local hosts
 //! (`connection: local`, no SSH): `--limit` (hosts, groups, `!name`), `--tags` and
-//! `--skip-tags`, `--forks N`, `-e` typed like YAML with the highest precedence, the whole
+//! `--skip-tags`, `--forks N`, `-e` as Ansible reads it with the highest precedence, the whole
 //! variable precedence order, the summary table at the end of a run, and plain lines (not
 //! progress bars) when stdout/stderr are no terminal but bars on one.
 
@@ -248,11 +248,11 @@ fn forks_caps_how_many_hosts_run_at_once() {
     }
 }
 
-/// `-e` values are typed like YAML (`true`, `false` and numbers; anything else a string, also
-/// YAML 1.1's `yes`/`no`/`on`, which YAML 1.2 reads as strings too) and win over every other
+/// `-e` as Ansible reads it: `k=v` values are strings (also `41`, `true`, `no`), several
+/// pairs in one `-e`, quotes keep spaces; a JSON mapping is typed; `-e` wins over every other
 /// source.
 #[test]
-fn extra_vars_are_typed_like_yaml_and_win() {
+fn extra_vars_are_read_as_ansible_reads_them_and_win() {
     let inv = "all:
   vars:
     out: OUT
@@ -273,44 +273,29 @@ fn extra_vars_are_typed_like_yaml_and_win() {
   file:
     path: \"{{ out }}/typed\"
     content: |
-      n+1={{ n + 1 }} flag={{ flag is sameas true }} off={{ off is sameas false }} ratio*2={{ ratio * 2 }}
-      word={{ word }} no={{ no is string }}:{{ no }} y={{ y is string }}:{{ y }} o={{ o is string }}:{{ o }} empty={{ empty is string }}:[{{ empty }}] colon={{ colon }}
+      n={{ n is string }}:{{ n }} flag={{ flag is string }}:{{ flag }} m+1={{ m + 1 }} off={{ off is sameas false }} ratio*2={{ ratio * 2 }}
+      word={{ word }} no={{ no is string }}:{{ no }} empty={{ empty is string }}:[{{ empty }}] colon={{ colon }}
 ";
     let p = Project::new("extra", inv, steps, "word: from-defaults\n");
     p.events(
         "apply",
         &[
             "-e",
-            "n=41",
+            "n=41 flag=true",
             "-e",
-            "flag=true",
+            r#"{"m": 41, "off": false, "ratio": 0.25}"#,
             "-e",
-            "off=false",
+            "word='from -e' no=no empty=",
             "-e",
-            "ratio=0.25",
-            "-e",
-            "word=from -e",
-            "-e",
-            "no=no",
-            "-e",
-            "y=yes",
-            "-e",
-            "o=on",
-            "-e",
-            "empty=",
-            "-e",
-            "colon=a: b",
+            "colon=\"a: b\"",
         ],
     );
     assert_eq!(
         std::fs::read_to_string(p.out("typed")).unwrap(),
-        "n+1=42 flag=true off=true ratio*2=0.5\nword=from -e no=true:no y=true:yes o=true:on empty=true:[] colon=a: b\n"
+        "n=true:41 flag=true:true m+1=42 off=true ratio*2=0.5\nword=from -e no=true:no empty=true:[] colon=a: b\n"
     );
 }
 
-/// Lowest to highest: role defaults -> `all: vars:` -> group vars (shallower groups first,
-/// siblings by name) -> host vars -> `-e` (README, Inventory). Each variable `vN` is set by
-/// the first N sources, so its value names the source that won.
 #[test]
 fn variables_take_precedence_in_the_documented_order() {
     let inv = "all:

@@ -15,14 +15,14 @@ use super::ansible::data::{ALL, At};
 use super::ansible::value::{self, Wrapped};
 use super::ansible::{self, vault};
 use super::file::{Connection, HostFile, InventoryFile};
-use super::load::{KnownRoles, balancer, dir_setting, extra_value, ssh_config};
+use super::load::{KnownRoles, balancer, dir_setting, ssh_config};
 use super::refs::{self, Origin};
 use super::{Host, Inventory, connection_vars};
 use crate::error::{Diagnostic, did_you_mean};
 use crate::secret::{self, Secrets};
 use crate::yaml::Source;
 use indexmap::IndexMap;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -112,7 +112,7 @@ pub(super) fn load(
     file: &InventoryFile,
     sources: &[PathBuf],
     vault_password_file: Option<&Path>,
-    extra_vars: &[(String, String)],
+    extra_vars: &Map<String, Value>,
 ) -> Result<Inventory, Diagnostic> {
     let password = vault_password_file.map(vault::PasswordFile::new);
     let read = ansible::read(sources, password.as_ref())?;
@@ -169,7 +169,7 @@ pub(super) fn load(
                 .map_err(|e| at_var(k, format!("variable `{k}`: {e}")))?;
         }
         for (k, v) in extra_vars {
-            vars.insert(k.clone(), extra_value(v));
+            vars.insert(k.clone(), v.clone());
             origins.insert(k.clone(), Origin::Extra);
         }
         refs::check(&source, &vars, &origins)?;

@@ -224,7 +224,7 @@ mod tests {
             "ok",
             "all:\n  vars:\n    ansible_user: deploy\n    ansible_become: 'yes'\n  hosts:\n    web[1]:\n      vars:\n        ansible_host: 192.0.2.7\n        ansible_port: '2222'\n    here:\n      vars: {ansible_connection: local}\n",
         );
-        let inv = load(&p, &[]).unwrap();
+        let inv = load(&p, &Default::default()).unwrap();
         let web = inv.host("web[1]").unwrap();
         assert_eq!(
             (
@@ -245,7 +245,7 @@ mod tests {
             "unread",
             "all:\n  hosts:\n    h1:\n      vars:\n        ansible_become_user: root\n        ansible_python_interpreter: /usr/bin/python3\n        ansible_ssh_private_key_file: ~/.ssh/pool\n",
         );
-        let e = load(&p, &[]).unwrap_err().to_string();
+        let e = load(&p, &Default::default()).unwrap_err().to_string();
         assert!(e.contains("inv.yml:7:39"), "{e}");
         assert!(
             e.contains("`ansible_ssh_private_key_file` changes how Ansible connects"),
@@ -256,7 +256,7 @@ mod tests {
             "ok-values",
             "all:\n  hosts:\n    h1:\n      vars:\n        ansible_become_user: root\n        ansible_become_method: sudo\n        ansible_python_interpreter: /usr/bin/python3\n",
         );
-        assert!(load(&p, &[]).is_ok());
+        assert!(load(&p, &Default::default()).is_ok());
         std::fs::remove_dir_all(p.parent().unwrap()).unwrap();
     }
 
@@ -301,7 +301,7 @@ mod tests {
             ),
         ] {
             let p = inventory(name, text);
-            let d = load(&p, &[]).unwrap_err();
+            let d = load(&p, &Default::default()).unwrap_err();
             assert_eq!((d.line, d.column, d.message.as_str()), want, "{name}");
             std::fs::remove_dir_all(p.parent().unwrap()).unwrap();
         }

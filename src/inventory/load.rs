@@ -39,7 +39,7 @@ pub struct AnsibleSources {
 /// file naming an Ansible inventory with `inventory:`).
 ///
 /// Errors: see [`load_with`].
-pub fn load(path: &Path, extra_vars: &[(String, String)]) -> Result<Inventory, Diagnostic> {
+pub fn load(path: &Path, extra_vars: &Map<String, Value>) -> Result<Inventory, Diagnostic> {
     load_with(path, extra_vars, &AnsibleSources::default())
 }
 
@@ -52,7 +52,7 @@ pub fn load(path: &Path, extra_vars: &[(String, String)]) -> Result<Inventory, D
 /// defines no hosts.
 pub fn load_with(
     path: &Path,
-    extra_vars: &[(String, String)],
+    extra_vars: &Map<String, Value>,
     ansible: &AnsibleSources,
 ) -> Result<Inventory, Diagnostic> {
     // Only a regular file of bounded size: a FIFO or /dev/zero would hang or exhaust memory.
@@ -236,7 +236,7 @@ struct Hosts<'a> {
     /// Each group `vars:` block, secrets resolved, by the block's address.
     group_vars: HashMap<*const Vars, Map<String, Value>>,
     roles: KnownRoles,
-    extra_vars: &'a [(String, String)],
+    extra_vars: &'a Map<String, Value>,
     /// Every secret value read so far.
     secret_values: Vec<String>,
 }
@@ -270,7 +270,7 @@ impl Hosts<'_> {
         origins.extend(refs::positions(&hf.vars));
         self.add_roles(&mut roles, hf.roles.iter())?;
         for (k, v) in self.extra_vars {
-            vars.insert(k.clone(), extra_value(v));
+            vars.insert(k.clone(), v.clone());
             origins.insert(k.clone(), Origin::Extra);
         }
         refs::check(self.source, &vars, &origins)?;
@@ -402,20 +402,4 @@ fn ansible_hint(path: &Path, source: &Source, d: Diagnostic) -> Diagnostic {
         );
     }
     d
-}
-
-/// `-e key=value` values: `true` and `false` (YAML 1.2's spellings: also `True`, `TRUE`, ...)
-/// are booleans and numbers are typed like YAML scalars (`3`, `2.5`); anything else,
-/// including an empty value and YAML 1.1's `yes`/`no`/`on`/`off`, is a string (README,
-/// Commands).
-pub fn extra_value(v: &str) -> Value {
-    match v {
-        "true" | "True" | "TRUE" => return Value::Bool(true),
-        "false" | "False" | "FALSE" => return Value::Bool(false),
-        _ => {}
-    }
-    match serde_saphyr::from_str::<Value>(v) {
-        Ok(x @ Value::Number(_)) => x,
-        _ => Value::String(v.to_string()),
-    }
 }
