@@ -336,9 +336,48 @@ where
     Cli::try_parse_from(args).map(|c| subcommand::Subcommand::from(c.cmd))
 }
 
+/// What `rollout --version` shows after `rollout `: the versions that matter when reporting a
+/// problem. The commit and minijinja's version come from the build (build.rs); the OpenSSH
+/// is the `ssh` on PATH that connections will run, as `ssh -V` reports it (on stderr).
+fn long_version() -> String {
+    let ssh = std::process::Command::new("ssh")
+        .arg("-V")
+        .stdin(std::process::Stdio::null())
+        .output();
+    let ssh = match ssh {
+        Ok(out) => {
+            let text = String::from_utf8_lossy(&out.stderr).into_owned()
+                + &String::from_utf8_lossy(&out.stdout);
+            match text.lines().next().map(str::trim) {
+                Some(l) if !l.is_empty() => l.to_string(),
+                _ => "`ssh -V` printed nothing".to_string(),
+            }
+        }
+        Err(e) => format!("not found (`ssh -V`: {e})"),
+    };
+    format!(
+        "{}\ncommit: {}\nminijinja: {}\nssh: {ssh}",
+        env!("CARGO_PKG_VERSION"),
+        option_env!("ROLLOUT_GIT_COMMIT").unwrap_or("unknown (not built from a git checkout)"),
+        option_env!("ROLLOUT_MINIJINJA_VERSION").unwrap_or("unknown"),
+    )
+}
+
 /// Runs the command line; returns the process exit code.
 pub fn main() -> i32 {
-    let cmd = subcommand::Subcommand::from(Cli::parse().cmd);
+    let mut command = <Cli as clap::CommandFactory>::command();
+    // Only when asked: every other command must not run `ssh -V` (a recording ssh stand-in
+    // would see it). Leaked once per process: clap wants a `'static` text here without its
+    // `string` feature.
+    if std::env::args_os().skip(1).any(|a| a == "--version") {
+        command = command.long_version(&*Box::leak(long_version().into_boxed_str()));
+    }
+    let matches = command.get_matches();
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let cmd = subcommand::Subcommand::from(cli.cmd);
     let format = cmd.format();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

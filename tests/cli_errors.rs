@@ -461,3 +461,44 @@ fn extra_vars_file_errors_are_located() {
         "error: invalid value '{a: ' for '--extra-vars <EXTRA_VARS>': not valid YAML/JSON: line 1 column 1: unclosed bracket '{'\n\nFor more information, try '--help'.\n",
     );
 }
+
+#[test]
+fn version_names_rollout_commit_minijinja_and_the_ssh_found() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("rollout-version-{}", std::process::id()));
+    let with_ssh = dir.join("with");
+    let without = dir.join("without");
+    std::fs::create_dir_all(&with_ssh).unwrap();
+    std::fs::create_dir_all(&without).unwrap();
+    let ssh = with_ssh.join("ssh");
+    // As OpenSSH does, the version goes to stderr.
+    std::fs::write(
+        &ssh,
+        "#!/bin/sh\necho 'OpenSSH_9.2p1 Debian-2+deb12u3, OpenSSL 3.0.15 3 Sep 2024' >&2\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&ssh, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let version = |path: &std::path::Path| {
+        let out = Command::new(env!("CARGO_BIN_EXE_rollout"))
+            .arg("--version")
+            .env("PATH", path)
+            .output()
+            .expect("rollout runs");
+        assert_eq!(out.status.code(), Some(0));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let head = format!(
+        "rollout {}\ncommit: {}\nminijinja: 3.0.5\n",
+        env!("CARGO_PKG_VERSION"),
+        option_env!("ROLLOUT_GIT_COMMIT").unwrap_or("unknown (not built from a git checkout)"),
+    );
+    assert_eq!(
+        version(&with_ssh),
+        format!("{head}ssh: OpenSSH_9.2p1 Debian-2+deb12u3, OpenSSL 3.0.15 3 Sep 2024\n")
+    );
+    assert_eq!(
+        version(&without),
+        format!("{head}ssh: not found (`ssh -V`: No such file or directory (os error 2))\n")
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
