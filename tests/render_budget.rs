@@ -29,6 +29,8 @@ fn project(dir: &Path, value: &str) {
 /// stderr and the CPU time (user + system) the process used. CPU time, not wall time: the
 /// budget is the rendering thread's CPU time, and on a loaded machine wall time says nothing
 /// about it.
+// The child is reaped by wait4 (for its rusage), not by Child::wait.
+#[allow(clippy::zombie_processes)]
 fn plan(value: &str, name: &str) -> (i32, String, Duration) {
     use std::io::Read;
     use std::os::unix::process::ExitStatusExt;
