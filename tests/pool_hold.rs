@@ -13,7 +13,7 @@ mod support;
 use std::time::Duration;
 use support::{Bbb, Kind, Pool, wait_until};
 
-const DIALIN: &str = "dialin_number=+49 30 999999";
+const DIALIN: &str = "dialin_number='+49 30 999999'";
 const T: Duration = Duration::from_secs(60);
 
 fn registered(name: &str, n: usize) -> Pool {
