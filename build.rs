@@ -3,11 +3,18 @@
 //! *ignored* (with the reason) instead of passing them silently; and records for `rollout
 //! --version` the git commit it was built from (`ROLLOUT_GIT_COMMIT`, absent outside a git
 //! checkout) and the minijinja version locked in `Cargo.lock` (`ROLLOUT_MINIJINJA_VERSION`).
+//! Likewise the Jinja2 oracle test (`tests/jinja_oracle.rs`) runs when `ROLLOUT_ORACLE_PYTHON`
+//! names a Python with ansible-core 2.19.
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(lab_tests)");
     println!("cargo::rerun-if-env-changed=ROLLOUT_LAB_TESTS");
     println!("cargo::rerun-if-changed=build.rs");
+    println!("cargo::rustc-check-cfg=cfg(jinja_oracle)");
+    println!("cargo::rerun-if-env-changed=ROLLOUT_ORACLE_PYTHON");
+    if std::env::var_os("ROLLOUT_ORACLE_PYTHON").is_some_and(|p| !p.is_empty()) {
+        println!("cargo::rustc-cfg=jinja_oracle");
+    }
     if std::env::var("ROLLOUT_LAB_TESTS").as_deref() == Ok("1") {
         println!("cargo::rustc-cfg=lab_tests");
     }

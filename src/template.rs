@@ -3,6 +3,8 @@
 //! front; every template a run needs is rendered for every selected host before any host is
 //! touched, so an undefined variable stops the run with the template, line and host.
 
+mod ansible;
+
 use crate::error::Diagnostic;
 use minijinja::value::{Enumerator, Object, ObjectRepr};
 use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
@@ -442,6 +444,18 @@ fn new_env() -> Environment<'static> {
                 .map_err(|m| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, m))
         },
     );
+    // Ansible's filters (ansible-core 2.19 `plugins/filter/core.py`), in `template/ansible.rs`.
+    env.add_filter("ternary", ansible::ternary);
+    env.add_filter("regex_replace", ansible::regex_replace);
+    env.add_filter("regex_search", ansible::regex_search);
+    env.add_filter("to_json", ansible::to_json);
+    env.add_filter("b64decode", ansible::b64decode);
+    env.add_filter("hash", ansible::hash);
+    env.add_filter("combine", ansible::combine);
+    env.add_filter("dict2items", ansible::dict2items);
+    env.add_filter("mandatory", ansible::mandatory);
+    // Python's methods on strings, maps and lists (`.split()`, `.items()`, `.startswith()`).
+    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
     env
 }
 
@@ -514,6 +528,80 @@ mod tests {
             e.message
         );
         assert!(t.render_str("{{ 2 | bool }}", &ctx).is_err());
+    }
+
+    /// Ansible's filters and Python's methods, with values worked out from ansible-core's
+    /// code (the same expressions against Jinja2 itself: `tests/jinja_oracle.rs`).
+    #[test]
+    fn ansible_filters_and_python_methods() {
+        let t = Templates::empty();
+        let ctx = Value::from(minijinja::value::Serde(serde_json::json!({
+            "h": "bbb01.example.org",
+            "a": {"x": 1, "n": {"p": 1, "l": [1, 2]}},
+            "b": {"y": 2, "n": {"q": 2, "l": [2, 3]}},
+        })));
+        for (expr, want) in [
+            (
+                "{{ h | regex_replace('^([a-z]+)(\\\\d+)\\\\..*$', '\\\\2-\\\\g<1>') }}",
+                "01-bbb",
+            ),
+            ("{{ 'a$b' | regex_replace('\\\\$', '$1') }}", "a$1b"),
+            ("{{ h | regex_search('\\\\d+') }}", "01"),
+            (
+                "{{ h | regex_search('(?P<n>\\\\d)(\\\\d)', '\\\\2', '\\\\g<n>') | join }}",
+                "10",
+            ),
+            (
+                "{{ none | ternary(1, 2, 3) }} {{ '' | ternary(1, 2) }}",
+                "3 2",
+            ),
+            // The variables' maps come sorted (serde_json); literals and results keep their order.
+            (
+                "{{ a | combine(b) | to_json }}",
+                r#"{"n": {"l": [2, 3], "q": 2}, "x": 1, "y": 2}"#,
+            ),
+            (
+                "{{ {'z': 1, 'a': 2} | combine({'m': 3, 'z': 4}) | to_json }}",
+                r#"{"z": 4, "a": 2, "m": 3}"#,
+            ),
+            (
+                "{{ a | combine(b, recursive=true, list_merge='append_rp') | to_json }}",
+                r#"{"n": {"l": [1, 2, 3], "p": 1, "q": 2}, "x": 1, "y": 2}"#,
+            ),
+            ("{{ 'é' | to_json }}", r#""\u00e9""#),
+            (
+                "{{ [1.0, none] | to_json(indent=1) }}",
+                "[\n 1.0,\n null\n]",
+            ),
+            ("{{ 'aGk=' | b64decode }}", "hi"),
+            (
+                "{{ 'abc' | hash('sha1') }}",
+                "a9993e364706816aba3e25717850c26c9cd0d89d",
+            ),
+            (
+                "{{ b | dict2items | map(attribute='key') | join(',') }}",
+                "n,y",
+            ),
+            (
+                "{{ h.split('.')[0] }} {{ h.startswith('bbb') }}",
+                "bbb01 true",
+            ),
+            (
+                "{% for i in [1, 2, 3] %}{% if i == 2 %}{% break %}{% endif %}{{ i }}{% endfor %}",
+                "1",
+            ),
+        ] {
+            assert_eq!(t.render_str(expr, &ctx).unwrap(), want, "{expr}");
+        }
+        for bad in [
+            "{{ nope | mandatory }}",
+            "{{ 'x' | hash('md5') }}",
+            "{{ 'x' | regex_replace('(?<=a)b', '') }}",
+            "{{ 'abc' | b64decode }}",
+            "{{ a | combine(b, list_merge='x') }}",
+        ] {
+            assert!(t.render_str(bad, &ctx).is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -614,6 +702,19 @@ mod secret_tracking {
         ("sha256", "s | sha256"),
         ("sha1", "s | sha1"),
         ("xml_escape", "s | xml_escape"),
+        // minijinja's `json` and `urlencode` features.
+        ("tojson", "s | tojson"),
+        ("urlencode", "s | urlencode"),
+        // Ansible's (`template/ansible.rs`).
+        ("ternary", "s | ternary(s, 'no')"),
+        ("regex_replace", "s | regex_replace('[a-z]', 'x')"),
+        ("regex_search", "s | regex_search('S(.*)', '\\\\1')"),
+        ("to_json", "{'k': s} | to_json"),
+        ("b64decode", "s | b64encode | b64decode"),
+        ("hash", "s | hash('sha512')"),
+        ("combine", "{'a': 1} | combine({'k': s}, recursive=true)"),
+        ("dict2items", "{'k': s} | dict2items"),
+        ("mandatory", "s | mandatory"),
     ];
 
     const TESTS: &[&str] = &[
@@ -669,6 +770,13 @@ mod secret_tracking {
         "'x' in s",
         "(s | length) * 2",
         "[s][0]",
+        // Python's methods (minijinja-contrib's pycompat).
+        "s.split('-')",
+        "s.upper()",
+        "s.startswith('S')",
+        "s.replace('e', 'x')",
+        "{'k': s}.items() | list",
+        "[s].count(s)",
     ];
 
     fn tracked() -> Arc<Tracked> {
@@ -715,7 +823,7 @@ mod secret_tracking {
             assert_eq!(is.unwrap(), "true", "{name} is not a filter");
         }
         // Filters of minijinja's optional features: turning one on needs a row above.
-        for name in ["urlencode", "tojson", "filesizeformat", "wordcount"] {
+        for name in ["filesizeformat", "wordcount", "to_yaml", "truncate"] {
             let is = t.render_str(&format!("{{{{ '{name}' is filter }}}}"), &ctx);
             assert_eq!(
                 is.unwrap(),

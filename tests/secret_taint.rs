@@ -1,5 +1,8 @@
 //! A secret that templates transform (`replace`, `b64encode`, `shell_quote`, `xml_escape`,
-//! `lower`, `upper`, `reverse`, concatenation into a URL) must not show up, in any spelling, in
+//! `lower`, `upper`, `reverse`, concatenation into a URL, and each of Ansible's filters and
+//! Python's methods: `regex_replace`, `regex_search`, `to_json`, `tojson`, `b64decode`,
+//! `hash`, `combine`, `dict2items`, `ternary`, `mandatory`, `urlencode`, `.split()`,
+//! `.upper()`) must not show up, in any spelling, in
 //! anything rollout prints: plain lines, `-v` scripts, `--diff`, `--output json`, a failing
 //! step's host output. Runs plan and apply on the recording fake, no host contacted.
 //!
@@ -40,7 +43,13 @@ const STEPS: &str = r#"
     unless: "test -e /x{{ pw | sha1 }}"
 "#;
 
-const TEMPLATE: &str = "name={{ inventory_hostname }}\nurl=postgres://app:{{ pw | replace(\"'\", \"''\") }}@db/app\nb64={{ pw | b64encode }}\nq={{ pw | shell_quote }}\nx={{ pw | xml_escape }}\nl={{ pw | lower }}\nu={{ pw | upper }}\n";
+const TEMPLATE: &str = "name={{ inventory_hostname }}\nurl=postgres://app:{{ pw | replace(\"'\", \"''\") }}@db/app\nb64={{ pw | b64encode }}\nq={{ pw | shell_quote }}\nx={{ pw | xml_escape }}\nl={{ pw | lower }}\nu={{ pw | upper }}\n\
+r1={{ pw | regex_replace('-', '_') }}\nr2={{ pw | regex_search('W0.*') }}\n\
+j={{ {'p': pw} | to_json }}\ntj={{ pw | tojson }}\nd={{ pw | b64encode | b64decode }}\n\
+h={{ pw | hash('sha512') }}\nc={{ ({'a': 1} | combine({'p': pw}, recursive=true)).p }}\n\
+di={{ ({'p': pw} | dict2items)[0].value }}\nt={{ true | ternary(pw, 'x') }}\n\
+m={{ pw | mandatory }}\nsp={{ pw.split('-') | join('+') }}\nue={{ pw | urlencode }}\n\
+py={{ pw.upper() }}\n";
 
 fn project() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("rollout-taint-{}", std::process::id()));
@@ -69,6 +78,26 @@ fn forms() -> Vec<String> {
             .unwrap()
             .trim_matches('"')
             .into(),
+        // Ansible's filters and Python's methods.
+        s.replace('-', "_"),
+        "W0rd&<x>-Zq9".into(),
+        {
+            use sha2::Digest;
+            hex::encode(sha2::Sha512::digest(s.as_bytes()))
+        },
+        s.split('-').collect::<Vec<_>>().join("+"),
+        s.bytes()
+            .map(|b| match b {
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'/' | b'.' | b'-' | b'_' => {
+                    (b as char).to_string()
+                }
+                b => format!("%{b:02X}"),
+            })
+            .collect(),
+        s.replace('\'', "\\u0027")
+            .replace('&', "\\u0026")
+            .replace('<', "\\u003c")
+            .replace('>', "\\u003e"),
     ]);
     v
 }

@@ -1,0 +1,231 @@
+//! Templates as operators write them, against the oracle: every expression of [`CASES`] is
+//! rendered by rollout's template environment and by Jinja2 with ansible-core 2.19's own
+//! filters (`ansible.plugins.filter.core`), from the same variables, and the outputs must be
+//! equal; every expression of [`ERRORS`] must fail in both. The Python that has ansible-core
+//! is named by `ROLLOUT_ORACLE_PYTHON` (`.ci/run` installs ansible-core 2.19.14 in the benchmark venv `bench/.venv` and
+//! sets it); without it at build time the test is *ignored* with that reason, and run anyway
+//! (`--include-ignored`) it fails saying so.
+//!
+//! One documented difference is applied on the Jinja2 side: rollout writes a boolean that is
+//! printed as `true`/`false` (config files want that), Jinja2 as `True`/`False`; the oracle's
+//! `finalize` writes them lowercase too.
+
+use rollout::template::Templates;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+/// Expressions (templates) that must render as Jinja2 renders them.
+const CASES: &[&str] = &[
+    // bool
+    "{{ flag_yes | bool }}",
+    "{{ flag_false | bool }}",
+    "{{ 'x' if flag_yes | bool else 'y' }}",
+    "{{ 1 | bool }} {{ 'On' | bool }} {{ 'off' | bool }}",
+    // ternary
+    "{{ (n > 2) | ternary('big', 'small') }}",
+    "{{ empty | ternary('set', 'unset') }}",
+    "{{ none_value | ternary('t', 'f', 'none') }}",
+    "{{ empty | ternary('t', 'f', 'none') }}",
+    // regex_replace
+    "{{ bbb_hostname | regex_replace('\\\\.example\\\\.org$', '') }}",
+    "{{ bbb_hostname | regex_replace('^([a-z]+)(\\\\d\\\\d)\\\\..*$', '\\\\2-\\\\1') }}",
+    "{{ bbb_hostname | regex_replace('(?P<h>[a-z]+)', '\\\\g<h>X') }}",
+    "{{ text | regex_replace('o', '0', count=1) }}",
+    "{{ text | regex_replace('WORLD', 'there', ignorecase=true) }}",
+    "{{ 'a$b' | regex_replace('\\\\$', '$$') }}",
+    "{{ 'a\\nb\\n' | regex_replace('^', '# ', multiline=true) }}",
+    "{{ text | lower | regex_replace('\\\\s+', '_') }}",
+    // regex_search
+    "{{ bbb_hostname | regex_search('\\\\d+') }}",
+    "{{ bbb_hostname | regex_search('^([a-z]+?)(\\\\d+)', '\\\\2', '\\\\1') | join(',') }}",
+    "{{ bbb_hostname | regex_search('(?P<num>\\\\d+)', '\\\\g<num>') | first }}",
+    "{{ turn.port | string | regex_search('^34') }}",
+    "{{ 'X' if text | regex_search('nomatch') is none else 'Y' }}",
+    // to_json
+    "{{ turn | to_json }}",
+    "{{ ports | to_json }}",
+    "{{ uni | to_json }}",
+    "{{ users | to_json(indent=2) }}",
+    "{{ override | to_json(sort_keys=true) }}",
+    "{{ 'a\"b\\\\c\\n' | to_json }}",
+    "{{ [1.5, 2.0, none, true, {}] | to_json }}",
+    // b64decode, b64encode, hash
+    "{{ secret_b64 | b64decode }}",
+    "{{ 'hello' | b64encode | b64decode }}",
+    "{{ 'abc' | hash('sha1') }}",
+    "{{ 'abc' | hash('sha256') }}",
+    "{{ 'abc' | hash('sha512') }}",
+    "{{ 'abc' | hash }}",
+    // combine
+    "{{ defaults | combine(override) | to_json }}",
+    "{{ defaults | combine(override, recursive=true) | to_json }}",
+    "{{ defaults | combine(override, list_merge='append') | to_json }}",
+    "{{ defaults | combine(override, recursive=true, list_merge='append_rp') | to_json }}",
+    "{{ [defaults, override, {'c': 3}] | combine | to_json }}",
+    "{{ {'a': 1} | combine({'b': 2}, {'a': 3}) | to_json }}",
+    // dict2items
+    "{% for i in turn | dict2items %}{{ i.key }}={{ i.value }};{% endfor %}",
+    "{{ turn | dict2items(key_name='k', value_name='v') | map(attribute='k') | join(',') }}",
+    // mandatory
+    "{{ bbb_hostname | mandatory }}",
+    // Python's methods
+    "{{ csv.split(',') | join('|') }}",
+    "{{ csv.split(',') | map('trim') | join('|') }}",
+    "{{ bbb_hostname.split('.')[0] }}",
+    "{{ bbb_hostname.startswith('bbb') }} {{ bbb_hostname.endswith('.net') }}",
+    "{{ text.upper() }} {{ text.lower() }}",
+    "[{{ '  x  '.strip() }}]",
+    "{{ text.replace('World', 'BBB') }}",
+    "{% for k, v in turn.items() %}{{ k }}:{{ v }} {% endfor %}",
+    "{{ turn.keys() | list | join(',') }}",
+    "{{ turn.get('port') }} {{ turn.get('missing', 'dflt') }}",
+    // urlencode, loop controls
+    "{{ bbb_hostname | urlencode }}",
+    "{{ 'a b&c/d' | urlencode }}",
+    "{% for u in users %}{% if not u.admin %}{% continue %}{% endif %}{{ u.name }}{% endfor %}",
+    "{% for p in [1, 2, 3, 4] %}{% if p > 2 %}{% break %}{% endif %}{{ p }}{% endfor %}",
+    // built-ins operators combine these with
+    "{{ users | selectattr('admin') | map(attribute='name') | join(',') }}",
+    "{{ ports | map('string') | join(':') }}",
+    "{{ bbb_hostname ~ ':' ~ turn.port }}",
+    "{{ none_value | default('x', true) }}",
+    "{{ '%s-%d' | format('a', 3) }}",
+];
+
+/// Expressions both must refuse.
+const ERRORS: &[&str] = &[
+    "{{ undefined_var | mandatory }}",
+    "{{ 'x' | hash('nosuch') }}",
+    "{{ 'abc' | b64decode }}",
+    "{{ 'x' | dict2items }}",
+    "{{ turn | combine([1]) }}",
+    "{{ 'x' | regex_replace('(', '') }}",
+    "{{ 'x' | regex_search('x', 'y') }}",
+    "{{ defaults | combine(override, list_merge='nosuch') }}",
+];
+
+fn vars() -> serde_json::Value {
+    serde_json::json!({
+        "bbb_hostname": "bbb01.example.org",
+        "flag_yes": "yes",
+        "flag_false": "False",
+        "n": 3,
+        "empty": "",
+        "csv": "a,b, c",
+        "ports": [16384, 32768],
+        "turn": {"host": "turn.example.org", "port": 3478, "tls": true},
+        "defaults": {"a": 1, "nested": {"x": 1, "y": [1, 2]}, "list": [1, 2]},
+        "override": {"b": 2, "nested": {"y": [3], "z": 0}, "list": [2, 3]},
+        "secret_b64": "aGVsbG8gd29ybGQ=",
+        "users": [{"name": "ann", "admin": true}, {"name": "bob", "admin": false}],
+        "none_value": null,
+        "text": "Hello World",
+        "uni": "Grüße ☃ 😀",
+    })
+}
+
+/// Renders each template with Jinja2 and ansible-core's filters: one JSON line per template,
+/// `{"ok": text}` or `{"err": message}`.
+const ORACLE: &str = r#"
+import json, sys
+import jinja2
+import ansible
+from ansible.plugins.filter.core import FilterModule
+assert ansible.__version__.startswith("2.19."), ansible.__version__
+req = json.load(sys.stdin)
+env = jinja2.Environment(
+    undefined=jinja2.StrictUndefined,
+    keep_trailing_newline=True,
+    extensions=["jinja2.ext.loopcontrols"],
+    finalize=lambda v: ("true" if v else "false") if isinstance(v, bool) else v,
+)
+env.filters.update(FilterModule().filters())
+for t in req["templates"]:
+    try:
+        print(json.dumps({"ok": env.from_string(t).render(**req["vars"])}))
+    except Exception as e:
+        print(json.dumps({"err": f"{type(e).__name__}: {e}"}))
+"#;
+
+fn oracle(templates: &[&str]) -> Vec<Result<String, String>> {
+    let Some(python) = option_env!("ROLLOUT_ORACLE_PYTHON") else {
+        panic!(
+            "the Jinja2 oracle needs ansible-core 2.19: build with ROLLOUT_ORACLE_PYTHON=<venv>/bin/python (.ci/run makes it in bench/.venv)"
+        );
+    };
+    let mut child = Command::new(python)
+        .args(["-c", ORACLE])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("ROLLOUT_ORACLE_PYTHON={python} does not run: {e}"));
+    let req = serde_json::json!({"vars": vars(), "templates": templates});
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(req.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the oracle ({python}) failed: is ansible-core 2.19 installed there?\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<Result<String, String>> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            match (v.get("ok"), v.get("err")) {
+                (Some(ok), _) => Ok(ok.as_str().unwrap().to_string()),
+                (_, Some(e)) => Err(e.as_str().unwrap().to_string()),
+                _ => panic!("oracle line {l}"),
+            }
+        })
+        .collect();
+    assert_eq!(lines.len(), templates.len(), "one oracle line per template");
+    lines
+}
+
+fn rollout(templates: &[&str]) -> Vec<Result<String, String>> {
+    let t = Templates::empty();
+    let ctx = minijinja::Value::from(minijinja::value::Serde(vars()));
+    templates
+        .iter()
+        .map(|s| t.render_str(s, &ctx).map_err(|e| e.to_string()))
+        .collect()
+}
+
+#[test]
+#[cfg_attr(
+    not(jinja_oracle),
+    ignore = "needs ansible-core 2.19: build with ROLLOUT_ORACLE_PYTHON=<venv>/bin/python (.ci/run makes it in bench/.venv)"
+)]
+fn templates_render_as_jinja2_with_ansible_filters_does() {
+    assert!(CASES.len() >= 53, "{} cases", CASES.len());
+    let want = oracle(CASES);
+    let got = rollout(CASES);
+    let mut wrong = Vec::new();
+    for ((t, w), g) in CASES.iter().zip(&want).zip(&got) {
+        match w {
+            Ok(_) if w == g => {}
+            Ok(w) => wrong.push(format!("{t}\n  jinja2:  {w:?}\n  rollout: {g:?}")),
+            Err(e) => wrong.push(format!("{t}\n  jinja2 failed: {e}")),
+        }
+    }
+    let want = oracle(ERRORS);
+    for ((t, w), g) in ERRORS.iter().zip(&want).zip(rollout(ERRORS)) {
+        if w.is_ok() || g.is_ok() {
+            wrong.push(format!("{t} must fail\n  jinja2:  {w:?}\n  rollout: {g:?}"));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of {} differ:\n{}",
+        wrong.len(),
+        CASES.len() + ERRORS.len(),
+        wrong.join("\n")
+    );
+}
