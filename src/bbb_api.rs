@@ -5,16 +5,20 @@
 //! Answers are XML documents read with roxmltree (entities, CDATA, and meeting metadata whose
 //! elements may bear any name); anything that is not a BBB `<response>` is a clear error.
 
-use crate::http::{Http, HttpError, printable_url};
+use crate::http::{CaFile, Http, HttpError, printable_url};
 use crate::script::sha256_hex;
 
-/// One node's API endpoint and secret (`bbb_api_url`, `bbb_secret`).
+/// One node's API endpoint and secret (`bbb_api_url`, `bbb_secret`), and the CA its
+/// HTTPS certificate must chain to (`bbb_api_ca_file`).
 #[derive(Debug, Clone)]
 pub struct Endpoint {
     /// `https://host/bigbluebutton/api`, no trailing slash.
     pub url: String,
     /// The node's shared secret (`securitySalt`, `bbb-conf --secret`). Never printed.
     pub secret: String,
+    /// The CA certificates trusted for this node's HTTPS instead of the built-in web roots
+    /// (`bbb_api_ca_file`); `None`: the client's own trust.
+    pub ca: Option<CaFile>,
 }
 
 /// A meeting on a node, from a `<meeting>` of getMeetings.
@@ -93,7 +97,13 @@ impl Endpoint {
         Endpoint {
             url: url.trim_end_matches('/').to_string(),
             secret: secret.to_string(),
+            ca: None,
         }
+    }
+
+    /// The same endpoint, its HTTPS trusted through `ca` (`bbb_api_ca_file`).
+    pub fn with_ca(self, ca: Option<CaFile>) -> Endpoint {
+        Endpoint { ca, ..self }
     }
 
     /// The signed URL of `call` with an already encoded `query` (see [`encode`]): the query
@@ -124,16 +134,20 @@ impl Endpoint {
         } else {
             call.to_string()
         };
-        let reply = http.get(&url, &[]).map_err(|e| match e {
-            HttpError::NothingListens(why) => BbbError::NothingListens {
-                url: printable_url(&self.url),
-                why,
-            },
-            HttpError::Unreachable(why) | HttpError::Broken(why) => BbbError::Unreachable {
-                url: printable_url(&self.url),
-                why,
-            },
-        })?;
+        let reply = http
+            .get_trusting(&url, &[], self.ca.as_ref(), "bbb_api_ca_file")
+            .map_err(|e| match e {
+                HttpError::NothingListens(why) => BbbError::NothingListens {
+                    url: printable_url(&self.url),
+                    why,
+                },
+                HttpError::Unreachable(why) | HttpError::Broken(why) | HttpError::Refused(why) => {
+                    BbbError::Unreachable {
+                        url: printable_url(&self.url),
+                        why,
+                    }
+                }
+            })?;
         let malformed = |what: String| BbbError::Malformed {
             url: self.url.clone(),
             call: name.clone(),

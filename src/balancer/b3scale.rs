@@ -166,6 +166,7 @@ impl B3scale {
                 self.err(ErrorKind::Unreachable, format!("unreachable: {m}"))
             }
             HttpError::Broken(m) => self.err(ErrorKind::Malformed, format!("{what}: {m}")),
+            HttpError::Refused(m) => self.err(ErrorKind::Refused, format!("{what}: {m}")),
         })?;
         if let Some(e) = self.clock_skew(&what, &reply, now) {
             return Err(e);

@@ -12,8 +12,10 @@
 //! ```
 //!
 //! Also `request_timeout` (seconds per HTTP request, default 10), `health_timeout` (seconds a
-//! node may take to pass its health check after an apply, default 60) and `rake_command`
-//! (default `docker exec -i scalelite-api bundle exec rake`). Unknown keys are errors.
+//! node may take to pass its health check after an apply, default 60), `rake_command`
+//! (default `docker exec -i scalelite-api bundle exec rake`) and `ca_file` (a PEM file of the
+//! CA certificates the balancer's HTTPS certificate must chain to, instead of the built-in
+//! web roots; relative to the inventory's folder). Unknown keys are errors.
 
 mod keys;
 
@@ -69,6 +71,9 @@ pub struct BalancerConfig {
     /// The command that runs Scalelite's rake on `host` (default
     /// `docker exec -i scalelite-api bundle exec rake`).
     pub rake_command: String,
+    /// The CA certificates the API's HTTPS certificate must chain to (`ca_file:`), read and
+    /// checked at load; `None`: the built-in web roots.
+    pub ca_file: Option<crate::http::CaFile>,
 }
 
 /// Validates the inventory's `balancer:`; `Ok(None)` when there is none.
@@ -110,6 +115,7 @@ pub fn load(inv: &Inventory) -> Result<Option<BalancerConfig>, Diagnostic> {
         rake_command: s
             .string("rake_command")?
             .unwrap_or_else(|| "docker exec -i scalelite-api bundle exec rake".into()),
+        ca_file: s.ca_file()?,
     }))
 }
 
@@ -183,6 +189,18 @@ impl Section<'_> {
                 ),
             )),
         }
+    }
+
+    fn ca_file(&self) -> Result<Option<crate::http::CaFile>, Diagnostic> {
+        let Some(name) = self.string("ca_file")? else {
+            return Ok(None);
+        };
+        let path = crate::inventory::relative_to(self.inv, &name);
+        crate::http::CaFile::read(&path).map(Some).map_err(|e| {
+            self.at("ca_file", e).with_hint(
+                "ca_file is a PEM file of the CA certificate(s) that issued the balancer's HTTPS certificate, relative to the inventory's folder",
+            )
+        })
     }
 
     fn kind(&self) -> Result<Product, Diagnostic> {

@@ -199,7 +199,11 @@ pub async fn open(
     ssh: Arc<dyn crate::connection::Connector>,
     notify: retry::Notify,
 ) -> Result<Opened> {
-    let http = http::Http::new(std::time::Duration::from_secs(cfg.request_timeout));
+    let http = http::Http::with_ca(
+        std::time::Duration::from_secs(cfg.request_timeout),
+        cfg.ca_file.clone(),
+        "balancer: ca_file",
+    );
     let retrying = |inner: Arc<dyn Balancer>| -> Arc<dyn Balancer> {
         Arc::new(retry::Retrying::new(
             inner,

@@ -48,6 +48,7 @@ impl Scalelite {
                 self.err(ErrorKind::Unreachable, format!("unreachable: {m}"))
             }
             HttpError::Broken(m) => self.err(ErrorKind::Malformed, format!("{action}: {m}")),
+            HttpError::Refused(m) => self.err(ErrorKind::Refused, format!("{action}: {m}")),
         })?;
         if reply.is_unavailable() {
             return Err(self.err(

@@ -96,3 +96,14 @@ impl Inventory {
         self.hosts.iter().find(|h| h.name == name)
     }
 }
+
+/// A path the inventory names (`ca_file:`, `bbb_api_ca_file`), relative to the inventory's
+/// folder unless absolute.
+pub fn relative_to(inv: &Inventory, name: &str) -> PathBuf {
+    let dir = if inv.path.is_dir() {
+        inv.path.as_path()
+    } else {
+        inv.path.parent().unwrap_or(std::path::Path::new("."))
+    };
+    dir.join(name)
+}

@@ -107,12 +107,30 @@ impl Guard {
         let cfg = balancer::config::load(&prepared.inventory).map_err(|d| vec![d])?;
         let found = match &cfg {
             Some(cfg) => nodes(&prepared, cfg)?,
-            None => prepared
-                .plans
-                .iter()
-                .filter(|p| p.vars.contains_key("bbb_api_url") && p.vars.contains_key("bbb_secret"))
-                .filter_map(|p| super::node(p, Product::Scalelite).ok())
-                .collect(),
+            None => {
+                let mut found = Vec::new();
+                for p in prepared.plans.iter().filter(|p| {
+                    p.vars.contains_key("bbb_api_url") && p.vars.contains_key("bbb_secret")
+                }) {
+                    match super::node(p, Product::Scalelite, &prepared.inventory) {
+                        Ok(n) => found.push(n),
+                        // A node whose CA cannot be read would go unchecked: bad input.
+                        Err(e @ super::NodeVarError::CaFile(_)) => {
+                            let message = format!("host {}: {e}", p.host.name);
+                            let inv = &prepared.inventory;
+                            return Err(vec![
+                                inv.var_at(&p.host, e.variable(), (1, 1), message.clone())
+                                    .unwrap_or_else(|| {
+                                        crate::error::Diagnostic::file(&inv.path, message)
+                                    }),
+                            ]
+                            .into());
+                        }
+                        Err(_) => {}
+                    }
+                }
+                found
+            }
         };
         let timeout = cfg.as_ref().map_or(10, |c| c.request_timeout);
         let poll = cfg.as_ref().map_or(5.0, |c| c.poll_interval);

@@ -178,7 +178,7 @@ pub fn nodes(p: &Prepared, cfg: &BalancerConfig) -> Result<Vec<Node>, Vec<Diagno
     let mut out = Vec::new();
     let mut errors = Vec::new();
     for plan in p.plans.iter().filter(|pl| members.contains(&pl.host.name)) {
-        match node(plan, cfg.kind) {
+        match node(plan, cfg.kind, &p.inventory) {
             Ok(n) => out.push(n),
             Err(m) => {
                 let message = format!("host {}: {m}", plan.host.name);
@@ -226,6 +226,9 @@ pub enum NodeVarError {
     MultiplierType,
     #[error("`bbb_load_multiplier` must be greater than 0")]
     MultiplierNotPositive,
+    /// `bbb_api_ca_file` cannot be used; the text names the file and why.
+    #[error("`bbb_api_ca_file`: {0}")]
+    CaFile(String),
 }
 
 impl NodeVarError {
@@ -238,6 +241,7 @@ impl NodeVarError {
             NodeVarError::MultiplierText(_)
             | NodeVarError::MultiplierType
             | NodeVarError::MultiplierNotPositive => "bbb_load_multiplier",
+            NodeVarError::CaFile(_) => "bbb_api_ca_file",
         }
     }
 }
@@ -245,7 +249,11 @@ impl NodeVarError {
 /// A planned host as a node: its balancer values from its rendered variables.
 ///
 /// Errors: a variable missing or of the wrong form.
-fn node(plan: &HostPlan, kind: Product) -> Result<Node, NodeVarError> {
+fn node(
+    plan: &HostPlan,
+    kind: Product,
+    inv: &crate::inventory::Inventory,
+) -> Result<Node, NodeVarError> {
     let v = &plan.vars;
     let url = match v.get("bbb_api_url") {
         Some(Value::String(s)) => s.trim().trim_end_matches('/').to_string(),
@@ -289,9 +297,20 @@ fn node(plan: &HostPlan, kind: Product) -> Result<Node, NodeVarError> {
     } else {
         tag
     };
+    // The CA of the node's HTTPS certificate, read now so that a missing file is an error
+    // before anything is contacted.
+    let ca = match v.get("bbb_api_ca_file") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.trim().is_empty() => None,
+        Some(Value::String(s)) => Some(
+            crate::http::CaFile::read(&crate::inventory::relative_to(inv, s.trim()))
+                .map_err(NodeVarError::CaFile)?,
+        ),
+        Some(_) => return Err(NodeVarError::NotString("bbb_api_ca_file")),
+    };
     Ok(Node {
         host: plan.host.name.clone(),
-        endpoint: Endpoint::new(&url, &secret),
+        endpoint: Endpoint::new(&url, &secret).with_ca(ca),
         desired: Desired {
             url,
             secret,

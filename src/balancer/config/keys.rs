@@ -22,6 +22,7 @@ const KEYS: &[&str] = &[
     "request_timeout",
     "health_timeout",
     "rake_command",
+    "ca_file",
 ];
 
 /// A key of `balancer:`. Reading the section's keys as this enum makes any other key a
@@ -39,6 +40,7 @@ enum Key {
     RequestTimeout,
     HealthTimeout,
     RakeCommand,
+    CaFile,
 }
 
 impl Key {
