@@ -110,6 +110,7 @@ import os
 import re
 import secrets
 import signal
+import ssl
 import struct
 import sys
 import threading
@@ -867,12 +868,30 @@ class Server(ThreadingHTTPServer):
         self.quiet = quiet
         super().__init__(address, Handler)
 
+    def finish_request(self, request, client_address):
+        if isinstance(request, ssl.SSLSocket):
+            request.settimeout(10)
+            try:
+                request.do_handshake()
+            except (ssl.SSLError, OSError):
+                return  # the client refused our certificate, or went away
+        super().finish_request(request, client_address)
+
 
 def parse_listen(value):
     host, sep, port = value.rpartition(":")
     if not sep or not host:
         raise argparse.ArgumentTypeError("expected ADDRESS:PORT, got %r" % value)
     return host.strip("[]"), int(port)
+
+
+def serve_tls(server, cert, key):
+    """Serves HTTPS on SERVER with CERT and KEY (PEM files), as the nginx in front of the real
+    system terminates TLS. The handshake runs in each request's own thread (a client that
+    refuses the certificate closes only its own connection)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    server.socket = ctx.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
 
 
 def main(argv=None):
@@ -896,6 +915,8 @@ def main(argv=None):
     p.add_argument("--quiet", action="store_true", help="no access log")
     p.add_argument("--clock-offset", type=float, default=0.0,
                    help="seconds this host's clock is off (positive: ahead), as on a host without NTP")
+    p.add_argument("--tls-cert", help="PEM certificate (chain): serve HTTPS, as the real system's nginx does")
+    p.add_argument("--tls-key", help="PEM private key of --tls-cert")
     args = p.parse_args(argv)
     if not secret:
         sys.exit("%s: B3SCALE_API_JWT_SECRET must be set (b3scale refuses to start without it)" % NAME)
@@ -907,6 +928,8 @@ def main(argv=None):
     app = B3scale(secret, state_file=args.state, poll_interval=args.poll_interval,
                   request_timeout=args.request_timeout, log=log, clock_offset=args.clock_offset)
     server = Server(args.listen, app, quiet=args.quiet)
+    if args.tls_cert:
+        serve_tls(server, args.tls_cert, args.tls_key or args.tls_cert)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

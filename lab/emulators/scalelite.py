@@ -90,6 +90,7 @@ import os
 import random
 import re
 import signal
+import ssl
 import sys
 import threading
 import time
@@ -806,12 +807,30 @@ class Server(ThreadingHTTPServer):
         self.quiet = quiet
         super().__init__(address, Handler)
 
+    def finish_request(self, request, client_address):
+        if isinstance(request, ssl.SSLSocket):
+            request.settimeout(10)
+            try:
+                request.do_handshake()
+            except (ssl.SSLError, OSError):
+                return  # the client refused our certificate, or went away
+        super().finish_request(request, client_address)
+
 
 def parse_listen(value):
     host, sep, port = value.rpartition(":")
     if not sep or not host:
         raise argparse.ArgumentTypeError("expected ADDRESS:PORT, got %r" % value)
     return host.strip("[]"), int(port)
+
+
+def serve_tls(server, cert, key):
+    """Serves HTTPS on SERVER with CERT and KEY (PEM files), as the nginx in front of the real
+    system terminates TLS. The handshake runs in each request's own thread (a client that
+    refuses the certificate closes only its own connection)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    server.socket = ctx.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
 
 
 def main(argv=None):
@@ -821,6 +840,8 @@ def main(argv=None):
     p.add_argument("--poll-interval", type=float,
                    default=env_float(os.environ, "POLL_INTERVAL", 60.0), help="seconds between polls (real: 60)")
     p.add_argument("--quiet", action="store_true", help="no access log")
+    p.add_argument("--tls-cert", help="PEM certificate (chain): serve HTTPS, as the real system's nginx does")
+    p.add_argument("--tls-key", help="PEM private key of --tls-cert")
     args = p.parse_args(argv)
 
     def log(msg):
@@ -833,6 +854,8 @@ def main(argv=None):
             "the checksum, as in Scalelite")
     app = Scalelite(settings, state_file=args.state, poll_interval=args.poll_interval, log=log)
     server = Server(args.listen, app, quiet=args.quiet)
+    if args.tls_cert:
+        serve_tls(server, args.tls_cert, args.tls_key or args.tls_cert)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
