@@ -231,12 +231,13 @@ fn unknown_key_in_a_flow_mapping_is_located_at_the_key() {
 #[test]
 fn b3scale_with_a_skewed_clock() {
     for offset in ["-3600", "200"] {
-        let balancer = support::Balancer::start_with(Kind::B3scale, &["--clock-offset", offset]);
+        let balancer =
+            support::Balancer::start_with(Kind::B3scale, &["--clock-offset", offset], None);
         let pool = Pool::with_balancer("err-clock-ok", balancer, 2, &[]);
         let out = pool.run("apply", &["--output", "plain"], T);
         assert_eq!(out.code, 0, "clock off by {offset} s: {}", out.all());
     }
-    let balancer = support::Balancer::start_with(Kind::B3scale, &["--clock-offset", "600"]);
+    let balancer = support::Balancer::start_with(Kind::B3scale, &["--clock-offset", "600"], None);
     let pool = Pool::with_balancer("err-clock-ahead", balancer, 2, &[]);
     every_command_fails(
         &pool,

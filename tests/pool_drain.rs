@@ -9,7 +9,10 @@ use std::time::Duration;
 use support::{Kind, Pool, finish, wait_until};
 
 fn registered(name: &str, kind: Kind, n: usize) -> Pool {
-    let pool = Pool::new(name, kind, n, &[]);
+    registered_with(Pool::new(name, kind, n, &[]))
+}
+
+fn registered_with(pool: Pool) -> Pool {
     let out = pool.run("apply", &["--output", "plain"], Duration::from_secs(60));
     assert_eq!(out.code, 0, "{}", out.all());
     // One poll round: the balancer sees the new nodes online.
@@ -18,7 +21,10 @@ fn registered(name: &str, kind: Kind, n: usize) -> Pool {
 }
 
 fn waits_for_the_last_meeting(kind: Kind) {
-    let pool = registered("drain-wait", kind, 2);
+    waits_for_the_last_meeting_in(registered("drain-wait", kind, 2));
+}
+
+fn waits_for_the_last_meeting_in(pool: Pool) {
     let h01 = pool.node("h01");
     h01.meeting("math", 3);
     let child = pool.spawn("drain", &["--limit", "h01", "--output", "plain"]);
@@ -84,6 +90,27 @@ fn scalelite_drain_waits_for_the_last_meeting() {
 #[test]
 fn b3scale_drain_waits_for_the_last_meeting() {
     waits_for_the_last_meeting(Kind::B3scale);
+}
+
+/// The same over HTTPS with an internal CA (see `Pool::new_tls`).
+#[test]
+fn scalelite_drain_waits_for_the_last_meeting_over_https() {
+    waits_for_the_last_meeting_in(registered_with(Pool::new_tls(
+        "drain-wait-tls",
+        Kind::Scalelite,
+        2,
+        &[],
+    )));
+}
+
+#[test]
+fn b3scale_drain_waits_for_the_last_meeting_over_https() {
+    waits_for_the_last_meeting_in(registered_with(Pool::new_tls(
+        "drain-wait-tls",
+        Kind::B3scale,
+        2,
+        &[],
+    )));
 }
 
 fn timeout_leaves_the_node_cordoned(kind: Kind) {

@@ -21,7 +21,10 @@ fn registered(name: &str, n: usize) -> Pool {
 }
 
 fn registered_with(name: &str, kind: Kind, n: usize) -> Pool {
-    let pool = Pool::new(name, kind, n, &[]);
+    registered_pool(Pool::new(name, kind, n, &[]))
+}
+
+fn registered_pool(pool: Pool) -> Pool {
     let out = pool.run("apply", &["--output", "plain"], T);
     out.assert_no_secrets();
     assert_eq!(out.code, 0, "{}", out.all());
@@ -50,8 +53,33 @@ fn b3scale_a_running_class_holds_the_restart_until_it_ends() {
     holds_the_restart_until_the_class_ends(Kind::B3scale);
 }
 
+/// The same over HTTPS with an internal CA (see `Pool::new_tls`); the restart handler
+/// reaches the node over HTTPS too.
+#[test]
+fn scalelite_a_running_class_holds_the_restart_until_it_ends_over_https() {
+    holds_the_restart_until_the_class_ends_in(registered_pool(Pool::new_tls(
+        "hold-tls",
+        Kind::Scalelite,
+        2,
+        &[],
+    )));
+}
+
+#[test]
+fn b3scale_a_running_class_holds_the_restart_until_it_ends_over_https() {
+    holds_the_restart_until_the_class_ends_in(registered_pool(Pool::new_tls(
+        "hold-tls",
+        Kind::B3scale,
+        2,
+        &[],
+    )));
+}
+
 fn holds_the_restart_until_the_class_ends(kind: Kind) {
-    let pool = registered_with("hold", kind, 2);
+    holds_the_restart_until_the_class_ends_in(registered_with("hold", kind, 2));
+}
+
+fn holds_the_restart_until_the_class_ends_in(pool: Pool) {
     let (h01, h02) = (pool.node("h01"), pool.node("h02"));
     assert_eq!((restarts(h01), restarts(h02)), (1, 1), "first install");
     h01.meeting("math", 3);

@@ -8,9 +8,13 @@ mod support;
 use std::time::Duration;
 use support::{Kind, Pool};
 
-fn registers_only_healthy_nodes(kind: Kind) {
+fn registers_only_healthy_nodes(kind: Kind, tls: bool) {
     // h03's API secret is not the one in the inventory: its health check fails.
-    let pool = Pool::new("register", kind, 3, &["h03"]);
+    let pool = if tls {
+        Pool::new_tls("register-tls", kind, 3, &["h03"])
+    } else {
+        Pool::new("register", kind, 3, &["h03"])
+    };
     let out = pool.run("apply", &["--output", "plain"], Duration::from_secs(60));
     out.assert_no_secrets();
     assert_eq!(out.code, 1, "{}", out.all());
@@ -60,12 +64,25 @@ fn registers_only_healthy_nodes(kind: Kind) {
 
 #[test]
 fn scalelite_apply_registers_only_healthy_nodes() {
-    registers_only_healthy_nodes(Kind::Scalelite);
+    registers_only_healthy_nodes(Kind::Scalelite, false);
 }
 
 #[test]
 fn b3scale_apply_registers_only_healthy_nodes() {
-    registers_only_healthy_nodes(Kind::B3scale);
+    registers_only_healthy_nodes(Kind::B3scale, false);
+}
+
+/// The same over HTTPS: the balancer's API and every node's API serve certificates of an
+/// internal CA (made by the test), which the inventory trusts through `balancer: ca_file`
+/// and `bbb_api_ca_file`; the balancer emulator polls the nodes over HTTPS too.
+#[test]
+fn scalelite_apply_registers_only_healthy_nodes_over_https() {
+    registers_only_healthy_nodes(Kind::Scalelite, true);
+}
+
+#[test]
+fn b3scale_apply_registers_only_healthy_nodes_over_https() {
+    registers_only_healthy_nodes(Kind::B3scale, true);
 }
 
 fn updates_what_differs(kind: Kind) {

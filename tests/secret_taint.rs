@@ -424,4 +424,90 @@ fn every_output_mode_status_and_the_journal_hold_no_spelling_of_a_secret() {
         "{env}"
     );
     let _ = std::fs::remove_dir_all(&pool.dir);
+
+#[path = "pool_support/mod.rs"]
+mod support;
+
+/// Every TLS and redirect error of the one HTTP client, as the BBB API and both balancer
+/// clients report it: a certificate of an unknown CA (no `ca_file`, another CA's), a redirect
+/// to another host, from HTTPS down to HTTP, and in a loop. The requests carry the secret's
+/// checksum in their query (Scalelite, BBB) or a token signed with it (b3scale); no error may
+/// show the secret in any spelling, a checksum, or a query at all.
+#[test]
+fn tls_and_redirect_errors_never_show_the_secret_or_a_checksum() {
+    use rollout::balancer::SyncBalancer;
+    use rollout::balancer::b3scale::B3scale;
+    use rollout::balancer::scalelite::Scalelite;
+    use rollout::bbb_api::Endpoint;
+    use rollout::http::{CaFile, Http};
+    use sha2::Digest;
+    use std::time::Duration;
+
+    let http = Http::new(Duration::from_secs(5));
+    let ca = support::test_ca();
+    let trusted = Some(CaFile::read(&ca.ca_file()).unwrap());
+    let other = Some(CaFile::read(&support::TestCa::new("another CA").ca_file()).unwrap());
+    let cert = ca.loopback();
+    let node = support::Bbb::start_with(&support::tempdir("taint-tls"), SECRET, "127.0.0.1", Some(&cert));
+    let (port, _) = support::counting_listener("127.0.0.1:0");
+    let cross = support::redirector(&format!("https://localhost:{port}"), None);
+    let down = support::redirector(&format!("http://127.0.0.1:{port}"), Some(&cert));
+    let looping = support::redirector("", None);
+    let plain = |p: u16| format!("http://127.0.0.1:{p}");
+    let api = |base: String| format!("{base}/bigbluebutton/api");
+
+    // getMeetings: the URL carries `checksum=` in its query.
+    let mut errors: Vec<String> = [
+        Endpoint::new(&node.api(), SECRET).meetings(&http),
+        Endpoint::new(&node.api(), SECRET)
+            .with_ca(other.clone())
+            .meetings(&http),
+        Endpoint::new(&api(plain(cross.port)), SECRET).meetings(&http),
+        Endpoint::new(&api(format!("https://127.0.0.1:{}", down.port)), SECRET)
+            .with_ca(trusted.clone())
+            .meetings(&http),
+        Endpoint::new(&api(plain(looping.port)), SECRET).meetings(&http),
+    ]
+    .into_iter()
+    .map(|r| r.unwrap_err().to_string())
+    .collect();
+    let lb_other = Http::with_ca(Duration::from_secs(5), other, "balancer: ca_file");
+    let https_lb = format!("https://127.0.0.1:{}", node.proc.port);
+    for (base, client) in [
+        (https_lb.clone(), lb_other.clone()),
+        (plain(cross.port), http.clone()),
+        (plain(looping.port), http.clone()),
+    ] {
+        let s = Scalelite::new(&format!("{base}/scalelite/api"), SECRET, client.clone());
+        errors.push(s.list().unwrap_err().to_string());
+        let b = B3scale::new(&base, SECRET, client);
+        errors.push(b.list().unwrap_err().to_string());
+    }
+
+    let hex = |call: &str| {
+        let d = sha2::Sha256::digest(format!("{call}{SECRET}").as_bytes());
+        d.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    };
+    let mut banned = forms();
+    banned.extend([
+        hex("getMeetings"),
+        hex("getServers"),
+        "checksum=".into(),
+        "?".into(),
+    ]);
+    let expected = [
+        "is not issued by a CA rollout trusts",
+        "another host",
+        "from HTTPS down to plain HTTP",
+        "redirected more than 5 times",
+    ];
+    let all = errors.join("\n");
+    for e in &errors {
+        for b in &banned {
+            assert!(!e.contains(b.as_str()), "`{b}` shown in: {e}");
+        }
+    }
+    for want in expected {
+        assert!(all.contains(want), "no error says `{want}`:\n{all}");
+    }
 }

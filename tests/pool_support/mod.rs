@@ -16,6 +16,107 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// A certificate authority made for the test process (rcgen), as a university's internal CA:
+/// its certificate in `ca.pem`, server certificates signed by it on demand.
+pub struct TestCa {
+    pub dir: PathBuf,
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+    der: Vec<u8>,
+}
+
+/// A server's certificate and key as PEM files.
+pub struct ServerCert {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+static TEST_CA: std::sync::OnceLock<TestCa> = std::sync::OnceLock::new();
+
+/// The test process's CA (made once); every pool served over HTTPS uses it.
+pub fn test_ca() -> &'static TestCa {
+    TEST_CA.get_or_init(|| TestCa::new("rollout test CA"))
+}
+
+impl TestCa {
+    /// A new CA named `name`, in its own temporary folder.
+    pub fn new(name: &str) -> TestCa {
+        let dir = tempdir("ca");
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+            rcgen::KeyUsagePurpose::DigitalSignature,
+        ];
+        let cert = params.self_signed(&key).unwrap();
+        std::fs::write(dir.join("ca.pem"), cert.pem()).unwrap();
+        TestCa {
+            dir,
+            der: cert.der().to_vec(),
+            issuer: rcgen::Issuer::new(params, key),
+        }
+    }
+
+    /// The CA's certificate (PEM), what an inventory's `ca_file:` names.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.join("ca.pem")
+    }
+
+    /// A server certificate for `names` (IP addresses or DNS names), signed by this CA, valid
+    /// now (rcgen's default span) unless `expired` (then valid only during 2019); written as
+    /// `LABEL.crt` and `LABEL.key`.
+    pub fn server(&self, label: &str, names: &[&str], expired: bool) -> ServerCert {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let mut params = rcgen::CertificateParams::new(names).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, label);
+        if expired {
+            params.not_before = rcgen::date_time_ymd(2019, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2020, 1, 1);
+        }
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        let out = ServerCert {
+            cert: self.dir.join(format!("{label}.crt")),
+            key: self.dir.join(format!("{label}.key")),
+        };
+        std::fs::write(&out.cert, cert.pem()).unwrap();
+        std::fs::write(&out.key, key.serialize_pem()).unwrap();
+        out
+    }
+
+    /// A certificate for 127.0.0.1, localhost and the nodes' addresses 127.0.0.11 to
+    /// 127.0.0.60, as the stand-ins on loopback serve.
+    pub fn loopback(&self) -> ServerCert {
+        let nodes: Vec<String> = (11..=60).map(|i| format!("127.0.0.{i}")).collect();
+        let mut names = vec!["127.0.0.1", "localhost"];
+        names.extend(nodes.iter().map(String::as_str));
+        self.server("loopback", &names, false)
+    }
+}
+
+/// The agent the tests' own calls use: no proxy, statuses as answers, trusting the test CA
+/// (and nothing else).
+pub fn agent() -> ureq::Agent {
+    let ca = ureq::tls::Certificate::from_der(&test_ca().der).to_owned();
+    ureq::Agent::config_builder()
+        .proxy(None)
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::new_with_certs(&[ca]))
+                .build(),
+        )
+        .build()
+        .new_agent()
+}
+
 /// A child process killed on drop; a process group (a supervisor and what it started) is
 /// killed whole.
 pub struct Proc {
@@ -50,12 +151,23 @@ pub fn wait_listening(address: &str, port: u16) {
     }
 }
 
-/// Starts a lab emulator and reads the port from its "listening on ADDR:PORT" line.
-fn spawn<S: AsRef<std::ffi::OsStr>>(script: &str, args: &[S], env: &[(&str, &str)]) -> Proc {
+/// Starts a lab emulator and reads the port from its "listening on ADDR:PORT" line; with
+/// `tls`, it serves HTTPS with that certificate.
+pub fn spawn<S: AsRef<std::ffi::OsStr>>(
+    script: &str,
+    args: &[S],
+    env: &[(&str, &str)],
+    tls: Option<&ServerCert>,
+) -> Proc {
     let mut cmd = Command::new("python3");
-    cmd.arg(repo().join(script))
-        .args(args)
-        .stdout(Stdio::piped())
+    cmd.arg(repo().join(script)).args(args);
+    if let Some(t) = tls {
+        cmd.arg("--tls-cert")
+            .arg(&t.cert)
+            .arg("--tls-key")
+            .arg(&t.key);
+    }
+    cmd.stdout(Stdio::piped())
         .stderr(Stdio::null())
         .stdin(Stdio::null());
     for (k, v) in env {
@@ -98,10 +210,17 @@ pub struct Bbb {
     pub secret: String,
     /// The loopback address the API listens on (`127.0.0.N`).
     pub address: String,
+    /// `http` or `https`.
+    pub scheme: &'static str,
 }
 
 impl Bbb {
     pub fn start(dir: &Path, secret: &str, address: &str) -> Bbb {
+        Bbb::start_with(dir, secret, address, None)
+    }
+
+    /// A node serving its API over HTTPS with `tls` when given.
+    pub fn start_with(dir: &Path, secret: &str, address: &str, tls: Option<&ServerCert>) -> Bbb {
         std::fs::create_dir_all(dir).unwrap();
         let props = dir.join("bbb-web.properties");
         std::fs::write(&props, format!("securitySalt={secret}\nbigbluebutton.web.serverURL=http://{address}\nallowRevealOfBBBVersion=true\n")).unwrap();
@@ -124,12 +243,17 @@ impl Bbb {
             .port();
         let q = |p: &Path| rollout::script::quote(p.to_str().unwrap());
         let emulator = format!(
-            "python3 {} --listen {address}:{port} --properties {} --defaults /nonexistent --release-file {} --akka-conf {} --dialplan-dir {} --end-delay 0.2 --quiet",
+            "python3 {} --listen {address}:{port} --properties {} --defaults /nonexistent --release-file {} --akka-conf {} --dialplan-dir {} --end-delay 0.2 --quiet{tls}",
             q(&repo().join("lab/bbb/bbb-api-emulator.py")),
             q(&props),
             q(&release),
             q(&akka),
-            q(&dialplans)
+            q(&dialplans),
+            tls = tls.map_or(String::new(), |t| format!(
+                " --tls-cert {} --tls-key {}",
+                q(&t.cert),
+                q(&t.key)
+            ))
         );
         let pid = dir.join("pid");
         let supervisor = format!(
@@ -156,13 +280,14 @@ impl Bbb {
             dir: dir.to_path_buf(),
             secret: secret.to_string(),
             address: address.to_string(),
+            scheme: if tls.is_some() { "https" } else { "http" },
         }
     }
 
     pub fn api(&self) -> String {
         format!(
-            "http://{}:{}/bigbluebutton/api",
-            self.address, self.proc.port
+            "{}://{}:{}/bigbluebutton/api",
+            self.scheme, self.address, self.proc.port
         )
     }
 
@@ -194,8 +319,8 @@ impl Bbb {
     /// The emulator's meetings (JSON).
     pub fn meetings(&self) -> Vec<serde_json::Value> {
         let v: serde_json::Value = serde_json::from_str(&get(&format!(
-            "http://{}:{}/emulator/state",
-            self.address, self.proc.port
+            "{}://{}:{}/emulator/state",
+            self.scheme, self.address, self.proc.port
         )))
         .unwrap();
         v["meetings"].as_array().cloned().unwrap_or_default()
@@ -209,13 +334,7 @@ impl Bbb {
 }
 
 pub fn get(url: &str) -> String {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .proxy(None)
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(10)))
-        .build()
-        .new_agent();
-    agent
+    agent()
         .get(url)
         .call()
         .unwrap()
@@ -225,13 +344,7 @@ pub fn get(url: &str) -> String {
 }
 
 pub fn post(url: &str) -> String {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .proxy(None)
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(10)))
-        .build()
-        .new_agent();
-    agent
+    agent()
         .post(url)
         .send_empty()
         .unwrap()
@@ -262,8 +375,8 @@ impl Agent {
         std::fs::write(
             &props,
             format!(
-                "securitySalt={}\nbigbluebutton.web.serverURL=http://{}:{}\n",
-                bbb.secret, bbb.address, bbb.proc.port
+                "securitySalt={}\nbigbluebutton.web.serverURL={}://{}:{}\n",
+                bbb.secret, bbb.scheme, bbb.address, bbb.proc.port
             ),
         )
         .unwrap();
@@ -275,6 +388,8 @@ impl Agent {
             .env("B3SCALE_API_ACCESS_TOKEN", token)
             .env("BBB_CONFIG", &props)
             .env("B3SCALE_LOAD_FACTOR", "1.0")
+            // b3scale's API over HTTPS in a `Pool::new_tls` pool: the test CA, as Go reads it.
+            .env("SSL_CERT_FILE", test_ca().ca_file())
             .env_remove("http_proxy")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -299,19 +414,26 @@ pub struct Balancer {
     pub proc: Proc,
     /// b3scale's admin token, minted once (see `admin_token`).
     token: std::sync::OnceLock<String>,
+    /// `http` or `https`.
+    pub scheme: &'static str,
 }
 
 impl Balancer {
     pub fn start(kind: Kind) -> Balancer {
-        Balancer::start_with(kind, &[])
+        Balancer::start_with(kind, &[], None)
     }
 
     /// A balancer emulator started with `args` added to its command line (its
-    /// configuration, such as b3scale's `--clock-offset`).
-    pub fn start_with(kind: Kind, args: &[&str]) -> Balancer {
+    /// configuration, such as b3scale's `--clock-offset`), serving its API over HTTPS with
+    /// `tls` when given. It trusts the test CA for its own calls to the nodes through
+    /// `SSL_CERT_FILE`, which the real ones read too (OpenSSL under Scalelite's Ruby, Go's
+    /// crypto/x509 under b3scale).
+    pub fn start_with(kind: Kind, args: &[&str], tls: Option<&ServerCert>) -> Balancer {
         let with = |base: &[&'static str]| -> Vec<String> {
             base.iter().chain(args).map(|a| a.to_string()).collect()
         };
+        let ca = test_ca().ca_file();
+        let ca = ca.to_str().unwrap();
         let proc = match kind {
             Kind::Scalelite => spawn(
                 "lab/emulators/scalelite.py",
@@ -326,7 +448,9 @@ impl Balancer {
                 &[
                     ("LOADBALANCER_SECRET", LB_SECRET),
                     ("SERVER_ID_IS_HOSTNAME", "true"),
+                    ("SSL_CERT_FILE", ca),
                 ],
+                tls,
             ),
             Kind::B3scale => spawn(
                 "lab/emulators/b3scale.py",
@@ -337,18 +461,20 @@ impl Balancer {
                     "0.3",
                     "--quiet",
                 ]),
-                &[("B3SCALE_API_JWT_SECRET", LB_SECRET)],
+                &[("B3SCALE_API_JWT_SECRET", LB_SECRET), ("SSL_CERT_FILE", ca)],
+                tls,
             ),
         };
         Balancer {
             kind,
             proc,
             token: std::sync::OnceLock::new(),
+            scheme: if tls.is_some() { "https" } else { "http" },
         }
     }
 
     pub fn base(&self) -> String {
-        format!("http://127.0.0.1:{}", self.proc.port)
+        format!("{}://127.0.0.1:{}", self.scheme, self.proc.port)
     }
 
     /// The `url:` of the inventory's balancer section.
@@ -384,12 +510,7 @@ impl Balancer {
     /// Nothing forces a poll: the emulator polls on its own `--poll-interval` (0.3 s here), as
     /// the real poller does on its `INTERVAL`.
     pub fn listed(&self) -> Vec<serde_json::Value> {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .proxy(None)
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(10)))
-            .build()
-            .new_agent();
+        let agent = agent();
         let (status, body) = match self.kind {
             Kind::Scalelite => {
                 use sha2::Digest;
@@ -583,6 +704,12 @@ pub struct Pool {
     pub tail: String,
     /// The folder with `roles/` and `templates/` (default `tests/fixtures/pool`).
     pub fixtures: PathBuf,
+    /// The nodes serve HTTPS (with a certificate of [`test_ca`]): `bbb_scheme: https`.
+    pub tls: bool,
+    /// `balancer: ca_file` (the test CA's file in a [`Pool::new_tls`] pool).
+    pub lb_ca_file: Option<String>,
+    /// `bbb_api_ca_file` of the `bbb` group (the test CA's file in a [`Pool::new_tls`] pool).
+    pub bbb_ca_file: Option<String>,
 }
 
 pub fn tempdir(name: &str) -> PathBuf {
@@ -600,7 +727,7 @@ impl Pool {
     /// `n` nodes h01.. (each a BBB emulator whose secret is BBB_SECRET unless listed in
     /// `wrong_secret`), a balancer of `kind`, and an inventory with `extra` balancer keys.
     pub fn new(name: &str, kind: Kind, n: usize, wrong_secret: &[&str]) -> Pool {
-        Pool::build(name, Balancer::start(kind), n, wrong_secret, None)
+        Pool::build(name, Balancer::start(kind), n, wrong_secret, None, false)
     }
 
     /// As [`Pool::new`]; for b3scale only the nodes in `agents` run an agent (`None`: all).
@@ -611,12 +738,20 @@ impl Pool {
         wrong_secret: &[&str],
         agents: Option<&[&str]>,
     ) -> Pool {
-        Pool::build(name, Balancer::start(kind), n, wrong_secret, agents)
+        Pool::build(name, Balancer::start(kind), n, wrong_secret, agents, false)
+    }
+
+    /// As [`Pool::new`], every API (balancer and nodes) over HTTPS with the test CA's
+    /// certificates, the inventory trusting the test CA.
+    pub fn new_tls(name: &str, kind: Kind, n: usize, wrong_secret: &[&str]) -> Pool {
+        let cert = test_ca().loopback();
+        let balancer = Balancer::start_with(kind, &[], Some(&cert));
+        Pool::build(name, balancer, n, wrong_secret, None, true)
     }
 
     /// As [`Pool::new`], with a balancer the test started (configured its own way).
     pub fn with_balancer(name: &str, balancer: Balancer, n: usize, wrong_secret: &[&str]) -> Pool {
-        Pool::build(name, balancer, n, wrong_secret, None)
+        Pool::build(name, balancer, n, wrong_secret, None, false)
     }
 
     fn build(
@@ -625,8 +760,10 @@ impl Pool {
         n: usize,
         wrong_secret: &[&str],
         agents: Option<&[&str]>,
+        tls: bool,
     ) -> Pool {
         let kind = balancer.kind;
+        let cert = tls.then(|| test_ca().loopback());
         let dir = tempdir(name);
         let nodes = (1..=n)
             .map(|i| {
@@ -636,7 +773,12 @@ impl Pool {
                 } else {
                     BBB_SECRET
                 };
-                let bbb = Bbb::start(&dir.join(&h), secret, &format!("127.0.0.{}", 10 + i));
+                let bbb = Bbb::start_with(
+                    &dir.join(&h),
+                    secret,
+                    &format!("127.0.0.{}", 10 + i),
+                    cert.as_ref(),
+                );
                 (h, bbb)
             })
             .collect();
@@ -651,6 +793,9 @@ impl Pool {
             top_hosts: String::new(),
             tail: String::new(),
             fixtures: repo().join("tests/fixtures/pool"),
+            tls,
+            lb_ca_file: tls.then(|| test_ca().ca_file().display().to_string()),
+            bbb_ca_file: tls.then(|| test_ca().ca_file().display().to_string()),
         };
         pool.write();
         if kind == Kind::B3scale {
@@ -705,8 +850,19 @@ impl Pool {
 
     pub fn write(&self) {
         let fixtures = &self.fixtures;
+        let mut bbb_tls = String::new();
+        if self.tls {
+            bbb_tls.push_str("        bbb_scheme: https\n");
+        }
+        if let Some(ca) = &self.bbb_ca_file {
+            bbb_tls.push_str(&format!("        bbb_api_ca_file: {ca}\n"));
+        }
+        let lb_tls = self
+            .lb_ca_file
+            .as_ref()
+            .map_or(String::new(), |ca| format!("  ca_file: {ca}\n"));
         let mut y = format!(
-            "roles_path: {}\ntemplates_path: {}\nall:\n{}  children:\n    bbb:\n      roles: [bbb]\n      vars:\n        bbb_secret: {{secret: \"env:ROLLOUT_TEST_BBB_SECRET\"}}\n      hosts:\n",
+            "roles_path: {}\ntemplates_path: {}\nall:\n{}  children:\n    bbb:\n      roles: [bbb]\n      vars:\n        bbb_secret: {{secret: \"env:ROLLOUT_TEST_BBB_SECRET\"}}\n{bbb_tls}      hosts:\n",
             fixtures.join("roles").display(),
             fixtures.join("templates").display(),
             self.top_hosts
@@ -721,7 +877,7 @@ impl Pool {
             ));
         }
         y.push_str(&format!(
-            "balancer:\n  kind: {}\n  url: {}\n  secret: {{secret: \"env:ROLLOUT_TEST_LB_SECRET\"}}\n{}",
+            "balancer:\n  kind: {}\n  url: {}\n  secret: {{secret: \"env:ROLLOUT_TEST_LB_SECRET\"}}\n{lb_tls}{}",
             self.balancer.kind_name(),
             self.url.clone().unwrap_or_else(|| self.balancer.url()),
             self.extra
@@ -738,6 +894,8 @@ impl Pool {
             .env("ROLLOUT_TEST_BBB_SECRET", BBB_SECRET)
             .env("ROLLOUT_TEST_LB_SECRET", LB_SECRET)
             .env("ROLLOUT_STATE_DIR", self.dir.join("state"))
+            // For the fixture role's restart handler (python3 on the controller), not rollout.
+            .env("SSL_CERT_FILE", test_ca().ca_file())
             .env_remove("TERM")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -827,6 +985,29 @@ pub fn wait_until(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// nginx's `return 301 https://...$request_uri` in front of a service, as a stand-in: answers
+/// every request (after reading its body) with `301` to `to` + the request's path and query.
+/// Serves HTTPS with `tls` when given. `lab/emulators/redirector.py`.
+pub fn redirector(to: &str, tls: Option<&ServerCert>) -> Proc {
+    spawn("lab/emulators/redirector.py", &["--to", to], &[], tls)
+}
+
+/// A listener on `addr` that counts the connections made to it (and answers none), to
+/// prove that nothing was sent somewhere. Runs until the test process ends.
+pub fn counting_listener(addr: &str) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = std::net::TcpListener::bind(addr).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let c = count.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(conn);
+        }
+    });
+    (port, count)
 }
 
 /// A one-request-at-a-time HTTP server answering every request with `response` (raw HTTP),
