@@ -664,6 +664,7 @@ import random
 import re
 import secrets
 import signal
+import ssl
 import string
 import sys
 import threading
@@ -1407,12 +1408,30 @@ class Server(ThreadingHTTPServer):
         self.quiet = quiet
         super().__init__(address, Handler)
 
+    def finish_request(self, request, client_address):
+        if isinstance(request, ssl.SSLSocket):
+            request.settimeout(10)
+            try:
+                request.do_handshake()
+            except (ssl.SSLError, OSError):
+                return  # the client refused our certificate, or went away
+        super().finish_request(request, client_address)
+
 
 def parse_listen(value):
     host, sep, port = value.rpartition(":")
     if not sep or not host:
         raise argparse.ArgumentTypeError("expected ADDRESS:PORT, got %r" % value)
     return host.strip("[]"), int(port)
+
+
+def serve_tls(server, cert, key):
+    """Serves HTTPS on SERVER with CERT and KEY (PEM files), as the nginx in front of the real
+    system terminates TLS. The handshake runs in each request's own thread (a client that
+    refuses the certificate closes only its own connection)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    server.socket = ctx.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
 
 
 def build_arg_parser():
@@ -1432,6 +1451,8 @@ def build_arg_parser():
     p.add_argument("--end-delay", type=float, default=0.5,
                    help="seconds between an end call and the meeting's disappearance")
     p.add_argument("--quiet", action="store_true", help="no access log")
+    p.add_argument("--tls-cert", help="PEM certificate (chain): serve HTTPS, as the real system's nginx does")
+    p.add_argument("--tls-key", help="PEM private key of --tls-cert")
     return p
 
 
@@ -1449,6 +1470,8 @@ def main(argv=None):
     if emulator.config.secret == "":
         log("WARNING: securitySalt is empty: checksums are NOT checked (as in bbb-web)")
     servers = [Server(addr, emulator, quiet=args.quiet) for addr in listens]
+    for srv in servers if args.tls_cert else []:
+        serve_tls(srv, args.tls_cert, args.tls_key or args.tls_cert)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
