@@ -554,13 +554,7 @@ impl Balancer {
     /// `b3scalectl db migrate`: b3scale answers nothing about backends before it (as the
     /// role does on the balancer host).
     pub fn migrate(&self) {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .proxy(None)
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(10)))
-            .build()
-            .new_agent();
-        let mut r = agent
+        let mut r = agent()
             .post(&format!("{}/api/v1/ctrl/migrate", self.base()))
             .header("Authorization", &format!("Bearer {}", self.admin_token()))
             .send_empty()
