@@ -424,9 +424,7 @@ fn every_output_mode_status_and_the_journal_hold_no_spelling_of_a_secret() {
         "{env}"
     );
     let _ = std::fs::remove_dir_all(&pool.dir);
-
-#[path = "pool_support/mod.rs"]
-mod support;
+}
 
 /// Every TLS and redirect error of the one HTTP client, as the BBB API and both balancer
 /// clients report it: a certificate of an unknown CA (no `ca_file`, another CA's), a redirect
@@ -448,7 +446,12 @@ fn tls_and_redirect_errors_never_show_the_secret_or_a_checksum() {
     let trusted = Some(CaFile::read(&ca.ca_file()).unwrap());
     let other = Some(CaFile::read(&support::TestCa::new("another CA").ca_file()).unwrap());
     let cert = ca.loopback();
-    let node = support::Bbb::start_with(&support::tempdir("taint-tls"), SECRET, "127.0.0.1", Some(&cert));
+    let node = support::Bbb::start_with(
+        &support::tempdir("taint-tls"),
+        SECRET,
+        "127.0.0.1",
+        Some(&cert),
+    );
     let (port, _) = support::counting_listener("127.0.0.1:0");
     let cross = support::redirector(&format!("https://localhost:{port}"), None);
     let down = support::redirector(&format!("http://127.0.0.1:{port}"), Some(&cert));
