@@ -178,19 +178,101 @@ fn force_ends_the_class_then_restarts() {
     let pool = registered("hold-force", 2);
     let h01 = pool.node("h01");
     h01.meeting("history", 2);
+    let history = pool.balancer.history().len();
     let out = pool.run("apply", &["-e", DIALIN, "--force", "--output", "plain"], T);
     out.assert_no_secrets();
     assert_eq!(out.code, 0, "{}", out.all());
+    // Cordoned first, then the class ended, then back in service after its health check.
+    let cordoned = out.stdout.find("h01: cordoned\n");
+    let ending = out
+        .stdout
+        .find("h01: --force: ending 1 meeting(s), 2 participant(s)");
     assert!(
-        out.stdout
-            .contains("h01: --force: ending 1 meeting(s), 2 participant(s)")
-            && !out.stdout.contains("cordoned"),
+        cordoned.is_some() && ending.is_some() && cordoned < ending,
+        "{}",
+        out.all()
+    );
+    assert!(
+        out.stdout.contains(
+            "h01: cordoned, meetings ended (--force), applied and healthy; enabled again"
+        ),
         "{}",
         out.all()
     );
     assert!(!out.stdout.contains("held:"), "{}", out.all());
     assert_eq!(restarts(h01), 2);
     assert!(h01.meetings().is_empty());
+    assert_eq!(pool.balancer.state_of(h01).as_deref(), Some("enabled"));
+    // Only h01 left service, once.
+    assert_eq!(pool.balancer.max_out_of_service(history), 1);
+}
+
+/// Creates meeting `id` through Scalelite's front API (`/bigbluebutton/api/create`, signed
+/// with its LOADBALANCER_SECRET, as a Greenlight or Moodle would); whether it was created.
+fn create_via_balancer(pool: &Pool, id: &str) -> bool {
+    let front = format!("{}/bigbluebutton/api", pool.balancer.base());
+    let ep = rollout::bbb_api::Endpoint::new(&front, support::LB_SECRET);
+    let q = format!("meetingID={id}&name={id}&moderatorPW=mp&attendeePW=ap");
+    support::get(&ep.signed("create", &q)).contains("SUCCESS")
+}
+
+#[test]
+fn force_cordons_first_so_no_new_class_lands_between_the_end_and_the_restart() {
+    // One node: a class created through the balancer can land only on h01.
+    let pool = registered("hold-force-window", 1);
+    let h01 = pool.node("h01");
+    h01.meeting("physics", 2);
+    let child = pool.spawn("apply", &["-e", DIALIN, "--force", "--output", "plain"]);
+    // Once --force has ended the class, teachers keep starting classes through the balancer
+    // until the apply is over.
+    let mut created = Vec::new();
+    let mut refused = 0;
+    let mut ended = false;
+    let mut child = Some(child);
+    let mut out = None;
+    for i in 0.. {
+        ended = ended
+            || !h01
+                .meetings()
+                .iter()
+                .any(|m| m["meetingID"] == "physics" && m["hasBeenForciblyEnded"] == false);
+        let id = format!("new-{i}");
+        if ended {
+            if create_via_balancer(&pool, &id) {
+                created.push(id);
+            } else {
+                refused += 1;
+            }
+        }
+        let c = child.as_mut().unwrap();
+        if c.try_wait().unwrap().is_some() {
+            out = Some(support::finish(child.take().unwrap(), T));
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(i < 1200, "the apply did not end within a minute");
+    }
+    let out = out.unwrap();
+    out.assert_no_secrets();
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(restarts(h01), 2, "{}", out.all());
+    // The balancer refused classes while h01 was cordoned (the window was tried) ...
+    assert!(ended, "the class was not ended");
+    assert!(refused > 0, "no create fell into the window");
+    // ... and every class it did create is still running: none was cut off by the restart.
+    let running: Vec<String> = h01
+        .meetings()
+        .iter()
+        .filter(|m| m["hasBeenForciblyEnded"] == false)
+        .map(|m| m["meetingID"].as_str().unwrap_or_default().to_string())
+        .collect();
+    for id in &created {
+        assert!(
+            running.contains(id),
+            "{id}, created through the balancer during the apply, was cut off by the restart (running: {running:?}, refused {refused})\n{}",
+            out.all()
+        );
+    }
 }
 
 #[test]
@@ -289,7 +371,11 @@ fn drain_round_trip(kind: Kind) {
     assert_eq!(pool.balancer.max_out_of_service(history), 1);
     let out = pool.run("status", &["--output", "plain"], T);
     assert!(!out.stdout.contains("restart pending"), "{}", out.all());
-    assert!(!out.stdout.contains("rollout apply"), "{}", out.all());
+    assert!(
+        !out.stdout.contains("`rollout apply` since"),
+        "{}",
+        out.all()
+    );
 }
 
 #[test]

@@ -372,8 +372,11 @@ impl DrainJob {
             j.set(&node.host, Phase::Draining, "drain", None)?;
             if !already {
                 j.remember_was(&node.host, &was);
-                let _ = j.save();
             }
+            if server.as_ref().is_some_and(|s| s.state == State::Enabled) {
+                j.mark_set(&node.host, State::Cordoned, "drain");
+            }
+            j.save()?;
         }
         match &server {
             Some(s) => cordon(client.as_ref(), s).await?,

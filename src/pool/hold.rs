@@ -4,8 +4,9 @@
 //! (`getMeetings` with the node's secret, as `rollout drain` does). On a node with meetings
 //! those items are held back (the executor runs everything else, config-only changes
 //! included); what a held handler owed the node is kept in the pool's journal ([`owe`]) and
-//! run by the next apply that finds the node free ([`fill_owed`]). `--force` ends the
-//! meetings first, as `rollout drain --force` does.
+//! run by the next apply that finds the node free ([`fill_owed`]). `--force` cordons the
+//! node in the balancer first, then ends the meetings, as `rollout drain --force` does, and
+//! puts the node back after its health check, so no new class lands on it in between.
 //!
 //! A node whose meetings cannot be read counts as busy, never as free, unless nothing
 //! listens at its API address (the connection is refused or its name does not resolve: a
@@ -94,8 +95,8 @@ impl Guard {
     /// The guard for the run's BBB nodes: with a `balancer:` section its group's selected
     /// hosts, without one every host whose variables set `bbb_api_url` and `bbb_secret`.
     ///
-    /// With `--drain` it takes the pool's lock (waiting `run.lock_wait`) and holds it until
-    /// [`Guard::release`].
+    /// With `--drain`, or `--force` and a `balancer:` section, it takes the pool's lock
+    /// (waiting `run.lock_wait`) and holds it until [`Guard::release`].
     ///
     /// Errors: a node's balancer variables cannot be used (located diagnostics); `--drain`
     /// without a `balancer:` section; the pool's lock or journal.
@@ -151,6 +152,20 @@ impl Guard {
                     taken: Mutex::new(HashMap::new()),
                 })
             }
+            // `--force` cordons a busy node before it ends its meetings, and puts it back
+            // after its health check, as `--drain` does: no new class lands on it between
+            // the end and the restart. Its meetings end anyway, so no capacity limit.
+            Meetings::Force if cfg.is_some() => {
+                let lock = Lock::acquire(&prepared.state, "apply --force", run.lock_wait)?;
+                Some(Drainer {
+                    batch: Arc::new(Semaphore::new(Semaphore::MAX_PERMITS)),
+                    cordoning: tokio::sync::Mutex::new(()),
+                    timeout: None,
+                    journal: Mutex::new(lock.journal()?),
+                    lock: Mutex::new(Some(lock)),
+                    taken: Mutex::new(HashMap::new()),
+                })
+            }
             _ => None,
         };
         Ok(Guard {
@@ -169,7 +184,8 @@ impl Guard {
         })
     }
 
-    /// Gives up the pool's lock that `--drain` took (after the run's hosts are done).
+    /// Gives up the pool's lock that `--drain` or `--force` took (after the run's hosts are
+    /// done).
     pub fn release(&self) {
         if let Some(d) = &self.drain {
             d.lock.lock().expect("lock slot").take();
@@ -230,11 +246,108 @@ impl Guard {
         let forcing = self.policy == Meetings::Force && goal == Goal::Apply;
         let clearance = self.look(node, forcing, &note, events).await;
         match (&self.drain, clearance) {
-            (Some(d), Clearance::Hold(why)) if goal == Goal::Apply => {
+            (Some(d), Clearance::Hold(why))
+                if goal == Goal::Apply && matches!(self.policy, Meetings::Drain { .. }) =>
+            {
                 self.drain_node(d, node, why, events).await
             }
             (_, c) => c,
         }
+    }
+
+    /// `--force` on a busy node (`busy`: its meetings, `None` when they cannot be read):
+    /// cordon it first (with a `balancer:` section and the node registered), then end its
+    /// meetings, then let its apply run; it goes back into service in
+    /// [`MeetingGuard::finished`] after its health check. A node that cannot be cordoned is
+    /// held: ending its classes while new ones may land on it would cut those off too.
+    async fn force(
+        &self,
+        node: &Node,
+        busy: Option<Vec<crate::bbb_api::Meeting>>,
+        events: &UnboundedSender<Event>,
+    ) -> Clearance {
+        let host = node.host.as_str();
+        let what = busy.as_ref().map_or_else(
+            || "its meetings (unreadable)".to_string(),
+            |ms| format!("its {}", running(ms.len())),
+        );
+        let taken = match &self.drain {
+            Some(d) => match self.cordon_first(d, node, events).await {
+                Ok(t) => t.map(|t| (d, t)),
+                Err(e) => {
+                    return Clearance::Hold(format!(
+                        "--force: it must be cordoned before {what} are ended, and {e}"
+                    ));
+                }
+            },
+            None => None,
+        };
+        if busy.is_some() {
+            let watch = Watch {
+                poll: self.poll,
+                timeout: None,
+                force: true,
+            };
+            let state = "ending its meetings before the restart (--force)";
+            if let t @ Drained::TimedOut { .. } =
+                wait_empty(&self.api, node, watch, state, events).await
+            {
+                let back = match (&taken, self.client().await) {
+                    (Some((d, t)), Ok(c)) => {
+                        let back = self.back_in_service(d, c.as_ref(), node, &t.was).await;
+                        let _ = self.journal(d, host, Phase::Idle, None, None);
+                        format!("; {back}")
+                    }
+                    _ => String::new(),
+                };
+                return Clearance::Hold(format!(
+                    "--force could not end {what}: {}{back}",
+                    t.describe()
+                ));
+            }
+        }
+        if let Some((d, t)) = taken {
+            let _ = self.journal(d, host, Phase::Applying, None, None);
+            d.taken.lock().expect("taken").insert(host.to_string(), t);
+        }
+        Clearance::Go
+    }
+
+    /// Takes a node out of service for `--force`: `None` when it is not registered (the
+    /// balancer sends it nothing).
+    ///
+    /// Errors: the balancer or the journal, in words.
+    async fn cordon_first(
+        &self,
+        d: &Drainer,
+        node: &Node,
+        events: &UnboundedSender<Event>,
+    ) -> Result<Option<Taken>, String> {
+        let permit = d
+            .batch
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| e.to_string())?;
+        let client = self.client().await.map_err(|e| format!("cannot: {e}"))?;
+        let servers = client
+            .list()
+            .await
+            .map_err(|e| self.api.secrets.redact(&format!("cannot: {e}")))?;
+        let Some(server) = balancer::find(&servers, &node.desired.url).cloned() else {
+            return Ok(None);
+        };
+        let was = server.state.to_string();
+        self.take_out(d, client.as_ref(), &node.host, Some(&server), &was, events)
+            .await?;
+        let _ = events.send(Event::Progress {
+            host: node.host.clone(),
+            text: "cordoned".into(),
+        });
+        Ok(Some(Taken {
+            _permit: permit,
+            was,
+        }))
     }
 
     /// The decision without `--drain`: whether the node is free, or its meetings were ended.
@@ -247,22 +360,7 @@ impl Guard {
     ) -> Clearance {
         match meetings(&self.api, node).await {
             Ok(ms) if ms.is_empty() => Clearance::Go,
-            Ok(ms) if forcing => {
-                let watch = Watch {
-                    poll: self.poll,
-                    timeout: None,
-                    force: true,
-                };
-                let state = "ending its meetings before the restart (--force)";
-                match wait_empty(&self.api, node, watch, state, events).await {
-                    Drained::Empty { .. } => Clearance::Go,
-                    d @ Drained::TimedOut { .. } => Clearance::Hold(format!(
-                        "--force could not end its {}: {}",
-                        running(ms.len()),
-                        d.describe()
-                    )),
-                }
-            }
+            Ok(ms) if forcing => self.force(node, Some(ms), events).await,
             Ok(ms) => Clearance::Hold(running(ms.len())),
             Err(e) if e.nothing_listens => {
                 // A blank node (BBB not installed yet, nothing on its API port) or one whose
@@ -283,7 +381,7 @@ impl Guard {
                     note(format!(
                         "--force: its meetings cannot be read ({e}); going ahead"
                     ));
-                    Clearance::Go
+                    self.force(node, None, events).await
                 }
                 Ok(true) => Clearance::Hold(format!(
                     "its meetings cannot be read ({e}), so it counts as busy"
@@ -349,16 +447,11 @@ impl Guard {
             let was = server
                 .as_ref()
                 .map_or("unregistered".to_string(), |s| s.state.to_string());
-            if let Err(e) = self.journal(d, host, Phase::Draining, None, Some(&was)) {
-                return Clearance::Hold(format!("{why}; cannot drain it: {e}"));
-            }
-            if let Some(s) = &server {
-                progress("cordoning");
-                if let Err(e) = cordon(client.as_ref(), s).await {
-                    let e = self.api.secrets.redact(&e.to_string());
-                    let _ = self.journal(d, host, Phase::Idle, None, None);
-                    return Clearance::Hold(format!("{why}; cannot cordon it: {e}"));
-                }
+            if let Err(e) = self
+                .take_out(d, client.as_ref(), host, server.as_ref(), &was, events)
+                .await
+            {
+                return Clearance::Hold(format!("{why}; {e}"));
             }
             was
         };
@@ -382,7 +475,7 @@ impl Guard {
                 Clearance::Go
             }
             t @ Drained::TimedOut { .. } => {
-                let back = self.back_in_service(client.as_ref(), node, &was).await;
+                let back = self.back_in_service(d, client.as_ref(), node, &was).await;
                 let _ = self.journal(d, host, Phase::Idle, None, None);
                 Clearance::Hold(format!(
                     "{why}; the drain gave up: {}; {back}",
@@ -392,8 +485,64 @@ impl Guard {
         }
     }
 
+    /// Journals the node as draining (with the state it `was` in) and cordons `server`
+    /// (`None`: not registered, nothing to cordon), the cordon journaled first.
+    ///
+    /// Errors: the journal cannot be written, or the balancer refused (the node is journaled
+    /// idle again), in words.
+    async fn take_out(
+        &self,
+        d: &Drainer,
+        client: &dyn Balancer,
+        host: &str,
+        server: Option<&Server>,
+        was: &str,
+        events: &UnboundedSender<Event>,
+    ) -> Result<(), String> {
+        self.journal(d, host, Phase::Draining, None, Some(was))
+            .map_err(|e| format!("cannot drain it: {e}"))?;
+        let Some(s) = server else {
+            return Ok(());
+        };
+        if s.state == State::Enabled {
+            self.mark(d, host, State::Cordoned)
+                .map_err(|e| format!("cannot drain it: {e}"))?;
+        }
+        let _ = events.send(Event::Progress {
+            host: host.to_string(),
+            text: "cordoning".into(),
+        });
+        if let Err(e) = cordon(client, s).await {
+            let e = self.api.secrets.redact(&e.to_string());
+            let _ = self.journal(d, host, Phase::Idle, None, None);
+            return Err(format!("cannot cordon it: {e}"));
+        }
+        Ok(())
+    }
+
+    /// Journals that this apply is about to set `host`'s balancer state to `to`.
+    fn mark(&self, d: &Drainer, host: &str, to: State) -> Result<(), JournalError> {
+        let mut j = d.journal.lock().expect("journal");
+        j.mark_set(host, to, self.command());
+        j.save()
+    }
+
+    /// `apply --drain` or `apply --force`, as the journal names the command.
+    fn command(&self) -> &'static str {
+        match self.policy {
+            Meetings::Force => "apply --force",
+            _ => "apply --drain",
+        }
+    }
+
     /// Puts a node `--drain` cordoned back as it was before (`was`); what was done, in words.
-    async fn back_in_service(&self, client: &dyn Balancer, node: &Node, was: &str) -> String {
+    async fn back_in_service(
+        &self,
+        d: &Drainer,
+        client: &dyn Balancer,
+        node: &Node,
+        was: &str,
+    ) -> String {
         let servers = match client.list().await {
             Ok(s) => s,
             Err(e) => return self.api.secrets.redact(&format!("left cordoned: {e}")),
@@ -402,6 +551,9 @@ impl Guard {
             return "not registered".into();
         };
         match rules::enable::after_upgrade(was, s.state) {
+            Back::Enable if self.mark(d, &node.host, State::Enabled).is_err() => {
+                "left cordoned: the journal could not be written".into()
+            }
             Back::Enable => match client.set_state(s, State::Enabled).await {
                 Ok(_) => "enabled again".into(),
                 Err(e) => self.api.secrets.redact(&format!("left cordoned: {e}")),
@@ -469,11 +621,15 @@ impl Guard {
         }
         let _ = self.journal(d, host, Phase::Enabling, None, None);
         let back = match self.client().await {
-            Ok(c) => self.back_in_service(c.as_ref(), node, &taken.was).await,
+            Ok(c) => self.back_in_service(d, c.as_ref(), node, &taken.was).await,
             Err(e) => format!("left cordoned: {e}"),
         };
         let _ = self.journal(d, host, Phase::Idle, None, None);
-        note(format!("drained, applied and healthy; {back}"));
+        let how = match self.policy {
+            Meetings::Force => "cordoned, meetings ended (--force), applied and healthy",
+            _ => "drained, applied and healthy",
+        };
+        note(format!("{how}; {back}"));
     }
 }
 

@@ -19,6 +19,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::balancer::State;
+
 /// Why the journal or its lock cannot be used. Nothing in the pool is changed after one.
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
@@ -160,6 +162,85 @@ pub struct NodeRecord {
     /// its meetings). Independent of `phase`: the node stays in service meanwhile.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub owed: Vec<Owed>,
+    /// Who set the node's balancer state last, as far as rollout knows: a rollout run
+    /// (written before every cordon, enable or add rollout does), or a state rollout found
+    /// in the balancer without having set it (a person's: `rake servers:disable`,
+    /// `b3scalectl disable backend`). See [`crate::pool::rules::hands_off`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balancer: Option<StateMark>,
+}
+
+/// Who set a node's balancer state (see [`NodeRecord::balancer`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateMark {
+    /// The state: `enabled`, `cordoned` or `disabled` (rollout's words, [`State`]).
+    pub state: String,
+    /// Unix seconds when rollout set it, or first found it so.
+    pub at: u64,
+    /// Who set it.
+    #[serde(flatten)]
+    pub by: SetBy,
+}
+
+/// Who set a balancer state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "set_by", rename_all = "snake_case")]
+pub enum SetBy {
+    /// A rollout run: its user, controller and command (`rollout drain`), never arguments.
+    Rollout {
+        user: String,
+        host: String,
+        command: String,
+    },
+    /// Found so in the balancer by a rollout run that had not set it: someone else did.
+    Found,
+}
+
+impl StateMark {
+    /// The short form `rollout status` shows: `rollout drain, alice@ctl1, 2026-12-06 21:50
+    /// UTC`, or `outside rollout (found 2026-12-06 21:50 UTC)`.
+    pub fn short(&self) -> String {
+        match &self.by {
+            SetBy::Rollout {
+                user,
+                host,
+                command,
+            } => format!("{command}, {user}@{host}, {}", format_time(self.at)),
+            SetBy::Found => format!("outside rollout (found {})", format_time(self.at)),
+        }
+    }
+
+    /// Whether this record explains `state`: a record of rollout taking the node out covers
+    /// both out-of-service states (see [`crate::pool::rules::hands_off::owner`]).
+    pub fn explains(&self, state: State) -> bool {
+        match self.by {
+            SetBy::Rollout { .. } => (self.state == "enabled") == (state == State::Enabled),
+            SetBy::Found => self.state == state.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for StateMark {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.by {
+            SetBy::Rollout {
+                user,
+                host,
+                command,
+            } => write!(
+                f,
+                "set {} by `{command}` ({user} on {host}) at {}",
+                self.state,
+                format_time(self.at)
+            ),
+            SetBy::Found => write!(
+                f,
+                "set outside rollout (found {} in the balancer {})",
+                self.state,
+                format_time(self.at)
+            ),
+        }
+    }
 }
 
 /// A handler owed to a node (see [`NodeRecord::owed`]).
@@ -375,6 +456,7 @@ impl Journal {
             reason: None,
             last_rollout: None,
             owed: Vec::new(),
+            balancer: None,
         });
         rec.phase = phase;
         rec.since = now();
@@ -409,6 +491,7 @@ impl Journal {
             reason: None,
             last_rollout: None,
             owed: Vec::new(),
+            balancer: None,
         });
         let before = std::mem::take(&mut rec.owed);
         rec.owed = handlers
@@ -423,6 +506,62 @@ impl Journal {
                 reason: reason.to_string(),
             })
             .collect();
+    }
+
+    /// Records that this rollout run (`command`, e.g. `drain`) is about to set `host`'s
+    /// balancer state to `state`. Does not save: call [`Journal::save`] before the change.
+    pub fn mark_set(&mut self, host: &str, state: State, command: &str) {
+        let me = Holder::me(command);
+        self.mark(
+            host,
+            StateMark {
+                state: state.to_string(),
+                at: me.since,
+                by: SetBy::Rollout {
+                    user: me.user,
+                    host: me.host,
+                    command: me.command,
+                },
+            },
+        );
+    }
+
+    /// Records that `host` was found `state` in the balancer without rollout having set it;
+    /// keeps an earlier such record of the same state (and its time). Returns whether the
+    /// journal changed (then the caller saves).
+    pub fn mark_found(&mut self, host: &str, state: State) -> bool {
+        let state = state.to_string();
+        let known = self
+            .nodes
+            .get(host)
+            .and_then(|r| r.balancer.as_ref())
+            .is_some_and(|m| m.by == SetBy::Found && m.state == state);
+        if !known {
+            self.mark(
+                host,
+                StateMark {
+                    state,
+                    at: now(),
+                    by: SetBy::Found,
+                },
+            );
+        }
+        !known
+    }
+
+    fn mark(&mut self, host: &str, mark: StateMark) {
+        let rec = self.nodes.entry(host.to_string()).or_insert(NodeRecord {
+            phase: Phase::Idle,
+            since: now(),
+            by: "apply".into(),
+            run: None,
+            was: None,
+            reason: None,
+            last_rollout: None,
+            owed: Vec::new(),
+            balancer: None,
+        });
+        rec.balancer = Some(mark);
     }
 
     /// Remembers the balancer state a node had before rollout took it out.
@@ -479,8 +618,8 @@ impl std::fmt::Display for Holder {
 }
 
 impl Holder {
-    /// This process, running `command`.
-    fn me(command: &str) -> Holder {
+    /// This process, running `rollout {command}`.
+    pub fn me(command: &str) -> Holder {
         use std::os::unix::fs::MetadataExt;
         let user = std::env::var("USER")
             .or_else(|_| std::env::var("LOGNAME"))

@@ -27,6 +27,34 @@ use error::PoolError;
 use serde_json::{Map, Value};
 use std::time::Duration;
 
+/// Whether `host`'s balancer entry `server` is out of service by someone other than rollout
+/// ([`rules::hands_off::owner`]); if so, records that in the journal (found so, now, unless
+/// recorded already; the caller saves when this returns `Some((_, true))`) and returns the
+/// words for it (`cordoned outside rollout (found so in the balancer 2026-12-06 21:50 UTC)`)
+/// and whether the journal changed.
+pub fn set_outside(
+    journal: &mut journal::Journal,
+    host: &str,
+    server: &balancer::Server,
+) -> Option<(String, bool)> {
+    let rec = journal.nodes.get(host);
+    let owner = rules::hands_off::owner(
+        server.state,
+        rec.and_then(|r| r.balancer.as_ref()),
+        rec.is_some_and(|r| r.phase.holds_node()),
+    );
+    if owner != rules::hands_off::Owner::Person {
+        return None;
+    }
+    let changed = journal.mark_found(host, server.state);
+    let words = journal
+        .nodes
+        .get(host)
+        .and_then(|r| r.balancer.as_ref())
+        .map_or_else(|| server.state.to_string(), ToString::to_string);
+    Some((words, changed))
+}
+
 /// `rollout drain`: which nodes (`run.limit` is required), how long to wait for their
 /// meetings, and whether to end the meetings that are left.
 #[derive(Debug, Clone)]

@@ -10,7 +10,7 @@
 //! waited for at most `health_timeout`); otherwise its line is a failure naming the cause.
 
 use super::health::wait as health;
-use super::journal::Journal;
+use super::journal::{Journal, Lock};
 use super::rules::registration::{self, Applied, Decision, Entry, Held, Report, Seen};
 use super::{Node, nodes};
 use crate::app::{self, Prepared};
@@ -28,6 +28,8 @@ pub struct Registration {
     nodes: Vec<Node>,
     /// `-v`: retried balancer calls are told.
     verbose: bool,
+    /// How long to wait for the pool's lock (`--wait`; 60 s when not given).
+    lock_wait: Option<Duration>,
 }
 
 /// The registration of an apply, validated before any host is touched: `Ok(None)` when the
@@ -43,6 +45,7 @@ pub fn prepare(run: &app::Options, p: &Prepared) -> Result<Option<Registration>,
         cfg,
         nodes,
         verbose: run.verbose,
+        lock_wait: run.lock_wait,
     }))
 }
 
@@ -74,9 +77,19 @@ impl Registration {
             Ok(o) => o,
             Err(e) => return Some(unreached(e)),
         };
-        // The journal says which nodes `rollout drain` or an unfinished upgrade holds out;
-        // without it we cannot know what must stay out, so change nothing.
-        let journal = match Journal::load(&p.state) {
+        // The journal says which nodes `rollout drain` or an unfinished upgrade holds out,
+        // and which states rollout set (a node someone else took out stays out); without it
+        // we cannot know what must stay out, so change nothing. Every state rollout sets is
+        // written to it first, under the pool's lock.
+        let lock = match Lock::acquire(
+            &p.state,
+            "apply",
+            Some(self.lock_wait.unwrap_or(Duration::from_secs(60))),
+        ) {
+            Ok(l) => l,
+            Err(e) => return Some(unreached(e)),
+        };
+        let mut journal = match lock.journal() {
             Ok(j) => j,
             Err(e) => return Some(unreached(e)),
         };
@@ -84,14 +97,29 @@ impl Registration {
         for (i, applied, healthy) in self.check_health(secrets, results).await {
             let node = &self.nodes[i];
             let server = balancer::find(&opened.servers, &node.desired.url).cloned();
-            let held = journal
-                .nodes
-                .get(&node.host)
-                .filter(|r| r.phase.holds_node())
-                .map(|r| Held {
-                    phase: r.phase,
-                    by: r.by.as_str(),
+            let outside = server
+                .as_ref()
+                .and_then(|s| super::set_outside(&mut journal, &node.host, s));
+            if outside.as_ref().is_some_and(|(_, changed)| *changed)
+                && let Err(e) = journal.save()
+            {
+                out.push(Registered {
+                    host: node.host.clone(),
+                    ok: false,
+                    text: format!("left as it is: {e}"),
+                    outside: None,
                 });
+                continue;
+            }
+            let outside = outside.map(|(words, _)| words);
+            let outside_text = outside
+                .as_ref()
+                .map(|w| format!("{w}; `rollout undrain --limit {}` puts it back", node.host));
+            let rec = journal.nodes.get(&node.host).cloned();
+            let held = rec.as_ref().filter(|r| r.phase.holds_node()).map(|r| Held {
+                phase: r.phase,
+                by: r.by.as_str(),
+            });
             let seen = Seen {
                 health: healthy.as_ref().copied().map_err(String::as_str),
                 applied,
@@ -100,12 +128,14 @@ impl Registration {
                     differences: s.differences(&node.desired),
                 }),
                 held,
+                outside: outside_text.as_deref(),
             };
-            let r = carry_out(opened.client.as_ref(), node, server, seen).await;
+            let r = carry_out(opened.client.as_ref(), &mut journal, node, server, seen).await;
             out.push(Registered {
                 host: node.host.clone(),
                 ok: r.is_ok(),
                 text: r.unwrap_or_else(|e| secrets.redact(&e)),
+                outside,
             });
         }
         let balancer = match &opened.note {
@@ -165,15 +195,17 @@ impl Registration {
 }
 
 /// Carries out [`registration::decide`] for one node until it reports: `server` is its
-/// balancer entry (`None`: not registered), `seen` what the rule needs to know. A success
-/// that leaves the node enabled stands only once the balancer would route to it.
+/// balancer entry (`None`: not registered), `seen` what the rule needs to know. Every state
+/// it sets, and every add, is written to `journal` first. A success that leaves the node
+/// enabled stands only once the balancer would route to it.
 async fn carry_out(
     client: &dyn Balancer,
+    journal: &mut Journal,
     node: &Node,
     server: Option<Server>,
     seen: Seen<'_>,
 ) -> Report {
-    let (report, last) = decide_and_write(client, node, server, seen).await;
+    let (report, last) = decide_and_write(client, journal, node, server, seen).await;
     match (report, last) {
         (Ok(text), Some(s)) if s.state == State::Enabled => match client.routable(&s).await {
             Ok(()) => Ok(text),
@@ -187,23 +219,37 @@ async fn carry_out(
 /// it.
 async fn decide_and_write(
     client: &dyn Balancer,
+    journal: &mut Journal,
     node: &Node,
     mut server: Option<Server>,
     mut seen: Seen<'_>,
 ) -> (Report, Option<Server>) {
     loop {
         let action = registration::decide(&seen);
+        let mark = |journal: &mut Journal, to: State| {
+            journal.mark_set(&node.host, to, "apply");
+            journal.save().map_err(|e| format!("left as it is: {e}"))
+        };
         let step: std::result::Result<Server, String> = match (action, &server) {
             (Decision::Report(r), _) => return (r, server),
             (Decision::SetState { to, then, failed }, Some(s)) => {
+                if let Err(e) = mark(journal, to) {
+                    return (Err(e), server);
+                }
                 return match client.set_state(s, to).await {
                     Ok(s) => (then, Some(s)),
                     Err(e) => (Err(format!("{failed}{e}")), server),
                 };
             }
-            (Decision::Add, _) => client.add(&node.desired).await.inspect(|s| {
-                seen.entry = Entry::Added { state: s.state };
-            }),
+            (Decision::Add, _) => {
+                // Added out of service (Scalelite: disabled; b3scale: stopped).
+                if let Err(e) = mark(journal, State::Disabled) {
+                    return (Err(e), server);
+                }
+                client.add(&node.desired).await.inspect(|s| {
+                    seen.entry = Entry::Added { state: s.state };
+                })
+            }
             (Decision::Update(fields), Some(s)) => {
                 client.update(s, &node.desired).await.inspect(|s| {
                     seen.entry = Entry::Updated {

@@ -6,7 +6,7 @@
 use super::error::PoolError;
 use super::health::probe;
 use super::journal::{Journal, NodeRecord, format_time};
-use super::{Node, Pool};
+use super::{Node, Pool, rules};
 use crate::app;
 use crate::balancer::{Server, find};
 use crate::bbb_api::{BbbError, Health, participants};
@@ -54,6 +54,7 @@ pub async fn main(a: &app::Options) -> Result<StatusSummary, PoolError> {
             rows.push(Row {
                 host: format!("({})", host_of(&s.url)),
                 state: s.state.to_string(),
+                set_by: None,
                 online: s.online,
                 meetings: s.meetings.map(|m| m as usize),
                 participants: s.participants,
@@ -142,8 +143,22 @@ fn row(
         None => (None, None, None),
     };
     let last_rollout = rec.and_then(|r| r.last_rollout);
+    let set_by = server.and_then(|s| set_by(rec, s));
+    if server.is_some_and(|s| {
+        rules::hands_off::owner(
+            s.state,
+            rec.and_then(|r| r.balancer.as_ref()),
+            rec.is_some_and(|r| r.phase.holds_node()),
+        ) == rules::hands_off::Owner::Person
+    }) {
+        notes.push(format!(
+            "taken out of service outside rollout: rollout leaves it so; `rollout undrain --limit {}` puts it back",
+            node.host
+        ));
+    }
     Row {
         host: node.host.clone(),
+        set_by,
         state: match (reached, server) {
             (false, _) => "unknown".into(),
             (true, None) => "unregistered".into(),
@@ -156,6 +171,26 @@ fn row(
         last_rollout,
         last_rollout_text: last_rollout.map(format_time),
         note: (!notes.is_empty()).then(|| notes.join("; ")),
+    }
+}
+
+/// Who set `server`'s state, from the node's journal record (see [`Row::set_by`]).
+fn set_by(rec: Option<&NodeRecord>, server: &Server) -> Option<String> {
+    let mark = rec.and_then(|r| r.balancer.as_ref());
+    match mark {
+        Some(m) if m.explains(server.state) => Some(m.short()),
+        _ => {
+            let owner = rules::hands_off::owner(
+                server.state,
+                mark,
+                rec.is_some_and(|r| r.phase.holds_node()),
+            );
+            match owner {
+                rules::hands_off::Owner::Person => Some("outside rollout".into()),
+                rules::hands_off::Owner::Rollout => rec.map(|r| format!("rollout {}", r.by)),
+                rules::hands_off::Owner::InService => None,
+            }
+        }
     }
 }
 

@@ -1,10 +1,12 @@
 //! `rollout undrain`: puts nodes that `rollout drain` (or a failed upgrade) left out of
 //! service back into the balancer, each only after its health check passes, and marks them
-//! idle in the journal.
+//! idle in the journal. A node someone outside rollout took out of service
+//! ([`super::rules::hands_off`]) is put back only when `--limit` names it itself; one it
+//! selects through a group is reported and left.
 
 use super::error::{NodeError, PoolError};
 use super::journal::{Lock, Phase};
-use super::{Pool, need_limit};
+use super::{Pool, need_limit, rules};
 use crate::app;
 use crate::balancer::State;
 use crate::report::summary::UndrainSummary;
@@ -29,8 +31,29 @@ pub async fn main(a: &app::Options) -> Result<UndrainSummary, PoolError> {
     let mut out = UndrainSummary {
         enabled: Vec::new(),
         failed: Vec::new(),
+        left: Vec::new(),
     };
     for node in &pool.nodes {
+        // A person's state stays unless the operator named this node.
+        let outside = crate::balancer::find(&opened.servers, &node.desired.url)
+            .and_then(|s| super::set_outside(&mut journal, &node.host, s).map(|w| (s, w)));
+        if let Some((server, (words, changed))) = outside {
+            if changed {
+                journal.save()?;
+            }
+            if !rules::hands_off::names(a.limit.as_deref(), &node.host) {
+                rep.send(Event::NodeFinished {
+                    host: node.host.clone(),
+                    ok: true,
+                    text: format!(
+                        "left {}: {words}; selected only through a group, so not changed (`rollout undrain --limit {}` names it)",
+                        server.state, node.host
+                    ),
+                });
+                out.left.push(node.host.clone());
+                continue;
+            }
+        }
         let result: Result<String, NodeError> = async {
             let server =
                 crate::balancer::find(&opened.servers, &node.desired.url).ok_or_else(|| {
@@ -46,6 +69,8 @@ pub async fn main(a: &app::Options) -> Result<UndrainSummary, PoolError> {
                 NodeError::Other(format!("health check failed, left {}: {e}", server.state))
             })?;
             let enabled = if server.state != State::Enabled {
+                journal.mark_set(&node.host, State::Enabled, "undrain");
+                journal.save()?;
                 opened.client.set_state(server, State::Enabled).await?
             } else {
                 server.clone()

@@ -12,6 +12,10 @@ pub struct Row {
     pub host: String,
     /// enabled, cordoned, disabled, unregistered, or unknown (balancer unreachable).
     pub state: String,
+    /// Who set that state, as far as rollout's journal knows: `rollout drain, alice@ctl1,
+    /// 2026-12-06 21:50 UTC`, or `outside rollout (found 2026-12-06 21:50 UTC)` for a state
+    /// someone else set; `None` for an enabled node rollout has no record of.
+    pub set_by: Option<String>,
     pub online: Option<bool>,
     pub meetings: Option<usize>,
     pub participants: Option<u64>,
@@ -62,12 +66,13 @@ impl Summary for StatusSummary {
 /// The table as printed.
 pub fn table(rows: &[Row]) -> String {
     let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
-    let cells: Vec<[String; 8]> = rows
+    let cells: Vec<[String; 9]> = rows
         .iter()
         .map(|r| {
             [
                 r.host.clone(),
                 r.state.clone(),
+                opt(r.set_by.clone()),
                 opt(r
                     .online
                     .map(|o| if o { "online".into() } else { "offline".into() })),
@@ -82,6 +87,7 @@ pub fn table(rows: &[Row]) -> String {
     let head = [
         "HOST",
         "STATE",
+        "SET BY",
         "ONLINE",
         "MEETINGS",
         "PARTICIPANTS",
@@ -98,9 +104,9 @@ pub fn table(rows: &[Row]) -> String {
     let line = |c: &[String]| {
         let mut s = String::new();
         for (i, v) in c.iter().enumerate() {
-            if i == 7 {
+            if i == 8 {
                 s.push_str(v);
-            } else if (3..=4).contains(&i) {
+            } else if (4..=5).contains(&i) {
                 s.push_str(&format!("{v:>width$}  ", width = w[i]));
             } else {
                 s.push_str(&format!("{v:<width$}  ", width = w[i]));
@@ -124,6 +130,7 @@ mod tests {
         Row {
             host: host.into(),
             state: state.into(),
+            set_by: None,
             online: Some(true),
             meetings: Some(2),
             participants: Some(17),
@@ -149,9 +156,9 @@ mod tests {
         assert_eq!(
             s.plain(),
             "an upgrade started 1970-01-01 00:00 UTC has not finished; `rollout upgrade` resumes it\n\
-             HOST   STATE     ONLINE  MEETINGS  PARTICIPANTS  VERSION  LAST ROLLOUT          NOTE\n\
-             bbb1   enabled   online         2            17  -        1970-01-01 00:00 UTC\n\
-             bbb22  cordoned  online         2            17  -        1970-01-01 00:00 UTC  x\n"
+             HOST   STATE     SET BY  ONLINE  MEETINGS  PARTICIPANTS  VERSION  LAST ROLLOUT          NOTE\n\
+             bbb1   enabled   -       online         2            17  -        1970-01-01 00:00 UTC\n\
+             bbb22  cordoned  -       online         2            17  -        1970-01-01 00:00 UTC  x\n"
         );
         let v: serde_json::Value = serde_json::from_str(&json(&s)).unwrap();
         assert_eq!(v["event"], "status");

@@ -102,6 +102,10 @@ pub struct Registered {
     pub ok: bool,
     /// What was done, or why not (redacted).
     pub text: String,
+    /// Left out of service because someone outside rollout set it so: who set which state
+    /// (`cordoned outside rollout (found so in the balancer 2026-12-06 21:50 UTC)`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outside: Option<String>,
 }
 
 /// The balancer block of `rollout apply`.
@@ -123,6 +127,19 @@ impl Summary for RegistrationSummary {
         let w = self.nodes.iter().map(|n| n.host.len()).max().unwrap_or(4);
         for n in &self.nodes {
             out.push_str(&format!("  {:<w$}  {}\n", n.host, n.text));
+        }
+        let outside: Vec<&str> = self
+            .nodes
+            .iter()
+            .filter(|n| n.outside.is_some())
+            .map(|n| n.host.as_str())
+            .collect();
+        if !outside.is_empty() {
+            out.push_str(&format!(
+                "{} node(s) left out of service as someone outside rollout set them: {}\n",
+                outside.len(),
+                outside.join(", ")
+            ));
         }
         out
     }
@@ -168,12 +185,23 @@ pub struct UndrainSummary {
     pub enabled: Vec<String>,
     /// Nodes left out of service.
     pub failed: Vec<String>,
+    /// Nodes left out of service as someone outside rollout set them, because `--limit`
+    /// selected them only through a group (see `docs/pool.md`, "Hands off").
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub left: Vec<String>,
 }
 
 impl Summary for UndrainSummary {
     const EVENT: &'static str = "summary";
     fn plain(&self) -> String {
-        String::new()
+        if self.left.is_empty() {
+            return String::new();
+        }
+        format!(
+            "undrain: {} node(s) left out of service as someone outside rollout set them: {}\n",
+            self.left.len(),
+            self.left.join(", ")
+        )
     }
     fn exit(&self) -> Exit {
         Exit::failed_if(!self.failed.is_empty())
@@ -198,6 +226,10 @@ pub struct UpgradeSummary {
     pub failed: Vec<NodeFailure>,
     /// Not reached before the run stopped.
     pub not_started: Vec<String>,
+    /// Not upgraded because someone outside rollout took them out of service (left so),
+    /// with who set which state.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<NodeFailure>,
     /// Why the run stopped early, if it did.
     pub stopped: Option<String>,
 }
@@ -218,9 +250,18 @@ impl Summary for UpgradeSummary {
         if !self.not_started.is_empty() {
             out.push_str(&format!(", {} not started", self.not_started.len()));
         }
+        if !self.skipped.is_empty() {
+            out.push_str(&format!(
+                ", {} skipped (out of service as someone outside rollout set it)",
+                self.skipped.len()
+            ));
+        }
         out.push('\n');
         for f in &self.failed {
             out.push_str(&format!("  {}: FAILED: {}\n", f.host, f.reason));
+        }
+        for f in &self.skipped {
+            out.push_str(&format!("  {}: {}\n", f.host, f.reason));
         }
         if let Some(s) = &self.stopped {
             out.push_str(&format!("stopped: {s}\n"));
@@ -266,6 +307,7 @@ mod tests {
             already_upgraded: vec![],
             failed: vec![],
             not_started: vec![],
+            skipped: vec![],
             stopped: None,
         };
         assert_eq!(s.exit(), Exit::Ok);

@@ -570,6 +570,66 @@ impl Balancer {
         })
     }
 
+    /// A person takes `bbb` out of service through the balancer's own API, as its tools do:
+    /// Scalelite's `POST updateServer` with `state: disable` (what the API offers for
+    /// `rake servers:disable`), b3scale's `PATCH /api/v1/backends/ID` with `admin_state:
+    /// stopped` (what `b3scalectl disable backend` sends). Not rollout's code.
+    pub fn take_out_by_hand(&self, bbb: &Bbb) {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .proxy(None)
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(10)))
+            .build()
+            .new_agent();
+        let me = self
+            .listed()
+            .into_iter()
+            .find(|s| {
+                let url = match self.kind {
+                    Kind::Scalelite => s["url"].as_str(),
+                    Kind::B3scale => s["bbb"]["host"].as_str(),
+                };
+                url.map(|u| u.trim_end_matches('/')) == Some(bbb.api().as_str())
+            })
+            .expect("the node is registered");
+        let id = me["id"].as_str().unwrap().to_string();
+        let (status, body) = match self.kind {
+            Kind::Scalelite => {
+                use sha2::Digest;
+                let sum = sha2::Sha256::digest(format!("updateServer{LB_SECRET}").as_bytes());
+                let hex: String = sum.iter().map(|b| format!("{b:02x}")).collect();
+                let url = format!("{}/scalelite/api/updateServer?checksum={hex}", self.base());
+                let body = serde_json::json!({"id": id, "server": {"state": "disable"}});
+                let mut r = agent
+                    .post(&url)
+                    .header("Content-Type", "application/json")
+                    .send(body.to_string())
+                    .unwrap();
+                (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+            }
+            Kind::B3scale => {
+                let url = format!("{}/api/v1/backends/{id}", self.base());
+                let body = serde_json::json!({"admin_state": "stopped"});
+                let mut r = agent
+                    .patch(&url)
+                    .header("Authorization", &format!("Bearer {}", self.admin_token()))
+                    .header("Content-Type", "application/json")
+                    .send(body.to_string())
+                    .unwrap();
+                (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+            }
+        };
+        assert_eq!(status, 200, "taking the node out by hand: {body}");
+    }
+
+    /// The state a person's `take_out_by_hand` leaves, as `states` names it.
+    pub fn by_hand_state(&self) -> &'static str {
+        match self.kind {
+            Kind::Scalelite => "disabled",
+            Kind::B3scale => "cordoned",
+        }
+    }
+
     /// The balancer's states by BBB API URL (normalized: enabled, cordoned, disabled), read
     /// once through its real API (see `listed`).
     pub fn states(&self) -> Vec<(String, String)> {

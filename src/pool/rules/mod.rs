@@ -7,6 +7,7 @@
 pub mod drain;
 pub mod enable;
 pub mod failures;
+pub mod hands_off;
 pub mod next_batch;
 pub mod registration;
 pub mod resume;

@@ -75,6 +75,9 @@ pub struct Seen<'a> {
     pub applied: Applied,
     pub entry: Entry,
     pub held: Option<Held<'a>>,
+    /// The node is out of service by someone else's doing ([`super::hands_off`]): who set it,
+    /// in words, with how to put it back. Such a node is updated but left out of service.
+    pub outside: Option<&'a str>,
 }
 
 /// The line reported for the node: `Ok` when it is registered as it should be, `Err` the
@@ -113,11 +116,11 @@ pub fn decide(seen: &Seen<'_>) -> Decision {
                 failed: "registered, but not enabled: ".into(),
             },
         },
-        (Entry::Updated { state, fields }, ..) => settle(*state, held, Some(fields)),
+        (Entry::Updated { state, fields }, ..) => settle(*state, held, seen.outside, Some(fields)),
         (Entry::Listed { differences, .. }, Ok(()), None) if !differences.is_empty() => {
             Decision::Update(differences.clone())
         }
-        (Entry::Listed { state, .. }, Ok(()), None) => settle(*state, held, None),
+        (Entry::Listed { state, .. }, Ok(()), None) => settle(*state, held, seen.outside, None),
         (Entry::Absent, Ok(()), None) => Decision::Add,
         (Entry::Absent, Err(e), _) => {
             Decision::Report(Err(format!("NOT registered: health check failed: {e}")))
@@ -148,8 +151,14 @@ pub fn decide(seen: &Seen<'_>) -> Decision {
     }
 }
 
-/// A registered, healthy node whose fields are right: enabled unless the journal holds it.
-fn settle(state: State, held: Option<String>, updated: Option<&[&str]>) -> Decision {
+/// A registered, healthy node whose fields are right: enabled unless the journal holds it or
+/// someone outside rollout took it out (`outside`).
+fn settle(
+    state: State,
+    held: Option<String>,
+    outside: Option<&str>,
+    updated: Option<&[&str]>,
+) -> Decision {
     let mut text: Vec<String> = updated
         .map(|f| format!("updated {}", f.join(", ")))
         .into_iter()
@@ -165,6 +174,10 @@ fn settle(state: State, held: Option<String>, updated: Option<&[&str]>) -> Decis
         }
         (st, Some(h)) => {
             text.push(format!("left {st}: {h}"));
+            Decision::Report(Ok(text.join("; ")))
+        }
+        (st, None) if outside.is_some() => {
+            text.push(format!("left {st}: {}", outside.unwrap_or_default()));
             Decision::Report(Ok(text.join("; ")))
         }
         (st, None) => {

@@ -108,6 +108,33 @@ fn registration_table() {
             applied,
             entry,
             held,
+            outside: None,
+        };
+        assert_eq!(decide(&seen), want, "{seen:?}");
+    }
+}
+
+#[test]
+fn a_node_someone_else_took_out_is_updated_but_left_out() {
+    const BY_HAND: Option<&str> = Some("cordoned outside rollout (found so)");
+    #[rustfmt::skip]
+    let rows: Vec<(Entry, Option<Held<'static>>, Decision)> = vec![
+        (listed(Cordoned, &[]), None, ok("left cordoned: cordoned outside rollout (found so)")),
+        (listed(Disabled, &[]), None, ok("left disabled: cordoned outside rollout (found so)")),
+        (listed(Cordoned, &["tag"]), None, Decision::Update(vec!["tag"])),
+        (updated(Cordoned, &["tag"]), None, ok("updated tag; left cordoned: cordoned outside rollout (found so)")),
+        // a hold of rollout's own reads first
+        (listed(Cordoned, &[]), DRAIN, ok("left cordoned: drained by rollout drain")),
+        // enabled again by the person: nothing to keep
+        (listed(Enabled, &[]), None, ok("unchanged (enabled)")),
+    ];
+    for (entry, held, want) in rows {
+        let seen = Seen {
+            health: HEALTHY,
+            applied: Applied::Ok,
+            entry,
+            held,
+            outside: BY_HAND,
         };
         assert_eq!(decide(&seen), want, "{seen:?}");
     }

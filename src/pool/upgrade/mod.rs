@@ -80,8 +80,13 @@ async fn run(
     let fmt = a.run.output;
     let opened = pool.open().await?;
     let client = opened.client.clone();
-    check_budget(a.max_failures, &pool, &opened.servers, &journal)?;
-    let begun = begin(&pool, &journal)?;
+    // Nodes someone outside rollout took out of service are skipped, as they are.
+    let mut skipped = outside(&opened.servers, &journal, pool.nodes.iter())?;
+    check_budget(a.max_failures, &pool, &opened.servers, &journal, &skipped)?;
+    let mut begun = begin(&pool, &journal)?;
+    begun
+        .queue
+        .retain(|n| !skipped.iter().any(|(h, _)| *h == n.host));
     let rep = Reporter::start(Settings::new(
         fmt,
         a.run.verbose,
@@ -94,6 +99,8 @@ async fn run(
     if let Some(note) = begun.resume_note() {
         rep.note(None, note);
     }
+    let mut tally = Tally::default();
+    tally.skip(&rep, std::mem::take(&mut skipped));
     let opts = NodeOpts {
         watch: Watch {
             poll: Duration::from_secs_f64(pool.cfg.poll_interval),
@@ -103,17 +110,30 @@ async fn run(
         verbose: a.run.verbose,
     };
     let mut queue = begun.queue;
-    let mut tally = Tally::default();
     let mut index = 0;
     while !queue.is_empty() {
-        let next = next_batch(&pool, client.as_ref(), &batches, index, &mut queue).await;
+        let next = next_batch(
+            &pool,
+            client.as_ref(),
+            &journal,
+            &batches,
+            index,
+            &mut queue,
+        )
+        .await;
         let batch = match next {
-            Ok(b) => b,
+            Ok((b, skipped)) => {
+                tally.skip(&rep, skipped);
+                b
+            }
             Err(stop) => {
                 tally.stop = Some(stop);
                 break;
             }
         };
+        if batch.is_empty() {
+            continue;
+        }
         let names: Vec<&str> = batch.iter().map(|(n, _)| n.host.as_str()).collect();
         let names = names.join(", ");
         if a.pause
@@ -140,19 +160,56 @@ async fn run(
     Ok(finish(fmt, &journal, tally, begun.done, &queue))
 }
 
+/// The nodes among `nodes` that someone outside rollout took out of service
+/// ([`super::set_outside`]), with who set which state, in words; the journal records them
+/// as found so.
+///
+/// Errors: the journal cannot be written.
+fn outside<'a>(
+    servers: &[Server],
+    journal: &SharedJournal,
+    nodes: impl Iterator<Item = &'a Node>,
+) -> Result<Vec<(String, String)>, JournalError> {
+    let mut j = journal.lock().expect("journal lock");
+    let mut out = Vec::new();
+    let mut changed = false;
+    for n in nodes {
+        let Some(server) = find(servers, &n.desired.url) else {
+            continue;
+        };
+        if let Some((words, c)) = super::set_outside(&mut j, &n.host, server) {
+            changed |= c;
+            out.push((
+                n.host.clone(),
+                format!(
+                    "skipped, left {}: {words}; `rollout undrain --limit {}` puts it back",
+                    server.state, n.host
+                ),
+            ));
+        }
+    }
+    if changed {
+        j.save()?;
+    }
+    Ok(out)
+}
+
 /// Refuses (exit 2, before the journal or the balancer is changed) a `--max-failures` that
-/// capacity would cut short; see [`failures::reachable`].
+/// capacity would cut short; see [`failures::reachable`]. Nodes `skipped` (out of service
+/// by someone else's doing) are not queued and stay out of service.
 fn check_budget(
     max_failures: usize,
     pool: &Pool,
     servers: &[Server],
     journal: &SharedJournal,
+    skipped: &[(String, String)],
 ) -> Result<(), PoolError> {
     let j = journal.lock().expect("journal lock");
     let queued: Vec<&Node> = pool
         .nodes
         .iter()
         .filter(|n| j.in_open_run(&n.host).map(|r| r.phase) != Some(Phase::Done))
+        .filter(|n| !skipped.iter().any(|(h, _)| *h == n.host))
         .collect();
     let out_but_queued = queued
         .iter()
@@ -231,12 +288,26 @@ impl Begun {
 #[derive(Default)]
 struct Tally {
     upgraded: Vec<String>,
+    /// Host and why it was skipped (out of service by someone else's doing).
+    skipped: Vec<(String, String)>,
     /// Host and the redacted reason.
     failed: Vec<(String, String)>,
     stop: Option<Stop>,
 }
 
 impl Tally {
+    /// Reports and counts nodes skipped because someone outside rollout took them out.
+    fn skip(&mut self, rep: &Reporter, skipped: Vec<(String, String)>) {
+        for (host, text) in skipped {
+            rep.send(Event::NodeFinished {
+                host: host.clone(),
+                ok: true,
+                text: text.clone(),
+            });
+            self.skipped.push((host, text));
+        }
+    }
+
     /// Reports a batch's results (in inventory order) and counts them.
     fn record(
         &mut self,
@@ -269,20 +340,28 @@ impl Tally {
 }
 
 /// Takes the next batch off the front of `queue`, as the batch size and
-/// [`rules::next_batch::next_batch`] allow, with each node's balancer entry; the reason to
-/// stop when it can take none.
+/// [`rules::next_batch::next_batch`] allow, with each node's balancer entry, and the queued
+/// nodes someone outside rollout took out of service since the run began (taken off the
+/// queue, skipped); the reason to stop when it can take none.
 async fn next_batch(
     pool: &Pool,
     client: &dyn Balancer,
+    journal: &SharedJournal,
     batches: &Batches,
     index: usize,
     queue: &mut VecDeque<Node>,
-) -> Result<Vec<(Node, Option<Server>)>, Stop> {
+) -> Result<(Vec<(Node, Option<Server>)>, Vec<(String, String)>), Stop> {
     let size = batches.size(index, pool.nodes.len());
     let servers = client
         .list()
         .await
         .map_err(|e| Stop::Balancer(e.to_string()))?;
+    let skipped =
+        outside(&servers, journal, queue.iter()).map_err(|e| Stop::Balancer(e.to_string()))?;
+    queue.retain(|n| !skipped.iter().any(|(h, _)| *h == n.host));
+    if queue.is_empty() {
+        return Ok((Vec::new(), skipped));
+    }
     let capacity = Capacity {
         in_service: servers.iter().filter(|s| s.in_service()).count(),
         min_in_service: pool.cfg.min_in_service,
@@ -296,13 +375,14 @@ async fn next_batch(
         })
         .collect();
     let taken = rules::next_batch::next_batch(size, capacity, &queued)?;
-    Ok(queue
+    let batch = queue
         .drain(..taken)
         .map(|node| {
             let server = find(&servers, &node.desired.url).cloned();
             (node, server)
         })
-        .collect())
+        .collect();
+    Ok((batch, skipped))
 }
 
 /// Upgrades the nodes of one batch at once; their results in inventory order.
@@ -367,6 +447,11 @@ fn finish(
             .map(|(host, reason)| NodeFailure { host, reason })
             .collect(),
         not_started,
+        skipped: tally
+            .skipped
+            .into_iter()
+            .map(|(host, reason)| NodeFailure { host, reason })
+            .collect(),
         stopped: tally.stop.map(|s| s.to_string()),
     }
 }

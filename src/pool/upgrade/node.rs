@@ -100,6 +100,13 @@ impl NodeRun<'_> {
         });
     }
 
+    /// Journals that this upgrade is about to set the node's balancer state to `to`.
+    fn mark_set(&self, to: State) -> Result<(), JournalError> {
+        let mut j = self.journal.lock().expect("journal lock");
+        j.mark_set(self.host(), to, "upgrade");
+        j.save()
+    }
+
     /// Journals the node as failed in `phase` and returns the failure saying so.
     fn fail(&self, phase: &'static str, reason: String) -> UpgradeFailure {
         let failure = UpgradeFailure::Phase { phase, reason };
@@ -123,6 +130,9 @@ impl NodeRun<'_> {
         j.set(host, Phase::Draining, "upgrade", None)?;
         if let Some(rec) = j.nodes.get_mut(host) {
             rec.was = Some(was.clone());
+        }
+        if server.is_some_and(|s| s.state == State::Enabled) {
+            j.mark_set(host, State::Cordoned, "upgrade");
         }
         j.save()?;
         Ok(was)
@@ -199,6 +209,8 @@ impl NodeRun<'_> {
             .unwrap_or_default();
         let back = enable::after_upgrade(was, server.state);
         if back == Back::Enable {
+            self.mark_set(State::Enabled)
+                .map_err(|e| self.fail("enabling", e.to_string()))?;
             let enabled = self
                 .client
                 .set_state(&server, State::Enabled)
@@ -239,11 +251,15 @@ impl NodeRun<'_> {
                 .update(s, desired)
                 .await
                 .map_err(|e| self.fail("updating the registration", e.to_string())),
-            None => self
-                .client
-                .add(desired)
-                .await
-                .map_err(|e| self.fail("registering", e.to_string())),
+            None => {
+                // Added out of service (Scalelite: disabled; b3scale: stopped).
+                self.mark_set(State::Disabled)
+                    .map_err(|e| self.fail("registering", e.to_string()))?;
+                self.client
+                    .add(desired)
+                    .await
+                    .map_err(|e| self.fail("registering", e.to_string()))
+            }
         }
     }
 }
