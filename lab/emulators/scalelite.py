@@ -37,7 +37,12 @@ real ones):
     than LOAD_JOIN_BUFFER_TIME minutes (15), times load_multiplier;
     SERVER_HEALTHY_THRESHOLD (1) / SERVER_UNHEALTHY_THRESHOLD (2); a cordoned
     server whose load is 0 becomes disabled; disabled servers carry no load.
-    bbb_version comes from the API index's <bbbVersion>.
+    bbb_version comes from the API index's <bbbVersion>. An online server that
+    fails SERVER_UNHEALTHY_THRESHOLD polls in a row goes offline ("Panicking and
+    setting offline"): the meetings Scalelite created on it are destroyed and
+    `end` (with their moderatorPW) is sent to it for each; the history entry
+    carries "meetings_ended". The poll interval is --poll-interval (env
+    POLL_INTERVAL; real default 60 s, the `poll[interval]` task argument).
   - updateServer state=disable on a loaded server does NOT end meetings in the
     real API (only `rake servers:disable` does, after asking "yes"); the real
     Scalelite then refuses joins to those meetings. The emulator does the same
@@ -348,6 +353,7 @@ class Scalelite:
         self.history = []
         # meetingID -> (server id, voice bridge), for meetings created through the front API
         self.meetings = {}
+        self.moderator_pws = {}  # meetingID -> moderatorPW given to create (Meeting#moderator_pw)
         self._stop = threading.Event()
         self._poll_lock = threading.Lock()
         self._thread = None
@@ -431,6 +437,7 @@ class Scalelite:
                                   s.request_timeout).findtext("bbbVersion") or ""
             except (OSError, BBBError, ValueError):
                 pass
+        to_end = []
         with self.lock:
             server = self.servers.get(sid)
             if server is None:
@@ -439,11 +446,20 @@ class Scalelite:
             if error is None:
                 self._apply_success(server, result)
             else:
-                self._apply_failure(server, error)
+                to_end = self._apply_failure(server, error)
             if version is not None:
                 server["bbb_version"] = version
             if (display_state(server), server["online"]) != before:
-                self._record(server, "poll")
+                extra = {"meetings_ended": len(to_end)} if to_end else {}
+                self._record(server, "poll", **extra)
+        # poll.rake: a server taken offline has its meetings destroyed in Scalelite and
+        # `end` sent to it for each, one failure not stopping the others.
+        for mid, mpw in to_end:
+            try:
+                bbb_get(encode_bbb_uri("end", url, secret, s.outgoing_algorithm,
+                                       [("meetingID", mid), ("password", mpw or "")]), s.request_timeout)
+            except (OSError, BBBError, ValueError) as e:
+                self.log("WARNING: Could not end meeting id=%s: %s" % (mid, e))
 
     def _load_from(self, root):
         s = self.settings
@@ -479,16 +495,27 @@ class Scalelite:
         server.update(meetings=r["meetings"], users=r["users"], largest_meeting=r["largest"], videos=r["videos"])
 
     def _apply_failure(self, server, error):
+        """A failed poll (called under self.lock). After SERVER_UNHEALTHY_THRESHOLD
+        failures in a row an online server goes offline and its meetings are cleared:
+        returns [(meetingID, moderatorPW)] of the meetings Scalelite had on it, destroyed
+        here, for the caller to `end` on the server (poll.rake does both)."""
         self.log("Failed to get server id=%s status: %s" % (server["id"], error))
         server["healthy_counter"] = 0
         if not server["online"]:
-            return
+            return []
         server["unhealthy_counter"] += 1
         if server["unhealthy_counter"] < self.settings.unhealthy_threshold:
-            return
+            return []
         self.log("Server id=%s is unhealthy. Panicking and setting offline..." % server["id"])
+        cleared = [mid for mid, (sid, _) in self.meetings.items() if sid == server["id"]]
+        to_end = []
+        for mid in cleared:
+            self.log("Clearing Meeting id=%s" % mid)
+            del self.meetings[mid]
+            to_end.append((mid, self.moderator_pws.pop(mid, None)))
         server.update(healthy_counter=0, unhealthy_counter=0, load=None, online=False,
                       meetings=0, users=0, largest_meeting=0, videos=0)
+        return to_end
 
     # -- HTTP routing ---------------------------------------------------------
     def route(self, method, path, query, headers, body):
@@ -702,6 +729,7 @@ class Scalelite:
             except BBBError as e:
                 return xml_error("internalError", str(e))
             self.meetings[mid] = (server["id"], bridge)
+            self.moderator_pws[mid] = dict(params).get("moderatorPW")
             url, secret = server["url"], server["secret"]
         forward = [(k, v) for k, v in params if k not in ("checksum", "voiceBridge")] + [("voiceBridge", bridge)]
         target = encode_bbb_uri("create", url, secret, self.settings.outgoing_algorithm, forward)

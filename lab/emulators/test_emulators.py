@@ -462,6 +462,33 @@ class ScaleliteTest(unittest.TestCase):
         self.app.poll_once()
         self.assertEqual(self.state_of(sid)["online"], "offline")
 
+    def test_offline_server_has_its_meetings_cleared_and_ended(self):
+        # poll.rake: after SERVER_UNHEALTHY_THRESHOLD (2) failed polls the server goes offline,
+        # Scalelite forgets the meetings it created there and sends `end` for each.
+        self.enabled_node(self.bbb_base)
+        self.assertEqual(self.front_create("c1").findtext("returncode"), "SUCCESS")
+        self.assertIn("c1", self.app.meetings)
+        # The poller's getMeetings fails (bbb-web restarting behind nginx); `end` still reaches it.
+        broken = scalelite.BBBError
+        real_get = scalelite.bbb_get
+
+        def failing_get(url, timeout):
+            if "/getMeetings?" in url:
+                raise broken("internalError: down")
+            return real_get(url, timeout)
+        scalelite.bbb_get = failing_get
+        self.addCleanup(setattr, scalelite, "bbb_get", real_get)
+        self.app.poll_once()
+        self.assertIn("c1", self.app.meetings)  # one failure: still online
+        self.app.poll_once()
+        self.assertNotIn("c1", self.app.meetings)
+        sid = self.call("getServers")[1][0]["id"]
+        self.assertEqual(self.state_of(sid)["online"], "offline")
+        history = json.loads(http("GET", self.base + "/emulator/history")[2])
+        self.assertEqual(history[-1].get("meetings_ended"), 1, history[-1])
+        info = self.bbb.xml("getMeetingInfo", "meetingID=c1")
+        self.assertEqual(info.findtext("hasBeenForciblyEnded"), "true", ET.tostring(info))
+
     def test_errors_as_the_controller_returns_them(self):
         self.assertEqual(self.call("getServerInfo", query="id=nope"),
                          (404, {"error": "Couldn't find server with id=nope"}))
