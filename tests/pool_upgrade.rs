@@ -423,3 +423,48 @@ fn pause_asks_before_each_further_batch_and_a_no_stops_the_rollout() {
         pool.balancer.assert_state(bbb, Some("enabled"));
     }
 }
+
+#[test]
+fn an_upgraded_node_counts_as_back_only_once_the_balancer_reports_it_online() {
+    // Scalelite polls every 4 s, each poll giving up after 1 s (CONNECT_TIMEOUT): h01's
+    // services are down for 11 s of its upgrade, two polls fail, and Scalelite takes it
+    // offline; after its enable it is offline until the next poll. Two nodes and
+    // min_in_service 1: counting h01 as back at once would leave none to take h02 out.
+    let mut pool = Pool::new("upgrade-online", Kind::Scalelite, 2, &[]);
+    pool.balancer = support::Balancer::scalelite_with("4", &[("CONNECT_TIMEOUT", "1")]);
+    pool.write();
+    let out = pool.run("apply", &["--output", "plain"], Duration::from_secs(60));
+    assert_eq!(out.code, 0, "{}", out.all());
+    pool.balancer.wait_polled();
+    pool.set_host_var("h01", "upgrade_downtime: 11");
+    let history = pool.balancer.history().len();
+    let out = pool.run("upgrade", &["--output", "plain"], Duration::from_secs(120));
+    out.assert_no_secrets();
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stdout
+            .contains("h01: enabled, waiting for the balancer to report it online"),
+        "{}",
+        out.all()
+    );
+    assert!(
+        out.stdout.contains("upgrade: 2 node(s) upgraded"),
+        "{}",
+        out.all()
+    );
+    // Scalelite did take h01 offline, and never had both nodes out of service at once.
+    let h = pool.balancer.history();
+    assert!(
+        h.iter().skip(history).any(|e| e["online"] == false),
+        "h01 never went offline: {h:?}"
+    );
+    let mut out_of_service: std::collections::BTreeMap<String, bool> = Default::default();
+    for e in h.iter().skip(history) {
+        let id = e["id"].as_str().unwrap().to_string();
+        out_of_service.insert(id, e["state"] != "enabled" || e["online"] == false);
+        assert!(
+            out_of_service.values().filter(|o| **o).count() <= 1,
+            "two nodes out of service at once: {h:?}"
+        );
+    }
+}

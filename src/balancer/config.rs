@@ -11,11 +11,12 @@
 //!   poll_interval: 5                # seconds between meeting checks while draining (default 5)
 //! ```
 //!
-//! Also `request_timeout` (seconds per HTTP request, default 10), `health_timeout` (seconds a
-//! node may take to pass its health check after an apply, default 60), `rake_command`
-//! (default `docker exec -i scalelite-api bundle exec rake`) and `ca_file` (a PEM file of the
-//! CA certificates the balancer's HTTPS certificate must chain to, instead of the built-in
-//! web roots; relative to the inventory's folder). Unknown keys are errors.
+//! Also `online_timeout` (seconds an upgraded node may take to be listed online again,
+//! default 180), `request_timeout` (seconds per HTTP request, default 10), `health_timeout`
+//! (seconds a node may take to pass its health check after an apply, default 60),
+//! `rake_command` (default `docker exec -i scalelite-api bundle exec rake`) and `ca_file` (a PEM
+//! file of the CA certificates the balancer's HTTPS certificate must chain to, instead of the
+//! built-in web roots; relative to the inventory's folder). Unknown keys are errors.
 
 mod keys;
 
@@ -68,6 +69,10 @@ pub struct BalancerConfig {
     pub request_timeout: u64,
     /// Seconds a node may take to pass its health check after an apply (default 60).
     pub health_timeout: u64,
+    /// Seconds an upgraded, enabled node may take until the balancer reports it in service
+    /// (Scalelite: `online` after its next poll, every 60 s by default; b3scale: its node
+    /// state `ready`); default 180. Until then the next batch counts it out of service.
+    pub online_timeout: u64,
     /// The command that runs Scalelite's rake on `host` (default
     /// `docker exec -i scalelite-api bundle exec rake`).
     pub rake_command: String,
@@ -112,6 +117,7 @@ pub fn load(inv: &Inventory) -> Result<Option<BalancerConfig>, Diagnostic> {
         poll_interval: s.number("poll_interval", 5.0, 0.05)?,
         request_timeout: s.integer("request_timeout", 10, 1)?,
         health_timeout: s.integer("health_timeout", 60, 0)?,
+        online_timeout: s.integer("online_timeout", 180, 0)?,
         rake_command: s
             .string("rake_command")?
             .unwrap_or_else(|| "docker exec -i scalelite-api bundle exec rake".into()),

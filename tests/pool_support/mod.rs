@@ -419,6 +419,29 @@ pub struct Balancer {
 }
 
 impl Balancer {
+    /// A Scalelite emulator polling every `poll_interval` seconds, with extra settings `env`
+    /// (its real configuration variables, e.g. `CONNECT_TIMEOUT`).
+    pub fn scalelite_with(poll_interval: &str, env: &[(&str, &str)]) -> Balancer {
+        let mut all = vec![("LOADBALANCER_SECRET", LB_SECRET)];
+        all.extend_from_slice(env);
+        let proc = spawn(
+            "lab/emulators/scalelite.py",
+            &[
+                "--listen",
+                "127.0.0.1:0",
+                "--poll-interval",
+                poll_interval,
+                "--quiet",
+            ],
+            &all,
+        );
+        Balancer {
+            kind: Kind::Scalelite,
+            proc,
+            token: std::sync::OnceLock::new(),
+        }
+    }
+
     pub fn start(kind: Kind) -> Balancer {
         Balancer::start_with(kind, &[], None)
     }

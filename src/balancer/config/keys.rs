@@ -21,6 +21,7 @@ const KEYS: &[&str] = &[
     "poll_interval",
     "request_timeout",
     "health_timeout",
+    "online_timeout",
     "rake_command",
     "ca_file",
 ];
@@ -39,6 +40,7 @@ enum Key {
     PollInterval,
     RequestTimeout,
     HealthTimeout,
+    OnlineTimeout,
     RakeCommand,
     CaFile,
 }

@@ -223,9 +223,14 @@ impl NodeRun<'_> {
                 .await
                 .map_err(|e| self.fail("enabling", format!("enabled, but NOT routable: {e}")))?;
         }
+        let online = if back != Back::AsBefore {
+            self.wait_online().await
+        } else {
+            String::new()
+        };
         Ok(if back != Back::AsBefore {
             format!(
-                "upgraded, healthy and enabled; {} step(s) changed{version}",
+                "upgraded, healthy and enabled; {} step(s) changed{version}{online}",
                 result.changed
             )
         } else {
@@ -234,6 +239,38 @@ impl NodeRun<'_> {
                 server.state, result.changed
             )
         })
+    }
+
+    /// Waits until the balancer lists the enabled node in service (enabled and not offline:
+    /// Scalelite marks it online only at its next poll), reading its list every
+    /// `poll_interval` for up to `online_timeout`, so the next batch counts it as back only
+    /// when the balancer does. Returns what the node's closing message adds: nothing, or
+    /// that the balancer has not reported it online yet (the next batch then counts it out
+    /// of service, as the balancer lists it).
+    async fn wait_online(&self) -> String {
+        let cfg = &self.pool.cfg;
+        let limit = std::time::Duration::from_secs(cfg.online_timeout);
+        let pause = std::time::Duration::from_secs_f64(cfg.poll_interval);
+        let start = std::time::Instant::now();
+        let mut told = false;
+        loop {
+            if let Ok(servers) = self.client.list().await
+                && find(&servers, &self.node.desired.url).is_some_and(Server::in_service)
+            {
+                return String::new();
+            }
+            if start.elapsed() >= limit {
+                return format!(
+                    "; the balancer has not reported it online within {}: the next batch counts it out of service",
+                    crate::pool::human(limit)
+                );
+            }
+            if !told {
+                self.progress("enabled, waiting for the balancer to report it online");
+                told = true;
+            }
+            tokio::time::sleep(pause.min(limit.saturating_sub(start.elapsed()))).await;
+        }
     }
 
     /// Brings the node's registration in line with the inventory: kept, updated or added.
