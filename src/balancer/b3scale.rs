@@ -473,6 +473,7 @@ pub fn parse_backend(v: &Value) -> std::result::Result<Server, String> {
         bbb_version: None,
         meetings: count("meetings_count"),
         participants: count("attendees_count"),
+        unadmitted: s("admin_state") == Some("init"),
     })
 }
 

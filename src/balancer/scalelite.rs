@@ -265,6 +265,7 @@ pub fn parse_server(v: &Value) -> std::result::Result<Server, String> {
         bbb_version: opt_string("bbb_version"),
         meetings: None,
         participants: None,
+        unadmitted: false,
     })
 }
 

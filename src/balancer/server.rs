@@ -56,6 +56,11 @@ pub struct Server {
     pub meetings: Option<u64>,
     /// Participants on the node, as the balancer counts them (b3scale's `attendees_count`).
     pub participants: Option<u64>,
+    /// Registered but never admitted by anyone: b3scale's `admin_state: init`, a backend its
+    /// node agent (`b3scaleagent -a`) registered, waiting to be put into service. Out of
+    /// service, but nobody's decision to keep it out (false for Scalelite, whose servers
+    /// have no such state).
+    pub unadmitted: bool,
 }
 
 /// What a node should look like in the balancer.
@@ -88,6 +93,7 @@ impl Server {
             bbb_version: None,
             meetings: None,
             participants: None,
+            unadmitted: false,
         }
     }
 

@@ -37,6 +37,10 @@ pub fn set_outside(
     host: &str,
     server: &balancer::Server,
 ) -> Option<(String, bool)> {
+    // A backend its node agent registered and nobody has admitted yet is rollout's to admit.
+    if server.unadmitted {
+        return None;
+    }
     let rec = journal.nodes.get(host);
     let owner = rules::hands_off::owner(
         server.state,

@@ -145,11 +145,12 @@ fn row(
     let last_rollout = rec.and_then(|r| r.last_rollout);
     let set_by = server.and_then(|s| set_by(rec, s));
     if server.is_some_and(|s| {
-        rules::hands_off::owner(
-            s.state,
-            rec.and_then(|r| r.balancer.as_ref()),
-            rec.is_some_and(|r| r.phase.holds_node()),
-        ) == rules::hands_off::Owner::Person
+        !s.unadmitted
+            && rules::hands_off::owner(
+                s.state,
+                rec.and_then(|r| r.balancer.as_ref()),
+                rec.is_some_and(|r| r.phase.holds_node()),
+            ) == rules::hands_off::Owner::Person
     }) {
         notes.push(format!(
             "taken out of service outside rollout: rollout leaves it so; `rollout undrain --limit {}` puts it back",
@@ -179,6 +180,7 @@ fn set_by(rec: Option<&NodeRecord>, server: &Server) -> Option<String> {
     let mark = rec.and_then(|r| r.balancer.as_ref());
     match mark {
         Some(m) if m.explains(server.state) => Some(m.short()),
+        _ if server.unadmitted => None,
         _ => {
             let owner = rules::hands_off::owner(
                 server.state,
