@@ -290,6 +290,7 @@ fn every_result_object_has_exactly_its_documented_fields() {
                 host: "bbb1".into(),
                 ok: true,
                 text: "registered and enabled".into(),
+                outside: None,
             }],
             reached: true,
         }),
@@ -300,6 +301,7 @@ fn every_result_object_has_exactly_its_documented_fields() {
         summary::json(&UndrainSummary {
             enabled: vec!["bbb1".into()],
             failed: vec![],
+            left: vec![],
         }),
         summary::json(&UpgradeSummary {
             upgraded: vec!["bbb1".into()],
@@ -309,6 +311,7 @@ fn every_result_object_has_exactly_its_documented_fields() {
                 reason: "health check failed".into(),
             }],
             not_started: vec![],
+            skipped: vec![],
             stopped: None,
         }),
         summary::json(&StatusSummary {
@@ -325,6 +328,7 @@ fn every_result_object_has_exactly_its_documented_fields() {
                 bbb_version: Some("3.0.4".into()),
                 last_rollout: Some(1764410640),
                 last_rollout_text: None,
+                set_by: None,
                 note: None,
             }],
         }),
