@@ -422,7 +422,11 @@ impl Balancer {
     /// A Scalelite emulator polling every `poll_interval` seconds, with extra settings `env`
     /// (its real configuration variables, e.g. `CONNECT_TIMEOUT`).
     pub fn scalelite_with(poll_interval: &str, env: &[(&str, &str)]) -> Balancer {
-        let mut all = vec![("LOADBALANCER_SECRET", LB_SECRET)];
+        // As the roles deploy it (`scalelite_server_id_is_hostname: true`).
+        let mut all = vec![
+            ("LOADBALANCER_SECRET", LB_SECRET),
+            ("SERVER_ID_IS_HOSTNAME", "true"),
+        ];
         all.extend_from_slice(env);
         let proc = spawn(
             "lab/emulators/scalelite.py",
@@ -434,11 +438,13 @@ impl Balancer {
                 "--quiet",
             ],
             &all,
+            None,
         );
         Balancer {
             kind: Kind::Scalelite,
             proc,
             token: std::sync::OnceLock::new(),
+            scheme: "http",
         }
     }
 
