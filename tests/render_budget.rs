@@ -25,23 +25,34 @@ fn project(dir: &Path, value: &str) {
     .unwrap();
 }
 
-/// Runs `rollout plan` on a project whose variable `big` is `value`; returns the exit code,
-/// stderr and the CPU time (user + system) the process used. CPU time, not wall time: the
-/// budget is the rendering thread's CPU time, and on a loaded machine wall time says nothing
-/// about it.
-// The child is reaped by wait4 (for its rusage), not by Child::wait.
-#[allow(clippy::zombie_processes)]
-fn plan(value: &str, name: &str) -> (i32, String, Duration) {
-    use std::io::Read;
-    use std::os::unix::process::ExitStatusExt;
+/// A fresh scratch folder for the test `name`.
+fn scratch(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("rollout-budget-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// Runs `rollout plan` on a project whose variable `big` is `value` (see [`plan_in`]).
+fn plan(value: &str, name: &str) -> (i32, String, Duration) {
+    let dir = scratch(name);
     project(&dir, value);
+    plan_in(&dir)
+}
+
+/// Runs `rollout plan inventory.yml` in `dir` under `ulimit -v` (2 GiB), then removes `dir`;
+/// returns the exit code, stderr and the CPU time (user + system) the process used. CPU time,
+/// not wall time: the budget is the rendering thread's CPU time, and on a loaded machine wall
+/// time says nothing about it.
+// The child is reaped by wait4 (for its rusage), not by Child::wait.
+#[allow(clippy::zombie_processes)]
+fn plan_in(dir: &Path) -> (i32, String, Duration) {
+    use std::io::Read;
+    use std::os::unix::process::ExitStatusExt;
     let mut child = Command::new("sh")
         .arg("-c")
         .arg("ulimit -v 2097152; exec \"$0\" plan inventory.yml")
         .arg(env!("CARGO_BIN_EXE_rollout"))
-        .current_dir(&dir)
+        .current_dir(dir)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -60,7 +71,7 @@ fn plan(value: &str, name: &str) -> (i32, String, Duration) {
     let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
     assert_eq!(pid, child.id() as i32, "wait4");
     let cpu = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(dir);
     let status = std::process::ExitStatus::from_raw(status);
     (
         status.code().unwrap_or(-1),
@@ -134,25 +145,15 @@ fn a_step_argument_and_a_template_are_named_with_their_place_and_host() {
             "./roles/r/steps.yml:2:34: rendering template x.j2 for host h1",
         ),
     ] {
-        let dir =
-            std::env::temp_dir().join(format!("rollout-budget-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = scratch(name);
         project(&dir, "small");
         std::fs::write(dir.join("roles/r/steps.yml"), step).unwrap();
         if let Some(t) = templ {
             std::fs::create_dir_all(dir.join("templates")).unwrap();
             std::fs::write(dir.join("templates/x.j2"), t).unwrap();
         }
-        let out = Command::new("sh")
-            .arg("-c")
-            .arg("ulimit -v 2097152; exec \"$0\" plan inventory.yml")
-            .arg(env!("CARGO_BIN_EXE_rollout"))
-            .current_dir(&dir)
-            .output()
-            .unwrap();
-        let _ = std::fs::remove_dir_all(&dir);
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+        let (code, err, _) = plan_in(&dir);
+        assert_eq!(code, 2, "{name}: {err}");
         assert!(
             err.starts_with(&format!("error: {at} needs more than")),
             "{name}: {err}"
