@@ -436,11 +436,11 @@ fn new_env() -> Environment<'static> {
     env.add_filter("xml_escape", |s: String| xml_escape(&s));
     env.add_filter("bool", ansible_bool);
     // `{{ b3scale_api_jwt_secret | b3scale_token(inventory_hostname, 'b3scale:node') }}`: a
-    // b3scale API token that never changes (see `balancer::b3scale::static_token`).
+    // b3scale API token that never changes (see `jwt::static_token`).
     env.add_filter(
         "b3scale_token",
         |secret: String, sub: String, scope: String| -> Result<String, minijinja::Error> {
-            crate::balancer::b3scale::static_token(&secret, &sub, &scope)
+            crate::jwt::static_token(&secret, &sub, &scope)
                 .map_err(|m| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, m))
         },
     );
