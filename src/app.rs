@@ -57,7 +57,7 @@ pub struct Prepared {
     /// The run's one connector (SSH or local per host), shared by every part of the run.
     pub connector: Arc<dyn Connector>,
     /// Where the pool's lock and journal live (the inventory's `state:`).
-    pub state: crate::pool::state::Backend,
+    pub state: crate::state::Backend,
 }
 
 /// Why a run stopped before its end.
@@ -79,7 +79,7 @@ pub fn load(o: &Options, run_vars: &Map<String, Value>) -> Result<Prepared, Vec<
     };
     let extra_vars = crate::extra_vars::load(&o.extra_vars).map_err(|d| vec![d])?;
     let inv = inventory::load_with(&o.inventory, &extra_vars, &ansible).map_err(|d| vec![d])?;
-    let state = crate::pool::state::Backend::load(&inv).map_err(|d| vec![d])?;
+    let state = crate::state::Backend::load(&inv).map_err(|d| vec![d])?;
     let hosts: Vec<&Host> = inventory::select(&inv, o.limit.as_deref())
         .map_err(|e| vec![Diagnostic::file(&o.inventory, e)])?;
     let role_names: Vec<&String> = hosts.iter().flat_map(|h| h.roles.iter()).collect();

@@ -18,8 +18,6 @@
 
 use crate::pool::journal::{Holder, JournalError, NodeRecord, Run};
 use postgres::Client;
-use postgres::config::{Host, SslMode};
-use std::str::FromStr;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -58,79 +56,7 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// How often an idle session checks its connection.
 const HEARTBEAT: Duration = Duration::from_secs(1);
 
-/// A validated `state:` of `backend: postgresql`.
-#[derive(Clone)]
-pub struct Settings {
-    config: postgres::Config,
-    tls: bool,
-    /// The pool's name in the database.
-    pub pool: String,
-}
-
-impl Settings {
-    /// Reads the connection URL (`postgresql://...` or `key=value ...`, as libpq) of pool
-    /// `pool`.
-    ///
-    /// # Errors
-    /// Not a URL the client can use, no host, or a TCP host without `sslmode`; the text
-    /// never repeats the URL.
-    pub fn parse(url: &str, pool: String) -> Result<Settings, String> {
-        let mut config = postgres::Config::from_str(url).map_err(|_| {
-            "not a PostgreSQL connection URL (postgresql://USER:PASSWORD@HOST:PORT/DATABASE?sslmode=require, or host=/run/postgresql user=... for a Unix socket)".to_string()
-        })?;
-        if config.get_hosts().is_empty() {
-            return Err("names no host (postgresql://USER@HOST/DATABASE, or `host=/run/postgresql` for a Unix socket)".into());
-        }
-        let all_sockets = config
-            .get_hosts()
-            .iter()
-            .all(|h| matches!(h, Host::Unix(_)));
-        let tls = match config.get_ssl_mode() {
-            SslMode::Disable => false,
-            SslMode::Require => true,
-            // `prefer` (also the default): silently without TLS when the server has none.
-            _ if all_sockets => false,
-            _ => return Err("says neither sslmode=require (TLS, the server's certificate verified) nor sslmode=disable (no TLS: a trusted network only) for a TCP host".into()),
-        };
-        if config.get_user().is_none() {
-            return Err("names no user (postgresql://USER@HOST/DATABASE)".into());
-        }
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(Duration::from_secs(10));
-        }
-        if config.get_application_name().is_none() {
-            config.application_name("rollout");
-        }
-        config.keepalives(true);
-        config.keepalives_idle(Duration::from_secs(30));
-        Ok(Settings { config, tls, pool })
-    }
-
-    /// The password, in the spellings it may show up in (for redaction); none without one.
-    pub fn password_spellings(&self) -> Vec<String> {
-        self.config
-            .get_password()
-            .map(|p| String::from_utf8_lossy(p).into_owned())
-            .filter(|p| p.len() >= 4)
-            .map(|p| crate::secret::spellings(&p))
-            .unwrap_or_default()
-    }
-
-    /// The advisory lock key of the pool: the first 8 bytes of SHA-256 of
-    /// `rollout pool NAME`, as a signed 64-bit number.
-    pub fn key(&self) -> i64 {
-        pool_key(&self.pool)
-    }
-}
-
-/// See [`Settings::key`].
-pub fn pool_key(pool: &str) -> i64 {
-    use sha2::Digest;
-    let d = sha2::Sha256::digest(format!("rollout pool {pool}").as_bytes());
-    let mut b = [0u8; 8];
-    b.copy_from_slice(&d[..8]);
-    i64::from_be_bytes(b)
-}
+pub use crate::state::{Settings, pool_key};
 
 /// The key of the transaction lock under which the schema is created or migrated.
 fn schema_key() -> i64 {
