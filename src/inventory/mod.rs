@@ -10,6 +10,7 @@ mod groups;
 mod load;
 mod refs;
 mod select;
+mod settings;
 
 pub use address::ssh_destination;
 pub use file::Connection;
