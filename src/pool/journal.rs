@@ -482,17 +482,10 @@ impl Journal {
             }
             return;
         }
-        let rec = self.nodes.entry(host.to_string()).or_insert(NodeRecord {
-            phase: Phase::Idle,
-            since: now(),
-            by: "apply".into(),
-            run: None,
-            was: None,
-            reason: None,
-            last_rollout: None,
-            owed: Vec::new(),
-            balancer: None,
-        });
+        let rec = self
+            .nodes
+            .entry(host.to_string())
+            .or_insert_with(NodeRecord::untouched);
         let before = std::mem::take(&mut rec.owed);
         rec.owed = handlers
             .iter()
@@ -550,17 +543,10 @@ impl Journal {
     }
 
     fn mark(&mut self, host: &str, mark: StateMark) {
-        let rec = self.nodes.entry(host.to_string()).or_insert(NodeRecord {
-            phase: Phase::Idle,
-            since: now(),
-            by: "apply".into(),
-            run: None,
-            was: None,
-            reason: None,
-            last_rollout: None,
-            owed: Vec::new(),
-            balancer: None,
-        });
+        let rec = self
+            .nodes
+            .entry(host.to_string())
+            .or_insert_with(NodeRecord::untouched);
         rec.balancer = Some(mark);
     }
 
@@ -840,6 +826,24 @@ pub fn format_time(secs: u64) -> String {
     match i64::try_from(secs).map(jiff::Timestamp::from_second) {
         Ok(Ok(t)) => t.strftime("%Y-%m-%d %H:%M UTC").to_string(),
         _ => format!("{secs} s after 1970-01-01 UTC"),
+    }
+}
+
+impl NodeRecord {
+    /// A node no run has taken out of service yet: idle since now, first met by `apply`
+    /// (an owed restart or a balancer state found there).
+    fn untouched() -> NodeRecord {
+        NodeRecord {
+            phase: Phase::Idle,
+            since: now(),
+            by: "apply".into(),
+            run: None,
+            was: None,
+            reason: None,
+            last_rollout: None,
+            owed: Vec::new(),
+            balancer: None,
+        }
     }
 }
 
