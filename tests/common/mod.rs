@@ -59,6 +59,20 @@ impl Drop for Lab {
     /// Labs go down when their test ends (fewer idle hosts for the tests after it);
     /// `ROLLOUT_LAB_KEEP=1` keeps them for inspection.
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // What the lab's apt proxy said, for a failure CI shows only once: its error
+            // log names a refused or broken fetch that made apt on a host fail or hang.
+            for f in ["acng/log/apt-cacher.err", "acng/out.log"] {
+                if let Ok(t) = std::fs::read_to_string(self.state.join(f)) {
+                    let lines: Vec<&str> = t.lines().collect();
+                    eprintln!(
+                        "lab {}: last lines of {f}:\n{}",
+                        self.name,
+                        lines[lines.len().saturating_sub(40)..].join("\n")
+                    );
+                }
+            }
+        }
         if std::env::var("ROLLOUT_LAB_KEEP").as_deref() != Ok("1") {
             let _ = Command::new(repo().join("lab/lab"))
                 .args(["down", "--name", &self.name])
@@ -166,12 +180,29 @@ pub fn without_scripts(out: &str, last: usize) -> String {
     lines[lines.len().saturating_sub(last)..].join("\n")
 }
 
-/// A failed run's output for an assertion message (see [`without_scripts`]).
+/// A failed run's output for an assertion message (see [`without_scripts`]). The lines that
+/// say what went wrong (FAILED, UNREACHABLE, error, timed out) and stderr come first, the
+/// whole stdout last: CI shows only the head and tail of a long failure message, and twelve
+/// hosts' step lines would push the cause out of both.
 pub fn brief(stdout: &str, stderr: &str) -> String {
+    let cause: Vec<&str> = stdout
+        .lines()
+        .filter(|l| !l.starts_with("    |"))
+        .filter(|l| {
+            let low = l.to_ascii_lowercase();
+            l.contains("FAILED")
+                || l.contains("UNREACHABLE")
+                || low.contains("error")
+                || low.contains("timed out")
+                || low.contains(" hosts, ")
+        })
+        .collect();
     format!(
-        "stdout:\n{}\nstderr:\n{}",
+        "what went wrong:\n{}\nstderr:\n{}\nstdout:\n{}\nwhat went wrong (again):\n{}",
+        cause.join("\n"),
+        without_scripts(stderr, usize::MAX),
         without_scripts(stdout, usize::MAX),
-        without_scripts(stderr, usize::MAX)
+        cause.join("\n"),
     )
 }
 
