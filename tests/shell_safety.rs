@@ -333,8 +333,15 @@ fn apt_waits_for_the_dpkg_lock_and_retries() {
     sb.stub("sleep", 0, "");
     sb.apply_ok(&a);
     let calls = sb.calls("apt-get");
-    assert_eq!(calls.len(), 3, "{calls:?}");
+    // Three tries to fetch the package (the third succeeds), then the install.
+    assert_eq!(calls.len(), 4, "{calls:?}");
     assert!(calls.iter().all(|c| c.contains(&"install".to_string())));
+    assert!(
+        calls[..3]
+            .iter()
+            .all(|c| c.contains(&"--download-only".to_string()))
+    );
+    assert!(!calls[3].contains(&"--download-only".to_string()));
     assert!(calls.iter().all(waits_for_the_lock), "{calls:?}");
     assert_eq!(sb.calls("sleep"), [argv(&["10"]), argv(&["10"])]);
     drop(sb);
@@ -373,4 +380,43 @@ fn apt_waits_for_the_dpkg_lock_and_retries() {
         );
     }
     assert!(err.contains("Could not get lock"), "{err}");
+}
+
+/// Every network phase of `apt` runs under the 300 s watchdog (`timeout`), so a fetch that
+/// hangs behind a proxy (apt's http method can wait forever) fails and is retried; the
+/// install itself, where dpkg runs, never does: a killed dpkg would leave half-configured
+/// packages. Here `timeout` is a stub that records and runs the command it guards.
+#[test]
+fn apt_fetches_under_a_watchdog_and_installs_without_one() {
+    let sb = Sandbox::new("apt-watchdog");
+    sb.stub("apt-get", 0, "");
+    sb.stub_script("timeout", "shift 3; exec \"$@\"");
+    let a = action(
+        "apt",
+        json!({"name": ["coturn"], "update_cache": true, "cache_valid_time": 0}),
+    );
+    sb.apply_ok(&a);
+    let guarded: Vec<String> = sb
+        .calls("timeout")
+        .iter()
+        .map(|c| {
+            assert_eq!(c[..3], argv(&["-k", "10", "300"]), "{c:?}");
+            assert_eq!(c[3], "apt-get");
+            let verb = c.iter().find(|w| *w == "update" || *w == "install");
+            let dl = c.iter().any(|w| w == "--download-only");
+            format!(
+                "{}{}",
+                verb.unwrap(),
+                if dl { " --download-only" } else { "" }
+            )
+        })
+        .collect();
+    assert_eq!(guarded, ["update", "install --download-only"]);
+    let installs: Vec<_> = sb
+        .calls("apt-get")
+        .into_iter()
+        .filter(|c| c.contains(&"install".to_string()))
+        .collect();
+    assert_eq!(installs.len(), 2, "{installs:?}");
+    assert!(!installs[1].contains(&"--download-only".to_string()));
 }

@@ -247,9 +247,11 @@ impl Kind for Apt {
             // connection; apt's http method then waited forever (no Acquire timeout ends it).
             // On the lab, after the first round, 9 of 72 parallel updates hung with pipelining
             // and 1 of 84 without; right after the proxy started, 7 of 12 hung either way. So
-            // no pipelining, and `update` gets a watchdog: a hung update becomes a failure and
-            // is retried.
-            "export DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=a\n__rl_apt() { n=0; w=; [ \"$1\" != update ] || w='timeout -k 10 300'; until $w apt-get -q -y -o DPkg::Lock::Timeout=600 -o Acquire::http::Timeout=30 -o Acquire::https::Timeout=30 -o Acquire::http::Pipeline-Depth=0 -o Acquire::Retries=3 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \"$@\"; do rc=$?; n=$((n+1)); [ $n -lt 3 ] || return 1; if [ $rc = 124 ]; then rc='timed out after 300 s'; else rc=\"exit code $rc\"; fi; echo \"apt-get $1 failed ($rc), retrying ($n)\" >&2; sleep 10; done; }\n",
+            // no pipelining, and every network phase gets a watchdog: `update` and the
+            // `install --download-only` that fetches the packages first. A hung fetch becomes
+            // a failure and is retried (apt resumes partial downloads); dpkg then installs from
+            // the local archive, so the watchdog never kills apt while dpkg runs.
+            "export DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=a\n__rl_apt() { n=0; w=; [ \"$1\" != update ] && [ \"$2\" != --download-only ] || w='timeout -k 10 300'; until $w apt-get -q -y -o DPkg::Lock::Timeout=600 -o Acquire::http::Timeout=30 -o Acquire::https::Timeout=30 -o Acquire::http::Pipeline-Depth=0 -o Acquire::Retries=3 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \"$@\"; do rc=$?; n=$((n+1)); [ $n -lt 3 ] || return 1; if [ $rc = 124 ]; then rc='timed out after 300 s'; else rc=\"exit code $rc\"; fi; echo \"apt-get $1 failed ($rc), retrying ($n)\" >&2; sleep 10; done; }\n__rl_get() { __rl_apt install --download-only \"$@\" && __rl_apt install \"$@\"; }\n",
         );
         let pkgs: Vec<String> = self.packages.iter().map(|p| quote(p)).collect();
         let pkgs = pkgs.join(" ");
@@ -267,8 +269,8 @@ impl Kind for Apt {
                 " --no-install-recommends"
             };
             match self.state {
-                State::Present => s.push_str(&format!("__rl_apt install{rec} {pkgs} || {{ __rl_apt update && __rl_apt install{rec} {pkgs}; }}\n")),
-                State::Latest => s.push_str(&format!("__rl_apt install --only-upgrade{rec} {pkgs} 2>/dev/null; __rl_apt install{rec} {pkgs}\n")),
+                State::Present => s.push_str(&format!("__rl_get{rec} {pkgs} || {{ __rl_apt update && __rl_get{rec} {pkgs}; }}\n")),
+                State::Latest => s.push_str(&format!("__rl_get --only-upgrade{rec} {pkgs} 2>/dev/null; __rl_get{rec} {pkgs}\n")),
                 State::Absent => s.push_str(&format!("__rl_apt remove {pkgs}\n")),
             }
         }
@@ -343,7 +345,7 @@ mod tests {
         assert!(
             apt("present")
                 .apply()
-                .contains("__rl_apt install coturn curl")
+                .contains("__rl_get coturn curl")
         );
         let bad = AptArgs {
             name: Names::One("x;rm".into()),
