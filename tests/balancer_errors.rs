@@ -260,3 +260,67 @@ fn b3scale_with_a_skewed_clock() {
     );
     assert!(!text.contains("balancer.secret"), "{text}");
 }
+
+/// Runs `apply`, `status` and `upgrade` on `inventory` (a pool of the test roles, rollout file
+/// text after `roles_path`/`templates_path`); each must stop before contacting anything
+/// with exit code 2 and every line of `expected` (INV: the inventory's path) in stderr.
+fn check_pool(inventory: &str, expected: &[&str]) {
+    let dir = support::tempdir("err-pool");
+    let fixtures = support::repo().join("tests/fixtures/pool");
+    let inv = dir.join("inventory.yml");
+    std::fs::write(
+        &inv,
+        format!(
+            "roles_path: {}\ntemplates_path: {}\n{inventory}",
+            fixtures.join("roles").display(),
+            fixtures.join("templates").display()
+        ),
+    )
+    .unwrap();
+    for sub in ["apply", "status", "upgrade"] {
+        let out = finish(
+            std::process::Command::new(env!("CARGO_BIN_EXE_rollout"))
+                .args([sub, inv.to_str().unwrap()])
+                .env("ROLLOUT_TEST_LB_SECRET", support::LB_SECRET)
+                .env("ROLLOUT_STATE_DIR", dir.join("state"))
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap(),
+            T,
+        );
+        assert_eq!(out.code, 2, "{sub}: {}", out.all());
+        for e in expected {
+            let want = e.replace("INV", inv.to_str().unwrap());
+            assert!(
+                out.stderr.contains(&want),
+                "{sub}: `{want}` in\n{}",
+                out.stderr
+            );
+        }
+    }
+}
+
+/// A node whose b3scale agent would report to another b3scale than the pool's balancer.
+#[test]
+fn a_b3scale_agent_pointed_at_another_balancer_is_refused() {
+    check_pool(
+        "all:\n  children:\n    bbb:\n      roles: [bbb]\n      hosts:\n        h01:\n          connection: local\n          vars: {bbb_port: 1, node_dir: /nonexistent, bbb_secret: a1, b3scale_api_url: \"http://127.0.0.1:9/\"}\nbalancer:\n  kind: b3scale\n  url: http://127.0.0.1:1\n  secret: {secret: \"env:ROLLOUT_TEST_LB_SECRET\"}\n",
+        &[
+            "error: INV:10:88:",
+            "host h01: b3scale_api_url `http://127.0.0.1:9/` is not the balancer's url `http://127.0.0.1:1`",
+        ],
+    );
+}
+
+/// The balancer's group exists but has no hosts: no node could take a meeting.
+#[test]
+fn a_balancer_group_without_hosts_is_refused() {
+    check_pool(
+        "all:\n  children:\n    bbb:\n      hosts: {}\n    other:\n      roles: [bbb]\n      hosts:\n        h01:\n          connection: local\n          vars: {bbb_port: 1, node_dir: /nonexistent, bbb_secret: a1}\nbalancer:\n  kind: scalelite\n  url: http://127.0.0.1:1/scalelite/api\n  secret: {secret: \"env:ROLLOUT_TEST_LB_SECRET\"}\n  group: bbb\n",
+        &[
+            "error: INV:17:3: balancer: group `bbb` has no hosts",
+            "hint: add the BBB nodes to group `bbb`",
+        ],
+    );
+}

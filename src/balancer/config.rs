@@ -302,8 +302,21 @@ impl Section<'_> {
 
     fn group(&self) -> Result<String, Diagnostic> {
         let group = self.string("group")?.unwrap_or_else(|| "bbb".into());
-        if self.inv.groups.contains_key(&group) {
-            return Ok(group);
+        match self.inv.groups.get(&group) {
+            Some(members) if members.is_empty() => {
+                let msg = format!(
+                    "group `{group}` has no hosts: the balancer would have no BBB node to send \
+                     a meeting to"
+                );
+                let mut d = match self.map.get("group") {
+                    Some(_) => self.at("group", msg),
+                    None => self.whole(&msg),
+                };
+                d.hint = Some(format!("add the BBB nodes to group `{group}`"));
+                return Err(d);
+            }
+            Some(_) => return Ok(group),
+            None => {}
         }
         let mut d = match self.map.get("group") {
             Some(_) => self.at(

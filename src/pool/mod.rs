@@ -234,6 +234,28 @@ pub fn nodes(p: &Prepared, cfg: &BalancerConfig) -> Result<Vec<Node>, Vec<Diagno
             ));
         }
     }
+    // b3scale: each node's agent reports to the b3scale the pool registers it with; an agent
+    // pointed elsewhere never sends the heartbeat that makes the node routable.
+    if let (Product::B3scale, Some(url)) = (cfg.kind, cfg.url.as_deref()) {
+        for n in &out {
+            let agent = match n.plan.vars.get("b3scale_api_url") {
+                Some(Value::String(s)) if !s.trim().is_empty() => s.trim(),
+                _ => continue,
+            };
+            if !balancer::same_url(agent, url) {
+                let message = format!(
+                    "host {}: b3scale_api_url `{agent}` is not the balancer's url `{url}`: the \
+                     node's agent would send its heartbeats to another b3scale, and this one \
+                     would never route a meeting to the node",
+                    n.host
+                );
+                let at =
+                    p.inventory
+                        .var_at(&n.plan.host, "b3scale_api_url", (1, 1), message.clone());
+                errors.push(at.unwrap_or_else(|| Diagnostic::file(&p.inventory.path, message)));
+            }
+        }
+    }
     if errors.is_empty() {
         Ok(out)
     } else {
