@@ -650,6 +650,140 @@ fn scalelite_files() {
     );
 }
 
+/// The proxy's volumes (`source:target[:mode]`) in a rendered compose file.
+fn proxy_volumes(compose: &str) -> Vec<String> {
+    let doc: serde_json::Value =
+        serde_saphyr::from_str(compose).unwrap_or_else(|e| panic!("compose YAML: {e}\n{compose}"));
+    doc["services"]["scalelite-proxy"]["volumes"]
+        .as_array()
+        .expect("the proxy's volumes")
+        .iter()
+        .map(|v| v.as_str().expect("short volume syntax").to_string())
+        .collect()
+}
+
+/// Every `ssl_certificate`/`ssl_certificate_key` path and `root` in a rendered nginx.conf.
+fn nginx_paths(conf: &str, directive: &str) -> Vec<String> {
+    conf.lines()
+        .filter_map(|l| l.trim().strip_prefix(&format!("{directive} ")))
+        .map(|v| v.trim_end_matches(';').to_string())
+        .collect()
+}
+
+/// The proxy reaches its certificate through a mounted folder, never a single file: certbot's
+/// `live/HOST/*.pem` are symlinks that each renewal points at new files in `archive/`, which a
+/// single-file bind mount (pinned to the old inode, or a dangling link) never shows. Every
+/// path nginx reads its certificate, key or ACME webroot from lies under a folder mount.
+fn assert_certificate_through_folder_mounts(host: &str) {
+    let compose = file(host, "/opt/scalelite/docker-compose.yml");
+    let conf = file(host, "/opt/scalelite/nginx.conf");
+    let volumes = proxy_volumes(&compose);
+    for v in &volumes {
+        let source = v.split(':').next().unwrap();
+        assert!(
+            !source.ends_with(".pem") && !source.contains("/live/"),
+            "{host}: single-file certificate mount `{v}`"
+        );
+    }
+    let mut read = nginx_paths(&conf, "ssl_certificate");
+    read.extend(nginx_paths(&conf, "ssl_certificate_key"));
+    assert_eq!(read.len(), 2, "{conf}");
+    read.extend(nginx_paths(&conf, "root").iter().map(|r| format!("{r}/")));
+    for path in &read {
+        let mounted = volumes.iter().any(|v| {
+            let parts: Vec<&str> = v.split(':').collect();
+            let target = parts[1].trim_end_matches('/');
+            parts[0] != "./nginx.conf" && path.starts_with(&format!("{target}/"))
+        });
+        assert!(
+            mounted,
+            "{host}: nginx reads {path}, under no folder mount of {volumes:?}"
+        );
+    }
+}
+
+/// Let's Encrypt (scalelite_certificate: certbot, the default): the whole /etc/letsencrypt and
+/// certbot's webroot are mounted, the proxy serves the HTTP-01 challenge from it, certbot on
+/// the host obtains the certificate through that webroot before the containers are checked,
+/// its timer renews it, and the deploy hook reloads the proxy.
+#[test]
+fn scalelite_certificate_from_certbot() {
+    assert_certificate_through_folder_mounts("lb.golden.test");
+    let volumes = proxy_volumes(&file("lb.golden.test", "/opt/scalelite/docker-compose.yml"));
+    assert!(volumes.contains(&"/etc/letsencrypt:/etc/letsencrypt:ro".to_string()));
+    assert!(volumes.contains(&"/var/www/certbot:/var/www/certbot:ro".to_string()));
+    let conf = file("lb.golden.test", "/opt/scalelite/nginx.conf");
+    assert!(conf.contains("ssl_certificate /etc/letsencrypt/live/lb.golden.test/fullchain.pem;"));
+    assert!(
+        conf.contains("location /.well-known/acme-challenge/ {\n        root /var/www/certbot;")
+    );
+    let hook = file(
+        "lb.golden.test",
+        "/etc/letsencrypt/renewal-hooks/deploy/rollout-scalelite-proxy",
+    );
+    golden("scalelite-certbot-deploy-hook.sh", &hook);
+    assert!(hook.contains("docker exec scalelite-proxy nginx -s reload"));
+    let obtain = file("lb.golden.test", "/usr/local/sbin/rollout-scalelite-cert");
+    golden("scalelite-certbot-obtain.sh", &obtain);
+    assert!(
+        obtain.contains("certbot certonly --webroot -w \"$webroot\"")
+            && obtain.contains("-m admin@golden.test")
+            && !obtain.contains("--staging"),
+        "{obtain}"
+    );
+    let h = host("lb.golden.test");
+    let names: Vec<&str> = h.steps.iter().map(|s| s.spec.name.as_str()).collect();
+    let at = |n: &str| {
+        names
+            .iter()
+            .position(|x| *x == n)
+            .unwrap_or_else(|| panic!("step {n} in {names:?}"))
+    };
+    assert!(at("certbot deploy hook reloads the proxy") < at("certbot certificate"));
+    assert!(at("certbot first certificate script") < at("certbot certificate"));
+    assert!(at("certbot certificate") < at("Scalelite containers running"));
+    let cert = format!("{:?}", h.steps[at("certbot certificate")].action);
+    assert!(
+        cert.contains("authenticator = webroot") && cert.contains("! grep -q acme-staging"),
+        "{cert}"
+    );
+    let timer = format!("{:?}", h.steps[at("certbot renewal timer")].action);
+    assert!(timer.contains("certbot.timer"), "{timer}");
+    for n in ["proxy certificate", "preflight TLS certificate"] {
+        assert!(
+            !names.contains(&n),
+            "{n} runs only for scalelite_certificate: path"
+        );
+    }
+}
+
+/// A certificate brought by the operator (scalelite_certificate: path): copied into
+/// /opt/scalelite/tls, mounted as a folder; a changed source is copied and the proxy reloads.
+#[test]
+fn scalelite_certificate_from_path() {
+    assert_certificate_through_folder_mounts("lb3.golden.test");
+    let compose = file("lb3.golden.test", "/opt/scalelite/docker-compose.yml");
+    golden("scalelite-docker-compose-path.yml", &compose);
+    assert!(proxy_volumes(&compose).contains(&"./tls:/etc/nginx/tls:ro".to_string()));
+    assert!(!compose.contains("letsencrypt"), "{compose}");
+    let conf = file("lb3.golden.test", "/opt/scalelite/nginx.conf");
+    golden("scalelite-nginx-path.conf", &conf);
+    assert!(!conf.contains("acme-challenge"), "{conf}");
+    let h = host("lb3.golden.test");
+    let copy = h
+        .steps
+        .iter()
+        .find(|s| s.spec.name == "proxy certificate")
+        .expect("the copy step");
+    let text = format!("{:?}", copy.action);
+    assert!(
+        text.contains("/etc/ssl/golden/fullchain.pem") && text.contains("cmp -s"),
+        "{text}"
+    );
+    assert_eq!(copy.spec.notify, vec!["reload the proxy".to_string()]);
+    assert!(!h.steps.iter().any(|s| s.spec.name.starts_with("certbot")));
+}
+
 /// b3scale's node agent on a b3scale node: its environment carries the node's own token
 /// (scope b3scale:node, sub the inventory name), the package keeps rollout's conffile, and
 /// the agent runs; a node of a Scalelite pool gets none of it.
@@ -721,6 +855,45 @@ fn b3scale_files() {
         "b3scale-nginx-site",
         &file("lb2.golden.test", "/etc/nginx/sites-enabled/b3scale"),
     );
+}
+
+/// b3scale's host nginx reads certbot's live/ folder itself (no container, no mount); certbot
+/// obtains the certificate through nginx's webroot before the site that needs it is written,
+/// its timer renews it, and the deploy hook reloads nginx.
+#[test]
+fn b3scale_certificate_from_certbot() {
+    let site = file("lb2.golden.test", "/etc/nginx/sites-enabled/b3scale");
+    assert!(
+        site.contains("ssl_certificate /etc/letsencrypt/live/lb2.golden.test/fullchain.pem;"),
+        "{site}"
+    );
+    assert!(site.contains("location /.well-known/acme-challenge/ {\n        root /var/www/html;"));
+    let hook = file(
+        "lb2.golden.test",
+        "/etc/letsencrypt/renewal-hooks/deploy/rollout-b3scale-nginx",
+    );
+    golden("b3scale-certbot-deploy-hook.sh", &hook);
+    assert!(hook.contains("systemctl reload nginx"));
+    let h = host("lb2.golden.test");
+    let names: Vec<&str> = h.steps.iter().map(|s| s.spec.name.as_str()).collect();
+    let at = |n: &str| {
+        names
+            .iter()
+            .position(|x| *x == n)
+            .unwrap_or_else(|| panic!("step {n} in {names:?}"))
+    };
+    assert!(at("PostgreSQL and nginx") < at("certbot certificate"));
+    assert!(at("certbot deploy hook reloads nginx") < at("certbot certificate"));
+    assert!(at("certbot certificate") < at("nginx site for b3scale"));
+    let cert = format!("{:?}", h.steps[at("certbot certificate")].action);
+    assert!(
+        cert.contains("certbot certonly --webroot -w /var/www/html")
+            && cert.contains("-m admin@golden.test")
+            && cert.contains("authenticator = webroot"),
+        "{cert}"
+    );
+    assert!(names.contains(&"certbot renewal timer"));
+    assert!(!names.contains(&"preflight TLS certificate"));
 }
 
 /// The lines of a shell script that are not here-document bodies (what becomes argv).
