@@ -29,7 +29,7 @@ pub struct Options {
     /// The vault password file for the Ansible inventory's vaults
     /// (`--vault-password-file` or `ANSIBLE_VAULT_PASSWORD_FILE`).
     pub vault_password_file: Option<PathBuf>,
-    /// Hosts or groups, comma-separated; `!name` excludes.
+    /// `--limit`: Ansible's host patterns (see [`crate::inventory::select`]).
     pub limit: Option<String>,
     /// Only steps with one of these tags (empty: all).
     pub tags: Vec<String>,

@@ -133,7 +133,9 @@ struct RunArgs {
     /// $ANSIBLE_VAULT_PASSWORD_FILE).
     #[arg(long, value_name = "FILE")]
     vault_password_file: Option<PathBuf>,
-    /// Hosts or groups, comma-separated; `!name` excludes.
+    /// Hosts to run on, as Ansible's host patterns: names, groups, globs (`web*`), `~regex`,
+    /// subscripts (`bbb[0]`, `bbb[1:3]`), `a,b` or `a:b` (union), `&g` (and), `!g` (not),
+    /// `@FILE` (one pattern a line, e.g. a retry file).
     #[arg(short, long)]
     limit: Option<String>,
     /// Only steps with one of these tags (a role's name is a tag of all its steps).

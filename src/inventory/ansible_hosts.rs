@@ -216,18 +216,15 @@ pub(super) fn load(
             "the Ansible inventory defines no hosts",
         ));
     }
-    let mut members: IndexMap<String, Vec<String>> = data
-        .groups
-        .iter()
-        .map(|g| (g.name.clone(), Vec::new()))
+    // Each group's hosts in ansible-core's order (`Group.get_hosts`: its own, then its
+    // children's, level by level), the order `groups['web']` and `--limit web[0]` see.
+    let members: IndexMap<String, Vec<String>> = (0..data.groups.len())
+        .map(|g| {
+            let hosts = data.hosts_under(g);
+            let names = hosts.iter().map(|h| data.hosts[*h].name.clone()).collect();
+            (data.groups[g].name.clone(), names)
+        })
         .collect();
-    for host in &hosts {
-        for g in &host.groups {
-            if let Some(m) = members.get_mut(g) {
-                m.push(host.name.clone());
-            }
-        }
-    }
     let ssh_config = ssh_config(&source, base, file.ssh_config.as_ref())?;
     let state = balancer(&source, base, file.state.as_ref(), &mut secret_values)?;
     let balancer = balancer(&source, base, file.balancer.as_ref(), &mut secret_values)?;

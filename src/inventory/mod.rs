@@ -16,7 +16,7 @@ pub use address::ssh_destination;
 pub use file::Connection;
 pub use load::{AnsibleSources, load, load_with};
 pub use refs::Origin;
-pub use select::select;
+pub use select::{names_host, select, split_host_pattern};
 
 use crate::error::Diagnostic;
 use crate::secret::Secrets;
@@ -33,7 +33,9 @@ pub struct Inventory {
     pub templates_dir: PathBuf,
     /// Hosts in the order they first appear in the file.
     pub hosts: Vec<Host>,
-    /// Group name to its member hosts (including hosts of child groups), in host order.
+    /// Group name to its member hosts (including hosts of child groups): for an Ansible
+    /// inventory in ansible-core's order (the group's own hosts, then its children's, level
+    /// by level), for rollout's own file in host order.
     pub groups: IndexMap<String, Vec<String>>,
     pub secrets: Secrets,
     /// The raw `balancer:` section, validated by the balancer module.

@@ -33,6 +33,24 @@ pub fn expand(pattern: &str) -> Result<Expanded, String> {
 /// or IPv6 address or a host name (each possibly with ranges), with an optional `:port`
 /// (for IPv6 only in brackets); `None` if it is none of these.
 pub fn parse_address(address: &str) -> Option<(String, Option<u16>)> {
+    let (addr, port) = parse_address_any_port(address)?;
+    // Python's int() has no upper bound; a port past 65535 is no port rollout can use.
+    let port = match port {
+        Some(p) => Some(u16::try_from(p).ok()?),
+        None => None,
+    };
+    Some((addr, port))
+}
+
+/// Whether ansible-core's `parse_address(address, allow_ranges=True)` accepts the text, a
+/// port of any size included (Python's `int()` has no bound): what `split_host_pattern`
+/// asks before it splits a pattern at colons.
+pub fn is_address(address: &str) -> bool {
+    parse_address_any_port(address).is_some()
+}
+
+/// [`parse_address`] with the port as Python reads it, any number of digits (saturating).
+fn parse_address_any_port(address: &str) -> Option<(String, Option<u64>)> {
     let mut addr = address.to_string();
     let mut port = None;
     // `[host]:port`, then (as Python's loop goes on) `host:port` on what is left.
@@ -41,21 +59,16 @@ pub fn parse_address(address: &str) -> Option<(String, Option<u16>)> {
         && close > 0
         && is_port(&rest[close + 2..])
     {
-        port = rest[close + 2..].parse::<u64>().ok();
+        port = Some(rest[close + 2..].parse::<u64>().unwrap_or(u64::MAX));
         addr = rest[..close].to_string();
     }
     if let Some((host, p)) = split_hostport(&addr) {
-        port = p.parse::<u64>().ok();
+        port = Some(p.parse::<u64>().unwrap_or(u64::MAX));
         addr = host;
     }
     if !(is_ipv4(&addr) || is_ipv6(&addr) || is_hostname(&addr)) {
         return None;
     }
-    // Python's int() has no upper bound; a port past 65535 is no port rollout can use.
-    let port = match port {
-        Some(p) => Some(u16::try_from(p).ok()?),
-        None => None,
-    };
     Some((addr, port))
 }
 

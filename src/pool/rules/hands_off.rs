@@ -47,10 +47,10 @@ pub fn owner(state: State, mark: Option<&StateMark>, held: bool) -> Owner {
     }
 }
 
-/// Whether `limit` (`--limit`, comma-separated hosts and groups, `!` excluding) names
-/// `host` itself, not only through a group it is in.
+/// Whether `limit` (`--limit`, Ansible's host patterns) names `host` itself as one of its
+/// plain patterns, not only through a group, glob or `@FILE` it is in.
 pub fn names(limit: Option<&str>, host: &str) -> bool {
-    limit.is_some_and(|l| l.split(',').map(str::trim).any(|p| p == host))
+    crate::inventory::names_host(limit, host)
 }
 
 #[cfg(test)]
