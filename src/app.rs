@@ -109,6 +109,9 @@ pub struct InventoryQuery {
     pub show: InventoryShow,
     /// The vault password file (`--vault-password-file` or `ANSIBLE_VAULT_PASSWORD_FILE`).
     pub vault_password_file: Option<PathBuf>,
+    /// `--limit`: Ansible's host patterns; only `--list` observes it, as in
+    /// `ansible-inventory`.
+    pub limit: Option<String>,
 }
 
 /// What `rollout inventory` prints, as `ansible-inventory` does.
@@ -143,7 +146,19 @@ pub fn inventory(q: &InventoryQuery) -> Result<String, Vec<Diagnostic>> {
     }
     let first = q.sources.first().cloned().unwrap_or_default();
     match &q.show {
-        InventoryShow::List => Ok(ansible::to_json(&inv.list()) + "\n"),
+        InventoryShow::List => {
+            let view = inv.pattern_view();
+            let only = match &q.limit {
+                Some(l) => Some(
+                    crate::inventory::choose(&view, l, &first)
+                        .map_err(|e| vec![Diagnostic::file(&first, e)])?
+                        .into_iter()
+                        .collect(),
+                ),
+                None => None,
+            };
+            Ok(ansible::to_json(&inv.list(only.as_ref())) + "\n")
+        }
         InventoryShow::Graph(g) => inv.graph(g).map_err(|e| vec![Diagnostic::file(&first, e)]),
         InventoryShow::Host(h) => inv
             .host(h)

@@ -95,6 +95,10 @@ struct InventoryArgs {
     /// The file holding the vault password (default: $ANSIBLE_VAULT_PASSWORD_FILE).
     #[arg(long, value_name = "FILE")]
     vault_password_file: Option<PathBuf>,
+    /// With --list: only the hosts these Ansible host patterns choose, as
+    /// `ansible-inventory --limit` (--graph and --host ignore it there too).
+    #[arg(short, long)]
+    limit: Option<String>,
 }
 
 impl From<InventoryArgs> for app::InventoryQuery {
@@ -106,6 +110,7 @@ impl From<InventoryArgs> for app::InventoryQuery {
         };
         app::InventoryQuery {
             sources: a.inventory,
+            limit: a.limit,
             show,
             vault_password_file: a
                 .vault_password_file

@@ -178,6 +178,51 @@ fn limit_selects_what_ansible_core_selects() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// `rollout inventory --limit PATTERN --list` prints what `ansible-inventory --limit PATTERN
+/// --list` prints: groups list only the chosen hosts (a group left empty is left out), and
+/// only their variables are shown.
+#[test]
+#[cfg_attr(
+    not(jinja_oracle),
+    ignore = "needs ansible-core 2.19: build with ROLLOUT_ORACLE_PYTHON=<venv>/bin/python (.ci/run makes it in bench/.venv)"
+)]
+fn inventory_list_with_limit_is_ansible_inventorys() {
+    let Some(python) = option_env!("ROLLOUT_ORACLE_PYTHON") else {
+        panic!("the --limit oracle needs ansible-core 2.19: build with ROLLOUT_ORACLE_PYTHON");
+    };
+    let ansible_inventory = Path::new(python).with_file_name("ansible-inventory");
+    let mut failures = Vec::new();
+    for pattern in [
+        "bbb_edu",
+        "pool:!bbb:&frontend",
+        "web*[0],db1",
+        "~(db|turn)1$",
+    ] {
+        let run = |program: &Path, first: &[&str]| {
+            let out = Command::new(program)
+                .current_dir(fixture())
+                .args(first)
+                .args(["-i", "hosts.ini", "--limit", pattern, "--list"])
+                .env("ANSIBLE_HOST_PATTERN_MISMATCH", "error")
+                .output()
+                .unwrap_or_else(|e| panic!("{} does not run: {e}", program.display()));
+            assert!(
+                out.status.success(),
+                "{} --limit {pattern}: {}",
+                program.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+        };
+        let want = run(&ansible_inventory, &[]);
+        let got = run(Path::new(env!("CARGO_BIN_EXE_rollout")), &["inventory"]);
+        if want != got {
+            failures.push(format!("--limit {pattern:?}:\nwant {want:#}\ngot  {got:#}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
 /// A fresh folder under the system's temporary folder.
 fn tempdir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("rollout-limit-oracle-{}", std::process::id()));

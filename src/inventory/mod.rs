@@ -16,7 +16,7 @@ pub use address::ssh_destination;
 pub use file::Connection;
 pub use load::{AnsibleSources, load, load_with};
 pub use refs::Origin;
-pub use select::{names_host, select, split_host_pattern};
+pub use select::{View, choose, names_host, select, split_host_pattern};
 
 use crate::error::Diagnostic;
 use crate::secret::Secrets;

@@ -36,28 +36,44 @@ const MAX_LIMIT_FILE_BYTES: u64 = 1024 * 1024;
 /// The hosts `limit` selects, in inventory order. `None` selects all hosts.
 ///
 /// # Errors
-/// The limit names nothing; an `@FILE` cannot be read; a pattern is not a valid glob or
-/// regular expression, or matches no host or group (with the nearest name when it looks
-/// like a typo); a subscript is out of range; or the hosts chosen are none.
+/// See [`choose`].
 pub fn select<'a>(inv: &'a Inventory, limit: Option<&str>) -> Result<Vec<&'a Host>, String> {
     let Some(limit) = limit else {
         return Ok(inv.hosts.iter().collect());
     };
+    let chosen: HashSet<&str> = choose(&View::of(inv), limit, &inv.path)?
+        .into_iter()
+        .collect();
+    Ok(inv
+        .hosts
+        .iter()
+        .filter(|h| chosen.contains(h.name.as_str()))
+        .collect())
+}
+
+/// The hosts of `view` that `limit` chooses, in the view's host order (ansible-core's
+/// `subset(limit)` then `get_hosts('all')`). `source` names the inventory in errors.
+///
+/// # Errors
+/// The limit names nothing; an `@FILE` cannot be read; a pattern is not a valid glob or
+/// regular expression, or matches no host or group (with the nearest name when it looks
+/// like a typo); a subscript is out of range; or the hosts chosen are none.
+pub fn choose<'a>(view: &View<'a>, limit: &str, source: &Path) -> Result<Vec<&'a str>, String> {
     let patterns = limit_patterns(limit)?;
     if patterns.is_empty() {
         return Err(format!("--limit `{limit}` names no host or group"));
     }
-    let view = View::of(inv);
-    let chosen: HashSet<&str> = evaluate(&view, &patterns, inv)?.into_iter().collect();
-    let selected: Vec<&Host> = inv
+    let chosen: HashSet<&str> = evaluate(view, &patterns, source)?.into_iter().collect();
+    let out: Vec<&str> = view
         .hosts
         .iter()
-        .filter(|h| chosen.contains(h.name.as_str()))
+        .copied()
+        .filter(|h| chosen.contains(h))
         .collect();
-    if selected.is_empty() {
+    if out.is_empty() {
         return Err(format!("--limit `{limit}` selects no hosts"));
     }
-    Ok(selected)
+    Ok(out)
 }
 
 /// Whether `limit` names `host` itself as one of its plain patterns (not only through a
@@ -133,15 +149,19 @@ fn order_patterns(patterns: &[String]) -> Vec<&str> {
     plain.into_iter().chain(and).chain(not).collect()
 }
 
-/// The inventory as patterns see it: host names in inventory order, and groups in their
-/// order, each with its hosts (children's included) in ansible-core's order.
-struct View<'a> {
-    hosts: Vec<&'a str>,
-    groups: Vec<(&'a str, Vec<&'a str>)>,
+/// An inventory as host patterns see it.
+pub struct View<'a> {
+    /// Host names in inventory order (ansible-core's `all` order).
+    pub hosts: Vec<&'a str>,
+    /// Groups in the order they were made (`all` and `ungrouped` first), each with its hosts,
+    /// children's included, in ansible-core's order (`Group.get_hosts`).
+    pub groups: Vec<(&'a str, Vec<&'a str>)>,
 }
 
 impl<'a> View<'a> {
-    fn of(inv: &'a Inventory) -> Self {
+    /// rollout's validated inventory as patterns see it; rollout's own format, which has no
+    /// `ungrouped`, gets it as ansible-core would have it.
+    pub fn of(inv: &'a Inventory) -> Self {
         let mut groups: Vec<(&str, Vec<&str>)> = inv
             .groups
             .iter()
@@ -170,7 +190,7 @@ impl<'a> View<'a> {
 fn evaluate<'a>(
     view: &View<'a>,
     patterns: &[String],
-    inv: &Inventory,
+    source: &Path,
 ) -> Result<Vec<&'a str>, String> {
     let mut hosts: Vec<&'a str> = Vec::new();
     for p in order_patterns(patterns) {
@@ -180,7 +200,7 @@ fn evaluate<'a>(
             }
             continue;
         }
-        let that = match_one_pattern(view, p, inv)?;
+        let that = match_one_pattern(view, p, source)?;
         match p.chars().next() {
             Some('!') => {
                 let that: HashSet<&str> = that.into_iter().collect();
@@ -340,7 +360,7 @@ impl Matcher {
 fn match_one_pattern<'a>(
     view: &View<'a>,
     pattern: &str,
-    inv: &Inventory,
+    source: &Path,
 ) -> Result<Vec<&'a str>, String> {
     let bare = pattern.strip_prefix(['&', '!']).unwrap_or(pattern);
     if bare.is_empty() {
@@ -379,7 +399,7 @@ fn match_one_pattern<'a>(
         };
         return Err(format!(
             "--limit: `{expr}` matches no host or group of {}{hint}",
-            inv.path.display()
+            source.display()
         ));
     }
     let count = results.len();

@@ -22,7 +22,7 @@ mod yaml_inventory;
 use crate::error::Diagnostic;
 use data::{ALL, At, Data};
 use serde_json::{Map, Value};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use vars_dirs::VarsFiles;
 
@@ -377,16 +377,38 @@ fn extend(into: &mut vars_dirs::Located, (vars, mut origins): vars_dirs::Located
 }
 
 impl Inventory {
+    /// The inventory as `--limit` patterns see it: hosts in `all` order, every group with
+    /// its hosts in ansible-core's order.
+    pub fn pattern_view(&self) -> crate::inventory::View<'_> {
+        let d = &self.data;
+        let names = |g: usize| {
+            d.hosts_under(g)
+                .into_iter()
+                .map(|h| d.hosts[h].name.as_str())
+                .collect::<Vec<&str>>()
+        };
+        crate::inventory::View {
+            hosts: names(ALL),
+            groups: (0..d.groups.len())
+                .map(|g| (d.groups[g].name.as_str(), names(g)))
+                .collect(),
+        }
+    }
+
     /// `ansible-inventory --list`: every group reachable from `all` with its `hosts` and
     /// `children` (empty ones left out), and `_meta.hostvars` with each host's merged
-    /// variables (hosts without any left out), secrets as `<redacted>`.
-    pub fn list(&self) -> Value {
+    /// variables (hosts without any left out), secrets as `<redacted>`. With `only`
+    /// (`--limit`), as `ansible-inventory --limit --list`: groups list only those hosts, a
+    /// group left with neither hosts nor children is left out, and only those hosts' variables
+    /// are shown.
+    pub fn list(&self, only: Option<&HashSet<&str>>) -> Value {
         let d = &self.data;
         let mut out = Map::new();
         let mut seen = std::collections::BTreeSet::new();
-        self.format_group(ALL, &mut out, &mut seen);
+        let shown = |h: usize| only.is_none_or(|o| o.contains(d.hosts[h].name.as_str()));
+        self.format_group(ALL, &shown, &mut out, &mut seen);
         let mut hostvars = Map::new();
-        for h in d.hosts_under(ALL) {
+        for h in d.hosts_under(ALL).into_iter().filter(|h| shown(*h)) {
             if !self.host_vars[h].is_empty() {
                 hostvars.insert(
                     d.hosts[h].name.clone(),
@@ -404,18 +426,20 @@ impl Inventory {
     fn format_group(
         &self,
         g: usize,
+        shown: &dyn Fn(usize) -> bool,
         out: &mut Map<String, Value>,
         seen: &mut std::collections::BTreeSet<usize>,
     ) {
         let d = &self.data;
         let group = &d.groups[g];
         let mut entry = Map::new();
-        if g != ALL && !group.hosts.is_empty() {
-            let hosts = group
-                .hosts
-                .iter()
-                .map(|h| Value::String(d.hosts[*h].name.clone()))
-                .collect();
+        let hosts: Vec<Value> = group
+            .hosts
+            .iter()
+            .filter(|h| shown(**h))
+            .map(|h| Value::String(d.hosts[*h].name.clone()))
+            .collect();
+        if g != ALL && !hosts.is_empty() {
             entry.insert("hosts".into(), Value::Array(hosts));
         }
         if !group.children.is_empty() {
@@ -428,7 +452,7 @@ impl Inventory {
         }
         for c in &group.children {
             if seen.insert(*c) {
-                self.format_group(*c, out, seen);
+                self.format_group(*c, shown, out, seen);
             }
         }
         if !entry.is_empty() {
