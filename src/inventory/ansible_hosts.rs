@@ -234,6 +234,7 @@ pub(super) fn load(
         roles_dir,
         templates_dir,
         hosts,
+        host_order: data.hosts.iter().map(|h| h.name.clone()).collect(),
         groups: members,
         secrets: Secrets::new(secret_values),
         balancer,

@@ -145,6 +145,7 @@ pub fn load_with(
         ssh_config,
         roles_dir,
         templates_dir,
+        host_order: out_hosts.iter().map(|h| h.name.clone()).collect(),
         hosts: out_hosts,
         groups: members,
         secrets: Secrets::new(secret_values),

@@ -31,8 +31,13 @@ pub struct Inventory {
     pub ssh_config: Option<PathBuf>,
     pub roles_dir: PathBuf,
     pub templates_dir: PathBuf,
-    /// Hosts in the order they first appear in the file.
+    /// Hosts in the order they first appear in the file (for an Ansible inventory,
+    /// ansible-core's `all` order: `all`'s own hosts, then its children's, level by level).
     pub hosts: Vec<Host>,
+    /// Host names in the order the inventory first names them (ansible-core's
+    /// `InventoryData.hosts`): the order a `--limit` glob or regex lists the hosts it
+    /// matches in, before a subscript picks from them.
+    pub host_order: Vec<String>,
     /// Group name to its member hosts (including hosts of child groups): for an Ansible
     /// inventory in ansible-core's order (the group's own hosts, then its children's, level
     /// by level), for rollout's own file in host order.

@@ -51,7 +51,7 @@ pub fn select<'a>(inv: &'a Inventory, limit: Option<&str>) -> Result<Vec<&'a Hos
         .collect())
 }
 
-/// The hosts of `view` that `limit` chooses, in the view's host order (ansible-core's
+/// The hosts of `view` that `limit` chooses, in `all` order (ansible-core's
 /// `subset(limit)` then `get_hosts('all')`). `source` names the inventory in errors.
 ///
 /// # Errors
@@ -65,7 +65,7 @@ pub fn choose<'a>(view: &View<'a>, limit: &str, source: &Path) -> Result<Vec<&'a
     }
     let chosen: HashSet<&str> = evaluate(view, &patterns, source)?.into_iter().collect();
     let out: Vec<&str> = view
-        .hosts
+        .all
         .iter()
         .copied()
         .filter(|h| chosen.contains(h))
@@ -151,7 +151,10 @@ fn order_patterns(patterns: &[String]) -> Vec<&str> {
 
 /// An inventory as host patterns see it.
 pub struct View<'a> {
-    /// Host names in inventory order (ansible-core's `all` order).
+    /// Host names in the order chosen hosts are given: ansible-core's `all` order.
+    pub all: Vec<&'a str>,
+    /// Host names in the order the inventory first names them (ansible-core's
+    /// `InventoryData.hosts`), the order globs and regexes match hosts in.
     pub hosts: Vec<&'a str>,
     /// Groups in the order they were made (`all` and `ungrouped` first), each with its hosts,
     /// children's included, in ansible-core's order (`Group.get_hosts`).
@@ -180,7 +183,8 @@ impl<'a> View<'a> {
             groups.insert(at, ("ungrouped", lonely));
         }
         View {
-            hosts: inv.hosts.iter().map(|h| h.name.as_str()).collect(),
+            all: inv.hosts.iter().map(|h| h.name.as_str()).collect(),
+            hosts: inv.host_order.iter().map(String::as_str).collect(),
             groups,
         }
     }
@@ -265,29 +269,26 @@ fn split_subscript(pattern: &str) -> (&str, Option<Subscript>) {
 }
 
 /// ansible-core's `_apply_subscript`: `None` when an index is out of range. As there,
-/// `[x:0]` is `[x]` (`end` 0 is read as no end and the start taken alone).
+/// `[x:0]` is `[x]` (an end of 0 is read as no end, and the start taken alone), while
+/// `[x:]` is a slice to the end, empty when `x` is past it.
 fn apply_subscript(hosts: Vec<&str>, sub: Option<Subscript>) -> Option<Vec<&str>> {
     let Some(sub) = sub else { return Some(hosts) };
     if hosts.is_empty() {
         return Some(hosts);
     }
     let len = i64::try_from(hosts.len()).unwrap_or(i64::MAX);
+    let index = |i: i64| {
+        let i = if i < 0 { i.checked_add(len)? } else { i };
+        usize::try_from(i)
+            .ok()
+            .and_then(|i| hosts.get(i))
+            .map(|h| vec![*h])
+    };
     let (start, end) = match sub {
-        Subscript::Index(i) => (i, 0),
+        Subscript::Index(i) | Subscript::Range(i, Some(0)) => return index(i),
         Subscript::Range(s, None) => (s, len - 1),
         Subscript::Range(s, Some(e)) => (s, e),
     };
-    if end == 0 {
-        let i = if start < 0 {
-            start.checked_add(len)?
-        } else {
-            start
-        };
-        return usize::try_from(i)
-            .ok()
-            .and_then(|i| hosts.get(i))
-            .map(|h| vec![*h]);
-    }
     // Python's slice `hosts[start:end + 1]`: bounds clamped, empty when start passes end.
     let clamp = |v: i64| usize::try_from(v.clamp(0, len)).unwrap_or(0);
     let (from, to) = (clamp(start), clamp(end.saturating_add(1)));
@@ -483,6 +484,15 @@ mod tests {
         assert_eq!(apply(Range(2, Some(0))), Some(vec!["c"]));
         assert_eq!(apply(Index(i64::MAX)), None);
         assert_eq!(apply_subscript(vec![], Some(Index(3))), Some(vec![]));
+        // `[x:]` on one host is a slice, not `[x:0]`: empty past the end, no error.
+        assert_eq!(
+            apply_subscript(vec!["a"], Some(Range(1, None))),
+            Some(vec![])
+        );
+        assert_eq!(
+            apply_subscript(vec!["a"], Some(Range(0, None))),
+            Some(vec!["a"])
+        );
     }
 
     #[test]

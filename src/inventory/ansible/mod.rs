@@ -377,8 +377,8 @@ fn extend(into: &mut vars_dirs::Located, (vars, mut origins): vars_dirs::Located
 }
 
 impl Inventory {
-    /// The inventory as `--limit` patterns see it: hosts in `all` order, every group with
-    /// its hosts in ansible-core's order.
+    /// The inventory as `--limit` patterns see it: hosts in `all` order and in the order
+    /// first named, every group with its hosts in ansible-core's order.
     pub fn pattern_view(&self) -> crate::inventory::View<'_> {
         let d = &self.data;
         let names = |g: usize| {
@@ -388,7 +388,8 @@ impl Inventory {
                 .collect::<Vec<&str>>()
         };
         crate::inventory::View {
-            hosts: names(ALL),
+            all: names(ALL),
+            hosts: d.hosts.iter().map(|h| h.name.as_str()).collect(),
             groups: (0..d.groups.len())
                 .map(|g| (d.groups[g].name.as_str(), names(g)))
                 .collect(),
