@@ -97,7 +97,7 @@ struct InventoryArgs {
     vault_password_file: Option<PathBuf>,
     /// With --list: only the hosts these Ansible host patterns choose, as
     /// `ansible-inventory --limit` (--graph and --host ignore it there too).
-    #[arg(short, long)]
+    #[arg(short, long, value_name = "PATTERN")]
     limit: Option<String>,
 }
 
@@ -141,7 +141,7 @@ struct RunArgs {
     /// Hosts to run on, as Ansible's host patterns: names, groups, globs (`web*`), `~regex`,
     /// subscripts (`bbb[0]`, `bbb[1:3]`), `a,b` or `a:b` (union), `&g` (and), `!g` (not),
     /// `@FILE` (one pattern a line, e.g. a retry file).
-    #[arg(short, long)]
+    #[arg(short, long, value_name = "PATTERN")]
     limit: Option<String>,
     /// Only steps with one of these tags (a role's name is a tag of all its steps).
     #[arg(short, long, value_delimiter = ',')]
