@@ -93,6 +93,48 @@ fn property_key_and_value_arrive_byte_identical() {
     }
 }
 
+/// A property's owner and group arrive as one `chown` operand, its mode lands on the file,
+/// and the value still reaches no command line.
+#[test]
+fn property_owner_group_and_mode_arrive_byte_identical() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new("property-owner");
+    sb.stub("chown", 0, "");
+    for (i, v) in NASTY.iter().enumerate() {
+        let path = sb.path(&format!("o{i} {v}"));
+        refused_owner(
+            "property",
+            json!({"path": path, "key": "k", "value": "x"}),
+            v,
+        );
+        let o = owner(v);
+        let value = format!("value {v}");
+        let a = action(
+            "property",
+            json!({"path": path, "key": "k", "value": value, "owner": o, "group": o, "mode": "0640"}),
+        );
+        sb.apply_ok(&a);
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!("k={value}\n")
+        );
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o640, "{v:?}");
+        let chown = sb.calls("chown").last().unwrap().clone();
+        assert_eq!(chown[..2], argv(&["--", &format!("{o}:{o}")]), "{v:?}");
+        assert!(
+            sb.calls("chown")
+                .iter()
+                .flatten()
+                .all(|arg| !arg.contains(&value))
+        );
+        let check = sb.check(&a);
+        assert!(check.starts_with("stat regular file|"), "{check}");
+        assert!(check.contains("|640|"), "{check}");
+        assert!(check.ends_with(&format!("value {value}\n")), "{check}");
+    }
+}
+
 #[test]
 fn line_arrives_byte_identical() {
     let sb = Sandbox::new("line");

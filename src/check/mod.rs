@@ -3,7 +3,7 @@
 //! A no-op run is nothing but checks, and on a host every process the script starts costs more
 //! than anything rollout does locally. So the facts many steps need alike are *gathered* once
 //! for all of them (a step says which with [`Gather`]): one `stat` for every file and
-//! directory path, one `sha256sum` for every file, one `awk` per properties file. Only a file
+//! directory path (and every properties file whose step sets an owner, group or mode), one `sha256sum` for every file, one `awk` per properties file. Only a file
 //! whose hash differs costs more (its content, for the diff). Steps that need their own check
 //! (apt, services, commands, symlinks where a file should be) run their fragment in a
 //! section of their own.
@@ -63,7 +63,10 @@ impl<'a> Gathering<'a> {
                     }
                 }
                 Gather::Directory { path } => add(&mut g.stat_paths, path),
-                Gather::Property { path, key } => {
+                Gather::Property { path, key, stat } => {
+                    if *stat {
+                        add(&mut g.stat_paths, path);
+                    }
                     match g.prop_files.iter_mut().find(|(p, _)| p == path) {
                         Some((_, keys)) => add(keys, key),
                         None => g.prop_files.push((path, vec![key])),

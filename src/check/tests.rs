@@ -77,6 +77,23 @@ fn specs(p: &dyn Fn(&str) -> String) -> Vec<(&'static str, serde_json::Value)> {
             "property",
             json!({"path": props, "key": "b", "value": "3", "sensitive": true}),
         ),
+        // Owner, group or mode wanted: the file's stat is gathered too (not following a link).
+        (
+            "property",
+            json!({"path": props, "key": "a", "value": "1", "mode": "0600"}),
+        ),
+        (
+            "property",
+            json!({"path": p("none.properties"), "key": "a", "value": "1", "owner": "root"}),
+        ),
+        (
+            "property",
+            json!({"path": p("link"), "key": "hello", "value": "", "group": "root"}),
+        ),
+        (
+            "property",
+            json!({"path": props, "key": "c", "value": "x", "mode": "0640", "sensitive": true}),
+        ),
         ("command", json!({"run": "true", "creates": p("same")})),
     ]
 }
@@ -131,7 +148,7 @@ fn gathered_facts_equal_each_steps_own_facts() {
     assert_eq!(out.matches(" c ").count(), 3, "{out}");
     assert_eq!(script.matches("|%n' --").count(), 1);
     assert_eq!(script.matches("sha256sum --").count(), 1);
-    assert_eq!(script.matches("KS=").count(), 2);
+    assert_eq!(script.matches("KS=").count(), 3);
     std::fs::remove_dir_all(&d).unwrap();
 }
 

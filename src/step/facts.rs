@@ -100,8 +100,13 @@ pub enum Gather<'a> {
     File { path: &'a str, want: Option<String> },
     /// A directory: its stat.
     Directory { path: &'a str },
-    /// One key of a properties file: the values of the lines that set it.
-    Property { path: &'a str, key: &'a str },
+    /// One key of a properties file: the values of the lines that set it; the file's stat
+    /// too when `stat` (the step sets an owner, group or mode).
+    Property {
+        path: &'a str,
+        key: &'a str,
+        stat: bool,
+    },
 }
 
 /// Which gathered fact, of which path.

@@ -2,10 +2,16 @@
 //! `/etc/bigbluebutton/bbb-web.properties` or `/etc/cron.daily/bigbluebutton`. Every line
 //! that sets the key gets the value (a later line would win in Java properties); a missing
 //! key is appended. Values travel in environment variables and heredocs, never in argv.
+//!
+//! Like Ansible's `lineinfile`, the step may also set the file's `owner`, `group` and
+//! `mode`: a file that holds a secret (akka-apps' `bbb-apps-akka.conf`, which its package
+//! creates 0644) is closed by the step that writes the secret into it. The check then also
+//! sends the file's stat, and a change of owner, group or mode alone is a change of its own
+//! ("mode 0644 -> 0640"), applied by rewriting the file with the wanted metadata.
 
-use super::args::{Flag, absolute, flag_or, present};
+use super::args::{Flag, Num, Ownership, absolute, account, flag_or, mode, present};
 use super::error::{ArgError, StepError, Field};
-use super::facts::{CheckOutput, Gather, Gathered};
+use super::facts::{CheckOutput, Gather, Gathered, PathStat, STAT_FORMAT};
 use super::file::gatherable;
 use super::kind::{Context, Kind, Resolve, Verdict};
 use crate::script::{env_line, quote, sha256_hex};
@@ -26,6 +32,13 @@ pub struct PropertyArgs {
     pub separator: Option<String>,
     /// Never show old or new values (auto when the value contains a secret).
     pub sensitive: Option<Flag>,
+    /// The file's owner (a user name or numeric id); left as found when unset.
+    pub owner: Option<String>,
+    /// The file's group (a group name or numeric id); left as found when unset.
+    pub group: Option<String>,
+    /// The file's mode, octal (`0640`, `"0640"` or `640`); left as found when unset (a file
+    /// the step creates: as the login shell's umask makes it).
+    pub mode: Option<Num>,
 }
 
 /// A property step for one host.
@@ -37,6 +50,8 @@ pub struct Property {
     pub value: Option<String>,
     pub separator: String,
     pub sensitive: bool,
+    /// Wanted owner, group and mode of the file (None each: left as found).
+    pub ownership: Ownership,
 }
 
 /// A value the check found for the key.
@@ -51,6 +66,9 @@ pub enum PropertyValue {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PropertyFacts {
     pub file_exists: bool,
+    /// The file's stat (not following a link); checked only when the step sets an owner,
+    /// group or mode, else None.
+    pub stat: Option<PathStat>,
     /// One per line that sets the key, in file order.
     pub values: Vec<PropertyValue>,
 }
@@ -66,6 +84,11 @@ fn value_text(v: serde_json::Value) -> Result<String, ArgError> {
 impl Property {
     fn line(&self, value: &str) -> String {
         format!("{}{}{value}\n", self.key, self.separator)
+    }
+
+    /// Whether the step sets an owner, group or mode (and so needs the file's stat).
+    fn wants_ownership(&self) -> bool {
+        self.ownership != Ownership::default()
     }
 }
 
@@ -88,7 +111,13 @@ impl Kind for Property {
         if value.as_deref().is_some_and(|v| v.contains('\n')) {
             return Err(ArgError::PropertyNewline.into());
         }
+        let ownership = Ownership {
+            owner: account("owner", a.owner)?,
+            group: account("group", a.group)?,
+            mode: mode(&a.mode)?,
+        };
         Ok(Property {
+            ownership,
             sensitive: flag_or(&a.sensitive, false).field("sensitive")?,
             path,
             key: a.key,
@@ -103,8 +132,9 @@ impl Kind for Property {
         })
     }
 
-    /// `absent` when the file is missing, else `value V` (or `hashed SHA256` when
-    /// sensitive) for every line that sets the key.
+    /// `absent` when the file is missing, else (when the step sets an owner, group or mode)
+    /// `stat` of the file, and `value V` (or `hashed SHA256` when sensitive) for every line
+    /// that sets the key.
     fn check(&self) -> String {
         // One awk process prints the `value` lines; only sensitive values are hashed.
         let hash = if self.sensitive {
@@ -112,8 +142,13 @@ impl Kind for Property {
         } else {
             ""
         };
+        let stat = if self.wants_ownership() {
+            format!("s=$(stat -c '{STAT_FORMAT}' -- \"$p\"); echo \"stat $s\"\n")
+        } else {
+            String::new()
+        };
         format!(
-            "p={p}\nif [ ! -e \"$p\" ]; then echo absent; else\nK={k} awk '{AWK_FIND}' \"$p\"{hash}\nfi\n",
+            "p={p}\nif [ ! -e \"$p\" ]; then echo absent; else\n{stat}K={k} awk '{AWK_FIND}' \"$p\"{hash}\nfi\n",
             p = quote(&self.path),
             k = quote(&self.key),
         )
@@ -126,6 +161,7 @@ impl Kind for Property {
             .map(|v| PropertyValue::Hashed(v.into()));
         PropertyFacts {
             file_exists: !out.has("absent"),
+            stat: out.first("stat").and_then(PathStat::parse),
             values: plain.chain(hashed).collect(),
         }
     }
@@ -134,6 +170,7 @@ impl Kind for Property {
         (!self.sensitive && gatherable(&self.path)).then_some(Gather::Property {
             path: &self.path,
             key: &self.key,
+            stat: self.wants_ownership(),
         })
     }
 
@@ -141,6 +178,11 @@ impl Kind for Property {
         let lines = g.properties(&self.path)?;
         Some(PropertyFacts {
             file_exists: lines.is_some(),
+            stat: if self.wants_ownership() && lines.is_some() {
+                g.stat(&self.path).cloned()
+            } else {
+                None
+            },
             values: lines
                 .unwrap_or_default()
                 .iter()
@@ -173,11 +215,17 @@ impl Kind for Property {
                 cx.secrets.redact(v)
             }
         };
+        // Owner, group and mode of an existing file; a file the step creates gets them whole.
+        let metadata = self.ownership.changes(facts.stat.as_ref());
         let Some(want) = &self.value else {
             return match current.first() {
-                None => Verdict::Unchanged,
+                None => Verdict::changes(&metadata),
                 Some(c) => Verdict::Change {
-                    summary: format!("remove {}", self.key),
+                    summary: [format!("remove {}", self.key)]
+                        .into_iter()
+                        .chain(metadata)
+                        .collect::<Vec<_>>()
+                        .join(", "),
                     diff: Some(format!("-{}", self.line(&show(c)))),
                 },
             };
@@ -188,34 +236,44 @@ impl Kind for Property {
             want.clone()
         };
         if !current.is_empty() && current.iter().all(|c| *c == want_cmp) {
-            return Verdict::Unchanged;
+            return Verdict::changes(&metadata);
         }
         let mut diff = String::new();
         if let Some(c) = current.first() {
             diff.push_str(&format!("-{}", self.line(&show(c))));
         }
         diff.push_str(&format!("+{}", self.line(&show(want))));
-        let summary = if facts.file_exists {
+        let set = if facts.file_exists {
             format!("set {}", self.key)
         } else {
             format!("create file, set {}", self.key)
         };
         Verdict::Change {
-            summary,
+            summary: [set]
+                .into_iter()
+                .chain(metadata)
+                .collect::<Vec<_>>()
+                .join(", "),
             diff: Some(diff),
         }
     }
 
+    /// Rewrites the file through a temporary one beside it, which gets the wanted owner,
+    /// group and mode (else the file's own) before it is renamed over the file.
     fn apply(&self) -> String {
         let p = quote(&self.path);
         let k = quote(&self.key);
         let sep = quote(&self.separator);
+        let o = &self.ownership;
+        let meta = [&o.owner, &o.group, &o.mode]
+            .map(|x| quote(x.as_deref().unwrap_or("")))
+            .join(" ");
         match &self.value {
             None => format!(
-                "[ -e {p} ] || exit 0\nt=$(__rl_tmp {p})\nK={k} awk '{AWK_REMOVE}' {p} > \"$t\" || {{ rm -f \"$t\"; exit 1; }}\n__rl_commit \"$t\" {p} '' '' ''\n"
+                "[ -e {p} ] || exit 0\nt=$(__rl_tmp {p})\nK={k} awk '{AWK_REMOVE}' {p} > \"$t\" || {{ rm -f \"$t\"; exit 1; }}\n__rl_commit \"$t\" {p} {meta}\n"
             ),
             Some(v) => format!(
-                "{v}[ -e {p} ] || : > {p}\nt=$(__rl_tmp {p})\nK={k} S={sep} awk '{AWK_SET}' {p} > \"$t\" || {{ rm -f \"$t\"; exit 1; }}\n__rl_commit \"$t\" {p} '' '' ''\n",
+                "{v}[ -e {p} ] || : > {p}\nt=$(__rl_tmp {p})\nK={k} S={sep} awk '{AWK_SET}' {p} > \"$t\" || {{ rm -f \"$t\"; exit 1; }}\n__rl_commit \"$t\" {p} {meta}\n",
                 v = env_line("V", v)
             ),
         }
@@ -246,6 +304,9 @@ mod tests {
             state: None,
             separator: None,
             sensitive: None,
+            owner: None,
+            group: None,
+            mode: None,
         };
         with_plain_resolve(|r| Property::new(a, r)).unwrap()
     }
@@ -286,6 +347,103 @@ mod tests {
             eval(&p, &["value true", "value false"], &s),
             Verdict::Change { .. }
         ));
+    }
+
+    fn owned(mode: &str) -> Property {
+        let mut p = prop("sharedSecret", "\"s3cr3t\"");
+        p.ownership = Ownership {
+            owner: Some("root".into()),
+            group: Some("bigbluebutton".into()),
+            mode: Some(mode.into()),
+        };
+        p
+    }
+
+    #[test]
+    fn owner_group_and_mode_alone_are_a_change_without_a_diff() {
+        let s = Secrets::default();
+        let p = owned("0640");
+        let value = "value \"s3cr3t\"";
+        assert_eq!(
+            eval(&p, &["stat regular file|root|root|644|90", value], &s),
+            Verdict::Change {
+                summary: "group root -> bigbluebutton, mode 0644 -> 0640".into(),
+                diff: None
+            }
+        );
+        assert_eq!(
+            eval(&p, &["stat regular file|root|bigbluebutton|640|90", value], &s),
+            Verdict::Unchanged
+        );
+        // With the value: both, the value's first.
+        let Verdict::Change { summary, diff } = eval(
+            &p,
+            &["stat regular file|root|root|644|90", "value changeme"],
+            &s,
+        ) else {
+            panic!()
+        };
+        assert_eq!(
+            summary,
+            "set sharedSecret, group root -> bigbluebutton, mode 0644 -> 0640"
+        );
+        assert!(diff.is_some());
+        // A file the step creates gets them whole: no stat to compare.
+        assert_eq!(
+            eval(&p, &["absent"], &s),
+            Verdict::Change {
+                summary: "create file, set sharedSecret".into(),
+                diff: Some("+sharedSecret=\"s3cr3t\"\n".into())
+            }
+        );
+    }
+
+    /// On a real file with the local `sh`: apply leaves the value and the wanted mode (owner
+    /// and group as they are: the test does not run as root), and a second check finds
+    /// nothing to do.
+    #[test]
+    fn apply_sets_the_mode_and_a_second_run_is_a_no_op() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("rollout-prop-mode-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let target = dir.join("bbb-apps-akka.conf");
+        std::fs::write(&target, "services {\n  sharedSecret=\"changeme\"\n}\n").unwrap();
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let mut p = owned("0640");
+        p.ownership.owner = None;
+        p.ownership.group = None;
+        p.path = target.display().to_string();
+        let run = |script: String| {
+            let out = std::process::Command::new("sh")
+                .args(["-e", "-c", &script])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+            String::from_utf8(out.stdout).unwrap()
+        };
+        let s = Secrets::default();
+        let check = |p: &Property| {
+            let out = run(p.check());
+            let lines: Vec<&str> = out.lines().collect();
+            eval(p, &lines, &s)
+        };
+        assert!(matches!(check(&p), Verdict::Change { .. }));
+        run(format!("{}{}", crate::step::LIB, p.apply()));
+        let meta = std::fs::metadata(&target).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o7777, 0o640);
+        assert_eq!(
+            std::fs::read_to_string(&target).unwrap(),
+            // The key's line is written as `key=value` (its indentation is not kept).
+            "services {\nsharedSecret=\"s3cr3t\"\n}\n"
+        );
+        assert_eq!(check(&p), Verdict::Unchanged);
+        // Only the mode off: the change is the mode alone, and apply restores it.
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(check(&p), Verdict::change("mode 0644 -> 0640"));
+        run(format!("{}{}", crate::step::LIB, p.apply()));
+        assert_eq!(check(&p), Verdict::Unchanged);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
@@ -338,6 +496,7 @@ mod tests {
         let value = "s3cr3t-salt-in-no-argv";
         let mut p = prop("securitySalt", value);
         p.path = target.display().to_string();
+        p.ownership.mode = Some("0640".into());
         let script = format!("{}{}", crate::step::LIB, p.apply());
         let out = std::process::Command::new("sh")
             .args(["-e", "-c", &script])
@@ -352,6 +511,10 @@ mod tests {
         let argv = std::fs::read_to_string(&log).unwrap();
         assert!(argv.contains("awk "), "the wrappers saw awk run:\n{argv}");
         assert!(argv.contains("mv "), "the wrappers saw mv run:\n{argv}");
+        assert!(
+            argv.contains("chmod 0640 "),
+            "the wrappers saw the mode set:\n{argv}"
+        );
         assert!(!argv.contains(value), "the value was on a command line:\n{argv}");
         let _ = std::fs::remove_dir_all(&dir);
     }

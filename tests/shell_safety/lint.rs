@@ -41,7 +41,7 @@ fn steps() -> Vec<Action> {
             ),
             action(
                 "property",
-                json!({"path": p, "key": "s", "value": v, "sensitive": true}),
+                json!({"path": p, "key": "s", "value": v, "sensitive": true, "owner": owner(v), "group": owner(v), "mode": "0640"}),
             ),
             action(
                 "line",
