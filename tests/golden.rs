@@ -291,6 +291,29 @@ fn akka_shared_secret_equals_security_salt() {
     }
 }
 
+/// The file holding akka-apps' copy of the secret is closed to other local users: its
+/// package creates it 0644 root:root, and the step that writes the secret makes it 0640
+/// root:bigbluebutton (akka-apps runs as bigbluebutton). `lab_watch` checks the file itself.
+#[test]
+fn akka_secret_file_is_root_bigbluebutton_0640() {
+    for h in ["bbb1.golden.test", "bbb2.golden.test"] {
+        let owned: Vec<_> = actions(host(h))
+            .filter_map(|a| match a {
+                Action::Property(p) if p.path == "/etc/bigbluebutton/bbb-apps-akka.conf" => {
+                    Some(p.ownership.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        let want = rollout::step::Ownership {
+            owner: Some("root".into()),
+            group: Some("bigbluebutton".into()),
+            mode: Some("0640".into()),
+        };
+        assert_eq!(owned, [want], "{h}");
+    }
+}
+
 /// The health check refuses a node whose akka-apps secret differs from bbb-web's (every
 /// breakout join would fail), without printing either secret. The rendered script runs here
 /// on copies of the two files; its API URL points at a closed loopback port.

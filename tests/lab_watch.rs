@@ -15,9 +15,12 @@
 //!   root's home) on any host: every file there that the runs added is listed and must be
 //!   the state of a service the roles run, not a file of rollout's.
 //!
-//! What BigBlueButton's own tools do (bbb-conf's `sed` with the secret, akka-apps' file at
-//! 0644) is listed in `upstream_argv` and `UPSTREAM_FILES`, reported on every run, and
-//! allowed only in exactly that form.
+//! - akka-apps' copy of the secret (`/etc/bigbluebutton/bbb-apps-akka.conf`, created 0644 by
+//!   its package) is closed by the bbb role's `property` step to 0640 root:bigbluebutton: no
+//!   exemption; and the user akka-apps runs as can still read it, `nobody` cannot.
+//!
+//! What BigBlueButton's own tools do (bbb-conf's `sed` with the secret) is listed in
+//! `upstream_argv`, reported on every run, and allowed only in exactly that form.
 //!
 //! Runs only with ROLLOUT_LAB_TESTS=1 (and root; ignored otherwise). The lab is taken down at
 //! the end unless ROLLOUT_LAB_KEEP=1.
@@ -221,7 +224,7 @@ impl Documented {
     }
 }
 
-/// Every `file:` step in roles/*/steps.yml with a mode.
+/// Every `file:` and `property:` step in roles/*/steps.yml with a mode.
 fn documented_files() -> Vec<Documented> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(common::repo().join("roles")).unwrap() {
@@ -231,7 +234,9 @@ fn documented_files() -> Vec<Documented> {
         };
         let steps: Vec<serde_json::Value> = serde_saphyr::from_str(&text).unwrap();
         for s in steps {
-            let Some(file) = s.get("file") else { continue };
+            let Some(file) = s.get("file").or_else(|| s.get("property")) else {
+                continue;
+            };
             let (Some(path), Some(mode)) = (file["path"].as_str(), file["mode"].as_str()) else {
                 continue;
             };
@@ -256,16 +261,10 @@ fn upstream_argv(line: &str) -> bool {
         && line.contains(r#"", "/etc/bigbluebutton/bbb-apps-akka.conf"]"#)
 }
 
-/// Files holding a secret whose mode BigBlueButton sets, not a role step: akka-apps' file,
-/// created by the bbb-apps-akka package's preinst with the default umask (0644); the bbb
-/// role's `property` step writes the secret into it and keeps its mode. (path, owner,
-/// group, mode) as found.
-const UPSTREAM_FILES: &[(&str, &str, &str, u32)] = &[(
-    "/etc/bigbluebutton/bbb-apps-akka.conf",
-    "root",
-    "root",
-    0o644,
-)];
+/// akka-apps' copy of the secret: its package creates it 0644 root:root; the bbb role's
+/// `property` step closes it. akka-apps runs as this user (bbb-apps-akka.service `User=`).
+const AKKA_CONF: &str = "/etc/bigbluebutton/bbb-apps-akka.conf";
+const AKKA_USER: &str = "bigbluebutton";
 
 /// Files in /run that the services the roles install keep there (pid files, locks, their
 /// sockets), and systemd's and the journal's own: not rollout's.
@@ -422,12 +421,10 @@ fn no_secret_in_any_argv_or_open_file_and_nothing_left_behind() {
             let (mode, group, owner, path) = (f[0], f[1], f[2], f[3]);
             let mode = u32::from_str_radix(mode, 8).unwrap();
             report.push(format!("{h} {path} {owner}:{group} {mode:o}"));
-            let upstream = UPSTREAM_FILES.contains(&(path, owner, group, mode));
-            let ok = upstream
-                || match documented.iter().find(|d| d.matches(path)) {
-                    Some(d) => mode & !d.mode == 0 && owner == d.owner && group == d.group,
-                    None => mode & 0o007 == 0,
-                };
+            let ok = match documented.iter().find(|d| d.matches(path)) {
+                Some(d) => mode & !d.mode == 0 && owner == d.owner && group == d.group,
+                None => mode & 0o007 == 0,
+            };
             if !ok {
                 wrong.push(format!("{h} {path} {owner}:{group} {mode:o}"));
             }
@@ -439,6 +436,35 @@ fn no_secret_in_any_argv_or_open_file_and_nothing_left_behind() {
         "files holding a secret more open than documented:\n{}",
         wrong.join("\n")
     );
+    // akka-apps' file: closed, yet readable by the user akka-apps runs as (closed too far,
+    // akka-apps could not start; the lab's API emulator, which runs as that user too, could
+    // not sign breakout joins), not by another.
+    let mut akka = Vec::new();
+    for h in &lab.hosts {
+        let out = lab.ssh_ok(
+            h,
+            &format!(
+                "if [ -e {AKKA_CONF} ]; then stat -c '%U:%G %a' {AKKA_CONF}; \
+                 runuser -u {AKKA_USER} -- test -r {AKKA_CONF} && echo {AKKA_USER} reads; \
+                 runuser -u nobody -- test -r {AKKA_CONF} && echo nobody reads; true; fi"
+            ),
+        );
+        if !out.trim().is_empty() {
+            akka.push((
+                h.to_string(),
+                out.split_whitespace().collect::<Vec<_>>().join(" "),
+            ));
+        }
+    }
+    eprintln!("lab_watch: {AKKA_CONF}: {akka:?}");
+    assert!(!akka.is_empty(), "no host has {AKKA_CONF}");
+    for (h, found) in &akka {
+        assert_eq!(
+            found,
+            &format!("root:{AKKA_USER} 640 {AKKA_USER} reads"),
+            "{h}: {AKKA_CONF}"
+        );
+    }
 
     // 3. Nothing left behind in temporary places: what the runs added there.
     let mut added = Vec::new();

@@ -375,6 +375,9 @@ install_nginx() {
   fi
 }
 
+# The system accounts the packages create before the files that need them: the group and
+# user bigbluebutton (bbb-record-core's preinst: addGroup/addUser bigbluebutton), which
+# bbb-web and akka-apps run as and whose group may read the files holding the secret.
 create_users() {
   getent group bigbluebutton >/dev/null || groupadd --system bigbluebutton
   id -u bigbluebutton >/dev/null 2>&1 || useradd --system --gid bigbluebutton --home-dir /home/bigbluebutton \
@@ -495,9 +498,13 @@ HERE
 
   # akka-apps' override file, as the bbb-apps-akka package's preinst writes it on a fresh
   # install ("changeme"); bbb-conf --setip below puts securitySalt into it. The API emulator
-  # signs breakout join URLs with this sharedSecret, as akka-apps does.
+  # signs breakout join URLs with this sharedSecret, as akka-apps does, and reads it as
+  # bigbluebutton, the user akka-apps runs as. dpkg runs the preinst as root under umask 022
+  # (its standard_startup), so the file is 0644 root:root whatever the caller's umask: every
+  # local user can read the secret until the bbb role closes the file. The preinst writes it
+  # only when it is missing, and the --setip `sed -i` keeps its owner and mode.
   if [ ! -f /etc/bigbluebutton/bbb-apps-akka.conf ]; then
-    cat > /etc/bigbluebutton/bbb-apps-akka.conf <<'HERE'
+    (umask 022; cat > /etc/bigbluebutton/bbb-apps-akka.conf) <<'HERE'
 // include default config from upstream
 include "/usr/share/bbb-apps-akka/conf/application.conf"
 
