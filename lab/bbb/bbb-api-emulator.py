@@ -35,8 +35,26 @@ Deliberate simplifications (the tests rely on them being documented):
     hasBeenForciblyEnded at once and disappears --end-delay seconds later.
   - POST: the checksum covers the URL query string only (as api.md says);
     form-encoded body parameters are read as parameters too.
-  - restarting the process forgets meetings unless --state FILE is given, like
-    a restart of the real services ends them.
+  - restarting the process without --state FILE forgets every meeting, as a
+    restart of all the real services (bbb-conf --restart) ends them.
+  - --state FILE stands for what akka-apps and FreeSWITCH hold: the meetings
+    themselves, which outlive a restart of bbb-web alone. This process is
+    bbb-web; a restart of it is a restart of bbb-web under running classes.
+    As in BBB 3.0 (docs/sources.md, "bbb-web restarted under a class"), bbb-web
+    keeps its meetings only in memory (MeetingService.meetings), fills that map
+    only from create, and asks akka-apps for nothing when it starts. So every
+    meeting in FILE when the process starts is FORGOTTEN: it goes on (its
+    participants stay, /emulator/leave and /emulator/state see it, with
+    "forgottenByBbbWeb": true), but getMeetings, getMeetingInfo,
+    isMeetingRunning, join and end know nothing of it, for the rest of its
+    life. A create with the same meetingID makes a new, separate meeting (bbb-web
+    gives it a new internalMeetingID, and akka-apps, finding no meeting with that
+    id, creates a second one); the forgotten one stays hidden. A forgotten
+    meeting ends when its duration is over or when its last participant leaves
+    (akka-apps: meetingExpireWhenLastUserLeftInMinutes later, default 1, or
+    meetingExpireIfNoUserJoinedInMinutes after its creation when nobody joined,
+    default 5; the emulator: at once). Whoever removes FILE before a restart ends them all, as
+    a restart of akka-apps does.
   - voice bridges: stricter than bbb-web, which takes any voiceBridge. When
     FreeSWITCH dialplans are present (--dialplan-dir, default
     /opt/freeswitch/conf/dialplan/public), create refuses a meeting whose voice
@@ -270,7 +288,10 @@ class Emulator:
         self.state_file = state_file
         self.end_delay = end_delay
         self.lock = threading.Lock()
-        self.meetings = {}  # external meetingID -> dict
+        self.meetings = {}  # external meetingID -> dict: the meetings bbb-web knows
+        # internalMeetingID -> dict: meetings akka-apps still runs that this bbb-web never
+        # heard of (it started after them; see --state in the module's text).
+        self.forgotten = {}
         self.log = log or (lambda msg: None)
         self._load_state()
 
@@ -290,16 +311,25 @@ class Emulator:
             return
         try:
             data = json.loads(text)
-            self.meetings = {m["meetingID"]: m for m in data.get("meetings", [])}
-        except (ValueError, KeyError, TypeError):
+            # This process is a new bbb-web: akka-apps' meetings go on, unknown to it.
+            now = int(time.time() * 1000)
+            self.forgotten = {m["internalMeetingID"]: dict(m, forgotten=True)
+                              for m in data.get("meetings", [])
+                              if not m.get("forciblyEnded") and not (m.get("removeAt") and m["removeAt"] <= now)}
+        except (ValueError, KeyError, TypeError, AttributeError):
             self.log("state file unreadable, starting empty: " + self.state_file)
+            return
+        if self.forgotten:
+            self.log("bbb-web started under %d running meeting(s) it does not know (from %s)"
+                     % (len(self.forgotten), self.state_file))
+        self._save_state()
 
     def _save_state(self):
         if not self.state_file:
             return
         tmp = self.state_file + ".tmp"
         with open(tmp, "w", encoding="utf-8") as f:
-            json.dump({"meetings": list(self.meetings.values())}, f, indent=1)
+            json.dump({"meetings": list(self.meetings.values()) + list(self.forgotten.values())}, f, indent=1)
         os.replace(tmp, self.state_file)
 
     def _reap(self, now_ms):
@@ -309,7 +339,13 @@ class Emulator:
                 or (m["duration"] > 0 and m["startTime"] and now_ms - m["startTime"] > m["duration"] * 60000)]
         for k in gone:
             del self.meetings[k]
-        if gone:
+        # akka-apps ends a forgotten meeting when its duration is over or nobody is left.
+        over = [k for k, m in self.forgotten.items()
+                if not m["users"]
+                or (m["duration"] > 0 and m["startTime"] and now_ms - m["startTime"] > m["duration"] * 60000)]
+        for k in over:
+            del self.forgotten[k]
+        if gone or over:
             self._save_state()
 
     # -- API calls --------------------------------------------------------
@@ -529,7 +565,12 @@ class Emulator:
     def leave(self, params):
         with self.lock:
             self._reap(int(time.time() * 1000))
-            m = self.meetings.get(first(params, "meetingID") or "")
+            mid = first(params, "meetingID") or ""
+            # A participant of a meeting bbb-web forgot is still in it (akka-apps' meeting);
+            # of the meetings with this meetingID, the first that has participants.
+            found = [m for m in [self.meetings.get(mid)] + list(self.forgotten.values())
+                     if m is not None and m["meetingID"] == mid]
+            m = next((c for c in found if c["users"]), found[0] if found else None)
             if m is None:
                 return json_reply(404, {"error": "no such meeting"})
             if not m["users"]:
@@ -544,6 +585,7 @@ class Emulator:
             user = m["users"].pop(idx)
             self._save_state()
             self.log("leave %s (%d participants)" % (m["meetingID"], len(m["users"])))
+            self._reap(int(time.time() * 1000))
             return json_reply(200, {"meetingID": m["meetingID"], "left": user["userID"],
                                     "participantCount": len(m["users"])})
 
@@ -594,13 +636,15 @@ class Emulator:
                 "labBuild": cfg.lab_build,
                 "checksumAlgorithms": cfg.algorithms,
                 "securityEnabled": cfg.secret != "",
-                "meetings": [public_meeting(m) for m in self.meetings.values()],
+                "meetings": [public_meeting(m) for m in self.meetings.values()]
+                + [public_meeting(m) for m in self.forgotten.values()],
             })
 
     def reset(self):
         with self.lock:
-            n = len(self.meetings)
+            n = len(self.meetings) + len(self.forgotten)
             self.meetings.clear()
+            self.forgotten.clear()
             self._save_state()
         return json_reply(200, {"reset": True, "meetingsRemoved": n})
 
@@ -610,7 +654,7 @@ def public_meeting(m):
         "meetingID": m["meetingID"], "internalMeetingID": m["internalMeetingID"], "name": m["name"],
         "createTime": m["createTime"], "voiceBridge": m["voiceBridge"], "running": m["running"],
         "hasBeenForciblyEnded": m["forciblyEnded"], "participantCount": len(m["users"]),
-        "moderatorCount": moderators(m), "attendees": [
+        "moderatorCount": moderators(m), "forgottenByBbbWeb": bool(m.get("forgotten")), "attendees": [
             {"userID": u["userID"], "fullName": u["fullName"], "role": u["role"]} for u in m["users"]],
     }
 
@@ -852,7 +896,8 @@ def build_arg_parser():
                    help="FreeSWITCH dialplan files whose PIN prompts limit the voice bridge length")
     p.add_argument("--akka-conf", default=DEFAULT_AKKA_CONF,
                    help="bbb-apps-akka.conf whose sharedSecret signs breakout join URLs")
-    p.add_argument("--state", help="JSON file that keeps meetings across restarts")
+    p.add_argument("--state", help="JSON file of the meetings akka-apps and FreeSWITCH hold: they outlive a "
+                   "restart of this process (bbb-web), which then no longer lists them")
     p.add_argument("--end-delay", type=float, default=0.5,
                    help="seconds between an end call and the meeting's disappearance")
     p.add_argument("--quiet", action="store_true", help="no access log")

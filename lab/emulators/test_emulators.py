@@ -250,6 +250,45 @@ class BBBEmulatorTest(unittest.TestCase):
         self.assertEqual((gone.findtext("returncode"), gone.findtext("messageKey")), ("FAILED", "notFound"))
         self.assertEqual(self.c.xml("getMeetings").findtext("messageKey"), "noMeetings")
 
+    def test_bbb_web_restart_hides_running_meetings_that_go_on(self):
+        # --state is what akka-apps holds; a new Emulator on it is a restarted bbb-web.
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        state = os.path.join(tmp.name, "akka.json")
+        config = lambda: bbbemu.Config(None, self.props, None)
+        first = bbbemu.Emulator(config, state_file=state)
+        server = bbbemu.Server(("127.0.0.1", 0), first, quiet=True)
+        c = BBBClient(serve(server), "s3cret")
+        c.create("m1")
+        c.join("m1", "Ann")
+        c.join("m1", "Bob")
+        old_id = c.xml("getMeetingInfo", "meetingID=m1").findtext("internalMeetingID")
+        stop(server)
+        # bbb-web restarts: the class goes on, the API knows nothing of it.
+        second = bbbemu.Emulator(config, state_file=state)
+        server = bbbemu.Server(("127.0.0.1", 0), second, quiet=True)
+        base = serve(server)
+        self.addCleanup(stop, server)
+        c = BBBClient(base, "s3cret")
+        self.assertEqual(c.xml("getMeetings").findtext("messageKey"), "noMeetings")
+        self.assertEqual(c.xml("getMeetingInfo", "meetingID=m1").findtext("messageKey"), "notFound")
+        self.assertEqual(c.xml("isMeetingRunning", "meetingID=m1").findtext("running"), "false")
+        self.assertEqual(c.xml("end", "meetingID=m1").findtext("messageKey"), "notFound")
+        shown = json.loads(http("GET", base + "/emulator/state")[2])["meetings"]
+        self.assertEqual([(m["meetingID"], m["participantCount"], m["forgottenByBbbWeb"]) for m in shown],
+                         [("m1", 2, True)])
+        # A create with the same ID makes a second meeting; the forgotten one stays hidden.
+        self.assertNotEqual(c.create("m1").findtext("internalMeetingID"), old_id)
+        listed = c.xml("getMeetings").findall("meetings/meeting")
+        self.assertEqual([m.findtext("participantCount") for m in listed], ["0"])
+        # Its participants leave; akka-apps ends it.
+        for _ in range(2):
+            self.assertEqual(http("GET", base + "/emulator/leave?meetingID=m1")[0], 200)
+        shown = json.loads(http("GET", base + "/emulator/state")[2])["meetings"]
+        self.assertEqual([m["forgottenByBbbWeb"] for m in shown], [False])
+        with open(state) as f:
+            self.assertEqual(len(json.load(f)["meetings"]), 1)
+
     def test_join_redirects_like_bbb_web(self):
         self.c.create("r1")
         status, headers, _ = http("GET", self.c.url("join", "meetingID=r1&fullName=Bob&role=viewer"),
