@@ -1,6 +1,7 @@
 //! `rollout drain` cordons a node and waits, with the class still running, until its last
 //! meeting ends; `--timeout` stops with the node still cordoned; only `--force` ends
 //! meetings; `rollout undrain` enables it again; `balancer.min_in_service` keeps capacity.
+//! A class that a restarted bbb-web no longer lists is waited for all the same.
 
 #[path = "pool_support/mod.rs"]
 mod support;
@@ -249,4 +250,93 @@ fn b3scale_undrain_needs_the_agents_heartbeat() {
         "{}",
         out.all()
     );
+}
+
+/// bbb-web restarts under a running class during the drain (as `systemctl restart bbb-web`
+/// or a crash does): the new bbb-web's `getMeetings` lists nothing, but the class goes on in
+/// akka-apps. The drain does not take that for an empty node: it keeps waiting, saying why,
+/// until the class's participants have left and akka-apps has ended it.
+fn waits_for_a_class_bbb_web_forgot(kind: Kind) {
+    let pool = registered("drain-forgotten", kind, 2);
+    let h01 = pool.node("h01");
+    h01.meeting("math", 3);
+    let mut child = pool.spawn("drain", &["--limit", "h01", "--output", "plain"]);
+    wait_until(Duration::from_secs(20), "h01 cordoned", || {
+        pool.balancer.state_of(h01).as_deref() == Some("cordoned")
+    });
+    h01.restart_bbb_web();
+    // Ten looks and more (poll_interval 0.2 s): the drain goes on, and so does the class.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the drain ended while the class bbb-web forgot still runs:\n{}",
+        finish(child, Duration::from_secs(5)).all()
+    );
+    let meetings = h01.meetings();
+    assert_eq!(meetings.len(), 1, "{meetings:?}");
+    assert_eq!(meetings[0]["forgottenByBbbWeb"], true);
+    assert_eq!(meetings[0]["participantCount"], 3);
+    // Out of service (Scalelite's poller, seeing no meeting, turns a cordoned server into a
+    // disabled one, as it does for any cordoned server that looks empty).
+    assert_ne!(pool.balancer.state_of(h01).as_deref(), Some("enabled"));
+    // The class ends: its participants leave, and akka-apps ends the meeting.
+    for _ in 0..3 {
+        h01.leave("math");
+    }
+    let out = finish(child, Duration::from_secs(30));
+    out.assert_no_secrets();
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stdout.contains(
+            "h01: cordoned, bbb-web lists no meeting, but akka-apps holds 1: a class bbb-web forgot when it restarted; waiting for it to end"
+        ),
+        "{}",
+        out.all()
+    );
+    assert!(
+        out.stdout.contains("h01: drained: no meetings left"),
+        "{}",
+        out.all()
+    );
+    assert!(h01.meetings().is_empty());
+}
+
+#[test]
+fn scalelite_drain_waits_for_a_class_bbb_web_forgot() {
+    waits_for_a_class_bbb_web_forgot(Kind::Scalelite);
+}
+
+#[test]
+fn b3scale_drain_waits_for_a_class_bbb_web_forgot() {
+    waits_for_a_class_bbb_web_forgot(Kind::B3scale);
+}
+
+/// A drain that times out on a forgotten class says so, leaves the node cordoned and the
+/// class running; `--force` cannot end what bbb-web does not know, so it does not claim to.
+#[test]
+fn drain_timeout_names_a_forgotten_class() {
+    let pool = registered("drain-forgotten-timeout", Kind::Scalelite, 2);
+    let h01 = pool.node("h01");
+    h01.meeting("art", 2);
+    h01.restart_bbb_web();
+    for force in [false, true] {
+        let mut args = vec!["--limit", "h01", "--timeout", "2s", "--output", "plain"];
+        if force {
+            args.push("--force");
+        }
+        let out = pool.run("drain", &args, Duration::from_secs(30));
+        out.assert_no_secrets();
+        assert_eq!(out.code, 1, "{}", out.all());
+        // "after 2s", or a little more on a busy machine.
+        assert!(
+            out.stdout.lines().any(|l| l.starts_with("h01: still cordoned after ")
+                && l.ends_with("s: bbb-web lists no meeting, but akka-apps holds 1: a class bbb-web forgot when it restarted goes on; no meeting was ended (--force cannot end it: bbb-web does not know it)")),
+            "{}",
+            out.all()
+        );
+        assert_ne!(pool.balancer.state_of(h01).as_deref(), Some("enabled"));
+        let meetings = h01.meetings();
+        assert_eq!(meetings.len(), 1, "the class must go on: {meetings:?}");
+        assert_eq!(meetings[0]["participantCount"], 2);
+    }
 }

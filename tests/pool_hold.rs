@@ -4,8 +4,9 @@
 //! `status`, and runs with the first apply after the class ended. `--force` ends the class
 //! first. A node whose meetings cannot be read counts as busy. Against the BBB API and
 //! Scalelite emulators on loopback (no lab): the fixture role's handler restarts the node's
-//! API emulator the way a bbb-web restart does (it forgets its meetings), and counts
-//! restarts in the node's `restarts` file.
+//! API emulator the way restarting bbb-web, FreeSWITCH and akka-apps does (its meetings
+//! end), and counts restarts in the node's `restarts` file. A class that a restarted bbb-web
+//! no longer lists holds the restart too.
 
 #[path = "pool_support/mod.rs"]
 mod support;
@@ -303,6 +304,38 @@ fn a_node_whose_meetings_cannot_be_read_counts_as_busy() {
     assert_eq!(out.code, 1, "{}", out.all());
     let restarted = std::fs::read_to_string(pool.dir.join("h01/restarts")).unwrap();
     assert_eq!(restarted.lines().count(), 1, "h01 was restarted");
+}
+
+/// bbb-web alone restarted under a class: its `getMeetings` lists nothing, but the class goes
+/// on in akka-apps. `apply` asks akka-apps too and holds the restart that would end it; once
+/// the class is over, the next apply runs it.
+#[test]
+fn a_class_bbb_web_forgot_holds_the_restart() {
+    let pool = registered("hold-forgotten", 2);
+    let h01 = pool.node("h01");
+    h01.meeting("math", 3);
+    h01.restart_bbb_web();
+    let out = pool.run("apply", &["-e", DIALIN, "--output", "plain"], T);
+    out.assert_no_secrets();
+    assert_eq!(out.code, 3, "{}", out.all());
+    assert!(
+        out.stdout.contains("h01: held: bbb-web lists no meeting, but akka-apps holds 1: a class bbb-web forgot when it restarted; restart pending: bbb: restart bbb-web"),
+        "{}",
+        out.all()
+    );
+    assert_eq!(restarts(h01), 1, "h01 was restarted under a class");
+    let ms = h01.meetings();
+    assert_eq!(ms.len(), 1, "the class ended: {ms:?}");
+    assert_eq!(ms[0]["participantCount"], 3);
+    assert_eq!(ms[0]["forgottenByBbbWeb"], true);
+    // The class is over: the restart it held runs.
+    for _ in 0..3 {
+        h01.leave("math");
+    }
+    let out = pool.run("apply", &["-e", DIALIN, "--output", "plain"], T);
+    out.assert_no_secrets();
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(restarts(h01), 2, "the held restart ran");
 }
 
 #[test]

@@ -468,3 +468,39 @@ fn an_upgraded_node_counts_as_back_only_once_the_balancer_reports_it_online() {
         );
     }
 }
+
+/// The upgrade's drain phase waits for a class a restarted bbb-web no longer lists (it goes
+/// on in akka-apps): the node is not upgraded under it; at `--drain-timeout` it fails,
+/// staying out of service, and says why.
+#[test]
+fn the_drain_phase_waits_for_a_class_bbb_web_forgot() {
+    let pool = pool("upgrade-forgotten", Kind::Scalelite, 2, &[], 0);
+    let h01 = pool.node("h01");
+    h01.meeting("art", 2);
+    h01.restart_bbb_web();
+    let out = pool.run(
+        "upgrade",
+        &[
+            "--limit",
+            "h01",
+            "--drain-timeout",
+            "2s",
+            "--output",
+            "plain",
+        ],
+        Duration::from_secs(60),
+    );
+    out.assert_no_secrets();
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stdout.lines().any(|l| l.starts_with("h01: FAILED")
+            && l.contains("bbb-web lists no meeting, but akka-apps holds 1: a class bbb-web forgot when it restarted goes on")),
+        "{}",
+        out.all()
+    );
+    assert_eq!(h01.upgrades(), 0, "h01 was upgraded under a class");
+    assert_ne!(pool.balancer.state_of(h01).as_deref(), Some("enabled"));
+    let ms = h01.meetings();
+    assert_eq!(ms.len(), 1, "the class must go on: {ms:?}");
+    assert_eq!(ms[0]["participantCount"], 2);
+}

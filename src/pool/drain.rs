@@ -1,17 +1,16 @@
 //! Draining: cordon a node in the balancer (no new meetings; running ones continue), then
-//! watch the node's own BBB API until no meeting is left. Meetings are ended only on
+//! watch the node's own BBB API until no meeting is left, and akka-apps agrees (a bbb-web
+//! restarted under a class lists none of it, see [`rules::drain`]). Meetings are ended only on
 //! `--force`. `rollout drain` is here (`rollout undrain` in [`super::undrain`]); the upgrade
 //! drains through [`wait_empty`].
 
 use super::error::{NodeError, PoolError};
 use super::journal::{Journal, Lock, Phase};
-use super::rules::{
-    self,
-    drain::{Decision, Meetings},
-};
+use super::rules::{self, drain::Decision};
 use super::{DrainOptions, Node, Pool, human, need_limit};
 use crate::balancer::{Balancer, BalancerError, Server, State};
 use crate::bbb_api::{Meeting, participants};
+use crate::connection::{Connection, Connector, Finished};
 use crate::report::summary::DrainSummary;
 use crate::report::{Event, Reporter, Settings};
 use std::sync::{Arc, Mutex};
@@ -33,6 +32,9 @@ pub enum Drained {
         waited: Duration,
         unreadable: Option<String>,
         ended: usize,
+        /// Meetings akka-apps holds that bbb-web does not list (a class it forgot when it
+        /// restarted); 0 when it lists some, or akka-apps was not asked.
+        forgotten: u64,
     },
 }
 
@@ -56,6 +58,24 @@ impl Drained {
                     human(*waited)
                 )
             }
+            Drained::TimedOut {
+                forgotten,
+                waited,
+                ended: 0,
+                ..
+            } if *forgotten > 0 => format!(
+                "still cordoned after {}: bbb-web lists no meeting, but akka-apps holds {forgotten}: a class bbb-web forgot when it restarted goes on; no meeting was ended (--force cannot end it: bbb-web does not know it)",
+                human(*waited)
+            ),
+            Drained::TimedOut {
+                forgotten,
+                waited,
+                ended,
+                ..
+            } if *forgotten > 0 => format!(
+                "still cordoned after {}: {ended} meeting(s) were ended with --force, yet akka-apps holds {forgotten} that bbb-web does not list (forgotten when it restarted)",
+                human(*waited)
+            ),
             Drained::TimedOut {
                 meetings,
                 participants,
@@ -89,11 +109,13 @@ fn counts(ms: &[Meeting]) -> String {
 }
 
 /// What reading and ending a node's meetings needs: the HTTP client (with
-/// `balancer.request_timeout`) and the secrets to redact from what a node answers.
+/// `balancer.request_timeout`), the secrets to redact from what a node answers, and the
+/// run's connector, to ask the node itself how many meetings akka-apps holds.
 #[derive(Clone)]
 pub struct MeetingApi {
     pub http: crate::http::Http,
     pub secrets: crate::secret::Secrets,
+    pub connector: Arc<dyn Connector>,
 }
 
 impl Pool {
@@ -102,6 +124,7 @@ impl Pool {
         MeetingApi {
             http: self.http.clone(),
             secrets: self.secrets().clone(),
+            connector: self.prepared.connector.clone(),
         }
     }
 }
@@ -140,9 +163,80 @@ impl std::fmt::Display for Unread {
     }
 }
 
-/// Waits until the node's API lists no meeting; with `force`, ends what is left once the
-/// timeout expires (at once without a timeout). When to stop is [`rules::drain::verdict`].
-/// Its progress lines begin with `state` (`cordoned`).
+/// akka-apps' count of the node's meetings: `command` (`bbb_akka_meetings_command`) run
+/// over the node's connection (opened once per wait, kept in `conn`); its last stdout line
+/// is the number.
+///
+/// Errors: the node cannot be reached, the command fails or prints no number, or the whole
+/// takes longer than [`rules::drain::AKKA_PROBE_TIMEOUT`]; as redacted text. The
+/// connection is dropped then (the next look opens a new one).
+pub async fn akka_meetings(
+    api: &MeetingApi,
+    node: &Node,
+    command: &str,
+    conn: &mut Option<Box<dyn Connection>>,
+) -> Result<u64, String> {
+    let ask = async {
+        if conn.is_none() {
+            let c = api
+                .connector
+                .connect(&node.plan.host)
+                .await
+                .map_err(|e| e.to_string())?;
+            *conn = Some(c);
+        }
+        let c = conn.as_ref().expect("connected just now");
+        let mut ignore = |_: &str| {};
+        let done = c
+            .run(command, &mut ignore)
+            .await
+            .map_err(|e| e.to_string())?;
+        count_of(&done)
+    };
+    let r = match tokio::time::timeout(rules::drain::AKKA_PROBE_TIMEOUT, ask).await {
+        Ok(r) => r,
+        Err(_) => Err(format!(
+            "no answer within {}",
+            human(rules::drain::AKKA_PROBE_TIMEOUT)
+        )),
+    };
+    if r.is_err() {
+        *conn = None;
+    }
+    r.map_err(|e| {
+        api.secrets
+            .redact(&format!("bbb_akka_meetings_command: {e}"))
+    })
+}
+
+/// The number a finished `bbb_akka_meetings_command` printed (its last non-empty line).
+///
+/// Errors: it exited with another code than 0 (with its last line of stderr), or the line
+/// is no number.
+fn count_of(done: &Finished) -> Result<u64, String> {
+    let last = |text: &str| {
+        let line = text
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
+        line.trim().chars().take(120).collect::<String>()
+    };
+    if done.code != Some(0) {
+        let code = done
+            .code
+            .map_or("a signal".to_string(), |c| format!("code {c}"));
+        return Err(format!("exited with {code}: {}", last(&done.stderr)));
+    }
+    let line = last(&done.stdout);
+    line.parse::<u64>()
+        .map_err(|_| format!("printed `{line}`, not a number of meetings"))
+}
+
+/// Waits until the node's API lists no meeting and akka-apps holds none either (see
+/// [`rules::drain`]); with `force`, ends what is left once the timeout expires (at once
+/// without a timeout). When to stop is [`rules::drain::verdict`]. Its progress lines begin
+/// with `state` (`cordoned`).
 pub async fn wait_empty(
     pool: &MeetingApi,
     node: &Node,
@@ -150,25 +244,54 @@ pub async fn wait_empty(
     state: &str,
     tx: &UnboundedSender<Event>,
 ) -> Drained {
+    let mut conn = None;
+    let r = look_until_empty(pool, node, w, state, tx, &mut conn).await;
+    if let Some(c) = conn {
+        c.close().await;
+    }
+    r
+}
+
+/// The loop of [`wait_empty`]; `conn` is the node's connection, once akka-apps was asked.
+async fn look_until_empty(
+    pool: &MeetingApi,
+    node: &Node,
+    w: Watch,
+    state: &str,
+    tx: &UnboundedSender<Event>,
+    conn: &mut Option<Box<dyn Connection>>,
+) -> Drained {
     let start = Instant::now();
     let mut last = String::new();
     let mut ended = 0;
     let mut forced_at: Option<Instant> = None;
     loop {
         let found = meetings(pool, node).await;
-        let waited = start.elapsed();
-        let seen = match &found {
-            Ok(ms) if ms.is_empty() => Meetings::NoneLeft,
-            Ok(_) => Meetings::Running,
-            Err(_) => Meetings::Unreadable,
+        // An empty list is no proof: akka-apps may run classes a restarted bbb-web forgot.
+        let akka = match (&found, &node.akka_meetings) {
+            (Ok(ms), Some(command)) if ms.is_empty() => {
+                Some(akka_meetings(pool, node, command, conn).await)
+            }
+            _ => None,
         };
+        let waited = start.elapsed();
+        let seen = rules::drain::seen(
+            found.as_ref().ok().map(Vec::len),
+            akka.as_ref().map(|a| a.as_ref().copied().map_err(|_| ())),
+        );
         let verdict = rules::drain::verdict(&w, seen, waited, forced_at.map(|f| f.elapsed()));
         if verdict == Decision::Done {
             return Drained::Empty { waited, ended };
         }
-        let text = match &found {
-            Ok(ms) => format!("{state}, {}", counts(ms)),
-            Err(e) => format!("{state}, cannot read its meetings: {e}"),
+        let text = match (&found, &akka) {
+            (Err(e), _) => format!("{state}, cannot read its meetings: {e}"),
+            (Ok(_), Some(Ok(n))) if *n > 0 => format!(
+                "{state}, bbb-web lists no meeting, but akka-apps holds {n}: a class bbb-web forgot when it restarted; waiting for it to end"
+            ),
+            (Ok(_), Some(Err(e))) => format!(
+                "{state}, bbb-web lists no meeting, but whether akka-apps holds one cannot be read ({e}); waiting"
+            ),
+            (Ok(ms), _) => format!("{state}, {}", counts(ms)),
         };
         if text != last {
             let _ = tx.send(Event::Progress {
@@ -183,9 +306,16 @@ pub async fn wait_empty(
                 forced_at = Some(Instant::now());
             }
             (Decision::TimedOut, found) => {
-                let (meetings, participants, unreadable) = match found {
-                    Ok(ms) => (ms.len(), participants(&ms), None),
-                    Err(e) => (0, 0, Some(e.text)),
+                let (meetings, participants, unreadable) = match (found, &akka) {
+                    (Err(e), _) => (0, 0, Some(e.text)),
+                    (Ok(_), Some(Err(e))) => (
+                        0,
+                        0,
+                        Some(format!(
+                            "bbb-web lists none, and whether akka-apps holds one cannot be read: {e}"
+                        )),
+                    ),
+                    (Ok(ms), _) => (ms.len(), participants(&ms), None),
                 };
                 return Drained::TimedOut {
                     meetings,
@@ -193,6 +323,10 @@ pub async fn wait_empty(
                     waited,
                     unreadable,
                     ended,
+                    forgotten: match akka {
+                        Some(Ok(n)) => n,
+                        _ => 0,
+                    },
                 };
             }
             _ => {}
@@ -412,6 +546,40 @@ mod tests {
             online,
             ..Server::new("x", "u", state)
         }
+    }
+
+    #[test]
+    fn akka_count_is_the_last_line_of_a_successful_command() {
+        let done = |code: Option<i32>, stdout: &str, stderr: &str| Finished {
+            code,
+            stdout: stdout.into(),
+            stderr: stderr.into(),
+        };
+        assert_eq!(count_of(&done(Some(0), "2\n", "")), Ok(2));
+        assert_eq!(count_of(&done(Some(0), "notice\n 0 \n\n", "")), Ok(0));
+        assert_eq!(
+            count_of(&done(Some(0), "", "")),
+            Err("printed ``, not a number of meetings".into())
+        );
+        assert_eq!(
+            count_of(&done(Some(0), "-1\n", "")),
+            Err("printed `-1`, not a number of meetings".into())
+        );
+        assert_eq!(
+            count_of(&done(
+                Some(2),
+                "",
+                "psql: error: FATAL:  database \"bbb_graphql\" does not exist\n"
+            )),
+            Err(
+                "exited with code 2: psql: error: FATAL:  database \"bbb_graphql\" does not exist"
+                    .into()
+            )
+        );
+        assert_eq!(
+            count_of(&done(None, "3\n", "")),
+            Err("exited with a signal: ".into())
+        );
     }
 
     #[test]

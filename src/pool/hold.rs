@@ -15,8 +15,16 @@
 //! registered, or disabled): that is a node being installed, as the upgrade's drain decides
 //! too ([`rules::drain::may_skip_wait`]). A node that does not answer in time, answers
 //! with an error or with a wrong checksum counts as busy.
+//!
+//! An empty `getMeetings` is checked against akka-apps' own count when the node has a
+//! `bbb_akka_meetings_command` (as the drain does, [`rules::drain`]): a bbb-web restarted
+//! under a class lists none of it, and restarting the services would end that class. Such
+//! a node is held (`--drain` waits for the forgotten class to end; `--force` goes ahead
+//! after cordoning, its restart ending the class), as is one whose count cannot be read.
 
-use super::drain::{Drained, MeetingApi, Watch, check_capacity, cordon, meetings, wait_empty};
+use super::drain::{
+    Drained, MeetingApi, Watch, akka_meetings, check_capacity, cordon, meetings, wait_empty,
+};
 use super::error::PoolError;
 use super::health;
 use super::journal::{Journal, JournalError, Lock, Phase};
@@ -172,6 +180,7 @@ impl Guard {
             api: MeetingApi {
                 http: Http::new(Duration::from_secs(timeout)),
                 secrets: prepared.inventory.secrets.clone(),
+                connector: prepared.connector.clone(),
             },
             prepared,
             cfg,
@@ -359,7 +368,7 @@ impl Guard {
         events: &UnboundedSender<Event>,
     ) -> Clearance {
         match meetings(&self.api, node).await {
-            Ok(ms) if ms.is_empty() => Clearance::Go,
+            Ok(ms) if ms.is_empty() => self.look_at_akka(node, forcing, note, events).await,
             Ok(ms) if forcing => self.force(node, Some(ms), events).await,
             Ok(ms) => Clearance::Hold(running(ms.len())),
             Err(e) if e.nothing_listens => {
@@ -395,6 +404,39 @@ impl Guard {
 }
 
 impl Guard {
+    /// A node whose `getMeetings` lists none: free unless akka-apps holds classes bbb-web
+    /// forgot, or cannot say (see the module's text).
+    async fn look_at_akka(
+        &self,
+        node: &Node,
+        forcing: bool,
+        note: &(dyn Fn(String) + Sync),
+        events: &UnboundedSender<Event>,
+    ) -> Clearance {
+        let Some(command) = &node.akka_meetings else {
+            return Clearance::Go;
+        };
+        let mut conn = None;
+        let held = akka_meetings(&self.api, node, command, &mut conn).await;
+        if let Some(c) = conn {
+            c.close().await;
+        }
+        let why = match held {
+            Ok(0) => return Clearance::Go,
+            Ok(n) => format!(
+                "bbb-web lists no meeting, but akka-apps holds {n}: a class bbb-web forgot when it restarted"
+            ),
+            Err(e) => format!(
+                "bbb-web lists no meeting, but whether akka-apps holds one cannot be read ({e}), so it counts as busy"
+            ),
+        };
+        if forcing {
+            note(format!("--force: {why}; the restart ends it"));
+            return self.force(node, None, events).await;
+        }
+        Clearance::Hold(why)
+    }
+
     /// `--drain` for a busy node (`why` it is busy): within the batch and `min_in_service`,
     /// cordon it, wait until its meetings have ended, and let its apply run; it goes back
     /// into service in [`MeetingGuard::finished`]. A drain that cannot be started or times

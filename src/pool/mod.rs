@@ -120,6 +120,11 @@ pub struct Node {
     pub endpoint: Endpoint,
     pub desired: Desired,
     pub plan: HostPlan,
+    /// `bbb_akka_meetings_command`: a shell command run on the node (over its connection)
+    /// that prints how many meetings akka-apps holds, the classes bbb-web's `getMeetings`
+    /// may have forgotten (see [`drain::wait_empty`]); `None` when the variable is unset or
+    /// empty (`getMeetings` alone is trusted).
+    pub akka_meetings: Option<String>,
 }
 
 /// Everything a pool command needs, loaded and validated.
@@ -362,6 +367,12 @@ fn node(
         ),
         Some(_) => return Err(NodeVarError::NotString("bbb_api_ca_file")),
     };
+    let akka_meetings = match v.get("bbb_akka_meetings_command") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.trim().is_empty() => None,
+        Some(Value::String(s)) => Some(s.trim().to_string()),
+        Some(_) => return Err(NodeVarError::NotString("bbb_akka_meetings_command")),
+    };
     Ok(Node {
         host: plan.host.name.clone(),
         endpoint: Endpoint::new(&url, &secret).with_ca(ca),
@@ -372,6 +383,7 @@ fn node(
             tag,
         },
         plan: plan.clone(),
+        akka_meetings,
     })
 }
 

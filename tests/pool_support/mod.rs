@@ -203,7 +203,11 @@ pub fn spawn<S: AsRef<std::ffi::OsStr>>(
 /// host name, as the nodes of a real pool do (Scalelite with `SERVER_ID_IS_HOSTNAME=true`
 /// makes the host name the server's id). It runs under a supervisor that starts it again on
 /// the same address and port when it exits, as systemd's `Restart=` does: a restart is a
-/// `kill` of the pid in `dir/pid`, and the meetings die with the process, as on a node.
+/// `kill` of the pid in `dir/pid`. The meetings themselves, which in BBB live on in
+/// akka-apps and FreeSWITCH, are kept in `dir/akka-meetings.json` (the emulator's `--state`):
+/// a restart of the process alone is a restart of bbb-web under its classes, which go on
+/// unseen by the API ([`Bbb::restart_bbb_web`]); removing that file first ends them, as a
+/// restart of all the services does (the fixture role's `restart bbb-web` handler).
 pub struct Bbb {
     pub proc: Proc,
     pub dir: PathBuf,
@@ -243,9 +247,10 @@ impl Bbb {
             .port();
         let q = |p: &Path| rollout::script::quote(p.to_str().unwrap());
         let emulator = format!(
-            "python3 {} --listen {address}:{port} --properties {} --defaults /nonexistent --release-file {} --akka-conf {} --dialplan-dir {} --end-delay 0.2 --quiet{tls}",
+            "python3 {} --listen {address}:{port} --properties {} --state {} --defaults /nonexistent --release-file {} --akka-conf {} --dialplan-dir {} --end-delay 0.2 --quiet{tls}",
             q(&repo().join("lab/bbb/bbb-api-emulator.py")),
             q(&props),
+            q(&dir.join("akka-meetings.json")),
             q(&release),
             q(&akka),
             q(&dialplans),
@@ -306,6 +311,29 @@ impl Bbb {
             let body = get(&ep.signed("join", &q));
             assert!(body.contains("SUCCESS"), "join: {body}");
         }
+    }
+
+    /// Restarts bbb-web alone (`systemctl restart bbb-web`, or bbb-web dying and systemd
+    /// starting it again), with akka-apps and FreeSWITCH running on: the node's classes go
+    /// on, but the new bbb-web lists none of them. Returns once the new process answers.
+    pub fn restart_bbb_web(&self) {
+        let pid = self.dir.join("pid");
+        let old = std::fs::read_to_string(&pid).unwrap();
+        let status = Command::new("kill").arg(old.trim()).status().unwrap();
+        assert!(status.success(), "kill bbb-web {old}");
+        wait_until(Duration::from_secs(10), "bbb-web to start again", || {
+            std::fs::read_to_string(&pid).is_ok_and(|p| p != old)
+                && std::net::TcpStream::connect((self.address.as_str(), self.proc.port)).is_ok()
+        });
+    }
+
+    /// A participant leaves meeting `id` (also one bbb-web forgot).
+    pub fn leave(&self, id: &str) {
+        let body = get(&format!(
+            "{}://{}:{}/emulator/leave?meetingID={id}",
+            self.scheme, self.address, self.proc.port
+        ));
+        assert!(body.contains("\"left\""), "leave: {body}");
     }
 
     /// Ends a meeting through the API (as its moderator would).

@@ -2,6 +2,13 @@
 //! meeting; the wait may give up after `--timeout` (the node stays cordoned), and with
 //! `--force` the meetings left are ended once, when the timeout expires (at once without
 //! one), after which the wait lasts at most [`FORCE_GRACE`] more for the API to agree.
+//!
+//! The API alone does not prove a node empty: bbb-web keeps its meetings only in memory,
+//! and a bbb-web restarted under a class (by hand, or after a crash) lists none of the
+//! meetings akka-apps and FreeSWITCH carry on with, for the rest of their lives
+//! (docs/sources.md, "bbb-web restarted under a class"). So an empty `getMeetings` is
+//! checked against akka-apps' own count ([`Meetings::Forgotten`]); a count that cannot be
+//! read is no proof either ([`Meetings::Unreadable`]).
 
 use crate::balancer::State;
 use std::time::Duration;
@@ -34,8 +41,30 @@ pub enum Meetings {
     NoneLeft,
     /// Meetings still run.
     Running,
-    /// The meetings could not be read.
+    /// The meetings could not be read (also: bbb-web lists none, but akka-apps' count of
+    /// them could not be read).
     Unreadable,
+    /// bbb-web lists no meeting, but akka-apps still holds some: classes a restarted bbb-web
+    /// forgot. They run on; the API can neither list nor end them.
+    Forgotten,
+}
+
+/// How long asking the node for akka-apps' count of meetings may take (one SSH round trip
+/// and a database query) before the look counts as [`Meetings::Unreadable`].
+pub const AKKA_PROBE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What the look saw, from `getMeetings` (`listed`: how many meetings it lists, `None` when
+/// it could not be read) and, when it lists none, akka-apps' count (`akka`: `None` when
+/// the node has no `bbb_akka_meetings_command`, `Some(Err)` when the count could not be
+/// read).
+pub fn seen(listed: Option<usize>, akka: Option<Result<u64, ()>>) -> Meetings {
+    match (listed, akka) {
+        (None, _) => Meetings::Unreadable,
+        (Some(n), _) if n > 0 => Meetings::Running,
+        (Some(_), None | Some(Ok(0))) => Meetings::NoneLeft,
+        (Some(_), Some(Ok(_))) => Meetings::Forgotten,
+        (Some(_), Some(Err(()))) => Meetings::Unreadable,
+    }
 }
 
 /// A node the balancer sends no meetings to (not registered, or disabled) need not be waited
@@ -60,7 +89,9 @@ pub enum Decision {
 }
 
 /// The rule: `seen` after `waited` since the drain began; `since_forced` is how long ago the
-/// meetings were ended, when they were.
+/// meetings were ended, when they were. Only [`Meetings::NoneLeft`] ends a drain; only
+/// meetings the API lists can be ended with `--force` (a forgotten class is waited for like
+/// one whose meetings cannot be read).
 pub fn verdict(
     w: &Watch,
     seen: Meetings,
@@ -100,7 +131,7 @@ pub fn pause(w: &Watch, waited: Duration, forced: bool) -> Duration {
 mod tests {
     use super::*;
     use Decision::{Continue, Done, ForceEnd, TimedOut};
-    use Meetings::{NoneLeft, Running, Unreadable};
+    use Meetings::{Forgotten, NoneLeft, Running, Unreadable};
 
     fn secs(s: f64) -> Duration {
         Duration::from_secs_f64(s)
@@ -150,6 +181,13 @@ mod tests {
             (Some(60.0), true, Running, 120.0, Some(31.0), TimedOut),
             (None, true, Unreadable, 20.0, Some(10.0), Continue),
             (Some(60.0), true, Unreadable, 100.0, Some(40.0), TimedOut),
+            // a class bbb-web forgot is never an empty node, and --force cannot end it
+            (None, false, Forgotten, 36_000.0, None, Continue),
+            (Some(60.0), false, Forgotten, 10.0, None, Continue),
+            (Some(60.0), false, Forgotten, 60.0, None, TimedOut),
+            (None, true, Forgotten, 0.0, None, Continue),
+            (Some(60.0), true, Forgotten, 60.0, None, TimedOut),
+            (None, true, Forgotten, 40.0, Some(31.0), TimedOut),
         ];
         for &(timeout, force, seen, waited, since_forced, want) in rows {
             let w = watch(5.0, timeout, force);
@@ -158,6 +196,27 @@ mod tests {
                 got, want,
                 "timeout {timeout:?}, force {force}, {seen:?} after {waited}s, forced {since_forced:?}"
             );
+        }
+    }
+
+    #[test]
+    fn seen_table() {
+        // (getMeetings lists, akka-apps holds) -> seen
+        type Row = (Option<usize>, Option<Result<u64, ()>>, Meetings);
+        #[rustfmt::skip]
+        let rows: &[Row] = &[
+            (Some(0), None, NoneLeft),
+            (Some(0), Some(Ok(0)), NoneLeft),
+            (Some(0), Some(Ok(2)), Forgotten),
+            (Some(0), Some(Err(())), Unreadable),
+            (Some(1), None, Running),
+            (Some(1), Some(Ok(0)), Running),
+            (Some(3), Some(Ok(5)), Running),
+            (None, None, Unreadable),
+            (None, Some(Ok(0)), Unreadable),
+        ];
+        for &(listed, akka, want) in rows {
+            assert_eq!(seen(listed, akka), want, "{listed:?} listed, akka {akka:?}");
         }
     }
 
