@@ -14,7 +14,10 @@
 #  with the real messages where it matters, and lays down what a real install leaves behind:
 #  users, /etc/bigbluebutton/*, the packaged bbb-web defaults, /etc/cron.daily/bigbluebutton,
 #  FreeSWITCH config directories, turn-stun-servers.xml, a bbb-conf stand-in, nginx in front of
-#  an API EMULATOR running as bbb-web.service, and a no-op freeswitch.service.
+#  an API EMULATOR running as bbb-web.service, a no-op freeswitch.service, and no-op stand-ins
+#  under the real unit names of the other services `bbb-conf --status` lists for BBB 3.0
+#  (redis-server, bbb-apps-akka, bbb-fsesl-akka, bbb-webrtc-sfu, bbb-graphql-*, bbb-pads,
+#  bbb-export-annotations, etherpad), so that a health check asking systemd sees them all.
 #  Re-running it is the "upgrade": operator overrides in /etc/bigbluebutton/bbb-web.properties
 #  and /etc/cron.daily/bigbluebutton are kept; the build counter in bigbluebutton-release goes up
 #  and the services restart (which ends running meetings, as a real upgrade does).
@@ -40,6 +43,8 @@ UNIT_DIR=/usr/lib/systemd/system
 BBB_WEB_ETC_CONFIG=/etc/bigbluebutton/bbb-web.properties
 BBB_WEB_CONFIG=/usr/share/bbb-web/WEB-INF/classes/bigbluebutton.properties
 FS_CONF=/opt/freeswitch/etc/freeswitch
+# No-op stand-ins for the BBB 3.0 services besides bbb-web, freeswitch and nginx.
+STANDIN_UNITS="redis-server bbb-apps-akka bbb-fsesl-akka bbb-webrtc-sfu bbb-graphql-server bbb-graphql-actions bbb-graphql-middleware bbb-pads bbb-export-annotations etherpad"
 
 usage() {
     set +x
@@ -1606,10 +1611,35 @@ Restart=on-failure
 WantedBy=multi-user.target bigbluebutton.target
 HERE
 
-  cat > "$UNIT_DIR/bigbluebutton.target" <<'HERE'
+  # The other services `bbb-conf --status` lists on a BBB 3.0 node, as no-op stand-ins under
+  # their real unit names: rollout's health gate asks systemd for each of them, and a test
+  # stops one (`systemctl stop bbb-webrtc-sfu`) to see the node kept out of the pool.
+  local unit
+  for unit in $STANDIN_UNITS; do
+    cat > "$UNIT_DIR/$unit.service" <<HERE
+[Unit]
+Description=$unit - LAB STAND-IN (a no-op process), not the real $unit
+After=network.target
+PartOf=bigbluebutton.target
+
+[Service]
+Type=simple
+ExecStart=/bin/sleep infinity
+Restart=on-failure
+
+[Install]
+WantedBy=multi-user.target bigbluebutton.target
+HERE
+  done
+  # bbb-conf checks etherpad by this file, which the bbb-etherpad package installs.
+  mkdir -p /usr/share/etherpad-lite
+  [ -f /usr/share/etherpad-lite/settings.json ] \
+    || echo '{"title": "LAB STAND-IN: no Etherpad here"}' > /usr/share/etherpad-lite/settings.json
+
+  cat > "$UNIT_DIR/bigbluebutton.target" <<HERE
 [Unit]
 Description=BigBlueButton - LAB STAND-IN
-Wants=bbb-web.service freeswitch.service
+Wants=bbb-web.service freeswitch.service $(for unit in $STANDIN_UNITS; do printf '%s.service ' "$unit"; done)
 
 [Install]
 WantedBy=multi-user.target
@@ -1630,7 +1660,8 @@ HERE
   fi
 
   systemctl daemon-reload </dev/null
-  systemctl enable bigbluebutton.target bbb-web.service freeswitch.service </dev/null >/dev/null 2>&1 \
+  # shellcheck disable=SC2086
+  systemctl enable bigbluebutton.target bbb-web.service freeswitch.service $STANDIN_UNITS </dev/null >/dev/null 2>&1 \
     || err "lab stand-in: could not enable the BigBlueButton units"
 }
 
@@ -1810,6 +1841,8 @@ source /etc/bigbluebutton/bigbluebutton-release
 BBB_WEB_CONFIG=/usr/share/bbb-web/WEB-INF/classes/bigbluebutton.properties
 BBB_WEB_ETC_CONFIG=/etc/bigbluebutton/bbb-web.properties
 FS_CONF=/opt/freeswitch/etc/freeswitch
+# The no-op stand-ins install_units lays down (same list as the installer).
+STANDIN_UNITS="redis-server bbb-apps-akka bbb-fsesl-akka bbb-webrtc-sfu bbb-graphql-server bbb-graphql-actions bbb-graphql-middleware bbb-pads bbb-export-annotations etherpad"
 
 get_properties_value() {
   if [[ -f $2 ]]; then
@@ -1870,7 +1903,8 @@ set_property() {
 
 stop_bigbluebutton() {
   echo "Stopping BigBlueButton"
-  systemctl stop bigbluebutton.target bbb-web.service freeswitch.service
+  # shellcheck disable=SC2086
+  systemctl stop bigbluebutton.target bbb-web.service freeswitch.service $STANDIN_UNITS
 }
 
 start_bigbluebutton() {
@@ -1885,11 +1919,12 @@ start_bigbluebutton() {
     systemctl reload nginx 2>/dev/null || systemctl restart nginx
   fi
   echo "Starting BigBlueButton"
-  systemctl restart bigbluebutton.target bbb-web.service freeswitch.service
+  # shellcheck disable=SC2086
+  systemctl restart bigbluebutton.target bbb-web.service freeswitch.service $STANDIN_UNITS
 }
 
 display_bigbluebutton_status() {
-  local units="freeswitch bbb-web" unit status
+  local units="freeswitch $STANDIN_UNITS bbb-web" unit status
   if systemctl cat nginx.service >/dev/null 2>&1; then
     units="nginx $units"
   fi
@@ -1960,7 +1995,7 @@ check_state() {
   echo
   echo "# Potential problems described below"
 
-  for unit in bbb-web freeswitch; do
+  for unit in bbb-web freeswitch $STANDIN_UNITS; do
     if ! systemctl is-active --quiet "$unit"; then
       problems+=("# Not running: $unit")
     fi
