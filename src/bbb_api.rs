@@ -34,7 +34,13 @@ pub struct Meeting {
     pub moderator_pw: Option<String>,
     /// `<isBreakout>` is `true`: a breakout room of another meeting.
     pub breakout: bool,
+    /// `<hasBeenForciblyEnded>` is `true`: `end` was called and BBB is removing it.
+    pub ended: bool,
 }
+
+/// The meeting ID prefix of the health check's own meetings ([`Endpoint::round_trip`]), so
+/// that an operator reading a node's getMeetings knows whose they are.
+pub const HEALTH_MEETING_PREFIX: &str = "rollout-health-";
 
 /// What the health check learned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -204,6 +210,76 @@ impl Endpoint {
         Ok(Health { version, meetings })
     }
 
+    /// The API round trip of the health check: `create` a meeting `id` (which should start
+    /// with [`HEALTH_MEETING_PREFIX`]; no recording, a `duration` of 1 minute so that BBB
+    /// itself ends it should `end` never arrive), `join` it with `redirect=false` and
+    /// require the join URL in the answer (`<url>`, what a browser would be sent to), then
+    /// `end` it and wait up to `settle` until getMeetings no longer lists it (or lists it as
+    /// `hasBeenForciblyEnded`, BBB removing it). Only meeting `id` is ever touched.
+    /// Parameters as BBB 3.0's API reference (docs.bigbluebutton.org `development/api`):
+    /// `role=VIEWER` instead of the deprecated attendee password.
+    ///
+    /// # Errors
+    /// The first failing call's [`BbbError`] (its `call` names it); a join answer without
+    /// `<url>`, or the meeting still running after `end`, is [`BbbError::Malformed`].
+    pub fn round_trip(
+        &self,
+        http: &Http,
+        id: &str,
+        settle: std::time::Duration,
+    ) -> Result<(), BbbError> {
+        let mid = encode(id);
+        let create = format!(
+            "meetingID={mid}&name={}&record=false&duration=1",
+            encode("rollout health check")
+        );
+        let moderator_pw = self.call(http, "create", &create, |r| {
+            if text(r, "meetingID").as_deref() != Some(id) {
+                return Err(format!("a <response> without <meetingID>{id}</meetingID>"));
+            }
+            Ok(text(r, "moderatorPW").filter(|p| !p.is_empty()))
+        })?;
+        let join = format!(
+            "meetingID={mid}&fullName={}&role=VIEWER&redirect=false",
+            encode("rollout health check")
+        );
+        let joined = self.call(http, "join", &join, |r| match text(r, "url") {
+            Some(u) if !u.is_empty() => Ok(()),
+            _ => Err("SUCCESS without a join <url>".into()),
+        });
+        // End it whether or not the join worked: the check leaves no meeting behind.
+        let ours = Meeting {
+            id: id.to_string(),
+            name: id.to_string(),
+            participants: 0,
+            moderator_pw,
+            breakout: false,
+            ended: false,
+        };
+        let ended = self.end(http, &ours);
+        joined?;
+        ended?;
+        let deadline = std::time::Instant::now() + settle;
+        loop {
+            let listed = self.meetings(http)?.into_iter().find(|m| m.id == id);
+            match listed {
+                None => return Ok(()),
+                Some(m) if m.ended && std::time::Instant::now() >= deadline => return Ok(()),
+                Some(_) if std::time::Instant::now() >= deadline => {
+                    return Err(BbbError::Malformed {
+                        url: self.url.clone(),
+                        call: "end".into(),
+                        what: format!(
+                            "SUCCESS, but meeting {id} still runs {} s later",
+                            settle.as_secs()
+                        ),
+                    });
+                }
+                Some(_) => std::thread::sleep(std::time::Duration::from_millis(100)),
+            }
+        }
+    }
+
     /// Ends a meeting (asynchronous on the node: it disappears a moment later).
     ///
     /// # Errors
@@ -278,6 +354,7 @@ fn read_meetings(body: Node) -> Result<Vec<Meeting>, String> {
                 .unwrap_or(0),
             moderator_pw: text(m, "moderatorPW").filter(|p| !p.is_empty()),
             breakout: text(m, "isBreakout").as_deref() == Some("true"),
+            ended: text(m, "hasBeenForciblyEnded").as_deref() == Some("true"),
         });
     }
     Ok(out)

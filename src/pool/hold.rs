@@ -648,6 +648,7 @@ impl Guard {
         let timeout = Duration::from_secs(self.cfg.as_ref().map_or(60, |c| c.health_timeout));
         if let Err(e) = health::wait(
             &self.api.http,
+            &self.prepared.connector,
             timeout,
             &self.api.secrets,
             node,

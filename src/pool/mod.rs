@@ -12,6 +12,7 @@ pub mod hold;
 pub mod journal;
 pub mod register;
 pub mod rules;
+pub mod services;
 pub mod state;
 pub mod status;
 pub mod undrain;

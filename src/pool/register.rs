@@ -94,7 +94,7 @@ impl Registration {
             Err(e) => return Some(unreached(e)),
         };
         let mut out = Vec::new();
-        for (i, applied, healthy) in self.check_health(secrets, results).await {
+        for (i, applied, healthy) in self.check_health(p, results).await {
             let node = &self.nodes[i];
             let server = balancer::find(&opened.servers, &node.desired.url).cloned();
             let outside = server
@@ -155,9 +155,10 @@ impl Registration {
     /// and the check's redacted error.
     async fn check_health(
         &self,
-        secrets: &Secrets,
+        p: &Prepared,
         results: &[HostResult],
     ) -> Vec<(usize, Applied, Result<(), String>)> {
+        let secrets: &Secrets = &p.inventory.secrets;
         let http = Http::new(Duration::from_secs(self.cfg.request_timeout));
         let timeout = Duration::from_secs(self.cfg.health_timeout);
         let mut checks = tokio::task::JoinSet::new();
@@ -180,8 +181,9 @@ impl Registration {
                 Duration::ZERO
             };
             let (http, secrets, node) = (http.clone(), secrets.clone(), node.clone());
+            let connector = p.connector.clone();
             checks.spawn(async move {
-                let h = health(&http, timeout, &secrets, &node, None).await;
+                let h = health(&http, &connector, timeout, &secrets, &node, None).await;
                 (i, applied, h.map(|_| ()))
             });
         }

@@ -261,9 +261,11 @@ impl Bbb {
             ))
         );
         let pid = dir.join("pid");
+        // Its own messages (`create ID`, `join ID as ROLE`, `end ID`) go to `emulator.log`.
         let supervisor = format!(
-            "while :; do {emulator} >/dev/null 2>&1 </dev/null & echo $! > {pid}.new; mv {pid}.new {pid}; wait $!; sleep 0.1; done",
-            pid = q(&pid)
+            "while :; do {emulator} >/dev/null 2>>{log} </dev/null & echo $! > {pid}.new; mv {pid}.new {pid}; wait $!; sleep 0.1; done",
+            pid = q(&pid),
+            log = q(&dir.join("emulator.log"))
         );
         use std::os::unix::process::CommandExt;
         let child = Command::new("sh")
@@ -352,6 +354,12 @@ impl Bbb {
         )))
         .unwrap();
         v["meetings"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// The emulator's own messages so far (`create ID (voiceBridge N)`, `join ID as ROLE
+    /// (N participants)`, `end ID (removed in S)`), one per line, across restarts.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("emulator.log")).unwrap_or_default()
     }
 
     pub fn upgrades(&self) -> usize {
