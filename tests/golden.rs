@@ -1007,6 +1007,15 @@ fn secrets_never_on_a_command_line() {
 
 /// Plans an inventory the way `rollout plan` does, without contacting any host.
 fn plan_file(path: &std::path::Path) -> (Inventory, Vec<HostPlan>) {
+    plan_with(path, &serde_json::Map::new()).unwrap_or_else(|errors| panic!("{errors}"))
+}
+
+/// Plans an inventory with the variables a command sets (`rollout_upgrade`); the plan's
+/// errors as the lines `rollout plan` prints.
+fn plan_with(
+    path: &std::path::Path,
+    run_vars: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(Inventory, Vec<HostPlan>), String> {
     pool(); // sets the fake secrets
     let inventory =
         rollout::inventory::load(path, &Default::default()).unwrap_or_else(|d| panic!("{d}"));
@@ -1020,18 +1029,140 @@ fn plan_file(path: &std::path::Path) -> (Inventory, Vec<HostPlan>) {
         &roles,
         &templates,
         &Filter::default(),
-        &serde_json::Map::new(),
+        run_vars,
     )
-    .unwrap_or_else(|ds| {
-        panic!(
-            "{}",
-            ds.iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join("\n")
-        )
-    });
-    (inventory, plans)
+    .map_err(|ds| {
+        ds.iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    })?;
+    Ok((inventory, plans))
+}
+
+/// The command a host's step `name` runs, and its `unless` guard.
+fn command_of(h: &HostPlan, name: &str) -> (String, String) {
+    h.steps
+        .iter()
+        .find_map(|s| match &s.action {
+            Action::Command(c) if s.spec.name == name => {
+                Some((c.run.clone(), c.unless.clone().unwrap_or_default()))
+            }
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("{}: no command step `{name}`", h.host.name))
+}
+
+/// Upgrades are the pinned bbb-install.sh's (issue 10 item 8): under `rollout upgrade` the base
+/// role holds BigBlueButton's packages before its dist-upgrade, so they never move off the
+/// pool's pin there; the bbb role runs the installer only on a node whose release is not the
+/// pin (bbb-install's per-release repository `jammy-300-3.0.14`, not the release line), and
+/// its wrapper lifts the holds only while the installer runs. Outside an upgrade, a node off
+/// the pin fails the plan.
+#[test]
+fn upgrades_leave_bbb_packages_to_the_pinned_installer() {
+    let mut run_vars = serde_json::Map::new();
+    run_vars.insert("rollout_upgrade".into(), serde_json::Value::Bool(true));
+    let (_, plans) =
+        plan_with(&dir().join("pool.yml"), &run_vars).unwrap_or_else(|e| panic!("{e}"));
+    for name in ["bbb1.golden.test", "bbb2.golden.test", "turn.golden.test"] {
+        let h = plans.iter().find(|p| p.host.name == name).unwrap();
+        let (run, _) = command_of(h, "package upgrades");
+        let hold = run.find("apt-mark hold $held").expect("a hold");
+        let upgrade = run.find(" dist-upgrade").expect("a dist-upgrade");
+        assert!(hold < upgrade, "{name}: held after the upgrade:\n{run}");
+        assert!(run.contains(" bigbluebutton 'bbb-*' "), "{run}");
+        assert!(!run.contains("unhold"), "{run}");
+    }
+    let bbb1 = plans
+        .iter()
+        .find(|p| p.host.name == "bbb1.golden.test")
+        .unwrap();
+    let (run, unless) = command_of(bbb1, "upgrade BigBlueButton");
+    assert_eq!(run, "/usr/local/sbin/rollout-bbb-install");
+    assert!(
+        unless.contains("BIGBLUEBUTTON_RELEASE") && unless.ends_with(" = 3.0.14"),
+        "{unless}"
+    );
+    assert!(
+        !bbb1
+            .steps
+            .iter()
+            .any(|s| s.spec.name == "BigBlueButton is the pool's build"),
+        "the pin check runs during an upgrade"
+    );
+    // A plain plan checks the pin on every node rollout installed.
+    let check = host("bbb2.golden.test")
+        .steps
+        .iter()
+        .find_map(|s| match &s.action {
+            Action::Assert(a) if s.spec.name == "BigBlueButton is the pool's build" => {
+                Some(a.clone())
+            }
+            _ => None,
+        })
+        .expect("a pin check");
+    assert!(
+        check.that.contains("test \"$r\" = 3.0.14"),
+        "{}",
+        check.that
+    );
+    assert!(
+        check.message.contains("jammy-300-3.0.14"),
+        "{}",
+        check.message
+    );
+    let wrapper = file("bbb1.golden.test", "/usr/local/sbin/rollout-bbb-install");
+    let unhold = wrapper.find("apt-mark unhold").expect("unhold");
+    let run = wrapper
+        .find("bash /usr/local/lib/rollout/bbb-install.sh")
+        .unwrap();
+    assert!(
+        unhold < run && wrapper.contains("trap hold EXIT"),
+        "{wrapper}"
+    );
+    assert!(wrapper.contains("-v jammy-300-3.0.14 "), "{wrapper}");
+}
+
+/// A pool runs one pinned build: a node pinned differently, or a `-v` that names the release
+/// line (which follows the newest build), is refused before anything runs, at the place that
+/// set it.
+#[test]
+fn a_pool_pins_one_bbb_build() {
+    let pool = std::fs::read_to_string(dir().join("pool.yml")).unwrap();
+    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let cases = [
+        (
+            "            bbb_secret: {secret: \"env:GOLDEN_BBB2_SECRET\"}\n",
+            "            bbb_version: \"3.0.13\"\n",
+            "pinned to `jammy-300-3.0.13` here but to `jammy-300-3.0.14` on host bbb1.golden.test",
+        ),
+        (
+            "    turn_hostname: turn.golden.test\n",
+            "    bbb_install_version: jammy-300\n",
+            "variable bbb_install_version is `jammy-300`, which does not pin the pool's release 3.0.14",
+        ),
+        (
+            "    turn_hostname: turn.golden.test\n",
+            "    bbb_version: latest\n",
+            "variable bbb_version is `latest`, not a BigBlueButton release",
+        ),
+    ];
+    for (i, (after, line, message)) in cases.iter().enumerate() {
+        let at = pool.find(after).expect("the sample pool's shape") + after.len();
+        let text = format!("{}{line}{}", &pool[..at], &pool[at..]);
+        let lineno = pool[..at].lines().count() + 1;
+        let path = tmp.join(format!("golden-pin-{i}.yml"));
+        std::fs::write(&path, &text).unwrap();
+        let errors = plan_with(&path, &serde_json::Map::new())
+            .err()
+            .unwrap_or_else(|| panic!("case {i}: planned"));
+        assert!(errors.contains(message), "case {i}:\n{errors}");
+        assert!(
+            errors.contains(&format!("golden-pin-{i}.yml:{lineno}:")),
+            "case {i}: not at line {lineno}:\n{errors}"
+        );
+    }
 }
 
 #[test]

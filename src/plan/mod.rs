@@ -114,6 +114,7 @@ pub fn build(
         errors = pool_checks::voice_bridge_length(inv, &plans, roles, run_vars);
         errors.extend(pool_checks::bbb_secrets(inv, &plans, roles, run_vars));
         errors.extend(pool_checks::dialin_accounts(inv, &plans, roles, run_vars));
+        errors.extend(pool_checks::bbb_build_pin(inv, &plans, roles, run_vars));
     }
     if errors.is_empty() {
         Ok(plans)

@@ -154,6 +154,104 @@ pub fn dialin_accounts(
     errors
 }
 
+/// The variable pinning the pool's BigBlueButton release (`BIGBLUEBUTTON_RELEASE`, e.g. `3.0.14`).
+pub const BBB_VERSION: &str = "bbb_version";
+
+/// The variable holding bbb-install.sh's `-v` argument.
+pub const BBB_INSTALL_VERSION: &str = "bbb_install_version";
+
+/// Why `release` is not a BigBlueButton release number such as `3.0.14`, if it is not.
+fn release_problem(release: &str) -> Option<String> {
+    let parts: Vec<&str> = release.split('.').collect();
+    let numeric = |p: &&str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+    if parts.len() == 3 && parts.iter().all(numeric) {
+        None
+    } else {
+        Some(format!(
+            "is `{release}`, not a BigBlueButton release such as 3.0.14 (BIGBLUEBUTTON_RELEASE \
+             in /etc/bigbluebutton/bigbluebutton-release)"
+        ))
+    }
+}
+
+/// Why `-v install_version` would not install exactly `release`, if it would not:
+/// bbb-install.sh writes `deb https://REPOSITORY/<-v> bigbluebutton-<line> main`, and only a
+/// per-release repository (`jammy-300-3.0.14`, BigBlueButton's release notes) holds one
+/// build; the release line (`jammy-300`) always offers the newest.
+fn install_version_problem(install_version: &str, release: &str) -> Option<String> {
+    let pinned = install_version
+        .strip_suffix(release)
+        .and_then(|rest| rest.strip_suffix('-'))
+        .is_some_and(|line| {
+            !line.is_empty() && line.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
+    if pinned {
+        return None;
+    }
+    Some(format!(
+        "is `{install_version}`, which does not pin the pool's release {release} \
+         ({BBB_VERSION}): bbb-install.sh would install whatever build that repository offers \
+         when it runs, so nodes upgraded at different times would end on different builds; \
+         use the release line with the release, e.g. `jammy-300-{release}` (the default)"
+    ))
+}
+
+/// Every planned BBB node pins one BigBlueButton build: `bbb_version` is a release number,
+/// `bbb_install_version` is bbb-install's repository of exactly that release, and both are
+/// the same on every node (set once for the pool, in all: vars). Errors at the place that set
+/// the value.
+pub fn bbb_build_pin(
+    inv: &crate::inventory::Inventory,
+    plans: &[HostPlan],
+    roles: &BTreeMap<String, Role>,
+    run_vars: &Map<String, Value>,
+) -> Vec<Diagnostic> {
+    let mut errors = Vec::new();
+    let mut first: Option<(&str, String)> = None;
+    for p in plans
+        .iter()
+        .filter(|p| p.host.roles.iter().any(|r| r == "bbb"))
+    {
+        let at = |name: &str, message: String| {
+            var_diagnostic(inv, &p.host, roles, run_vars, name, None, message)
+        };
+        // A role of the same name that pins nothing (a test fixture's, a site's own).
+        if !p.vars.contains_key(BBB_VERSION) && !p.vars.contains_key(BBB_INSTALL_VERSION) {
+            continue;
+        }
+        let release = text(p, BBB_VERSION);
+        let install_version = text(p, BBB_INSTALL_VERSION);
+        if let Some(why) = release_problem(&release) {
+            errors.push(at(
+                BBB_VERSION,
+                format!("host {}: variable {BBB_VERSION} {why}", p.host.name),
+            ));
+            continue;
+        }
+        if let Some(why) = install_version_problem(&install_version, &release) {
+            errors.push(at(
+                BBB_INSTALL_VERSION,
+                format!("host {}: variable {BBB_INSTALL_VERSION} {why}", p.host.name),
+            ));
+            continue;
+        }
+        match &first {
+            None => first = Some((&p.host.name, install_version)),
+            Some((h0, v0)) if *v0 != install_version => errors.push(at(
+                BBB_VERSION,
+                format!(
+                    "host {}: BigBlueButton is pinned to `{install_version}` here but to `{v0}` \
+                     on host {h0}: a pool runs one build, so a rolling upgrade never ends with \
+                     nodes on different builds (set {BBB_VERSION} once for the pool, in all: vars)",
+                    p.host.name
+                ),
+            )),
+            Some(_) => {}
+        }
+    }
+    errors
+}
+
 /// The variable holding a BBB node's shared secret.
 pub const BBB_SECRET: &str = "bbb_secret";
 
@@ -214,6 +312,27 @@ mod tests {
         assert_eq!(secret_problem("Ab3dEf9"), None);
         for bad in ["", "a b", "a\\b", "a\"b", "a/b", "a&b", "a\nb"] {
             assert!(secret_problem(bad).is_some(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn only_a_per_release_repository_pins_the_build() {
+        assert_eq!(release_problem("3.0.14"), None);
+        for bad in [
+            "", "3.0", "3.0.x", "3.0.14 ", "v3.0.14", "3..14", "3.0.14.1",
+        ] {
+            assert!(release_problem(bad).is_some(), "{bad:?}");
+        }
+        assert_eq!(install_version_problem("jammy-300-3.0.14", "3.0.14"), None);
+        // The release line follows the newest build: not a pin.
+        for bad in [
+            "jammy-300",
+            "jammy-300-3.0.13",
+            "-3.0.14",
+            "jammy 300-3.0.14",
+            "3.0.14",
+        ] {
+            assert!(install_version_problem(bad, "3.0.14").is_some(), "{bad:?}");
         }
     }
 
