@@ -9,10 +9,14 @@
 //!   is unreachable from the next host while it answers on the host itself;
 //! - each BBB stand-in node's API answers getMeetings with SUCCESS for the inventory secret,
 //!   with recordings off in bbb-web.properties;
-//! - `rollout_upgrade=true` re-runs bbb-install.sh, and the next apply changes nothing.
+//! - a node off the pool's pinned build fails `rollout plan`; `rollout_upgrade=true` with a new
+//!   pin keeps BigBlueButton's packages out of the base role's dist-upgrade (held, though a
+//!   newer build is offered) and runs the pinned bbb-install.sh, which brings the node to
+//!   exactly the pin; an upgrade at the pin does not run it again, and the next apply changes
+//!   nothing.
 //!
 //! Runs only with ROLLOUT_LAB_TESTS=1 (and root; ignored otherwise); fails if the lab cannot start then. The lab
-//! is taken down at the end unless ROLLOUT_LAB_KEEP=1.
+//! (`pool`, or `ROLLOUT_LAB_NAME`) is taken down at the end unless ROLLOUT_LAB_KEEP=1.
 
 mod common;
 
@@ -62,18 +66,18 @@ fn rollout(args: &[&str], limit: Duration) -> (i32, String) {
     (out.0, text)
 }
 
-/// Takes the lab down however the test ends, unless ROLLOUT_LAB_KEEP=1 (to look around after
-/// a failure: `lab/lab ssh --name pool h01`).
-struct Down;
+/// Takes the named lab down however the test ends, unless ROLLOUT_LAB_KEEP=1 (to look around
+/// after a failure: `lab/lab ssh --name pool h01`).
+struct Down(String);
 
 impl Drop for Down {
     fn drop(&mut self) {
         if std::env::var("ROLLOUT_LAB_KEEP").as_deref() == Ok("1") {
-            eprintln!("lab_pool: leaving lab `pool` up (ROLLOUT_LAB_KEEP=1)");
+            eprintln!("lab_pool: leaving lab `{}` up (ROLLOUT_LAB_KEEP=1)", self.0);
             return;
         }
         let _ = Command::new(common::repo().join("lab/lab"))
-            .args(["down", "--name", "pool"])
+            .args(["down", "--name", &self.0])
             .output();
     }
 }
@@ -124,8 +128,9 @@ fn uclient(lab: &common::Lab, host: &str, secs: u32, args: &str) -> String {
     ignore = "needs the lab: run as root with ROLLOUT_LAB_TESTS=1 (see README)"
 )]
 fn example_pool_converges_on_the_lab_and_does_what_it_promises() {
-    let lab = common::lab("pool", 6);
-    let _down = Down;
+    let name = common::lab_name("pool");
+    let lab = common::lab(&name, 6);
+    let _down = Down(name);
     common::check_standin_pin();
     let net = format!("10.77.{}", common::lab_index(&lab.state));
     let port = common::free_port();
@@ -379,15 +384,90 @@ fn example_pool_converges_on_the_lab_and_does_what_it_promises() {
     );
 
     phase("ufw and BBB checks");
-    // 7. An upgrade re-runs bbb-install.sh (the stand-in bumps its build and rewrites its
-    //    files); the next apply finds everything in place again.
+    // 7. The pool's pin moves on (3.0.14, the default, to 3.0.15) while h01's BigBlueButton
+    //    repository already offers a newer build (3.0.16: as for a node installed from the
+    //    release line jammy-300). `rollout plan` fails every node off the pin. The upgrade's
+    //    base role dist-upgrades with BBB's packages held, so they stay 3.0.14 although 3.0.16
+    //    is offered; then the pinned bbb-install.sh alone brings h01 to exactly 3.0.15 (apt
+    //    never downgrades: had the base role taken 3.0.16, h01 would stay there and fail).
+    let release = |lab: &common::Lab| {
+        lab.ssh_ok(
+            "h01",
+            "sed -n 's/^BIGBLUEBUTTON_RELEASE=//p' /etc/bigbluebutton/bigbluebutton-release",
+        )
+    };
     let build = |lab: &common::Lab| {
         lab.ssh_ok(
             "h01",
             "sed -n 's/^BBB_LAB_BUILD=//p' /etc/bigbluebutton/bigbluebutton-release",
         )
     };
+    assert_eq!(release(&lab).trim(), "3.0.14", "not the default pin");
+    lab.ssh_ok(
+        "h01",
+        "echo 'deb [trusted=yes] file:/var/lib/bbb-lab-repo/jammy-300 bigbluebutton-jammy main' \
+         > /etc/apt/sources.list.d/bigbluebutton.list",
+    );
+    let (code, out) = rollout(
+        &["plan", inv, "--output", "plain", "-e", "bbb_version=3.0.15"],
+        Duration::from_secs(300),
+    );
+    assert_eq!(code, 1, "a plan with nodes off the pin must fail:\n{out}");
+    for h in ["h01", "h02", "h03", "h04"] {
+        assert!(
+            out.lines().any(|l| l.starts_with(&format!("{h}: FAILED"))
+                && l.contains("not the pool's build 3.0.15")
+                && l.contains("this node runs 3.0.14")),
+            "plan does not report {h} off the pin:\n{out}"
+        );
+    }
     let before = build(&lab);
+    let upgrade = || {
+        let (code, out) = rollout(
+            &[
+                "apply",
+                inv,
+                "--output",
+                "plain",
+                "-l",
+                "h01",
+                "-e",
+                "rollout_upgrade=true",
+                "-e",
+                "bbb_version=3.0.15",
+            ],
+            Duration::from_secs(900),
+        );
+        assert_eq!(code, 0, "upgrade apply failed:\n{out}");
+        out
+    };
+    let out = upgrade();
+    assert!(out.contains("changed  base: package upgrades"), "{out}");
+    assert!(out.contains("changed  bbb: upgrade BigBlueButton"), "{out}");
+    assert_ne!(build(&lab), before, "bbb-install.sh did not run again");
+    assert_eq!(
+        release(&lab).trim(),
+        "3.0.15",
+        "h01 is not on the pin after the upgrade"
+    );
+    let log = lab.ssh_ok("h01", "cat /var/log/rollout-bbb-install.log");
+    assert!(
+        log.contains("running bbb-install.sh jammy-300-3.0.15 for h01"),
+        "{log}"
+    );
+    let held = lab.ssh_ok("h01", "apt-mark showhold");
+    for p in ["bbb-config", "bbb-web", "bigbluebutton"] {
+        assert!(
+            held.lines().any(|l| l == p),
+            "{p} not held after the upgrade:\n{held}"
+        );
+    }
+    // At the pin, an upgrade leaves BigBlueButton alone, and an apply changes nothing.
+    let at_pin = build(&lab);
+    let out = upgrade();
+    assert!(!out.contains("bbb: upgrade BigBlueButton"), "{out}");
+    assert_eq!(build(&lab), at_pin, "bbb-install.sh ran at the pin");
+    assert_eq!(release(&lab).trim(), "3.0.15");
     let (code, out) = rollout(
         &[
             "apply",
@@ -397,15 +477,8 @@ fn example_pool_converges_on_the_lab_and_does_what_it_promises() {
             "-l",
             "h01",
             "-e",
-            "rollout_upgrade=true",
+            "bbb_version=3.0.15",
         ],
-        Duration::from_secs(600),
-    );
-    assert_eq!(code, 0, "upgrade apply failed:\n{out}");
-    assert!(out.contains("changed  bbb: upgrade BigBlueButton"), "{out}");
-    assert_ne!(build(&lab), before, "bbb-install.sh did not run again");
-    let (code, out) = rollout(
-        &["apply", inv, "--output", "plain", "-l", "h01"],
         Duration::from_secs(300),
     );
     assert_eq!(code, 0, "{out}");

@@ -21,21 +21,36 @@
 #  and /etc/cron.daily/bigbluebutton are kept; the build counter in bigbluebutton-release goes up
 #  and the services restart (which ends running meetings, as a real upgrade does).
 #
+#  Versions and packages, as strictly as the real script: -v must name a repository that
+#  exists ("Unable to locate packages for ..." otherwise): the release line jammy-300, which
+#  offers the newest lab release, or a per-release repository jammy-300-3.0.N (N in
+#  LAB_RELEASES). The script points /etc/apt/sources.list.d/bigbluebutton.list at it and runs a
+#  real `apt-get dist-upgrade` and `apt-get install bigbluebutton`, so held packages (apt-mark
+#  hold) are kept back exactly as with the real script. The packages are lab stand-ins built on
+#  the host with dpkg-deb (bigbluebutton, bbb-config, bbb-web; no BigBlueButton inside);
+#  bbb-config ships /etc/bigbluebutton/bigbluebutton-release with its BIGBLUEBUTTON_RELEASE.
+#
 #  Differences from the real script (deliberate, lab only):
 #   - Debian 12 is accepted instead of Ubuntu 22.04, with a loud line saying so.
 #   - -s and -e are required (the real script falls back to the IP address without -s).
 #   - no Let's Encrypt (certbot) and no TLS: nginx serves plain HTTP on port 80. With -d the
 #     /local/certs symlinks are made like the real script does, but not used.
 #   - no coturn/haproxy without -c: turn-stun-servers.xml then points at HOST like the real one.
-#   - no apt dist-upgrade, no BigBlueButton packages; only nginx comes from apt. If nginx cannot
-#     be installed, the API emulator itself also listens on 0.0.0.0:80 (said loudly).
+#   - the repositories are local (file:/var/lib/bbb-lab-repo/<-v>, [trusted=yes]) instead of
+#     https://ubuntu.bigbluebutton.org/<-v>; -r is accepted but changes nothing. The
+#     dist-upgrade and install read only BigBlueButton's repository (the real ones read every
+#     source), so the lab's Debian packages are not upgraded by the stand-in.
+#   - nginx comes from Debian's apt. If nginx cannot be installed, the API emulator itself also
+#     listens on 0.0.0.0:80 (said loudly).
 #   - -g (Greenlight), -k (Keycloak) and -t (LTI) are accepted and ignored, loudly.
 #
 #  The generated, self-contained copy is lab/www/bbb-install.sh (lab/bbb/build-standin embeds
 #  lab/bbb/bbb-api-emulator.py into it). Do not edit the generated copy.
 # =============================================================================================
 
-LAB_RELEASE=3.0.x-lab-emulated
+# The lab's BigBlueButton releases, oldest first; the release line jammy-300 offers the last.
+LAB_RELEASES="3.0.13 3.0.14 3.0.15 3.0.16"
+LAB_REPO_ROOT=/var/lib/bbb-lab-repo
 EMULATOR_DIR=/usr/local/lib/bbb-emulator
 EMULATOR=$EMULATOR_DIR/bbb-api-emulator.py
 UNIT_DIR=/usr/lib/systemd/system
@@ -246,6 +261,7 @@ main() {
   fi
 
   install_nginx
+  install_bbb_packages
   create_users
   install_bbb_files
   install_emulator
@@ -289,8 +305,104 @@ check_root() {
 
 check_version() {
   if ! echo "$1" | grep -Eq "jammy-30"; then err "This script can only install BigBlueButton 3.0 and is meant to be run on Ubuntu 22.04 (jammy) server."; fi
+  DISTRO=${1%%-*}
+  local release
+  if ! release=$(lab_release_of "$1"); then
+    err "Unable to locate packages for $1 at $PACKAGE_REPOSITORY."
+  fi
   check_root
-  lab "not contacting https://$PACKAGE_REPOSITORY/$1: the lab has no BigBlueButton packages"
+  lab_build_repositories
+  lab "packages for $1 (BigBlueButton $release) come from the lab repository file:$LAB_REPO_ROOT/$1, not https://$PACKAGE_REPOSITORY/$1"
+  echo "deb [trusted=yes] file:$LAB_REPO_ROOT/$1 bigbluebutton-$DISTRO main" > /etc/apt/sources.list.d/bigbluebutton.list
+}
+
+# The release a lab repository offers: the newest for the line jammy-300, N for jammy-300-N.
+lab_release_of() {
+  local r
+  case "$1" in
+    jammy-300) echo "${LAB_RELEASES##* }"; return 0 ;;
+    jammy-300-*)
+      for r in $LAB_RELEASES; do
+        if [ "$1" == "jammy-300-$r" ]; then echo "$r"; return 0; fi
+      done ;;
+  esac
+  return 1
+}
+
+# One stand-in package: $1 work dir, $2 name, $3 release, $4 Depends ("" for none).
+lab_deb() {
+  local root=$1/$2-$3
+  mkdir -p "$root/DEBIAN"
+  {
+    echo "Package: $2"
+    echo "Version: 1:$3-1"
+    echo "Architecture: all"
+    echo "Maintainer: rollout lab <lab@rollout.invalid>"
+    if [ -n "$4" ]; then echo "Depends: $4"; fi
+    echo "Description: LAB STAND-IN for BigBlueButton's $2 $3 (contains no BigBlueButton)"
+  } > "$root/DEBIAN/control"
+  if [ "$2" == "bbb-config" ]; then
+    mkdir -p "$root/etc/bigbluebutton"
+    echo "BIGBLUEBUTTON_RELEASE=$3" > "$root/etc/bigbluebutton/bigbluebutton-release"
+  else
+    mkdir -p "$root/usr/share/doc/$2"
+    echo "LAB STAND-IN $2 $3" > "$root/usr/share/doc/$2/release"
+  fi
+  dpkg-deb --root-owner-group -Zgzip --build "$root" "$5/${2}_$3-1_all.deb" >/dev/null \
+    || err "lab stand-in: dpkg-deb could not build $2 $3"
+}
+
+# An apt repository in the layout of ubuntu.bigbluebutton.org/<name> (suite
+# bigbluebutton-jammy, component main): $1 name, $2 the release it offers.
+lab_build_repository() {
+  local dir=$LAB_REPO_ROOT/$1 suite=bigbluebutton-jammy work deb index
+  if [ -f "$dir/dists/$suite/Release" ]; then return 0; fi
+  work=$(mktemp -d)
+  index=$dir/dists/$suite/main/binary-amd64
+  mkdir -p "$dir/pool" "$index"
+  lab_deb "$work" bbb-config "$2" "" "$dir/pool"
+  lab_deb "$work" bbb-web "$2" "" "$dir/pool"
+  lab_deb "$work" bigbluebutton "$2" "bbb-config (= 1:$2-1), bbb-web (= 1:$2-1)" "$dir/pool"
+  rm -rf "$work"
+  for deb in "$dir"/pool/*.deb; do
+    dpkg-deb -f "$deb"
+    echo "Filename: pool/$(basename "$deb")"
+    echo "Size: $(stat -c %s "$deb")"
+    echo "SHA256: $(sha256sum "$deb" | cut -d' ' -f1)"
+    echo
+  done > "$index/Packages"
+  {
+    echo "Origin: rollout lab"
+    echo "Label: LAB STAND-IN for $1"
+    echo "Suite: $suite"
+    echo "Codename: $suite"
+    echo "Date: $(LC_ALL=C date -Ru)"
+    echo "Architectures: amd64"
+    echo "Components: main"
+    echo "SHA256:"
+    echo " $(sha256sum "$index/Packages" | cut -d' ' -f1) $(stat -c %s "$index/Packages") main/binary-amd64/Packages"
+  } > "$dir/dists/$suite/Release.new"
+  mv "$dir/dists/$suite/Release.new" "$dir/dists/$suite/Release"
+}
+
+lab_build_repositories() {
+  local r
+  for r in $LAB_RELEASES; do lab_build_repository "jammy-300-$r" "$r"; done
+  lab_build_repository jammy-300 "${LAB_RELEASES##* }"
+}
+
+# As the real main(): apt-get update, apt-get dist-upgrade, then install bigbluebutton when it
+# is missing (need_pkg). Only BigBlueButton's repository is read (see the header).
+install_bbb_packages() {
+  local only_bbb=(-o Dir::Etc::SourceList=/etc/apt/sources.list.d/bigbluebutton.list
+                  -o Dir::Etc::SourceParts="$LAB_REPO_ROOT/no-sources.d" -o APT::Get::List-Cleanup=0)
+  mkdir -p "$LAB_REPO_ROOT/no-sources.d"
+  apt-get "${only_bbb[@]}" update </dev/null || err "lab stand-in: apt-get update of BigBlueButton's repository failed"
+  apt-get "${only_bbb[@]}" -y -o Dpkg::Options::="--force-confdef" -o Dpkg::Options::="--force-confnew" dist-upgrade </dev/null \
+    || err "lab stand-in: apt-get dist-upgrade failed"
+  if ! dpkg -s bigbluebutton >/dev/null 2>&1; then
+    LC_CTYPE=C.UTF-8 apt-get "${only_bbb[@]}" install -yq bigbluebutton </dev/null || err "lab stand-in: installing bigbluebutton failed"
+  fi
 }
 
 check_os() {
@@ -522,17 +634,20 @@ services {
 HERE
   fi
 
-  # Release file: the build counter makes an "upgrade" visible.
-  local build=0
-  if [ -f /etc/bigbluebutton/bigbluebutton-release ]; then
-    build=$(sed -n 's/^BBB_LAB_BUILD=\([0-9]*\)$/\1/p' /etc/bigbluebutton/bigbluebutton-release)
-  fi
+  # Release file (from the bbb-config package): the release the installed packages are, and a
+  # build counter of the stand-in's own (kept beside its repositories) that makes every run
+  # of the script visible.
+  local build=0 release
+  release=$(sed -n 's/^BIGBLUEBUTTON_RELEASE=//p' /etc/bigbluebutton/bigbluebutton-release 2>/dev/null)
+  if [ -z "$release" ]; then err "lab stand-in: bbb-config left no BIGBLUEBUTTON_RELEASE in /etc/bigbluebutton/bigbluebutton-release"; fi
+  if [ -f "$LAB_REPO_ROOT/build" ]; then build=$(cat "$LAB_REPO_ROOT/build"); fi
   build=$(( ${build:-0} + 1 ))
+  echo "$build" > "$LAB_REPO_ROOT/build"
   {
-    echo "BIGBLUEBUTTON_RELEASE=$LAB_RELEASE"
+    echo "BIGBLUEBUTTON_RELEASE=$release"
     echo "BBB_LAB_BUILD=$build"
   } > /etc/bigbluebutton/bigbluebutton-release
-  say "BigBlueButton $LAB_RELEASE, lab build $build"
+  say "BigBlueButton $release (lab stand-in packages), lab build $build"
 
   # Helper library sourced by apply-config.sh (from bigbluebutton-config; a package file).
   cat > /etc/bigbluebutton/bbb-conf/apply-lib.sh <<'HERE'

@@ -22,6 +22,12 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The lab name a test uses: `ROLLOUT_LAB_NAME` when set (to run one lab test binary under
+/// another name, beside labs of other checkouts on a shared machine), else `default`.
+pub fn lab_name(default: &str) -> String {
+    std::env::var("ROLLOUT_LAB_NAME").unwrap_or_else(|_| default.to_string())
+}
+
 /// Starts (or restarts) the named lab with `n` pristine hosts. Panics (fails the test) when
 /// lab tests are not enabled (an ignored test run with `--include-ignored`) or the lab
 /// cannot start.
