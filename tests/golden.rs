@@ -1124,6 +1124,34 @@ fn upgrades_leave_bbb_packages_to_the_pinned_installer() {
     assert!(wrapper.contains("-v jammy-300-3.0.14 "), "{wrapper}");
 }
 
+/// An empty `bbb_packages` holds nothing: the wrapper never calls dpkg-query without a pattern,
+/// which would list (and so hold) every installed package.
+#[test]
+fn empty_bbb_packages_hold_nothing() {
+    let pool = std::fs::read_to_string(dir().join("pool.yml")).unwrap();
+    let after = "    turn_hostname: turn.golden.test\n";
+    let at = pool.find(after).expect("the sample pool's shape") + after.len();
+    let text = format!("{}    bbb_packages: []\n{}", &pool[..at], &pool[at..]);
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("golden-no-packages.yml");
+    std::fs::write(&path, &text).unwrap();
+    let (_, plans) = plan_with(&path, &serde_json::Map::new()).unwrap_or_else(|e| panic!("{e}"));
+    let bbb1 = plans
+        .iter()
+        .find(|p| p.host.name == "bbb1.golden.test")
+        .unwrap();
+    let wrapper = actions(bbb1)
+        .find_map(|a| match a {
+            Action::File(f) if f.path == "/usr/local/sbin/rollout-bbb-install" => f.content.clone(),
+            _ => None,
+        })
+        .expect("the wrapper");
+    assert!(!wrapper.contains("dpkg-query -W"), "{wrapper}");
+    assert!(
+        wrapper.contains("bbb_packages is empty: nothing is held"),
+        "{wrapper}"
+    );
+}
+
 /// A pool runs one pinned build: a node pinned differently, or a `-v` that names the release
 /// line (which follows the newest build), is refused before anything runs, at the place that
 /// set it.

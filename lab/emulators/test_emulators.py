@@ -880,6 +880,9 @@ class StandinScriptTest(unittest.TestCase):
              "You must specify a valid hostname (not the example given in the docs)"),
             (["-c", "turn.lab:1234abcd", "-v", "jammy-300"],
              "You must specify a new password (not the example given in the docs)."),
+            # check_version: only a repository that exists (the line, or a known release).
+            (["-v", "jammy-300-3.0.99", "-s", "n.lab", "-e", "a@lab"],
+             "Unable to locate packages for jammy-300-3.0.99 at ubuntu.bigbluebutton.org."),
         ]
         for args, message in cases:
             with self.subTest(args=args):
