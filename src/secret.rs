@@ -402,6 +402,8 @@ mod tests {
             redact_known("mode `Known-Secret-Value`, got `known-secret-value`, KNOWN-SECRET-VALUE"),
             "mode `<redacted>`, got `<redacted>`, <redacted>"
         );
+        // A mixed case no stored spelling has (a template's `title` or `swapcase`).
+        assert_eq!(redact_known("got kNOWN-sECRET-vALUE"), "got <redacted>");
     }
 
     #[test]
