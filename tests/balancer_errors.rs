@@ -157,23 +157,30 @@ fn b3scale_malformed_answers() {
     malformed(Kind::B3scale);
 }
 
-fn check_input(balancer: &str, expected: &str) {
+/// Writes `inventory` (rollout file text after `roles_path`/`templates_path` of the pool
+/// test roles) and runs each of `subs` on it with `args`; each must stop before contacting
+/// anything with exit code 2. Returns (the inventory's path, each run's stderr).
+fn refused(inventory: &str, subs: &[&str], args: &[&str]) -> (String, Vec<String>) {
     let dir = support::tempdir("err-input");
     let fixtures = support::repo().join("tests/fixtures/pool");
     let inv = dir.join("inventory.yml");
     std::fs::write(
         &inv,
         format!(
-            "roles_path: {}\ntemplates_path: {}\nall:\n  children:\n    bbb:\n      roles: [bbb]\n      hosts:\n        h01:\n          connection: local\n          vars: {{bbb_port: 1, node_dir: /nonexistent, bbb_secret: x}}\nbalancer:\n{balancer}",
+            "roles_path: {}\ntemplates_path: {}\n{inventory}",
             fixtures.join("roles").display(),
             fixtures.join("templates").display()
         ),
     )
     .unwrap();
-    for sub in ["apply", "status", "drain"] {
+    let inv = inv.to_str().unwrap().to_string();
+    let mut errs = Vec::new();
+    for sub in subs {
         let out = finish(
             std::process::Command::new(env!("CARGO_BIN_EXE_rollout"))
-                .args([sub, inv.to_str().unwrap(), "--limit", "h01"])
+                .arg(sub)
+                .arg(&inv)
+                .args(args)
                 .env("ROLLOUT_TEST_LB_SECRET", support::LB_SECRET)
                 .env("ROLLOUT_STATE_DIR", dir.join("state"))
                 .stdout(std::process::Stdio::piped())
@@ -183,8 +190,23 @@ fn check_input(balancer: &str, expected: &str) {
             T,
         );
         assert_eq!(out.code, 2, "{sub}: {}", out.all());
-        let want = expected.replace("INV", inv.to_str().unwrap());
-        assert_eq!(out.stderr, want, "{sub}");
+        errs.push(out.stderr);
+    }
+    (inv, errs)
+}
+
+/// One node h01 with `balancer` as the balancer section: apply, status and drain each print
+/// exactly `expected` (INV: the inventory's path).
+fn check_input(balancer: &str, expected: &str) {
+    let (inv, errs) = refused(
+        &format!(
+            "all:\n  children:\n    bbb:\n      roles: [bbb]\n      hosts:\n        h01:\n          connection: local\n          vars: {{bbb_port: 1, node_dir: /nonexistent, bbb_secret: x}}\nbalancer:\n{balancer}"
+        ),
+        &["apply", "status", "drain"],
+        &["--limit", "h01"],
+    );
+    for e in errs {
+        assert_eq!(e, expected.replace("INV", &inv));
     }
 }
 
@@ -261,42 +283,14 @@ fn b3scale_with_a_skewed_clock() {
     assert!(!text.contains("balancer.secret"), "{text}");
 }
 
-/// Runs `apply`, `status` and `upgrade` on `inventory` (a pool of the test roles, rollout file
-/// text after `roles_path`/`templates_path`); each must stop before contacting anything
-/// with exit code 2 and every line of `expected` (INV: the inventory's path) in stderr.
+/// Runs `apply`, `status` and `upgrade` on `inventory` (see [`refused`]); each stderr must
+/// hold every line of `expected` (INV: the inventory's path).
 fn check_pool(inventory: &str, expected: &[&str]) {
-    let dir = support::tempdir("err-pool");
-    let fixtures = support::repo().join("tests/fixtures/pool");
-    let inv = dir.join("inventory.yml");
-    std::fs::write(
-        &inv,
-        format!(
-            "roles_path: {}\ntemplates_path: {}\n{inventory}",
-            fixtures.join("roles").display(),
-            fixtures.join("templates").display()
-        ),
-    )
-    .unwrap();
-    for sub in ["apply", "status", "upgrade"] {
-        let out = finish(
-            std::process::Command::new(env!("CARGO_BIN_EXE_rollout"))
-                .args([sub, inv.to_str().unwrap()])
-                .env("ROLLOUT_TEST_LB_SECRET", support::LB_SECRET)
-                .env("ROLLOUT_STATE_DIR", dir.join("state"))
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap(),
-            T,
-        );
-        assert_eq!(out.code, 2, "{sub}: {}", out.all());
-        for e in expected {
-            let want = e.replace("INV", inv.to_str().unwrap());
-            assert!(
-                out.stderr.contains(&want),
-                "{sub}: `{want}` in\n{}",
-                out.stderr
-            );
+    let (inv, errs) = refused(inventory, &["apply", "status", "upgrade"], &[]);
+    for e in errs {
+        for want in expected {
+            let want = want.replace("INV", &inv);
+            assert!(e.contains(&want), "`{want}` in\n{e}");
         }
     }
 }
