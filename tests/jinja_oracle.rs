@@ -10,9 +10,8 @@
 //! printed as `true`/`false` (config files want that), Jinja2 as `True`/`False`; the oracle's
 //! `finalize` writes them lowercase too.
 
+mod common;
 use rollout::template::Templates;
-use std::io::Write;
-use std::process::{Command, Stdio};
 
 /// Expressions (templates) that must render as Jinja2 renders them.
 const CASES: &[&str] = &[
@@ -148,43 +147,15 @@ for t in req["templates"]:
 "#;
 
 fn oracle(templates: &[&str]) -> Vec<Result<String, String>> {
-    let Some(python) = option_env!("ROLLOUT_ORACLE_PYTHON") else {
-        panic!(
-            "the Jinja2 oracle needs ansible-core 2.19: build with ROLLOUT_ORACLE_PYTHON=<venv>/bin/python (.ci/run makes it in bench/.venv)"
-        );
-    };
-    let mut child = Command::new(python)
-        .args(["-c", ORACLE])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("ROLLOUT_ORACLE_PYTHON={python} does not run: {e}"));
-    let req = serde_json::json!({"vars": vars(), "templates": templates});
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(req.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "the oracle ({python}) failed: is ansible-core 2.19 installed there?\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines: Vec<Result<String, String>> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            match (v.get("ok"), v.get("err")) {
-                (Some(ok), _) => Ok(ok.as_str().unwrap().to_string()),
-                (_, Some(e)) => Err(e.as_str().unwrap().to_string()),
-                _ => panic!("oracle line {l}"),
-            }
-        })
-        .collect();
+    let lines: Vec<_> = common::ansible_oracle(
+        "Jinja2",
+        ORACLE,
+        &[],
+        &serde_json::json!({"vars": vars(), "templates": templates}),
+    )
+    .into_iter()
+    .map(|r| r.map(|ok| ok.as_str().unwrap().to_string()))
+    .collect();
     assert_eq!(lines.len(), templates.len(), "one oracle line per template");
     lines
 }

@@ -11,9 +11,9 @@
 //! (`.ci/run` sets it); without it at build time the test is *ignored* with that reason, and
 //! run anyway (`--include-ignored`) it fails saying so.
 
-use std::io::Write;
+mod common;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 /// The patterns compared, `@LIMITFILE` standing for the path of a retry-style file the test
 /// writes (see [`LIMIT_FILE`]).
@@ -104,46 +104,17 @@ for pattern in req["patterns"]:
 "#;
 
 fn oracle(inventory: &Path, patterns: &[String]) -> Vec<Result<Vec<String>, String>> {
-    let Some(python) = option_env!("ROLLOUT_ORACLE_PYTHON") else {
-        panic!(
-            "the --limit oracle needs ansible-core 2.19: build with ROLLOUT_ORACLE_PYTHON=<venv>/bin/python (.ci/run makes it in bench/.venv)"
-        );
-    };
-    let mut child = Command::new(python)
-        .args(["-c", ORACLE])
-        // ansible-core's own switch for what rollout always does: a pattern that matches
-        // nothing is an error, not a warning.
-        .env("ANSIBLE_HOST_PATTERN_MISMATCH", "error")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("ROLLOUT_ORACLE_PYTHON={python} does not run: {e}"));
-    let req = serde_json::json!({"inventory": inventory, "patterns": patterns});
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(req.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "the oracle ({python}) failed: is ansible-core 2.19 installed there?\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines: Vec<Result<Vec<String>, String>> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            match (v.get("ok"), v.get("err")) {
-                (Some(ok), _) => Ok(serde_json::from_value(ok.clone()).unwrap()),
-                (_, Some(e)) => Err(e.as_str().unwrap().to_string()),
-                _ => panic!("oracle line {l}"),
-            }
-        })
-        .collect();
+    // ansible-core's own switch for what rollout always does: a pattern that matches
+    // nothing is an error, not a warning.
+    let lines: Vec<_> = common::ansible_oracle(
+        "--limit",
+        ORACLE,
+        &[("ANSIBLE_HOST_PATTERN_MISMATCH", "error")],
+        &serde_json::json!({"inventory": inventory, "patterns": patterns}),
+    )
+    .into_iter()
+    .map(|r| r.map(|ok| serde_json::from_value(ok).unwrap()))
+    .collect();
     assert_eq!(lines.len(), patterns.len(), "one oracle line per pattern");
     lines
 }

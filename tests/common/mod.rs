@@ -438,3 +438,54 @@ pub fn check_standin_pin() {
         "lab/www/bbb-install.sh changed (sha256 {sha}): review it and pin the new sha256 in lab/pool.yml"
     );
 }
+
+/// Runs `script` (Python, reading one JSON `request` on stdin and printing one JSON line per
+/// case, `{"ok": VALUE}` or `{"err": TEXT}`) with the pinned ansible-core venv's Python
+/// (`ROLLOUT_ORACLE_PYTHON` at build time; `.ci/run` makes it in bench/.venv) and `env`;
+/// returns the lines in order. `what` names the oracle in failures. Panics (fails the test)
+/// when the Python is not set, does not run or the script fails.
+pub fn ansible_oracle(
+    what: &str,
+    script: &str,
+    env: &[(&str, &str)],
+    request: &serde_json::Value,
+) -> Vec<Result<serde_json::Value, String>> {
+    use std::io::Write;
+    let Some(python) = option_env!("ROLLOUT_ORACLE_PYTHON") else {
+        panic!(
+            "the {what} oracle needs ansible-core 2.19: build with ROLLOUT_ORACLE_PYTHON=<venv>/bin/python (.ci/run makes it in bench/.venv)"
+        );
+    };
+    let mut child = Command::new(python)
+        .args(["-c", script])
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("ROLLOUT_ORACLE_PYTHON={python} does not run: {e}"));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(request.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the {what} oracle ({python}) failed: is ansible-core 2.19 installed there?\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            match (v.get("ok"), v.get("err")) {
+                (Some(ok), _) => Ok(ok.clone()),
+                (_, Some(e)) => Err(e.as_str().unwrap().to_string()),
+                _ => panic!("oracle line {l}"),
+            }
+        })
+        .collect()
+}
