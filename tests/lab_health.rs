@@ -8,11 +8,12 @@
 //! start then. Lab name `hgate`.
 
 mod common;
+#[path = "pool_support/lab.rs"]
+mod lab_pool;
 #[path = "pool_support/mod.rs"]
 mod support;
 
-use std::time::Duration;
-use support::{Balancer, Kind, finish};
+use lab_pool::LabPool;
 
 const LAB: &str = "hgate";
 
@@ -22,68 +23,15 @@ const LAB: &str = "hgate";
     ignore = "needs the lab: run as root with ROLLOUT_LAB_TESTS=1 (see README)"
 )]
 fn a_stopped_service_keeps_the_node_out_of_the_pool() {
-    let lab = common::lab(LAB, 2);
-    let balancer = Balancer::start(Kind::Scalelite);
-    let ips: Vec<(String, String)> = std::fs::read_to_string(lab.state.join("hosts"))
-        .unwrap()
-        .lines()
-        .filter_map(|l| {
-            l.split_once(' ')
-                .map(|(h, a)| (h.to_string(), a.trim().to_string()))
-        })
-        .collect();
-    let ip = |h: &str| ips.iter().find(|(n, _)| n == h).unwrap().1.clone();
-    let generated = std::fs::read_to_string(lab.state.join("inventory.yml")).unwrap();
-    let fixture = common::repo().join("tests/fixtures/pool_lab");
-    let mut inv = format!(
-        "roles_path: {}\ntemplates_path: {}\n",
-        fixture.join("roles").display(),
-        fixture.join("templates").display()
-    );
-    for line in generated.lines() {
-        inv.push_str(line);
-        inv.push('\n');
-        if line == "    lab:" {
-            inv.push_str("      roles: [bbbnode]\n      vars:\n        bbb_secret: {secret: \"env:ROLLOUT_TEST_BBB_SECRET\"}\n");
-        }
-        if let Some(h) = line
-            .trim()
-            .strip_suffix(':')
-            .filter(|h| ips.iter().any(|(n, _)| n == h))
-        {
-            inv.push_str(&format!("          vars: {{bbb_ip: {}}}\n", ip(h)));
-        }
-    }
-    inv.push_str(&format!(
-        "balancer:\n  kind: scalelite\n  url: {}\n  secret: {{secret: \"env:ROLLOUT_TEST_LB_SECRET\"}}\n  group: lab\n  poll_interval: 1\n  health_timeout: 30\n",
-        balancer.url()
-    ));
-    let inv_path = lab.state.join("health-test.yml");
-    std::fs::write(&inv_path, inv).unwrap();
-    let state = lab.state.join("rollout-state");
-    let run = |args: &[&str], limit: u64| {
-        let mut all = vec![args[0], inv_path.to_str().unwrap()];
-        all.extend(&args[1..]);
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_rollout"))
-            .args(&all)
-            .env("ROLLOUT_TEST_BBB_SECRET", support::BBB_SECRET)
-            .env("ROLLOUT_TEST_LB_SECRET", support::LB_SECRET)
-            .env("ROLLOUT_STATE_DIR", &state)
-            .env_remove("TERM")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let out = finish(child, Duration::from_secs(limit));
-        out.assert_no_secrets();
-        out
-    };
+    let pool = LabPool::start(LAB, 2, 30);
+    let (lab, balancer) = (&pool.lab, &pool.balancer);
+    let ip = |h: &str| pool.ip(h);
+    let run = |args: &[&str], limit: u64| pool.run(args, limit);
 
     // 1. Install and register: the gate passes on both nodes (every service up, the round
     // trip done) and leaves no meeting.
     let out = run(&["apply", "--output", "plain"], 600);
-    println!("$ rollout apply health-test.yml\n{}", out.stdout);
+    println!("$ rollout apply pool-test.yml\n{}", out.stdout);
     assert_eq!(out.code, 0, "{}", out.all());
     for h in &lab.hosts {
         assert!(
@@ -121,7 +69,7 @@ fn a_stopped_service_keeps_the_node_out_of_the_pool() {
     lab.ssh_ok("h02", "systemctl stop bbb-webrtc-sfu");
     let out = run(&["undrain", "--limit", "h02", "--output", "plain"], 180);
     println!(
-        "$ rollout undrain health-test.yml --limit h02\n{}",
+        "$ rollout undrain pool-test.yml --limit h02\n{}",
         out.stdout
     );
     assert_eq!(out.code, 1, "{}", out.all());

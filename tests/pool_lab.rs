@@ -7,11 +7,14 @@
 //! Runs only with ROLLOUT_LAB_TESTS=1 (and root; ignored otherwise); fails if the lab cannot start then.
 
 mod common;
+#[path = "pool_support/lab.rs"]
+mod lab_pool;
 #[path = "pool_support/mod.rs"]
 mod support;
 
+use lab_pool::LabPool;
 use std::time::Duration;
-use support::{Balancer, Kind, finish};
+use support::finish;
 
 const LAB: &str = "rolling";
 const N: usize = 4;
@@ -33,64 +36,10 @@ impl Drop for Down {
     ignore = "needs the lab: run as root with ROLLOUT_LAB_TESTS=1 (see README)"
 )]
 fn lab_drain_and_rolling_upgrade_over_ssh() {
-    let lab = common::lab(LAB, N);
+    let pool = LabPool::start(LAB, N, 60);
     let _down = Down;
-    let balancer = Balancer::start(Kind::Scalelite);
-    let ips: Vec<(String, String)> = std::fs::read_to_string(lab.state.join("hosts"))
-        .unwrap()
-        .lines()
-        .filter_map(|l| {
-            l.split_once(' ')
-                .map(|(h, a)| (h.to_string(), a.trim().to_string()))
-        })
-        .collect();
-    let generated = std::fs::read_to_string(lab.state.join("inventory.yml")).unwrap();
-    let fixture = common::repo().join("tests/fixtures/pool_lab");
-    let mut inv = format!(
-        "roles_path: {}\ntemplates_path: {}\n",
-        fixture.join("roles").display(),
-        fixture.join("templates").display()
-    );
-    for line in generated.lines() {
-        inv.push_str(line);
-        inv.push('\n');
-        if line == "    lab:" {
-            inv.push_str("      roles: [bbbnode]\n      vars:\n        bbb_secret: {secret: \"env:ROLLOUT_TEST_BBB_SECRET\"}\n");
-        }
-        if let Some(h) = line
-            .trim()
-            .strip_suffix(':')
-            .filter(|h| ips.iter().any(|(n, _)| n == h))
-        {
-            let ip = &ips.iter().find(|(n, _)| n == h).unwrap().1;
-            inv.push_str(&format!("          vars: {{bbb_ip: {ip}}}\n"));
-        }
-    }
-    inv.push_str(&format!(
-        "balancer:\n  kind: scalelite\n  url: {}\n  secret: {{secret: \"env:ROLLOUT_TEST_LB_SECRET\"}}\n  group: lab\n  poll_interval: 1\n  health_timeout: 60\n",
-        balancer.url()
-    ));
-    let inv_path = lab.state.join("pool-test.yml");
-    std::fs::write(&inv_path, inv).unwrap();
-    let state = lab.state.join("rollout-state");
-    let run = |args: &[&str], limit: u64| {
-        let mut all = vec![args[0], inv_path.to_str().unwrap()];
-        all.extend(&args[1..]);
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_rollout"))
-            .args(&all)
-            .env("ROLLOUT_TEST_BBB_SECRET", support::BBB_SECRET)
-            .env("ROLLOUT_TEST_LB_SECRET", support::LB_SECRET)
-            .env("ROLLOUT_STATE_DIR", &state)
-            .env_remove("TERM")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let out = finish(child, Duration::from_secs(limit));
-        out.assert_no_secrets();
-        out
-    };
+    let (lab, balancer) = (&pool.lab, &pool.balancer);
+    let run = |args: &[&str], limit: u64| pool.run(args, limit);
 
     // 1. Install and register.
     let out = run(&["apply", "--output", "plain"], 600);
@@ -118,7 +67,7 @@ fn lab_drain_and_rolling_upgrade_over_ssh() {
     balancer.wait_polled();
 
     // 2. A class on h02: the drain waits, times out, the class goes on.
-    let h02 = &ips.iter().find(|(n, _)| n == "h02").unwrap().1;
+    let h02 = &pool.ip("h02");
     let ep = rollout::bbb_api::Endpoint::new(
         &format!("http://{h02}/bigbluebutton/api"),
         support::BBB_SECRET,
@@ -165,16 +114,8 @@ fn lab_drain_and_rolling_upgrade_over_ssh() {
             .contains("<running>true</running>")
     );
     // Without a timeout the drain waits until the class ends, however long that takes.
-    let inv_arg = inv_path.to_str().unwrap().to_string();
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_rollout"))
-        .args(["drain", &inv_arg, "--limit", "h02", "--output", "plain"])
-        .env("ROLLOUT_TEST_BBB_SECRET", support::BBB_SECRET)
-        .env("ROLLOUT_TEST_LB_SECRET", support::LB_SECRET)
-        .env("ROLLOUT_STATE_DIR", &state)
-        .env_remove("TERM")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
+    let child = pool
+        .command(&["drain", "--limit", "h02", "--output", "plain"])
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_secs(4));
