@@ -373,6 +373,7 @@ fn apt_waits_for_the_dpkg_lock_and_retries() {
     let sb = Sandbox::new("apt-lock");
     sb.stub_script("apt-get", &held_for(2));
     sb.stub("sleep", 0, "");
+    sb.stub("od", 0, "    247\n");
     sb.apply_ok(&a);
     let calls = sb.calls("apt-get");
     // Three tries to fetch the package (the third succeeds), then the install.
@@ -385,7 +386,9 @@ fn apt_waits_for_the_dpkg_lock_and_retries() {
     );
     assert!(!calls[3].contains(&"--download-only".to_string()));
     assert!(calls.iter().all(waits_for_the_lock), "{calls:?}");
-    assert_eq!(sb.calls("sleep"), [argv(&["10"]), argv(&["10"])]);
+    // Retries wait 10-29 s, 10 plus a random byte (`od` on /dev/urandom, stubbed here to
+    // 247) mod 20, so hosts that failed together retry apart.
+    assert_eq!(sb.calls("sleep"), [argv(&["17"]), argv(&["17"])]);
     drop(sb);
 
     // Never released: three attempts to install, then three to update, and the step fails
@@ -424,7 +427,8 @@ fn apt_waits_for_the_dpkg_lock_and_retries() {
     assert!(err.contains("Could not get lock"), "{err}");
 }
 
-/// Every network phase of `apt` runs under the 300 s watchdog (`timeout`), so a fetch that
+/// Every network phase of `apt` runs under a watchdog (`timeout`: 120 s for `update`, 300 s
+/// for the download), so a fetch that
 /// hangs behind a proxy (apt's http method can wait forever) fails and is retried; the
 /// install itself, where dpkg runs, never does: a killed dpkg would leave half-configured
 /// packages. Here `timeout` is a stub that records and runs the command it guards.
@@ -442,10 +446,11 @@ fn apt_fetches_under_a_watchdog_and_installs_without_one() {
         .calls("timeout")
         .iter()
         .map(|c| {
-            assert_eq!(c[..3], argv(&["-k", "10", "300"]), "{c:?}");
             assert_eq!(c[3], "apt-get");
             let verb = c.iter().find(|w| *w == "update" || *w == "install");
             let dl = c.iter().any(|w| w == "--download-only");
+            let limit = if dl { "300" } else { "120" };
+            assert_eq!(c[..3], argv(&["-k", "10", limit]), "{c:?}");
             format!(
                 "{}{}",
                 verb.unwrap(),

@@ -243,15 +243,17 @@ impl Kind for Apt {
     fn apply(&self) -> String {
         let mut s = String::from(
             // Behind apt-cacher-ng (what `bbb-install.sh -p` points hosts at), many hosts
-            // updating at once can make it answer some requests with an error and close the
-            // connection; apt's http method then waited forever (no Acquire timeout ends it).
-            // On the lab, after the first round, 9 of 72 parallel updates hung with pipelining
-            // and 1 of 84 without; right after the proxy started, 7 of 12 hung either way. So
-            // no pipelining, and every network phase gets a watchdog: `update` and the
-            // `install --download-only` that fetches the packages first. A hung fetch becomes
-            // a failure and is retried (apt resumes partial downloads); dpkg then installs from
-            // the local archive, so the watchdog never kills apt while dpkg runs.
-            "export DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=a\n__rl_apt() { n=0; w=; [ \"$1\" != update ] && [ \"$2\" != --download-only ] || w='timeout -k 10 300'; until $w apt-get -q -y -o DPkg::Lock::Timeout=600 -o Acquire::http::Timeout=30 -o Acquire::https::Timeout=30 -o Acquire::http::Pipeline-Depth=0 -o Acquire::Retries=3 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \"$@\"; do rc=$?; n=$((n+1)); [ $n -lt 3 ] || return 1; if [ $rc = 124 ]; then rc='timed out after 300 s'; else rc=\"exit code $rc\"; fi; echo \"apt-get $1 failed ($rc), retrying ($n)\" >&2; sleep 10; done; }\n__rl_get() { __rl_apt install --download-only \"$@\" && __rl_apt install \"$@\"; }\n",
+            // asking for one index at once can get `503` for some of them: apt-cacher-ng 3.7.4
+            // takes a download registered a moment ago (start time still 0) for a stuck one and
+            // moves it aside (acregistry.cc `TFileItemRegistry::Create`, docs/sources.md): 7 of 180
+            // answers in lab/acng-race were 503 or never came. apt's http method then waited forever
+            // (no Acquire timeout ends it). So no pipelining, and every network phase gets a
+            // watchdog: `update` 120 s, the `install --download-only` that fetches the packages
+            // first 300 s. A hung or failed fetch is retried after 10-29 s, a random delay
+            // (Ansible's apt module backs off with jitter too), so hosts that failed together
+            // do not ask again together; apt resumes partial downloads. dpkg then installs
+            // from the local archive, so the watchdog never kills apt while dpkg runs.
+            "export DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=a\n__rl_apt() { n=0; t=; [ \"$1\" != update ] || t=120; [ \"$2\" != --download-only ] || t=300; until ${t:+timeout -k 10 $t} apt-get -q -y -o DPkg::Lock::Timeout=600 -o Acquire::http::Timeout=30 -o Acquire::https::Timeout=30 -o Acquire::http::Pipeline-Depth=0 -o Acquire::Retries=3 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \"$@\"; do rc=$?; n=$((n+1)); [ $n -lt 3 ] || return 1; if [ $rc = 124 ]; then rc=\"timed out after $t s\"; else rc=\"exit code $rc\"; fi; d=$((10 + $(od -An -N1 -tu1 /dev/urandom 2>/dev/null || echo 0) % 20)); echo \"apt-get $1 failed ($rc), retrying ($n) in $d s\" >&2; sleep $d; done; }\n__rl_get() { __rl_apt install --download-only \"$@\" && __rl_apt install \"$@\"; }\n",
         );
         let pkgs: Vec<String> = self.packages.iter().map(|p| quote(p)).collect();
         let pkgs = pkgs.join(" ");
