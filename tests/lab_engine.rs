@@ -165,11 +165,14 @@ fn a_host_stopped_mid_run_is_unreachable_while_the_others_finish() {
 /// Waits on h01 for rollout's write of a file (`base64 -d` writing into it) and, once the
 /// first bytes have landed, sends `signal` to that process's whole process group: the remote
 /// shell of rollout's SSH session and everything it runs, as a lost connection or a shutdown
-/// would. Only processes of this lab host are touched. Prints what it did.
+/// would. Only processes of this lab host are touched. Prints what it did. When the test says
+/// rollout's run has ended (`RUN_DONE` exists) without a write seen (a loaded machine may not
+/// schedule the watcher during a write of a fraction of a second), it says so and ends.
 const KILL_THE_WRITER: &str = r#"
 sig=$1
 SECONDS=0
 until pid=$(pgrep -n -x -f 'base64 -d'); do
+  [ ! -e /run/rollout-test-run-done ] || { echo "the write ended before it could be killed"; exit 0; }
   (( SECONDS < 300 )) || { echo "no write seen within 300 s"; exit 1; }
 done
 while ! [ -s "/proc/$pid/fd/1" ] && [ -d "/proc/$pid" ]; do :; done
@@ -213,6 +216,7 @@ fn killing_the_remote_shell_mid_write_leaves_the_old_or_the_new_file_and_no_temp
     for (i, signal) in [(1, "TERM"), (2, "HUP"), (3, "INT"), (4, "TERM")] {
         let inv = inventory(i);
         let ssh_config = lab.state.join("ssh_config");
+        lab.ssh_ok("h01", "rm -f /run/rollout-test-run-done");
         let watcher = std::thread::spawn(move || {
             Command::new("ssh")
                 .args(["-F", ssh_config.to_str().unwrap(), "h01", "bash", "-c"])
@@ -227,6 +231,7 @@ fn killing_the_remote_shell_mid_write_leaves_the_old_or_the_new_file_and_no_temp
             .args(["apply", inv.to_str().unwrap(), "--output", "plain"])
             .output()
             .unwrap();
+        lab.ssh_ok("h01", "touch /run/rollout-test-run-done");
         let w = watcher.join().unwrap();
         let said = String::from_utf8_lossy(&w.stdout).into_owned();
         assert!(
