@@ -306,6 +306,29 @@ fn become_through_sudo_and_strict_host_keys() {
         "written as root by deploy\n"
     );
 
+    // The login user from ssh_config alone (`User deploy`, no `user:` in the inventory):
+    // become still goes through sudo, decided on the host (issue 7 item 3).
+    lab.ssh_ok("h01", "rm -f /etc/rollout-become.conf");
+    std::fs::write(
+        lab.state.join("ssh_config_deploy"),
+        ssh_config.replace("User root", "User deploy"),
+    )
+    .unwrap();
+    std::fs::write(
+        lab.state.join("deploy.yml"),
+        inv_text
+            .replace("ssh_config: ssh_config", "ssh_config: ssh_config_deploy")
+            .replace("      user: deploy\n", ""),
+    )
+    .unwrap();
+    let deploy_inv = lab.state.join("deploy.yml");
+    let (code, out, err) = rollout(&["apply", deploy_inv.to_str().unwrap(), "--output", "plain"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        lab.ssh_ok("h01", "stat -c '%U %a' /etc/rollout-become.conf"),
+        "root 600\n"
+    );
+
     // A host whose key is not in known_hosts is refused by default...
     let keys = lab.state.join("empty_known_hosts");
     std::fs::write(&keys, "").unwrap();

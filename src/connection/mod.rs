@@ -88,13 +88,22 @@ pub async fn pump(
     tokio::join!(write, read_out, read_err)
 }
 
-/// The remote program: the script comes on stdin, never in argv.
+/// The remote shell for `become`, when the login user is not named in the inventory: ssh
+/// takes it from `ssh_config` (`User`, `Match` blocks) or the local user, so only the host
+/// knows. Root runs the script itself; anyone else through `sudo -n`.
+const BECOME_UNLESS_ROOT: &str =
+    "if [ \"$(id -u)\" -eq 0 ]; then exec sh -s; fi; exec sudo -n -- sh -s";
+
+/// The remote program: the script comes on stdin, never in argv. With `become`, the script
+/// runs as root: directly when the inventory's login user is root, through `sudo -n` when it
+/// is another user, and when the inventory names no user (ssh takes it from `ssh_config`)
+/// the host decides by its `id -u`, so become is never skipped for a user the inventory did
+/// not spell out (issue 7 item 3).
 pub fn shell_argv(host: &Host) -> Vec<&'static str> {
-    let is_root = host.user.as_deref().is_none_or(|u| u == "root");
-    if host.become_root && !is_root {
-        vec!["sudo", "-n", "--", "sh", "-s"]
-    } else {
-        vec!["sh", "-s"]
+    match (host.become_root, host.user.as_deref()) {
+        (false, _) | (true, Some("root")) => vec!["sh", "-s"],
+        (true, Some(_)) => vec!["sudo", "-n", "--", "sh", "-s"],
+        (true, None) => vec!["sh", "-c", BECOME_UNLESS_ROOT],
     }
 }
 
@@ -127,4 +136,70 @@ pub fn for_hosts(
         ssh: ssh::SshConnector::new(ssh_config, accept_new_host_keys),
         local: local::LocalConnector,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(become_root: bool, user: Option<&str>) -> Host {
+        Host {
+            name: "h01".into(),
+            address: "h01".into(),
+            port: None,
+            user: user.map(String::from),
+            connection: crate::inventory::Connection::Ssh,
+            become_root,
+            groups: vec![],
+            roles: vec![],
+            vars: Default::default(),
+        }
+    }
+
+    #[test]
+    fn become_goes_through_sudo_unless_the_login_user_is_root() {
+        assert_eq!(shell_argv(&host(false, None)), ["sh", "-s"]);
+        assert_eq!(shell_argv(&host(false, Some("deploy"))), ["sh", "-s"]);
+        assert_eq!(shell_argv(&host(true, Some("root"))), ["sh", "-s"]);
+        assert_eq!(
+            shell_argv(&host(true, Some("deploy"))),
+            ["sudo", "-n", "--", "sh", "-s"]
+        );
+        // No user in the inventory: ssh_config's `User` decides, which only the host knows.
+        assert_eq!(
+            shell_argv(&host(true, None)),
+            ["sh", "-c", BECOME_UNLESS_ROOT]
+        );
+    }
+
+    /// As root, the become wrapper runs the script from stdin itself (no sudo needed).
+    #[test]
+    fn the_become_wrapper_runs_the_script_from_stdin() {
+        use std::io::Write;
+        use std::process::{Command, Stdio};
+        let mut child = Command::new("sh")
+            .args(["-c", BECOME_UNLESS_ROOT])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"echo \"ran as $(id -u)\"\n")
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let uid = String::from_utf8_lossy(&Command::new("id").arg("-u").output().unwrap().stdout)
+            .trim()
+            .to_string();
+        if uid == "0" {
+            assert_eq!(text, "ran as 0\n");
+        } else {
+            // Not root: the wrapper asked sudo -n, which either ran it as root or refused.
+            assert!(text.is_empty() || text == "ran as 0\n", "{text}");
+        }
+    }
 }
