@@ -420,6 +420,8 @@ fn run_command(cmd: rollout::subcommand::Subcommand) -> String {
         Subcommand::Undrain(o) => rollout::pool::Pool::load(&o, &none, "undrain").map(drop),
         Subcommand::Status(o) => rollout::pool::Pool::load(&o, &none, "status").map(drop),
         Subcommand::Inventory(q) => rollout::app::inventory(&q).map(drop),
+        Subcommand::Exec(r) => rollout::adhoc::validate(&r)
+            .and_then(|()| rollout::app::load_hosts(&r.options).map(drop)),
         Subcommand::Upgrade(u) => match rollout::pool::batch::Batches::parse(&u.batch_size) {
             Err(e) => {
                 return format!("error: {}\n", rollout::secret::redact_known(&e.to_string()));

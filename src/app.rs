@@ -100,6 +100,29 @@ pub fn load(o: &Options, run_vars: &Map<String, Value>) -> Result<Prepared, Vec<
     })
 }
 
+/// The inventory and the hosts `o.limit` selects (in inventory order), without roles,
+/// templates or plans: for commands that run no steps (`rollout exec`). Contacts nothing.
+///
+/// Errors: every input problem of the inventory, and a limit that selects no host, as
+/// located diagnostics.
+pub fn load_hosts(o: &Options) -> Result<(Inventory, Vec<Host>), Vec<Diagnostic>> {
+    let ansible = inventory::AnsibleSources {
+        sources: o.ansible_inventory.clone(),
+        vault_password_file: o.vault_password_file.clone(),
+    };
+    let extra_vars = crate::extra_vars::load(&o.extra_vars).map_err(|d| vec![d])?;
+    let inv = inventory::load_with(&o.inventory, &extra_vars, &ansible).map_err(|d| vec![d])?;
+    let hosts: Vec<Host> = inventory::select(&inv, o.limit.as_deref())
+        .map_err(|e| vec![Diagnostic::file(&o.inventory, e)])?
+        .into_iter()
+        .cloned()
+        .collect();
+    if hosts.is_empty() {
+        return Err(vec![Diagnostic::file(&o.inventory, "no host selected")]);
+    }
+    Ok((inv, hosts))
+}
+
 /// `rollout inventory`: which Ansible inventory sources to read and what to show.
 #[derive(Debug, Clone)]
 pub struct InventoryQuery {

@@ -1,5 +1,5 @@
 //! The command line: `rollout plan`, `apply`, `drain`, `undrain`, `upgrade`, `status`,
-//! `inventory`. Only
+//! `inventory`, `exec`. Only
 //! here do clap's types exist: arguments are turned into the application's own options
 //! ([`crate::app::Options`], the pool's option structs) at the door, the command runs
 //! ([`crate::subcommand`]), and its end becomes the process exit code (0 ok, 1 a host or node
@@ -60,6 +60,10 @@ enum Cmd {
         /// node goes back into service and its change stays pending.
         #[arg(long, requires = "drain", value_parser = parse_duration)]
         drain_timeout: Option<Duration>,
+        /// Write the hosts that failed or were unreachable to FILE, one a line, for
+        /// `--limit @FILE` on the next run (Ansible's retry file). Removed when nothing failed.
+        #[arg(long, value_name = "FILE")]
+        retry_file: Option<PathBuf>,
     },
     // Pool commands (src/pool/).
     /// Cordon nodes in the balancer and wait until their meetings have ended.
@@ -73,6 +77,77 @@ enum Cmd {
     /// Show an Ansible inventory as ansible-core reads it (`ansible-inventory`); contacts no
     /// host. Secrets are shown as `<redacted>`.
     Inventory(InventoryArgs),
+    /// Run one command on the hosts `--limit` selects, in parallel, as Ansible's ad-hoc
+    /// `ansible PATTERN -m command -a ...`: `rollout exec pool.yml -l bbb -- uptime`.
+    /// Everything after `--` is the command, each word passed as it is (no shell).
+    Exec(ExecArgs),
+}
+
+/// `rollout exec`.
+#[derive(Args, Clone)]
+struct ExecArgs {
+    /// The inventory file (YAML), as for `rollout apply`.
+    inventory: PathBuf,
+    /// An Ansible inventory (INI or YAML file, a folder, or `host1,host2,`) instead of the
+    /// rollout file's `inventory:`. Repeat for several.
+    #[arg(
+        short = 'i',
+        long = "inventory",
+        id = "ansible_inventory",
+        value_name = "PATH"
+    )]
+    ansible_inventory: Vec<PathBuf>,
+    /// The file holding the vault password (default: $ANSIBLE_VAULT_PASSWORD_FILE).
+    #[arg(long, value_name = "FILE")]
+    vault_password_file: Option<PathBuf>,
+    /// The hosts to run on, as Ansible's host patterns (as for `apply`). Required: use
+    /// `-l all` for every host.
+    #[arg(short, long, value_name = "PATTERN", required = true)]
+    limit: String,
+    /// How many hosts to run on at once (1 to 10000).
+    #[arg(short, long, default_value_t = 50, value_parser = forks_range())]
+    forks: usize,
+    /// Extra variables, as for `apply` (they can set a host's connection variables).
+    #[arg(short = 'e', long = "extra-vars", value_parser = extra_vars::parse_arg)]
+    extra_vars: Vec<ExtraVars>,
+    /// auto/plain: each host's output as it ends; json: one `exec` object at the end.
+    #[arg(short, long, value_enum, default_value_t = Output::Auto)]
+    output: Output,
+    /// Accept and remember host keys of hosts not yet in known_hosts (default: refuse).
+    #[arg(long)]
+    accept_new_host_keys: bool,
+    /// Write the hosts that failed or were unreachable to FILE, one a line, for
+    /// `--limit @FILE` (Ansible's retry file). Removed when nothing failed.
+    #[arg(long, value_name = "FILE")]
+    retry_file: Option<PathBuf>,
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    command: Vec<String>,
+}
+
+impl From<ExecArgs> for crate::adhoc::Request {
+    fn from(a: ExecArgs) -> crate::adhoc::Request {
+        crate::adhoc::Request {
+            options: app::Options {
+                inventory: a.inventory,
+                ansible_inventory: a.ansible_inventory,
+                vault_password_file: a
+                    .vault_password_file
+                    .or_else(|| std::env::var_os("ANSIBLE_VAULT_PASSWORD_FILE").map(PathBuf::from)),
+                limit: Some(a.limit),
+                tags: vec![],
+                skip_tags: vec![],
+                forks: a.forks,
+                extra_vars: a.extra_vars,
+                output: a.output.into(),
+                verbose: false,
+                accept_new_host_keys: a.accept_new_host_keys,
+                lock_wait: None,
+            },
+            argv: a.command,
+            retry_file: a.retry_file,
+        }
+    }
 }
 
 /// `rollout inventory`.
@@ -180,6 +255,16 @@ enum Output {
     Json,
 }
 
+impl From<Output> for Format {
+    fn from(o: Output) -> Format {
+        match o {
+            Output::Auto => Format::Auto,
+            Output::Plain => Format::Plain,
+            Output::Json => Format::Json,
+        }
+    }
+}
+
 /// `rollout drain`.
 #[derive(Args, Clone)]
 struct DrainArgs {
@@ -266,11 +351,7 @@ impl From<RunArgs> for app::Options {
             skip_tags: a.skip_tags,
             forks: a.forks,
             extra_vars: a.extra_vars,
-            output: match a.output {
-                Output::Auto => Format::Auto,
-                Output::Plain => Format::Plain,
-                Output::Json => Format::Json,
-            },
+            output: a.output.into(),
             verbose: a.verbose,
             accept_new_host_keys: a.accept_new_host_keys,
             lock_wait: a.wait,
@@ -286,6 +367,7 @@ impl From<Cmd> for subcommand::Subcommand {
                 goal: Goal::Plan,
                 show_diff: true,
                 meetings: Meetings::Hold,
+                retry_file: None,
             },
             Cmd::Apply {
                 run,
@@ -295,6 +377,7 @@ impl From<Cmd> for subcommand::Subcommand {
                 drain,
                 batch_size,
                 drain_timeout,
+                retry_file,
             } => subcommand::Subcommand::Run {
                 options: run.into(),
                 goal: if check { Goal::Plan } else { Goal::Apply },
@@ -307,6 +390,7 @@ impl From<Cmd> for subcommand::Subcommand {
                     },
                     (false, false) => Meetings::Hold,
                 },
+                retry_file,
             },
             Cmd::Drain(a) => subcommand::Subcommand::Drain(DrainOptions {
                 run: a.run.into(),
@@ -324,6 +408,7 @@ impl From<Cmd> for subcommand::Subcommand {
             }),
             Cmd::Status(a) => subcommand::Subcommand::Status(a.run.into()),
             Cmd::Inventory(a) => subcommand::Subcommand::Inventory(a.into()),
+            Cmd::Exec(a) => subcommand::Subcommand::Exec(a.into()),
         }
     }
 }

@@ -4,6 +4,7 @@
 //! run), `pool` (balancer commands on top of `app`), `command` (every command's run, summary
 //! and exit), and `cli` (arguments into those types).
 
+pub mod adhoc;
 pub mod app;
 pub mod balancer;
 pub mod bbb_api;
@@ -21,6 +22,7 @@ pub mod jwt;
 pub mod plan;
 pub mod pool;
 pub mod report;
+pub mod retry_file;
 pub mod role;
 pub mod script;
 pub mod secret;

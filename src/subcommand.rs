@@ -1,9 +1,11 @@
-//! The subcommands (`plan`, `apply`, `drain`, `undrain`, `upgrade`, `status`, `inventory`), free of the
+//! The subcommands (`plan`, `apply`, `drain`, `undrain`, `upgrade`, `status`, `inventory`,
+//! `exec`), free of the
 //! command-line parser: each runs on the application core
 //! ([`crate::app`]) or the pool, renders its typed summary (`report::summary`), and ends as
 //! an [`Exit`]. Errors that stop a command are one type, [`Error`], with the one mapping to
 //! exit codes and text, so no command prints its own errors or picks its own exit code.
 
+use crate::adhoc;
 use crate::app::{self, Interrupted};
 use crate::error::printable;
 use crate::error::{Diagnostic, Exit};
@@ -11,9 +13,11 @@ use crate::exec::Goal;
 use crate::pool::error::PoolError;
 use crate::pool::hold::{self, Meetings};
 use crate::pool::{self, DrainOptions, UpgradeOptions, register};
-use crate::report::Format;
 use crate::report::summary::{self, Summary};
+use crate::report::{Format, HostOutcome};
+use crate::retry_file;
 use crate::secret::redact_known;
+use std::path::Path;
 use std::sync::Arc;
 
 /// A subcommand to run.
@@ -27,6 +31,8 @@ pub enum Subcommand {
         show_diff: bool,
         /// What to do on a BBB node with meetings when a change would end them.
         meetings: Meetings,
+        /// `--retry-file`: where to write the hosts that failed (see [`crate::retry_file`]).
+        retry_file: Option<std::path::PathBuf>,
     },
     /// `rollout drain`.
     Drain(DrainOptions),
@@ -38,6 +44,8 @@ pub enum Subcommand {
     Status(app::Options),
     /// `rollout inventory`: an Ansible inventory as ansible-core reads it.
     Inventory(app::InventoryQuery),
+    /// `rollout exec`: an ad-hoc command on the selected hosts.
+    Exec(adhoc::Request),
 }
 
 impl Subcommand {
@@ -50,6 +58,7 @@ impl Subcommand {
             Subcommand::Drain(d) => d.run.output,
             Subcommand::Upgrade(u) => u.run.output,
             Subcommand::Inventory(_) => Format::Plain,
+            Subcommand::Exec(r) => r.options.output,
         }
     }
 }
@@ -112,7 +121,9 @@ pub async fn run(cmd: Subcommand) -> Result<Exit, Error> {
             goal,
             show_diff,
             meetings,
-        } => converge(&options, goal, show_diff, meetings).await,
+            retry_file,
+        } => converge(&options, goal, show_diff, meetings, retry_file.as_deref()).await,
+        Subcommand::Exec(r) => exec(r).await,
         Subcommand::Drain(o) => {
             let format = o.run.output;
             Ok(rendered(format, pool::drain::main(o).await?))
@@ -145,6 +156,7 @@ async fn converge(
     goal: Goal,
     show_diff: bool,
     meetings: Meetings,
+    retry_file: Option<&Path>,
 ) -> Result<Exit, Error> {
     let mut prepared = app::load(o, &serde_json::Map::new()).map_err(Error::Input)?;
     // The balancer section is validated before any host is touched; nodes register after.
@@ -158,6 +170,14 @@ async fn converge(
     guard.release();
     let results = results?;
     let mut exit = app::finish(o, results.clone()).exit();
+    if let Some(path) = retry_file {
+        let failed: Vec<String> = results
+            .iter()
+            .filter(|r| r.outcome != HostOutcome::Ok)
+            .map(|r| r.host.clone())
+            .collect();
+        exit = exit.max(retry(o.output, path, &failed));
+    }
     if goal == Goal::Apply
         && let Err(e) = hold::owe(&prepared.state, &results, o.lock_wait)
     {
@@ -174,6 +194,50 @@ async fn converge(
         Some(s) => exit.max(rendered(o.output, s)),
         None => exit,
     })
+}
+
+/// `exec`: checks the command and loads the inventory (bad input: exit 2, nothing
+/// contacted), runs the command on every selected host, shows each host's output as it ends
+/// (plain) or one `exec` object (JSON), then the retry file.
+async fn exec(r: adhoc::Request) -> Result<Exit, Error> {
+    adhoc::validate(&r).map_err(Error::Input)?;
+    let o = &r.options;
+    let (inv, hosts) = app::load_hosts(o).map_err(Error::Input)?;
+    let connector = crate::connection::for_hosts(inv.ssh_config.clone(), o.accept_new_host_keys);
+    let format = o.output;
+    let run = adhoc::run(hosts, connector, &r.argv, o.forks, &inv.secrets, |h| {
+        if format != Format::Json {
+            print!("{}", h.plain());
+        }
+    });
+    let s = tokio::select! {
+        s = run => s,
+        _ = tokio::signal::ctrl_c() => return Err(Error::Interrupted(Interrupted)),
+    };
+    summary::render(format, &s);
+    let mut exit = s.exit();
+    if let Some(path) = &r.retry_file {
+        exit = exit.max(retry(format, path, &s.failed_hosts()));
+    }
+    Ok(exit)
+}
+
+/// Writes (or removes) the retry file at `path` for the `failed` hosts and says so on
+/// stderr; a file that cannot be written is an error (exit 1), shown as one.
+fn retry(format: Format, path: &Path, failed: &[String]) -> Exit {
+    match retry_file::update(path, failed) {
+        Ok(outcome) => {
+            eprintln!(
+                "{}",
+                printable(&redact_known(&retry_file::describe(path, &outcome)))
+            );
+            Exit::Ok
+        }
+        Err(e) => {
+            summary::error(format, &e);
+            Exit::Failed
+        }
+    }
 }
 
 #[cfg(test)]

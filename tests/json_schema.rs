@@ -332,6 +332,17 @@ fn every_result_object_has_exactly_its_documented_fields() {
                 note: None,
             }],
         }),
+        summary::json(&rollout::adhoc::ExecSummary {
+            hosts: vec![rollout::adhoc::HostRun {
+                host: "bbb1".into(),
+                status: rollout::adhoc::Status::Changed,
+                rc: Some(0),
+                stdout: " 10:02:11 up 41 days\n".into(),
+                stderr: String::new(),
+                reason: None,
+                seconds: 0.4,
+            }],
+        }),
         serde_json::json!({"event": "error", "schema": summary::SCHEMA, "message": "m"})
             .to_string(),
     ];

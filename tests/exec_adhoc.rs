@@ -1,0 +1,296 @@
+//! `rollout exec` (Ansible's ad-hoc command) and the retry file of `exec` and `apply`, through
+//! the real binary: hosts `h01`, `h02` run on the controller's shell (`connection: local`),
+//! `h03` goes through SSH to an `ssh` stand-in on PATH that refuses every connection (so no
+//! address is contacted). Checked: per-host output blocks, exit codes (0, 1, 2 before anything
+//! runs), a secret the command prints is redacted, each word reaches the program as typed
+//! (spaces, `$(...)`), `--output json`, and that the retry file holds exactly the hosts that
+//! failed and `--limit @FILE` selects them.
+
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The secret the inventory reads from the environment; the command prints it.
+const SECRET: &str = "s3cret-exec-value-4711";
+
+struct Project {
+    dir: PathBuf,
+}
+
+impl Project {
+    fn new(name: &str) -> Project {
+        let dir = std::env::temp_dir().join(format!("rollout-exec-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("roles/app")).unwrap();
+        std::fs::create_dir_all(dir.join("templates")).unwrap();
+        std::fs::create_dir_all(dir.join("bin")).unwrap();
+        let out = dir.join("out");
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::write(
+            dir.join("inventory.yml"),
+            format!(
+                "all:\n  vars:\n    out: {}\n    api_secret: {{secret: \"env:EXEC_TEST_SECRET\"}}\n  children:\n    pool:\n      roles: [app]\n      hosts:\n        h01: {{connection: local}}\n        h02: {{connection: local}}\n        h03: {{address: h03.invalid}}\n",
+                out.display()
+            ),
+        )
+        .unwrap();
+        // Fails on h02 only: apply then has one failed host (and h03 unreachable).
+        std::fs::write(
+            dir.join("roles/app/steps.yml"),
+            "- name: mark\n  file: {path: \"{{ out }}/{{ inventory_hostname }}\", content: \"x\\n\"}\n- name: fail on h02\n  when: inventory_hostname == 'h02'\n  command: {run: \"exit 3\", creates: \"{{ out }}/never\"}\n",
+        )
+        .unwrap();
+        let ssh = dir.join("bin/ssh");
+        std::fs::write(
+            &ssh,
+            "#!/bin/sh\necho 'ssh: connect to host h03.invalid port 22: Connection refused' >&2\nexit 255\n",
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&ssh, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Project { dir }
+    }
+
+    /// `rollout SUB INVENTORY ARGS...` with the stand-in ssh first on PATH; (code, stdout,
+    /// stderr).
+    fn rollout(&self, sub: &str, args: &[&str]) -> (i32, String, String) {
+        let path = std::env::var("PATH").unwrap_or_default();
+        let out = Command::new(env!("CARGO_BIN_EXE_rollout"))
+            .arg(sub)
+            .arg(self.dir.join("inventory.yml"))
+            .args(args)
+            .current_dir(&self.dir)
+            .env("PATH", format!("{}:{path}", self.dir.join("bin").display()))
+            .env("EXEC_TEST_SECRET", SECRET)
+            .env_remove("TERM")
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn path(&self, f: &str) -> PathBuf {
+        self.dir.join(f)
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The block of `host` in exec's plain output: its head line (`h01 | ...`) and the lines
+/// after it until the next head line or the count line.
+fn block(out: &str, host: &str) -> String {
+    let mut text = String::new();
+    let mut inside = false;
+    for line in out.lines() {
+        let head = line.starts_with("h0") && line.get(3..6) == Some(" | ");
+        if head || line.starts_with("3 hosts:") {
+            inside = line.starts_with(&format!("{host} | "));
+        }
+        if inside {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    assert!(!text.is_empty(), "no block for {host} in:\n{out}");
+    text
+}
+
+/// The command every host runs: prints each argument in brackets (so a word split at its
+/// space or a `$(...)` expanded by a shell shows), the secret from its environment, then
+/// `mkdir`s one folder: exactly one of the local hosts creates it, the other fails.
+fn command(p: &Project) -> Vec<String> {
+    vec![
+        "sh".into(),
+        "-c".into(),
+        "printf '[%s]\\n' \"$@\"; echo \"token=$EXEC_TEST_SECRET\"; mkdir \"$0\"".into(),
+        p.path("out/once").display().to_string(),
+        "a b".into(),
+        "$(echo expanded)".into(),
+        "*".into(),
+    ]
+}
+
+#[test]
+fn exec_runs_per_host_redacts_quotes_and_exits_1_when_a_host_fails() {
+    let p = Project::new("plain");
+    let retry = p.path("exec.retry");
+    let mut args: Vec<String> = vec![
+        "-l".into(),
+        "all".into(),
+        "--retry-file".into(),
+        retry.display().to_string(),
+        "--".into(),
+    ];
+    args.extend(command(&p));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, out, err) = p.rollout("exec", &args);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        !out.contains(SECRET) && !err.contains(SECRET),
+        "{out}\n{err}"
+    );
+    let (b1, b2) = (block(&out, "h01"), block(&out, "h02"));
+    // Exactly one local host made the folder; the other's mkdir failed (rc 1).
+    let (ok, failed) = if b1.starts_with("h01 | CHANGED") {
+        (&b1, &b2)
+    } else {
+        (&b2, &b1)
+    };
+    let words = "[a b]\n[$(echo expanded)]\n[*]\ntoken=<redacted>\n";
+    assert!(ok.contains("| CHANGED | rc=0 >>\n"), "{out}");
+    assert!(ok.contains(words), "{ok}");
+    assert!(failed.contains("| FAILED | rc=1 >>\n"), "{out}");
+    assert!(
+        failed.contains(words) && failed.contains("mkdir"),
+        "{failed}"
+    );
+    let b3 = block(&out, "h03");
+    assert!(
+        b3.starts_with("h03 | UNREACHABLE! >>\nfailed to connect"),
+        "{out}"
+    );
+    assert!(
+        out.contains("3 hosts: 1 ok, 1 failed, 1 unreachable\n"),
+        "{out}"
+    );
+    // The retry file: the failed and the unreachable host, in inventory order.
+    let failed_host = &failed[..3];
+    assert_eq!(
+        std::fs::read_to_string(&retry).unwrap(),
+        format!("{failed_host}\nh03\n")
+    );
+    assert!(err.contains("retry file: "), "{err}");
+}
+
+#[test]
+fn exec_json_is_one_exec_object_with_every_host() {
+    let p = Project::new("json");
+    let mut args: Vec<String> = vec!["-l".into(), "h01:h03".into(), "-o".into(), "json".into()];
+    args.push("--".into());
+    args.extend(command(&p));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, out, err) = p.rollout("exec", &args);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(!out.contains(SECRET), "{out}");
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    assert_eq!(lines.len(), 1, "{out}");
+    let v = &lines[0];
+    assert_eq!(v["event"], "exec");
+    assert_eq!(v["schema"], 1);
+    let hosts = v["hosts"].as_array().unwrap();
+    assert_eq!(hosts[0]["host"], "h01");
+    assert_eq!(hosts[0]["status"], "changed");
+    assert_eq!(hosts[0]["rc"], 0);
+    assert_eq!(
+        hosts[0]["stdout"],
+        "[a b]\n[$(echo expanded)]\n[*]\ntoken=<redacted>\n"
+    );
+    assert_eq!(hosts[1]["host"], "h03");
+    assert_eq!(hosts[1]["status"], "unreachable");
+    assert!(hosts[1]["rc"].is_null());
+    assert!(
+        hosts[1]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("failed to connect")
+    );
+}
+
+#[test]
+fn exec_all_ok_exits_0_and_removes_an_old_retry_file() {
+    let p = Project::new("ok");
+    let retry = p.path("old.retry");
+    std::fs::write(&retry, "h02\n").unwrap();
+    let (code, out, err) = p.rollout(
+        "exec",
+        &[
+            "-l",
+            "h01,h02",
+            "--retry-file",
+            retry.to_str().unwrap(),
+            "--",
+            "echo",
+            "hi there",
+        ],
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("h01 | CHANGED | rc=0 >>\nhi there\n"), "{out}");
+    assert!(out.contains("h02 | CHANGED | rc=0 >>\nhi there\n"), "{out}");
+    assert!(
+        !retry.exists(),
+        "nothing failed: the old retry file is gone"
+    );
+    assert!(err.contains("nothing failed"), "{err}");
+}
+
+#[test]
+fn exec_bad_input_exits_2_before_any_host_is_contacted() {
+    let p = Project::new("bad");
+    let marker = p.path("out/ran");
+    let touch = ["touch", marker.to_str().unwrap()];
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["-l", "nosuchhost", "--", touch[0], touch[1]],
+            "nosuchhost",
+        ),
+        (vec!["-l", "all", "--", ""], "program name is empty"),
+        (vec!["-l", "all", "--"], "COMMAND"),
+        (vec!["-l", "all", touch[0], touch[1]], "unexpected argument"),
+        (vec!["--", touch[0], touch[1]], "--limit"),
+    ];
+    for (args, want) in cases {
+        let (code, out, err) = p.rollout("exec", &args);
+        assert_eq!(code, 2, "{args:?}\n{out}\n{err}");
+        assert!(err.contains(want), "{args:?}: want `{want}` in:\n{err}");
+        assert!(!marker.exists(), "{args:?} ran the command");
+    }
+}
+
+#[test]
+fn apply_retry_file_holds_the_failed_hosts_and_limit_at_file_selects_them() {
+    let p = Project::new("apply");
+    let retry = p.path("pool.retry");
+    let (code, out, err) = p.rollout("apply", &["--retry-file", retry.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert_eq!(std::fs::read_to_string(&retry).unwrap(), "h02\nh03\n");
+    assert!(
+        err.contains(&format!("retry file: {} (2 hosts)", retry.display())),
+        "{err}"
+    );
+    // The next run with `--limit @FILE` works on exactly those hosts.
+    let at = format!("@{}", retry.display());
+    let (code, out, err) = p.rollout("plan", &["--limit", &at, "--output", "json"]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    let summary: Value = out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["event"] == "summary")
+        .expect("a summary");
+    let hosts: Vec<&str> = summary["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(hosts, ["h02", "h03"]);
+    // Without --retry-file nothing is written (off by default, as in Ansible since 2.8).
+    std::fs::remove_file(&retry).unwrap();
+    let (code, _, _) = p.rollout("apply", &[]);
+    assert_eq!(code, 1);
+    let written: Vec<_> = std::fs::read_dir(&p.dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().ends_with(".retry"))
+        .collect();
+    assert!(written.is_empty(), "{written:?}");
+}
