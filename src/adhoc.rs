@@ -63,7 +63,8 @@ pub struct HostRun {
     pub stdout: String,
     /// Its standard error, likewise.
     pub stderr: String,
-    /// Why the host is unreachable; `None` otherwise.
+    /// Why the host is unreachable, or why the command has no exit code (the remote side
+    /// could not run it, such as sudo refusing; a signal ended it); `None` otherwise.
     pub reason: Option<String>,
     /// Wall time on this host, in seconds.
     pub seconds: f64,
@@ -75,9 +76,10 @@ impl HostRun {
     pub fn plain(&self) -> String {
         let head = match self.status {
             Status::Changed => format!("{} | CHANGED | rc=0 >>\n", self.host),
-            Status::Failed => match self.rc {
-                Some(rc) => format!("{} | FAILED | rc={rc} >>\n", self.host),
-                None => format!("{} | FAILED | rc=-1 (killed by a signal) >>\n", self.host),
+            Status::Failed => match (self.rc, &self.reason) {
+                (Some(rc), _) => format!("{} | FAILED | rc={rc} >>\n", self.host),
+                (None, Some(why)) => format!("{} | FAILED | rc=-1 >>\n{why}\n", self.host),
+                (None, None) => format!("{} | FAILED | rc=-1 >>\n", self.host),
             },
             Status::Unreachable => {
                 let reason = self.reason.as_deref().unwrap_or_default();
@@ -202,13 +204,16 @@ async fn run_host(
             } else {
                 Status::Failed
             };
+            if f.code.is_none() {
+                run.reason = Some("the command was ended by a signal".into());
+            }
             run.stdout = shown(secrets, &f.stdout);
             run.stderr = shown(secrets, &f.stderr);
         }
         Err(ConnError::Unreachable(m)) => run.reason = Some(shown(secrets, &m)),
         Err(ConnError::Remote(m)) => {
             run.status = Status::Failed;
-            run.stderr = shown(secrets, &m);
+            run.reason = Some(shown(secrets, &m));
         }
     }
     run.seconds = started.elapsed().as_secs_f64();
@@ -323,6 +328,42 @@ mod tests {
         assert_eq!(
             shown(&secrets, "pw=hunter2secret\t\u{1b}[2J\n"),
             "pw=<redacted>\t\\u{1b}[2J\n"
+        );
+    }
+
+    #[test]
+    fn blocks_read_as_ansibles_ad_hoc_output() {
+        let run = |status, rc, stdout: &str, stderr: &str, reason: Option<&str>| HostRun {
+            host: "h1".into(),
+            status,
+            rc,
+            stdout: stdout.into(),
+            stderr: stderr.into(),
+            reason: reason.map(String::from),
+            seconds: 0.1,
+        };
+        assert_eq!(
+            run(Status::Changed, Some(0), "up 3 days\n", "", None).plain(),
+            "h1 | CHANGED | rc=0 >>\nup 3 days\n"
+        );
+        assert_eq!(
+            run(Status::Failed, Some(2), "out", "err\n", None).plain(),
+            "h1 | FAILED | rc=2 >>\nout\nerr\n"
+        );
+        assert_eq!(
+            run(
+                Status::Failed,
+                None,
+                "",
+                "",
+                Some("sudo: a password is required")
+            )
+            .plain(),
+            "h1 | FAILED | rc=-1 >>\nsudo: a password is required\n"
+        );
+        assert_eq!(
+            run(Status::Unreachable, None, "", "", Some("refused")).plain(),
+            "h1 | UNREACHABLE! >>\nrefused\n"
         );
     }
 
