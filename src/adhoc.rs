@@ -367,6 +367,63 @@ mod tests {
         );
     }
 
+    fn host(name: &str) -> Host {
+        Host {
+            name: name.into(),
+            address: name.into(),
+            port: None,
+            user: None,
+            connection: crate::inventory::Connection::Ssh,
+            become_root: false,
+            groups: vec![],
+            roles: vec![],
+            vars: Default::default(),
+        }
+    }
+
+    /// Over the recording fake: every reachable host gets exactly the quoted script, once;
+    /// an unreachable host is reported as such; output is redacted; results come back in
+    /// host order while `each` sees every host once.
+    #[tokio::test]
+    async fn runs_the_script_once_per_host_over_the_connector() {
+        let mut fake = crate::connection::fake::FakeConnector::new(|host, _script| {
+            Ok(format!("{host} says hunter2secret\n"))
+        });
+        fake.unreachable = vec!["h2".into()];
+        let argv: Vec<String> = vec!["echo".into(), "a b".into()];
+        let secrets = Secrets::new(vec!["hunter2secret".into()]);
+        let mut seen = Vec::new();
+        let s = run(
+            vec![host("h1"), host("h2"), host("h3")],
+            Arc::new(fake.clone()),
+            &argv,
+            2,
+            &secrets,
+            |h| seen.push(h.host.clone()),
+        )
+        .await;
+        seen.sort();
+        assert_eq!(seen, ["h1", "h2", "h3"]);
+        let got: Vec<(&str, Status)> = s
+            .hosts
+            .iter()
+            .map(|h| (h.host.as_str(), h.status))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("h1", Status::Changed),
+                ("h2", Status::Unreachable),
+                ("h3", Status::Changed)
+            ]
+        );
+        assert_eq!(s.hosts[0].stdout, "h1 says <redacted>\n");
+        assert_eq!(fake.scripts("h1"), [script(&argv)]);
+        assert!(fake.scripts("h2").is_empty());
+        assert_eq!(s.failed_hosts(), ["h2"]);
+        assert_eq!(s.exit(), Exit::Failed);
+    }
+
     #[test]
     fn an_empty_command_is_bad_input() {
         let options = crate::app::Options {
