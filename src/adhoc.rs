@@ -323,6 +323,29 @@ mod tests {
     }
 
     #[test]
+    fn output_beyond_the_limit_stays_on_the_host() {
+        let argv: Vec<String> = [
+            "sh",
+            "-c",
+            "yes | head -c 1100000; yes | head -c 1100000 >&2",
+        ]
+        .map(String::from)
+        .to_vec();
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script(&argv))
+            .output()
+            .unwrap();
+        let cut = format!("\n[rollout: cut after {MAX_OUTPUT_BYTES} bytes]\n");
+        for stream in [&out.stdout, &out.stderr] {
+            let text = String::from_utf8_lossy(stream);
+            assert_eq!(text.len(), MAX_OUTPUT_BYTES as usize + cut.len());
+            assert!(text.ends_with(&cut));
+        }
+        assert_eq!(out.status.code(), Some(0));
+    }
+
+    #[test]
     fn output_is_redacted_and_control_characters_escaped() {
         let secrets = Secrets::new(vec!["hunter2secret".into()]);
         assert_eq!(
