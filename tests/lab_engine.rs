@@ -329,6 +329,22 @@ fn become_through_sudo_and_strict_host_keys() {
         "root 600\n"
     );
 
+    // An ad-hoc command becomes root the same way (`rollout exec`, as `ansible -b`).
+    let (code, out, err) = rollout(&[
+        "exec",
+        deploy_inv.to_str().unwrap(),
+        "-l",
+        "h01",
+        "--",
+        "id",
+        "-u",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("h01 | CHANGED | rc=0 >>") && out.lines().any(|l| l == "0"),
+        "{out}"
+    );
+
     // A host whose key is not in known_hosts is refused by default...
     let keys = lab.state.join("empty_known_hosts");
     std::fs::write(&keys, "").unwrap();
