@@ -72,6 +72,7 @@ struct Down(String);
 
 impl Drop for Down {
     fn drop(&mut self) {
+        common::note_proxy_races(&self.0);
         if std::env::var("ROLLOUT_LAB_KEEP").as_deref() == Ok("1") {
             eprintln!("lab_pool: leaving lab `{}` up (ROLLOUT_LAB_KEEP=1)", self.0);
             return;

@@ -24,6 +24,7 @@ struct Down;
 
 impl Drop for Down {
     fn drop(&mut self) {
+        common::note_proxy_races(LAB);
         let _ = std::process::Command::new(common::repo().join("lab/lab"))
             .args(["down", "--name", LAB])
             .output();

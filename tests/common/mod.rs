@@ -61,6 +61,32 @@ pub fn lab(name: &str, n: usize) -> Lab {
     }
 }
 
+/// Appends to `target/lab-proxy.txt` how many races lab `name`'s apt proxy logged ("Failure
+/// to move file", see lab/README) and how many error lines in all: a figure per lab for the
+/// whole run (issue 12 item 9), which .ci/run prints after the tests. Call before the lab
+/// goes down (its state folder goes with it); a lab already down is not noted again.
+#[allow(dead_code)]
+pub fn note_proxy_races(name: &str) {
+    let state = repo().join("lab/.state").join(name);
+    if !state.join("acng").is_dir() {
+        return; // already down (noted then)
+    }
+    let err = std::fs::read_to_string(state.join("acng/log/apt-cacher.err")).unwrap_or_default();
+    let line = format!(
+        "{name}: {} 'Failure to move' and {} lines in all in the apt proxy's error log\n",
+        err.matches("Failure to move").count(),
+        err.lines().count()
+    );
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(repo().join("target/lab-proxy.txt"))
+    {
+        use std::io::Write;
+        let _ = f.write_all(line.as_bytes());
+    }
+}
+
 impl Drop for Lab {
     /// Labs go down when their test ends (fewer idle hosts for the tests after it);
     /// `ROLLOUT_LAB_KEEP=1` keeps them for inspection.
@@ -79,6 +105,7 @@ impl Drop for Lab {
                 }
             }
         }
+        note_proxy_races(&self.name);
         if std::env::var("ROLLOUT_LAB_KEEP").as_deref() != Ok("1") {
             let _ = Command::new(repo().join("lab/lab"))
                 .args(["down", "--name", &self.name])
