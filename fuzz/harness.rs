@@ -422,6 +422,7 @@ fn run_command(cmd: rollout::subcommand::Subcommand) -> String {
         Subcommand::Inventory(q) => rollout::app::inventory(&q).map(drop),
         Subcommand::Exec(r) => rollout::adhoc::validate(&r)
             .and_then(|()| rollout::app::load_hosts(&r.options).map(drop)),
+        Subcommand::Print(_) => Ok(()),
         Subcommand::Upgrade(u) => match rollout::pool::batch::Batches::parse(&u.batch_size) {
             Err(e) => {
                 return format!("error: {}\n", rollout::secret::redact_known(&e.to_string()));

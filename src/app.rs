@@ -165,7 +165,9 @@ pub fn inventory(q: &InventoryQuery) -> Result<String, Vec<Diagnostic>> {
     // Registered so that an error or any later output redacts them.
     crate::secret::Secrets::new(inv.secrets.clone());
     for w in &inv.warnings {
-        eprintln!("warning: {}", crate::secret::redact_known(w));
+        let text = format!("warning: {}", crate::secret::redact_known(w));
+        eprintln!("{text}");
+        crate::log_file::lines(&text);
     }
     let first = q.sources.first().cloned().unwrap_or_default();
     match &q.show {

@@ -1,5 +1,5 @@
 //! The command line: `rollout plan`, `apply`, `drain`, `undrain`, `upgrade`, `status`,
-//! `inventory`, `exec`. Only
+//! `inventory`, `exec`, `completions`, `man`. Only
 //! here do clap's types exist: arguments are turned into the application's own options
 //! ([`crate::app::Options`], the pool's option structs) at the door, the command runs
 //! ([`crate::subcommand`]), and its end becomes the process exit code (0 ok, 1 a host or node
@@ -27,6 +27,11 @@ use std::time::Duration;
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
+    /// Also append every line the command prints (steps, notes, warnings, errors, the
+    /// summary), each behind its time and the process id, to this file, redacted as the
+    /// terminal's text; created with mode 0600, never truncated (Ansible's `log_path`).
+    #[arg(long, global = true, value_name = "PATH", env = "ROLLOUT_LOG_FILE")]
+    log_file: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -81,12 +86,22 @@ enum Cmd {
     /// `ansible PATTERN -m command -a ...`: `rollout exec pool.yml -l bbb -- uptime`.
     /// Everything after `--` is the command, each word passed as it is (no shell).
     Exec(ExecArgs),
+    /// Print the shell completion script for SHELL on stdout, e.g.
+    /// `rollout completions bash > /etc/bash_completion.d/rollout`.
+    Completions {
+        /// The shell the script is for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) on stdout, e.g. `rollout man | man -l -`.
+    Man,
 }
 
 /// `rollout exec`.
 #[derive(Args, Clone)]
 struct ExecArgs {
     /// The inventory file (YAML), as for `rollout apply`.
+    #[arg(env = "ROLLOUT_INVENTORY")]
     inventory: PathBuf,
     /// An Ansible inventory (INI or YAML file, a folder, or `host1,host2,`) instead of the
     /// rollout file's `inventory:`. Repeat for several.
@@ -97,15 +112,15 @@ struct ExecArgs {
         value_name = "PATH"
     )]
     ansible_inventory: Vec<PathBuf>,
-    /// The file holding the vault password (default: $ANSIBLE_VAULT_PASSWORD_FILE).
-    #[arg(long, value_name = "FILE")]
+    /// The file holding the vault password (else $ANSIBLE_VAULT_PASSWORD_FILE).
+    #[arg(long, value_name = "FILE", env = "ROLLOUT_VAULT_PASSWORD_FILE")]
     vault_password_file: Option<PathBuf>,
     /// The hosts to run on, as Ansible's host patterns (as for `apply`). Required: use
     /// `-l all` for every host.
     #[arg(short, long, value_name = "PATTERN", required = true)]
     limit: String,
     /// How many hosts to run on at once (1 to 10000).
-    #[arg(short, long, default_value_t = 50, value_parser = forks_range())]
+    #[arg(short, long, default_value_t = 50, value_parser = forks_range(), env = "ROLLOUT_FORKS")]
     forks: usize,
     /// Extra variables, as for `apply` (they can set a host's connection variables).
     #[arg(short = 'e', long = "extra-vars", value_parser = extra_vars::parse_arg)]
@@ -167,8 +182,8 @@ struct InventoryArgs {
     /// One host's merged variables (JSON), as `ansible-inventory --host`.
     #[arg(long, value_name = "NAME")]
     host: Option<String>,
-    /// The file holding the vault password (default: $ANSIBLE_VAULT_PASSWORD_FILE).
-    #[arg(long, value_name = "FILE")]
+    /// The file holding the vault password (else $ANSIBLE_VAULT_PASSWORD_FILE).
+    #[arg(long, value_name = "FILE", env = "ROLLOUT_VAULT_PASSWORD_FILE")]
     vault_password_file: Option<PathBuf>,
     /// With --list: only the hosts these Ansible host patterns choose, as
     /// `ansible-inventory --limit` (--graph and --host ignore it there too).
@@ -199,6 +214,7 @@ impl From<InventoryArgs> for app::InventoryQuery {
 struct RunArgs {
     /// The inventory file (YAML): rollout's own hosts under `all:`, or a rollout file that
     /// names an Ansible inventory (`inventory:`) and gives its groups' roles.
+    #[arg(env = "ROLLOUT_INVENTORY")]
     inventory: PathBuf,
     /// An Ansible inventory (INI or YAML file, a folder, or `host1,host2,`) giving the hosts,
     /// groups and variables, instead of the rollout file's `inventory:`. Repeat for several.
@@ -209,9 +225,9 @@ struct RunArgs {
         value_name = "PATH"
     )]
     ansible_inventory: Vec<PathBuf>,
-    /// The file holding the vault password for the Ansible inventory's vaults (default:
+    /// The file holding the vault password for the Ansible inventory's vaults (else
     /// $ANSIBLE_VAULT_PASSWORD_FILE).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "ROLLOUT_VAULT_PASSWORD_FILE")]
     vault_password_file: Option<PathBuf>,
     /// Hosts to run on, as Ansible's host patterns: names, groups, globs (`web*`), `~regex`,
     /// subscripts (`bbb[0]`, `bbb[1:3]`), `a,b` or `a:b` (union), `&g` (and), `!g` (not),
@@ -225,7 +241,7 @@ struct RunArgs {
     #[arg(long, value_delimiter = ',')]
     skip_tags: Vec<String>,
     /// How many hosts to work on at once (1 to 10000).
-    #[arg(short, long, default_value_t = 50, value_parser = forks_range())]
+    #[arg(short, long, default_value_t = 50, value_parser = forks_range(), env = "ROLLOUT_FORKS")]
     forks: usize,
     /// Extra variables, highest precedence, as Ansible reads them: `k=v k2=v2` (values are
     /// strings), a YAML/JSON mapping (`{"k": 1}`), or `@FILE` (YAML/JSON). Repeatable.
@@ -409,8 +425,53 @@ impl From<Cmd> for subcommand::Subcommand {
             Cmd::Status(a) => subcommand::Subcommand::Status(a.run.into()),
             Cmd::Inventory(a) => subcommand::Subcommand::Inventory(a.into()),
             Cmd::Exec(a) => subcommand::Subcommand::Exec(a.into()),
+            Cmd::Completions { shell } => subcommand::Subcommand::Print(completions(shell)),
+            Cmd::Man => subcommand::Subcommand::Print(man_page()),
         }
     }
+}
+
+/// The completion script of `rollout` for `shell`, as clap_complete writes it from the
+/// command line's definition (so it always knows every subcommand and option).
+fn completions(shell: clap_complete::Shell) -> String {
+    let mut command = <Cli as clap::CommandFactory>::command();
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut command, "rollout", &mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The manual page of `rollout` in roff (section 1), as clap_mangen writes it from the
+/// command line's definition, followed by a section per subcommand (`ROLLOUT PLAN`, ...)
+/// with its synopsis and options.
+fn man_page() -> String {
+    let command = <Cli as clap::CommandFactory>::command();
+    let mut out = Vec::new();
+    // Writing into a Vec cannot fail.
+    let _ = clap_mangen::Man::new(command.clone()).render(&mut out);
+    for sub in command.get_subcommands() {
+        // Subcommand names are lowercase ASCII words: nothing to escape for roff.
+        out.extend(format!(".SH \"ROLLOUT {}\"\n", sub.get_name().to_uppercase()).bytes());
+        if let Some(about) = sub.get_about() {
+            out.extend(format!("{about}\n").bytes());
+        }
+        let man =
+            clap_mangen::Man::new(sub.clone().bin_name(format!("rollout {}", sub.get_name())));
+        let mut part = Vec::new();
+        let _ = man.render_synopsis_section(&mut part);
+        let _ = man.render_options_section(&mut part);
+        // Subsections of the subcommand's section, not sections of the page.
+        for line in String::from_utf8_lossy(&part).lines() {
+            // clap_mangen's preamble (the apostrophe string) is on the page once already.
+            if line.starts_with(".ie \\n(.g .ds Aq") || line.starts_with(".el .ds Aq") {
+                continue;
+            }
+            match line.strip_prefix(".SH ") {
+                Some(title) => out.extend(format!(".SS {title}\n").bytes()),
+                None => out.extend(format!("{line}\n").bytes()),
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Turns a command line (program name first) into the subcommand it asks for, exactly as
@@ -455,6 +516,36 @@ fn long_version() -> String {
     )
 }
 
+/// The environment variable a refused value came from, when clap refused a value (`e`) that
+/// an option's `env` gave, not the command line: clap's own message names only the option.
+fn from_env(e: &clap::Error, command: &clap::Command) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if !matches!(
+        e.kind(),
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation
+    ) {
+        return None;
+    }
+    let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let Some(ContextValue::String(value)) = e.get(ContextKind::InvalidValue) else {
+        return None;
+    };
+    let commands = std::iter::once(command).chain(command.get_subcommands());
+    commands
+        .flat_map(|c| c.get_arguments())
+        .filter(|a| match a.get_long() {
+            Some(long) => arg == &format!("--{long}") || arg.starts_with(&format!("--{long} ")),
+            None => a
+                .get_value_names()
+                .is_some_and(|n| n.iter().any(|n| arg == &format!("<{n}>"))),
+        })
+        .filter_map(|a| a.get_env())
+        .find(|var| std::env::var_os(var).is_some_and(|v| v.to_string_lossy() == *value))
+        .map(|var| var.to_string_lossy().into_owned())
+}
+
 /// Runs the command line; returns the process exit code.
 pub fn main() -> i32 {
     let mut command = <Cli as clap::CommandFactory>::command();
@@ -464,11 +555,31 @@ pub fn main() -> i32 {
     if std::env::args_os().skip(1).any(|a| a == "--version") {
         command = command.long_version(&*Box::leak(long_version().into_boxed_str()));
     }
-    let matches = command.get_matches();
+    let matches = match command.clone().try_get_matches() {
+        Ok(m) => m,
+        Err(e) => match from_env(&e, &command) {
+            // clap's own text, but naming the variable the bad value came from.
+            Some(var) => {
+                let text = e.render().to_string();
+                eprint!(
+                    "{}",
+                    text.replacen(" for '", &format!(" (from ${var}) for '"), 1)
+                );
+                return Exit::Input.code();
+            }
+            None => e.exit(),
+        },
+    };
     let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
+    if let Some(path) = &cli.log_file
+        && let Err(e) = crate::log_file::open(path)
+    {
+        eprintln!("error: --log-file (or $ROLLOUT_LOG_FILE): {e}");
+        return Exit::Input.code();
+    }
     let cmd = subcommand::Subcommand::from(cli.cmd);
     let format = cmd.format();
     let rt = match tokio::runtime::Builder::new_multi_thread()

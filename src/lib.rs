@@ -19,6 +19,7 @@ pub mod extra_vars;
 pub mod http;
 pub mod inventory;
 pub mod jwt;
+pub mod log_file;
 pub mod plan;
 pub mod pool;
 pub mod report;

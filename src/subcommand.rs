@@ -46,6 +46,9 @@ pub enum Subcommand {
     Inventory(app::InventoryQuery),
     /// `rollout exec`: an ad-hoc command on the selected hosts.
     Exec(adhoc::Request),
+    /// `rollout completions SHELL`, `rollout man`: a text the command line itself makes,
+    /// printed on stdout as it is; contacts nothing.
+    Print(String),
 }
 
 impl Subcommand {
@@ -57,7 +60,7 @@ impl Subcommand {
             | Subcommand::Status(options) => options.output,
             Subcommand::Drain(d) => d.run.output,
             Subcommand::Upgrade(u) => u.run.output,
-            Subcommand::Inventory(_) => Format::Plain,
+            Subcommand::Inventory(_) | Subcommand::Print(_) => Format::Plain,
             Subcommand::Exec(r) => r.options.output,
         }
     }
@@ -97,14 +100,20 @@ impl Error {
         match (self.exit(), self) {
             (_, Error::Input(ds) | Error::Pool(PoolError::Input(ds))) => {
                 for d in ds {
-                    eprintln!("{}", printable(&redact_known(&d.to_string())));
+                    let text = printable(&redact_known(&d.to_string()));
+                    eprintln!("{text}");
+                    crate::log_file::lines(&text);
                 }
             }
             (Exit::Input, e) => {
-                eprintln!("error: {}", printable(&redact_known(&e.to_string())));
+                let text = printable(&redact_known(&e.to_string()));
+                eprintln!("error: {text}");
+                crate::log_file::lines(&format!("error: {text}"));
             }
             (Exit::Interrupted, e) => {
-                eprintln!("\n{}", printable(&redact_known(&e.to_string())));
+                let text = printable(&redact_known(&e.to_string()));
+                eprintln!("\n{text}");
+                crate::log_file::lines(&text);
             }
             (_, e) => summary::error(format, &e.to_string()),
         }
@@ -134,6 +143,11 @@ pub async fn run(cmd: Subcommand) -> Result<Exit, Error> {
             Ok(rendered(format, pool::upgrade::main(o).await?))
         }
         Subcommand::Status(o) => Ok(rendered(o.output, pool::status::main(&o).await?)),
+        Subcommand::Print(text) => {
+            // A closed pipe (`| head`) is not an error.
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
+            Ok(Exit::Ok)
+        }
         Subcommand::Inventory(q) => {
             let text = app::inventory(&q).map_err(Error::Input)?;
             // A closed pipe (`| head`) is not an error of the inventory.
@@ -206,9 +220,11 @@ async fn exec(r: adhoc::Request) -> Result<Exit, Error> {
     let connector = crate::connection::for_hosts(inv.ssh_config.clone(), o.accept_new_host_keys);
     let format = o.output;
     let run = adhoc::run(hosts, connector, &r.argv, o.forks, &inv.secrets, |h| {
+        let text = h.plain();
         if format != Format::Json {
-            print!("{}", h.plain());
+            print!("{text}");
         }
+        crate::log_file::lines(&text);
     });
     let s = tokio::select! {
         s = run => s,
@@ -227,10 +243,9 @@ async fn exec(r: adhoc::Request) -> Result<Exit, Error> {
 fn retry(format: Format, path: &Path, failed: &[String]) -> Exit {
     match retry_file::update(path, failed) {
         Ok(outcome) => {
-            eprintln!(
-                "{}",
-                printable(&redact_known(&retry_file::describe(path, &outcome)))
-            );
+            let text = printable(&redact_known(&retry_file::describe(path, &outcome)));
+            eprintln!("{text}");
+            crate::log_file::lines(&text);
             Exit::Ok
         }
         Err(e) => {

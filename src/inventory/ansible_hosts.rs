@@ -119,7 +119,9 @@ pub(super) fn load(
     // Registered now, so that no message below can show them.
     Secrets::new(read.secrets.clone());
     for w in &read.warnings {
-        eprintln!("warning: {}", secret::redact_known(w));
+        let text = format!("warning: {}", secret::redact_known(w));
+        eprintln!("{text}");
+        crate::log_file::lines(&text);
     }
     let data = &read.data;
     let roles_dir = dir_setting(&source, base, file.roles_path.as_ref(), "roles")?;

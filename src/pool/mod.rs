@@ -200,7 +200,9 @@ impl Pool {
 pub fn retry_notes(verbose: bool) -> balancer::retry::Notify {
     std::sync::Arc::new(move |note: String| {
         if verbose {
-            eprintln!("balancer: {}", crate::secret::redact_known(&note));
+            let text = format!("balancer: {}", crate::secret::redact_known(&note));
+            eprintln!("{text}");
+            crate::log_file::lines(&text);
         }
     })
 }

@@ -210,6 +210,11 @@ pub async fn report(mut rx: UnboundedReceiver<Event>, s: Settings) {
     };
     let mut fmt = fmt;
     while let Some(e) = rx.recv().await {
+        if crate::log_file::is_open()
+            && let Some(l) = plain::line(&e, &s)
+        {
+            crate::log_file::lines(&l);
+        }
         match &mut fmt {
             Printer::Tty(t) => t.event(&e, &s),
             Printer::Plain => plain::event(&e, &s, &mut |l| println!("{l}")),

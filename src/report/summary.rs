@@ -47,6 +47,10 @@ pub fn json<S: Summary>(s: &S) -> String {
 
 /// Prints a summary in `format`: one JSON line on stdout, or the plain text.
 pub fn render<S: Summary>(format: Format, s: &S) {
+    if crate::log_file::is_open() {
+        crate::log_file::lines(&s.plain_errors().unwrap_or_default());
+        crate::log_file::lines(&s.plain());
+    }
     if format == Format::Json {
         println!("{}", json(s));
         return;
@@ -70,6 +74,7 @@ pub fn error(format: Format, message: &str) {
         );
     }
     eprintln!("error: {message}");
+    crate::log_file::lines(&format!("error: {message}"));
 }
 
 /// `rollout plan` / `rollout apply`: one result per host.

@@ -1,0 +1,304 @@
+//! The command line of an Ansible user, through the real binary (issue 7, item 5): shell
+//! completions and a man page made by clap, options from environment variables
+//! (`ROLLOUT_FORKS`, `ROLLOUT_INVENTORY`, `ROLLOUT_VAULT_PASSWORD_FILE`, `ROLLOUT_LOG_FILE`;
+//! the command line beats the environment, a bad value names its variable), and
+//! `--log-file` (Ansible's `log_path`): the run's lines with timestamps, no secret in any
+//! spelling, mode 0600, appended, and an unwritable path stopping the command before any
+//! host is touched. Hosts are `connection: local` (no SSH); nothing leaves this machine.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::Command;
+
+const SECRET: &str = "Lg-S3cr'et&<v>-Kq7";
+
+/// A throwaway project: two local hosts, one role writing a file whose content holds a
+/// secret (read from `secret.txt`) into `out/`.
+struct Project {
+    dir: PathBuf,
+}
+
+impl Project {
+    fn new(name: &str) -> Project {
+        let dir = std::env::temp_dir().join(format!("rollout-cli-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("roles/app")).unwrap();
+        std::fs::create_dir_all(dir.join("templates")).unwrap();
+        std::fs::create_dir_all(dir.join("out")).unwrap();
+        let inv = format!(
+            "all:\n  vars:\n    out: {}\n    pw: {{secret: \"file:secret.txt\"}}\n  children:\n    web:\n      roles: [app]\n      hosts:\n        web1: {{connection: local}}\n        web2: {{connection: local}}\n",
+            dir.join("out").display()
+        );
+        std::fs::write(dir.join("inventory.yml"), inv).unwrap();
+        std::fs::write(dir.join("secret.txt"), format!("{SECRET}\n")).unwrap();
+        std::fs::write(
+            dir.join("roles/app/steps.yml"),
+            "- name: app env\n  file: {path: \"{{ out }}/{{ inventory_hostname }}.env\", content: \"PASSWORD={{ pw }}\\nB64={{ pw | b64encode }}\\n\"}\n",
+        )
+        .unwrap();
+        Project { dir }
+    }
+
+    /// `rollout ARGS...` with the given environment (and no TERM: plain lines); (exit code,
+    /// stdout, stderr).
+    fn rollout(&self, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rollout"));
+        cmd.args(args).env_remove("TERM");
+        for var in [
+            "ROLLOUT_FORKS",
+            "ROLLOUT_INVENTORY",
+            "ROLLOUT_LOG_FILE",
+            "ROLLOUT_VAULT_PASSWORD_FILE",
+            "ANSIBLE_VAULT_PASSWORD_FILE",
+        ] {
+            cmd.env_remove(var);
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn inventory(&self) -> String {
+        self.dir.join("inventory.yml").display().to_string()
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.join(p)
+    }
+
+    /// The files the run wrote on its hosts.
+    fn written(&self) -> usize {
+        std::fs::read_dir(self.dir.join("out")).unwrap().count()
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+const SUBCOMMANDS: [&str; 10] = [
+    "plan",
+    "apply",
+    "drain",
+    "undrain",
+    "upgrade",
+    "status",
+    "inventory",
+    "exec",
+    "completions",
+    "man",
+];
+
+#[test]
+fn completions_know_the_subcommands_and_options_and_bash_accepts_the_script() {
+    let p = Project::new("compl");
+    let (code, bash, err) = p.rollout(&["completions", "bash"], &[]);
+    assert_eq!(code, 0, "{err}");
+    for sub in SUBCOMMANDS {
+        assert!(bash.contains(sub), "bash completion lacks `{sub}`");
+    }
+    for opt in ["--limit", "--forks", "--log-file", "--extra-vars"] {
+        assert!(bash.contains(opt), "bash completion lacks `{opt}`");
+    }
+    // bash itself parses the script (`-n`: read, do not run), where bash exists.
+    if Command::new("bash").arg("--version").output().is_ok() {
+        let script = p.path("rollout.bash");
+        std::fs::write(&script, &bash).unwrap();
+        let out = Command::new("bash")
+            .arg("-n")
+            .arg(&script)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "bash -n refuses the completion script: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let (code, text, err) = p.rollout(&["completions", shell], &[]);
+        assert_eq!(code, 0, "{shell}: {err}");
+        assert!(text.contains("--limit"), "{shell} completion lacks --limit");
+    }
+    let (code, _, err) = p.rollout(&["completions", "tcsh"], &[]);
+    assert_eq!(code, 2, "an unknown shell is a usage error: {err}");
+}
+
+#[test]
+fn man_page_is_roff_with_every_subcommand() {
+    let p = Project::new("man");
+    let (code, man, err) = p.rollout(&["man"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(man.contains(".TH rollout"), "no .TH rollout in:\n{man}");
+    for sub in SUBCOMMANDS {
+        assert!(
+            man.contains(&format!(".SH \"ROLLOUT {}\"", sub.to_uppercase())),
+            "the man page has no section for `{sub}`"
+        );
+    }
+    assert!(
+        man.contains("ROLLOUT_FORKS"),
+        "the man page names the environment"
+    );
+}
+
+#[test]
+fn help_names_the_environment_variables() {
+    let p = Project::new("help");
+    let (code, help, _) = p.rollout(&["plan", "--help"], &[]);
+    assert_eq!(code, 0);
+    for var in [
+        "ROLLOUT_FORKS",
+        "ROLLOUT_INVENTORY",
+        "ROLLOUT_VAULT_PASSWORD_FILE",
+        "ROLLOUT_LOG_FILE",
+    ] {
+        assert!(
+            help.contains(&format!("[env: {var}=")),
+            "--help lacks {var}:\n{help}"
+        );
+    }
+}
+
+#[test]
+fn options_come_from_the_environment_and_the_command_line_wins() {
+    let p = Project::new("env");
+    let inv = p.inventory();
+    // ROLLOUT_INVENTORY stands for the positional inventory.
+    let (code, out, err) = p.rollout(&["plan"], &[("ROLLOUT_INVENTORY", &inv)]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(common::summary_counts(&out).0 == 2, "{out}");
+    // Without it, the inventory is still required (exit 2).
+    let (code, _, err) = p.rollout(&["plan"], &[]);
+    assert_eq!(code, 2, "{err}");
+    // The command line's inventory wins over the environment's.
+    let (code, out, err) = p.rollout(
+        &["plan", &inv],
+        &[("ROLLOUT_INVENTORY", "/nonexistent/rollout.yml")],
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+
+    // A bad ROLLOUT_FORKS is a usage error naming the variable.
+    for bad in ["0", "many", "100000"] {
+        let (code, _, err) = p.rollout(&["plan", &inv], &[("ROLLOUT_FORKS", bad)]);
+        assert_eq!(code, 2, "ROLLOUT_FORKS={bad}: {err}");
+        assert!(err.contains("ROLLOUT_FORKS"), "ROLLOUT_FORKS={bad}: {err}");
+    }
+    // --forks on the command line wins (the bad environment value is not even read).
+    let (code, out, err) = p.rollout(&["plan", &inv, "--forks", "2"], &[("ROLLOUT_FORKS", "0")]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    // A good one is taken.
+    let (code, out, err) = p.rollout(&["plan", &inv], &[("ROLLOUT_FORKS", "1")]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    // A bad value given on the command line is not blamed on the environment.
+    let (code, _, err) = p.rollout(&["plan", &inv, "--forks", "0"], &[("ROLLOUT_FORKS", "3")]);
+    assert_eq!(code, 2);
+    assert!(!err.contains("ROLLOUT_FORKS"), "{err}");
+
+    // ROLLOUT_VAULT_PASSWORD_FILE reaches the inventory reader: a missing file is named.
+    let (code, _, err) = p.rollout(
+        &["inventory", "-i", &inv, "--list"],
+        &[("ROLLOUT_VAULT_PASSWORD_FILE", "/nonexistent/vault-pass")],
+    );
+    // The inventory has no vault: the file is not needed, and the listing works.
+    assert_eq!(code, 0, "{err}");
+}
+
+/// The log's lines without their `TIME p=PID | ` prefix, checking that every line has one.
+fn log_lines(log: &str) -> Vec<String> {
+    log.lines()
+        .map(|l| {
+            let (head, text) = l
+                .split_once(" | ")
+                .unwrap_or_else(|| panic!("a log line without its prefix: {l}"));
+            let (time, pid) = head.split_once(' ').unwrap();
+            assert!(
+                time.len() >= 20 && time.ends_with('Z') && time.as_bytes()[10] == b'T',
+                "not an RFC 3339 UTC time: {time}"
+            );
+            assert!(pid.starts_with("p="), "{head}");
+            text.to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn log_file_holds_the_run_redacted_is_private_and_appended() {
+    let p = Project::new("log");
+    let inv = p.inventory();
+    let log = p.path("rollout.log");
+    let log_s = log.display().to_string();
+
+    let (code, out, err) = p.rollout(&["plan", &inv, "--log-file", &log_s], &[]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let first = std::fs::read_to_string(&log).unwrap();
+    let lines = log_lines(&first);
+    for l in out.lines().filter(|l| !l.trim().is_empty()) {
+        assert!(
+            lines.iter().any(|x| x == l),
+            "the log lacks the printed line `{l}`:\n{first}"
+        );
+    }
+    assert!(first.contains("web1: ~ app: app env"), "{first}");
+    let mode = std::fs::metadata(&log).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the log file's mode");
+
+    // Appended, not truncated; through the environment too; -v shows the scripts.
+    let (code, out, err) = p.rollout(&["apply", &inv, "-v"], &[("ROLLOUT_LOG_FILE", &log_s)]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let both = std::fs::read_to_string(&log).unwrap();
+    assert!(both.starts_with(&first), "the second run truncated the log");
+    assert!(both.len() > first.len());
+    log_lines(&both);
+    assert!(both.contains("web2: changed  app: app env"), "{both}");
+    assert!(both.contains("script:"), "-v's scripts are logged:\n{both}");
+    assert_eq!(p.written(), 2);
+
+    // A failing run's error is logged too, redacted: it quotes the secret's value.
+    std::fs::write(
+        p.path("roles/app/steps.yml"),
+        "- name: broken\n  file: {path: \"{{ out }}/x\", content: a, mode: \"{{ pw }}\"}\n",
+    )
+    .unwrap();
+    let (code, _, err) = p.rollout(&["plan", &inv, "--log-file", &log_s], &[]);
+    assert_eq!(code, 2, "{err}");
+    let all = std::fs::read_to_string(&log).unwrap();
+    let leaks = common::secrets_in(&all, &[SECRET]);
+    assert!(leaks.is_empty(), "the log holds the secret: {leaks:?}");
+    let last = log_lines(&all);
+    for l in err.lines().filter(|l| !l.trim().is_empty()) {
+        assert!(
+            last.iter().any(|x| x == l),
+            "the log lacks the error line `{l}`"
+        );
+    }
+    assert!(all.contains("mode `<redacted>`"), "{all}");
+}
+
+#[test]
+fn an_unwritable_log_file_stops_before_any_host() {
+    let p = Project::new("logbad");
+    let inv = p.inventory();
+    for bad in [
+        p.path("no/such/folder/rollout.log"),
+        p.path("out"), // a directory
+    ] {
+        let bad = bad.display().to_string();
+        let (code, out, err) = p.rollout(&["apply", &inv, "--log-file", &bad], &[]);
+        assert_eq!(code, 2, "{bad}: {out}\n{err}");
+        assert!(err.contains(&bad), "the error names the path: {err}");
+        let (code, _, err) = p.rollout(&["apply", &inv], &[("ROLLOUT_LOG_FILE", &bad)]);
+        assert_eq!(code, 2, "{bad} from the environment: {err}");
+        assert_eq!(p.written(), 0, "a host was touched");
+    }
+}
