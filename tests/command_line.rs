@@ -264,6 +264,31 @@ fn log_file_holds_the_run_redacted_is_private_and_appended() {
     assert!(both.contains("script:"), "-v's scripts are logged:\n{both}");
     assert_eq!(p.written(), 2);
 
+    // An ad-hoc command's per-host output is logged too.
+    let (code, out, err) = p.rollout(
+        &[
+            "exec",
+            &inv,
+            "-l",
+            "all",
+            "--log-file",
+            &log_s,
+            "--",
+            "echo",
+            "hello-log",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    let with_exec = log_lines(&std::fs::read_to_string(&log).unwrap());
+    assert!(out.contains("hello-log"), "{out}");
+    for l in out.lines().filter(|l| !l.trim().is_empty()) {
+        assert!(
+            with_exec.iter().any(|x| x == l),
+            "the log lacks the exec line `{l}`"
+        );
+    }
+
     // A failing run's error is logged too, redacted: it quotes the secret's value.
     std::fs::write(
         p.path("roles/app/steps.yml"),
