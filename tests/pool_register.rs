@@ -207,7 +207,11 @@ fn scalelite_server_ids_are_host_names_and_one_host_holds_one_id() {
 
     // h03 runs on h01's host, on another port.
     let address = pool.node("h01").address.clone();
-    let h03 = support::Bbb::start(&pool.dir.join("h03"), support::BBB_SECRET, &address);
+    let h03 = support::Bbb::start(
+        &pool.dir.join("h03"),
+        &support::node_secret("h03"),
+        &address,
+    );
     pool.nodes.push(("h03".into(), h03));
     pool.host_vars.push(String::new());
     pool.write();

@@ -308,7 +308,14 @@ fn every_output_mode_status_and_the_journal_hold_no_spelling_of_a_secret() {
             ),
         );
     }
-    let secrets = [APP_SECRET, support::BBB_SECRET, support::LB_SECRET];
+    let (h01, h02) = (support::node_secret("h01"), support::node_secret("h02"));
+    let secrets = [
+        APP_SECRET,
+        support::BBB_SECRET,
+        &h01,
+        &h02,
+        support::LB_SECRET,
+    ];
     let mut seen = String::new();
     let mut run = |label: &str, sub: &str, args: &[&str], want: &[i32]| {
         let out = pool.run(sub, args, Duration::from_secs(120));
@@ -420,7 +427,7 @@ fn every_output_mode_status_and_the_journal_hold_no_spelling_of_a_secret() {
     // The runs did what they say: the secret reached the node's files.
     let env = std::fs::read_to_string(pool.node("h01").dir.join("app.env")).unwrap();
     assert!(
-        env.contains(&format!("u={}", support::BBB_SECRET.to_uppercase())),
+        env.contains(&format!("u={}", support::node_secret("h01").to_uppercase())),
         "{env}"
     );
     let _ = std::fs::remove_dir_all(&pool.dir);

@@ -10,6 +10,27 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub const BBB_SECRET: &str = "bbb-node-secret-0123456789";
+
+/// Node `host`'s own shared secret (BBB_SECRET and the host's name): every node of a pool has
+/// its own, as rollout's pool checks demand. A leak of one still contains BBB_SECRET.
+pub fn node_secret(host: &str) -> String {
+    format!("{BBB_SECRET}-{host}")
+}
+
+/// The environment variable the test inventories read node `host`'s secret from.
+pub fn node_secret_env(host: &str) -> String {
+    let h: String = host
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("ROLLOUT_TEST_BBB_SECRET_{h}")
+}
 pub const LB_SECRET: &str = "balancer-secret-9876543210";
 
 pub fn repo() -> PathBuf {
@@ -812,6 +833,9 @@ pub struct Pool {
     pub agents: Vec<(String, Agent)>,
     pub dir: PathBuf,
     pub nodes: Vec<(String, Bbb)>,
+    /// Every node the inventory was ever written with: their secrets stay in rollout's
+    /// environment when a test takes a node's emulator away (the inventory still names it).
+    pub secret_hosts: Vec<String>,
     pub balancer: Balancer,
     pub extra: String,
     pub host_vars: Vec<String>,
@@ -843,7 +867,7 @@ pub fn tempdir(name: &str) -> PathBuf {
 }
 
 impl Pool {
-    /// `n` nodes h01.. (each a BBB emulator whose secret is BBB_SECRET unless listed in
+    /// `n` nodes h01.. (each a BBB emulator whose secret is its [`node_secret`] unless listed in
     /// `wrong_secret`), a balancer of `kind`, and an inventory with `extra` balancer keys.
     pub fn new(name: &str, kind: Kind, n: usize, wrong_secret: &[&str]) -> Pool {
         Pool::build(name, Balancer::start(kind), n, wrong_secret, None, false)
@@ -888,23 +912,25 @@ impl Pool {
             .map(|i| {
                 let h = format!("h{i:02}");
                 let secret = if wrong_secret.contains(&h.as_str()) {
-                    "some-other-secret"
+                    "some-other-secret".to_string()
                 } else {
-                    BBB_SECRET
+                    node_secret(&h)
                 };
                 let bbb = Bbb::start_with(
                     &dir.join(&h),
-                    secret,
+                    &secret,
                     &format!("127.0.0.{}", 10 + i),
                     cert.as_ref(),
                 );
                 (h, bbb)
             })
             .collect();
+        let secret_hosts = (1..=n).map(|i| format!("h{i:02}")).collect();
         let mut pool = Pool {
             agents: Vec::new(),
             dir,
             nodes,
+            secret_hosts,
             balancer,
             extra: "  health_timeout: 2\n  poll_interval: 0.2\n".into(),
             host_vars: vec![String::new(); n],
@@ -980,15 +1006,21 @@ impl Pool {
             .lb_ca_file
             .as_ref()
             .map_or(String::new(), |ca| format!("  ca_file: {ca}\n"));
+        let bbb_vars = if bbb_tls.is_empty() {
+            String::new()
+        } else {
+            format!("      vars:\n{bbb_tls}")
+        };
         let mut y = format!(
-            "roles_path: {}\ntemplates_path: {}\nall:\n{}  children:\n    bbb:\n      roles: [bbb]\n      vars:\n        bbb_secret: {{secret: \"env:ROLLOUT_TEST_BBB_SECRET\"}}\n{bbb_tls}      hosts:\n",
+            "roles_path: {}\ntemplates_path: {}\nall:\n{}  children:\n    bbb:\n      roles: [bbb]\n{bbb_vars}      hosts:\n",
             fixtures.join("roles").display(),
             fixtures.join("templates").display(),
             self.top_hosts
         );
         for (i, (h, bbb)) in self.nodes.iter().enumerate() {
             y.push_str(&format!(
-                "        {h}:\n          connection: local\n          vars:\n            bbb_address: {}\n            bbb_port: {}\n            node_dir: {}\n{}",
+                "        {h}:\n          connection: local\n          vars:\n            bbb_secret: {{secret: \"env:{}\"}}\n            bbb_address: {}\n            bbb_port: {}\n            node_dir: {}\n{}",
+                node_secret_env(h),
                 bbb.address,
                 bbb.proc.port,
                 bbb.dir.display(),
@@ -1010,7 +1042,13 @@ impl Pool {
     pub fn rollout(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_rollout"));
         cmd.args(args)
-            .env("ROLLOUT_TEST_BBB_SECRET", BBB_SECRET)
+            .envs(
+                self.nodes
+                    .iter()
+                    .map(|(h, _)| h)
+                    .chain(&self.secret_hosts)
+                    .map(|h| (node_secret_env(h), node_secret(h))),
+            )
             .env("ROLLOUT_TEST_LB_SECRET", LB_SECRET)
             .env("ROLLOUT_STATE_DIR", self.dir.join("state"))
             // For the fixture role's restart handler (python3 on the controller), not rollout.
