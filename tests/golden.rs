@@ -880,6 +880,58 @@ fn b3scale_files() {
     );
 }
 
+/// A database password with the characters that end a URL's user info (`@ : / ? # %`) keeps
+/// both database URLs intact: it is percent-encoded there (every byte but letters, digits and
+/// `- . _`, which Rails' and Go's URL parsers decode), and written raw where the raw value is
+/// read (Scalelite's POSTGRES_PASSWORD, which the postgres container sets).
+#[test]
+fn database_passwords_are_percent_encoded_in_their_urls() {
+    let password = "p@ss:w/rd?#%~x_y.z-1";
+    let encoded = "p%40ss%3Aw%2Frd%3F%23%25%7Ex_y.z-1";
+    let text = std::fs::read_to_string(dir().join("pool.yml"))
+        .unwrap()
+        .replace(
+            "{secret: \"env:GOLDEN_POSTGRES_PASSWORD\"}",
+            &format!("\"{password}\""),
+        )
+        .replace(
+            "{secret: \"env:GOLDEN_B3SCALE_DB_PASSWORD\"}",
+            &format!("\"{password}\""),
+        );
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("golden-db-password.yml");
+    std::fs::write(&path, text).unwrap();
+    let (_, plans) = plan_with(&path, &serde_json::Map::new()).unwrap_or_else(|e| panic!("{e}"));
+    let content = |host: &str, file: &str| -> String {
+        let h = plans.iter().find(|p| p.host.name == host).unwrap();
+        actions(h)
+            .find_map(|a| match a {
+                Action::File(f) if f.path == file => f.content.clone(),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("{host}: no {file}"))
+    };
+    let env = content("lb.golden.test", "/opt/scalelite/.env");
+    let lines: Vec<&str> = env.lines().collect();
+    assert!(
+        lines.contains(
+            &format!("DATABASE_URL=postgres://scalelite:{encoded}@postgres:5432/scalelite?pool=5")
+                .as_str()
+        ),
+        "{env}"
+    );
+    assert!(
+        lines.contains(&format!("POSTGRES_PASSWORD={password}").as_str()),
+        "{env}"
+    );
+    let b3 = content("lb2.golden.test", "/etc/default/b3scale");
+    assert!(
+        b3.lines()
+            .any(|l| l
+                == format!("B3SCALE_DB_URL=postgres://b3scale:{encoded}@localhost:5432/b3scale")),
+        "{b3}"
+    );
+}
+
 /// b3scale's host nginx reads certbot's live/ folder itself (no container, no mount); certbot
 /// obtains the certificate through nginx's webroot before the site that needs it is written,
 /// its timer renews it, and the deploy hook reloads nginx.
