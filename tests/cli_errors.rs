@@ -341,6 +341,72 @@ fn dialin_account_shared_by_two_nodes_is_refused() {
     expect_error("dialin_shared_account", &[]);
 }
 
+/// `rollout plan tests/fixtures/errors/{name}.yml` with `env` prints exactly `{name}.stderr`,
+/// exits 2, runs nothing, and shows no spelling of the secret `hidden`.
+fn expect_secret_error(name: &str, env: &[(&str, &str)], hidden: &str) {
+    let inv = format!("tests/fixtures/errors/{name}.yml");
+    let out = Command::new(env!("CARGO_BIN_EXE_rollout"))
+        .args(["plan", &inv])
+        .envs(env.iter().copied())
+        .output()
+        .expect("rollout runs");
+    let expected = std::fs::read_to_string(format!("tests/fixtures/errors/{name}.stderr"))
+        .expect("expected stderr file");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr, expected, "stderr of `rollout plan {inv}` changed");
+    for spelling in [
+        hidden.to_string(),
+        hidden.to_lowercase(),
+        hidden.to_uppercase(),
+        hidden.trim().to_string(),
+    ] {
+        assert!(!stderr.contains(&spelling), "{spelling:?} shown");
+    }
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+}
+
+/// Two nodes with one shared secret are refused at the second node's reference, naming both
+/// hosts and the variable, never the value (issue 10, inventory-wide checks).
+#[test]
+fn bbb_secret_shared_by_two_nodes_is_refused() {
+    let same = "Same-Node-Secret-42";
+    expect_secret_error(
+        "bbb_secret_shared",
+        &[
+            ("ROLLOUT_TEST_BBB1_SECRET", same),
+            ("ROLLOUT_TEST_BBB2_SECRET", same),
+        ],
+        same,
+    );
+}
+
+/// A TURN host of the inventory that no node hands out is refused at its turn_hostname; nodes
+/// handing out a TURN server outside the inventory are fine (issue 10).
+#[test]
+fn turn_host_no_node_points_at_is_refused() {
+    expect_error("turn_unused", &[]);
+}
+
+/// A node handing out the pool's TURN server that the server does not relay to (not in its
+/// turn_peer_group, its address not in turn_allowed_peer_ips) is refused (issue 10).
+#[test]
+fn node_its_turn_server_would_not_relay_to_is_refused() {
+    expect_error("turn_peer_missing", &[]);
+}
+
+/// A database password that cannot be written into the balancer's environment file (here a
+/// line break) is refused at its reference, never shown (issue 10).
+#[test]
+fn database_password_an_env_file_cannot_hold_is_refused() {
+    let password = "Db-Pass\nword-7";
+    expect_secret_error(
+        "db_password_newline",
+        &[("ROLLOUT_TEST_DB_PASSWORD", password)],
+        password,
+    );
+}
+
 #[test]
 fn step_argument_errors_point_at_the_argument() {
     // Found when the step is resolved for a host (after rendering), placed at the argument's

@@ -115,6 +115,13 @@ pub fn build(
         errors.extend(pool_checks::bbb_secrets(inv, &plans, roles, run_vars));
         errors.extend(pool_checks::dialin_accounts(inv, &plans, roles, run_vars));
         errors.extend(pool_checks::bbb_build_pin(inv, &plans, roles, run_vars));
+        errors.extend(pool_checks::shared_bbb_secrets(
+            inv, &plans, roles, run_vars,
+        ));
+        errors.extend(pool_checks::turn_servers(inv, &plans, roles, run_vars));
+        errors.extend(pool_checks::database_passwords(
+            inv, &plans, roles, run_vars,
+        ));
     }
     if errors.is_empty() {
         Ok(plans)

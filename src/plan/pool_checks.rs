@@ -303,6 +303,227 @@ pub fn bbb_secrets(
         .collect()
 }
 
+/// Whether the host has role `role`.
+fn has_role(p: &HostPlan, role: &str) -> bool {
+    p.host.roles.iter().any(|r| r == role)
+}
+
+/// No two planned BBB nodes share one `bbb_secret` (the resolved value): every API client
+/// and the balancer sign a node's calls with that node's own secret, so one shared secret,
+/// leaked from one node, opens every node of the pool, and Scalelite tells servers apart by
+/// URL and secret. The message names both hosts and the variable, never the value.
+pub fn shared_bbb_secrets(
+    inv: &crate::inventory::Inventory,
+    plans: &[HostPlan],
+    roles: &BTreeMap<String, Role>,
+    run_vars: &Map<String, Value>,
+) -> Vec<Diagnostic> {
+    let mut errors = Vec::new();
+    let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+    for p in plans.iter().filter(|p| has_role(p, "bbb")) {
+        let Some(secret) = p.vars.get(BBB_SECRET).and_then(Value::as_str) else {
+            continue;
+        };
+        if secret.is_empty() {
+            continue;
+        }
+        match seen.get(secret) {
+            Some(other) => errors.push(var_diagnostic(
+                inv,
+                &p.host,
+                roles,
+                run_vars,
+                BBB_SECRET,
+                None,
+                format!(
+                    "hosts {other} and {} have the same {BBB_SECRET}: every API call to a \
+                     node carries a checksum made with that node's shared secret, and the \
+                     balancer keeps each server's URL and secret, so one node's leaked secret \
+                     would open both; give every node its own (`openssl rand -hex 32` for each, \
+                     in the host's vars)",
+                    p.host.name
+                ),
+            )),
+            None => {
+                seen.insert(secret, &p.host.name);
+            }
+        }
+    }
+    errors
+}
+
+/// A host name as DNS compares it: case-insensitive, without a trailing dot.
+fn dns_name(s: &str) -> String {
+    s.trim().trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// Whether `address` is one of coturn's `allowed-peer-ip` entries: an address, or a range
+/// `A-B` (both ends of one family, inclusive), as coturn reads them.
+fn allowed_peer(entry: &str, address: &str) -> bool {
+    let Ok(a) = address.parse::<std::net::IpAddr>() else {
+        return entry.trim() == address;
+    };
+    match entry.split_once('-') {
+        None => entry.trim().parse::<std::net::IpAddr>() == Ok(a),
+        Some((lo, hi)) => match (lo.trim().parse(), hi.trim().parse(), a) {
+            (
+                Ok(std::net::IpAddr::V4(lo)),
+                Ok(std::net::IpAddr::V4(hi)),
+                std::net::IpAddr::V4(a),
+            ) => lo <= a && a <= hi,
+            (
+                Ok(std::net::IpAddr::V6(lo)),
+                Ok(std::net::IpAddr::V6(hi)),
+                std::net::IpAddr::V6(a),
+            ) => lo <= a && a <= hi,
+            _ => false,
+        },
+    }
+}
+
+/// The TURN servers and the BBB nodes agree. A planned TURN host (role `turn`) that no BBB
+/// node hands out (`bbb_turn_hostname` equal to its `turn_hostname`) is an error, checked
+/// only when every BBB node of the inventory is planned (under `--limit` the others' values
+/// are not known); a node pointing at a TURN server outside the inventory is fine (an
+/// external TURN server). A node pointing at a planned TURN host must be one of that host's
+/// allowed peers (`turn_peer_group`'s members, or its `address:` in
+/// `turn_allowed_peer_ips`): coturn refuses relays to every other address, so firewalled
+/// users of that node could not reach its media.
+pub fn turn_servers(
+    inv: &crate::inventory::Inventory,
+    plans: &[HostPlan],
+    roles: &BTreeMap<String, Role>,
+    run_vars: &Map<String, Value>,
+) -> Vec<Diagnostic> {
+    let mut errors = Vec::new();
+    let nodes: Vec<&HostPlan> = plans.iter().filter(|p| has_role(p, "bbb")).collect();
+    let every_node_planned = inv
+        .hosts
+        .iter()
+        .filter(|h| h.roles.iter().any(|r| r == "bbb"))
+        .all(|h| nodes.iter().any(|p| p.host.name == h.name));
+    for t in plans.iter().filter(|p| has_role(p, "turn")) {
+        let name = dns_name(&text(t, "turn_hostname"));
+        if name.is_empty() {
+            continue;
+        }
+        let users: Vec<&&HostPlan> = nodes
+            .iter()
+            .filter(|n| dns_name(&text(n, "bbb_turn_hostname")) == name)
+            .collect();
+        if users.is_empty() && every_node_planned {
+            errors.push(var_diagnostic(
+                inv,
+                &t.host,
+                roles,
+                run_vars,
+                "turn_hostname",
+                None,
+                format!(
+                    "host {}: no BBB node hands out this TURN server ({name}): no node's \
+                     bbb_turn_hostname names it, so it would relay for no meeting while the \
+                     nodes' users get another server; point the nodes at it (turn_hostname in \
+                     all: vars) or remove the host from the turn role",
+                    t.host.name
+                ),
+            ));
+        }
+        let group = text(t, "turn_peer_group");
+        let members = inv.groups.get(&group).cloned().unwrap_or_default();
+        let listed: Vec<String> = match t.vars.get("turn_allowed_peer_ips") {
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect(),
+            _ => Vec::new(),
+        };
+        for n in users {
+            let allowed = (!group.is_empty() && members.contains(&n.host.name))
+                || listed.iter().any(|e| allowed_peer(e, &n.host.address));
+            if !allowed {
+                errors.push(var_diagnostic(
+                    inv,
+                    &n.host,
+                    roles,
+                    run_vars,
+                    "bbb_turn_hostname",
+                    None,
+                    format!(
+                        "host {}: its TURN server {name} (host {}) does not relay to it: the \
+                         node is not in that host's turn_peer_group `{group}` and its address \
+                         {} is not in turn_allowed_peer_ips, so coturn would refuse every relay \
+                         to the node's media and firewalled users could not join",
+                        n.host.name, t.host.name, n.host.address
+                    ),
+                ));
+            }
+        }
+    }
+    errors
+}
+
+/// Why `value` cannot be one line `NAME=value` of an environment file as docker compose
+/// (`.env`, `env_file:`) and systemd (`EnvironmentFile=`) read it, if it cannot: a line ends
+/// at a line break, both trim or split at whitespace, read quotes and backslashes as quoting,
+/// and compose replaces `$NAME` and `${NAME}`.
+pub fn env_file_problem(value: &str) -> Option<&'static str> {
+    if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Some("contains whitespace, a line break or a control character");
+    }
+    if value.contains(['$', '"', '\'', '\\', '`']) {
+        return Some(
+            "contains one of $ \" ' \\ ` (docker compose replaces $NAME in its .env file, and \
+             compose and systemd read quotes and backslashes as quoting)",
+        );
+    }
+    None
+}
+
+/// Every planned balancer's database settings survive the environment file they are written
+/// to: Scalelite's `scalelite_postgres_password` goes raw into `POSTGRES_PASSWORD=` of
+/// `/opt/scalelite/.env` (and percent-encoded into `DATABASE_URL`), b3scale's `b3scale_db_url`
+/// into `/etc/default/b3scale` (the role's default percent-encodes `b3scale_db_password`
+/// there). See [`env_file_problem`]; the message names host and variable, never the value.
+pub fn database_passwords(
+    inv: &crate::inventory::Inventory,
+    plans: &[HostPlan],
+    roles: &BTreeMap<String, Role>,
+    run_vars: &Map<String, Value>,
+) -> Vec<Diagnostic> {
+    let mut errors = Vec::new();
+    for p in plans {
+        let kind = p.vars.get("balancer_kind").and_then(Value::as_str);
+        let name = match kind {
+            Some("scalelite") if has_role(p, "scalelite") => "scalelite_postgres_password",
+            Some("b3scale") if has_role(p, "b3scale") => "b3scale_db_url",
+            _ => continue,
+        };
+        let Some(why) = p
+            .vars
+            .get(name)
+            .and_then(Value::as_str)
+            .and_then(env_file_problem)
+        else {
+            continue;
+        };
+        errors.push(var_diagnostic(
+            inv,
+            &p.host,
+            roles,
+            run_vars,
+            name,
+            None,
+            format!(
+                "host {}: variable {name} {why}: it cannot be written into the balancer's \
+                 environment file intact; use letters, digits and URL-safe punctuation \
+                 (e.g. `openssl rand -hex 32`)",
+                p.host.name
+            ),
+        ));
+    }
+    errors
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -313,6 +534,26 @@ mod tests {
         for bad in ["", "a b", "a\\b", "a\"b", "a/b", "a&b", "a\nb"] {
             assert!(secret_problem(bad).is_some(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn env_file_values_that_would_not_arrive_intact_are_named() {
+        assert_eq!(env_file_problem("Ab3-dE.f_9@:/?#%+="), None);
+        for bad in [
+            "a b", "a\nb", "a\tb", "a$b", "a\"b", "a'b", "a\\b", "a`b", " ab",
+        ] {
+            assert!(env_file_problem(bad).is_some(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn allowed_peers_match_addresses_and_ranges_as_coturn_reads_them() {
+        assert!(allowed_peer("192.0.2.10", "192.0.2.10"));
+        assert!(allowed_peer("192.0.2.0-192.0.2.255", "192.0.2.10"));
+        assert!(!allowed_peer("192.0.2.11-192.0.2.255", "192.0.2.10"));
+        assert!(allowed_peer("2001:db8::1-2001:db8::ff", "2001:db8::10"));
+        assert!(!allowed_peer("192.0.2.0-192.0.2.255", "2001:db8::10"));
+        assert!(!allowed_peer("192.0.2.10", "bbb1.school.test"));
     }
 
     #[test]
