@@ -453,6 +453,7 @@ mod tests {
             inventory: "inv.yml".into(),
             ansible_inventory: vec![],
             vault_password_file: None,
+            become_password: None,
             limit: None,
             tags: vec![],
             skip_tags: vec![],

@@ -29,6 +29,9 @@ pub struct Options {
     /// The vault password file for the Ansible inventory's vaults
     /// (`--vault-password-file` or `ANSIBLE_VAULT_PASSWORD_FILE`).
     pub vault_password_file: Option<PathBuf>,
+    /// Where the become password comes from (`--ask-become-pass`, `--become-password-file`);
+    /// `None`: sudo must not ask for one (`sudo -n`).
+    pub become_password: Option<connection::BecomePassword>,
     /// `--limit`: Ansible's host patterns (see [`crate::inventory::select`]).
     pub limit: Option<String>,
     /// Only steps with one of these tags (empty: all).
@@ -91,13 +94,42 @@ pub fn load(o: &Options, run_vars: &Map<String, Value>) -> Result<Prepared, Vec<
         skip_tags: o.skip_tags.clone(),
     };
     let plans = plan::build(&inv, &hosts, &roles, &templates, &filter, run_vars)?;
-    let connector = connection::for_hosts(inv.ssh_config.clone(), o.accept_new_host_keys);
+    let connector = connector(o, &inv)?;
     Ok(Prepared {
         inventory: inv,
         plans,
         connector,
         state,
     })
+}
+
+/// The run's one connector for `inv`, after every input check: asks for or reads the become
+/// password (if `o` says where from) and registers it, in all its spellings, with the run's
+/// secrets and the process's redaction set before any host is contacted.
+///
+/// Errors: a become password that cannot be read (no terminal, unreadable or empty file), as
+/// a diagnostic naming the file (the inventory, for the prompt); never the password.
+pub fn connector(o: &Options, inv: &Inventory) -> Result<Arc<dyn Connector>, Vec<Diagnostic>> {
+    let password = match &o.become_password {
+        None => None,
+        Some(source) => {
+            let place = match source {
+                connection::BecomePassword::File(f) => f.as_path(),
+                connection::BecomePassword::Ask => o.inventory.as_path(),
+            };
+            let pw = source
+                .read()
+                .map_err(|e| vec![Diagnostic::file(place, e)])?;
+            crate::secret::Secrets::new(vec![pw.clone()]);
+            inv.secrets.add_derived(crate::secret::spellings(&pw));
+            Some(Arc::<str>::from(pw))
+        }
+    };
+    Ok(connection::for_hosts(
+        inv.ssh_config.clone(),
+        o.accept_new_host_keys,
+        password,
+    ))
 }
 
 /// The inventory and the hosts `o.limit` selects (in inventory order), without roles,

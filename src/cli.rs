@@ -115,6 +115,15 @@ struct ExecArgs {
     /// The file holding the vault password (else $ANSIBLE_VAULT_PASSWORD_FILE).
     #[arg(long, value_name = "FILE", env = "ROLLOUT_VAULT_PASSWORD_FILE")]
     vault_password_file: Option<PathBuf>,
+    /// Ask once on the terminal, without echo, for the password sudo asks for `become`
+    /// (Ansible's `-K`); it goes to each host as the first line on stdin, never on a command
+    /// line, and is redacted from all output. Wins over `--become-password-file`.
+    #[arg(short = 'K', long)]
+    ask_become_pass: bool,
+    /// The file whose first line is the become password (as `--ask-become-pass`, for runs
+    /// without a terminal).
+    #[arg(long, value_name = "FILE", env = "ROLLOUT_BECOME_PASSWORD_FILE")]
+    become_password_file: Option<PathBuf>,
     /// The hosts to run on, as Ansible's host patterns (as for `apply`). Required: use
     /// `-l all` for every host.
     #[arg(short, long, value_name = "PATTERN", required = true)]
@@ -149,6 +158,7 @@ impl From<ExecArgs> for crate::adhoc::Request {
                 vault_password_file: a
                     .vault_password_file
                     .or_else(|| std::env::var_os("ANSIBLE_VAULT_PASSWORD_FILE").map(PathBuf::from)),
+                become_password: become_password(a.ask_become_pass, a.become_password_file),
                 limit: Some(a.limit),
                 tags: vec![],
                 skip_tags: vec![],
@@ -229,6 +239,15 @@ struct RunArgs {
     /// $ANSIBLE_VAULT_PASSWORD_FILE).
     #[arg(long, value_name = "FILE", env = "ROLLOUT_VAULT_PASSWORD_FILE")]
     vault_password_file: Option<PathBuf>,
+    /// Ask once on the terminal, without echo, for the password sudo asks for `become`
+    /// (Ansible's `-K`); it goes to each host as the first line on stdin, never on a command
+    /// line, and is redacted from all output. Wins over `--become-password-file`.
+    #[arg(short = 'K', long)]
+    ask_become_pass: bool,
+    /// The file whose first line is the become password (as `--ask-become-pass`, for runs
+    /// without a terminal).
+    #[arg(long, value_name = "FILE", env = "ROLLOUT_BECOME_PASSWORD_FILE")]
+    become_password_file: Option<PathBuf>,
     /// Hosts to run on, as Ansible's host patterns: names, groups, globs (`web*`), `~regex`,
     /// subscripts (`bbb[0]`, `bbb[1:3]`), `a,b` or `a:b` (union), `&g` (and), `!g` (not),
     /// `@FILE` (one pattern a line, e.g. a retry file).
@@ -354,6 +373,16 @@ fn max_failures_range() -> clap::builder::RangedU64ValueParser<usize> {
     clap::builder::RangedU64ValueParser::new().range(0..=MAX_HOSTS)
 }
 
+/// `-K` (asked on the terminal) wins over a password file (option or environment).
+fn become_password(ask: bool, file: Option<PathBuf>) -> Option<crate::connection::BecomePassword> {
+    use crate::connection::BecomePassword;
+    if ask {
+        Some(BecomePassword::Ask)
+    } else {
+        file.map(BecomePassword::File)
+    }
+}
+
 impl From<RunArgs> for app::Options {
     fn from(a: RunArgs) -> app::Options {
         app::Options {
@@ -362,6 +391,7 @@ impl From<RunArgs> for app::Options {
             vault_password_file: a
                 .vault_password_file
                 .or_else(|| std::env::var_os("ANSIBLE_VAULT_PASSWORD_FILE").map(PathBuf::from)),
+            become_password: become_password(a.ask_become_pass, a.become_password_file),
             limit: a.limit,
             tags: a.tags,
             skip_tags: a.skip_tags,

@@ -217,7 +217,7 @@ async fn exec(r: adhoc::Request) -> Result<Exit, Error> {
     adhoc::validate(&r).map_err(Error::Input)?;
     let o = &r.options;
     let (inv, hosts) = app::load_hosts(o).map_err(Error::Input)?;
-    let connector = crate::connection::for_hosts(inv.ssh_config.clone(), o.accept_new_host_keys);
+    let connector = app::connector(o, &inv).map_err(Error::Input)?;
     let format = o.output;
     let run = adhoc::run(hosts, connector, &r.argv, o.forks, &inv.secrets, |h| {
         let text = h.plain();

@@ -29,6 +29,7 @@ fn options(pool: &Path, password: Option<&str>) -> Options {
         inventory: pool.to_path_buf(),
         ansible_inventory: vec![],
         vault_password_file: password.map(|p| fixture().join(p)),
+        become_password: None,
         limit: None,
         tags: vec![],
         skip_tags: vec![],

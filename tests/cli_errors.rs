@@ -568,3 +568,73 @@ fn version_names_rollout_commit_minijinja_and_the_ssh_found() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A become password that cannot be had (`--become-password-file` missing or empty, also
+/// through `$ROLLOUT_BECOME_PASSWORD_FILE` for `exec`; `-K` without a terminal) is bad input:
+/// exit 2 naming the file and why, before any host is contacted.
+#[test]
+fn a_become_password_that_cannot_be_read_is_bad_input() {
+    let dir = std::env::temp_dir().join(format!("rollout-cli-becomepw-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let inv = dir.join("inv.yml");
+    std::fs::write(
+        &inv,
+        "all:\n  hosts:\n    h01:\n      address: h01.invalid\n      become: true\n",
+    )
+    .unwrap();
+    let empty = dir.join("empty");
+    std::fs::write(&empty, "").unwrap();
+    let missing = dir.join("missing");
+    let run = |args: &[&str], env: Option<&std::path::Path>| {
+        let mut c = Command::new("setsid");
+        c.arg(env!("CARGO_BIN_EXE_rollout"))
+            .args(args)
+            .env_remove("ROLLOUT_BECOME_PASSWORD_FILE")
+            .stdin(std::process::Stdio::null());
+        if let Some(f) = env {
+            c.env("ROLLOUT_BECOME_PASSWORD_FILE", f);
+        }
+        let out = c.output().expect("rollout runs");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let inv = inv.to_str().unwrap();
+    let (code, out, err) = run(
+        &[
+            "plan",
+            inv,
+            "--become-password-file",
+            missing.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!((code, out.as_str()), (2, ""), "{err}");
+    assert_eq!(
+        err,
+        format!(
+            "error: {}: cannot read the become password file: No such file or directory (os error 2)\n",
+            missing.display()
+        )
+    );
+    let (code, out, err) = run(&["exec", inv, "-l", "all", "--", "true"], Some(&empty));
+    assert_eq!((code, out.as_str()), (2, ""), "{err}");
+    assert_eq!(
+        err,
+        format!(
+            "error: {}: the become password file is empty\n",
+            empty.display()
+        )
+    );
+    // setsid: no controlling terminal to ask on.
+    let (code, out, err) = run(&["apply", inv, "-K"], None);
+    assert_eq!((code, out.as_str()), (2, ""), "{err}");
+    assert!(
+        err.contains("cannot ask for the become password")
+            && err.contains("use --become-password-file"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -58,6 +58,7 @@ impl Project {
             lock_wait: None,
             ansible_inventory: vec![],
             vault_password_file: None,
+            become_password: None,
         }
     }
 

@@ -174,6 +174,7 @@ async fn run(dir: &std::path::Path, goal: Goal, fail: bool) -> String {
         lock_wait: None,
         ansible_inventory: vec![],
         vault_password_file: None,
+        become_password: None,
     };
     let prepared = app::load(&o, &serde_json::Map::new()).unwrap_or_else(|e| panic!("{e:?}"));
     let opts = Arc::new(exec::Options {

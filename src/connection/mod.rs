@@ -94,16 +94,92 @@ pub async fn pump(
 const BECOME_UNLESS_ROOT: &str =
     "if [ \"$(id -u)\" -eq 0 ]; then exec sh -s; fi; exec sudo -n -- sh -s";
 
+/// The remote shell for `become` with a become password, which comes as the first line on
+/// stdin (never in argv or the environment: `printf` is a shell builtin, so the password is
+/// in no process's argv). Root needs no sudo; a user sudo lets in without a password
+/// (`NOPASSWD`) goes through `sudo -n`. Otherwise sudo checks the password alone first
+/// (`-v`: a wrong one ends here with one clear line, no retry on the script's lines), then
+/// runs the script with the password in front of it: sudo reads its password from a non-tty
+/// byte by byte up to the newline (`getln` in sudo's `src/tgetpass.c`), so the rest of stdin
+/// stays for `sh -s`. `-k` makes both calls ask whatever sudo's timestamp says, so the
+/// password line is always consumed, with `timestamp_timeout=0` too.
+pub const BECOME_WITH_PASSWORD: &str = "IFS= read -r p || { echo 'rollout: no become password on stdin' >&2; exit 1; }; \
+if [ \"$(id -u)\" -eq 0 ]; then unset p; exec sh -s; fi; \
+if sudo -k -n true 2>/dev/null; then unset p; exec sudo -n -- sh -s; fi; \
+printf '%s\\n' \"$p\" | sudo -k -S -p '' -v 2>/dev/null || { unset p; echo 'sudo: the become password was refused' >&2; exit 1; }; \
+{ printf '%s\\n' \"$p\"; unset p; exec cat; } | sudo -k -S -p '' -- sh -s";
+
+/// Whether a connection to `host` sends the become password as the first line of every
+/// script's stdin: with `become`, a password given, and a login user that is not known to
+/// be root (root needs no sudo).
+pub fn sends_become_password(host: &Host, have_password: bool) -> bool {
+    have_password && host.become_root && host.user.as_deref() != Some("root")
+}
+
 /// The remote program: the script comes on stdin, never in argv. With `become`, the script
 /// runs as root: directly when the inventory's login user is root, through `sudo -n` when it
 /// is another user, and when the inventory names no user (ssh takes it from `ssh_config`)
 /// the host decides by its `id -u`, so become is never skipped for a user the inventory did
-/// not spell out (issue 7 item 3).
-pub fn shell_argv(host: &Host) -> Vec<&'static str> {
+/// not spell out (issue 7 item 3). With a become password (`have_password`), every host that
+/// [`sends_become_password`] runs [`BECOME_WITH_PASSWORD`].
+pub fn shell_argv(host: &Host, have_password: bool) -> Vec<&'static str> {
+    if sends_become_password(host, have_password) {
+        return vec!["sh", "-c", BECOME_WITH_PASSWORD];
+    }
     match (host.become_root, host.user.as_deref()) {
         (false, _) | (true, Some("root")) => vec!["sh", "-s"],
         (true, Some(_)) => vec!["sudo", "-n", "--", "sh", "-s"],
         (true, None) => vec!["sh", "-c", BECOME_UNLESS_ROOT],
+    }
+}
+
+/// Where the become password of a run comes from (Ansible's `-K` and
+/// `--become-password-file`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BecomePassword {
+    /// `--ask-become-pass`: asked once on the terminal, without echo.
+    Ask,
+    /// `--become-password-file`: the file's first line (a trailing newline is not part of
+    /// the password, as in Ansible).
+    File(std::path::PathBuf),
+}
+
+impl BecomePassword {
+    /// Reads the password: from the terminal (prompt `BECOME password: `, as Ansible) or the
+    /// file.
+    ///
+    /// Errors: no terminal, a file that cannot be read, an empty password, or one of several
+    /// lines (sudo reads one line), as a message naming the file; never the password.
+    pub fn read(&self) -> Result<String, String> {
+        let (text, origin) = match self {
+            BecomePassword::Ask => (
+                rpassword::prompt_password("BECOME password: ").map_err(|e| {
+                    format!(
+                        "cannot ask for the become password ({e}): without a terminal, use \
+                         --become-password-file"
+                    )
+                })?,
+                "the become password".to_string(),
+            ),
+            BecomePassword::File(f) => (
+                std::fs::read_to_string(f)
+                    .map_err(|e| format!("cannot read the become password file: {e}"))?,
+                "the become password file".to_string(),
+            ),
+        };
+        let pw = text
+            .strip_suffix('\n')
+            .map(|t| t.strip_suffix('\r').unwrap_or(t))
+            .unwrap_or(&text);
+        if pw.is_empty() {
+            return Err(format!("{origin} is empty"));
+        }
+        if pw.contains(['\n', '\r']) {
+            return Err(format!(
+                "{origin} holds more than one line; sudo reads one line"
+            ));
+        }
+        Ok(pw.to_string())
     }
 }
 
@@ -128,12 +204,18 @@ impl<S: Connector, L: Connector> Connector for ByHost<S, L> {
 /// The connector of a run: SSH (with the inventory's `ssh_config`, host keys checked
 /// strictly unless `accept_new_host_keys`) or the local shell, per host. Built once per run,
 /// so the apply, the registration and the balancer's rake fallback share one handshake limit.
+///
+/// `become_password`: sent as the first line on stdin to the hosts that
+/// [`sends_become_password`]; the caller registers it as a secret.
 pub fn for_hosts(
     ssh_config: Option<std::path::PathBuf>,
     accept_new_host_keys: bool,
+    become_password: Option<std::sync::Arc<str>>,
 ) -> std::sync::Arc<dyn Connector> {
+    let mut ssh = ssh::SshConnector::new(ssh_config, accept_new_host_keys);
+    ssh.become_password = become_password;
     std::sync::Arc::new(ByHost {
-        ssh: ssh::SshConnector::new(ssh_config, accept_new_host_keys),
+        ssh,
         local: local::LocalConnector,
     })
 }
@@ -156,18 +238,22 @@ mod tests {
         }
     }
 
+    fn shell_argv_np(h: &Host) -> Vec<&'static str> {
+        shell_argv(h, false)
+    }
+
     #[test]
     fn become_goes_through_sudo_unless_the_login_user_is_root() {
-        assert_eq!(shell_argv(&host(false, None)), ["sh", "-s"]);
-        assert_eq!(shell_argv(&host(false, Some("deploy"))), ["sh", "-s"]);
-        assert_eq!(shell_argv(&host(true, Some("root"))), ["sh", "-s"]);
+        assert_eq!(shell_argv_np(&host(false, None)), ["sh", "-s"]);
+        assert_eq!(shell_argv_np(&host(false, Some("deploy"))), ["sh", "-s"]);
+        assert_eq!(shell_argv_np(&host(true, Some("root"))), ["sh", "-s"]);
         assert_eq!(
-            shell_argv(&host(true, Some("deploy"))),
+            shell_argv_np(&host(true, Some("deploy"))),
             ["sudo", "-n", "--", "sh", "-s"]
         );
         // No user in the inventory: ssh_config's `User` decides, which only the host knows.
         assert_eq!(
-            shell_argv(&host(true, None)),
+            shell_argv_np(&host(true, None)),
             ["sh", "-c", BECOME_UNLESS_ROOT]
         );
     }
@@ -201,5 +287,183 @@ mod tests {
             // Not root: the wrapper asked sudo -n, which either ran it as root or refused.
             assert!(text.is_empty() || text == "ran as 0\n", "{text}");
         }
+    }
+
+    /// A fresh scratch folder for one test (parallel tests never share one).
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("rollout-become-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn a_become_password_goes_on_stdin_only_where_sudo_runs() {
+        let wrapper = vec!["sh", "-c", BECOME_WITH_PASSWORD];
+        assert_eq!(shell_argv(&host(false, Some("deploy")), true), ["sh", "-s"]);
+        assert_eq!(shell_argv(&host(true, Some("root")), true), ["sh", "-s"]);
+        assert_eq!(shell_argv(&host(true, Some("deploy")), true), wrapper);
+        assert_eq!(shell_argv(&host(true, None), true), wrapper);
+        assert!(!sends_become_password(&host(false, Some("deploy")), true));
+        assert!(!sends_become_password(&host(true, Some("root")), true));
+        assert!(!sends_become_password(&host(true, Some("deploy")), false));
+        assert!(sends_become_password(&host(true, Some("deploy")), true));
+        assert!(sends_become_password(&host(true, None), true));
+    }
+
+    /// A `sudo` as strict as the real one about its password: `-n` fails unless `NOPASSWD`
+    /// is set, `-S` reads exactly one line from stdin (as sudo's `getln`, byte by byte) and
+    /// refuses anything but `$PASSWORD`, `-v` stops there, else it runs the command after
+    /// `--`. It records its argv to `$ARGV_LOG`.
+    const FAKE_SUDO: &str = r#"#!/bin/sh
+printf '%s\n' "$*" >> "$ARGV_LOG"
+ask= nonint= validate=
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -k) ;;
+    -n) nonint=1 ;;
+    -S) ask=1 ;;
+    -v) validate=1 ;;
+    -p) shift ;;
+    --) shift; break ;;
+    -*) echo "fake sudo: unknown option $1" >&2; exit 2 ;;
+    *) break ;;
+  esac
+  shift
+done
+if [ -n "$nonint" ]; then
+  [ -n "$NOPASSWD" ] || { echo "sudo: a password is required" >&2; exit 1; }
+elif [ -n "$NOPASSWD" ]; then
+  :
+elif [ -n "$ask" ]; then
+  IFS= read -r got || exit 1
+  [ "$got" = "$PASSWORD" ] || { echo "Sorry, try again." >&2; exit 1; }
+else
+  exit 1
+fi
+[ -n "$validate" ] && exit 0
+exec "$@"
+"#;
+
+    /// Runs [`BECOME_WITH_PASSWORD`] with the fake `sudo` and an `id` printing `uid` first
+    /// on PATH, `input` on stdin: (exit code, stdout, stderr, sudo's recorded argv).
+    fn run_wrapper(
+        name: &str,
+        input: &str,
+        uid: &str,
+        nopasswd: bool,
+    ) -> (i32, String, String, String) {
+        use std::io::Write;
+        use std::os::unix::fs::PermissionsExt;
+        use std::process::{Command, Stdio};
+        let dir = scratch(name);
+        let bin = dir.join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        for (name, text) in [
+            ("sudo", FAKE_SUDO.to_string()),
+            ("id", format!("#!/bin/sh\necho {uid}\n")),
+        ] {
+            let f = bin.join(name);
+            std::fs::write(&f, text).unwrap();
+            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let log = dir.join("argv.log");
+        std::fs::write(&log, "").unwrap();
+        let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", BECOME_WITH_PASSWORD])
+            .env("PATH", path)
+            .env("ARGV_LOG", &log)
+            .env("PASSWORD", "s3cret pass'word")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if nopasswd {
+            cmd.env("NOPASSWD", "1");
+        }
+        let mut child = cmd.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let argv = std::fs::read_to_string(&log).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+            argv,
+        )
+    }
+
+    /// A script that reads from stdin itself (a here-document) and ends with its own code.
+    const SCRIPT: &str = "echo first\nread -r x <<EOF\nhere\nEOF\necho \"second $x\"\nexit 3\n";
+
+    #[test]
+    fn the_password_wrapper_feeds_sudo_one_line_and_the_script_the_rest() {
+        let input = format!("s3cret pass'word\n{SCRIPT}");
+        let (code, out, err, argv) = run_wrapper("right", &input, "1000", false);
+        assert_eq!((code, out.as_str()), (3, "first\nsecond here\n"), "{err}");
+        assert!(!err.contains("s3cret"), "{err}");
+        // Checked alone first, then the script through sudo; never on a command line.
+        assert!(argv.contains("-k -S -p  -v\n"), "{argv}");
+        assert!(argv.ends_with("-k -S -p  -- sh -s\n"), "{argv}");
+        assert!(!argv.contains("s3cret"), "{argv}");
+    }
+
+    #[test]
+    fn a_refused_become_password_stops_with_one_clear_line() {
+        let input = format!("wrong\n{SCRIPT}");
+        let (code, out, err, argv) = run_wrapper("wrong", &input, "1000", false);
+        assert_eq!(code, 1);
+        assert_eq!(out, "", "the script must not run");
+        assert_eq!(err, "sudo: the become password was refused\n");
+        assert!(!argv.contains("wrong") && !argv.contains("sh -s"), "{argv}");
+    }
+
+    #[test]
+    fn without_a_password_rule_or_as_root_the_password_line_is_dropped() {
+        let input = format!("s3cret pass'word\n{SCRIPT}");
+        // NOPASSWD: sudo -n, the password line is not run as a command.
+        let (code, out, err, argv) = run_wrapper("nopasswd", &input, "1000", true);
+        assert_eq!(
+            (code, out.as_str(), err.as_str()),
+            (3, "first\nsecond here\n", "")
+        );
+        assert!(argv.ends_with("-n -- sh -s\n"), "{argv}");
+        // Root (the login user ssh_config chose): no sudo at all.
+        let (code, out, err, argv) = run_wrapper("root", &input, "0", false);
+        assert_eq!(
+            (code, out.as_str(), err.as_str()),
+            (3, "first\nsecond here\n", "")
+        );
+        assert_eq!(argv, "");
+    }
+
+    #[test]
+    fn a_become_password_file_gives_its_first_line() {
+        let dir = scratch("file");
+        let f = dir.join("pw");
+        let read = |text: &str| {
+            std::fs::write(&f, text).unwrap();
+            BecomePassword::File(f.clone()).read()
+        };
+        assert_eq!(read("hunter2\n").unwrap(), "hunter2");
+        assert_eq!(read("hunter2\r\n").unwrap(), "hunter2");
+        assert_eq!(read(" spaced \n").unwrap(), " spaced ");
+        assert!(read("").unwrap_err().contains("empty"));
+        let e = read("hunter2\nsecond\n").unwrap_err();
+        assert!(
+            e.contains("more than one line") && !e.contains("hunter2"),
+            "{e}"
+        );
+        let e = BecomePassword::File(dir.join("missing"))
+            .read()
+            .unwrap_err();
+        assert!(e.starts_with("cannot read the become password file"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

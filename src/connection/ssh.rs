@@ -20,6 +20,9 @@ pub struct SshConnector {
     pub connect_timeout: Duration,
     /// Limits concurrent handshakes (sshd's MaxStartups, CPU on 2-core controllers).
     pub handshakes: tokio::sync::Semaphore,
+    /// The become password (a secret), sent as the first line on stdin to the hosts that
+    /// [`super::sends_become_password`]; `None` from [`SshConnector::new`].
+    pub become_password: Option<std::sync::Arc<str>>,
 }
 
 impl SshConnector {
@@ -30,6 +33,7 @@ impl SshConnector {
             accept_new_host_keys,
             connect_timeout: Duration::from_secs(10),
             handshakes: tokio::sync::Semaphore::new(32),
+            become_password: None,
         }
     }
 }
@@ -76,7 +80,11 @@ impl Connector for SshConnector {
                 .map_err(|e| ConnError::Unreachable(describe(&e)))?;
             Ok(Box::new(SshConnection {
                 session,
-                argv: shell_argv(host),
+                argv: shell_argv(host, self.become_password.is_some()),
+                become_password: self
+                    .become_password
+                    .clone()
+                    .filter(|_| super::sends_become_password(host, true)),
             }) as Box<dyn Connection>)
         })
     }
@@ -85,6 +93,8 @@ impl Connector for SshConnector {
 struct SshConnection {
     session: Session,
     argv: Vec<&'static str>,
+    /// Sent before every script, on its own line (see [`super::BECOME_WITH_PASSWORD`]).
+    become_password: Option<std::sync::Arc<str>>,
 }
 
 impl Connection for SshConnection {
@@ -106,6 +116,14 @@ impl Connection for SshConnection {
             let stdin = child.stdin().take().expect("piped");
             let stdout = child.stdout().take().expect("piped");
             let stderr = child.stderr().take().expect("piped");
+            let with_password;
+            let script = match &self.become_password {
+                Some(p) => {
+                    with_password = format!("{p}\n{script}");
+                    with_password.as_str()
+                }
+                None => script,
+            };
             let (w, stdout, stderr) = pump(script, stdin, stdout, stderr, on_line).await;
             let status = child.wait().await.map_err(lost)?;
             if let Err(e) = w

@@ -175,11 +175,11 @@ fn unhonoured(key: &str, value: &Value) -> Option<&'static str> {
         }
         "ansible_become_user" if !is("root") => "rollout becomes root only",
         "ansible_become_method" if !is("sudo") => "rollout becomes root with `sudo -n` only",
-        "ansible_become_pass"
-        | "ansible_become_password"
-        | "ansible_sudo_pass"
-        | "ansible_become_exe"
-        | "ansible_become_flags" => {
+        "ansible_become_pass" | "ansible_become_password" | "ansible_sudo_pass" => {
+            "give the become password with `--become-password-file FILE` or `-K` (never in the \
+             inventory), or allow the login user passwordless sudo"
+        }
+        "ansible_become_exe" | "ansible_become_flags" => {
             "rollout becomes root with `sudo -n`: allow the login user passwordless sudo"
         }
         _ => return None,
