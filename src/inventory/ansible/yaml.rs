@@ -101,7 +101,8 @@ impl<'a> Builder<'a> {
                         Some(t) => (t.line() as u64, t.col() as u64 + 1),
                         None => (span.start.line() as u64, span.start.col() as u64 + 1),
                     };
-                    if matches!(ev, Event::Anchor(..)) {
+                    // Anchors are read from the node events; comments mean nothing to YAML.
+                    if matches!(ev, Event::Anchor(..) | Event::Comment(..)) {
                         continue;
                     }
                     return Ok(Some((ev, line, col)));
@@ -589,6 +590,17 @@ mod tests {
             .unwrap()
             .to_value(&|v, _, _| Value::String(format!("VAULT:{}", v.len())))
             .unwrap()
+    }
+
+    #[test]
+    fn comments_are_ignored_wherever_they_are() {
+        let want = serde_json::json!({"all": {"hosts": {"a": null, "b": 1}}});
+        for text in [
+            "# head\nall:\n  hosts:\n    a:\n    b: 1\n",
+            "---\n# head\nall:\n  # inside\n  hosts:\n    a: # after\n    b: 1 # end\n# tail\n",
+        ] {
+            assert_eq!(value(text), want, "{text}");
+        }
     }
 
     #[test]
