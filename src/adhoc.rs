@@ -454,6 +454,7 @@ mod tests {
             ansible_inventory: vec![],
             vault_password_file: None,
             become_password: None,
+            vault_ids: vec![],
             limit: None,
             tags: vec![],
             skip_tags: vec![],

@@ -32,6 +32,10 @@ pub struct Options {
     /// Where the become password comes from (`--ask-become-pass`, `--become-password-file`);
     /// `None`: sudo must not ask for one (`sudo -n`).
     pub become_password: Option<connection::BecomePassword>,
+    /// ansible-core's vault ids (`LABEL@SOURCE`), in order: `ANSIBLE_VAULT_IDENTITY_LIST`, each
+    /// `--vault-id`, then `@prompt_ask_vault_pass` for `--ask-vault-pass` (see
+    /// [`crate::inventory::ansible::vault::VaultIds::load`]).
+    pub vault_ids: Vec<String>,
     /// `--limit`: Ansible's host patterns (see [`crate::inventory::select`]).
     pub limit: Option<String>,
     /// Only steps with one of these tags (empty: all).
@@ -79,6 +83,7 @@ pub fn load(o: &Options, run_vars: &Map<String, Value>) -> Result<Prepared, Vec<
     let ansible = inventory::AnsibleSources {
         sources: o.ansible_inventory.clone(),
         vault_password_file: o.vault_password_file.clone(),
+        vault_ids: o.vault_ids.clone(),
     };
     let extra_vars = crate::extra_vars::load(&o.extra_vars).map_err(|d| vec![d])?;
     let inv = inventory::load_with(&o.inventory, &extra_vars, &ansible).map_err(|d| vec![d])?;
@@ -141,6 +146,7 @@ pub fn load_hosts(o: &Options) -> Result<(Inventory, Vec<Host>), Vec<Diagnostic>
     let ansible = inventory::AnsibleSources {
         sources: o.ansible_inventory.clone(),
         vault_password_file: o.vault_password_file.clone(),
+        vault_ids: o.vault_ids.clone(),
     };
     let extra_vars = crate::extra_vars::load(&o.extra_vars).map_err(|d| vec![d])?;
     let inv = inventory::load_with(&o.inventory, &extra_vars, &ansible).map_err(|d| vec![d])?;
@@ -164,6 +170,10 @@ pub struct InventoryQuery {
     pub show: InventoryShow,
     /// The vault password file (`--vault-password-file` or `ANSIBLE_VAULT_PASSWORD_FILE`).
     pub vault_password_file: Option<PathBuf>,
+    /// ansible-core's vault ids (`LABEL@SOURCE`), in order: `ANSIBLE_VAULT_IDENTITY_LIST`, each
+    /// `--vault-id`, then `@prompt_ask_vault_pass` for `--ask-vault-pass` (see
+    /// [`crate::inventory::ansible::vault::VaultIds::load`]).
+    pub vault_ids: Vec<String>,
     /// `--limit`: Ansible's host patterns; only `--list` observes it, as in
     /// `ansible-inventory`.
     pub limit: Option<String>,
@@ -189,10 +199,17 @@ pub enum InventoryShow {
 pub fn inventory(q: &InventoryQuery) -> Result<String, Vec<Diagnostic>> {
     use crate::inventory::ansible;
     // Read now, needed only if a vault is met (an error then names the file and why).
-    let password = q
-        .vault_password_file
-        .as_deref()
-        .map(ansible::vault::PasswordFile::new);
+    let password = ansible::vault::VaultIds::load(
+        &q.vault_ids,
+        q.vault_password_file.as_deref(),
+        ansible::vault::id_match_from_env(),
+    );
+    crate::secret::Secrets::new(
+        password
+            .as_ref()
+            .map(ansible::vault::VaultIds::passwords)
+            .unwrap_or_default(),
+    );
     let inv = ansible::read(&q.sources, password.as_ref()).map_err(|d| vec![d])?;
     // Registered so that an error or any later output redacts them.
     crate::secret::Secrets::new(inv.secrets.clone());

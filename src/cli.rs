@@ -124,6 +124,15 @@ struct ExecArgs {
     /// without a terminal).
     #[arg(long, value_name = "FILE", env = "ROLLOUT_BECOME_PASSWORD_FILE")]
     become_password_file: Option<PathBuf>,
+    /// A vault secret as ansible-core's `--vault-id [LABEL@]SOURCE`: SOURCE is a password
+    /// file, an executable script (its output is the password) or `prompt`. Repeat for
+    /// several; tried after $ANSIBLE_VAULT_IDENTITY_LIST, the vault's own label first.
+    #[arg(long = "vault-id", value_name = "[LABEL@]SOURCE")]
+    vault_id: Vec<String>,
+    /// Ask for the vault password on the terminal (not echoed), as `--vault-id @prompt`,
+    /// tried last.
+    #[arg(long)]
+    ask_vault_pass: bool,
     /// The hosts to run on, as Ansible's host patterns (as for `apply`). Required: use
     /// `-l all` for every host.
     #[arg(short, long, value_name = "PATTERN", required = true)]
@@ -159,6 +168,7 @@ impl From<ExecArgs> for crate::adhoc::Request {
                     .vault_password_file
                     .or_else(|| std::env::var_os("ANSIBLE_VAULT_PASSWORD_FILE").map(PathBuf::from)),
                 become_password: become_password(a.ask_become_pass, a.become_password_file),
+                vault_ids: vault_ids(a.vault_id, a.ask_vault_pass),
                 limit: Some(a.limit),
                 tags: vec![],
                 skip_tags: vec![],
@@ -195,6 +205,15 @@ struct InventoryArgs {
     /// The file holding the vault password (else $ANSIBLE_VAULT_PASSWORD_FILE).
     #[arg(long, value_name = "FILE", env = "ROLLOUT_VAULT_PASSWORD_FILE")]
     vault_password_file: Option<PathBuf>,
+    /// A vault secret as ansible-core's `--vault-id [LABEL@]SOURCE`: SOURCE is a password
+    /// file, an executable script (its output is the password) or `prompt`. Repeat for
+    /// several; tried after $ANSIBLE_VAULT_IDENTITY_LIST, the vault's own label first.
+    #[arg(long = "vault-id", value_name = "[LABEL@]SOURCE")]
+    vault_id: Vec<String>,
+    /// Ask for the vault password on the terminal (not echoed), as `--vault-id @prompt`,
+    /// tried last.
+    #[arg(long)]
+    ask_vault_pass: bool,
     /// With --list: only the hosts these Ansible host patterns choose, as
     /// `ansible-inventory --limit` (--graph and --host ignore it there too).
     #[arg(short, long, value_name = "PATTERN")]
@@ -215,6 +234,7 @@ impl From<InventoryArgs> for app::InventoryQuery {
             vault_password_file: a
                 .vault_password_file
                 .or_else(|| std::env::var_os("ANSIBLE_VAULT_PASSWORD_FILE").map(PathBuf::from)),
+            vault_ids: vault_ids(a.vault_id, a.ask_vault_pass),
         }
     }
 }
@@ -248,6 +268,15 @@ struct RunArgs {
     /// without a terminal).
     #[arg(long, value_name = "FILE", env = "ROLLOUT_BECOME_PASSWORD_FILE")]
     become_password_file: Option<PathBuf>,
+    /// A vault secret as ansible-core's `--vault-id [LABEL@]SOURCE`: SOURCE is a password
+    /// file, an executable script (its output is the password) or `prompt`. Repeat for
+    /// several; tried after $ANSIBLE_VAULT_IDENTITY_LIST, the vault's own label first.
+    #[arg(long = "vault-id", value_name = "[LABEL@]SOURCE")]
+    vault_id: Vec<String>,
+    /// Ask for the vault password on the terminal (not echoed), as `--vault-id @prompt`,
+    /// tried last.
+    #[arg(long)]
+    ask_vault_pass: bool,
     /// Hosts to run on, as Ansible's host patterns: names, groups, globs (`web*`), `~regex`,
     /// subscripts (`bbb[0]`, `bbb[1:3]`), `a,b` or `a:b` (union), `&g` (and), `!g` (not),
     /// `@FILE` (one pattern a line, e.g. a retry file).
@@ -363,6 +392,25 @@ fn wait_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// ansible-core's vault ids of a run: `ANSIBLE_VAULT_IDENTITY_LIST` (comma-separated
+/// `LABEL@SOURCE`), then `--vault-id` in order, then `--ask-vault-pass` as
+/// `@prompt_ask_vault_pass` (ansible-core's `CLI.build_vault_ids`).
+fn vault_ids(given: Vec<String>, ask_vault_pass: bool) -> Vec<String> {
+    use crate::inventory::ansible::vault::ASK_VAULT_PASS;
+    let mut ids: Vec<String> = std::env::var("ANSIBLE_VAULT_IDENTITY_LIST")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect();
+    ids.extend(given);
+    if ask_vault_pass {
+        ids.push(format!("@{ASK_VAULT_PASS}"));
+    }
+    ids
+}
+
 /// `apply --batch-size`: 1..=[`MAX_HOSTS`].
 fn batch_range() -> clap::builder::RangedU64ValueParser<usize> {
     clap::builder::RangedU64ValueParser::new().range(1..=MAX_HOSTS)
@@ -392,6 +440,7 @@ impl From<RunArgs> for app::Options {
                 .vault_password_file
                 .or_else(|| std::env::var_os("ANSIBLE_VAULT_PASSWORD_FILE").map(PathBuf::from)),
             become_password: become_password(a.ask_become_pass, a.become_password_file),
+            vault_ids: vault_ids(a.vault_id, a.ask_vault_pass),
             limit: a.limit,
             tags: a.tags,
             skip_tags: a.skip_tags,

@@ -30,6 +30,7 @@ fn options(pool: &Path, password: Option<&str>) -> Options {
         ansible_inventory: vec![],
         vault_password_file: password.map(|p| fixture().join(p)),
         become_password: None,
+        vault_ids: vec![],
         limit: None,
         tags: vec![],
         skip_tags: vec![],
@@ -372,7 +373,7 @@ fn a_missing_or_wrong_vault_password_is_a_located_error() {
         &[],
         &[
             "group_vars/bbb/main.yml:3:13: variable `bbb_secret`: this `!vault` value is encrypted and no vault password was given",
-            "= hint: pass --vault-password-file",
+            "= hint: pass --vault-id [LABEL@]SOURCE, --vault-password-file FILE or --ask-vault-pass",
         ],
     );
     let wrong = dir.join("wrong-pass.txt");
@@ -486,6 +487,7 @@ fn every_corpus_inventory_gives_the_oracles_hosts_and_variables() {
         let ansible = rollout::inventory::AnsibleSources {
             sources: vec![dir.join(&inv)],
             vault_password_file: Some(corpus.join("vault-pass.txt")),
+            vault_ids: vec![],
         };
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
         let want_file = if dir.join("expected-list.decrypted.json").exists() {
@@ -616,6 +618,7 @@ fn the_balancer_section_works_with_an_ansible_inventory() {
     let ansible = rollout::inventory::AnsibleSources {
         sources: vec![],
         vault_password_file: Some(dir.join("vault-pass.txt")),
+        vault_ids: vec![],
     };
     let inv = rollout::inventory::load_with(&pool, &Default::default(), &ansible)
         .unwrap_or_else(|d| panic!("{d}"));

@@ -59,6 +59,7 @@ impl Project {
             ansible_inventory: vec![],
             vault_password_file: None,
             become_password: None,
+            vault_ids: vec![],
         }
     }
 

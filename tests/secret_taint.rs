@@ -175,6 +175,7 @@ async fn run(dir: &std::path::Path, goal: Goal, fail: bool) -> String {
         ansible_inventory: vec![],
         vault_password_file: None,
         become_password: None,
+        vault_ids: vec![],
     };
     let prepared = app::load(&o, &serde_json::Map::new()).unwrap_or_else(|e| panic!("{e:?}"));
     let opts = Arc::new(exec::Options {

@@ -98,7 +98,8 @@ pub(super) fn sources(
 }
 
 /// Builds the run's inventory from the Ansible inventory `sources` and the rollout file
-/// (`source`, parsed as `file`, in folder `base`).
+/// (`source`, parsed as `file`, in folder `base`); `vault` gives the vault passwords
+/// (its `vault_password_file` and `vault_ids`, read here).
 ///
 /// # Errors
 /// The Ansible inventory cannot be read (located as `rollout inventory` reports it); a vault
@@ -111,10 +112,21 @@ pub(super) fn load(
     base: &Path,
     file: &InventoryFile,
     sources: &[PathBuf],
-    vault_password_file: Option<&Path>,
+    vault: &super::AnsibleSources,
     extra_vars: &Map<String, Value>,
 ) -> Result<Inventory, Diagnostic> {
-    let password = vault_password_file.map(vault::PasswordFile::new);
+    let password = vault::VaultIds::load(
+        &vault.vault_ids,
+        vault.vault_password_file.as_deref(),
+        vault::id_match_from_env(),
+    );
+    // The passwords are secrets from here on.
+    Secrets::new(
+        password
+            .as_ref()
+            .map(vault::VaultIds::passwords)
+            .unwrap_or_default(),
+    );
     let read = ansible::read(sources, password.as_ref())?;
     // Registered now, so that no message below can show them.
     Secrets::new(read.secrets.clone());
@@ -165,7 +177,7 @@ pub(super) fn load(
                     None => at_var(k, format!("variable `{k}`: {message}")),
                 })
                 .map_err(|d| {
-                    d.with_hint("pass --vault-password-file FILE or set ANSIBLE_VAULT_PASSWORD_FILE (the password the value was encrypted with)")
+                    d.with_hint("pass --vault-id [LABEL@]SOURCE, --vault-password-file FILE or --ask-vault-pass, or set ANSIBLE_VAULT_PASSWORD_FILE (the password the value was encrypted with)")
                 })?;
             secret::resolve_in(v, base, &mut secret_values)
                 .map_err(|e| at_var(k, format!("variable `{k}`: {e}")))?;
@@ -287,7 +299,7 @@ fn role_map(
 
 /// Opens the vault values of the hosts' variables, each distinct one decrypted once.
 struct Vaults<'a> {
-    password: Option<&'a vault::PasswordFile>,
+    password: Option<&'a vault::VaultIds>,
     /// Plaintext by vault text.
     opened: HashMap<String, String>,
 }
@@ -328,21 +340,12 @@ impl Vaults<'_> {
         if let Some(p) = self.opened.get(text) {
             return Ok(p.clone());
         }
-        let Some(file) = self.password else {
+        let Some(ids) = self.password else {
             return Err("this `!vault` value is encrypted and no vault password was given".into());
         };
-        let password = file.read.as_ref().map_err(|e| {
-            format!(
-                "this `!vault` value is encrypted and the vault password file {} cannot be read: {e}",
-                file.path.display()
-            )
-        })?;
-        let plain = vault::decrypt(text, password).map_err(|e| {
-            format!(
-                "cannot decrypt this `!vault` value: {e} (password from {})",
-                password.file.display()
-            )
-        })?;
+        let plain = ids
+            .decrypt(text)
+            .map_err(|e| format!("cannot decrypt this `!vault` value: {e}"))?;
         let plain = String::from_utf8(plain)
             .map_err(|_| "the decrypted `!vault` value is not UTF-8 text".to_string())?;
         self.opened.insert(text.to_string(), plain.clone());

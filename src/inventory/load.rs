@@ -34,6 +34,10 @@ pub struct AnsibleSources {
     pub sources: Vec<PathBuf>,
     /// `--vault-password-file` or `ANSIBLE_VAULT_PASSWORD_FILE`.
     pub vault_password_file: Option<PathBuf>,
+    /// ansible-core's vault ids (`LABEL@SOURCE`), in order: `ANSIBLE_VAULT_IDENTITY_LIST`, each
+    /// `--vault-id`, then `@prompt_ask_vault_pass` for `--ask-vault-pass` (see
+    /// [`crate::inventory::ansible::vault::VaultIds::load`]).
+    pub vault_ids: Vec<String>,
 }
 
 /// Reads, parses and validates the inventory at `path` (rollout's own format, or a rollout
@@ -70,13 +74,7 @@ pub fn load_with(
     };
     if let Some(sources) = super::ansible_hosts::sources(&source, &base, &file, ansible)? {
         return super::ansible_hosts::load(
-            path,
-            source,
-            &base,
-            &file,
-            &sources,
-            ansible.vault_password_file.as_deref(),
-            extra_vars,
+            path, source, &base, &file, &sources, ansible, extra_vars,
         );
     }
     let Some(all) = &file.all else {

@@ -97,7 +97,7 @@ pub struct Inventory {
 /// The first source or variable file that cannot be read, decrypted or parsed, located.
 pub fn read(
     sources: &[PathBuf],
-    password: Option<&vault::PasswordFile>,
+    password: Option<&vault::VaultIds>,
 ) -> Result<Inventory, Diagnostic> {
     let mut data = Data::new();
     let mut warnings = Vec::new();

@@ -28,7 +28,7 @@ pub type Located = (Map<String, Value>, HashMap<String, At>);
 
 /// Reads and caches variable files.
 pub struct VarsFiles<'a> {
-    password: Option<&'a vault::PasswordFile>,
+    password: Option<&'a vault::VaultIds>,
     cache: HashMap<PathBuf, Located>,
     /// Merged variables by (folder, `group_vars`/`host_vars`, name): a group's files are
     /// looked for once, not once per host.
@@ -38,7 +38,7 @@ pub struct VarsFiles<'a> {
 }
 
 impl<'a> VarsFiles<'a> {
-    pub fn new(password: Option<&'a vault::PasswordFile>) -> Self {
+    pub fn new(password: Option<&'a vault::VaultIds>) -> Self {
         VarsFiles {
             password,
             cache: HashMap::new(),
@@ -96,26 +96,11 @@ impl<'a> VarsFiles<'a> {
                     file,
                     "this file is vault-encrypted and no vault password was given",
                 )
-                .with_hint("pass --vault-password-file FILE or set ANSIBLE_VAULT_PASSWORD_FILE"));
+                .with_hint("pass --vault-id [LABEL@]SOURCE, --vault-password-file FILE or --ask-vault-pass, or set ANSIBLE_VAULT_PASSWORD_FILE"));
             };
-            let password = password.read.as_ref().map_err(|e| {
-                Diagnostic::file(
-                    file,
-                    format!(
-                        "this file is vault-encrypted and the vault password file {} cannot be read: {e}",
-                        password.path.display()
-                    ),
-                )
-            })?;
-            let plain = vault::decrypt(&text, password).map_err(|e| {
-                Diagnostic::file(
-                    file,
-                    format!(
-                        "cannot decrypt: {e} (password from {})",
-                        password.file.display()
-                    ),
-                )
-            })?;
+            let plain = password
+                .decrypt(&text)
+                .map_err(|e| Diagnostic::file(file, format!("cannot decrypt: {e}")))?;
             let plain = String::from_utf8(plain)
                 .map_err(|_| Diagnostic::file(file, "the decrypted vault is not UTF-8 text"))?;
             (plain, true)
