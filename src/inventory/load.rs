@@ -286,7 +286,7 @@ fn ansible_hint(path: &Path, source: &Source, d: Diagnostic) -> Diagnostic {
         || first.is_some_and(|l| l.starts_with('[') && l.ends_with(']'));
     if ini && d.hint.is_none() {
         return d.with_hint(
-            "this looks like an Ansible INI inventory: name it in a rollout file (`inventory: hosts.ini`) or pass it with `-i` (docs/from-ansible.md)",
+            "this looks like an Ansible INI inventory: name it in a rollout file (`inventory: hosts.ini`) or pass it with `-i` after one (`rollout plan pool.yml -i hosts.ini`); `rollout inventory -i hosts.ini --list` reads it alone (docs/from-ansible.md)",
         );
     }
     d
