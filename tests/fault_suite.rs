@@ -53,6 +53,10 @@ struct Gate {
     held: Arc<AtomicUsize>,
     /// Requests answered 502 or closed unanswered.
     failed: Arc<AtomicUsize>,
+    /// State-changing requests that came while holding, numbered from 0 ...
+    tickets: Arc<AtomicUsize>,
+    /// ... of which those numbered below this one pass ([`Gate::release_one`]).
+    released: Arc<AtomicUsize>,
 }
 
 impl Gate {
@@ -64,21 +68,54 @@ impl Gate {
             mode: Arc::new(AtomicU8::new(PASS)),
             held: Arc::new(AtomicUsize::new(0)),
             failed: Arc::new(AtomicUsize::new(0)),
+            tickets: Arc::new(AtomicUsize::new(0)),
+            released: Arc::new(AtomicUsize::new(0)),
         };
-        let (mode, held, failed) = (gate.mode.clone(), gate.held.clone(), gate.failed.clone());
+        let counters = Counters {
+            mode: gate.mode.clone(),
+            held: gate.held.clone(),
+            failed: gate.failed.clone(),
+            tickets: gate.tickets.clone(),
+            released: gate.released.clone(),
+        };
         std::thread::spawn(move || {
             for conn in listener.incoming().flatten() {
-                let (mode, held, failed, up) =
-                    (mode.clone(), held.clone(), failed.clone(), upstream.clone());
-                std::thread::spawn(move || serve(conn, &up, &mode, &held, &failed));
+                let (c, up) = (counters.clone(), upstream.clone());
+                std::thread::spawn(move || serve(conn, &up, &c));
             }
         });
         gate
     }
 
+    /// Sets the mode; HOLD holds the state-changing requests that come from now on.
     fn set(&self, mode: u8) {
+        if mode == HOLD {
+            self.released
+                .store(self.tickets.load(Ordering::SeqCst), Ordering::SeqCst);
+        }
         self.mode.store(mode, Ordering::SeqCst);
     }
+
+    /// Lets the oldest held request pass and waits until it has left the gate; later ones
+    /// stay held. Toggling HOLD/PASS instead raced the controller: a request could slip
+    /// through between "the previous one passed" and "hold again".
+    fn release_one(&self) {
+        let before = self.held.load(Ordering::SeqCst);
+        self.released.fetch_add(1, Ordering::SeqCst);
+        wait_fast("the released request to pass", || {
+            self.held.load(Ordering::SeqCst) < before
+        });
+    }
+}
+
+/// The gate's shared counters, as each connection's thread sees them.
+#[derive(Clone)]
+struct Counters {
+    mode: Arc<AtomicU8>,
+    held: Arc<AtomicUsize>,
+    failed: Arc<AtomicUsize>,
+    tickets: Arc<AtomicUsize>,
+    released: Arc<AtomicUsize>,
 }
 
 /// Reads one request (head and body) off `r`; None at the end of the stream.
@@ -107,13 +144,8 @@ fn read_request(r: &mut BufReader<TcpStream>) -> Option<(String, Vec<u8>)> {
     Some((head, body))
 }
 
-fn serve(
-    conn: TcpStream,
-    upstream: &str,
-    mode: &AtomicU8,
-    held: &AtomicUsize,
-    failed: &AtomicUsize,
-) {
+fn serve(conn: TcpStream, upstream: &str, c: &Counters) {
+    let (mode, held, failed) = (&*c.mode, &*c.held, &*c.failed);
     conn.set_read_timeout(Some(Duration::from_secs(30))).ok();
     let mut r = BufReader::new(conn.try_clone().unwrap());
     let Some((head, body)) = read_request(&mut r) else {
@@ -123,8 +155,9 @@ fn serve(
         || head.starts_with("PATCH /api/v1/backends/");
     let mut m = mode.load(Ordering::SeqCst);
     if m == HOLD && changes {
+        let ticket = c.tickets.fetch_add(1, Ordering::SeqCst);
         held.fetch_add(1, Ordering::SeqCst);
-        while mode.load(Ordering::SeqCst) == HOLD {
+        while mode.load(Ordering::SeqCst) == HOLD && c.released.load(Ordering::SeqCst) <= ticket {
             std::thread::sleep(Duration::from_millis(10));
         }
         held.fetch_sub(1, Ordering::SeqCst);
@@ -178,32 +211,6 @@ fn serve(
     let _ = w.write_all(out.as_bytes());
     // `answer[split..]` is the blank line's `\r\n\r\n`, the first `\r\n` written already.
     let _ = w.write_all(answer.get(split + 2..).unwrap_or_default());
-}
-
-/// Every node's phase in the pool's journal (empty until the journal is written).
-fn journal_phases(pool: &Pool) -> BTreeMap<String, String> {
-    let mut phases = BTreeMap::new();
-    let Ok(dir) = std::fs::read_dir(pool.dir.join("state")) else {
-        return phases;
-    };
-    for e in dir.flatten() {
-        let path = e.path();
-        if path.extension().and_then(|x| x.to_str()) != Some("json") {
-            continue;
-        }
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            continue;
-        };
-        let Ok(j) = serde_json::from_str::<serde_json::Value>(&text) else {
-            continue;
-        };
-        if let Some(nodes) = j["nodes"].as_object() {
-            for (h, r) in nodes {
-                phases.insert(h.clone(), r["phase"].as_str().unwrap_or("").to_string());
-            }
-        }
-    }
-    phases
 }
 
 /// Polls every 10 ms (at most 60 s) until `f` holds: fast enough to catch a phase that
@@ -493,28 +500,33 @@ fn kill_in(rig: &mut Rig, phase: Phase, i: usize) {
     if matches!(phase, Phase::Waiting) {
         rig.pool.node(t).meeting("class", 2);
     }
-    if matches!(phase, Phase::Cordoning) {
+    if matches!(phase, Phase::Cordoning | Phase::Enabling) {
         rig.gate.set(HOLD);
     }
     let child = rig.upgrade("1");
     let phase_of = |rig: &Rig| {
-        journal_phases(&rig.pool)
+        rig.pool
+            .journal_phases()
             .get(t)
             .cloned()
             .unwrap_or_default()
     };
     // h01 is done first: the journal of this run then names h02.
     let done_first =
-        |rig: &Rig| journal_phases(&rig.pool).get("h01").map(String::as_str) == Some("done");
+        |rig: &Rig| rig.pool.journal_phases().get("h01").map(String::as_str) == Some("done");
     match phase {
         Phase::Cordoning => {
-            // h01's cordon is held first: let it pass, hold again for h02's.
-            wait_fast("h01's cordon held", || {
-                rig.gate.held.load(Ordering::SeqCst) == 1
-            });
-            rig.gate.set(PASS);
-            wait_fast("h01 done", || done_first(rig));
-            rig.gate.set(HOLD);
+            // Every state change is held from the start: h01's pass one by one until h01 is
+            // done; the next one held is h02's cordon.
+            loop {
+                wait_fast("a state change held", || {
+                    rig.gate.held.load(Ordering::SeqCst) == 1
+                });
+                if done_first(rig) {
+                    break;
+                }
+                rig.gate.release_one();
+            }
             wait_fast("h02 draining with its cordon held", || {
                 phase_of(rig) == "draining" && rig.gate.held.load(Ordering::SeqCst) == 1
             });
@@ -540,13 +552,16 @@ fn kill_in(rig: &mut Rig, phase: Phase, i: usize) {
             });
         }
         Phase::Enabling => {
-            wait_fast("h02 in its health check", || {
-                matches!(phase_of(rig).as_str(), "applying" | "health_check")
-            });
-            rig.gate.set(HOLD);
-            wait_fast("h02 enabling with its enable held", || {
-                phase_of(rig) == "enabling" && rig.gate.held.load(Ordering::SeqCst) == 1
-            });
+            // As for Cordoning: every state change before h02's enable passes one by one.
+            loop {
+                wait_fast("a state change held", || {
+                    rig.gate.held.load(Ordering::SeqCst) == 1
+                });
+                if phase_of(rig) == "enabling" {
+                    break;
+                }
+                rig.gate.release_one();
+            }
         }
     }
     child.kill();

@@ -249,33 +249,6 @@ fn a_budget_capacity_would_cut_short_is_refused_before_anything_changes() {
     assert!(!out.stdout.contains("resuming"), "{}", out.all());
 }
 
-/// Every node's phase in the pool's journal (empty until the journal is written).
-fn journal_phases(pool: &Pool) -> std::collections::BTreeMap<String, String> {
-    let mut phases = std::collections::BTreeMap::new();
-    let Ok(dir) = std::fs::read_dir(pool.dir.join("state")) else {
-        return phases;
-    };
-    for e in dir.flatten() {
-        let path = e.path();
-        if path.extension().and_then(|x| x.to_str()) != Some("json") {
-            continue;
-        }
-        // Written by rename: a file read here is whole.
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            continue;
-        };
-        let Ok(j) = serde_json::from_str::<serde_json::Value>(&text) else {
-            continue;
-        };
-        if let Some(nodes) = j["nodes"].as_object() {
-            for (h, r) in nodes {
-                phases.insert(h.clone(), r["phase"].as_str().unwrap_or("").to_string());
-            }
-        }
-    }
-    phases
-}
-
 /// Killed once the journal shows the first batch finished and the second one draining (a
 /// class on each of its nodes holds it there), the next run resumes with the second batch
 /// and never upgrades a finished node again: every node is upgraded exactly once.
@@ -294,11 +267,11 @@ fn killed_controller_resumes(kind: Kind) {
     wait_until(
         Duration::from_secs(60),
         "the journal shows h01, h02 done and h03, h04 draining",
-        || want(&journal_phases(&pool)),
+        || want(&pool.journal_phases()),
     );
     child.kill().unwrap();
     child.wait().unwrap();
-    assert!(want(&journal_phases(&pool)), "{:?}", journal_phases(&pool));
+    assert!(want(&pool.journal_phases()), "{:?}", pool.journal_phases());
     for (h, n) in [("h01", 1), ("h02", 1), ("h03", 0), ("h04", 0)] {
         assert_eq!(pool.node(h).upgrades(), n, "{h} before the kill");
     }

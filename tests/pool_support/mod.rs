@@ -867,6 +867,33 @@ pub fn tempdir(name: &str) -> PathBuf {
 }
 
 impl Pool {
+    /// Every node's phase in the pool's journal (empty until the journal is written).
+    pub fn journal_phases(&self) -> std::collections::BTreeMap<String, String> {
+        let mut phases = std::collections::BTreeMap::new();
+        let Ok(dir) = std::fs::read_dir(self.dir.join("state")) else {
+            return phases;
+        };
+        for e in dir.flatten() {
+            let path = e.path();
+            if path.extension().and_then(|x| x.to_str()) != Some("json") {
+                continue;
+            }
+            // Written by rename: a file read here is whole.
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            let Ok(j) = serde_json::from_str::<serde_json::Value>(&text) else {
+                continue;
+            };
+            if let Some(nodes) = j["nodes"].as_object() {
+                for (h, r) in nodes {
+                    phases.insert(h.clone(), r["phase"].as_str().unwrap_or("").to_string());
+                }
+            }
+        }
+        phases
+    }
+
     /// `n` nodes h01.. (each a BBB emulator whose secret is its [`node_secret`] unless listed in
     /// `wrong_secret`), a balancer of `kind`, and an inventory with `extra` balancer keys.
     pub fn new(name: &str, kind: Kind, n: usize, wrong_secret: &[&str]) -> Pool {
