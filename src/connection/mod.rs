@@ -71,9 +71,25 @@ pub async fn pump(
         r
     };
     let read_out = async move {
+        // Bytes, not `lines()`: that ends at the first line that is not UTF-8, dropping the
+        // rest and leaving the remote side writing into a pipe nobody reads. A byte that is
+        // not UTF-8 becomes U+FFFD, as in stderr.
         let mut out = String::new();
-        let mut lines = BufReader::new(stdout).lines();
-        while let Ok(Some(l)) = lines.next_line().await {
+        let mut r = BufReader::new(stdout);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match r.read_until(b'\n', &mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            if buf.last() == Some(&b'\n') {
+                buf.pop();
+                if buf.last() == Some(&b'\r') {
+                    buf.pop();
+                }
+            }
+            let l = String::from_utf8_lossy(&buf);
             on_line(&l);
             out.push_str(&l);
             out.push('\n');
@@ -240,6 +256,27 @@ mod tests {
 
     fn shell_argv_np(h: &Host) -> Vec<&'static str> {
         shell_argv(h, false)
+    }
+
+    /// Output that is not UTF-8 is kept (U+FFFD for the bad byte), every line after it too.
+    #[test]
+    fn stdout_lines_after_a_byte_that_is_not_utf8_are_kept() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let mut seen = Vec::new();
+        let mut on_line = |l: &str| seen.push(l.to_string());
+        let (w, out, err) = rt.block_on(pump(
+            "",
+            tokio::io::sink(),
+            &b"line1\r\ncaf\xe9 ok\nline3\nlast"[..],
+            &b""[..],
+            &mut on_line,
+        ));
+        assert!(w.is_ok());
+        assert_eq!(out, "line1\ncaf\u{fffd} ok\nline3\nlast\n");
+        assert_eq!(seen, ["line1", "caf\u{fffd} ok", "line3", "last"]);
+        assert_eq!(err, "");
     }
 
     #[test]
