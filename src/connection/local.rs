@@ -1,25 +1,31 @@
 //! The controller's own shell: for `address: local` hosts and for tests that run real
 //! step scripts against temporary folders.
 
-use super::{BoxFuture, ConnError, Connection, Connector, Finished, pump};
+use super::{BoxFuture, ConnError, Connection, Connector, Finished, pump, shell_argv};
 use crate::inventory::Host;
 use std::process::Stdio;
 
-/// Connects every host to the controller's own `sh`; connecting cannot fail.
+/// Connects every host to the controller's own `sh`; connecting cannot fail. `become` is
+/// honoured as over SSH ([`shell_argv`]: root runs the script itself, another user through
+/// `sudo -n`); a become password is not sent to local hosts, so one whose sudo asks for it
+/// fails with sudo's "a password is required" rather than running the steps unprivileged.
 pub struct LocalConnector;
 
 impl Connector for LocalConnector {
     fn connect<'a>(
         &'a self,
-        _host: &'a Host,
+        host: &'a Host,
     ) -> BoxFuture<'a, Result<Box<dyn Connection>, ConnError>> {
-        Box::pin(async { Ok(Box::new(LocalConnection) as Box<dyn Connection>) })
+        let argv = shell_argv(host, false);
+        Box::pin(async move { Ok(Box::new(LocalConnection { argv }) as Box<dyn Connection>) })
     }
 }
 
-/// One script at a time on a new local `sh -s` (the script on its stdin), killed when the
-/// run is dropped.
-pub struct LocalConnection;
+/// One script at a time on a new local shell (the script on its stdin; through sudo for
+/// `become` when not root), killed when the run is dropped.
+pub struct LocalConnection {
+    argv: Vec<&'static str>,
+}
 
 impl Connection for LocalConnection {
     fn run<'a>(
@@ -28,14 +34,14 @@ impl Connection for LocalConnection {
         on_line: &'a mut (dyn FnMut(&str) + Send),
     ) -> BoxFuture<'a, Result<Finished, ConnError>> {
         Box::pin(async move {
-            let mut child = tokio::process::Command::new("sh")
-                .arg("-s")
+            let mut child = tokio::process::Command::new(self.argv[0])
+                .args(&self.argv[1..])
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .kill_on_drop(true)
                 .spawn()
-                .map_err(|e| ConnError::Remote(format!("cannot start sh: {e}")))?;
+                .map_err(|e| ConnError::Remote(format!("cannot start {}: {e}", self.argv[0])))?;
             let stdin = child.stdin.take().expect("piped");
             let stdout = child.stdout.take().expect("piped");
             let stderr = child.stderr.take().expect("piped");

@@ -258,6 +258,39 @@ mod tests {
         shell_argv(h, false)
     }
 
+    /// A `connection: local` host with `become` goes through the same wrappers as over SSH:
+    /// never the controller's own user silently (found by a fresh-user trial: `exec` and
+    /// `apply` ran as `nobody`).
+    #[test]
+    fn local_hosts_become_as_ssh_hosts_do() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let run = |h: Host, script: &str| {
+            rt.block_on(async {
+                let c = local::LocalConnector.connect(&h).await.unwrap();
+                let mut ignore = |_: &str| {};
+                c.run(script, &mut ignore).await
+            })
+        };
+        let uid = std::process::Command::new("id").arg("-u").output().unwrap();
+        let root = String::from_utf8_lossy(&uid.stdout).trim() == "0";
+        // No user named: the host decides; as root the script runs without sudo.
+        if root {
+            assert_eq!(run(host(true, None), "id -u\n").unwrap().stdout, "0\n");
+        }
+        // Another login user: through `sudo -n` (which sets SUDO_UID), or a failure where
+        // sudo is missing or refuses; never the controller's own shell.
+        match run(host(true, Some("deploy")), "echo ${SUDO_UID:-none}\n") {
+            Ok(f) => assert_ne!(f.stdout, "none\n", "ran without sudo"),
+            Err(e) => assert!(e.to_string().contains("sudo"), "{e}"),
+        }
+        // Without become: the controller's own shell.
+        let f = run(host(false, Some("deploy")), "echo ${SUDO_UID:-none}\n").unwrap();
+        assert_eq!(f.stdout, "none\n");
+    }
+
     /// Output that is not UTF-8 is kept (U+FFFD for the bad byte), every line after it too.
     #[test]
     fn stdout_lines_after_a_byte_that_is_not_utf8_are_kept() {
