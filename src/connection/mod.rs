@@ -242,15 +242,9 @@ mod tests {
 
     fn host(become_root: bool, user: Option<&str>) -> Host {
         Host {
-            name: "h01".into(),
-            address: "h01".into(),
-            port: None,
             user: user.map(String::from),
-            connection: crate::inventory::Connection::Ssh,
             become_root,
-            groups: vec![],
-            roles: vec![],
-            vars: Default::default(),
+            ..Host::named("h01")
         }
     }
 

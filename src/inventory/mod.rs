@@ -70,6 +70,25 @@ pub struct Host {
     pub vars: Map<String, Value>,
 }
 
+#[cfg(test)]
+impl Host {
+    /// A bare SSH host named `name` (address the same, no user, no become, no groups, roles
+    /// or variables), for unit tests.
+    pub fn named(name: &str) -> Host {
+        Host {
+            name: name.into(),
+            address: name.into(),
+            port: None,
+            user: None,
+            connection: Connection::Ssh,
+            become_root: false,
+            groups: vec![],
+            roles: vec![],
+            vars: Default::default(),
+        }
+    }
+}
+
 impl Inventory {
     /// A diagnostic at the place variable `name` was set for this host: its line and column
     /// in the inventory, or `-e NAME` at `within` (line, column of the fault inside the

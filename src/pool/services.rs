@@ -211,17 +211,7 @@ mod tests {
     }
 
     fn host(name: &str) -> Host {
-        Host {
-            name: name.into(),
-            address: name.into(),
-            port: None,
-            user: None,
-            connection: crate::inventory::Connection::Ssh,
-            become_root: false,
-            groups: vec![],
-            roles: vec![],
-            vars: Default::default(),
-        }
+        Host::named(name)
     }
 
     #[tokio::test]
