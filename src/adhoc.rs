@@ -28,6 +28,15 @@ use std::time::Instant;
 /// each): the rest stays on the host and a line says it was cut.
 pub const MAX_OUTPUT_BYTES: u64 = 1 << 20;
 
+/// `rollout exec` stopped by Ctrl-C (SIGINT): exit 130, as shells report it. What it did to
+/// the command still running on hosts, see [`script`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "rollout: interrupted. The command is stopped on the hosts where it still ran (SIGTERM \
+     to its process group, SIGKILL {STOP_GRACE_SECONDS} s later); their output is lost."
+)]
+pub struct Interrupted;
+
 /// What `rollout exec` runs and where.
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -133,9 +142,23 @@ impl ExecSummary {
     }
 }
 
+/// Seconds between the SIGTERM and the SIGKILL a command gets when rollout goes away while it
+/// runs (see [`script`]).
+pub const STOP_GRACE_SECONDS: u32 = 5;
+
 /// The script sent on the host's stdin: the command, each word quoted, without stdin, its
 /// stdout and stderr kept in a private temporary folder and sent back at most
 /// [`MAX_OUTPUT_BYTES`] each, then its exit code as the script's.
+///
+/// The command runs in a session (and process group) of its own (`setsid`, util-linux; where
+/// it is missing, the command alone), and a watcher waits for the end of the script's stdin,
+/// which rollout holds open while the command runs ([`Connection::run_attached`]). When rollout
+/// goes away (Ctrl-C, killed, the connection lost), stdin ends, and the watcher sends SIGTERM
+/// to the command's process group, then SIGKILL [`STOP_GRACE_SECONDS`] later: an ad-hoc
+/// command (`tail -f`, `sleep`) never keeps running on the hosts after rollout has stopped.
+/// When the command ends by itself, the watcher is stopped first.
+///
+/// [`Connection::run_attached`]: crate::connection::Connection::run_attached
 pub fn script(argv: &[String]) -> String {
     let words: Vec<String> = argv.iter().map(|w| quote(w)).collect();
     let cut = |file: &str, to: &str| {
@@ -146,8 +169,17 @@ pub fn script(argv: &[String]) -> String {
     };
     let body = format!(
         "__rl_d=$(umask 077 && mktemp -d) || {{ echo 'rollout: cannot create a temporary folder for the output' >&2; exit 125; }}\n\
-         trap 'rm -rf \"$__rl_d\"' EXIT\n\
-         {} </dev/null >\"$__rl_d/o\" 2>\"$__rl_d/e\"\n\
+         __rl_w=\n\
+         trap '[ -n \"$__rl_w\" ] && kill \"$__rl_w\" 2>/dev/null; rm -rf \"$__rl_d\"' EXIT\n\
+         __rl_s=; command -v setsid >/dev/null 2>&1 && __rl_s=setsid\n\
+         $__rl_s {} </dev/null >\"$__rl_d/o\" 2>\"$__rl_d/e\" &\n\
+         __rl_p=$!\n\
+         __rl_g=$__rl_p; [ -n \"$__rl_s\" ] && __rl_g=-$__rl_p\n\
+         exec 3<&0\n\
+         {{ IFS= read -r __rl_x; kill -TERM \"$__rl_g\" 2>/dev/null; sleep {STOP_GRACE_SECONDS}; kill -KILL \"$__rl_g\" 2>/dev/null; }} <&3 >/dev/null 2>&1 &\n\
+         __rl_w=$!\n\
+         exec 3<&-\n\
+         wait \"$__rl_p\"\n\
          __rl_rc=$?\n\
          {}{}exit \"$__rl_rc\"",
         words.join(" "),
@@ -190,7 +222,7 @@ async fn run_host(
     };
     let result = match connector.connect(host).await {
         Ok(conn) => {
-            let r = conn.run(script, &mut |_| {}).await;
+            let r = conn.run_attached(script, &mut |_| {}).await;
             conn.close().await;
             r
         }

@@ -74,6 +74,9 @@ pub enum Error {
     Input(Vec<Diagnostic>),
     #[error(transparent)]
     Interrupted(#[from] Interrupted),
+    /// `rollout exec` stopped by Ctrl-C.
+    #[error(transparent)]
+    ExecInterrupted(#[from] adhoc::Interrupted),
     #[error(transparent)]
     Pool(#[from] PoolError),
 }
@@ -86,7 +89,9 @@ impl Error {
             | Error::Pool(PoolError::Input(_) | PoolError::Usage(_) | PoolError::BatchSize(_)) => {
                 Exit::Input
             }
-            Error::Interrupted(_) | Error::Pool(PoolError::Interrupted { .. }) => Exit::Interrupted,
+            Error::Interrupted(_)
+            | Error::ExecInterrupted(_)
+            | Error::Pool(PoolError::Interrupted { .. }) => Exit::Interrupted,
             Error::Pool(_) => Exit::Failed,
         }
     }
@@ -228,7 +233,7 @@ async fn exec(r: adhoc::Request) -> Result<Exit, Error> {
     });
     let s = tokio::select! {
         s = run => s,
-        _ = tokio::signal::ctrl_c() => return Err(Error::Interrupted(Interrupted)),
+        _ = tokio::signal::ctrl_c() => return Err(Error::ExecInterrupted(adhoc::Interrupted)),
     };
     summary::render(format, &s);
     let mut exit = s.exit();

@@ -294,3 +294,70 @@ fn apply_retry_file_holds_the_failed_hosts_and_limit_at_file_selects_them() {
         .collect();
     assert!(written.is_empty(), "{written:?}");
 }
+
+/// Whether process `pid` still exists (a zombie counts as gone: it no longer runs).
+fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// Ctrl-C on `rollout exec` stops the command on the hosts: the command and what it started
+/// (its process group) are gone within the grace time, exit 130, and the message says what
+/// happened to the command (not apply's "steps already running finish").
+#[test]
+fn interrupting_exec_stops_the_command_and_its_children_on_the_hosts() {
+    let p = Project::new("int");
+    let pids = p.path("out/pids");
+    let path = std::env::var("PATH").unwrap_or_default();
+    let script = format!(
+        "sleep 61 & echo \"$$ $!\" >{}.tmp; mv {0}.tmp {0}; wait",
+        pids.display()
+    );
+    let child = Command::new(env!("CARGO_BIN_EXE_rollout"))
+        .args(["exec"])
+        .arg(p.dir.join("inventory.yml"))
+        .args(["-l", "h01", "--", "sh", "-c", &script])
+        .env("PATH", format!("{}:{path}", p.dir.join("bin").display()))
+        .env("EXEC_TEST_SECRET", SECRET)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !pids.exists() {
+        assert!(
+            started.elapsed().as_secs() < 30,
+            "the command never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let text = std::fs::read_to_string(&pids).unwrap();
+    let pids: Vec<i32> = text
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect();
+    assert!(pids.iter().all(|&p| alive(p)), "{text}");
+    // SIGINT, as Ctrl-C sends it, to rollout alone (a terminal would also signal the shell
+    // it started: the watcher must not depend on that).
+    let rc = unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    assert_eq!(rc, 0);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("The command is stopped on the hosts"), "{err}");
+    assert!(!err.contains("Steps already running"), "{err}");
+    let stopped = std::time::Instant::now();
+    while pids.iter().any(|&p| alive(p)) {
+        assert!(
+            stopped.elapsed().as_secs() < 15,
+            "still running after Ctrl-C: {:?}",
+            pids.iter().filter(|&&p| alive(p)).collect::<Vec<_>>()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

@@ -1,7 +1,7 @@
 //! The controller's own shell: for `address: local` hosts and for tests that run real
 //! step scripts against temporary folders.
 
-use super::{BoxFuture, ConnError, Connection, Connector, Finished, pump, shell_argv};
+use super::{BoxFuture, ConnError, Connection, Connector, Finished, Stdin, pump, shell_argv};
 use crate::inventory::Host;
 use std::process::Stdio;
 
@@ -27,10 +27,12 @@ pub struct LocalConnection {
     argv: Vec<&'static str>,
 }
 
-impl Connection for LocalConnection {
-    fn run<'a>(
+impl LocalConnection {
+    /// Runs `script`, its stdin closed or held as `hold` says.
+    fn run_with<'a>(
         &'a self,
         script: &'a str,
+        hold: Stdin,
         on_line: &'a mut (dyn FnMut(&str) + Send),
     ) -> BoxFuture<'a, Result<Finished, ConnError>> {
         Box::pin(async move {
@@ -45,7 +47,7 @@ impl Connection for LocalConnection {
             let stdin = child.stdin.take().expect("piped");
             let stdout = child.stdout.take().expect("piped");
             let stderr = child.stderr.take().expect("piped");
-            let (_, stdout, stderr) = pump(script, stdin, stdout, stderr, on_line).await;
+            let (_, stdout, stderr) = pump(script, hold, stdin, stdout, stderr, on_line).await;
             let status = child
                 .wait()
                 .await
@@ -56,6 +58,24 @@ impl Connection for LocalConnection {
                 stderr,
             })
         })
+    }
+}
+
+impl Connection for LocalConnection {
+    fn run<'a>(
+        &'a self,
+        script: &'a str,
+        on_line: &'a mut (dyn FnMut(&str) + Send),
+    ) -> BoxFuture<'a, Result<Finished, ConnError>> {
+        self.run_with(script, Stdin::Close, on_line)
+    }
+
+    fn run_attached<'a>(
+        &'a self,
+        script: &'a str,
+        on_line: &'a mut (dyn FnMut(&str) + Send),
+    ) -> BoxFuture<'a, Result<Finished, ConnError>> {
+        self.run_with(script, Stdin::Hold, on_line)
     }
 
     fn close(self: Box<Self>) -> BoxFuture<'static, ()> {

@@ -51,14 +51,37 @@ pub trait Connection: Send + Sync {
         on_line: &'a mut (dyn FnMut(&str) + Send),
     ) -> BoxFuture<'a, Result<Finished, ConnError>>;
 
+    /// As [`Connection::run`], but the script's stdin stays open until its output has ended,
+    /// so that the remote side sees the end of stdin when rollout goes away (Ctrl-C, killed,
+    /// the connection lost) and can stop what it started: `rollout exec` ([`crate::adhoc`]).
+    /// The script must not read stdin itself. The default is [`Connection::run`], for
+    /// connections with no remote side.
+    fn run_attached<'a>(
+        &'a self,
+        script: &'a str,
+        on_line: &'a mut (dyn FnMut(&str) + Send),
+    ) -> BoxFuture<'a, Result<Finished, ConnError>> {
+        self.run(script, on_line)
+    }
+
     fn close(self: Box<Self>) -> BoxFuture<'static, ()>;
+}
+
+/// How long the child's stdin stays open in [`pump`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stdin {
+    /// Closed once the script is written (the script may read what follows it: nothing).
+    Close,
+    /// Held open until stdout and stderr have ended (see [`Connection::run_attached`]).
+    Hold,
 }
 
 /// Sends `script` to a child's stdin while reading its stdout line by line (calling
 /// `on_line` as each arrives) and its stderr (first MiB); returns the write result, the
-/// stdout text and the stderr text once all three are done.
+/// stdout text and the stderr text once all three are done. `hold` says when stdin closes.
 pub async fn pump(
     script: &str,
+    hold: Stdin,
     mut stdin: impl tokio::io::AsyncWrite + Unpin,
     stdout: impl tokio::io::AsyncRead + Unpin,
     stderr: impl tokio::io::AsyncRead + Unpin,
@@ -67,8 +90,9 @@ pub async fn pump(
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
     let write = async move {
         let r = stdin.write_all(script.as_bytes()).await;
-        drop(stdin);
-        r
+        let _ = stdin.flush().await;
+        // Held, it is dropped when `pump` returns: after both readers have ended.
+        (r, (hold == Stdin::Hold).then_some(stdin))
     };
     let read_out = async move {
         // Bytes, not `lines()`: that ends at the first line that is not UTF-8, dropping the
@@ -101,7 +125,9 @@ pub async fn pump(
         let _ = stderr.take(1 << 20).read_to_end(&mut buf).await;
         String::from_utf8_lossy(&buf).into_owned()
     };
-    tokio::join!(write, read_out, read_err)
+    let ((w, held), out, err) = tokio::join!(write, read_out, read_err);
+    drop(held);
+    (w, out, err)
 }
 
 /// The remote shell for `become`, when the login user is not named in the inventory: ssh
@@ -295,6 +321,7 @@ mod tests {
         let mut on_line = |l: &str| seen.push(l.to_string());
         let (w, out, err) = rt.block_on(pump(
             "",
+            Stdin::Close,
             tokio::io::sink(),
             &b"line1\r\ncaf\xe9 ok\nline3\nlast"[..],
             &b""[..],

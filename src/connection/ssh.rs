@@ -3,7 +3,7 @@
 //! `ssh_config`), the agent, ProxyJump and known_hosts; host keys are checked strictly unless
 //! the operator opts in to accepting new ones.
 
-use super::{BoxFuture, ConnError, Connection, Connector, Finished, pump, shell_argv};
+use super::{BoxFuture, ConnError, Connection, Connector, Finished, Stdin, pump, shell_argv};
 use crate::inventory::Host;
 use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder, Stdio};
 use std::path::PathBuf;
@@ -97,10 +97,12 @@ struct SshConnection {
     become_password: Option<std::sync::Arc<str>>,
 }
 
-impl Connection for SshConnection {
-    fn run<'a>(
+impl SshConnection {
+    /// Runs `script`, its stdin closed or held as `hold` says.
+    fn run_with<'a>(
         &'a self,
         script: &'a str,
+        hold: Stdin,
         on_line: &'a mut (dyn FnMut(&str) + Send),
     ) -> BoxFuture<'a, Result<Finished, ConnError>> {
         Box::pin(async move {
@@ -124,7 +126,7 @@ impl Connection for SshConnection {
                 }
                 None => script,
             };
-            let (w, stdout, stderr) = pump(script, stdin, stdout, stderr, on_line).await;
+            let (w, stdout, stderr) = pump(script, hold, stdin, stdout, stderr, on_line).await;
             let status = child.wait().await.map_err(lost)?;
             if let Err(e) = w
                 && status.code().is_none()
@@ -139,6 +141,24 @@ impl Connection for SshConnection {
                 stderr,
             })
         })
+    }
+}
+
+impl Connection for SshConnection {
+    fn run<'a>(
+        &'a self,
+        script: &'a str,
+        on_line: &'a mut (dyn FnMut(&str) + Send),
+    ) -> BoxFuture<'a, Result<Finished, ConnError>> {
+        self.run_with(script, Stdin::Close, on_line)
+    }
+
+    fn run_attached<'a>(
+        &'a self,
+        script: &'a str,
+        on_line: &'a mut (dyn FnMut(&str) + Send),
+    ) -> BoxFuture<'a, Result<Finished, ConnError>> {
+        self.run_with(script, Stdin::Hold, on_line)
     }
 
     fn close(self: Box<Self>) -> BoxFuture<'static, ()> {
