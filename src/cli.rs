@@ -116,7 +116,7 @@ struct ExecArgs {
     #[arg(long, value_name = "FILE", env = "ROLLOUT_VAULT_PASSWORD_FILE")]
     vault_password_file: Option<PathBuf>,
     /// Ask once on the terminal, without echo, for the password sudo asks for `become`
-    /// (Ansible's `-K`); it goes to each host as the first line on stdin, never on a command
+    /// (Ansible's `-K`); it goes to each host on stdin before the script (two lines), never on a command
     /// line, and is redacted from all output. Wins over `--become-password-file`.
     #[arg(short = 'K', long)]
     ask_become_pass: bool,
@@ -260,7 +260,7 @@ struct RunArgs {
     #[arg(long, value_name = "FILE", env = "ROLLOUT_VAULT_PASSWORD_FILE")]
     vault_password_file: Option<PathBuf>,
     /// Ask once on the terminal, without echo, for the password sudo asks for `become`
-    /// (Ansible's `-K`); it goes to each host as the first line on stdin, never on a command
+    /// (Ansible's `-K`); it goes to each host on stdin before the script (two lines), never on a command
     /// line, and is redacted from all output. Wins over `--become-password-file`.
     #[arg(short = 'K', long)]
     ask_become_pass: bool,

@@ -442,7 +442,7 @@ fn lab_address(lab: &common::Lab, host: &str) -> String {
 
 /// Become with a sudo password (issue 7 item 3): a login user whose sudo asks for its
 /// password every time (`timestamp_timeout=0`), the password from `--become-password-file`
-/// sent as the first line on stdin. A wrong password fails the host with one clear line and
+/// sent on stdin before the script. A wrong password fails the host with one clear line and
 /// touches nothing; neither password shows in any output, in any spelling.
 #[test]
 #[cfg_attr(

@@ -136,20 +136,29 @@ pub async fn pump(
 const BECOME_UNLESS_ROOT: &str =
     "if [ \"$(id -u)\" -eq 0 ]; then exec sh -s; fi; exec sudo -n -- sh -s";
 
-/// The remote shell for `become` with a become password, which comes as the first line on
-/// stdin (never in argv or the environment: `printf` is a shell builtin, so the password is
-/// in no process's argv). Root needs no sudo; a user sudo lets in without a password
-/// (`NOPASSWD`) goes through `sudo -n`. Otherwise sudo checks the password alone first
-/// (`-v`: a wrong one ends here with one clear line, no retry on the script's lines), then
-/// runs the script with the password in front of it: sudo reads its password from a non-tty
-/// byte by byte up to the newline (`getln` in sudo's `src/tgetpass.c`), so the rest of stdin
-/// stays for `sh -s`. `-k` makes both calls ask whatever sudo's timestamp says, so the
-/// password line is always consumed, with `timestamp_timeout=0` too.
+/// The remote shell for `become` with a become password, which comes twice, as the first two
+/// lines on stdin ([`password_lines`]; never in argv or the environment: `printf` is a shell
+/// builtin, so the password is in no process's argv). Root needs no sudo; a user sudo lets
+/// in without a password (`NOPASSWD`) goes through `sudo -n`: both drop the second line
+/// unrun. Otherwise sudo checks the first line alone (`-v`: a wrong password ends here with
+/// one clear line, no retry on the script's lines), then `exec sudo -S` reads the second line
+/// itself: sudo reads its password from a non-tty byte by byte up to the newline (`getln` in
+/// sudo's `src/tgetpass.c`), so the rest of stdin is the script, read by `sh -s`. Nothing
+/// stands between stdin and the script's shell (an earlier `printf | cat` pipe kept running
+/// after the script ended while rollout held stdin open: [`Connection::run_attached`]). `-k`
+/// makes both calls ask whatever sudo's timestamp says, so the line is always consumed, with
+/// `timestamp_timeout=0` too.
 pub const BECOME_WITH_PASSWORD: &str = "IFS= read -r p || { echo 'rollout: no become password on stdin' >&2; exit 1; }; \
-if [ \"$(id -u)\" -eq 0 ]; then unset p; exec sh -s; fi; \
-if sudo -k -n true 2>/dev/null; then unset p; exec sudo -n -- sh -s; fi; \
+if [ \"$(id -u)\" -eq 0 ]; then IFS= read -r p; unset p; exec sh -s; fi; \
+if sudo -k -n true 2>/dev/null </dev/null; then IFS= read -r p; unset p; exec sudo -n -- sh -s; fi; \
 printf '%s\\n' \"$p\" | sudo -k -S -p '' -v 2>/dev/null || { unset p; echo 'sudo: the become password was refused' >&2; exit 1; }; \
-{ printf '%s\\n' \"$p\"; unset p; exec cat; } | sudo -k -S -p '' -- sh -s";
+unset p; exec sudo -k -S -p '' -- sh -s";
+
+/// What goes on stdin before the script for [`BECOME_WITH_PASSWORD`]: the password on each
+/// of two lines (a secret: never logged or shown).
+pub fn password_lines(password: &str) -> String {
+    format!("{password}\n{password}\n")
+}
 
 /// Whether a connection to `host` sends the become password as the first line of every
 /// script's stdin: with `become`, a password given, and a login user that is not known to
@@ -495,7 +504,7 @@ exec "$@"
 
     #[test]
     fn the_password_wrapper_feeds_sudo_one_line_and_the_script_the_rest() {
-        let input = format!("s3cret pass'word\n{SCRIPT}");
+        let input = format!("{}{SCRIPT}", password_lines("s3cret pass'word"));
         let (code, out, err, argv) = run_wrapper("right", &input, "1000", false);
         assert_eq!((code, out.as_str()), (3, "first\nsecond here\n"), "{err}");
         assert!(!err.contains("s3cret"), "{err}");
@@ -505,9 +514,55 @@ exec "$@"
         assert!(!argv.contains("s3cret"), "{argv}");
     }
 
+    /// rollout holds stdin open while `rollout exec` runs (so the host sees when rollout goes
+    /// away): the wrapper must end with the script, not wait for the end of stdin.
+    #[test]
+    fn the_password_wrapper_ends_with_the_script_while_stdin_stays_open() {
+        use std::io::Write;
+        use std::process::{Command, Stdio};
+        let dir = scratch("held");
+        let bin = dir.join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        for (name, text) in [("sudo", FAKE_SUDO), ("id", "#!/bin/sh\necho 1000\n")] {
+            use std::os::unix::fs::PermissionsExt;
+            let f = bin.join(name);
+            std::fs::write(&f, text).unwrap();
+            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+        let mut child = Command::new("sh")
+            .args(["-c", BECOME_WITH_PASSWORD])
+            .env("PATH", path)
+            .env("ARGV_LOG", dir.join("argv.log"))
+            .env("PASSWORD", "pw")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin
+            .write_all(format!("{}exit 4\n", password_lines("pw")).as_bytes())
+            .unwrap();
+        let started = std::time::Instant::now();
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if started.elapsed().as_secs() >= 10 {
+                let _ = child.kill();
+                panic!("the wrapper still runs 10 s after its script ended");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        drop(stdin);
+        assert_eq!(status.code(), Some(4));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn a_refused_become_password_stops_with_one_clear_line() {
-        let input = format!("wrong\n{SCRIPT}");
+        let input = format!("{}{SCRIPT}", password_lines("wrong"));
         let (code, out, err, argv) = run_wrapper("wrong", &input, "1000", false);
         assert_eq!(code, 1);
         assert_eq!(out, "", "the script must not run");
@@ -517,7 +572,7 @@ exec "$@"
 
     #[test]
     fn without_a_password_rule_or_as_root_the_password_line_is_dropped() {
-        let input = format!("s3cret pass'word\n{SCRIPT}");
+        let input = format!("{}{SCRIPT}", password_lines("s3cret pass'word"));
         // NOPASSWD: sudo -n, the password line is not run as a command.
         let (code, out, err, argv) = run_wrapper("nopasswd", &input, "1000", true);
         assert_eq!(

@@ -20,7 +20,7 @@ pub struct SshConnector {
     pub connect_timeout: Duration,
     /// Limits concurrent handshakes (sshd's MaxStartups, CPU on 2-core controllers).
     pub handshakes: tokio::sync::Semaphore,
-    /// The become password (a secret), sent as the first line on stdin to the hosts that
+    /// The become password (a secret), sent as the first two lines on stdin to the hosts that
     /// [`super::sends_become_password`]; `None` from [`SshConnector::new`].
     pub become_password: Option<std::sync::Arc<str>>,
 }
@@ -93,7 +93,7 @@ impl Connector for SshConnector {
 struct SshConnection {
     session: Session,
     argv: Vec<&'static str>,
-    /// Sent before every script, on its own line (see [`super::BECOME_WITH_PASSWORD`]).
+    /// Sent before every script, on two lines (see [`super::BECOME_WITH_PASSWORD`]).
     become_password: Option<std::sync::Arc<str>>,
 }
 
@@ -121,7 +121,7 @@ impl SshConnection {
             let with_password;
             let script = match &self.become_password {
                 Some(p) => {
-                    with_password = format!("{p}\n{script}");
+                    with_password = super::password_lines(p) + script;
                     with_password.as_str()
                 }
                 None => script,
