@@ -317,6 +317,24 @@ mod tests {
     use super::*;
     use crate::report::Format;
 
+    /// Runs the script in `sh` as rollout does: its stdin held open until the script has
+    /// ended (a closed stdin means rollout went away, and the watcher stops the command).
+    fn run_held(script: &str) -> std::process::Output {
+        use std::process::{Command, Stdio};
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let held = child.stdin.take();
+        let out = child.wait_with_output().unwrap();
+        drop(held);
+        out
+    }
+
     #[test]
     fn each_word_is_quoted_and_nothing_is_expanded() {
         let s = script(&["echo".into(), "a b".into(), "$(id)".into(), "it's".into()]);
@@ -331,25 +349,17 @@ mod tests {
         let argv: Vec<String> = ["printf", "[%s]\\n", "a b", "$(echo x)", "*", ";", "a=b"]
             .map(String::from)
             .to_vec();
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(script(&argv))
-            .output()
-            .unwrap();
+        let out = run_held(&script(&argv));
         assert_eq!(
             String::from_utf8_lossy(&out.stdout),
             "[a b]\n[$(echo x)]\n[*]\n[;]\n[a=b]\n"
         );
         assert_eq!(out.status.code(), Some(0));
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(script(&[
-                "sh".into(),
-                "-c".into(),
-                "echo err >&2; exit 7".into(),
-            ]))
-            .output()
-            .unwrap();
+        let out = run_held(&script(&[
+            "sh".into(),
+            "-c".into(),
+            "echo err >&2; exit 7".into(),
+        ]));
         assert_eq!(out.status.code(), Some(7));
         assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
     }
@@ -363,11 +373,7 @@ mod tests {
         ]
         .map(String::from)
         .to_vec();
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(script(&argv))
-            .output()
-            .unwrap();
+        let out = run_held(&script(&argv));
         let cut = format!("\n[rollout: cut after {MAX_OUTPUT_BYTES} bytes]\n");
         for stream in [&out.stdout, &out.stderr] {
             let text = String::from_utf8_lossy(stream);
