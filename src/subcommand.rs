@@ -178,6 +178,9 @@ async fn converge(
     retry_file: Option<&Path>,
 ) -> Result<Exit, Error> {
     let mut prepared = app::load(o, &serde_json::Map::new()).map_err(Error::Input)?;
+    if let Some(path) = retry_file {
+        retry_file::check(path).map_err(|d| Error::Input(vec![d]))?;
+    }
     // The balancer section is validated before any host is touched; nodes register after.
     let registration = register::prepare(o, &prepared)
         .map_err(Error::Input)?
@@ -190,12 +193,13 @@ async fn converge(
     let results = results?;
     let mut exit = app::finish(o, results.clone()).exit();
     if let Some(path) = retry_file {
+        let ran: Vec<String> = results.iter().map(|r| r.host.clone()).collect();
         let failed: Vec<String> = results
             .iter()
             .filter(|r| r.outcome != HostOutcome::Ok)
             .map(|r| r.host.clone())
             .collect();
-        exit = exit.max(retry(o.output, path, &failed));
+        exit = exit.max(retry(o.output, path, &ran, &failed));
     }
     if goal == Goal::Apply
         && let Err(e) = hold::owe(&prepared.state, &results, o.lock_wait)
@@ -222,6 +226,9 @@ async fn exec(r: adhoc::Request) -> Result<Exit, Error> {
     adhoc::validate(&r).map_err(Error::Input)?;
     let o = &r.options;
     let (inv, hosts) = app::load_hosts(o).map_err(Error::Input)?;
+    if let Some(path) = &r.retry_file {
+        retry_file::check(path).map_err(|d| Error::Input(vec![d]))?;
+    }
     let connector = app::connector(o, &inv).map_err(Error::Input)?;
     let format = o.output;
     let run = adhoc::run(hosts, connector, &r.argv, o.forks, &inv.secrets, |h| {
@@ -238,15 +245,17 @@ async fn exec(r: adhoc::Request) -> Result<Exit, Error> {
     summary::render(format, &s);
     let mut exit = s.exit();
     if let Some(path) = &r.retry_file {
-        exit = exit.max(retry(format, path, &s.failed_hosts()));
+        let ran: Vec<String> = s.hosts.iter().map(|h| h.host.clone()).collect();
+        exit = exit.max(retry(format, path, &ran, &s.failed_hosts()));
     }
     Ok(exit)
 }
 
-/// Writes (or removes) the retry file at `path` for the `failed` hosts and says so on
-/// stderr; a file that cannot be written is an error (exit 1), shown as one.
-fn retry(format: Format, path: &Path, failed: &[String]) -> Exit {
-    match retry_file::update(path, failed) {
+/// Brings the retry file at `path` up to date for a run over `ran` in which `failed` failed
+/// ([`retry_file::update`]) and says so on stderr; a file that cannot be written is an error
+/// (exit 1), shown as one.
+fn retry(format: Format, path: &Path, ran: &[String], failed: &[String]) -> Exit {
+    match retry_file::update(path, ran, failed) {
         Ok(outcome) => {
             let text = printable(&redact_known(&retry_file::describe(path, &outcome)));
             eprintln!("{text}");

@@ -207,30 +207,61 @@ fn exec_json_is_one_exec_object_with_every_host() {
 }
 
 #[test]
-fn exec_all_ok_exits_0_and_removes_an_old_retry_file() {
+fn exec_all_ok_exits_0_and_the_retry_file_keeps_only_hosts_still_to_retry() {
     let p = Project::new("ok");
     let retry = p.path("old.retry");
-    std::fs::write(&retry, "h02\n").unwrap();
+    std::fs::write(&retry, "h02\nh03\n").unwrap();
+    // (h03 is unreachable in this project; h01 and h02 answer.)
+    let run = |limit: &str| {
+        p.rollout(
+            "exec",
+            &[
+                "-l",
+                limit,
+                "--retry-file",
+                retry.to_str().unwrap(),
+                "--",
+                "echo",
+                "hi there",
+            ],
+        )
+    };
+    // A narrower run: h02 passes and leaves the file; h03, not run, stays in it.
+    let (code, out, err) = run("h01,h02");
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("h01 | CHANGED | rc=0 >>\nhi there\n"), "{out}");
+    assert!(out.contains("h02 | CHANGED | rc=0 >>\nhi there\n"), "{out}");
+    assert_eq!(std::fs::read_to_string(&retry).unwrap(), "h03\n");
+    assert!(err.contains("(1 host)"), "{err}");
+    // Once the hosts in it have passed, nothing is left to retry: the file is gone.
+    std::fs::write(&retry, "h01\nh02\n").unwrap();
+    let (code, out, err) = run("h01");
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(std::fs::read_to_string(&retry).unwrap(), "h02\n");
+    let (code, out, err) = run(&format!("@{}", retry.display()));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(!retry.exists(), "nothing left to retry: the file is gone");
+    assert!(err.contains("no host left to retry"), "{err}");
+    // A retry file that cannot be written is found before any host is contacted.
+    let marker = p.path("out/ran");
     let (code, out, err) = p.rollout(
         "exec",
         &[
             "-l",
-            "h01,h02",
+            "h01",
             "--retry-file",
-            retry.to_str().unwrap(),
+            "/nonexistent-dir/x.retry",
             "--",
-            "echo",
-            "hi there",
+            "touch",
+            marker.to_str().unwrap(),
         ],
     );
-    assert_eq!(code, 0, "{out}\n{err}");
-    assert!(out.contains("h01 | CHANGED | rc=0 >>\nhi there\n"), "{out}");
-    assert!(out.contains("h02 | CHANGED | rc=0 >>\nhi there\n"), "{out}");
+    assert_eq!(code, 2, "{out}\n{err}");
     assert!(
-        !retry.exists(),
-        "nothing failed: the old retry file is gone"
+        err.contains("/nonexistent-dir/x.retry: --retry-file"),
+        "{err}"
     );
-    assert!(err.contains("nothing failed"), "{err}");
+    assert!(!marker.exists(), "the command ran");
 }
 
 #[test]
