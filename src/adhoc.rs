@@ -118,9 +118,10 @@ impl Summary for ExecSummary {
     /// The count line after the per-host blocks (which were shown as each host ended).
     fn plain(&self) -> String {
         let count = |s: Status| self.hosts.iter().filter(|h| h.status == s).count();
+        let n = self.hosts.len();
         format!(
-            "{} hosts: {} ok, {} failed, {} unreachable\n",
-            self.hosts.len(),
+            "{n} host{}: {} ok, {} failed, {} unreachable\n",
+            if n == 1 { "" } else { "s" },
             count(Status::Changed),
             count(Status::Failed),
             count(Status::Unreachable)

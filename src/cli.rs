@@ -625,6 +625,25 @@ fn from_env(e: &clap::Error, command: &clap::Command) -> Option<String> {
         .map(|var| var.to_string_lossy().into_owned())
 }
 
+/// Adds a tip to clap's "unexpected argument" error of `rollout exec`: the usual cause is a
+/// command given without the `--` in front of it (`rollout exec pool.yml -l all uptime -p`).
+fn exec_tip(mut e: clap::Error) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let in_exec = matches!(
+        e.get(ContextKind::Usage),
+        Some(ContextValue::StyledStr(u)) if u.to_string().contains("rollout exec ")
+    );
+    if e.kind() == ErrorKind::UnknownArgument && in_exec {
+        let tip =
+            "write the command after `--`: rollout exec INVENTORY -l PATTERN -- COMMAND [ARG]...";
+        e.insert(
+            ContextKind::Suggested,
+            ContextValue::StyledStrs(vec![tip.to_string().into()]),
+        );
+    }
+    e
+}
+
 /// Runs the command line; returns the process exit code.
 pub fn main() -> i32 {
     let mut command = <Cli as clap::CommandFactory>::command();
@@ -646,7 +665,7 @@ pub fn main() -> i32 {
                 );
                 return Exit::Input.code();
             }
-            None => e.exit(),
+            None => exec_tip(e).exit(),
         },
     };
     let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {

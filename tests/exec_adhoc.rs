@@ -233,11 +233,13 @@ fn exec_all_ok_exits_0_and_the_retry_file_keeps_only_hosts_still_to_retry() {
     assert!(out.contains("h02 | CHANGED | rc=0 >>\nhi there\n"), "{out}");
     assert_eq!(std::fs::read_to_string(&retry).unwrap(), "h03\n");
     assert!(err.contains("(1 host)"), "{err}");
+    assert!(out.contains("2 hosts: 2 ok"), "{out}");
     // Once the hosts in it have passed, nothing is left to retry: the file is gone.
     std::fs::write(&retry, "h01\nh02\n").unwrap();
     let (code, out, err) = run("h01");
     assert_eq!(code, 0, "{out}\n{err}");
     assert_eq!(std::fs::read_to_string(&retry).unwrap(), "h02\n");
+    assert!(out.contains("1 host: 1 ok, 0 failed"), "{out}");
     let (code, out, err) = run(&format!("@{}", retry.display()));
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(!retry.exists(), "nothing left to retry: the file is gone");
@@ -277,6 +279,10 @@ fn exec_bad_input_exits_2_before_any_host_is_contacted() {
         (vec!["-l", "all", "--", ""], "program name is empty"),
         (vec!["-l", "all", "--"], "COMMAND"),
         (vec!["-l", "all", touch[0], touch[1]], "unexpected argument"),
+        (
+            vec!["-l", "all", touch[0], "-p"],
+            "write the command after `--`",
+        ),
         (vec!["--", touch[0], touch[1]], "--limit"),
     ];
     for (args, want) in cases {
