@@ -519,38 +519,162 @@ fn completions(shell: clap_complete::Shell) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The manual page of `rollout` in roff (section 1), as clap_mangen writes it from the
-/// command line's definition, followed by a section per subcommand (`ROLLOUT PLAN`, ...)
-/// with its synopsis and options.
+/// The manual page of `rollout` in roff (section 1): clap_mangen's title, name, synopsis,
+/// description and options from the command line's definition; then the subcommands, a
+/// section each (`ROLLOUT PLAN`, ...) with its synopsis and options, on this one page (there
+/// are no `rollout-plan(1)` pages); then ENVIRONMENT (every variable an option reads, and
+/// the Ansible ones rollout honours), EXIT STATUS ([`Exit`]) and VERSION.
 fn man_page() -> String {
+    use roff::{Roff, bold, roman};
     let command = <Cli as clap::CommandFactory>::command();
+    let man = clap_mangen::Man::new(command.clone());
     let mut out = Vec::new();
     // Writing into a Vec cannot fail.
-    let _ = clap_mangen::Man::new(command.clone()).render(&mut out);
-    for sub in command.get_subcommands() {
-        // Subcommand names are lowercase ASCII words: nothing to escape for roff.
-        out.extend(format!(".SH \"ROLLOUT {}\"\n", sub.get_name().to_uppercase()).bytes());
+    let _ = man.render_title(&mut out);
+    let _ = man.render_name_section(&mut out);
+    let _ = man.render_synopsis_section(&mut out);
+    let _ = man.render_description_section(&mut out);
+    let _ = man.render_options_section(&mut out);
+    let subs: Vec<&clap::Command> = command.get_subcommands().collect();
+    let mut r = Roff::new();
+    r.control("SH", ["SUBCOMMANDS"]);
+    for sub in &subs {
+        r.control("TP", []);
+        r.text([bold(format!("rollout {}", sub.get_name()))]);
+        r.text([roman(
+            sub.get_about().map(|a| a.to_string()).unwrap_or_default(),
+        )]);
+    }
+    r.control("PP", []);
+    r.text([roman(
+        "Each is described in its section below; `rollout SUBCOMMAND --help` shows the same.",
+    )]);
+    let _ = r.to_writer(&mut out);
+    for sub in &subs {
+        let mut r = Roff::new();
+        r.control(
+            "SH",
+            [format!("ROLLOUT {}", sub.get_name().to_uppercase()).as_str()],
+        );
         if let Some(about) = sub.get_about() {
-            out.extend(format!("{about}\n").bytes());
+            r.text([roman(about.to_string())]);
         }
-        let man =
-            clap_mangen::Man::new(sub.clone().bin_name(format!("rollout {}", sub.get_name())));
+        let _ = r.to_writer(&mut out);
+        let man = clap_mangen::Man::new(
+            (*sub)
+                .clone()
+                .bin_name(format!("rollout {}", sub.get_name())),
+        );
         let mut part = Vec::new();
         let _ = man.render_synopsis_section(&mut part);
         let _ = man.render_options_section(&mut part);
         // Subsections of the subcommand's section, not sections of the page.
         for line in String::from_utf8_lossy(&part).lines() {
-            // clap_mangen's preamble (the apostrophe string) is on the page once already.
-            if line.starts_with(".ie \\n(.g .ds Aq") || line.starts_with(".el .ds Aq") {
-                continue;
-            }
             match line.strip_prefix(".SH ") {
                 Some(title) => out.extend(format!(".SS {title}\n").bytes()),
                 None => out.extend(format!("{line}\n").bytes()),
             }
         }
     }
-    String::from_utf8_lossy(&out).into_owned()
+    let mut r = Roff::new();
+    r.control("SH", ["ENVIRONMENT"]);
+    for (var, what) in environment(&command) {
+        r.control("TP", []);
+        r.text([bold(var)]);
+        r.text([roman(what)]);
+    }
+    r.control("SH", ["EXIT STATUS"]);
+    for (exit, what) in [
+        (Exit::Ok, "every host ok"),
+        (
+            Exit::Failed,
+            "a host failed or was unreachable (the others still finish), or a pool command failed",
+        ),
+        (
+            Exit::Input,
+            "bad input (inventory, role, template or command line): nothing was touched",
+        ),
+        (
+            Exit::Held,
+            "plan/apply: nothing failed, but on a BBB node with meetings the steps that would \
+             end them were held back (restart pending)",
+        ),
+        (Exit::Interrupted, "interrupted (Ctrl-C)"),
+    ] {
+        r.control("TP", []);
+        r.text([bold(exit.code().to_string())]);
+        r.text([roman(what)]);
+    }
+    let _ = r.to_writer(&mut out);
+    let _ = man.render_version_section(&mut out);
+    // Each part wrote roff's apostrophe preamble (two lines); it belongs once, at the top.
+    let text = String::from_utf8_lossy(&out);
+    let is_preamble = |l: &&str| l.starts_with(".ie \\n(.g .ds Aq") || l.starts_with(".el .ds Aq");
+    let preamble: Vec<&str> = text.lines().filter(is_preamble).take(2).collect();
+    let body: Vec<&str> = text.lines().filter(|l| !is_preamble(l)).collect();
+    let mut page = preamble.join("\n");
+    page.push('\n');
+    page.push_str(&body.join("\n"));
+    page.push('\n');
+    page
+}
+
+/// The environment variables the man page names: every one an option of `command` (or of a
+/// subcommand) reads through clap, with the options it stands for, then those rollout reads
+/// itself as ansible-core does.
+fn environment(command: &clap::Command) -> Vec<(String, String)> {
+    let mut vars: Vec<(String, Vec<String>)> = Vec::new();
+    for arg in std::iter::once(command)
+        .chain(command.get_subcommands())
+        .flat_map(|c| c.get_arguments())
+    {
+        let Some(var) = arg.get_env() else { continue };
+        let var = var.to_string_lossy().into_owned();
+        let name = match arg.get_long() {
+            Some(long) => format!("--{long}"),
+            None => arg.get_id().as_str().to_uppercase(),
+        };
+        match vars.iter_mut().find(|(v, _)| *v == var) {
+            Some((_, names)) if !names.contains(&name) => names.push(name),
+            Some(_) => {}
+            None => vars.push((var, vec![name])),
+        }
+    }
+    let mut out: Vec<(String, String)> = vars
+        .into_iter()
+        .map(|(var, names)| {
+            (
+                var,
+                format!(
+                    "the value of {} when not given on the command line",
+                    names.join(", ")
+                ),
+            )
+        })
+        .collect();
+    for (var, what) in [
+        (
+            "ANSIBLE_VAULT_PASSWORD_FILE",
+            "the vault password file when neither --vault-password-file nor \
+             ROLLOUT_VAULT_PASSWORD_FILE gives one (as ansible-core)",
+        ),
+        (
+            "ANSIBLE_VAULT_IDENTITY_LIST",
+            "vault ids (LABEL@SOURCE, comma-separated), tried before each --vault-id (as ansible-core)",
+        ),
+        (
+            "ANSIBLE_VAULT_ID_MATCH",
+            "when true, a vault is opened only with the secret of its own label (as ansible-core)",
+        ),
+        (
+            "NAME",
+            "any variable an inventory names in a secret reference, `{secret: \"env:NAME\"}`: \
+             its value is the secret, redacted from everything rollout prints",
+        ),
+    ] {
+        out.push((var.to_string(), what.to_string()));
+    }
+    out
 }
 
 /// Turns a command line (program name first) into the subcommand it asks for, exactly as

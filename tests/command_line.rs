@@ -150,6 +150,27 @@ fn man_page_is_roff_with_every_subcommand() {
         man.contains("ROLLOUT_FORKS"),
         "the man page names the environment"
     );
+    for section in [".SH ENVIRONMENT", ".SH \"EXIT STATUS\"", ".SH SUBCOMMANDS"] {
+        assert!(man.contains(section), "no {section} in the man page");
+    }
+    for var in ["ROLLOUT_INVENTORY", "ANSIBLE_VAULT_IDENTITY_LIST"] {
+        assert!(
+            man.contains(&format!("\\fB{var}\\fR")),
+            "{var} not in ENVIRONMENT"
+        );
+    }
+    for code in ["0", "1", "2", "3", "130"] {
+        assert!(
+            man.contains(&format!(".TP\n\\fB{code}\\fR\n")),
+            "exit {code} missing"
+        );
+    }
+    // One page: no references to per-subcommand pages that do not exist.
+    assert!(
+        !man.contains("rollout\\-exec(1)"),
+        "refers to rollout-exec(1)"
+    );
+    assert_eq!(man.matches(".ds Aq").count(), 2, "roff's preamble once");
 }
 
 #[test]
