@@ -768,6 +768,19 @@ fn exec_tip(mut e: clap::Error) -> clap::Error {
     e
 }
 
+/// How many times `--log-file` is given in `args` (the command line without the program
+/// name), up to a `--` (after which the words are `exec`'s command). clap keeps only the last
+/// of a global option given both before and after the subcommand; rollout refuses that
+/// instead of silently dropping a log the operator asked for.
+fn log_file_options(args: impl Iterator<Item = std::ffi::OsString>) -> usize {
+    args.take_while(|a| a != "--")
+        .filter(|a| {
+            let a = a.to_string_lossy();
+            a == "--log-file" || a.starts_with("--log-file=")
+        })
+        .count()
+}
+
 /// Runs the command line; returns the process exit code.
 pub fn main() -> i32 {
     let mut command = <Cli as clap::CommandFactory>::command();
@@ -796,6 +809,13 @@ pub fn main() -> i32 {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
+    if log_file_options(std::env::args_os().skip(1)) > 1 {
+        eprintln!(
+            "error: --log-file given more than once (before and after the subcommand?): \
+             rollout writes one log; give it once"
+        );
+        return Exit::Input.code();
+    }
     if let Some(path) = &cli.log_file
         && let Err(e) = crate::log_file::open(path)
     {

@@ -348,3 +348,20 @@ fn an_unwritable_log_file_stops_before_any_host() {
         assert_eq!(p.written(), 0, "a host was touched");
     }
 }
+
+#[test]
+fn log_file_given_twice_is_refused_before_any_host() {
+    let p = Project::new("logtwice");
+    let inv = p.inventory();
+    let a = p.path("a.log").display().to_string();
+    let b = p.path("b.log").display().to_string();
+    let (code, out, err) = p.rollout(&["--log-file", &a, "apply", &inv, "--log-file", &b], &[]);
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(err.contains("--log-file given more than once"), "{err}");
+    assert_eq!(p.written(), 0, "a host was touched");
+    assert!(!p.path("a.log").exists() && !p.path("b.log").exists());
+    // Once, before or after the subcommand, is fine.
+    let (code, _, err) = p.rollout(&["--log-file", &a, "plan", &inv], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(p.path("a.log").exists());
+}
