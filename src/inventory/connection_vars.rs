@@ -3,6 +3,8 @@
 //! group (or with `-e`), after precedence, stand for the host's `address`, `port`, `user`,
 //! `become` and `connection`. Written both ways for one host (`address:` on the host and
 //! `ansible_host` in its variables) is an error naming both places: one would silently win.
+//! A variable given with `-e` is not such a conflict: extra variables outrank everything in
+//! Ansible, and `-e ansible_connection=local` overrides the host's `connection:` for the run.
 
 use super::file::{Connection, HostFile};
 use super::refs::Origin;
@@ -50,6 +52,8 @@ pub fn read(
         )
         .with_hint(format!("`{key}` is Ansible's name for rollout's `{own}`"))
     };
+    // `-e` outranks everything in Ansible, a host's own keys included: no conflict then.
+    let own = |key: &str, set: bool| set && !matches!(origins.get(key), Some(Origin::Extra));
     let text = |key: &str| -> Result<Option<String>, Diagnostic> {
         match vars.get(key) {
             None | Some(Value::Null) => Ok(None),
@@ -60,7 +64,7 @@ pub fn read(
     };
     let mut out = ConnectionVars::default();
     if let Some(a) = text("ansible_host")? {
-        if hf.address.is_some() {
+        if own("ansible_host", hf.address.is_some()) {
             return Err(both("ansible_host", "address"));
         }
         if let Some(why) = super::address::problem(&a) {
@@ -73,7 +77,7 @@ pub fn read(
         out.address = Some(a);
     }
     if let Some(p) = vars.get("ansible_port").filter(|v| !v.is_null()) {
-        if hf.port.is_some() {
+        if own("ansible_port", hf.port.is_some()) {
             return Err(both("ansible_port", "port"));
         }
         let port = match p {
@@ -91,7 +95,7 @@ pub fn read(
         })?);
     }
     if let Some(u) = text("ansible_user")? {
-        if hf.user.is_some() {
+        if own("ansible_user", hf.user.is_some()) {
             return Err(both("ansible_user", "user"));
         }
         if u.is_empty()
@@ -106,7 +110,7 @@ pub fn read(
         out.user = Some(u);
     }
     if let Some(b) = vars.get("ansible_become").filter(|v| !v.is_null()) {
-        if hf.become_root.is_some() {
+        if own("ansible_become", hf.become_root.is_some()) {
             return Err(both("ansible_become", "become"));
         }
         out.become_root = Some(boolean(b).ok_or_else(|| {
@@ -117,7 +121,7 @@ pub fn read(
         })?);
     }
     if let Some(c) = text("ansible_connection")? {
-        if hf.connection.is_some() {
+        if own("ansible_connection", hf.connection.is_some()) {
             return Err(both("ansible_connection", "connection"));
         }
         out.connection = Some(match c.as_str() {
@@ -257,6 +261,23 @@ mod tests {
             "all:\n  hosts:\n    h1:\n      vars:\n        ansible_become_user: root\n        ansible_become_method: sudo\n        ansible_python_interpreter: /usr/bin/python3\n",
         );
         assert!(load(&p, &Default::default()).is_ok());
+        std::fs::remove_dir_all(p.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn extra_vars_outrank_the_hosts_own_keys_without_a_conflict() {
+        let p = inventory(
+            "extra",
+            "all:\n  hosts:\n    h1:\n      connection: ssh\n      address: 192.0.2.1\n      user: deploy\n",
+        );
+        let mut extra = serde_json::Map::new();
+        extra.insert("ansible_connection".into(), "local".into());
+        extra.insert("ansible_host".into(), "192.0.2.9".into());
+        let inv = load(&p, &extra).unwrap();
+        let h1 = inv.host("h1").unwrap();
+        assert_eq!(h1.connection, Connection::Local);
+        assert_eq!(h1.address, "192.0.2.9");
+        assert_eq!(h1.user.as_deref(), Some("deploy"));
         std::fs::remove_dir_all(p.parent().unwrap()).unwrap();
     }
 
