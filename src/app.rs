@@ -99,7 +99,7 @@ pub fn load(o: &Options, run_vars: &Map<String, Value>) -> Result<Prepared, Vec<
         skip_tags: o.skip_tags.clone(),
     };
     let plans = plan::build(&inv, &hosts, &roles, &templates, &filter, run_vars)?;
-    let connector = connector(o, &inv)?;
+    let connector = connector(o, &inv, &hosts)?;
     Ok(Prepared {
         inventory: inv,
         plans,
@@ -110,11 +110,17 @@ pub fn load(o: &Options, run_vars: &Map<String, Value>) -> Result<Prepared, Vec<
 
 /// The run's one connector for `inv`, after every input check: asks for or reads the become
 /// password (if `o` says where from) and registers it, in all its spellings, with the run's
-/// secrets and the process's redaction set before any host is contacted.
+/// secrets and the process's redaction set before any host is contacted. When none of the
+/// selected `hosts` would be sent the password (no `become`, or root logs in), says so in a
+/// warning: a password given for nothing usually means the wrong inventory or limit.
 ///
 /// Errors: a become password that cannot be read (no terminal, unreadable or empty file), as
 /// a diagnostic naming the file (the inventory, for the prompt); never the password.
-pub fn connector(o: &Options, inv: &Inventory) -> Result<Arc<dyn Connector>, Vec<Diagnostic>> {
+pub fn connector(
+    o: &Options,
+    inv: &Inventory,
+    hosts: &[&Host],
+) -> Result<Arc<dyn Connector>, Vec<Diagnostic>> {
     let password = match &o.become_password {
         None => None,
         Some(source) => {
@@ -127,6 +133,15 @@ pub fn connector(o: &Options, inv: &Inventory) -> Result<Arc<dyn Connector>, Vec
                 .map_err(|e| vec![Diagnostic::file(place, e)])?;
             crate::secret::Secrets::new(vec![pw.clone()]);
             inv.secrets.add_derived(crate::secret::spellings(&pw));
+            if !hosts
+                .iter()
+                .any(|h| connection::sends_become_password(h, true))
+            {
+                let text = "warning: a become password was given, but no selected host uses it \
+                            (none has `become` with a login user other than root)";
+                eprintln!("{text}");
+                crate::log_file::lines(text);
+            }
             Some(Arc::<str>::from(pw))
         }
     };

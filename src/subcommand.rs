@@ -229,7 +229,8 @@ async fn exec(r: adhoc::Request) -> Result<Exit, Error> {
     if let Some(path) = &r.retry_file {
         retry_file::check(path).map_err(|d| Error::Input(vec![d]))?;
     }
-    let connector = app::connector(o, &inv).map_err(Error::Input)?;
+    let refs: Vec<&crate::inventory::Host> = hosts.iter().collect();
+    let connector = app::connector(o, &inv, &refs).map_err(Error::Input)?;
     let format = o.output;
     let run = adhoc::run(hosts, connector, &r.argv, o.forks, &inv.secrets, |h| {
         let text = h.plain();

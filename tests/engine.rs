@@ -152,7 +152,7 @@ fn changed(results: &[HostResult]) -> usize {
 #[tokio::test]
 async fn converges_then_changes_nothing_on_the_real_shell() {
     let p = Project::new("converge", &["a", "b"], STEPS, HANDLERS);
-    let (plan, _) = run(&p, Goal::Plan, Arc::new(LocalConnector)).await;
+    let (plan, _) = run(&p, Goal::Plan, Arc::new(LocalConnector::default())).await;
     assert_eq!(
         changed(&plan),
         12,
@@ -160,7 +160,7 @@ async fn converges_then_changes_nothing_on_the_real_shell() {
     );
     assert!(!p.out("a.conf").exists(), "plan changes nothing");
 
-    let (first, events) = run(&p, Goal::Apply, Arc::new(LocalConnector)).await;
+    let (first, events) = run(&p, Goal::Apply, Arc::new(LocalConnector::default())).await;
     assert!(
         first.iter().all(|r| r.outcome == HostOutcome::Ok),
         "{first:?}"
@@ -195,7 +195,7 @@ async fn converges_then_changes_nothing_on_the_real_shell() {
         "secret leaked into events"
     );
 
-    let (second, _) = run(&p, Goal::Apply, Arc::new(LocalConnector)).await;
+    let (second, _) = run(&p, Goal::Apply, Arc::new(LocalConnector::default())).await;
     assert_eq!(
         changed(&second),
         0,
@@ -213,7 +213,7 @@ async fn converges_then_changes_nothing_on_the_real_shell() {
         "disableRecordingDefault=false\nsecuritySalt=s3cr3t-value-42\n",
     )
     .unwrap();
-    let (third, events) = run(&p, Goal::Apply, Arc::new(LocalConnector)).await;
+    let (third, events) = run(&p, Goal::Apply, Arc::new(LocalConnector::default())).await;
     assert_eq!(changed(&third), 1);
     let applied: Vec<&String> = events
         .iter()
@@ -235,7 +235,7 @@ async fn a_failing_step_stops_its_host_with_the_step_and_output_named() {
         "{STEPS}\n- name: broken\n  command: {{run: \"echo boom >&2; exit 3\", creates: /nonexistent/rollout/x}}\n- name: after\n  directory: {{path: \"{{{{ out }}}}/never\"}}\n"
     );
     let p = Project::new("fail", &["a"], &steps, HANDLERS);
-    let (res, _) = run(&p, Goal::Apply, Arc::new(LocalConnector)).await;
+    let (res, _) = run(&p, Goal::Apply, Arc::new(LocalConnector::default())).await;
     match &res[0].outcome {
         HostOutcome::Failed(m) => assert_eq!(m, "app: broken: exit code 3: boom"),
         o => panic!("expected failure, got {o:?}"),
@@ -255,7 +255,7 @@ async fn a_failing_file_step_is_named_with_its_error() {
         "{STEPS}\n- name: nowhere\n  file: {{path: \"{{{{ out }}}}/missing-dir/x.conf\", content: \"x\"}}\n- name: after\n  directory: {{path: \"{{{{ out }}}}/never\"}}\n"
     );
     let p = Project::new("failfile", &["a"], &steps, HANDLERS);
-    let (res, _) = run(&p, Goal::Apply, Arc::new(LocalConnector)).await;
+    let (res, _) = run(&p, Goal::Apply, Arc::new(LocalConnector::default())).await;
     match &res[0].outcome {
         HostOutcome::Failed(m) => assert!(
             m.starts_with("app: nowhere: exit code 1: directory ")
@@ -437,7 +437,7 @@ async fn what_ends_meetings_is_held_on_a_busy_host_and_owed_handlers_run_later()
     let (results, events) = run_guarded(
         &p,
         Goal::Apply,
-        Arc::new(LocalConnector),
+        Arc::new(LocalConnector::default()),
         Some(guard.clone()),
         &[],
     )
@@ -469,7 +469,7 @@ async fn what_ends_meetings_is_held_on_a_busy_host_and_owed_handlers_run_later()
     let (results, _) = run_guarded(
         &p,
         Goal::Apply,
-        Arc::new(LocalConnector),
+        Arc::new(LocalConnector::default()),
         Some(guard.clone()),
         &[],
     )
@@ -485,7 +485,7 @@ async fn what_ends_meetings_is_held_on_a_busy_host_and_owed_handlers_run_later()
     let (results, _) = run_guarded(
         &p,
         Goal::Apply,
-        Arc::new(LocalConnector),
+        Arc::new(LocalConnector::default()),
         Some(free),
         &[("a", 1)],
     )
@@ -559,7 +559,7 @@ async fn a_download_with_another_checksum_is_refused_and_dest_kept() {
         inv.replace("  vars:\n", &format!("  vars:\n    pin: {pinned}\n")),
     )
     .unwrap();
-    let (res, _) = run(&p, Goal::Apply, Arc::new(LocalConnector)).await;
+    let (res, _) = run(&p, Goal::Apply, Arc::new(LocalConnector::default())).await;
     match &res[0].outcome {
         HostOutcome::Failed(m) => assert!(
             m.contains("checksum mismatch for file://")
@@ -580,7 +580,7 @@ async fn a_download_with_another_checksum_is_refused_and_dest_kept() {
         inv.replace("  vars:\n", &format!("  vars:\n    pin: {good}\n")),
     )
     .unwrap();
-    let (res, _) = run(&p, Goal::Apply, Arc::new(LocalConnector)).await;
+    let (res, _) = run(&p, Goal::Apply, Arc::new(LocalConnector::default())).await;
     assert_eq!(res[0].outcome, HostOutcome::Ok);
     assert_eq!(
         std::fs::read_to_string(p.out("a.bin")).unwrap(),
@@ -596,7 +596,7 @@ async fn a_failed_assert_stops_the_host_before_anything_changes() {
         "{STEPS}\n- name: preflight\n  assert: {{that: \"test -e {{{{ out }}}}/go-ahead\", message: \"no go-ahead file\"}}\n"
     );
     let p = Project::new("assert", &["a"], &steps, HANDLERS);
-    let (res, _) = run(&p, Goal::Apply, Arc::new(LocalConnector)).await;
+    let (res, _) = run(&p, Goal::Apply, Arc::new(LocalConnector::default())).await;
     assert_eq!(
         res[0].outcome,
         HostOutcome::Failed("app: preflight: no go-ahead file".into())
@@ -612,7 +612,7 @@ async fn a_failed_assert_stops_the_host_before_anything_changes() {
 
     // With the file there the same run converges.
     std::fs::write(p.out("go-ahead"), "").unwrap();
-    let (res, _) = run(&p, Goal::Apply, Arc::new(LocalConnector)).await;
+    let (res, _) = run(&p, Goal::Apply, Arc::new(LocalConnector::default())).await;
     assert_eq!(res[0].outcome, HostOutcome::Ok);
     assert!(p.out("a.conf").exists());
 }
@@ -625,7 +625,7 @@ async fn a_failing_steps_output_is_redacted() {
         "{STEPS}\n- name: leak\n  command: {{run: \"cat {{{{ out }}}}/{{{{ inventory_hostname }}}}.conf >&2; exit 4\", creates: /nonexistent/rollout/x}}\n"
     );
     let p = Project::new("redact", &["a"], &steps, HANDLERS);
-    let (res, events) = run(&p, Goal::Apply, Arc::new(LocalConnector)).await;
+    let (res, events) = run(&p, Goal::Apply, Arc::new(LocalConnector::default())).await;
     match &res[0].outcome {
         HostOutcome::Failed(m) => {
             assert_eq!(m, "app: leak: exit code 4: name=a | <redacted>")
@@ -806,13 +806,13 @@ async fn notified_handlers_run_once_at_the_end_in_file_order() {
   command: {run: "echo never >> {{ out }}/log"}
 "#;
     let p = Project::new("handlers", &["a"], steps, handlers);
-    let (res, _) = run(&p, Goal::Apply, Arc::new(LocalConnector)).await;
+    let (res, _) = run(&p, Goal::Apply, Arc::new(LocalConnector::default())).await;
     assert_eq!(res[0].outcome, HostOutcome::Ok, "{res:?}");
     assert_eq!(
         std::fs::read_to_string(p.out("log")).unwrap(),
         "first\nsecond\nfirst handler\nsecond handler\n"
     );
     // Nothing changes: no handler runs.
-    run(&p, Goal::Apply, Arc::new(LocalConnector)).await;
+    run(&p, Goal::Apply, Arc::new(LocalConnector::default())).await;
     assert_eq!(lines(&p, "log"), 4);
 }

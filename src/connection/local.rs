@@ -7,17 +7,35 @@ use std::process::Stdio;
 
 /// Connects every host to the controller's own `sh`; connecting cannot fail. `become` is
 /// honoured as over SSH ([`shell_argv`]: root runs the script itself, another user through
-/// `sudo -n`); a become password is not sent to local hosts, so one whose sudo asks for it
-/// fails with sudo's "a password is required" rather than running the steps unprivileged.
-pub struct LocalConnector;
+/// sudo), the become password included: sent on stdin before the script, as over SSH, to
+/// the hosts that [`super::sends_become_password`].
+#[derive(Default)]
+pub struct LocalConnector {
+    /// The run's become password (a secret), if one was given.
+    pub become_password: Option<std::sync::Arc<str>>,
+}
+
+impl LocalConnector {
+    /// The connection for `host`: its shell (with become's wrapper) and, where sudo will ask
+    /// for it, the become password.
+    fn connection(&self, host: &Host) -> LocalConnection {
+        LocalConnection {
+            argv: shell_argv(host, self.become_password.is_some()),
+            become_password: self
+                .become_password
+                .clone()
+                .filter(|_| super::sends_become_password(host, true)),
+        }
+    }
+}
 
 impl Connector for LocalConnector {
     fn connect<'a>(
         &'a self,
         host: &'a Host,
     ) -> BoxFuture<'a, Result<Box<dyn Connection>, ConnError>> {
-        let argv = shell_argv(host, false);
-        Box::pin(async move { Ok(Box::new(LocalConnection { argv }) as Box<dyn Connection>) })
+        let c = self.connection(host);
+        Box::pin(async move { Ok(Box::new(c) as Box<dyn Connection>) })
     }
 }
 
@@ -25,6 +43,8 @@ impl Connector for LocalConnector {
 /// `become` when not root), killed when the run is dropped.
 pub struct LocalConnection {
     argv: Vec<&'static str>,
+    /// Sent before every script, on two lines (see [`super::BECOME_WITH_PASSWORD`]).
+    become_password: Option<std::sync::Arc<str>>,
 }
 
 impl LocalConnection {
@@ -47,6 +67,14 @@ impl LocalConnection {
             let stdin = child.stdin.take().expect("piped");
             let stdout = child.stdout.take().expect("piped");
             let stderr = child.stderr.take().expect("piped");
+            let with_password;
+            let script = match &self.become_password {
+                Some(p) => {
+                    with_password = super::password_lines(p) + script;
+                    with_password.as_str()
+                }
+                None => script,
+            };
             let (_, stdout, stderr) = pump(script, hold, stdin, stdout, stderr, on_line).await;
             let status = child
                 .wait()
@@ -80,5 +108,57 @@ impl Connection for LocalConnection {
 
     fn close(self: Box<Self>) -> BoxFuture<'static, ()> {
         Box::pin(async {})
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connection::BECOME_WITH_PASSWORD;
+
+    /// A become password reaches local hosts as it reaches SSH hosts: only where sudo asks,
+    /// as the two lines before the script (found by a fresh-user trial: it was never sent,
+    /// and sudo said a password is required).
+    #[test]
+    fn the_become_password_goes_before_the_script_where_sudo_asks() {
+        let c = LocalConnector {
+            become_password: Some("pw 'x".into()),
+        };
+        let deploy = Host {
+            user: Some("deploy".into()),
+            become_root: true,
+            ..Host::named("h")
+        };
+        let with = c.connection(&deploy);
+        assert_eq!(with.argv, ["sh", "-c", BECOME_WITH_PASSWORD]);
+        assert_eq!(with.become_password.as_deref(), Some("pw 'x"));
+        for other in [
+            Host::named("h"),
+            Host {
+                user: Some("root".into()),
+                become_root: true,
+                ..Host::named("h")
+            },
+        ] {
+            let c = c.connection(&other);
+            assert_eq!(c.argv, ["sh", "-s"]);
+            assert_eq!(c.become_password, None);
+        }
+        // What the shell reads first: the password twice, then the script.
+        let check = LocalConnection {
+            argv: vec![
+                "sh",
+                "-c",
+                "IFS= read -r a; IFS= read -r b; [ \"$a\" = \"pw 'x\" ] && [ \"$b\" = \"$a\" ] && exec sh -s",
+            ],
+            become_password: with.become_password.clone(),
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut ignore = |_: &str| {};
+        let out = rt.block_on(check.run("echo ran\n", &mut ignore)).unwrap();
+        assert_eq!((out.code, out.stdout.as_str()), (Some(0), "ran\n"));
     }
 }

@@ -264,10 +264,10 @@ pub fn for_hosts(
     become_password: Option<std::sync::Arc<str>>,
 ) -> std::sync::Arc<dyn Connector> {
     let mut ssh = ssh::SshConnector::new(ssh_config, accept_new_host_keys);
-    ssh.become_password = become_password;
+    ssh.become_password = become_password.clone();
     std::sync::Arc::new(ByHost {
         ssh,
-        local: local::LocalConnector,
+        local: local::LocalConnector { become_password },
     })
 }
 
@@ -298,7 +298,7 @@ mod tests {
             .unwrap();
         let run = |h: Host, script: &str| {
             rt.block_on(async {
-                let c = local::LocalConnector.connect(&h).await.unwrap();
+                let c = local::LocalConnector::default().connect(&h).await.unwrap();
                 let mut ignore = |_: &str| {};
                 c.run(script, &mut ignore).await
             })
