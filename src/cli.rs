@@ -749,22 +749,33 @@ fn from_env(e: &clap::Error, command: &clap::Command) -> Option<String> {
         .map(|var| var.to_string_lossy().into_owned())
 }
 
-/// Adds a tip to clap's "unexpected argument" error of `rollout exec`: the usual cause is a
-/// command given without the `--` in front of it (`rollout exec pool.yml -l all uptime -p`).
-fn exec_tip(mut e: clap::Error) -> clap::Error {
+/// Adds a tip to two of clap's errors an Ansible user meets: "unexpected argument" in
+/// `rollout exec`, whose usual cause is a command given without the `--` in front of it
+/// (`rollout exec pool.yml -l all uptime -p`), and `--limit` given twice (Ansible keeps the
+/// last one silently; rollout refuses, and says how to write both in one pattern).
+fn usage_tip(mut e: clap::Error) -> clap::Error {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
     let in_exec = matches!(
         e.get(ContextKind::Usage),
         Some(ContextValue::StyledStr(u)) if u.to_string().contains("rollout exec ")
     );
-    if e.kind() == ErrorKind::UnknownArgument && in_exec {
-        let tip =
-            "write the command after `--`: rollout exec INVENTORY -l PATTERN -- COMMAND [ARG]...";
-        e.insert(
-            ContextKind::Suggested,
-            ContextValue::StyledStrs(vec![tip.to_string().into()]),
+    let limit_twice = e.kind() == ErrorKind::ArgumentConflict
+        && matches!(
+            e.get(ContextKind::InvalidArg),
+            Some(ContextValue::String(a)) if a.starts_with("--limit")
         );
-    }
+    let tip = if e.kind() == ErrorKind::UnknownArgument && in_exec {
+        "write the command after `--`: rollout exec INVENTORY -l PATTERN -- COMMAND [ARG]..."
+    } else if limit_twice {
+        "give one pattern: `-l 'bbb01,bbb02'` (either), `-l 'bbb:&berlin'` (both), \
+         `-l 'bbb:!bbb03'` (not)"
+    } else {
+        return e;
+    };
+    e.insert(
+        ContextKind::Suggested,
+        ContextValue::StyledStrs(vec![tip.to_string().into()]),
+    );
     e
 }
 
@@ -802,7 +813,7 @@ pub fn main() -> i32 {
                 );
                 return Exit::Input.code();
             }
-            None => exec_tip(e).exit(),
+            None => usage_tip(e).exit(),
         },
     };
     let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {

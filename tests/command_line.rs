@@ -365,3 +365,14 @@ fn log_file_given_twice_is_refused_before_any_host() {
     assert_eq!(code, 0, "{err}");
     assert!(p.path("a.log").exists());
 }
+
+#[test]
+fn limit_given_twice_is_refused_with_a_tip_for_one_pattern() {
+    let p = Project::new("limittwice");
+    let inv = p.inventory();
+    let (code, out, err) = p.rollout(&["apply", &inv, "-l", "a", "--limit", "b"], &[]);
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(err.contains("cannot be used multiple times"), "{err}");
+    assert!(err.contains("tip: give one pattern"), "{err}");
+    assert_eq!(p.written(), 0, "a host was touched");
+}
