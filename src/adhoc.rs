@@ -172,6 +172,7 @@ pub fn script(argv: &[String]) -> String {
         "__rl_d=$(umask 077 && mktemp -d) || {{ echo 'rollout: cannot create a temporary folder for the output' >&2; exit 125; }}\n\
          __rl_w=\n\
          trap '[ -n \"$__rl_w\" ] && kill \"$__rl_w\" 2>/dev/null; rm -rf \"$__rl_d\"' EXIT\n\
+         command -v {} >/dev/null 2>&1 || {{ printf '%s: command not found\\n' {} >&2; exit 127; }}\n\
          __rl_s=; command -v setsid >/dev/null 2>&1 && __rl_s=setsid\n\
          $__rl_s {} </dev/null >\"$__rl_d/o\" 2>\"$__rl_d/e\" &\n\
          __rl_p=$!\n\
@@ -183,6 +184,8 @@ pub fn script(argv: &[String]) -> String {
          wait \"$__rl_p\"\n\
          __rl_rc=$?\n\
          {}{}exit \"$__rl_rc\"",
+        words[0],
+        words[0],
         words.join(" "),
         cut("o", ""),
         cut("e", " >&2"),
@@ -363,6 +366,13 @@ mod tests {
         ]));
         assert_eq!(out.status.code(), Some(7));
         assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
+        // A program that is not there: one plain line, as a shell says it, and 127.
+        let out = run_held(&script(&["rollout-no-such-program".into(), "a".into()]));
+        assert_eq!(out.status.code(), Some(127));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            "rollout-no-such-program: command not found\n"
+        );
     }
 
     #[test]
