@@ -305,7 +305,7 @@ pub async fn run(
 /// An empty command (or an empty program name), or a word with a NUL byte, as a diagnostic
 /// naming the inventory file the command was given with.
 pub fn validate(r: &Request) -> Result<(), Vec<Diagnostic>> {
-    let at = |m: &str| vec![Diagnostic::file(&r.options.inventory, m)];
+    let at = |m: &str| vec![Diagnostic::file(r.options.named(), m)];
     match r.argv.first() {
         None => Err(at("exec: no command given (write it after `--`)")),
         Some(p) if p.trim().is_empty() => Err(at("exec: the command's program name is empty")),

@@ -15,14 +15,14 @@ use crate::report::{Format, HostResult, Reporter, Settings};
 use crate::role;
 use crate::template::Templates;
 use serde_json::{Map, Value};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// What a run covers and how it is shown.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// The inventory file (YAML): rollout's own format, or a rollout file naming an Ansible
-    /// inventory.
+    /// inventory. Empty for `rollout exec -i SOURCE` without one (see [`Options::named`]).
     pub inventory: PathBuf,
     /// Ansible inventory sources (`-i`, in order), replacing the rollout file's `inventory:`.
     pub ansible_inventory: Vec<PathBuf>,
@@ -54,6 +54,17 @@ pub struct Options {
     /// Pool commands: how long to wait for another rollout's lock on the pool (`None`: fail
     /// at once, naming the holder).
     pub lock_wait: Option<std::time::Duration>,
+}
+
+impl Options {
+    /// The file messages about the inventory name: the rollout file, or without one the
+    /// first `-i` source.
+    pub fn named(&self) -> &Path {
+        match self.ansible_inventory.first() {
+            Some(first) if self.inventory.as_os_str().is_empty() => first,
+            _ => &self.inventory,
+        }
+    }
 }
 
 /// Everything loaded and validated for a run.
@@ -126,7 +137,7 @@ pub fn connector(
         Some(source) => {
             let place = match source {
                 connection::BecomePassword::File(f) => f.as_path(),
-                connection::BecomePassword::Ask => o.inventory.as_path(),
+                connection::BecomePassword::Ask => o.named(),
             };
             let pw = source
                 .read()
@@ -164,14 +175,19 @@ pub fn load_hosts(o: &Options) -> Result<(Inventory, Vec<Host>), Vec<Diagnostic>
         vault_ids: o.vault_ids.clone(),
     };
     let extra_vars = crate::extra_vars::load(&o.extra_vars).map_err(|d| vec![d])?;
-    let inv = inventory::load_with(&o.inventory, &extra_vars, &ansible).map_err(|d| vec![d])?;
+    let inv = if o.inventory.as_os_str().is_empty() {
+        inventory::load_ansible(&extra_vars, &ansible)
+    } else {
+        inventory::load_with(&o.inventory, &extra_vars, &ansible)
+    }
+    .map_err(|d| vec![d])?;
     let hosts: Vec<Host> = inventory::select(&inv, o.limit.as_deref())
-        .map_err(|e| vec![Diagnostic::file(&o.inventory, e)])?
+        .map_err(|e| vec![Diagnostic::file(o.named(), e)])?
         .into_iter()
         .cloned()
         .collect();
     if hosts.is_empty() {
-        return Err(vec![Diagnostic::file(&o.inventory, "no host selected")]);
+        return Err(vec![Diagnostic::file(o.named(), "no host selected")]);
     }
     Ok((inv, hosts))
 }

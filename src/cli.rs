@@ -100,9 +100,13 @@ enum Cmd {
 /// `rollout exec`.
 #[derive(Args, Clone)]
 struct ExecArgs {
-    /// The inventory file (YAML), as for `rollout apply`.
-    #[arg(env = "ROLLOUT_INVENTORY")]
-    inventory: PathBuf,
+    /// The inventory file (YAML), as for `rollout apply`; may be left out when `-i` names
+    /// an Ansible inventory (`rollout exec -i hosts.ini -l all -- uptime`).
+    #[arg(
+        env = "ROLLOUT_INVENTORY",
+        required_unless_present = "ansible_inventory"
+    )]
+    inventory: Option<PathBuf>,
     /// An Ansible inventory (INI or YAML file, a folder, or `host1,host2,`) instead of the
     /// rollout file's `inventory:`. Repeat for several.
     #[arg(
@@ -162,7 +166,7 @@ impl From<ExecArgs> for crate::adhoc::Request {
     fn from(a: ExecArgs) -> crate::adhoc::Request {
         crate::adhoc::Request {
             options: app::Options {
-                inventory: a.inventory,
+                inventory: a.inventory.unwrap_or_default(),
                 ansible_inventory: a.ansible_inventory,
                 vault_password_file: a
                     .vault_password_file

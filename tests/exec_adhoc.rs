@@ -398,3 +398,41 @@ fn interrupting_exec_stops_the_command_and_its_children_on_the_hosts() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+/// `rollout exec -i hosts.ini` without a rollout file, as `ansible -i hosts.ini all -a ...`:
+/// the Ansible inventory alone gives the hosts (no roles are needed to run a command).
+#[test]
+fn exec_runs_on_an_ansible_inventory_without_a_rollout_file() {
+    let p = Project::new("ini");
+    std::fs::write(
+        p.path("hosts.ini"),
+        "[web]\nw1 ansible_connection=local\nw2 ansible_connection=local\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_rollout"))
+            .arg("exec")
+            .args(args)
+            .current_dir(&p.dir)
+            .env_remove("ROLLOUT_INVENTORY")
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = run(&["-i", "hosts.ini", "-l", "web", "--", "echo", "hi"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("w1 | CHANGED | rc=0 >>\nhi\n"), "{out}");
+    assert!(out.contains("w2 | CHANGED | rc=0 >>\nhi\n"), "{out}");
+    // Bad input names the Ansible inventory.
+    let (code, _, err) = run(&["-i", "hosts.ini", "-l", "nosuch", "--", "true"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("hosts.ini"), "{err}");
+    // Neither a rollout file nor -i: clap says what is missing.
+    let (code, _, err) = run(&["-l", "all", "--", "true"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("<INVENTORY>"), "{err}");
+}

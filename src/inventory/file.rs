@@ -11,7 +11,7 @@ pub type Vars = IndexMap<String, Spanned<crate::yaml::Node>>;
 /// The rollout file's top-level `roles:`: group or host name to its roles, in order.
 pub type RoleMap = IndexMap<Spanned<String>, Vec<Spanned<String>>>;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InventoryFile {
     /// An ssh_config file (relative to the inventory) used for every host.

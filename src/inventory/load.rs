@@ -48,6 +48,36 @@ pub fn load(path: &Path, extra_vars: &Map<String, Value>) -> Result<Inventory, D
     load_with(path, extra_vars, &AnsibleSources::default())
 }
 
+/// Reads the Ansible inventory `ansible.sources` alone, without a rollout file (`rollout exec
+/// -i hosts.ini`, as `ansible -i hosts.ini`): no roles, no balancer, no `ssh_config`;
+/// relative paths (secret files) from the current folder. Messages name the first source.
+///
+/// Errors: as [`load_with`] for an Ansible inventory; no source given.
+pub fn load_ansible(
+    extra_vars: &Map<String, Value>,
+    ansible: &AnsibleSources,
+) -> Result<Inventory, Diagnostic> {
+    let Some(first) = ansible.sources.first() else {
+        return Err(Diagnostic::file(
+            Path::new("-i"),
+            "no inventory given: name a rollout file or an Ansible inventory with -i",
+        ));
+    };
+    let source = crate::yaml::Source {
+        path: first.clone(),
+        text: String::new(),
+    };
+    super::ansible_hosts::load(
+        first,
+        source,
+        Path::new("."),
+        &InventoryFile::default(),
+        &ansible.sources,
+        ansible,
+        extra_vars,
+    )
+}
+
 /// Reads, parses and validates the rollout file at `path`, its hosts coming from `all:` or
 /// from an Ansible inventory (`ansible.sources`, else the file's `inventory:`).
 ///
