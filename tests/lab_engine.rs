@@ -544,3 +544,61 @@ fn become_with_a_sudo_password_from_a_file() {
 fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
+
+/// The dpkg lock held by another package run (unattended-upgrades on a fresh machine, an
+/// operator's `apt-get`; issue 12 item 6, "the dpkg lock held"): the apply waits it out and
+/// installs, instead of failing the host, and the other run finishes undisturbed. (The apt
+/// step waits on the lock, `DPkg::Lock::Timeout=600`; its retries would also ride out a
+/// short hold: with the timeout set to 0 this test still passed, 81 s against 69 s for a
+/// 65 s hold. It checks the invariant, survival, not which of the two got it there.) The holder is a real `dpkg -i` of a package whose preinst sleeps,
+/// so dpkg's own locks (`lock-frontend` and `lock`) are held as they are in the field.
+#[test]
+#[cfg_attr(
+    not(lab_tests),
+    ignore = "needs the lab: run as root with ROLLOUT_LAB_TESTS=1 (see README)"
+)]
+fn a_held_dpkg_lock_is_waited_for_not_failed() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = lab(&common::lab_name("dpkglock"), 1);
+    const HOLD_SECONDS: u64 = 25;
+    lab.ssh_ok(
+        "h01",
+        &format!(
+            "set -e; d=$(mktemp -d); mkdir $d/DEBIAN; \
+             printf 'Package: rollout-lock-holder\\nVersion: 1\\nArchitecture: all\\nMaintainer: lab <lab@lab.invalid>\\nDescription: holds the dpkg lock for a test\\n' > $d/DEBIAN/control; \
+             printf '#!/bin/sh\\ntouch /run/holder-started\\nsleep {HOLD_SECONDS}\\n' > $d/DEBIAN/preinst; \
+             chmod 755 $d/DEBIAN/preinst; dpkg-deb -b $d /root/holder.deb >/dev/null; \
+             systemd-run --unit=rollout-lock-holder --collect dpkg -i /root/holder.deb >/dev/null 2>&1; \
+             for i in $(seq 1 100); do [ -e /run/holder-started ] && exit 0; sleep 0.1; done; exit 1"
+        ),
+    );
+    let started = Instant::now();
+    let inv = lab.inventory(
+        "dpkg.yml",
+        &repo().join("tests/fixtures/lab_dpkg"),
+        &["pkg"],
+        "",
+    );
+    let (code, out, err) = rollout(&["apply", inv.to_str().unwrap(), "--output", "plain", "-v"]);
+    let took = started.elapsed();
+    assert_eq!(
+        code,
+        0,
+        "apply failed under a held dpkg lock:\n{}",
+        brief(&out, &err)
+    );
+    // It waited for the holder (which ran for HOLD_SECONDS from just before `started`).
+    assert!(
+        took >= Duration::from_secs(HOLD_SECONDS - 5),
+        "apply ended after {took:?}, before the lock was free"
+    );
+    assert!(
+        lab.ssh_ok("h01", "dpkg-query -W -f='${Status}' tree")
+            .contains("install ok installed")
+    );
+    assert!(
+        lab.ssh_ok("h01", "dpkg-query -W -f='${Status}' rollout-lock-holder")
+            .contains("install ok installed"),
+        "the other package run was disturbed"
+    );
+}
