@@ -4,6 +4,7 @@
 //! touched, so an undefined variable stops the run with the template, line and host.
 
 mod ansible;
+mod yaml_dump;
 
 use crate::error::Diagnostic;
 use minijinja::value::{Enumerator, Object, ObjectRepr};
@@ -454,6 +455,8 @@ fn new_env() -> Environment<'static> {
     env.add_filter("combine", ansible::combine);
     env.add_filter("dict2items", ansible::dict2items);
     env.add_filter("mandatory", ansible::mandatory);
+    env.add_filter("to_yaml", yaml_dump::to_yaml);
+    env.add_filter("to_nice_yaml", yaml_dump::to_nice_yaml);
     // Python's methods on strings, maps and lists (`.split()`, `.items()`, `.startswith()`).
     env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
     env
@@ -715,6 +718,8 @@ mod secret_tracking {
         ("combine", "{'a': 1} | combine({'k': s}, recursive=true)"),
         ("dict2items", "{'k': s} | dict2items"),
         ("mandatory", "s | mandatory"),
+        ("to_yaml", "{'k': s} | to_yaml"),
+        ("to_nice_yaml", "[s] | to_nice_yaml"),
     ];
 
     const TESTS: &[&str] = &[
@@ -823,7 +828,7 @@ mod secret_tracking {
             assert_eq!(is.unwrap(), "true", "{name} is not a filter");
         }
         // Filters of minijinja's optional features: turning one on needs a row above.
-        for name in ["filesizeformat", "wordcount", "to_yaml", "truncate"] {
+        for name in ["filesizeformat", "wordcount", "truncate"] {
             let is = t.render_str(&format!("{{{{ '{name}' is filter }}}}"), &ctx);
             assert_eq!(
                 is.unwrap(),

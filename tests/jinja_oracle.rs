@@ -67,6 +67,29 @@ const CASES: &[&str] = &[
     "{{ turn | dict2items(key_name='k', value_name='v') | map(attribute='k') | join(',') }}",
     // mandatory
     "{{ bbb_hostname | mandatory }}",
+    // to_yaml, to_nice_yaml (PyYAML's emitter: quoting, flow style, folding at 80 columns)
+    "{{ turn | to_yaml }}",
+    "{{ turn | to_nice_yaml }}",
+    "{{ users | to_yaml }}",
+    "{{ users | to_nice_yaml }}",
+    "{{ defaults | to_yaml }}",
+    "{{ defaults | to_nice_yaml(indent=2) }}",
+    "{{ override | to_yaml(default_flow_style=false) }}",
+    "{{ override | to_yaml(default_flow_style=true) }}",
+    "{{ tricky | to_yaml }}",
+    "{{ tricky | to_nice_yaml }}",
+    "{{ {'k': tricky} | to_yaml }}",
+    "{{ long | to_yaml }}",
+    "{{ long | to_nice_yaml(width=40) }}",
+    "{{ {'list': long, 'x': {'y': [1.5, none, true, 10000000000000000.0, 0.00001, -0.0]}} | to_nice_yaml }}",
+    "{{ bbb_hostname | to_yaml }}",
+    "{{ '' | to_yaml }}|{{ 'yes' | to_yaml }}|{{ '123' | to_yaml }}|{{ 3 | to_yaml }}",
+    "{{ {'b': 1, 'a': {}} | to_yaml(sort_keys=false) }}",
+    "{{ [[1, 2], [], {}, {'a': [3]}] | to_yaml }}",
+    "{{ [[1, 2], [], {}, {'a': [3]}] | to_nice_yaml }}",
+    "{{ {'': 1, 'multi\\nline': 2, 'x' * 130: 3} | to_yaml }}",
+    "{{ {'': 1, 'multi\\nline': 2, 'x' * 130: 3} | to_yaml(default_flow_style=true) }}",
+    "{{ uni | to_yaml }}",
     // Python's methods
     "{{ csv.split(',') | join('|') }}",
     "{{ csv.split(',') | map('trim') | join('|') }}",
@@ -120,6 +143,23 @@ fn vars() -> serde_json::Value {
         "none_value": null,
         "text": "Hello World",
         "uni": "Grüße ☃ 😀",
+        "tricky": [
+            "", "yes", "No", "on", "null", "~", "123", "0x1F", "017", "1.5", "1e3", "1.0e+3", ".inf",
+            "2024-01-02", "2024-1-2 10:00:00", "=", "<<", "*", "a: b", "a:b", "- x", "-x", "#c",
+            "a #c", "a#c", "[x]", "x]", "{", "@x", "`x", "%x", "!x", "&x", "|x", ">x", "?x", "? x",
+            ":x", "---", "...x", " lead", "trail ", "tab\there", "line\n", "two\nlines",
+            "a\n\nb", " \nx", "x \ny", "it's", "say \"hi\"", "back\\slash", "\u{e9}t\u{e9}",
+            "nbsp\u{a0}x", "\u{feff}bom", "ctl\u{1}", "emoji \u{1f600}", "x\u{2028}y", "true\n",
+            "12:30", "190:20:30", "0b101", "+1", "-.5", "1_000", "ok", "with space", "a,b", "a, b"
+        ],
+        "long": [
+            "word ".repeat(30),
+            "longwordwithoutspaces".repeat(6),
+            format!("'{}'", "quoted words here ".repeat(8)),
+            format!("{}\n{}", "line one is rather long ".repeat(4), "second"),
+            format!("tab\t{}", "double quoted and long ".repeat(6)),
+            format!("{}  two  spaces", "x ".repeat(45)),
+        ],
     })
 }
 
@@ -175,7 +215,7 @@ fn rollout(templates: &[&str]) -> Vec<Result<String, String>> {
     ignore = "needs ansible-core 2.19: build with ROLLOUT_ORACLE_PYTHON=<venv>/bin/python (.ci/run makes it in bench/.venv)"
 )]
 fn templates_render_as_jinja2_with_ansible_filters_does() {
-    assert!(CASES.len() >= 53, "{} cases", CASES.len());
+    assert!(CASES.len() >= 84, "{} cases", CASES.len());
     let want = oracle(CASES);
     let got = rollout(CASES);
     let mut wrong = Vec::new();
