@@ -54,6 +54,40 @@ impl RenderError {
     }
 }
 
+/// What Ansible's `omit` stands for while rendering (a global of the environment): a value
+/// that renders as exactly this is left out of the map or list that holds it
+/// ([`drop_omitted`]): `mode: "{{ file_mode | default(omit) }}"` with `file_mode` undefined
+/// leaves `mode` out of the step, as ansible-core 2.19 leaves it out of a module's arguments.
+/// Inside a longer text it disappears (`"x{{ omit }}"` is `x`), as in ansible-core 2.19.
+pub const OMIT: &str = "__omit_place_holder__rollout";
+
+/// `text` rendered from a value: [`OMIT`] inside a longer text disappears; a text that is only
+/// [`OMIT`] stays, for [`drop_omitted`].
+fn strip_omit(text: String) -> String {
+    if text != OMIT && text.contains(OMIT) {
+        text.replace(OMIT, "")
+    } else {
+        text
+    }
+}
+
+/// Removes, inside `v`, the map entries and list items whose value is [`OMIT`] (ansible-core
+/// 2.19 drops `omit` out of every container of a templated value); `v` itself is left as it is.
+pub fn drop_omitted(v: &mut serde_json::Value) {
+    let omitted = |v: &serde_json::Value| v.as_str() == Some(OMIT);
+    match v {
+        serde_json::Value::Object(m) => {
+            m.retain(|_, v| !omitted(v));
+            m.values_mut().for_each(drop_omitted);
+        }
+        serde_json::Value::Array(a) => {
+            a.retain(|v| !omitted(v));
+            a.iter_mut().for_each(drop_omitted);
+        }
+        _ => {}
+    }
+}
+
 /// The largest output one render may produce, in bytes (10 MiB).
 pub const MAX_RENDER_BYTES: usize = 10 * 1024 * 1024;
 
@@ -177,14 +211,14 @@ impl Templates {
             range: None,
             message: describe(&e),
         })?;
-        crate::bounded::render::within("template", name, || render_capped(&tmpl, ctx)).map_err(
-            |e| RenderError {
+        crate::bounded::render::within("template", name, || render_capped(&tmpl, ctx))
+            .map(|text| text.replace(OMIT, ""))
+            .map_err(|e| RenderError {
                 template: Some(name.into()),
                 line: e.line(),
                 range: e.range(),
                 message: describe(&e),
-            },
-        )
+            })
     }
 
     /// Is `name` a global of the environment (a function such as `range`)?
@@ -205,6 +239,7 @@ impl Templates {
         };
         let tmpl = self.env.template_from_str(s).map_err(err)?;
         crate::bounded::render::within("a templated value", "", || render_capped(&tmpl, ctx))
+            .map(strip_omit)
             .map_err(err)
     }
 
@@ -422,6 +457,7 @@ fn new_env() -> Environment<'static> {
             .build()
             .expect("default delimiters"),
     );
+    env.add_global("omit", OMIT);
     env.add_filter("shell_quote", |s: String| crate::script::quote(&s));
     env.add_filter("b64encode", |s: String| {
         use base64::Engine;
@@ -782,6 +818,7 @@ mod secret_tracking {
         "s.replace('e', 'x')",
         "{'k': s}.items() | list",
         "[s].count(s)",
+        "s | default(omit)",
     ];
 
     fn tracked() -> Arc<Tracked> {
@@ -848,7 +885,7 @@ mod secret_tracking {
         let globals: Vec<&str> = t.env.globals().map(|(n, _)| n).collect();
         assert_eq!(
             globals,
-            ["debug", "dict", "namespace", "range"],
+            ["debug", "dict", "namespace", "omit", "range"],
             "a global without a row"
         );
     }

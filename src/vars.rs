@@ -273,6 +273,9 @@ pub fn resolve<'p>(
             taint.names.insert(k.clone());
             taint.canary.insert(k.clone(), canary);
         }
+        // `omit` inside a list or map drops out of it (the value itself stays `omit`, for the
+        // argument that uses it).
+        crate::template::drop_omitted(&mut value);
         if string_bytes(&value) > MAX_VALUE_BYTES {
             let mib = MAX_VALUE_BYTES / (1024 * 1024);
             let message = format!("the rendered value is larger than {mib} MiB");

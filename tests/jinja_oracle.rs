@@ -240,3 +240,99 @@ fn templates_render_as_jinja2_with_ansible_filters_does() {
         wrong.join("\n")
     );
 }
+
+/// Values as module arguments, rendered whole: ansible-core's `Templar.template` on a map of
+/// arguments against rollout's rendering of a step's arguments (`render_json`, then
+/// `drop_omitted`). Leaves are compared as text (Ansible's native types aside).
+const VALUES: &[&str] = &[
+    r#"{"a": "{{ omit }}", "b": "{{ n }}"}"#,
+    r#"{"l": [1, "{{ nope | default(omit) }}", {"k": "{{ omit }}", "j": "x"}]}"#,
+    r#"{"d": "x{{ omit }}y", "e": "{{ none_value | default(omit, true) }}"}"#,
+    r#"{"f": "{{ (n > 2) | ternary(omit, 'small') }}", "g": "{{ (n < 2) | ternary(omit, 'small') }}"}"#,
+];
+
+/// Templates each value of the request with ansible-core's `Templar` (every string trusted as
+/// a template, as a task's arguments are): one JSON line each.
+const TEMPLAR: &str = r#"
+import json, sys
+from ansible.template import Templar, trust_as_template
+from ansible.parsing.dataloader import DataLoader
+req = json.load(sys.stdin)
+loader = DataLoader()
+loader.set_basedir(req["basedir"])
+templar = Templar(loader=loader, variables=req["vars"])
+def trust(v):
+    if isinstance(v, str):
+        return trust_as_template(v)
+    if isinstance(v, list):
+        return [trust(i) for i in v]
+    if isinstance(v, dict):
+        return {k: trust(i) for k, i in v.items()}
+    return v
+def text(v):
+    if isinstance(v, list):
+        return [text(i) for i in v]
+    if isinstance(v, dict):
+        return {k: text(i) for k, i in v.items()}
+    return str(v)
+for v in req["values"]:
+    try:
+        print(json.dumps({"ok": text(templar.template(trust(json.loads(v))))}))
+    except Exception as e:
+        print(json.dumps({"err": f"{type(e).__name__}: {e}"}))
+"#;
+
+/// The folder `lookup('file', ...)` reads from in [`VALUES`], for both.
+fn lookup_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lookup")
+}
+
+fn text_leaves(v: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::Array(a) => Value::Array(a.into_iter().map(text_leaves).collect()),
+        Value::Object(m) => {
+            Value::Object(m.into_iter().map(|(k, v)| (k, text_leaves(v))).collect())
+        }
+        Value::String(s) => Value::String(s),
+        other => Value::String(other.to_string()),
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(jinja_oracle),
+    ignore = "needs ansible-core 2.19: build with ROLLOUT_ORACLE_PYTHON=<venv>/bin/python (.ci/run makes it in bench/.venv)"
+)]
+fn arguments_render_as_ansible_templar_does() {
+    let want = common::ansible_oracle(
+        "Templar",
+        TEMPLAR,
+        &[],
+        &serde_json::json!({"vars": vars(), "values": VALUES, "basedir": lookup_dir()}),
+    );
+    assert_eq!(want.len(), VALUES.len(), "one oracle line per value");
+    let t = Templates::load(&lookup_dir().join("templates")).unwrap();
+    let ctx = minijinja::Value::from(minijinja::value::Serde(vars()));
+    let mut wrong = Vec::new();
+    for (v, w) in VALUES.iter().zip(want) {
+        let mut got: serde_json::Value = serde_json::from_str(v).unwrap();
+        let got = rollout::template::render_json(&t, &mut got, &ctx)
+            .map(|_| {
+                rollout::template::drop_omitted(&mut got);
+                text_leaves(got)
+            })
+            .map_err(|e| e.to_string());
+        match w {
+            Ok(w) if Ok(&w) == got.as_ref() => {}
+            w => wrong.push(format!("{v}\n  ansible: {w:?}\n  rollout: {got:?}")),
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of {} differ:\n{}",
+        wrong.len(),
+        VALUES.len(),
+        wrong.join("\n")
+    );
+}

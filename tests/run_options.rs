@@ -450,3 +450,33 @@ fn which(prog: &str) -> Result<PathBuf, ()> {
         .find(|p| p.is_file())
         .ok_or(())
 }
+
+#[test]
+fn omit_leaves_the_argument_out_as_ansible_does() {
+    let inv = "all:
+  vars:
+    out: OUT
+    no_owner: \"{{ omit }}\"
+    modes: [\"0600\", \"{{ omit }}\"]
+  children:
+    g:
+      roles: [app]
+      hosts:
+        h1:
+          connection: local
+";
+    let steps = "- name: omitted
+  file:
+    path: \"{{ out }}/omitted\"
+    mode: \"{{ file_mode | default(omit) }}\"
+    owner: \"{{ no_owner }}\"
+    group: \"{{ omit }}\"
+    content: \"x{{ omit }}y {{ modes | length }}\\n\"
+";
+    let p = Project::new("omit", inv, steps, "");
+    let (code, out, err) = p.rollout("plan", &["--output", "json"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(!out.contains("omit_place_holder"), "{out}");
+    p.events("apply", &[]);
+    assert_eq!(std::fs::read_to_string(p.out("omitted")).unwrap(), "xy 1\n");
+}

@@ -470,6 +470,8 @@ fn resolve(
         let within = position_in_value(written, &e);
         fail(spec.places.arg(name), written, within, e.in_placed_value())
     })?;
+    // An argument that is Ansible's `omit` is left out, as Ansible leaves it out of a module's.
+    crate::template::drop_omitted(&mut args);
     let r = Resolve {
         templates,
         ctx,
