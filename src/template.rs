@@ -4,6 +4,7 @@
 //! touched, so an undefined variable stops the run with the template, line and host.
 
 mod ansible;
+mod lookup;
 mod yaml_dump;
 
 use crate::error::Diagnostic;
@@ -18,6 +19,8 @@ pub struct Templates {
     env: Environment<'static>,
     dir: PathBuf,
     sources: HashMap<String, String>,
+    /// Values `lookup()` read from a secret source, not yet taken ([`Templates::take_secret_lookups`]).
+    secret_lookups: lookup::Found,
 }
 
 /// A rendering failure, located in a template file or an inline string.
@@ -132,10 +135,12 @@ fn column(src: &str, range: Option<std::ops::Range<usize>>) -> u64 {
 impl Templates {
     /// Loads every file below `dir` as a template named by its relative path.
     pub fn load(dir: &Path) -> Result<Templates, Diagnostic> {
+        let found = lookup::Found::default();
         let mut t = Templates {
-            env: new_env(),
+            env: new_env(lookup::base(dir), found.clone()),
             dir: dir.to_path_buf(),
             sources: HashMap::new(),
+            secret_lookups: found,
         };
         let mut files = Vec::new();
         if dir.is_dir() {
@@ -168,10 +173,13 @@ impl Templates {
 
     /// An environment without files (for tests and inline values).
     pub fn empty() -> Templates {
+        let dir = PathBuf::from("templates");
+        let found = lookup::Found::default();
         Templates {
-            env: new_env(),
-            dir: PathBuf::from("templates"),
+            env: new_env(lookup::base(&dir), found.clone()),
+            dir,
             sources: HashMap::new(),
+            secret_lookups: found,
         }
     }
 
@@ -219,6 +227,13 @@ impl Templates {
                 range: e.range(),
                 message: describe(&e),
             })
+    }
+
+    /// The values `lookup()` read from secret sources since the last call (and forgets them):
+    /// to be registered, in their common spellings (`secret::spellings`), with the run's
+    /// `Secrets` before anything rendered is shown.
+    pub fn take_secret_lookups(&self) -> Vec<String> {
+        lookup::take(&self.secret_lookups)
     }
 
     /// Is `name` a global of the environment (a function such as `range`)?
@@ -436,7 +451,9 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) -> std::io::Result<
     Ok(())
 }
 
-fn new_env() -> Environment<'static> {
+/// The environment; `base`: the project folder `lookup('file', ...)` reads relative paths from,
+/// `found`: where lookups of secrets are collected.
+fn new_env(base: PathBuf, found: lookup::Found) -> Environment<'static> {
     let mut env = Environment::new();
     env.set_fuel(Some(RENDER_FUEL));
     env.set_undefined_behavior(UndefinedBehavior::Strict);
@@ -458,6 +475,8 @@ fn new_env() -> Environment<'static> {
             .expect("default delimiters"),
     );
     env.add_global("omit", OMIT);
+    // Ansible's `lookup('env', ...)` and `lookup('file', ...)` (`template/lookup.rs`).
+    env.add_global("lookup", lookup::function(base, found));
     env.add_filter("shell_quote", |s: String| crate::script::quote(&s));
     env.add_filter("b64encode", |s: String| {
         use base64::Engine;
@@ -819,6 +838,7 @@ mod secret_tracking {
         "{'k': s}.items() | list",
         "[s].count(s)",
         "s | default(omit)",
+        "lookup('env', s)",
     ];
 
     fn tracked() -> Arc<Tracked> {
@@ -885,7 +905,7 @@ mod secret_tracking {
         let globals: Vec<&str> = t.env.globals().map(|(n, _)| n).collect();
         assert_eq!(
             globals,
-            ["debug", "dict", "namespace", "omit", "range"],
+            ["debug", "dict", "lookup", "namespace", "omit", "range"],
             "a global without a row"
         );
     }

@@ -480,3 +480,60 @@ fn omit_leaves_the_argument_out_as_ansible_does() {
     p.events("apply", &[]);
     assert_eq!(std::fs::read_to_string(p.out("omitted")).unwrap(), "xy 1\n");
 }
+
+#[test]
+fn lookups_read_the_environment_and_files_and_secrets_stay_redacted() {
+    use std::os::unix::fs::PermissionsExt;
+    let inv = "all:
+  vars:
+    out: OUT
+  children:
+    g:
+      roles: [app]
+      hosts:
+        h1:
+          connection: local
+";
+    let steps = "- name: looked up
+  file:
+    path: \"{{ out }}/looked-up\"
+    content: |
+      env={{ lookup('env', 'ROLLOUT_LOOKUP_TEST_SECRET') }}
+      public={{ lookup('file', 'motd.txt') }}
+      key={{ lookup('file', 'key.txt') }}
+";
+    let p = Project::new("lookup", inv, steps, "");
+    std::fs::create_dir_all(p.dir.join("files")).unwrap();
+    std::fs::write(p.dir.join("files/motd.txt"), "welcome-text\n").unwrap();
+    let key = p.dir.join("key.txt");
+    std::fs::write(&key, "k3y-m4terial-x9\n").unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rollout"))
+        .arg("apply")
+        .arg(p.dir.join("inventory.yml"))
+        .arg("--diff")
+        .env("ROLLOUT_LOOKUP_TEST_SECRET", "s3cr3t-fr0m-env-q7")
+        .env_remove("TERM")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(p.out("looked-up")).unwrap(),
+        "env=s3cr3t-fr0m-env-q7\npublic=welcome-text\nkey=k3y-m4terial-x9\n",
+        "{stdout}\n{stderr}"
+    );
+    for secret in ["s3cr3t-fr0m-env-q7", "k3y-m4terial-x9"] {
+        assert!(
+            !stdout.contains(secret) && !stderr.contains(secret),
+            "{secret} shown:\n{stdout}\n{stderr}"
+        );
+    }
+    assert!(
+        stdout.contains("public=welcome-text"),
+        "the diff is shown:\n{stdout}"
+    );
+}

@@ -110,6 +110,14 @@ pub fn build(
             break;
         }
     }
+    // Before any rendered value or error is shown: what lookups read from secret sources.
+    let looked_up = templates.take_secret_lookups();
+    inv.secrets.add_derived(
+        looked_up
+            .iter()
+            .flat_map(|v| crate::secret::spellings(v))
+            .collect(),
+    );
     if errors.is_empty() {
         errors = pool_checks::voice_bridge_length(inv, &plans, roles, run_vars);
         errors.extend(pool_checks::bbb_secrets(inv, &plans, roles, run_vars));
