@@ -537,3 +537,62 @@ fn lookups_read_the_environment_and_files_and_secrets_stay_redacted() {
         "the diff is shown:\n{stdout}"
     );
 }
+
+#[test]
+fn hostvars_holds_every_hosts_variables_rendered_for_that_host() {
+    let inv = "all:
+  vars:
+    out: OUT
+    word: \"w-{{ inventory_hostname }}\"
+  children:
+    g:
+      roles: [app]
+      hosts:
+        h1:
+          connection: local
+          vars:
+            peer: \"{{ hostvars['h2'].word }}/{{ hostvars['h2'].port }}\"
+        h2:
+          connection: local
+          vars:
+            port: 8443
+            peer: \"{{ hostvars['h1'].word }}\"
+";
+    let steps = "- name: hostvars
+  file:
+    path: \"{{ out }}/{{ inventory_hostname }}\"
+    content: \"{{ peer }} {{ hostvars[inventory_hostname].word }} {{ hostvars | length }}\\n\"
+";
+    let p = Project::new("hostvars", inv, steps, "");
+    p.events("apply", &[]);
+    assert_eq!(
+        std::fs::read_to_string(p.out("h1")).unwrap(),
+        "w-h2/8443 w-h1 2\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(p.out("h2")).unwrap(),
+        "w-h1 w-h2 2\n"
+    );
+}
+
+#[test]
+fn hostvars_has_no_role_defaults_as_in_ansible() {
+    let inv = "all:
+  vars:
+    out: OUT
+  children:
+    g:
+      roles: [app]
+      hosts:
+        h1:
+          connection: local
+";
+    let steps = "- name: defaults
+  file:
+    path: \"{{ out }}/d\"
+    content: \"{{ from_default }} {{ hostvars['h1'].from_default is defined }}\\n\"
+";
+    let p = Project::new("hostvars-defaults", inv, steps, "from_default: dflt\n");
+    p.events("apply", &[]);
+    assert_eq!(std::fs::read_to_string(p.out("d")).unwrap(), "dflt false\n");
+}
