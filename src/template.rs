@@ -4,6 +4,8 @@
 //! touched, so an undefined variable stops the run with the template, line and host.
 
 mod ansible;
+mod lookup;
+mod yaml_dump;
 
 use crate::error::Diagnostic;
 use minijinja::value::{Enumerator, Object, ObjectRepr};
@@ -17,6 +19,8 @@ pub struct Templates {
     env: Environment<'static>,
     dir: PathBuf,
     sources: HashMap<String, String>,
+    /// Values `lookup()` read from a secret source, not yet taken ([`Templates::take_secret_lookups`]).
+    secret_lookups: lookup::Found,
 }
 
 /// A rendering failure, located in a template file or an inline string.
@@ -50,6 +54,40 @@ impl RenderError {
             (None, None | Some(1)) => self.message.clone(),
             _ => self.to_string(),
         }
+    }
+}
+
+/// What Ansible's `omit` stands for while rendering (a global of the environment): a value
+/// that renders as exactly this is left out of the map or list that holds it
+/// ([`drop_omitted`]): `mode: "{{ file_mode | default(omit) }}"` with `file_mode` undefined
+/// leaves `mode` out of the step, as ansible-core 2.19 leaves it out of a module's arguments.
+/// Inside a longer text it disappears (`"x{{ omit }}"` is `x`), as in ansible-core 2.19.
+pub const OMIT: &str = "__omit_place_holder__rollout";
+
+/// `text` rendered from a value: [`OMIT`] inside a longer text disappears; a text that is only
+/// [`OMIT`] stays, for [`drop_omitted`].
+fn strip_omit(text: String) -> String {
+    if text != OMIT && text.contains(OMIT) {
+        text.replace(OMIT, "")
+    } else {
+        text
+    }
+}
+
+/// Removes, inside `v`, the map entries and list items whose value is [`OMIT`] (ansible-core
+/// 2.19 drops `omit` out of every container of a templated value); `v` itself is left as it is.
+pub fn drop_omitted(v: &mut serde_json::Value) {
+    let omitted = |v: &serde_json::Value| v.as_str() == Some(OMIT);
+    match v {
+        serde_json::Value::Object(m) => {
+            m.retain(|_, v| !omitted(v));
+            m.values_mut().for_each(drop_omitted);
+        }
+        serde_json::Value::Array(a) => {
+            a.retain(|v| !omitted(v));
+            a.iter_mut().for_each(drop_omitted);
+        }
+        _ => {}
     }
 }
 
@@ -97,10 +135,12 @@ fn column(src: &str, range: Option<std::ops::Range<usize>>) -> u64 {
 impl Templates {
     /// Loads every file below `dir` as a template named by its relative path.
     pub fn load(dir: &Path) -> Result<Templates, Diagnostic> {
+        let found = lookup::Found::default();
         let mut t = Templates {
-            env: new_env(),
+            env: new_env(lookup::base(dir), found.clone()),
             dir: dir.to_path_buf(),
             sources: HashMap::new(),
+            secret_lookups: found,
         };
         let mut files = Vec::new();
         if dir.is_dir() {
@@ -133,10 +173,13 @@ impl Templates {
 
     /// An environment without files (for tests and inline values).
     pub fn empty() -> Templates {
+        let dir = PathBuf::from("templates");
+        let found = lookup::Found::default();
         Templates {
-            env: new_env(),
-            dir: PathBuf::from("templates"),
+            env: new_env(lookup::base(&dir), found.clone()),
+            dir,
             sources: HashMap::new(),
+            secret_lookups: found,
         }
     }
 
@@ -176,14 +219,21 @@ impl Templates {
             range: None,
             message: describe(&e),
         })?;
-        crate::bounded::render::within("template", name, || render_capped(&tmpl, ctx)).map_err(
-            |e| RenderError {
+        crate::bounded::render::within("template", name, || render_capped(&tmpl, ctx))
+            .map(|text| text.replace(OMIT, ""))
+            .map_err(|e| RenderError {
                 template: Some(name.into()),
                 line: e.line(),
                 range: e.range(),
                 message: describe(&e),
-            },
-        )
+            })
+    }
+
+    /// The values `lookup()` read from secret sources since the last call (and forgets them):
+    /// to be registered, in their common spellings (`secret::spellings`), with the run's
+    /// `Secrets` before anything rendered is shown.
+    pub fn take_secret_lookups(&self) -> Vec<String> {
+        lookup::take(&self.secret_lookups)
     }
 
     /// Is `name` a global of the environment (a function such as `range`)?
@@ -204,6 +254,7 @@ impl Templates {
         };
         let tmpl = self.env.template_from_str(s).map_err(err)?;
         crate::bounded::render::within("a templated value", "", || render_capped(&tmpl, ctx))
+            .map(strip_omit)
             .map_err(err)
     }
 
@@ -400,7 +451,9 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) -> std::io::Result<
     Ok(())
 }
 
-fn new_env() -> Environment<'static> {
+/// The environment; `base`: the project folder `lookup('file', ...)` reads relative paths from,
+/// `found`: where lookups of secrets are collected.
+fn new_env(base: PathBuf, found: lookup::Found) -> Environment<'static> {
     let mut env = Environment::new();
     env.set_fuel(Some(RENDER_FUEL));
     env.set_undefined_behavior(UndefinedBehavior::Strict);
@@ -421,6 +474,9 @@ fn new_env() -> Environment<'static> {
             .build()
             .expect("default delimiters"),
     );
+    env.add_global("omit", OMIT);
+    // Ansible's `lookup('env', ...)` and `lookup('file', ...)` (`template/lookup.rs`).
+    env.add_global("lookup", lookup::function(base, found));
     env.add_filter("shell_quote", |s: String| crate::script::quote(&s));
     env.add_filter("b64encode", |s: String| {
         use base64::Engine;
@@ -454,6 +510,8 @@ fn new_env() -> Environment<'static> {
     env.add_filter("combine", ansible::combine);
     env.add_filter("dict2items", ansible::dict2items);
     env.add_filter("mandatory", ansible::mandatory);
+    env.add_filter("to_yaml", yaml_dump::to_yaml);
+    env.add_filter("to_nice_yaml", yaml_dump::to_nice_yaml);
     // Python's methods on strings, maps and lists (`.split()`, `.items()`, `.startswith()`).
     env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
     env
@@ -715,6 +773,8 @@ mod secret_tracking {
         ("combine", "{'a': 1} | combine({'k': s}, recursive=true)"),
         ("dict2items", "{'k': s} | dict2items"),
         ("mandatory", "s | mandatory"),
+        ("to_yaml", "{'k': s} | to_yaml"),
+        ("to_nice_yaml", "[s] | to_nice_yaml"),
     ];
 
     const TESTS: &[&str] = &[
@@ -777,6 +837,8 @@ mod secret_tracking {
         "s.replace('e', 'x')",
         "{'k': s}.items() | list",
         "[s].count(s)",
+        "s | default(omit)",
+        "lookup('env', s)",
     ];
 
     fn tracked() -> Arc<Tracked> {
@@ -823,7 +885,7 @@ mod secret_tracking {
             assert_eq!(is.unwrap(), "true", "{name} is not a filter");
         }
         // Filters of minijinja's optional features: turning one on needs a row above.
-        for name in ["filesizeformat", "wordcount", "to_yaml", "truncate"] {
+        for name in ["filesizeformat", "wordcount", "truncate"] {
             let is = t.render_str(&format!("{{{{ '{name}' is filter }}}}"), &ctx);
             assert_eq!(
                 is.unwrap(),
@@ -843,7 +905,7 @@ mod secret_tracking {
         let globals: Vec<&str> = t.env.globals().map(|(n, _)| n).collect();
         assert_eq!(
             globals,
-            ["debug", "dict", "namespace", "range"],
+            ["debug", "dict", "lookup", "namespace", "omit", "range"],
             "a global without a row"
         );
     }

@@ -187,6 +187,10 @@ fn any_string(v: &Value, f: &dyn Fn(&str) -> bool) -> bool {
     }
 }
 
+/// The variable holding Ansible's `hostvars` (every host's variables, already rendered for its
+/// own host): [`resolve`] leaves it as it is.
+pub const HOSTVARS: &str = "hostvars";
+
 /// Renders the templated values of `vars` in place, each once, after the values it refers to.
 /// Sensitivity follows the data: a value whose rendering read a variable of `taint.names`
 /// joins them, and the texts rendered from a secret join `taint.derived`.
@@ -210,7 +214,10 @@ pub fn resolve<'p>(
         message,
     };
     let mut deps: IndexMap<String, BTreeSet<String>> = IndexMap::new();
-    for (k, v) in vars.iter().filter(|(_, v)| json_has_syntax(v)) {
+    for (k, v) in vars
+        .iter()
+        .filter(|(k, v)| k.as_str() != HOSTVARS && json_has_syntax(v))
+    {
         let refs = references(v).map_err(|e| {
             let mut r = plain(format!(
                 "template syntax error: {}",
@@ -273,6 +280,9 @@ pub fn resolve<'p>(
             taint.names.insert(k.clone());
             taint.canary.insert(k.clone(), canary);
         }
+        // `omit` inside a list or map drops out of it (the value itself stays `omit`, for the
+        // argument that uses it).
+        crate::template::drop_omitted(&mut value);
         if string_bytes(&value) > MAX_VALUE_BYTES {
             let mib = MAX_VALUE_BYTES / (1024 * 1024);
             let message = format!("the rendered value is larger than {mib} MiB");

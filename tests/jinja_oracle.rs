@@ -67,6 +67,29 @@ const CASES: &[&str] = &[
     "{{ turn | dict2items(key_name='k', value_name='v') | map(attribute='k') | join(',') }}",
     // mandatory
     "{{ bbb_hostname | mandatory }}",
+    // to_yaml, to_nice_yaml (PyYAML's emitter: quoting, flow style, folding at 80 columns)
+    "{{ turn | to_yaml }}",
+    "{{ turn | to_nice_yaml }}",
+    "{{ users | to_yaml }}",
+    "{{ users | to_nice_yaml }}",
+    "{{ defaults | to_yaml }}",
+    "{{ defaults | to_nice_yaml(indent=2) }}",
+    "{{ override | to_yaml(default_flow_style=false) }}",
+    "{{ override | to_yaml(default_flow_style=true) }}",
+    "{{ tricky | to_yaml }}",
+    "{{ tricky | to_nice_yaml }}",
+    "{{ {'k': tricky} | to_yaml }}",
+    "{{ long | to_yaml }}",
+    "{{ long | to_nice_yaml(width=40) }}",
+    "{{ {'list': long, 'x': {'y': [1.5, none, true, 10000000000000000.0, 0.00001, -0.0]}} | to_nice_yaml }}",
+    "{{ bbb_hostname | to_yaml }}",
+    "{{ '' | to_yaml }}|{{ 'yes' | to_yaml }}|{{ '123' | to_yaml }}|{{ 3 | to_yaml }}",
+    "{{ {'b': 1, 'a': {}} | to_yaml(sort_keys=false) }}",
+    "{{ [[1, 2], [], {}, {'a': [3]}] | to_yaml }}",
+    "{{ [[1, 2], [], {}, {'a': [3]}] | to_nice_yaml }}",
+    "{{ {'': 1, 'multi\\nline': 2, 'x' * 130: 3} | to_yaml }}",
+    "{{ {'': 1, 'multi\\nline': 2, 'x' * 130: 3} | to_yaml(default_flow_style=true) }}",
+    "{{ uni | to_yaml }}",
     // Python's methods
     "{{ csv.split(',') | join('|') }}",
     "{{ csv.split(',') | map('trim') | join('|') }}",
@@ -120,6 +143,23 @@ fn vars() -> serde_json::Value {
         "none_value": null,
         "text": "Hello World",
         "uni": "Grüße ☃ 😀",
+        "tricky": [
+            "", "yes", "No", "on", "null", "~", "123", "0x1F", "017", "1.5", "1e3", "1.0e+3", ".inf",
+            "2024-01-02", "2024-1-2 10:00:00", "=", "<<", "*", "a: b", "a:b", "- x", "-x", "#c",
+            "a #c", "a#c", "[x]", "x]", "{", "@x", "`x", "%x", "!x", "&x", "|x", ">x", "?x", "? x",
+            ":x", "---", "...x", " lead", "trail ", "tab\there", "line\n", "two\nlines",
+            "a\n\nb", " \nx", "x \ny", "it's", "say \"hi\"", "back\\slash", "\u{e9}t\u{e9}",
+            "nbsp\u{a0}x", "\u{feff}bom", "ctl\u{1}", "emoji \u{1f600}", "x\u{2028}y", "true\n",
+            "12:30", "190:20:30", "0b101", "+1", "-.5", "1_000", "ok", "with space", "a,b", "a, b"
+        ],
+        "long": [
+            "word ".repeat(30),
+            "longwordwithoutspaces".repeat(6),
+            format!("'{}'", "quoted words here ".repeat(8)),
+            format!("{}\n{}", "line one is rather long ".repeat(4), "second"),
+            format!("tab\t{}", "double quoted and long ".repeat(6)),
+            format!("{}  two  spaces", "x ".repeat(45)),
+        ],
     })
 }
 
@@ -175,7 +215,7 @@ fn rollout(templates: &[&str]) -> Vec<Result<String, String>> {
     ignore = "needs ansible-core 2.19: build with ROLLOUT_ORACLE_PYTHON=<venv>/bin/python (.ci/run makes it in bench/.venv)"
 )]
 fn templates_render_as_jinja2_with_ansible_filters_does() {
-    assert!(CASES.len() >= 53, "{} cases", CASES.len());
+    assert!(CASES.len() >= 84, "{} cases", CASES.len());
     let want = oracle(CASES);
     let got = rollout(CASES);
     let mut wrong = Vec::new();
@@ -197,6 +237,110 @@ fn templates_render_as_jinja2_with_ansible_filters_does() {
         "{} of {} differ:\n{}",
         wrong.len(),
         CASES.len() + ERRORS.len(),
+        wrong.join("\n")
+    );
+}
+
+/// Values as module arguments, rendered whole: ansible-core's `Templar.template` on a map of
+/// arguments against rollout's rendering of a step's arguments (`render_json`, then
+/// `drop_omitted`). Leaves are compared as text (Ansible's native types aside).
+const VALUES: &[&str] = &[
+    r#"{"a": "{{ omit }}", "b": "{{ n }}"}"#,
+    r#"{"l": [1, "{{ nope | default(omit) }}", {"k": "{{ omit }}", "j": "x"}]}"#,
+    r#"{"d": "x{{ omit }}y", "e": "{{ none_value | default(omit, true) }}"}"#,
+    r#"{"f": "{{ (n > 2) | ternary(omit, 'small') }}", "g": "{{ (n < 2) | ternary(omit, 'small') }}"}"#,
+    // lookup('env'): HOME and PATH are set for both (the oracle inherits the test's environment)
+    r#"{"home": "{{ lookup('env', 'HOME') }}", "unset": "[{{ lookup('env', 'ROLLOUT_SURELY_UNSET_9') }}]"}"#,
+    r#"{"two": "{{ lookup('env', 'HOME', 'PATH') }}", "d": "{{ lookup('env', 'ROLLOUT_SURELY_UNSET_9', default='dflt') }}"}"#,
+    // lookup('file'): files/ of the base folder first, then the folder itself
+    r#"{"f": "{{ lookup('file', 'motd.txt') }}", "b": "{{ lookup('file', 'beside.txt') }}"}"#,
+    r#"{"raw": "{{ lookup('file', 'motd.txt', rstrip=false) }}", "l": "{{ lookup('file', 'motd.txt', 'beside.txt', wantlist=true) | join('|') }}"}"#,
+    r#"{"missing": "{{ lookup('file', 'nosuch.txt') }}"}"#,
+];
+
+/// Templates each value of the request with ansible-core's `Templar` (every string trusted as
+/// a template, as a task's arguments are): one JSON line each.
+const TEMPLAR: &str = r#"
+import json, sys
+from ansible.template import Templar, trust_as_template
+from ansible.parsing.dataloader import DataLoader
+req = json.load(sys.stdin)
+loader = DataLoader()
+loader.set_basedir(req["basedir"])
+templar = Templar(loader=loader, variables=req["vars"])
+def trust(v):
+    if isinstance(v, str):
+        return trust_as_template(v)
+    if isinstance(v, list):
+        return [trust(i) for i in v]
+    if isinstance(v, dict):
+        return {k: trust(i) for k, i in v.items()}
+    return v
+def text(v):
+    if isinstance(v, list):
+        return [text(i) for i in v]
+    if isinstance(v, dict):
+        return {k: text(i) for k, i in v.items()}
+    return str(v)
+for v in req["values"]:
+    try:
+        print(json.dumps({"ok": text(templar.template(trust(json.loads(v))))}))
+    except Exception as e:
+        print(json.dumps({"err": f"{type(e).__name__}: {e}"}))
+"#;
+
+/// The folder `lookup('file', ...)` reads from in [`VALUES`], for both.
+fn lookup_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lookup")
+}
+
+fn text_leaves(v: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::Array(a) => Value::Array(a.into_iter().map(text_leaves).collect()),
+        Value::Object(m) => {
+            Value::Object(m.into_iter().map(|(k, v)| (k, text_leaves(v))).collect())
+        }
+        Value::String(s) => Value::String(s),
+        other => Value::String(other.to_string()),
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(jinja_oracle),
+    ignore = "needs ansible-core 2.19: build with ROLLOUT_ORACLE_PYTHON=<venv>/bin/python (.ci/run makes it in bench/.venv)"
+)]
+fn arguments_render_as_ansible_templar_does() {
+    let want = common::ansible_oracle(
+        "Templar",
+        TEMPLAR,
+        &[],
+        &serde_json::json!({"vars": vars(), "values": VALUES, "basedir": lookup_dir()}),
+    );
+    assert_eq!(want.len(), VALUES.len(), "one oracle line per value");
+    let t = Templates::load(&lookup_dir().join("templates")).unwrap();
+    let ctx = minijinja::Value::from(minijinja::value::Serde(vars()));
+    let mut wrong = Vec::new();
+    for (v, w) in VALUES.iter().zip(want) {
+        let mut got: serde_json::Value = serde_json::from_str(v).unwrap();
+        let got = rollout::template::render_json(&t, &mut got, &ctx)
+            .map(|_| {
+                rollout::template::drop_omitted(&mut got);
+                text_leaves(got)
+            })
+            .map_err(|e| e.to_string());
+        match w {
+            Ok(w) if Ok(&w) == got.as_ref() => {}
+            Err(_) if got.is_err() => {}
+            w => wrong.push(format!("{v}\n  ansible: {w:?}\n  rollout: {got:?}")),
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of {} differ:\n{}",
+        wrong.len(),
+        VALUES.len(),
         wrong.join("\n")
     );
 }

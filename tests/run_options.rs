@@ -450,3 +450,149 @@ fn which(prog: &str) -> Result<PathBuf, ()> {
         .find(|p| p.is_file())
         .ok_or(())
 }
+
+#[test]
+fn omit_leaves_the_argument_out_as_ansible_does() {
+    let inv = "all:
+  vars:
+    out: OUT
+    no_owner: \"{{ omit }}\"
+    modes: [\"0600\", \"{{ omit }}\"]
+  children:
+    g:
+      roles: [app]
+      hosts:
+        h1:
+          connection: local
+";
+    let steps = "- name: omitted
+  file:
+    path: \"{{ out }}/omitted\"
+    mode: \"{{ file_mode | default(omit) }}\"
+    owner: \"{{ no_owner }}\"
+    group: \"{{ omit }}\"
+    content: \"x{{ omit }}y {{ modes | length }}\\n\"
+";
+    let p = Project::new("omit", inv, steps, "");
+    let (code, out, err) = p.rollout("plan", &["--output", "json"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(!out.contains("omit_place_holder"), "{out}");
+    p.events("apply", &[]);
+    assert_eq!(std::fs::read_to_string(p.out("omitted")).unwrap(), "xy 1\n");
+}
+
+#[test]
+fn lookups_read_the_environment_and_files_and_secrets_stay_redacted() {
+    use std::os::unix::fs::PermissionsExt;
+    let inv = "all:
+  vars:
+    out: OUT
+  children:
+    g:
+      roles: [app]
+      hosts:
+        h1:
+          connection: local
+";
+    let steps = "- name: looked up
+  file:
+    path: \"{{ out }}/looked-up\"
+    content: |
+      env={{ lookup('env', 'ROLLOUT_LOOKUP_TEST_SECRET') }}
+      public={{ lookup('file', 'motd.txt') }}
+      key={{ lookup('file', 'key.txt') }}
+";
+    let p = Project::new("lookup", inv, steps, "");
+    std::fs::create_dir_all(p.dir.join("files")).unwrap();
+    std::fs::write(p.dir.join("files/motd.txt"), "welcome-text\n").unwrap();
+    let key = p.dir.join("key.txt");
+    std::fs::write(&key, "k3y-m4terial-x9\n").unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rollout"))
+        .arg("apply")
+        .arg(p.dir.join("inventory.yml"))
+        .arg("--diff")
+        .env("ROLLOUT_LOOKUP_TEST_SECRET", "s3cr3t-fr0m-env-q7")
+        .env_remove("TERM")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(p.out("looked-up")).unwrap(),
+        "env=s3cr3t-fr0m-env-q7\npublic=welcome-text\nkey=k3y-m4terial-x9\n",
+        "{stdout}\n{stderr}"
+    );
+    for secret in ["s3cr3t-fr0m-env-q7", "k3y-m4terial-x9"] {
+        assert!(
+            !stdout.contains(secret) && !stderr.contains(secret),
+            "{secret} shown:\n{stdout}\n{stderr}"
+        );
+    }
+    assert!(
+        stdout.contains("public=welcome-text"),
+        "the diff is shown:\n{stdout}"
+    );
+}
+
+#[test]
+fn hostvars_holds_every_hosts_variables_rendered_for_that_host() {
+    let inv = "all:
+  vars:
+    out: OUT
+    word: \"w-{{ inventory_hostname }}\"
+  children:
+    g:
+      roles: [app]
+      hosts:
+        h1:
+          connection: local
+          vars:
+            peer: \"{{ hostvars['h2'].word }}/{{ hostvars['h2'].port }}\"
+        h2:
+          connection: local
+          vars:
+            port: 8443
+            peer: \"{{ hostvars['h1'].word }}\"
+";
+    let steps = "- name: hostvars
+  file:
+    path: \"{{ out }}/{{ inventory_hostname }}\"
+    content: \"{{ peer }} {{ hostvars[inventory_hostname].word }} {{ hostvars | length }}\\n\"
+";
+    let p = Project::new("hostvars", inv, steps, "");
+    p.events("apply", &[]);
+    assert_eq!(
+        std::fs::read_to_string(p.out("h1")).unwrap(),
+        "w-h2/8443 w-h1 2\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(p.out("h2")).unwrap(),
+        "w-h1 w-h2 2\n"
+    );
+}
+
+#[test]
+fn hostvars_has_no_role_defaults_as_in_ansible() {
+    let inv = "all:
+  vars:
+    out: OUT
+  children:
+    g:
+      roles: [app]
+      hosts:
+        h1:
+          connection: local
+";
+    let steps = "- name: defaults
+  file:
+    path: \"{{ out }}/d\"
+    content: \"{{ from_default }} {{ hostvars['h1'].from_default is defined }}\\n\"
+";
+    let p = Project::new("hostvars-defaults", inv, steps, "from_default: dflt\n");
+    p.events("apply", &[]);
+    assert_eq!(std::fs::read_to_string(p.out("d")).unwrap(), "dflt false\n");
+}

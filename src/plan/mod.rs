@@ -101,8 +101,11 @@ pub fn build(
             )
         })
         .collect();
+    let hostvars = hostvars(inv, roles, templates, run_vars);
     for host in hosts {
-        match plan_host(inv, host, roles, &specs, templates, filter, run_vars) {
+        match plan_host(
+            inv, host, roles, &specs, templates, filter, run_vars, &hostvars,
+        ) {
             Ok(p) => plans.push(p),
             Err(mut e) => errors.append(&mut e),
         }
@@ -110,6 +113,14 @@ pub fn build(
             break;
         }
     }
+    // Before any rendered value or error is shown: what lookups read from secret sources.
+    let looked_up = templates.take_secret_lookups();
+    inv.secrets.add_derived(
+        looked_up
+            .iter()
+            .flat_map(|v| crate::secret::spellings(v))
+            .collect(),
+    );
     if errors.is_empty() {
         errors = pool_checks::voice_bridge_length(inv, &plans, roles, run_vars);
         errors.extend(pool_checks::bbb_secrets(inv, &plans, roles, run_vars));
@@ -175,6 +186,60 @@ pub fn host_vars(
     vars
 }
 
+/// Ansible's `hostvars`: every inventory host's variables (as [`host_vars`] gives them
+/// without role defaults, which Ansible's `hostvars` does not hold either; templated values
+/// rendered for that host), by host name. Ansible renders them when they are
+/// read; here in two rounds: first each host's variables that render without `hostvars`,
+/// then all of them again with the first round's `hostvars`. A variable that needs `hostvars`
+/// of a variable that itself needs `hostvars`, or that fails to render (the host's own plan
+/// says why), is not in it: reading it is an undefined variable.
+fn hostvars(
+    inv: &Inventory,
+    roles: &BTreeMap<String, Role>,
+    templates: &Templates,
+    run_vars: &Map<String, Value>,
+) -> Value {
+    let resolve = |host: &Host, vars: &mut Map<String, Value>| {
+        let mut taint = Taint::of(vars, &inv.secrets);
+        let r = crate::vars::resolve(templates, vars, &mut taint, &|key| {
+            var_place(inv, host, roles, run_vars, key)
+        });
+        inv.secrets.add_derived(std::mem::take(&mut taint.derived));
+        r
+    };
+    let no_roles = BTreeMap::new();
+    let mut first = Map::new();
+    for host in &inv.hosts {
+        let mut vars = host_vars(inv, host, &no_roles, run_vars);
+        // Without the variables that fail (those that read `hostvars` among them).
+        for _ in 0..=vars.len() {
+            match resolve(host, &mut vars) {
+                Ok(()) => break,
+                Err((key, _)) => {
+                    vars.remove(&key);
+                }
+            }
+        }
+        first.insert(host.name.clone(), Value::Object(vars));
+    }
+    let first = Value::Object(first);
+    let mut second = Map::new();
+    for host in &inv.hosts {
+        let mut vars = host_vars(inv, host, &no_roles, run_vars);
+        vars.insert(crate::vars::HOSTVARS.into(), first.clone());
+        let vars = match resolve(host, &mut vars) {
+            Ok(()) => {
+                vars.remove(crate::vars::HOSTVARS);
+                Value::Object(vars)
+            }
+            Err(_) => first[host.name.as_str()].clone(),
+        };
+        second.insert(host.name.clone(), vars);
+    }
+    Value::Object(second)
+}
+
+#[allow(clippy::too_many_arguments)]
 fn plan_host(
     inv: &Inventory,
     host: &Host,
@@ -183,8 +248,11 @@ fn plan_host(
     templates: &Templates,
     filter: &Filter,
     run_vars: &Map<String, Value>,
+    hostvars: &Value,
 ) -> Result<HostPlan, Vec<Diagnostic>> {
     let mut vars = host_vars(inv, host, roles, run_vars);
+    // Already rendered, each for its own host: `resolve` leaves it as it is.
+    vars.insert(crate::vars::HOSTVARS.into(), hostvars.clone());
     let mut taint = Taint::of(&vars, &inv.secrets);
     let resolved = crate::vars::resolve(templates, &mut vars, &mut taint, &|key| {
         var_place(inv, host, roles, run_vars, key)
@@ -241,6 +309,8 @@ fn plan_host(
     if !errors.is_empty() {
         return Err(errors);
     }
+    // Every host's variables: not kept with each plan.
+    vars.remove(crate::vars::HOSTVARS);
     Ok(HostPlan {
         host: host.clone(),
         steps,
@@ -470,6 +540,8 @@ fn resolve(
         let within = position_in_value(written, &e);
         fail(spec.places.arg(name), written, within, e.in_placed_value())
     })?;
+    // An argument that is Ansible's `omit` is left out, as Ansible leaves it out of a module's.
+    crate::template::drop_omitted(&mut args);
     let r = Resolve {
         templates,
         ctx,

@@ -1,0 +1,151 @@
+//! Ansible's `lookup()` for the two lookup plugins operators use in values and templates
+//! (ansible-core 2.19 `lib/ansible/plugins/lookup/env.py` and `file.py`):
+//!
+//! - `lookup('env', 'NAME', ..., default='')`: the controller's environment variables, `''`
+//!   (or `default`) for one that is not set;
+//! - `lookup('file', 'path', ..., rstrip=true, lstrip=false)`: a file's text on the
+//!   controller, trailing white space stripped. A relative path is looked for as Ansible looks
+//!   for it outside a role: in `files/` of the project folder (the folder holding `roles/` and
+//!   `templates/`, Ansible's playbook folder), then in the project folder itself.
+//!
+//! Several terms give their values joined by `,` (Ansible's `lookup` without `wantlist`);
+//! `wantlist=true` gives the list. Other lookup plugins are an error naming these two.
+//!
+//! Secrets stay redacted: the value of an environment variable whose name starts with
+//! `ROLLOUT_` or contains `SECRET`, `PASSWORD`, `TOKEN` or `KEY`, and the text of a file other
+//! users may not read (no `o+r`: a key, a password file), are collected
+//! ([`crate::template::Templates::take_secret_lookups`]) and redacted from everything rollout
+//! shows, in their common spellings (`secret::spellings`, applied by the planner). A text a template derives
+//! from such a value in another way is not known to be secret: give secrets as
+//! `{secret: "env:NAME"}` or `{secret: "file:path"}` in the inventory, which are tracked
+//! through every template.
+
+use minijinja::value::{Kwargs, Rest};
+use minijinja::{Error, ErrorKind, Value};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// Secret values lookups read, shared between the environment and its [`Templates`].
+///
+/// [`Templates`]: crate::template::Templates
+pub type Found = Arc<Mutex<Vec<String>>>;
+
+fn bad(msg: impl Into<String>) -> Error {
+    Error::new(ErrorKind::InvalidOperation, msg.into())
+}
+
+/// The project folder of the templates folder `templates` (its parent; `.` for a bare name).
+pub fn base(templates: &Path) -> PathBuf {
+    match templates.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Takes the values collected in `found`.
+pub fn take(found: &Found) -> Vec<String> {
+    std::mem::take(&mut *found.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+fn collect(found: &Found, value: &str) {
+    if value.is_empty() {
+        return;
+    }
+    let mut all = found.lock().unwrap_or_else(|e| e.into_inner());
+    all.push(value.to_string());
+}
+
+/// Is environment variable `name` one whose value is a secret?
+fn secret_env(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    upper.starts_with("ROLLOUT_")
+        || ["SECRET", "PASSWORD", "TOKEN", "KEY"]
+            .iter()
+            .any(|w| upper.contains(w))
+}
+
+/// The file `term` names, relative to `base` as [the module](self) says.
+fn locate(base: &Path, term: &str) -> Option<PathBuf> {
+    let p = Path::new(term);
+    if p.is_absolute() {
+        return p.is_file().then(|| p.to_path_buf());
+    }
+    [base.join("files").join(p), base.join(p)]
+        .into_iter()
+        .find(|c| c.is_file())
+}
+
+/// May users other than the owner and group not read `path`?
+fn private(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o004 == 0)
+}
+
+/// The `lookup` function, reading files relative to `base` and collecting secrets in `found`.
+pub fn function(base: PathBuf, found: Found) -> Value {
+    Value::from_function(
+        move |plugin: String, terms: Rest<String>, kwargs: Kwargs| -> Result<Value, Error> {
+            let wantlist = kwargs.get::<Option<bool>>("wantlist")?.unwrap_or(false);
+            let values = match plugin.as_str() {
+                "env" => {
+                    let default = kwargs.get::<Option<String>>("default")?.unwrap_or_default();
+                    kwargs.assert_all_used()?;
+                    terms
+                        .iter()
+                        .map(|name| {
+                            let v = std::env::var(name).unwrap_or_else(|_| default.clone());
+                            if secret_env(name) {
+                                collect(&found, &v);
+                            }
+                            v
+                        })
+                        .collect::<Vec<_>>()
+                }
+                "file" => {
+                    let rstrip = kwargs.get::<Option<bool>>("rstrip")?.unwrap_or(true);
+                    let lstrip = kwargs.get::<Option<bool>>("lstrip")?.unwrap_or(false);
+                    kwargs.assert_all_used()?;
+                    let mut out = Vec::new();
+                    for term in terms.iter() {
+                        let path = locate(&base, term).ok_or_else(|| {
+                            bad(format!(
+                                "lookup('file'): could not locate file `{term}` (looked in {0}/files/ and {0}/)",
+                                base.display()
+                            ))
+                        })?;
+                        let text =
+                            crate::bounded::read_to_string(&path, crate::bounded::MAX_FILE_BYTES)
+                                .map_err(|e| {
+                                bad(format!(
+                                    "lookup('file'): cannot read {}: {e}",
+                                    path.display()
+                                ))
+                            })?;
+                        let mut text = text.as_str();
+                        if rstrip {
+                            text = text.trim_end();
+                        }
+                        if lstrip {
+                            text = text.trim_start();
+                        }
+                        if private(&path) {
+                            collect(&found, text);
+                        }
+                        out.push(text.to_string());
+                    }
+                    out
+                }
+                other => {
+                    return Err(bad(format!(
+                        "lookup plugin `{other}` is not supported (env, file)"
+                    )));
+                }
+            };
+            Ok(if wantlist {
+                Value::from(values)
+            } else {
+                Value::from(values.join(","))
+            })
+        },
+    )
+}
