@@ -133,6 +133,12 @@ fn column(src: &str, range: Option<std::ops::Range<usize>>) -> u64 {
 }
 
 impl Templates {
+    /// Whether any template file's text holds `word` (a cheap test before costly work that
+    /// only a template reading `word` needs).
+    pub fn mention(&self, word: &str) -> bool {
+        self.sources.values().any(|s| s.contains(word))
+    }
+
     /// Loads every file below `dir` as a template named by its relative path.
     pub fn load(dir: &Path) -> Result<Templates, Diagnostic> {
         let found = lookup::Found::default();

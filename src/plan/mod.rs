@@ -101,10 +101,23 @@ pub fn build(
             )
         })
         .collect();
-    let hostvars = hostvars(inv, roles, templates, run_vars);
+    // Every host's variables, in every host's context: built only when something reads them
+    // (at 1000 hosts, building and passing them costs minutes).
+    let hostvars = if mentions_hostvars(inv, roles, templates, run_vars) {
+        Some(hostvars(inv, roles, templates, run_vars))
+    } else {
+        None
+    };
     for host in hosts {
         match plan_host(
-            inv, host, roles, &specs, templates, filter, run_vars, &hostvars,
+            inv,
+            host,
+            roles,
+            &specs,
+            templates,
+            filter,
+            run_vars,
+            hostvars.as_ref(),
         ) {
             Ok(p) => plans.push(p),
             Err(mut e) => errors.append(&mut e),
@@ -186,6 +199,32 @@ pub fn host_vars(
     vars
 }
 
+/// Whether any role (steps, handlers, defaults), template, inventory variable or run
+/// variable mentions `hostvars`: only then is [`hostvars`] built. A mention in a comment or
+/// a longer word builds it needlessly, which costs time, never correctness.
+fn mentions_hostvars(
+    inv: &Inventory,
+    roles: &BTreeMap<String, Role>,
+    templates: &Templates,
+    run_vars: &Map<String, Value>,
+) -> bool {
+    const WORD: &str = crate::vars::HOSTVARS;
+    let in_value = |v: &Value| match v {
+        Value::String(s) => s.contains(WORD),
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
+        other => other.to_string().contains(WORD),
+    };
+    let in_step = |s: &crate::role::StepSpec| {
+        in_value(&s.args) || s.when.as_deref().is_some_and(|w| w.contains(WORD))
+    };
+    templates.mention(WORD)
+        || run_vars.values().any(in_value)
+        || roles.values().any(|r| {
+            r.steps.iter().chain(&r.handlers).any(in_step) || r.defaults.values().any(in_value)
+        })
+        || inv.hosts.iter().any(|h| h.vars.values().any(in_value))
+}
+
 /// Ansible's `hostvars`: every inventory host's variables (as [`host_vars`] gives them
 /// without role defaults, which Ansible's `hostvars` does not hold either; templated values
 /// rendered for that host), by host name. Ansible renders them when they are
@@ -248,11 +287,13 @@ fn plan_host(
     templates: &Templates,
     filter: &Filter,
     run_vars: &Map<String, Value>,
-    hostvars: &Value,
+    hostvars: Option<&Value>,
 ) -> Result<HostPlan, Vec<Diagnostic>> {
     let mut vars = host_vars(inv, host, roles, run_vars);
     // Already rendered, each for its own host: `resolve` leaves it as it is.
-    vars.insert(crate::vars::HOSTVARS.into(), hostvars.clone());
+    if let Some(hostvars) = hostvars {
+        vars.insert(crate::vars::HOSTVARS.into(), hostvars.clone());
+    }
     let mut taint = Taint::of(&vars, &inv.secrets);
     let resolved = crate::vars::resolve(templates, &mut vars, &mut taint, &|key| {
         var_place(inv, host, roles, run_vars, key)
