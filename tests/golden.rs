@@ -381,6 +381,315 @@ fn health_check_compares_the_shared_secrets() {
     std::fs::remove_dir_all(&tmp).unwrap();
 }
 
+/// A scratch copy of a node's files for running rendered scripts: `etc` stands for
+/// /etc/bigbluebutton, `webhooks` for bbb-webhooks' config folder, `overrides` for
+/// /etc/bigbluebutton/bbb-webhooks and `sbin/` for /usr/local/sbin.
+struct Node {
+    root: PathBuf,
+}
+
+impl Node {
+    fn new(tag: &str) -> Node {
+        let root =
+            std::env::temp_dir().join(format!("rollout-golden-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        for d in ["etc/bbb-webhooks", "webhooks", "sbin"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        let node = Node { root };
+        // rollout's helper, as the role writes it.
+        let helper = node.paths(&file(
+            "bbb1.golden.test",
+            "/usr/local/sbin/rollout-bbb-webhooks-secret",
+        ));
+        let path = node.root.join("sbin/rollout-bbb-webhooks-secret");
+        std::fs::write(&path, helper).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700)).unwrap();
+        node
+    }
+
+    /// `text` with the node's paths pointing into the scratch copy.
+    fn paths(&self, text: &str) -> String {
+        let r = self.root.display();
+        text.replace(
+            "/usr/local/bigbluebutton/bbb-webhooks/config/",
+            &format!("{r}/webhooks/"),
+        )
+        .replace("/etc/bigbluebutton/", &format!("{r}/etc/"))
+        .replace("/usr/local/sbin/", &format!("{r}/sbin/"))
+    }
+
+    /// Runs `script` (paths rewritten) in sh with `args`: (success, stdout, stderr).
+    fn sh(&self, script: &str, args: &[&str]) -> (bool, String, String) {
+        let path = self.root.join("script");
+        std::fs::write(&path, self.paths(script)).unwrap();
+        let out = std::process::Command::new("sh")
+            .arg(&path)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    }
+
+    fn write(&self, rel: &str, text: &str, mode: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.root.join(rel);
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.root.join(rel)).unwrap()
+    }
+
+    fn mode(&self, rel: &str) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(self.root.join(rel))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+/// bbb-webhooks' config/default.yml in the shape its package writes it (the package's
+/// default.example.yml with bbb.sharedSecret set by its postinst): `secret` as written there.
+fn webhooks_default_yml(secret: &str) -> String {
+    format!(
+        "log:\n  level: info\n\n# Shared secret of your BigBlueButton server.\nbbb:\n  serverDomain: bbb1.golden.test\n  sharedSecret: {secret}\n  # Whether to use Auth2.0 or not\n  auth2_0: true\n  apiPath: /bigbluebutton/api\n\nredis:\n  host: 127.0.0.1\n"
+    )
+}
+
+/// bbb-webhooks keeps its own copy of the shared secret (bbb.sharedSecret, which bbb-conf
+/// --setsecret rewrites): the role's step writes it when the package is installed, through a
+/// helper that reads the secret on stdin, and does nothing on a node without the package.
+#[test]
+fn webhooks_shared_secret_step() {
+    golden(
+        "bbb-webhooks-secret.sh",
+        &file(
+            "bbb1.golden.test",
+            "/usr/local/sbin/rollout-bbb-webhooks-secret",
+        ),
+    );
+    let (run, unless) = command_of(host("bbb1.golden.test"), "shared secret for bbb-webhooks");
+    let unless = unless.as_str();
+    let s = secret("GOLDEN_BBB1_SECRET");
+    // The secret reaches the helper on stdin (a here-document), never on a command line, and
+    // the plan's one-line summary of the step (its first line) does not show it.
+    for script in [run.as_str(), unless] {
+        assert!(
+            script
+                .lines()
+                .filter(|l| l.contains(s))
+                .all(|l| l.trim() == s),
+            "{script}"
+        );
+    }
+    assert!(!run.lines().next().unwrap().contains(s));
+    let node = Node::new("webhooks-step");
+    // Not installed: nothing to do.
+    assert!(node.sh(unless, &[]).0);
+    // As the package leaves it after rollout set securitySalt only, and 0644.
+    node.write(
+        "webhooks/default.yml",
+        &webhooks_default_yml("mysharedsecret"),
+        0o644,
+    );
+    let (ok, _, err) = node.sh(unless, &[]);
+    assert!(!ok && !err.contains(s), "{err}");
+    let (ok, out, err) = node.sh(&run, &[]);
+    assert!(ok, "{err}");
+    assert!(!out.contains(s) && !err.contains(s), "{out}{err}");
+    assert_eq!(
+        node.read("webhooks/default.yml"),
+        webhooks_default_yml(&format!("\"{s}\"")),
+        "only bbb.sharedSecret changes"
+    );
+    assert_eq!(node.mode("webhooks/default.yml"), 0o640);
+    assert!(node.sh(unless, &[]).0, "converged");
+    // Equal, but open to every local user again (the postinst's chmod 644 on an upgrade).
+    node.write("webhooks/default.yml", &webhooks_default_yml(s), 0o644);
+    assert!(!node.sh(unless, &[]).0);
+    assert!(node.sh(&run, &[]).0);
+    assert_eq!(node.mode("webhooks/default.yml"), 0o640);
+    assert_eq!(node.read("webhooks/default.yml"), webhooks_default_yml(s));
+    // An override (bbb-webhooks reads /etc/bigbluebutton/bbb-webhooks/production.yml after
+    // the packaged file) that sets its own secret is kept equal too; one that sets none is
+    // left alone.
+    node.write(
+        "etc/bbb-webhooks/production.yml",
+        "bbb:\n  serverDomain: x\n",
+        0o644,
+    );
+    assert!(node.sh(unless, &[]).0);
+    node.write(
+        "etc/bbb-webhooks/production.yml",
+        "bbb:\n  sharedSecret: 'old-secret' # set by hand\nmodules: {}\n",
+        0o644,
+    );
+    let (ok, _, err) = node.sh(unless, &[]);
+    assert!(!ok, "{err}");
+    assert!(node.sh(&run, &[]).0);
+    assert_eq!(
+        node.read("etc/bbb-webhooks/production.yml"),
+        format!("bbb:\n  sharedSecret: \"{s}\"\nmodules: {{}}\n")
+    );
+    assert!(node.sh(unless, &[]).0);
+    // A file without the key gets it in its bbb block.
+    node.write(
+        "webhooks/default.yml",
+        "bbb:\n  serverDomain: x\nredis:\n  host: 127.0.0.1\n",
+        0o640,
+    );
+    assert!(node.sh(&run, &[]).0);
+    assert_eq!(
+        node.read("webhooks/default.yml"),
+        format!("bbb:\n  serverDomain: x\n  sharedSecret: \"{s}\"\nredis:\n  host: 127.0.0.1\n")
+    );
+    // The change restarts bbb-webhooks (a handler that ends no meeting).
+    let plan = host("bbb1.golden.test");
+    let step_spec = plan
+        .steps
+        .iter()
+        .find(|p| p.spec.name == "shared secret for bbb-webhooks")
+        .unwrap();
+    assert_eq!(step_spec.spec.notify, ["restart bbb-webhooks"]);
+    let handler = plan
+        .handlers
+        .iter()
+        .find(|p| p.spec.name == "restart bbb-webhooks")
+        .expect("handler restart bbb-webhooks");
+    assert!(!handler.spec.ends_meetings);
+}
+
+/// apply-config.sh (which bbb-conf runs before it starts BBB, bbb-webhooks among it) copies
+/// securitySalt into bbb-webhooks' file too, and `--check` reports it as drift.
+#[test]
+fn apply_config_keeps_the_webhooks_secret() {
+    let script = file(
+        "bbb1.golden.test",
+        "/etc/bigbluebutton/bbb-conf/apply-config.sh",
+    );
+    let node = Node::new("webhooks-apply-config");
+    let s = secret("GOLDEN_BBB1_SECRET");
+    node.write(
+        "etc/bbb-web.properties",
+        &format!("securitySalt={s}\n"),
+        0o640,
+    );
+    node.write(
+        "webhooks/default.yml",
+        &webhooks_default_yml("mysharedsecret"),
+        0o644,
+    );
+    let run = |args: &[&str]| {
+        let path = node.root.join("apply-config.sh");
+        std::fs::write(&path, node.paths(&script)).unwrap();
+        let out = std::process::Command::new("bash")
+            .arg(&path)
+            .args(args)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !text.contains(s),
+            "apply-config.sh printed the secret: {text}"
+        );
+        (out.status.success(), text)
+    };
+    let (ok, text) = run(&["--check"]);
+    assert!(!ok && text.contains("bbb-webhooks"), "{text}");
+    let (ok, text) = run(&[]);
+    assert!(ok, "{text}");
+    assert_eq!(
+        node.read("webhooks/default.yml"),
+        webhooks_default_yml(&format!("\"{s}\""))
+    );
+    let (ok, text) = run(&["--check"]);
+    assert!(!text.contains("bbb-webhooks"), "{text}");
+    let _ = ok;
+}
+
+/// The health check also refuses a node whose bbb-webhooks holds another secret (every
+/// hooks/* call would fail its checksum), naming the file, printing no secret.
+#[test]
+fn health_check_compares_the_webhooks_secret() {
+    let script = file("bbb1.golden.test", "/usr/local/sbin/rollout-bbb-health").replace(
+        "https://bbb1.golden.test/bigbluebutton/api",
+        "http://127.0.0.1:9/bigbluebutton/api",
+    );
+    let node = Node::new("webhooks-health");
+    let s = secret("GOLDEN_BBB1_SECRET");
+    node.write(
+        "etc/bbb-web.properties",
+        &format!("securitySalt={s}\n"),
+        0o640,
+    );
+    node.write(
+        "etc/bbb-apps-akka.conf",
+        &format!("services {{\n  sharedSecret=\"{s}\"\n}}\n"),
+        0o640,
+    );
+    let run = || {
+        let (ok, out, err) = node.sh(&script, &["0"]);
+        assert!(!out.contains(s) && !err.contains(s), "{out}{err}");
+        assert!(!ok, "the API is refused here");
+        err
+    };
+    // Without bbb-webhooks: on to the API.
+    assert!(run().contains("did not answer getMeetings"));
+    for (text, override_yml) in [
+        (webhooks_default_yml("mysharedsecret"), None),
+        (
+            webhooks_default_yml(s),
+            Some("bbb:\n  sharedSecret: other-secret\n"),
+        ),
+    ] {
+        node.write("webhooks/default.yml", &text, 0o640);
+        if let Some(o) = override_yml {
+            node.write("etc/bbb-webhooks/production.yml", o, 0o640);
+        }
+        let err = run();
+        assert!(
+            err.contains("the shared secret of bbb-webhooks")
+                && err.contains(if override_yml.is_some() {
+                    "/etc/bbb-webhooks/production.yml"
+                } else {
+                    "/webhooks/default.yml"
+                }),
+            "{err}"
+        );
+    }
+    // Equal in both: on to the API.
+    node.write(
+        "etc/bbb-webhooks/production.yml",
+        &format!("bbb:\n  sharedSecret: \"{s}\"\n"),
+        0o640,
+    );
+    let err = run();
+    assert!(
+        !err.contains("bbb-webhooks") && err.contains("did not answer getMeetings"),
+        "{err}"
+    );
+}
+
 #[test]
 fn bbb_web_properties_recordings_on() {
     let text = properties("bbb2.golden.test", "/etc/bigbluebutton/bbb-web.properties");
