@@ -175,6 +175,128 @@ fn turnserver_conf() {
     );
 }
 
+/// The `that` of the turn host's `preflight TURN addresses on this host` with `vars` set
+/// (as `-e` would), or None when the step is skipped.
+fn turn_address_check(vars: &[(&str, &str)]) -> Option<String> {
+    let run_vars: serde_json::Map<String, serde_json::Value> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), serde_json::Value::from(*v)))
+        .collect();
+    let (_, plans) =
+        plan_with(&dir().join("pool.yml"), &run_vars).unwrap_or_else(|e| panic!("{e}"));
+    let turn = plans
+        .iter()
+        .find(|p| p.host.name == "turn.golden.test")
+        .expect("the turn host");
+    turn.steps.iter().find_map(|p| match &p.action {
+        Action::Assert(a) if p.spec.name == "preflight TURN addresses on this host" => {
+            Some(a.that.clone())
+        }
+        _ => None,
+    })
+}
+
+/// coturn's listening-ip, relay-ip and the PRIVATE part of external-ip PUBLIC/PRIVATE must be
+/// addresses of the TURN host, which only the host knows: a preflight assert compares them
+/// with `ip -o addr` there, before turnserver.conf is written. The step's test runs here in
+/// `sh` against a fake `ip` printing a host's addresses.
+#[test]
+fn turn_addresses_must_be_on_the_turn_host() {
+    let tmp = std::env::temp_dir().join(format!("rollout-golden-turn-ip-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let ip = tmp.join("ip");
+    std::fs::write(
+        &ip,
+        "#!/bin/sh\n[ \"$*\" = '-o addr show' ] || { echo \"unexpected: ip $*\" >&2; exit 2; }\ncat <<'EOF'\n1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever\n1: lo    inet6 ::1/128 scope host noprefixroute \\       valid_lft forever preferred_lft forever\n2: eth0    inet 10.20.0.5/24 brd 10.20.0.255 scope global eth0\\       valid_lft forever preferred_lft forever\n2: eth0    inet6 2001:db8::5/64 scope global \\       valid_lft forever preferred_lft forever\nEOF\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&ip, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", tmp.display(), std::env::var("PATH").unwrap());
+    let run = |vars: &[(&str, &str)]| -> (bool, String) {
+        let that = turn_address_check(vars).unwrap_or_else(|| panic!("skipped with {vars:?}"));
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&that)
+            .env("PATH", &path)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    // Nothing set, or a lone external-ip (the public address of a NAT setup): no check.
+    assert_eq!(turn_address_check(&[]), None);
+    assert_eq!(
+        turn_address_check(&[("turn_external_ip", "203.0.113.7")]),
+        None
+    );
+    for ok in [
+        vec![("turn_relay_ip", "10.20.0.5")],
+        vec![("turn_listening_ip", "2001:DB8::5")],
+        vec![("turn_listening_ip", "0.0.0.0")],
+        vec![("turn_external_ip", "203.0.113.7/10.20.0.5")],
+        vec![
+            ("turn_listening_ip", "10.20.0.5"),
+            ("turn_relay_ip", "10.20.0.5"),
+            ("turn_external_ip", "203.0.113.7/10.20.0.5"),
+        ],
+    ] {
+        let (passed, out) = run(&ok);
+        assert!(passed, "{ok:?}: {out}");
+    }
+    for (bad, said) in [
+        (
+            vec![("turn_relay_ip", "203.0.113.7")],
+            "turn_relay_ip 203.0.113.7 is not an address of this host",
+        ),
+        (
+            vec![("turn_relay_ip", "10.20.0")],
+            "turn_relay_ip 10.20.0 is not an address of this host",
+        ),
+        (
+            vec![("turn_listening_ip", "10.20.0.6")],
+            "turn_listening_ip 10.20.0.6 is not an address of this host",
+        ),
+        (
+            vec![("turn_external_ip", "203.0.113.7/10.20.0.9")],
+            "the private part of turn_external_ip 10.20.0.9 is not an address of this host",
+        ),
+    ] {
+        let (passed, out) = run(&bad);
+        assert!(!passed, "{bad:?} passed: {out}");
+        assert!(out.contains(said), "{bad:?}: {out}");
+        assert!(
+            out.contains("(it has: 127.0.0.1 ::1 10.20.0.5 2001:db8::5 )"),
+            "{out}"
+        );
+    }
+    // It runs before coturn's configuration is written.
+    let (_, plans) = plan_with(
+        &dir().join("pool.yml"),
+        &[(
+            "turn_relay_ip".to_string(),
+            serde_json::Value::from("10.20.0.5"),
+        )]
+        .into_iter()
+        .collect(),
+    )
+    .unwrap();
+    let turn = plans
+        .iter()
+        .find(|p| p.host.name == "turn.golden.test")
+        .unwrap();
+    let at = |name: &str| turn.steps.iter().position(|p| p.spec.name == name).unwrap();
+    assert!(at("preflight TURN addresses on this host") < at("turnserver.conf"));
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
+
 #[test]
 fn coturn_systemd_drop_in() {
     let text = file(
