@@ -175,6 +175,128 @@ fn turnserver_conf() {
     );
 }
 
+/// The `that` of the turn host's `preflight TURN addresses on this host` with `vars` set
+/// (as `-e` would), or None when the step is skipped.
+fn turn_address_check(vars: &[(&str, &str)]) -> Option<String> {
+    let run_vars: serde_json::Map<String, serde_json::Value> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), serde_json::Value::from(*v)))
+        .collect();
+    let (_, plans) =
+        plan_with(&dir().join("pool.yml"), &run_vars).unwrap_or_else(|e| panic!("{e}"));
+    let turn = plans
+        .iter()
+        .find(|p| p.host.name == "turn.golden.test")
+        .expect("the turn host");
+    turn.steps.iter().find_map(|p| match &p.action {
+        Action::Assert(a) if p.spec.name == "preflight TURN addresses on this host" => {
+            Some(a.that.clone())
+        }
+        _ => None,
+    })
+}
+
+/// coturn's listening-ip, relay-ip and the PRIVATE part of external-ip PUBLIC/PRIVATE must be
+/// addresses of the TURN host, which only the host knows: a preflight assert compares them
+/// with `ip -o addr` there, before turnserver.conf is written. The step's test runs here in
+/// `sh` against a fake `ip` printing a host's addresses.
+#[test]
+fn turn_addresses_must_be_on_the_turn_host() {
+    let tmp = std::env::temp_dir().join(format!("rollout-golden-turn-ip-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let ip = tmp.join("ip");
+    std::fs::write(
+        &ip,
+        "#!/bin/sh\n[ \"$*\" = '-o addr show' ] || { echo \"unexpected: ip $*\" >&2; exit 2; }\ncat <<'EOF'\n1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever\n1: lo    inet6 ::1/128 scope host noprefixroute \\       valid_lft forever preferred_lft forever\n2: eth0    inet 10.20.0.5/24 brd 10.20.0.255 scope global eth0\\       valid_lft forever preferred_lft forever\n2: eth0    inet6 2001:db8::5/64 scope global \\       valid_lft forever preferred_lft forever\nEOF\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&ip, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", tmp.display(), std::env::var("PATH").unwrap());
+    let run = |vars: &[(&str, &str)]| -> (bool, String) {
+        let that = turn_address_check(vars).unwrap_or_else(|| panic!("skipped with {vars:?}"));
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&that)
+            .env("PATH", &path)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    // Nothing set, or a lone external-ip (the public address of a NAT setup): no check.
+    assert_eq!(turn_address_check(&[]), None);
+    assert_eq!(
+        turn_address_check(&[("turn_external_ip", "203.0.113.7")]),
+        None
+    );
+    for ok in [
+        vec![("turn_relay_ip", "10.20.0.5")],
+        vec![("turn_listening_ip", "2001:DB8::5")],
+        vec![("turn_listening_ip", "0.0.0.0")],
+        vec![("turn_external_ip", "203.0.113.7/10.20.0.5")],
+        vec![
+            ("turn_listening_ip", "10.20.0.5"),
+            ("turn_relay_ip", "10.20.0.5"),
+            ("turn_external_ip", "203.0.113.7/10.20.0.5"),
+        ],
+    ] {
+        let (passed, out) = run(&ok);
+        assert!(passed, "{ok:?}: {out}");
+    }
+    for (bad, said) in [
+        (
+            vec![("turn_relay_ip", "203.0.113.7")],
+            "turn_relay_ip 203.0.113.7 is not an address of this host",
+        ),
+        (
+            vec![("turn_relay_ip", "10.20.0")],
+            "turn_relay_ip 10.20.0 is not an address of this host",
+        ),
+        (
+            vec![("turn_listening_ip", "10.20.0.6")],
+            "turn_listening_ip 10.20.0.6 is not an address of this host",
+        ),
+        (
+            vec![("turn_external_ip", "203.0.113.7/10.20.0.9")],
+            "the private part of turn_external_ip 10.20.0.9 is not an address of this host",
+        ),
+    ] {
+        let (passed, out) = run(&bad);
+        assert!(!passed, "{bad:?} passed: {out}");
+        assert!(out.contains(said), "{bad:?}: {out}");
+        assert!(
+            out.contains("(it has: 127.0.0.1 ::1 10.20.0.5 2001:db8::5 )"),
+            "{out}"
+        );
+    }
+    // It runs before coturn's configuration is written.
+    let (_, plans) = plan_with(
+        &dir().join("pool.yml"),
+        &[(
+            "turn_relay_ip".to_string(),
+            serde_json::Value::from("10.20.0.5"),
+        )]
+        .into_iter()
+        .collect(),
+    )
+    .unwrap();
+    let turn = plans
+        .iter()
+        .find(|p| p.host.name == "turn.golden.test")
+        .unwrap();
+    let at = |name: &str| turn.steps.iter().position(|p| p.spec.name == name).unwrap();
+    assert!(at("preflight TURN addresses on this host") < at("turnserver.conf"));
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
+
 #[test]
 fn coturn_systemd_drop_in() {
     let text = file(
@@ -379,6 +501,315 @@ fn health_check_compares_the_shared_secrets() {
         assert!(err.contains("did not answer getMeetings"), "{err}");
     }
     std::fs::remove_dir_all(&tmp).unwrap();
+}
+
+/// A scratch copy of a node's files for running rendered scripts: `etc` stands for
+/// /etc/bigbluebutton, `webhooks` for bbb-webhooks' config folder, `overrides` for
+/// /etc/bigbluebutton/bbb-webhooks and `sbin/` for /usr/local/sbin.
+struct Node {
+    root: PathBuf,
+}
+
+impl Node {
+    fn new(tag: &str) -> Node {
+        let root =
+            std::env::temp_dir().join(format!("rollout-golden-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        for d in ["etc/bbb-webhooks", "webhooks", "sbin"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        let node = Node { root };
+        // rollout's helper, as the role writes it.
+        let helper = node.paths(&file(
+            "bbb1.golden.test",
+            "/usr/local/sbin/rollout-bbb-webhooks-secret",
+        ));
+        let path = node.root.join("sbin/rollout-bbb-webhooks-secret");
+        std::fs::write(&path, helper).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700)).unwrap();
+        node
+    }
+
+    /// `text` with the node's paths pointing into the scratch copy.
+    fn paths(&self, text: &str) -> String {
+        let r = self.root.display();
+        text.replace(
+            "/usr/local/bigbluebutton/bbb-webhooks/config/",
+            &format!("{r}/webhooks/"),
+        )
+        .replace("/etc/bigbluebutton/", &format!("{r}/etc/"))
+        .replace("/usr/local/sbin/", &format!("{r}/sbin/"))
+    }
+
+    /// Runs `script` (paths rewritten) in sh with `args`: (success, stdout, stderr).
+    fn sh(&self, script: &str, args: &[&str]) -> (bool, String, String) {
+        let path = self.root.join("script");
+        std::fs::write(&path, self.paths(script)).unwrap();
+        let out = std::process::Command::new("sh")
+            .arg(&path)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    }
+
+    fn write(&self, rel: &str, text: &str, mode: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.root.join(rel);
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.root.join(rel)).unwrap()
+    }
+
+    fn mode(&self, rel: &str) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(self.root.join(rel))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+/// bbb-webhooks' config/default.yml in the shape its package writes it (the package's
+/// default.example.yml with bbb.sharedSecret set by its postinst): `secret` as written there.
+fn webhooks_default_yml(secret: &str) -> String {
+    format!(
+        "log:\n  level: info\n\n# Shared secret of your BigBlueButton server.\nbbb:\n  serverDomain: bbb1.golden.test\n  sharedSecret: {secret}\n  # Whether to use Auth2.0 or not\n  auth2_0: true\n  apiPath: /bigbluebutton/api\n\nredis:\n  host: 127.0.0.1\n"
+    )
+}
+
+/// bbb-webhooks keeps its own copy of the shared secret (bbb.sharedSecret, which bbb-conf
+/// --setsecret rewrites): the role's step writes it when the package is installed, through a
+/// helper that reads the secret on stdin, and does nothing on a node without the package.
+#[test]
+fn webhooks_shared_secret_step() {
+    golden(
+        "bbb-webhooks-secret.sh",
+        &file(
+            "bbb1.golden.test",
+            "/usr/local/sbin/rollout-bbb-webhooks-secret",
+        ),
+    );
+    let (run, unless) = command_of(host("bbb1.golden.test"), "shared secret for bbb-webhooks");
+    let unless = unless.as_str();
+    let s = secret("GOLDEN_BBB1_SECRET");
+    // The secret reaches the helper on stdin (a here-document), never on a command line, and
+    // the plan's one-line summary of the step (its first line) does not show it.
+    for script in [run.as_str(), unless] {
+        assert!(
+            script
+                .lines()
+                .filter(|l| l.contains(s))
+                .all(|l| l.trim() == s),
+            "{script}"
+        );
+    }
+    assert!(!run.lines().next().unwrap().contains(s));
+    let node = Node::new("webhooks-step");
+    // Not installed: nothing to do.
+    assert!(node.sh(unless, &[]).0);
+    // As the package leaves it after rollout set securitySalt only, and 0644.
+    node.write(
+        "webhooks/default.yml",
+        &webhooks_default_yml("mysharedsecret"),
+        0o644,
+    );
+    let (ok, _, err) = node.sh(unless, &[]);
+    assert!(!ok && !err.contains(s), "{err}");
+    let (ok, out, err) = node.sh(&run, &[]);
+    assert!(ok, "{err}");
+    assert!(!out.contains(s) && !err.contains(s), "{out}{err}");
+    assert_eq!(
+        node.read("webhooks/default.yml"),
+        webhooks_default_yml(&format!("\"{s}\"")),
+        "only bbb.sharedSecret changes"
+    );
+    assert_eq!(node.mode("webhooks/default.yml"), 0o640);
+    assert!(node.sh(unless, &[]).0, "converged");
+    // Equal, but open to every local user again (the postinst's chmod 644 on an upgrade).
+    node.write("webhooks/default.yml", &webhooks_default_yml(s), 0o644);
+    assert!(!node.sh(unless, &[]).0);
+    assert!(node.sh(&run, &[]).0);
+    assert_eq!(node.mode("webhooks/default.yml"), 0o640);
+    assert_eq!(node.read("webhooks/default.yml"), webhooks_default_yml(s));
+    // An override (bbb-webhooks reads /etc/bigbluebutton/bbb-webhooks/production.yml after
+    // the packaged file) that sets its own secret is kept equal too; one that sets none is
+    // left alone.
+    node.write(
+        "etc/bbb-webhooks/production.yml",
+        "bbb:\n  serverDomain: x\n",
+        0o644,
+    );
+    assert!(node.sh(unless, &[]).0);
+    node.write(
+        "etc/bbb-webhooks/production.yml",
+        "bbb:\n  sharedSecret: 'old-secret' # set by hand\nmodules: {}\n",
+        0o644,
+    );
+    let (ok, _, err) = node.sh(unless, &[]);
+    assert!(!ok, "{err}");
+    assert!(node.sh(&run, &[]).0);
+    assert_eq!(
+        node.read("etc/bbb-webhooks/production.yml"),
+        format!("bbb:\n  sharedSecret: \"{s}\"\nmodules: {{}}\n")
+    );
+    assert!(node.sh(unless, &[]).0);
+    // A file without the key gets it in its bbb block.
+    node.write(
+        "webhooks/default.yml",
+        "bbb:\n  serverDomain: x\nredis:\n  host: 127.0.0.1\n",
+        0o640,
+    );
+    assert!(node.sh(&run, &[]).0);
+    assert_eq!(
+        node.read("webhooks/default.yml"),
+        format!("bbb:\n  serverDomain: x\n  sharedSecret: \"{s}\"\nredis:\n  host: 127.0.0.1\n")
+    );
+    // The change restarts bbb-webhooks (a handler that ends no meeting).
+    let plan = host("bbb1.golden.test");
+    let step_spec = plan
+        .steps
+        .iter()
+        .find(|p| p.spec.name == "shared secret for bbb-webhooks")
+        .unwrap();
+    assert_eq!(step_spec.spec.notify, ["restart bbb-webhooks"]);
+    let handler = plan
+        .handlers
+        .iter()
+        .find(|p| p.spec.name == "restart bbb-webhooks")
+        .expect("handler restart bbb-webhooks");
+    assert!(!handler.spec.ends_meetings);
+}
+
+/// apply-config.sh (which bbb-conf runs before it starts BBB, bbb-webhooks among it) copies
+/// securitySalt into bbb-webhooks' file too, and `--check` reports it as drift.
+#[test]
+fn apply_config_keeps_the_webhooks_secret() {
+    let script = file(
+        "bbb1.golden.test",
+        "/etc/bigbluebutton/bbb-conf/apply-config.sh",
+    );
+    let node = Node::new("webhooks-apply-config");
+    let s = secret("GOLDEN_BBB1_SECRET");
+    node.write(
+        "etc/bbb-web.properties",
+        &format!("securitySalt={s}\n"),
+        0o640,
+    );
+    node.write(
+        "webhooks/default.yml",
+        &webhooks_default_yml("mysharedsecret"),
+        0o644,
+    );
+    let run = |args: &[&str]| {
+        let path = node.root.join("apply-config.sh");
+        std::fs::write(&path, node.paths(&script)).unwrap();
+        let out = std::process::Command::new("bash")
+            .arg(&path)
+            .args(args)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !text.contains(s),
+            "apply-config.sh printed the secret: {text}"
+        );
+        (out.status.success(), text)
+    };
+    let (ok, text) = run(&["--check"]);
+    assert!(!ok && text.contains("bbb-webhooks"), "{text}");
+    let (ok, text) = run(&[]);
+    assert!(ok, "{text}");
+    assert_eq!(
+        node.read("webhooks/default.yml"),
+        webhooks_default_yml(&format!("\"{s}\""))
+    );
+    let (ok, text) = run(&["--check"]);
+    assert!(!text.contains("bbb-webhooks"), "{text}");
+    let _ = ok;
+}
+
+/// The health check also refuses a node whose bbb-webhooks holds another secret (every
+/// hooks/* call would fail its checksum), naming the file, printing no secret.
+#[test]
+fn health_check_compares_the_webhooks_secret() {
+    let script = file("bbb1.golden.test", "/usr/local/sbin/rollout-bbb-health").replace(
+        "https://bbb1.golden.test/bigbluebutton/api",
+        "http://127.0.0.1:9/bigbluebutton/api",
+    );
+    let node = Node::new("webhooks-health");
+    let s = secret("GOLDEN_BBB1_SECRET");
+    node.write(
+        "etc/bbb-web.properties",
+        &format!("securitySalt={s}\n"),
+        0o640,
+    );
+    node.write(
+        "etc/bbb-apps-akka.conf",
+        &format!("services {{\n  sharedSecret=\"{s}\"\n}}\n"),
+        0o640,
+    );
+    let run = || {
+        let (ok, out, err) = node.sh(&script, &["0"]);
+        assert!(!out.contains(s) && !err.contains(s), "{out}{err}");
+        assert!(!ok, "the API is refused here");
+        err
+    };
+    // Without bbb-webhooks: on to the API.
+    assert!(run().contains("did not answer getMeetings"));
+    for (text, override_yml) in [
+        (webhooks_default_yml("mysharedsecret"), None),
+        (
+            webhooks_default_yml(s),
+            Some("bbb:\n  sharedSecret: other-secret\n"),
+        ),
+    ] {
+        node.write("webhooks/default.yml", &text, 0o640);
+        if let Some(o) = override_yml {
+            node.write("etc/bbb-webhooks/production.yml", o, 0o640);
+        }
+        let err = run();
+        assert!(
+            err.contains("the shared secret of bbb-webhooks")
+                && err.contains(if override_yml.is_some() {
+                    "/etc/bbb-webhooks/production.yml"
+                } else {
+                    "/webhooks/default.yml"
+                }),
+            "{err}"
+        );
+    }
+    // Equal in both: on to the API.
+    node.write(
+        "etc/bbb-webhooks/production.yml",
+        &format!("bbb:\n  sharedSecret: \"{s}\"\n"),
+        0o640,
+    );
+    let err = run();
+    assert!(
+        !err.contains("bbb-webhooks") && err.contains("did not answer getMeetings"),
+        "{err}"
+    );
 }
 
 #[test]
