@@ -138,6 +138,27 @@ fn a_password_under_the_wrong_label_still_decrypts_as_ansible_falls_back() {
 }
 
 #[test]
+fn a_short_wrong_password_does_not_redact_rollouts_own_words() {
+    // A 5-byte password `wrong`: too short to be redacted as a value (it is never printed),
+    // so "wrong vault password" reads as written, not "<redacted> vault password".
+    let dir = std::env::temp_dir().join(format!("rollout-short-pass-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let short = dir.join("short-pass.txt");
+    std::fs::write(&short, "wrong\n").unwrap();
+    let slug = format!("prod@{}", short.display());
+    let out = host(
+        &["--vault-id", "dev@dev-pass.txt", "--vault-id", &slug],
+        &[],
+    );
+    let err = exit_2(&out);
+    assert!(
+        err.contains("wrong vault password: none of vault ids") && !err.contains("<redacted>"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn a_script_source_gives_the_password() {
     // A plain script: its output is the password.
     let out = host(

@@ -135,11 +135,22 @@ impl VaultIds {
         Some(VaultIds { ids, id_match })
     }
 
-    /// Every password, for redaction.
+    /// Every password worth redacting: those of at least [`MIN_DERIVED_BYTES`]
+    /// (`crate::secret`) bytes.
+    ///
+    /// A shorter one (`wrong`, `vault`) is left out on purpose. rollout never sends a vault
+    /// password anywhere nor prints it: it only derives the vault's keys on the controller.
+    /// Redacted as a value, a short one would be cut out of rollout's own messages wherever
+    /// the word occurs ("the <redacted> vault password"), which garbles them and tells the
+    /// reader what the password is. A password that is also a value in the inventory (a
+    /// `!vault` plaintext, a `{secret: ...}`) is redacted as that value all the same.
+    ///
+    /// [`MIN_DERIVED_BYTES`]: crate::secret::MIN_DERIVED_BYTES
     pub fn passwords(&self) -> Vec<String> {
         self.ids
             .iter()
             .filter_map(|i| i.read.as_ref().ok())
+            .filter(|p| p.bytes.len() >= crate::secret::MIN_DERIVED_BYTES)
             .map(|p| String::from_utf8_lossy(&p.bytes).into_owned())
             .collect()
     }
@@ -487,6 +498,21 @@ mod tests {
 
     fn prod_file() -> String {
         std::fs::read_to_string(format!("{IDS}/inventory/group_vars/bbb/vault.yml")).unwrap()
+    }
+
+    #[test]
+    fn short_passwords_are_not_registered_for_redaction() {
+        let short = VaultIds {
+            ids: vec![VaultId {
+                label: "dev".into(),
+                source: "x".into(),
+                read: Ok(Password::from_bytes(b"wrong")),
+            }],
+            id_match: false,
+        };
+        assert!(short.passwords().is_empty());
+        let long = ids(&[("dev", "dev-pass.txt")], false);
+        assert_eq!(long.passwords(), vec!["dev-vault-pass".to_string()]);
     }
 
     #[test]
