@@ -325,28 +325,61 @@ fn ask_vault_pass_and_prompt_ask_on_the_terminal_without_echo() {
         assert!(!seen.contains(s), "{s} shows in: {seen}");
     }
     // No terminal to ask on (`setsid`: none even when the tests run on one): exit 2 at the
-    // first vault, naming the prompt.
-    let out = Command::new("setsid")
+    // first vault, naming the prompt and what to give instead.
+    let err = exit_2(&without_a_terminal(&["--ask-vault-pass"]));
+    assert!(
+        err.contains("(prompt)")
+            && err.contains(
+                "--ask-vault-pass needs a terminal; give --vault-password-file or --vault-id LABEL@FILE"
+            )
+            && !err.contains("os error"),
+        "{err}"
+    );
+    let err = exit_2(&without_a_terminal(&["--vault-id", "prod@prompt"]));
+    assert!(
+        err.contains("--vault-id prod@prompt needs a terminal"),
+        "{err}"
+    );
+}
+
+/// `rollout exec pool.yml -l all ARGS -- true` with no controlling terminal (`setsid`: none
+/// even when the tests run on one).
+fn without_a_terminal(args: &[&str]) -> Output {
+    Command::new("setsid")
         .arg(env!("CARGO_BIN_EXE_rollout"))
-        .args([
-            "exec",
-            "pool.yml",
-            "-l",
-            "all",
-            "--ask-vault-pass",
-            "--",
-            "true",
-        ])
+        .args(["exec", "pool.yml", "-l", "all"])
+        .args(args)
+        .args(["--", "true"])
         .current_dir(fixture())
         .env_remove("ANSIBLE_VAULT_PASSWORD_FILE")
         .env_remove("ROLLOUT_VAULT_PASSWORD_FILE")
         .env_remove("ANSIBLE_VAULT_IDENTITY_LIST")
+        .env_remove("ANSIBLE_VAULT_ID_MATCH")
         .stdin(std::process::Stdio::null())
         .output()
-        .expect("setsid runs");
-    let err = exit_2(&out);
+        .expect("setsid runs")
+}
+
+#[test]
+fn a_prompt_without_a_terminal_does_not_matter_when_other_ids_open_every_vault() {
+    // `--ask-vault-pass` in a script's alias, both vaults opened by files: the run works.
+    let out = without_a_terminal(&[
+        "--vault-id",
+        "dev@dev-pass.txt",
+        "--vault-id",
+        "prod@prod-pass.txt",
+        "--ask-vault-pass",
+    ]);
+    assert_both_open(&out);
+    // Only one opened by a file: the other vault needs the prompt, and says so.
+    let err = exit_2(&without_a_terminal(&[
+        "--vault-id",
+        "prod@prod-pass.txt",
+        "--ask-vault-pass",
+    ]));
     assert!(
-        err.contains("(prompt)") && err.contains("cannot prompt"),
+        err.contains("inventory/hosts.yml:8:22")
+            && err.contains("--ask-vault-pass needs a terminal"),
         "{err}"
     );
 }

@@ -159,19 +159,15 @@ impl VaultIds {
     /// as the vault (its 1.2 header's label, else [`DEFAULT_LABEL`]) first, then every other
     /// one in order (none with [`VaultIds::id_match`]); the first whose HMAC matches wins.
     ///
+    /// A secret that could not be had (a missing file named by `ANSIBLE_VAULT_PASSWORD_FILE`,
+    /// `--ask-vault-pass` without a terminal) matters only when no other secret tried opens
+    /// the vault.
+    ///
     /// # Errors
-    /// A secret that could not be read (named by label and source); a malformed vault; no
-    /// secret with the vault's label under `id_match`; no secret decrypts it (the labels
-    /// tried are named). Never a password or plaintext.
+    /// No readable secret opens the vault and one tried could not be read (named by label
+    /// and source); a malformed vault; no secret with the vault's label under `id_match`; no
+    /// secret decrypts it (the labels tried are named). Never a password or plaintext.
     pub fn decrypt(&self, text: &str) -> Result<Vec<u8>, String> {
-        if let Some(bad) = self.ids.iter().find(|i| i.read.is_err()) {
-            let e = bad.read.as_ref().err().map(String::as_str).unwrap_or("");
-            return Err(format!(
-                "the vault password of vault id `{}` ({}) cannot be read: {e}",
-                bad.label,
-                source_name(&bad.source)
-            ));
-        }
         let label = vault_label(text)?;
         let mut tried: Vec<&VaultId> = self.ids.iter().filter(|i| i.label == label).collect();
         if !self.id_match {
@@ -191,6 +187,15 @@ impl VaultIds {
                 Err(VaultError::WrongPassword) => {}
                 Err(e) => return Err(e.to_string()),
             }
+        }
+        // Only now does a secret that could not be had matter: it might have opened this one.
+        if let Some(bad) = tried.iter().find(|i| i.read.is_err()) {
+            let e = bad.read.as_ref().err().map(String::as_str).unwrap_or("");
+            return Err(format!(
+                "the vault password of vault id `{}` ({}) cannot be read: {e}",
+                bad.label,
+                source_name(&bad.source)
+            ));
         }
         Err(format!(
             "wrong vault password: none of vault ids {} decrypts this vault (labelled `{label}`)",
@@ -245,7 +250,30 @@ impl Password {
 
     /// Asks on the terminal without echo, as ansible-core's `PromptVaultSecret`:
     /// `Vault password: ` for `--ask-vault-pass`, `Vault password (LABEL): ` for `prompt`.
+    ///
+    /// # Errors
+    /// No terminal to ask on (no controlling terminal: `/dev/tty` cannot be opened), saying
+    /// what to give instead; the terminal failing; an empty answer.
     fn prompt(label: &str, ask: bool) -> Result<Password, String> {
+        // rpassword reads /dev/tty; without one its error is a bare "No such device or
+        // address (os error 6)".
+        if std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/tty")
+            .is_err()
+        {
+            return Err(if ask {
+                "--ask-vault-pass needs a terminal; give --vault-password-file or --vault-id \
+                 LABEL@FILE"
+                    .into()
+            } else {
+                format!(
+                    "--vault-id {label}@prompt needs a terminal; give --vault-password-file or \
+                     --vault-id {label}@FILE"
+                )
+            });
+        }
         let question = if ask {
             "Vault password: ".to_string()
         } else {
