@@ -796,6 +796,39 @@ fn log_file_options(args: impl Iterator<Item = std::ffi::OsString>) -> usize {
         .count()
 }
 
+/// The vault password sources given on the command line (`--vault-id`, and
+/// `--vault-password-file` unless it came from `$ROLLOUT_VAULT_PASSWORD_FILE`), checked
+/// before anything runs (see [`crate::inventory::ansible::vault::check_given_source`]).
+/// Sources from the environment are left to the first vault that needs them: a shell may
+/// set them for another project.
+///
+/// # Errors
+/// The first that fails, as `error: OPTION VALUE: vault id `LABEL`: the vault password file
+/// FILE was not found`.
+fn check_vault_sources(sub: &clap::ArgMatches) -> Result<(), String> {
+    use crate::inventory::ansible::vault::{DEFAULT_LABEL, check_given_source, split_vault_id};
+    use clap::parser::ValueSource;
+    let mut given: Vec<(&str, String)> = Vec::new();
+    if let Ok(Some(ids)) = sub.try_get_many::<String>("vault_id") {
+        given.extend(ids.map(|s| ("--vault-id", s.clone())));
+    }
+    if sub.value_source("vault_password_file") == Some(ValueSource::CommandLine)
+        && let Ok(Some(file)) = sub.try_get_one::<PathBuf>("vault_password_file")
+    {
+        given.push(("--vault-password-file", file.to_string_lossy().into_owned()));
+    }
+    for (option, value) in given {
+        let (label, source) = if option == "--vault-id" {
+            split_vault_id(&value)
+        } else {
+            (DEFAULT_LABEL.to_string(), value.clone())
+        };
+        check_given_source(&source)
+            .map_err(|e| format!("error: {option} {value}: vault id `{label}`: {e}"))?;
+    }
+    Ok(())
+}
+
 /// Runs the command line; returns the process exit code.
 pub fn main() -> i32 {
     let mut command = <Cli as clap::CommandFactory>::command();
@@ -835,6 +868,13 @@ pub fn main() -> i32 {
         && let Err(e) = crate::log_file::open(path)
     {
         eprintln!("error: --log-file (or $ROLLOUT_LOG_FILE): {e}");
+        return Exit::Input.code();
+    }
+    if let Some((_, sub)) = matches.subcommand()
+        && let Err(text) = check_vault_sources(sub)
+    {
+        eprintln!("{text}");
+        crate::log_file::lines(&text);
         return Exit::Input.code();
     }
     let cmd = subcommand::Subcommand::from(cli.cmd);

@@ -159,6 +159,78 @@ fn a_short_wrong_password_does_not_redact_rollouts_own_words() {
 }
 
 #[test]
+fn a_password_file_given_on_the_command_line_must_exist_at_start() {
+    let marker = std::env::temp_dir().join(format!("rollout-vault-ran-{}", std::process::id()));
+    let _ = std::fs::remove_file(&marker);
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_rollout"));
+        c.current_dir(fixture())
+            .args(["exec", "pool.yml", "-l", "all"])
+            .args(args)
+            .args(["--", "touch", marker.to_str().unwrap()]);
+        for v in [
+            "ANSIBLE_VAULT_PASSWORD_FILE",
+            "ROLLOUT_VAULT_PASSWORD_FILE",
+            "ANSIBLE_VAULT_IDENTITY_LIST",
+            "ANSIBLE_VAULT_ID_MATCH",
+        ] {
+            c.env_remove(v);
+        }
+        c.envs(env.iter().copied()).output().expect("rollout runs")
+    };
+    let both = [
+        "--vault-id",
+        "dev@dev-pass.txt",
+        "--vault-id",
+        "prod@prod-pass.txt",
+    ];
+    // A third id whose file is missing, needed by no vault: exit 2 at start as ansible-core
+    // does, naming the option, label and file; nothing run.
+    let mut args = both.to_vec();
+    args.extend(["--vault-id", "staging@nosuch-pass.txt"]);
+    let err = exit_2(&run(&args, &[]));
+    assert!(
+        err.starts_with(
+            "error: --vault-id staging@nosuch-pass.txt: vault id `staging`: the vault password file nosuch-pass.txt was not found"
+        ),
+        "{err}"
+    );
+    assert!(!marker.exists(), "the command ran");
+    // --vault-password-file: the same; a folder is not a password file.
+    let err = exit_2(&run(&["--vault-password-file", "nosuch-pass.txt"], &[]));
+    assert!(
+        err.contains("--vault-password-file nosuch-pass.txt: vault id `default`: the vault password file nosuch-pass.txt was not found"),
+        "{err}"
+    );
+    let mut args = both.to_vec();
+    args.extend(["--vault-id", "x@inventory"]);
+    let err = exit_2(&run(&args, &[]));
+    assert!(
+        err.contains(
+            "--vault-id x@inventory: vault id `x`: the vault password file inventory cannot be read"
+        ),
+        "{err}"
+    );
+    assert!(!marker.exists(), "the command ran");
+    // From the environment it matters only to a vault (a shell may set it for every
+    // project): both vaults open from the command line, the run works.
+    let out = run(
+        &both,
+        &[
+            ("ANSIBLE_VAULT_IDENTITY_LIST", "staging@nosuch-pass.txt"),
+            ("ROLLOUT_VAULT_PASSWORD_FILE", "nosuch-pass.txt"),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(marker.exists(), "the command did not run");
+    let _ = std::fs::remove_file(&marker);
+}
+
+#[test]
 fn a_script_source_gives_the_password() {
     // A plain script: its output is the password.
     let out = host(

@@ -210,6 +210,36 @@ impl VaultIds {
     }
 }
 
+/// Checks, before anything runs, a vault secret source given on the command line
+/// (`--vault-id LABEL@SOURCE`, `--vault-password-file FILE`): a file must exist and, unless
+/// it is an executable script (run when the inventory is read), be a readable, non-empty
+/// password file. `prompt` and [`ASK_VAULT_PASS`] pass. As ansible-core's
+/// `get_file_vault_secret` refuses at start ("The vault password file ... was not found");
+/// sources from the environment are not checked here (see [`VaultIds::decrypt`]).
+///
+/// # Errors
+/// What is wrong, naming the file (never its content).
+pub fn check_given_source(source: &str) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    if source == "prompt" || source == ASK_VAULT_PASS {
+        return Ok(());
+    }
+    let path = Path::new(source);
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(format!("the vault password file {source} was not found"))
+        }
+        Err(e) => Err(format!(
+            "the vault password file {source} cannot be read: {e}"
+        )),
+        Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => Ok(()),
+        Ok(_) => Password::read(path).map(|_| ()).map_err(|e| {
+            let e = e.strip_prefix("vault password file: ").unwrap_or(&e);
+            format!("the vault password file {source} cannot be read: {e}")
+        }),
+    }
+}
+
 /// How a source is named in messages.
 fn source_name(source: &str) -> String {
     match source {
