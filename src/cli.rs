@@ -812,7 +812,9 @@ fn check_vault_sources(sub: &clap::ArgMatches) -> Result<(), String> {
     if let Ok(Some(ids)) = sub.try_get_many::<String>("vault_id") {
         given.extend(ids.map(|s| ("--vault-id", s.clone())));
     }
-    if sub.value_source("vault_password_file") == Some(ValueSource::CommandLine)
+    // `try_contains_id` first: `value_source` panics on an id the subcommand lacks.
+    if matches!(sub.try_contains_id("vault_password_file"), Ok(true))
+        && sub.value_source("vault_password_file") == Some(ValueSource::CommandLine)
         && let Ok(Some(file)) = sub.try_get_one::<PathBuf>("vault_password_file")
     {
         given.push(("--vault-password-file", file.to_string_lossy().into_owned()));
