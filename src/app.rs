@@ -195,6 +195,9 @@ pub fn load_hosts(o: &Options) -> Result<(Inventory, Vec<Host>), Vec<Diagnostic>
 /// `rollout inventory`: which Ansible inventory sources to read and what to show.
 #[derive(Debug, Clone)]
 pub struct InventoryQuery {
+    /// A rollout file (`rollout inventory pool.yml`, `$ROLLOUT_INVENTORY`) whose
+    /// `inventory:` gives the sources when `sources` is empty.
+    pub rollout_file: Option<PathBuf>,
     /// Inventory files, folders or `host1,host2,` lists, in order (`-i`).
     pub sources: Vec<PathBuf>,
     /// What to print.
@@ -241,7 +244,11 @@ pub fn inventory(q: &InventoryQuery) -> Result<String, Vec<Diagnostic>> {
             .map(ansible::vault::VaultIds::passwords)
             .unwrap_or_default(),
     );
-    let inv = ansible::read(&q.sources, password.as_ref()).map_err(|d| vec![d])?;
+    let sources = match (&q.rollout_file, q.sources.is_empty()) {
+        (Some(file), true) => crate::inventory::ansible_sources(file).map_err(|d| vec![d])?,
+        _ => q.sources.clone(),
+    };
+    let inv = ansible::read(&sources, password.as_ref()).map_err(|d| vec![d])?;
     // Registered so that an error or any later output redacts them.
     crate::secret::Secrets::new(inv.secrets.clone());
     for w in &inv.warnings {
@@ -249,7 +256,7 @@ pub fn inventory(q: &InventoryQuery) -> Result<String, Vec<Diagnostic>> {
         eprintln!("{text}");
         crate::log_file::lines(&text);
     }
-    let first = q.sources.first().cloned().unwrap_or_default();
+    let first = sources.first().cloned().unwrap_or_default();
     match &q.show {
         InventoryShow::List => {
             let view = inv.pattern_view();

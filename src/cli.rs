@@ -168,9 +168,7 @@ impl From<ExecArgs> for crate::adhoc::Request {
             options: app::Options {
                 inventory: a.inventory.unwrap_or_default(),
                 ansible_inventory: a.ansible_inventory,
-                vault_password_file: a
-                    .vault_password_file
-                    .or_else(|| std::env::var_os("ANSIBLE_VAULT_PASSWORD_FILE").map(PathBuf::from)),
+                vault_password_file: a.vault_password_file.or_else(ansible_vault_password_file),
                 become_password: become_password(a.ask_become_pass, a.become_password_file),
                 vault_ids: vault_ids(a.vault_id, a.ask_vault_pass),
                 limit: Some(a.limit),
@@ -193,10 +191,22 @@ impl From<ExecArgs> for crate::adhoc::Request {
 #[derive(Args, Clone)]
 #[command(group(clap::ArgGroup::new("show").required(true).args(["list", "graph", "host"])))]
 struct InventoryArgs {
+    /// A rollout file whose `inventory:` names the Ansible inventory to show, as the other
+    /// commands' INVENTORY; `-i` replaces it.
+    #[arg(
+        env = "ROLLOUT_INVENTORY",
+        required_unless_present = "ansible_inventory"
+    )]
+    inventory: Option<PathBuf>,
     /// An Ansible inventory: an INI or YAML file, a folder of them, or `host1,host2,`.
     /// Repeat for several, read in order.
-    #[arg(short, long = "inventory", value_name = "PATH", required = true)]
-    inventory: Vec<PathBuf>,
+    #[arg(
+        short = 'i',
+        long = "inventory",
+        id = "ansible_inventory",
+        value_name = "PATH"
+    )]
+    ansible_inventory: Vec<PathBuf>,
     /// All groups and every host's merged variables, as `ansible-inventory --list` (JSON).
     #[arg(long)]
     list: bool,
@@ -232,12 +242,12 @@ impl From<InventoryArgs> for app::InventoryQuery {
             (None, None) => app::InventoryShow::List,
         };
         app::InventoryQuery {
-            sources: a.inventory,
+            // `-i` replaces the rollout file, as for the other commands.
+            rollout_file: a.inventory.filter(|_| a.ansible_inventory.is_empty()),
+            sources: a.ansible_inventory,
             limit: a.limit,
             show,
-            vault_password_file: a
-                .vault_password_file
-                .or_else(|| std::env::var_os("ANSIBLE_VAULT_PASSWORD_FILE").map(PathBuf::from)),
+            vault_password_file: a.vault_password_file.or_else(ansible_vault_password_file),
             vault_ids: vault_ids(a.vault_id, a.ask_vault_pass),
         }
     }
@@ -396,6 +406,72 @@ fn wait_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// `$ANSIBLE_VAULT_PASSWORD_FILE`, the default of `--vault-password-file` after
+/// `$ROLLOUT_VAULT_PASSWORD_FILE`; empty counts as unset.
+fn ansible_vault_password_file() -> Option<PathBuf> {
+    std::env::var_os("ANSIBLE_VAULT_PASSWORD_FILE")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+/// `command` with the `env` of every option whose variable is set but empty taken away, in
+/// every subcommand: an empty `ROLLOUT_LOG_FILE=` or `ROLLOUT_INVENTORY=` counts as unset, as
+/// Ansible treats an empty `ANSIBLE_LOG_PATH`, instead of clap's "a value is required".
+fn without_empty_env(mut command: clap::Command) -> clap::Command {
+    let empty: Vec<clap::Id> = command
+        .get_arguments()
+        .filter(|a| {
+            a.get_env()
+                .is_some_and(|var| std::env::var_os(var).is_some_and(|v| v.is_empty()))
+        })
+        .map(|a| a.get_id().clone())
+        .collect();
+    for id in empty {
+        command = command.mut_arg(id, |a| a.env(None::<&'static str>));
+    }
+    let subcommands: Vec<String> = command
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .collect();
+    for name in subcommands {
+        command = command.mut_subcommand(name, without_empty_env);
+    }
+    command
+}
+
+/// When the rollout file came from `$ROLLOUT_INVENTORY` (and no `-i` replaces it, for
+/// `rollout inventory`): it must be there, and the error names the variable, which the
+/// command line does not show.
+///
+/// # Errors
+/// `error: PATH (from $ROLLOUT_INVENTORY): cannot read file: WHY`.
+fn check_inventory_from_env(sub: &clap::ArgMatches) -> Result<(), String> {
+    use clap::parser::ValueSource;
+    // `try_contains_id` first: `value_source` panics on an id the subcommand lacks.
+    if !matches!(sub.try_contains_id("inventory"), Ok(true))
+        || sub.value_source("inventory") != Some(ValueSource::EnvVariable)
+    {
+        return Ok(());
+    }
+    if let Ok(Some(mut i)) = sub.try_get_many::<PathBuf>("ansible_inventory")
+        && i.next().is_some()
+        && sub.try_get_one::<bool>("list").is_ok()
+    {
+        // `rollout inventory -i ...`: the rollout file is not read.
+        return Ok(());
+    }
+    let Ok(Some(path)) = sub.try_get_one::<PathBuf>("inventory") else {
+        return Ok(());
+    };
+    match std::fs::metadata(path) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(format!(
+            "error: {} (from $ROLLOUT_INVENTORY): cannot read file: {e}",
+            path.display()
+        )),
+    }
+}
+
 /// ansible-core's vault ids of a run: `ANSIBLE_VAULT_IDENTITY_LIST` (comma-separated
 /// `LABEL@SOURCE`), then `--vault-id` in order, then `--ask-vault-pass` as
 /// `@prompt_ask_vault_pass` (ansible-core's `CLI.build_vault_ids`).
@@ -440,9 +516,7 @@ impl From<RunArgs> for app::Options {
         app::Options {
             inventory: a.inventory,
             ansible_inventory: a.ansible_inventory,
-            vault_password_file: a
-                .vault_password_file
-                .or_else(|| std::env::var_os("ANSIBLE_VAULT_PASSWORD_FILE").map(PathBuf::from)),
+            vault_password_file: a.vault_password_file.or_else(ansible_vault_password_file),
             become_password: become_password(a.ask_become_pass, a.become_password_file),
             vault_ids: vault_ids(a.vault_id, a.ask_vault_pass),
             limit: a.limit,
@@ -796,6 +870,41 @@ fn log_file_options(args: impl Iterator<Item = std::ffi::OsString>) -> usize {
         .count()
 }
 
+/// The vault password sources given on the command line (`--vault-id`, and
+/// `--vault-password-file` unless it came from `$ROLLOUT_VAULT_PASSWORD_FILE`), checked
+/// before anything runs (see [`crate::inventory::ansible::vault::check_given_source`]).
+/// Sources from the environment are left to the first vault that needs them: a shell may
+/// set them for another project.
+///
+/// # Errors
+/// The first that fails, as `error: OPTION VALUE: vault id `LABEL`: the vault password file
+/// FILE was not found`.
+fn check_vault_sources(sub: &clap::ArgMatches) -> Result<(), String> {
+    use crate::inventory::ansible::vault::{DEFAULT_LABEL, check_given_source, split_vault_id};
+    use clap::parser::ValueSource;
+    let mut given: Vec<(&str, String)> = Vec::new();
+    if let Ok(Some(ids)) = sub.try_get_many::<String>("vault_id") {
+        given.extend(ids.map(|s| ("--vault-id", s.clone())));
+    }
+    // `try_contains_id` first: `value_source` panics on an id the subcommand lacks.
+    if matches!(sub.try_contains_id("vault_password_file"), Ok(true))
+        && sub.value_source("vault_password_file") == Some(ValueSource::CommandLine)
+        && let Ok(Some(file)) = sub.try_get_one::<PathBuf>("vault_password_file")
+    {
+        given.push(("--vault-password-file", file.to_string_lossy().into_owned()));
+    }
+    for (option, value) in given {
+        let (label, source) = if option == "--vault-id" {
+            split_vault_id(&value)
+        } else {
+            (DEFAULT_LABEL.to_string(), value.clone())
+        };
+        check_given_source(&source)
+            .map_err(|e| format!("error: {option} {value}: vault id `{label}`: {e}"))?;
+    }
+    Ok(())
+}
+
 /// Runs the command line; returns the process exit code.
 pub fn main() -> i32 {
     let mut command = <Cli as clap::CommandFactory>::command();
@@ -805,6 +914,7 @@ pub fn main() -> i32 {
     if std::env::args_os().skip(1).any(|a| a == "--version") {
         command = command.long_version(&*Box::leak(long_version().into_boxed_str()));
     }
+    command = without_empty_env(command);
     let matches = match command.clone().try_get_matches() {
         Ok(m) => m,
         Err(e) => match from_env(&e, &command) {
@@ -835,6 +945,13 @@ pub fn main() -> i32 {
         && let Err(e) = crate::log_file::open(path)
     {
         eprintln!("error: --log-file (or $ROLLOUT_LOG_FILE): {e}");
+        return Exit::Input.code();
+    }
+    if let Some((_, sub)) = matches.subcommand()
+        && let Err(text) = check_inventory_from_env(sub).and_then(|()| check_vault_sources(sub))
+    {
+        eprintln!("{text}");
+        crate::log_file::lines(&text);
         return Exit::Input.code();
     }
     let cmd = subcommand::Subcommand::from(cli.cmd);

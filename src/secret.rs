@@ -145,8 +145,13 @@ pub fn canary_json(v: &Value) -> Value {
 
 /// `value` as it is and as templates and hosts commonly spell it: lower and upper case,
 /// shell-quoted, XML/HTML-escaped, JSON-escaped, SQL-quoted, percent-encoded (as a URL's
-/// user info and as a form), base64 (standard and URL-safe; the whole value, and the parts
-/// that do not depend on its neighbours when it is encoded inside a longer text), reversed.
+/// user info, also with lower-case hex digits or all lower case, and as a form), hex of its bytes (lower and
+/// upper case, as `xxd -p` or `od -An -tx1` print them: without separators, and with one
+/// space between bytes), base64 (standard and URL-safe; the whole value, and the parts that
+/// do not depend on its neighbours when it is encoded inside a longer text), reversed.
+///
+/// Tools that wrap long hex (`xxd -p` after 30 bytes, `od` after 16) split a longer value
+/// over lines: only the unwrapped forms are spellings here.
 pub fn spellings(value: &str) -> Vec<String> {
     use base64::Engine;
     use base64::engine::general_purpose::{STANDARD, URL_SAFE};
@@ -163,10 +168,15 @@ pub fn spellings(value: &str) -> Vec<String> {
             .unwrap_or_default(),
         value.replace('\'', "''"),
         value.replace('"', "\\\""),
-        percent_encode(value),
+        percent_encode(value, true),
+        percent_encode(value, false),
+        percent_encode(value, true).to_lowercase(),
         url::form_urlencoded::byte_serialize(value.as_bytes()).collect(),
         value.chars().rev().collect(),
     ];
+    let hex = hex::encode(value.as_bytes());
+    let spaced = spaced_hex(&hex);
+    out.extend([hex.to_uppercase(), hex, spaced.to_uppercase(), spaced]);
     for engine in [&STANDARD, &URL_SAFE] {
         let whole = engine.encode(value);
         out.push(whole.trim_end_matches('=').to_string());
@@ -176,6 +186,18 @@ pub fn spellings(value: &str) -> Vec<String> {
     out.retain(|s| s.len() >= value.len().min(MIN_DERIVED_BYTES));
     out.sort();
     out.dedup();
+    out
+}
+
+/// Lowercase hex `hex` with a space between each two-digit byte (`od -An -tx1`).
+fn spaced_hex(hex: &str) -> String {
+    let mut out = String::with_capacity(hex.len() * 3 / 2);
+    for (i, c) in hex.chars().enumerate() {
+        if i > 0 && i % 2 == 0 {
+            out.push(' ');
+        }
+        out.push(c);
+    }
     out
 }
 
@@ -196,14 +218,17 @@ fn base64_cores(bytes: &[u8], engine: &impl base64::Engine) -> Vec<String> {
         .collect()
 }
 
-/// `s` with every byte outside RFC 3986's unreserved set written `%XX`.
-fn percent_encode(s: &str) -> String {
+/// `s` with every byte outside RFC 3986's unreserved set written `%XX`, in upper-case hex
+/// digits as RFC 3986 recommends (`upper`) or lower-case ones.
+fn percent_encode(s: &str, upper: bool) -> String {
     s.bytes()
         .map(|b| {
             if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
                 (b as char).to_string()
-            } else {
+            } else if upper {
                 format!("%{b:02X}")
+            } else {
+                format!("%{b:02x}")
             }
         })
         .collect()
@@ -404,6 +429,23 @@ mod tests {
         );
         // A mixed case no stored spelling has (a template's `title` or `swapcase`).
         assert_eq!(redact_known("got kNOWN-sECRET-vALUE"), "got <redacted>");
+    }
+
+    #[test]
+    fn hex_of_the_bytes_is_a_spelling() {
+        let s = Secrets::new(vec!["Pw/9z".into()]);
+        for text in [
+            "xxd -p: 50772f397a",
+            "upper: 50772F397A",
+            "od:  50 77 2f 39 7a",
+            "OD: 50 77 2F 39 7A",
+        ] {
+            assert!(s.contains_secret(text), "{text}");
+            assert!(!s.redact(text).contains("7a") && !s.redact(text).contains("7A"));
+        }
+        assert_eq!(redact_known("x 50772f397a y"), "x <redacted> y");
+        // Percent-encoding with lowercase digits (`%2f`), as some encoders write it.
+        assert_eq!(s.redact("u=Pw%2f9z"), "u=<redacted>");
     }
 
     #[test]

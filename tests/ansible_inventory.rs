@@ -156,32 +156,37 @@ fn vault_values_never_show_and_need_the_right_password() {
 
 #[test]
 fn a_password_file_that_cannot_be_read_matters_only_to_a_vault() {
+    // From the environment (a shell may set it for every project), as here.
     let gone = std::env::temp_dir().join(format!("rollout-no-pass-{}", std::process::id()));
-    let args = |inv: &'static str| {
-        [
-            "-i",
-            inv,
-            "--list",
-            "--vault-password-file",
-            gone.to_str().unwrap(),
-        ]
-        .map(String::from)
-    };
     // No vault in this inventory: the missing file does not matter.
     let case = corpus().join("17-group-priority-same-depth-ini");
-    let a = args("hosts.ini");
-    let a: Vec<&str> = a.iter().map(String::as_str).collect();
-    let out = rollout(&case, &a, None);
+    let out = rollout(&case, &["-i", "hosts.ini", "--list"], Some(&gone));
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // Given on the command line, it is refused at start, as ansible-core refuses it.
+    let out = rollout(
+        &case,
+        &[
+            "-i",
+            "hosts.ini",
+            "--list",
+            "--vault-password-file",
+            gone.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--vault-password-file") && err.contains("was not found"),
+        "{err}"
+    );
     // A vault-encrypted file needs it: exit 2 naming both files.
     let case = corpus().join("04-virtuos-bbb-vaultfile-yaml");
-    let a = args("hosts.yml");
-    let a: Vec<&str> = a.iter().map(String::as_str).collect();
-    let out = rollout(&case, &a, None);
+    let out = rollout(&case, &["-i", "hosts.yml", "--list"], Some(&gone));
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

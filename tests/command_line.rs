@@ -1,7 +1,8 @@
 //! The command line of an Ansible user, through the real binary (issue 7, item 5): shell
 //! completions and a man page made by clap, options from environment variables
 //! (`ROLLOUT_FORKS`, `ROLLOUT_INVENTORY`, `ROLLOUT_VAULT_PASSWORD_FILE`, `ROLLOUT_LOG_FILE`;
-//! the command line beats the environment, a bad value names its variable), and
+//! the command line beats the environment, a bad value names its variable, an empty one
+//! counts as unset, `rollout inventory` reads `ROLLOUT_INVENTORY` too), and
 //! `--log-file` (Ansible's `log_path`): the run's lines with timestamps, no secret in any
 //! spelling, mode 0600, appended, and an unwritable path stopping the command before any
 //! host is touched. Hosts are `connection: local` (no SSH); nothing leaves this machine.
@@ -51,7 +52,9 @@ impl Project {
             "ROLLOUT_INVENTORY",
             "ROLLOUT_LOG_FILE",
             "ROLLOUT_VAULT_PASSWORD_FILE",
+            "ROLLOUT_BECOME_PASSWORD_FILE",
             "ANSIBLE_VAULT_PASSWORD_FILE",
+            "ANSIBLE_VAULT_IDENTITY_LIST",
         ] {
             cmd.env_remove(var);
         }
@@ -233,6 +236,70 @@ fn options_come_from_the_environment_and_the_command_line_wins() {
     );
     // The inventory has no vault: the file is not needed, and the listing works.
     assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn environment_values_are_named_empty_ones_unset_and_rollout_inventory_reads_them_too() {
+    let p = Project::new("envvals");
+    let inv = p.inventory();
+    // A missing file from ROLLOUT_INVENTORY: the error names the variable, for every command
+    // that reads the rollout file.
+    for cmd in [
+        &["plan"][..],
+        &["apply"],
+        &["status"],
+        &["exec", "-l", "all", "--", "true"],
+        &["inventory", "--list"],
+    ] {
+        let (code, _, err) = p.rollout(cmd, &[("ROLLOUT_INVENTORY", "nosuch.yml")]);
+        assert_eq!(code, 2, "{cmd:?}: {err}");
+        assert!(
+            err.starts_with("error: nosuch.yml (from $ROLLOUT_INVENTORY): cannot read file:"),
+            "{cmd:?}: {err}"
+        );
+    }
+    // Empty values count as unset: the command runs as without them.
+    let empty = [
+        ("ROLLOUT_LOG_FILE", ""),
+        ("ROLLOUT_FORKS", ""),
+        ("ROLLOUT_VAULT_PASSWORD_FILE", ""),
+        ("ROLLOUT_BECOME_PASSWORD_FILE", ""),
+        ("ANSIBLE_VAULT_PASSWORD_FILE", ""),
+    ];
+    let (code, out, err) = p.rollout(&["plan", &inv], &empty);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(p.written(), 0);
+    // An empty ROLLOUT_INVENTORY is no inventory: the usual usage error, not "a value is
+    // required (from $ROLLOUT_INVENTORY)".
+    let (code, _, err) = p.rollout(&["plan"], &[("ROLLOUT_INVENTORY", "")]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("required arguments were not provided") && !err.contains("from $"),
+        "{err}"
+    );
+
+    // `rollout inventory` reads the Ansible inventory the rollout file of ROLLOUT_INVENTORY
+    // names, as the other commands do; `-i` replaces it.
+    let hosts = p.path("hosts.ini");
+    std::fs::write(&hosts, "[bbb]\nbbb1 ansible_connection=local\n").unwrap();
+    std::fs::write(p.path("pool.yml"), "inventory: hosts.ini\n").unwrap();
+    let pool = p.path("pool.yml").display().to_string();
+    let (code, out, err) = p.rollout(&["inventory", "--graph"], &[("ROLLOUT_INVENTORY", &pool)]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("@bbb:") && out.contains("bbb1"), "{out}");
+    let (code, out, err) = p.rollout(&["inventory", &pool, "--graph"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("bbb1"), "{out}");
+    let (code, out, err) = p.rollout(
+        &["inventory", "-i", "web9,", "--graph"],
+        &[("ROLLOUT_INVENTORY", "nosuch.yml")],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("web9") && !out.contains("bbb1"), "{out}");
+    // A rollout file with its own hosts names no Ansible inventory: said so, exit 2.
+    let (code, _, err) = p.rollout(&["inventory", "--list"], &[("ROLLOUT_INVENTORY", &inv)]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("names no Ansible inventory"), "{err}");
 }
 
 /// The log's lines without their `TIME p=PID | ` prefix, checking that every line has one.

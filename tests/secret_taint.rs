@@ -2,7 +2,7 @@
 //! `lower`, `upper`, `reverse`, concatenation into a URL, and each of Ansible's filters and
 //! Python's methods: `regex_replace`, `regex_search`, `to_json`, `tojson`, `b64decode`,
 //! `hash`, `combine`, `dict2items`, `ternary`, `mandatory`, `urlencode`, `.split()`,
-//! `.upper()`) must not show up, in any spelling, in
+//! `.upper()`) must not show up, in any spelling (hex dumps of it included), in
 //! anything rollout prints: plain lines, `-v` scripts, `--diff`, `--output json`, a failing
 //! step's host output. Runs plan and apply on the recording fake, no host contacted.
 //!
@@ -133,11 +133,21 @@ fn host(fail: bool) -> impl Fn(&str, &str) -> Result<String, ConnError> {
             for i in 0..n {
                 if fail {
                     use base64::Engine;
+                    let hex = hex::encode(SECRET);
+                    let spaced = hex
+                        .as_bytes()
+                        .chunks(2)
+                        .map(|c| String::from_utf8_lossy(c).into_owned())
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    // As psql echoes the statement, then `xxd -p`, `od -An -tx1` and an
+                    // upper-case hex dump of the secret.
                     let said = format!(
-                        "ERROR: near \"{}\"\npostgres://app:{}@db/app\n{}\n",
+                        "ERROR: near \"{}\"\npostgres://app:{}@db/app\n{}\n{hex}\n {spaced}\n{}\n",
                         SECRET.replace('\'', "''"),
                         base64::engine::general_purpose::STANDARD.encode(SECRET),
-                        SECRET.to_lowercase()
+                        SECRET.to_lowercase(),
+                        hex.to_uppercase(),
                     );
                     let b = base64::engine::general_purpose::STANDARD.encode(said);
                     out.push_str(&format!("{m} b {i}\n{m} e {i} 1 {b}\n"));

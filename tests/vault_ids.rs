@@ -138,6 +138,99 @@ fn a_password_under_the_wrong_label_still_decrypts_as_ansible_falls_back() {
 }
 
 #[test]
+fn a_short_wrong_password_does_not_redact_rollouts_own_words() {
+    // A 5-byte password `wrong`: too short to be redacted as a value (it is never printed),
+    // so "wrong vault password" reads as written, not "<redacted> vault password".
+    let dir = std::env::temp_dir().join(format!("rollout-short-pass-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let short = dir.join("short-pass.txt");
+    std::fs::write(&short, "wrong\n").unwrap();
+    let slug = format!("prod@{}", short.display());
+    let out = host(
+        &["--vault-id", "dev@dev-pass.txt", "--vault-id", &slug],
+        &[],
+    );
+    let err = exit_2(&out);
+    assert!(
+        err.contains("wrong vault password: none of vault ids") && !err.contains("<redacted>"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_password_file_given_on_the_command_line_must_exist_at_start() {
+    let marker = std::env::temp_dir().join(format!("rollout-vault-ran-{}", std::process::id()));
+    let _ = std::fs::remove_file(&marker);
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_rollout"));
+        c.current_dir(fixture())
+            .args(["exec", "pool.yml", "-l", "all"])
+            .args(args)
+            .args(["--", "touch", marker.to_str().unwrap()]);
+        for v in [
+            "ANSIBLE_VAULT_PASSWORD_FILE",
+            "ROLLOUT_VAULT_PASSWORD_FILE",
+            "ANSIBLE_VAULT_IDENTITY_LIST",
+            "ANSIBLE_VAULT_ID_MATCH",
+        ] {
+            c.env_remove(v);
+        }
+        c.envs(env.iter().copied()).output().expect("rollout runs")
+    };
+    let both = [
+        "--vault-id",
+        "dev@dev-pass.txt",
+        "--vault-id",
+        "prod@prod-pass.txt",
+    ];
+    // A third id whose file is missing, needed by no vault: exit 2 at start as ansible-core
+    // does, naming the option, label and file; nothing run.
+    let mut args = both.to_vec();
+    args.extend(["--vault-id", "staging@nosuch-pass.txt"]);
+    let err = exit_2(&run(&args, &[]));
+    assert!(
+        err.starts_with(
+            "error: --vault-id staging@nosuch-pass.txt: vault id `staging`: the vault password file nosuch-pass.txt was not found"
+        ),
+        "{err}"
+    );
+    assert!(!marker.exists(), "the command ran");
+    // --vault-password-file: the same; a folder is not a password file.
+    let err = exit_2(&run(&["--vault-password-file", "nosuch-pass.txt"], &[]));
+    assert!(
+        err.contains("--vault-password-file nosuch-pass.txt: vault id `default`: the vault password file nosuch-pass.txt was not found"),
+        "{err}"
+    );
+    let mut args = both.to_vec();
+    args.extend(["--vault-id", "x@inventory"]);
+    let err = exit_2(&run(&args, &[]));
+    assert!(
+        err.contains(
+            "--vault-id x@inventory: vault id `x`: the vault password file inventory cannot be read"
+        ),
+        "{err}"
+    );
+    assert!(!marker.exists(), "the command ran");
+    // From the environment it matters only to a vault (a shell may set it for every
+    // project): both vaults open from the command line, the run works.
+    let out = run(
+        &both,
+        &[
+            ("ANSIBLE_VAULT_IDENTITY_LIST", "staging@nosuch-pass.txt"),
+            ("ROLLOUT_VAULT_PASSWORD_FILE", "nosuch-pass.txt"),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(marker.exists(), "the command did not run");
+    let _ = std::fs::remove_file(&marker);
+}
+
+#[test]
 fn a_script_source_gives_the_password() {
     // A plain script: its output is the password.
     let out = host(
@@ -304,28 +397,61 @@ fn ask_vault_pass_and_prompt_ask_on_the_terminal_without_echo() {
         assert!(!seen.contains(s), "{s} shows in: {seen}");
     }
     // No terminal to ask on (`setsid`: none even when the tests run on one): exit 2 at the
-    // first vault, naming the prompt.
-    let out = Command::new("setsid")
+    // first vault, naming the prompt and what to give instead.
+    let err = exit_2(&without_a_terminal(&["--ask-vault-pass"]));
+    assert!(
+        err.contains("(prompt)")
+            && err.contains(
+                "--ask-vault-pass needs a terminal; give --vault-password-file or --vault-id LABEL@FILE"
+            )
+            && !err.contains("os error"),
+        "{err}"
+    );
+    let err = exit_2(&without_a_terminal(&["--vault-id", "prod@prompt"]));
+    assert!(
+        err.contains("--vault-id prod@prompt needs a terminal"),
+        "{err}"
+    );
+}
+
+/// `rollout exec pool.yml -l all ARGS -- true` with no controlling terminal (`setsid`: none
+/// even when the tests run on one).
+fn without_a_terminal(args: &[&str]) -> Output {
+    Command::new("setsid")
         .arg(env!("CARGO_BIN_EXE_rollout"))
-        .args([
-            "exec",
-            "pool.yml",
-            "-l",
-            "all",
-            "--ask-vault-pass",
-            "--",
-            "true",
-        ])
+        .args(["exec", "pool.yml", "-l", "all"])
+        .args(args)
+        .args(["--", "true"])
         .current_dir(fixture())
         .env_remove("ANSIBLE_VAULT_PASSWORD_FILE")
         .env_remove("ROLLOUT_VAULT_PASSWORD_FILE")
         .env_remove("ANSIBLE_VAULT_IDENTITY_LIST")
+        .env_remove("ANSIBLE_VAULT_ID_MATCH")
         .stdin(std::process::Stdio::null())
         .output()
-        .expect("setsid runs");
-    let err = exit_2(&out);
+        .expect("setsid runs")
+}
+
+#[test]
+fn a_prompt_without_a_terminal_does_not_matter_when_other_ids_open_every_vault() {
+    // `--ask-vault-pass` in a script's alias, both vaults opened by files: the run works.
+    let out = without_a_terminal(&[
+        "--vault-id",
+        "dev@dev-pass.txt",
+        "--vault-id",
+        "prod@prod-pass.txt",
+        "--ask-vault-pass",
+    ]);
+    assert_both_open(&out);
+    // Only one opened by a file: the other vault needs the prompt, and says so.
+    let err = exit_2(&without_a_terminal(&[
+        "--vault-id",
+        "prod@prod-pass.txt",
+        "--ask-vault-pass",
+    ]));
     assert!(
-        err.contains("(prompt)") && err.contains("cannot prompt"),
+        err.contains("inventory/hosts.yml:8:22")
+            && err.contains("--ask-vault-pass needs a terminal"),
         "{err}"
     );
 }

@@ -78,6 +78,31 @@ pub fn load_ansible(
     )
 }
 
+/// The Ansible inventory sources the rollout file at `path` names with `inventory:`,
+/// relative to it, for `rollout inventory` given a rollout file (`$ROLLOUT_INVENTORY`)
+/// instead of `-i`.
+///
+/// # Errors
+/// The file cannot be read or parsed; its `inventory:` is malformed or names a path that does
+/// not exist; it names no Ansible inventory (its hosts are rollout's own `all:`).
+pub fn ansible_sources(path: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
+    let source = crate::yaml::Source::read_or_hint(path, None)?;
+    let file: InventoryFile = source.parse().map_err(|d| ansible_hint(path, &source, d))?;
+    let base = match path.parent() {
+        Some(b) if !b.as_os_str().is_empty() => b.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    super::ansible_hosts::sources(&source, &base, &file, &AnsibleSources::default())?.ok_or_else(
+        || {
+            Diagnostic::file(
+                path,
+                "names no Ansible inventory (`inventory:`): `rollout inventory` shows an Ansible inventory",
+            )
+            .with_hint("name one with `inventory: hosts.ini` in the rollout file, or give `-i PATH`")
+        },
+    )
+}
+
 /// Reads, parses and validates the rollout file at `path`, its hosts coming from `all:` or
 /// from an Ansible inventory (`ansible.sources`, else the file's `inventory:`).
 ///

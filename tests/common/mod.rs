@@ -276,7 +276,13 @@ pub fn spellings(secret: &str) -> Vec<String> {
         url(s, false),
         url(s, true),
         url(s, false).to_lowercase(),
+        // Hex of the bytes, as `xxd -p` and `od -An -tx1` print them.
         s.bytes().map(|b| format!("{b:02x}")).collect(),
+        s.bytes().map(|b| format!("{b:02X}")).collect(),
+        s.bytes()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(" "),
         b64.encode(s.to_lowercase()),
     ];
     // base64 of the secret after 0, 1 or 2 bytes of something else: the characters that

@@ -135,11 +135,22 @@ impl VaultIds {
         Some(VaultIds { ids, id_match })
     }
 
-    /// Every password, for redaction.
+    /// Every password worth redacting: those of at least [`MIN_DERIVED_BYTES`]
+    /// (`crate::secret`) bytes.
+    ///
+    /// A shorter one (`wrong`, `vault`) is left out on purpose. rollout never sends a vault
+    /// password anywhere nor prints it: it only derives the vault's keys on the controller.
+    /// Redacted as a value, a short one would be cut out of rollout's own messages wherever
+    /// the word occurs ("the <redacted> vault password"), which garbles them and tells the
+    /// reader what the password is. A password that is also a value in the inventory (a
+    /// `!vault` plaintext, a `{secret: ...}`) is redacted as that value all the same.
+    ///
+    /// [`MIN_DERIVED_BYTES`]: crate::secret::MIN_DERIVED_BYTES
     pub fn passwords(&self) -> Vec<String> {
         self.ids
             .iter()
             .filter_map(|i| i.read.as_ref().ok())
+            .filter(|p| p.bytes.len() >= crate::secret::MIN_DERIVED_BYTES)
             .map(|p| String::from_utf8_lossy(&p.bytes).into_owned())
             .collect()
     }
@@ -148,19 +159,15 @@ impl VaultIds {
     /// as the vault (its 1.2 header's label, else [`DEFAULT_LABEL`]) first, then every other
     /// one in order (none with [`VaultIds::id_match`]); the first whose HMAC matches wins.
     ///
+    /// A secret that could not be had (a missing file named by `ANSIBLE_VAULT_PASSWORD_FILE`,
+    /// `--ask-vault-pass` without a terminal) matters only when no other secret tried opens
+    /// the vault.
+    ///
     /// # Errors
-    /// A secret that could not be read (named by label and source); a malformed vault; no
-    /// secret with the vault's label under `id_match`; no secret decrypts it (the labels
-    /// tried are named). Never a password or plaintext.
+    /// No readable secret opens the vault and one tried could not be read (named by label
+    /// and source); a malformed vault; no secret with the vault's label under `id_match`; no
+    /// secret decrypts it (the labels tried are named). Never a password or plaintext.
     pub fn decrypt(&self, text: &str) -> Result<Vec<u8>, String> {
-        if let Some(bad) = self.ids.iter().find(|i| i.read.is_err()) {
-            let e = bad.read.as_ref().err().map(String::as_str).unwrap_or("");
-            return Err(format!(
-                "the vault password of vault id `{}` ({}) cannot be read: {e}",
-                bad.label,
-                source_name(&bad.source)
-            ));
-        }
         let label = vault_label(text)?;
         let mut tried: Vec<&VaultId> = self.ids.iter().filter(|i| i.label == label).collect();
         if !self.id_match {
@@ -181,6 +188,15 @@ impl VaultIds {
                 Err(e) => return Err(e.to_string()),
             }
         }
+        // Only now does a secret that could not be had matter: it might have opened this one.
+        if let Some(bad) = tried.iter().find(|i| i.read.is_err()) {
+            let e = bad.read.as_ref().err().map(String::as_str).unwrap_or("");
+            return Err(format!(
+                "the vault password of vault id `{}` ({}) cannot be read: {e}",
+                bad.label,
+                source_name(&bad.source)
+            ));
+        }
         Err(format!(
             "wrong vault password: none of vault ids {} decrypts this vault (labelled `{label}`)",
             self.labels(tried.into_iter())
@@ -191,6 +207,36 @@ impl VaultIds {
         ids.map(|i| format!("`{}` ({})", i.label, source_name(&i.source)))
             .collect::<Vec<_>>()
             .join(", ")
+    }
+}
+
+/// Checks, before anything runs, a vault secret source given on the command line
+/// (`--vault-id LABEL@SOURCE`, `--vault-password-file FILE`): a file must exist and, unless
+/// it is an executable script (run when the inventory is read), be a readable, non-empty
+/// password file. `prompt` and [`ASK_VAULT_PASS`] pass. As ansible-core's
+/// `get_file_vault_secret` refuses at start ("The vault password file ... was not found");
+/// sources from the environment are not checked here (see [`VaultIds::decrypt`]).
+///
+/// # Errors
+/// What is wrong, naming the file (never its content).
+pub fn check_given_source(source: &str) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    if source == "prompt" || source == ASK_VAULT_PASS {
+        return Ok(());
+    }
+    let path = Path::new(source);
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(format!("the vault password file {source} was not found"))
+        }
+        Err(e) => Err(format!(
+            "the vault password file {source} cannot be read: {e}"
+        )),
+        Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => Ok(()),
+        Ok(_) => Password::read(path).map(|_| ()).map_err(|e| {
+            let e = e.strip_prefix("vault password file: ").unwrap_or(&e);
+            format!("the vault password file {source} cannot be read: {e}")
+        }),
     }
 }
 
@@ -234,7 +280,30 @@ impl Password {
 
     /// Asks on the terminal without echo, as ansible-core's `PromptVaultSecret`:
     /// `Vault password: ` for `--ask-vault-pass`, `Vault password (LABEL): ` for `prompt`.
+    ///
+    /// # Errors
+    /// No terminal to ask on (no controlling terminal: `/dev/tty` cannot be opened), saying
+    /// what to give instead; the terminal failing; an empty answer.
     fn prompt(label: &str, ask: bool) -> Result<Password, String> {
+        // rpassword reads /dev/tty; without one its error is a bare "No such device or
+        // address (os error 6)".
+        if std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/tty")
+            .is_err()
+        {
+            return Err(if ask {
+                "--ask-vault-pass needs a terminal; give --vault-password-file or --vault-id \
+                 LABEL@FILE"
+                    .into()
+            } else {
+                format!(
+                    "--vault-id {label}@prompt needs a terminal; give --vault-password-file or \
+                     --vault-id {label}@FILE"
+                )
+            });
+        }
         let question = if ask {
             "Vault password: ".to_string()
         } else {
@@ -487,6 +556,21 @@ mod tests {
 
     fn prod_file() -> String {
         std::fs::read_to_string(format!("{IDS}/inventory/group_vars/bbb/vault.yml")).unwrap()
+    }
+
+    #[test]
+    fn short_passwords_are_not_registered_for_redaction() {
+        let short = VaultIds {
+            ids: vec![VaultId {
+                label: "dev".into(),
+                source: "x".into(),
+                read: Ok(Password::from_bytes(b"wrong")),
+            }],
+            id_match: false,
+        };
+        assert!(short.passwords().is_empty());
+        let long = ids(&[("dev", "dev-pass.txt")], false);
+        assert_eq!(long.passwords(), vec!["dev-vault-pass".to_string()]);
     }
 
     #[test]
