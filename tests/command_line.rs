@@ -443,3 +443,112 @@ fn limit_given_twice_is_refused_with_a_tip_for_one_pattern() {
     assert!(err.contains("tip: give one pattern"), "{err}");
     assert_eq!(p.written(), 0, "a host was touched");
 }
+
+/// A strict stand-in for sudo, for a login user whose sudo asks for a password: `-S` reads
+/// one line from stdin and compares it with `$PASSWORD`; `-n` is refused; `-v` only checks.
+const FAKE_SUDO: &str = r#"#!/bin/sh
+nonint=; ask=; validate=
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -k) ;;
+    -n) nonint=1 ;;
+    -S) ask=1 ;;
+    -v) validate=1 ;;
+    -p) shift ;;
+    --) shift; break ;;
+    -*) echo "fake sudo: unknown option $1" >&2; exit 2 ;;
+    *) break ;;
+  esac
+  shift
+done
+[ -z "$nonint" ] || { echo "sudo: a password is required" >&2; exit 1; }
+[ -n "$ask" ] || exit 1
+IFS= read -r got || exit 1
+[ "$got" = "$PASSWORD" ] || { echo "Sorry, try again." >&2; exit 1; }
+[ -n "$validate" ] && exit 0
+exec "$@"
+"#;
+
+/// `-K` on a real terminal (a pty from util-linux `script`): rollout prompts `BECOME
+/// password: `, the typed password is not echoed, and it reaches sudo on the host (a local
+/// host whose login user is not root; a strict fake `sudo` and an `id` saying uid 1000 on
+/// PATH). A wrong one fails the host with one clear line. The password shows nowhere.
+#[test]
+fn ask_become_pass_prompts_on_a_terminal_without_echo_and_reaches_sudo() {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::PermissionsExt;
+    use std::process::Stdio;
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: util-linux `script` is not installed");
+        return;
+    }
+    let p = Project::new("askbecome");
+    const PASSWORD: &str = "Typed-pw 42'x";
+    std::fs::create_dir_all(p.path("bin")).unwrap();
+    for (name, text) in [
+        ("sudo", FAKE_SUDO.to_string()),
+        ("id", "#!/bin/sh\necho 1000\n".to_string()),
+    ] {
+        let f = p.path("bin").join(name);
+        std::fs::write(&f, text).unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::fs::write(
+        p.path("become.yml"),
+        "all:\n  hosts:\n    here: {connection: local, user: deploy, become: true}\n",
+    )
+    .unwrap();
+    let run = |typed: &str| -> String {
+        let cmd = format!(
+            "{} exec {} -l all -K -- echo ran-as-root",
+            env!("CARGO_BIN_EXE_rollout"),
+            p.path("become.yml").display()
+        );
+        let path = std::env::var("PATH").unwrap_or_default();
+        let mut child = Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .env("PATH", format!("{}:{path}", p.path("bin").display()))
+            .env("PASSWORD", PASSWORD)
+            .env("SHELL", "/bin/sh")
+            .env_remove("ROLLOUT_INVENTORY")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        // Type the password only once the prompt is there (echo is off then), as a person.
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 256];
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !String::from_utf8_lossy(&seen).contains("BECOME password: ") {
+            assert!(std::time::Instant::now() < deadline, "no prompt: {seen:?}");
+            let n = stdout.read(&mut buf).unwrap();
+            assert!(
+                n > 0,
+                "ended before the prompt: {}",
+                String::from_utf8_lossy(&seen)
+            );
+            seen.extend_from_slice(&buf[..n]);
+        }
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(format!("{typed}\r").as_bytes()).unwrap();
+        stdout.read_to_end(&mut seen).unwrap();
+        drop(stdin);
+        child.wait().unwrap();
+        String::from_utf8_lossy(&seen).into_owned()
+    };
+    let out = run(PASSWORD);
+    assert!(out.contains("here | CHANGED | rc=0 >>"), "{out}");
+    assert!(out.contains("ran-as-root"), "{out}");
+    assert!(!out.contains("Typed-pw"), "the password was shown: {out}");
+    let out = run("wrong-typed-pw");
+    assert!(
+        out.contains("sudo: the become password was refused"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("ran-as-root") && !out.contains("wrong-typed"),
+        "{out}"
+    );
+}
