@@ -56,7 +56,7 @@ impl Secrets {
         let mut out = text.to_string();
         for v in self.read().iter() {
             if out.contains(v.as_str()) {
-                out = out.replace(v.as_str(), REDACTED);
+                out = outside_markers(&out, |piece| piece.replace(v.as_str(), REDACTED));
             }
         }
         out
@@ -166,6 +166,7 @@ pub fn spellings(value: &str) -> Vec<String> {
         serde_json::to_string(value)
             .map(|j| j[1..j.len() - 1].to_string())
             .unwrap_or_default(),
+        json_ascii(value),
         value.replace('\'', "''"),
         value.replace('"', "\\\""),
         percent_encode(value, true),
@@ -186,6 +187,26 @@ pub fn spellings(value: &str) -> Vec<String> {
     out.retain(|s| s.len() >= value.len().min(MIN_DERIVED_BYTES));
     out.sort();
     out.dedup();
+    out
+}
+
+/// `value` JSON-escaped with every non-ASCII character as `\uXXXX` (UTF-16, lower-case hex),
+/// as Python's `json.dumps` writes it by default (`ensure_ascii`): the shape of Ansible
+/// modules' output, without the quotes.
+fn json_ascii(value: &str) -> String {
+    let json = serde_json::to_string(value).unwrap_or_default();
+    let inner = json.get(1..json.len().saturating_sub(1)).unwrap_or_default();
+    let mut out = String::with_capacity(inner.len());
+    for c in inner.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for u in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{u:04x}"));
+            }
+        }
+    }
     out
 }
 
@@ -285,9 +306,20 @@ pub fn redact_known(text: &str) -> String {
     let known = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
     let mut out = text.to_string();
     for v in known.iter() {
-        out = replace_ignoring_ascii_case(&out, v);
+        out = outside_markers(&out, |piece| replace_ignoring_ascii_case(piece, v));
     }
     out
+}
+
+/// `text` with `f` applied to each piece between the [`REDACTED`] markers already in it, the
+/// markers kept: a short secret that is part of the marker (`e`, `act`) must not redact the
+/// marker itself again, and again at every later pass (`<r<redacted>dacted>`), whose
+/// leftovers would spell the secret.
+fn outside_markers(text: &str, f: impl Fn(&str) -> String) -> String {
+    text.split(REDACTED)
+        .map(f)
+        .collect::<Vec<_>>()
+        .join(REDACTED)
 }
 
 /// `text` with every occurrence of `value`, compared without ASCII case, replaced by
@@ -432,6 +464,17 @@ mod tests {
     }
 
     #[test]
+    fn json_with_ascii_escapes_is_a_spelling() {
+        // Python's json.dumps (ensure_ascii): what Ansible modules print.
+        assert!(spellings("Unié-Sec😀").contains(&"Uni\\u00e9-Sec\\ud83d\\ude00".to_string()));
+        let s = Secrets::new(vec!["Unié-Secret-98".into()]);
+        assert_eq!(
+            s.redact(r#"json:"Uni\u00e9Secret-98" "Uni\u00e9-Secret-98""#),
+            r#"json:"Uni\u00e9Secret-98" "<redacted>""#
+        );
+    }
+
+    #[test]
     fn hex_of_the_bytes_is_a_spelling() {
         let s = Secrets::new(vec!["Pw/9z".into()]);
         for text in [
@@ -446,6 +489,17 @@ mod tests {
         assert_eq!(redact_known("x 50772f397a y"), "x <redacted> y");
         // Percent-encoding with lowercase digits (`%2f`), as some encoders write it.
         assert_eq!(s.redact("u=Pw%2f9z"), "u=<redacted>");
+    }
+
+    #[test]
+    fn a_secret_inside_the_marker_does_not_redact_the_marker_again() {
+        // Parts of the marker itself (registered process-wide: nothing else prints them).
+        let s = Secrets::new(vec!["dacte".into(), "ted>".into()]);
+        let once = s.redact("x dacte y ted> z");
+        assert_eq!(once, "x <redacted> y <redacted> z");
+        // Again, and through the process-wide pass: the markers stay as they are.
+        assert_eq!(s.redact(&once), once);
+        assert_eq!(redact_known(&redact_known(&once)), once);
     }
 
     #[test]
