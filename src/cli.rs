@@ -66,7 +66,8 @@ enum Cmd {
         #[arg(long, requires = "drain", value_parser = parse_duration)]
         drain_timeout: Option<Duration>,
         /// Write the hosts that failed or were unreachable to FILE, one a line, for
-        /// `--limit @FILE` on the next run (Ansible's retry file). Removed when nothing failed.
+        /// `--limit @FILE` on the next run (Ansible's retry file). A host stays in it until a
+        /// run that selects it passes; the file goes once none is left.
         #[arg(long, value_name = "FILE")]
         retry_file: Option<PathBuf>,
     },
@@ -102,7 +103,10 @@ enum Cmd {
 struct ExecArgs {
     /// The inventory file (YAML), as for `rollout apply`; may be left out when `-i` names
     /// an Ansible inventory (`rollout exec -i hosts.ini -l all -- uptime`).
+    // The index is explicit: `without_empty_env` re-adds the argument, which would otherwise
+    // put it after the command.
     #[arg(
+        index = 1,
         env = "ROLLOUT_INVENTORY",
         required_unless_present = "ansible_inventory"
     )]
@@ -154,11 +158,12 @@ struct ExecArgs {
     #[arg(long)]
     accept_new_host_keys: bool,
     /// Write the hosts that failed or were unreachable to FILE, one a line, for
-    /// `--limit @FILE` (Ansible's retry file). Removed when nothing failed.
+    /// `--limit @FILE` (Ansible's retry file). A host stays in it until a run that selects it
+    /// passes; the file goes once none is left.
     #[arg(long, value_name = "FILE")]
     retry_file: Option<PathBuf>,
     /// The command and its arguments, after `--`.
-    #[arg(last = true, required = true, value_name = "COMMAND")]
+    #[arg(index = 2, last = true, required = true, value_name = "COMMAND")]
     command: Vec<String>,
 }
 
@@ -842,7 +847,11 @@ fn usage_tip(mut e: clap::Error) -> clap::Error {
             e.get(ContextKind::InvalidArg),
             Some(ContextValue::String(a)) if a.starts_with("--limit")
         );
-    let tip = if e.kind() == ErrorKind::UnknownArgument && in_exec {
+    // `rollout exec -i hosts.ini -l all uptime`: the command taken as INVENTORY.
+    let no_command = e.kind() == ErrorKind::MissingRequiredArgument
+        && in_exec
+        && e.to_string().contains("<COMMAND>");
+    let tip = if (e.kind() == ErrorKind::UnknownArgument || no_command) && in_exec {
         "write the command after `--`: rollout exec INVENTORY -l PATTERN -- COMMAND [ARG]..."
     } else if limit_twice {
         "give one pattern: `-l 'bbb01,bbb02'` (either), `-l 'bbb:&berlin'` (both), \

@@ -195,7 +195,9 @@ pub fn spellings(value: &str) -> Vec<String> {
 /// modules' output, without the quotes.
 fn json_ascii(value: &str) -> String {
     let json = serde_json::to_string(value).unwrap_or_default();
-    let inner = json.get(1..json.len().saturating_sub(1)).unwrap_or_default();
+    let inner = json
+        .get(1..json.len().saturating_sub(1))
+        .unwrap_or_default();
     let mut out = String::with_capacity(inner.len());
     for c in inner.chars() {
         if c.is_ascii() {

@@ -431,6 +431,31 @@ fn exec_runs_on_an_ansible_inventory_without_a_rollout_file() {
     let (code, _, err) = run(&["-i", "hosts.ini", "-l", "nosuch", "--", "true"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("hosts.ini"), "{err}");
+    // The command without `--`: taken as INVENTORY, then the tip.
+    let (code, _, err) = run(&["-i", "hosts.ini", "-l", "web", "uptime"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("write the command after `--`"), "{err}");
+    // An empty ROLLOUT_INVENTORY counts as unset, with and without a rollout file (the
+    // positional arguments keep their order when clap's env is taken away).
+    for args in [
+        vec!["-i", "hosts.ini", "-l", "w1", "--", "true"],
+        vec!["inventory.yml", "-l", "h01", "--", "true"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_rollout"))
+            .arg("exec")
+            .args(&args)
+            .current_dir(&p.dir)
+            .env("ROLLOUT_INVENTORY", "")
+            .env("EXEC_TEST_SECRET", SECRET)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     // Neither a rollout file nor -i: clap says what is missing.
     let (code, _, err) = run(&["-l", "all", "--", "true"]);
     assert_eq!(code, 2, "{err}");
