@@ -516,6 +516,9 @@ fn new_env(base: PathBuf, found: lookup::Found) -> Environment<'static> {
     env.add_filter("combine", ansible::combine);
     env.add_filter("dict2items", ansible::dict2items);
     env.add_filter("mandatory", ansible::mandatory);
+    // Jinja2's int and float (what Ansible runs): text that is no number gives the default.
+    env.add_filter("int", ansible::int);
+    env.add_filter("float", ansible::float);
     env.add_filter("to_yaml", yaml_dump::to_yaml);
     env.add_filter("to_nice_yaml", yaml_dump::to_nice_yaml);
     // Python's methods on strings, maps and lists (`.split()`, `.items()`, `.startswith()`).

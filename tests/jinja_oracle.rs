@@ -16,6 +16,12 @@ use rollout::template::Templates;
 /// Expressions (templates) that must render as Jinja2 renders them.
 const CASES: &[&str] = &[
     // bool
+    // int and float as Jinja2's: no number gives the default
+    "{{ 'abc' | int }} {{ '' | int }} {{ ' 42 ' | int }} {{ '-7' | int }}",
+    "{{ '1.9' | int }} {{ '1e3' | int }} {{ '1_000' | int }} {{ 'x' | int(7) }}",
+    "{{ none_value | int }} {{ flag_yes | int }} {{ 2.7 | int }} {{ ports | int }}",
+    "{{ 'ff' | int(0, 16) }} {{ '11' | int(base=2) }} {{ (csv | default('') | int) + 1 }}",
+    "{{ 'abc' | float }} {{ '2.5' | float }} {{ 3 | float }} {{ 'x' | float(1.5) }}",
     "{{ flag_yes | bool }}",
     "{{ flag_false | bool }}",
     "{{ 'x' if flag_yes | bool else 'y' }}",

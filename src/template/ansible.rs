@@ -480,3 +480,93 @@ pub fn to_json(value: &Value, kwargs: Kwargs) -> Result<String, Error> {
     json_value(&mut out, value, indent, sort, 0)?;
     Ok(out)
 }
+
+/// Jinja2's `int(default=0, base=10)` filter, which Ansible templates use (Jinja2 3.1
+/// `filters.py` `do_int`), replacing minijinja's, which fails on text that is not a number:
+/// a string is read as an integer in `base` (surrounding whitespace, a sign and `_` between
+/// digits allowed, as Python's `int()`), else as a decimal number cut to an integer
+/// (`'1.9'` → 1, `'1e3'` → 1000); a number is cut to an integer, `true`/`false` are 1/0;
+/// anything else (`'abc'`, `''`, none, a list) is `default`.
+///
+/// # Errors
+/// A `base` outside 2–36, an unknown keyword argument.
+pub fn int(
+    value: &Value,
+    default: Option<Value>,
+    base: Option<u32>,
+    kwargs: Kwargs,
+) -> Result<Value, Error> {
+    let default = default.or(kwargs.get::<Option<Value>>("default")?);
+    let base = base.or(kwargs.get::<Option<u32>>("base")?).unwrap_or(10);
+    kwargs.assert_all_used()?;
+    if !(2..=36).contains(&base) {
+        return Err(bad(format!("int: base {base} is not between 2 and 36")));
+    }
+    let default = || default.clone().unwrap_or(Value::from(0));
+    let from_float = |f: f64| {
+        if f.is_finite() && f.abs() < 9.2e18 {
+            Some(Value::from(f.trunc() as i64))
+        } else {
+            None
+        }
+    };
+    let got = match value.kind() {
+        ValueKind::String => {
+            let text = value.as_str().unwrap_or_default().trim();
+            let digits = python_underscores(text);
+            digits
+                .as_deref()
+                .and_then(|d| i64::from_str_radix(d, base).ok())
+                .map(Value::from)
+                .or_else(|| {
+                    digits
+                        .and_then(|d| d.parse::<f64>().ok())
+                        .and_then(from_float)
+                })
+        }
+        ValueKind::Bool => Some(Value::from(i64::from(value.is_true()))),
+        ValueKind::Number => match i64::try_from(value.clone()) {
+            Ok(i) => Some(Value::from(i)),
+            Err(_) => f64::try_from(value.clone()).ok().and_then(from_float),
+        },
+        _ => None,
+    };
+    Ok(got.unwrap_or_else(default))
+}
+
+/// Jinja2's `float(default=0.0)` filter (`do_float`), replacing minijinja's, which fails on
+/// text that is not a number: a string read as Python's `float()` reads it, a number as it
+/// is, `true`/`false` as 1.0/0.0; anything else is `default`.
+///
+/// # Errors
+/// An unknown keyword argument.
+pub fn float(value: &Value, default: Option<Value>, kwargs: Kwargs) -> Result<Value, Error> {
+    let default = default.or(kwargs.get::<Option<Value>>("default")?);
+    kwargs.assert_all_used()?;
+    let got = match value.kind() {
+        ValueKind::String => python_underscores(value.as_str().unwrap_or_default().trim())
+            .and_then(|d| d.parse::<f64>().ok()),
+        ValueKind::Bool => Some(if value.is_true() { 1.0 } else { 0.0 }),
+        ValueKind::Number => f64::try_from(value.clone()).ok(),
+        _ => None,
+    };
+    Ok(match got {
+        Some(f) => Value::from(f),
+        None => default.unwrap_or(Value::from(0.0)),
+    })
+}
+
+/// `text` without the `_` Python allows between two digits (`1_000`); `None` when an `_`
+/// stands anywhere else (Python refuses `_1`, `1__0`, `1_`).
+fn python_underscores(text: &str) -> Option<String> {
+    let b = text.as_bytes();
+    for (i, c) in b.iter().enumerate() {
+        if *c == b'_' {
+            let digit = |j: Option<&u8>| j.is_some_and(|c| c.is_ascii_alphanumeric());
+            if i == 0 || !digit(b.get(i - 1)) || !digit(b.get(i + 1)) {
+                return None;
+            }
+        }
+    }
+    Some(text.replace('_', ""))
+}
