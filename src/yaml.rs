@@ -116,9 +116,33 @@ impl Source {
         } else {
             Diagnostic::file(&self.path, message)
         };
-        d.hint = hint(cause);
+        d.hint = leading_zero_hint(&self.text, line, column).or_else(|| hint(cause));
         d
     }
+}
+
+/// A hint for a value written with a leading zero (`mode: 0644`) at `line`:`column` (1-based)
+/// of `text`, where an error points: YAML 1.2, which rollout's own files follow, has no octal
+/// `0644` (Ansible's YAML 1.1 reads it as the number 420), so such a value is refused where
+/// a number is expected. `None` when no such number is there.
+pub fn leading_zero_hint(text: &str, line: u64, column: u64) -> Option<String> {
+    let src = text.lines().nth((line as usize).checked_sub(1)?)?;
+    let rest: String = src
+        .chars()
+        .skip((column as usize).checked_sub(1)?)
+        .collect();
+    let word: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    let leading_zero =
+        word.len() > 1 && word.starts_with('0') && word.chars().all(|c| c.is_ascii_digit());
+    leading_zero.then(|| {
+        format!(
+            "`{word}` has a leading zero, which YAML 1.2 does not read as octal: quote it \
+             (`mode: \"{word}\"` for a file mode)"
+        )
+    })
 }
 
 /// See [`Source::at_in_scalar`].
@@ -397,6 +421,27 @@ mod tests {
             text: text.to_string(),
         };
         src.parse::<Host>().unwrap_err()
+    }
+
+    #[test]
+    fn a_number_with_a_leading_zero_gets_a_hint_to_quote_it() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Step {
+            mode: Option<u32>,
+        }
+        let src = Source {
+            path: "steps.yml".into(),
+            text: "mode: 0644\n".into(),
+        };
+        let d = src.parse::<Step>().unwrap_err();
+        assert_eq!(
+            d.hint.as_deref(),
+            Some(
+                "`0644` has a leading zero, which YAML 1.2 does not read as octal: quote it (`mode: \"0644\"` for a file mode)"
+            ),
+            "{d}"
+        );
     }
 
     #[test]

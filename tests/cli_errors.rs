@@ -88,6 +88,11 @@ fn misspelled_step_kind() {
 }
 
 #[test]
+fn file_mode_with_a_leading_zero_unquoted_gets_a_hint() {
+    expect_error("role_octalmode", &[]);
+}
+
+#[test]
 fn unguarded_command_step() {
     expect_error("role_unguarded", &[]);
 }

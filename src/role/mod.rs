@@ -305,7 +305,7 @@ impl KindKey {
             let value = e.field().and_then(|f| self.keys.get(f)).map(|(_, v)| *v);
             let (line, column) = unknown.or(value).unwrap_or((self.line, self.column));
             let mut d = src.at(line, column, format!("{}: {text}", self.name));
-            d.hint = hint;
+            d.hint = hint.or_else(|| crate::yaml::leading_zero_hint(&src.text, line, column));
             d
         })
     }
