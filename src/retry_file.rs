@@ -63,8 +63,10 @@ fn read_old(path: &Path) -> std::io::Result<Vec<String>> {
 
 /// Brings the retry file at `path` up to date after a run over the hosts `ran`, of which
 /// `failed` failed or were unreachable. The file keeps the hosts an earlier run left there
-/// that this run did not select (a narrower `--limit` does not lose them), loses the hosts
-/// this run ran without failure, and gains this run's failed hosts (after the kept ones, in
+/// that this run did not select (a narrower `--limit` does not lose them) and that are still
+/// in the inventory (`known`: a host taken out could never be retried, and `--limit @FILE`
+/// would refuse its name), loses the hosts this run ran without failure, and gains this
+/// run's failed hosts (after the kept ones, in
 /// the order given). It is written atomically (a temporary file in the same folder, flushed,
 /// renamed over `path`), so a reader never sees half a list; with no host left, `path` is
 /// removed if it exists.
@@ -72,11 +74,16 @@ fn read_old(path: &Path) -> std::io::Result<Vec<String>> {
 /// # Errors
 /// The old file cannot be read, the folder cannot be written, or an existing `path` cannot
 /// be removed (the message names the file and the cause).
-pub fn update(path: &Path, ran: &[String], failed: &[String]) -> Result<Outcome, String> {
+pub fn update(
+    path: &Path,
+    ran: &[String],
+    failed: &[String],
+    known: &dyn Fn(&str) -> bool,
+) -> Result<Outcome, String> {
     let mut hosts: Vec<String> = read_old(path)
         .map_err(|e| format!("cannot read the retry file {}: {e}", path.display()))?
         .into_iter()
-        .filter(|h| !ran.contains(h))
+        .filter(|h| !ran.contains(h) && known(h))
         .collect();
     for h in failed {
         if !hosts.contains(h) {
@@ -139,32 +146,44 @@ mod tests {
     fn keeps_hosts_not_run_drops_the_ones_that_passed_and_adds_failures() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("pool.retry");
-        let out = update(&path, &hosts(&["h1", "h2", "h3"]), &hosts(&["h2", "h3"])).unwrap();
+        let all = |_: &str| true;
+        let out = update(
+            &path,
+            &hosts(&["h1", "h2", "h3"]),
+            &hosts(&["h2", "h3"]),
+            &all,
+        )
+        .unwrap();
         assert_eq!(out, Outcome::Written(hosts(&["h2", "h3"])));
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "h2\nh3\n");
         // No temporary file is left beside it.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
         // A narrower run (only h2) that passes keeps h3, which it did not run.
-        let out = update(&path, &hosts(&["h2"]), &[]).unwrap();
+        let out = update(&path, &hosts(&["h2"]), &[], &all).unwrap();
         assert_eq!(out, Outcome::Written(hosts(&["h3"])));
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "h3\n");
         // A run of h1 that fails adds it after the kept host.
-        update(&path, &hosts(&["h1"]), &hosts(&["h1"])).unwrap();
+        update(&path, &hosts(&["h1"]), &hosts(&["h1"]), &all).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "h3\nh1\n");
         // Once every host in it has passed, the file goes.
-        let out = update(&path, &hosts(&["h1", "h3"]), &[]).unwrap();
+        let out = update(&path, &hosts(&["h1", "h3"]), &[], &all).unwrap();
         assert_eq!(out, Outcome::NothingFailed);
         assert!(!path.exists());
         assert_eq!(
-            update(&path, &hosts(&["h1"]), &[]).unwrap(),
+            update(&path, &hosts(&["h1"]), &[], &all).unwrap(),
             Outcome::NothingFailed
         );
+        // A host no longer in the inventory leaves the file (it could never be retried).
+        std::fs::write(&path, "gone\nh2\n").unwrap();
+        let known = |h: &str| h != "gone";
+        let out = update(&path, &hosts(&["h1"]), &[], &known).unwrap();
+        assert_eq!(out, Outcome::Written(hosts(&["h2"])));
     }
 
     #[test]
     fn an_unwritable_folder_is_an_error_naming_the_file() {
         let path = Path::new("/nonexistent-dir/x.retry");
-        let e = update(path, &[], &hosts(&["h"])).unwrap_err();
+        let e = update(path, &[], &hosts(&["h"]), &|_: &str| true).unwrap_err();
         assert!(e.contains("/nonexistent-dir/x.retry"), "{e}");
         let d = check(path).unwrap_err();
         assert_eq!(d.file, path);

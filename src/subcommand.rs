@@ -199,7 +199,8 @@ async fn converge(
             .filter(|r| r.outcome != HostOutcome::Ok)
             .map(|r| r.host.clone())
             .collect();
-        exit = exit.max(retry(o.output, path, &ran, &failed));
+        let known = |h: &str| prepared.inventory.host(h).is_some();
+        exit = exit.max(retry(o.output, path, &ran, &failed, &known));
     }
     if goal == Goal::Apply
         && let Err(e) = hold::owe(&prepared.state, &results, o.lock_wait)
@@ -247,7 +248,8 @@ async fn exec(r: adhoc::Request) -> Result<Exit, Error> {
     let mut exit = s.exit();
     if let Some(path) = &r.retry_file {
         let ran: Vec<String> = s.hosts.iter().map(|h| h.host.clone()).collect();
-        exit = exit.max(retry(format, path, &ran, &s.failed_hosts()));
+        let known = |h: &str| inv.host(h).is_some();
+        exit = exit.max(retry(format, path, &ran, &s.failed_hosts(), &known));
     }
     Ok(exit)
 }
@@ -255,8 +257,14 @@ async fn exec(r: adhoc::Request) -> Result<Exit, Error> {
 /// Brings the retry file at `path` up to date for a run over `ran` in which `failed` failed
 /// ([`retry_file::update`]) and says so on stderr; a file that cannot be written is an error
 /// (exit 1), shown as one.
-fn retry(format: Format, path: &Path, ran: &[String], failed: &[String]) -> Exit {
-    match retry_file::update(path, ran, failed) {
+fn retry(
+    format: Format,
+    path: &Path,
+    ran: &[String],
+    failed: &[String],
+    known: &dyn Fn(&str) -> bool,
+) -> Exit {
+    match retry_file::update(path, ran, failed, known) {
         Ok(outcome) => {
             let text = printable(&redact_known(&retry_file::describe(path, &outcome)));
             eprintln!("{text}");
