@@ -750,6 +750,20 @@ fn environment(command: &clap::Command) -> Vec<(String, String)> {
             "when true, a vault is opened only with the secret of its own label (as ansible-core)",
         ),
         (
+            "ROLLOUT_STATE_DIR",
+            "where the local state backend keeps each pool's journal and lock (else \
+             $XDG_STATE_HOME/rollout, else ~/.local/state/rollout)",
+        ),
+        (
+            "XDG_STATE_HOME",
+            "the state folder's parent when ROLLOUT_STATE_DIR is not set",
+        ),
+        (
+            "PATH",
+            "where rollout finds ssh (OpenSSH; `rollout --version` names the one found) and, \
+             for local hosts, sh and sudo",
+        ),
+        (
             "NAME",
             "any variable an inventory names in a secret reference, `{secret: \"env:NAME\"}`: \
              its value is the secret, redacted from everything rollout prints",

@@ -156,7 +156,12 @@ fn man_page_is_roff_with_every_subcommand() {
     for section in [".SH ENVIRONMENT", ".SH \"EXIT STATUS\"", ".SH SUBCOMMANDS"] {
         assert!(man.contains(section), "no {section} in the man page");
     }
-    for var in ["ROLLOUT_INVENTORY", "ANSIBLE_VAULT_IDENTITY_LIST"] {
+    for var in [
+        "ROLLOUT_INVENTORY",
+        "ANSIBLE_VAULT_IDENTITY_LIST",
+        "ROLLOUT_STATE_DIR",
+        "XDG_STATE_HOME",
+    ] {
         assert!(
             man.contains(&format!("\\fB{var}\\fR")),
             "{var} not in ENVIRONMENT"
