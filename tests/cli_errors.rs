@@ -93,6 +93,16 @@ fn file_mode_with_a_leading_zero_unquoted_gets_a_hint() {
 }
 
 #[test]
+fn ansible_module_as_a_step_key_names_the_rollout_kind() {
+    expect_error("role_ansible_lineinfile", &[]);
+}
+
+#[test]
+fn ansible_role_layout_is_named_as_such() {
+    expect_error("role_ansible_tasks", &[]);
+}
+
+#[test]
 fn unguarded_command_step() {
     expect_error("role_unguarded", &[]);
 }

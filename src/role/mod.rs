@@ -127,10 +127,20 @@ pub fn load(dir: &Path, name: &str) -> Result<Role, Diagnostic> {
     let root = dir.join(name);
     let steps_path = root.join("steps.yml");
     if !steps_path.exists() {
-        return Err(Diagnostic::file(
-            &steps_path,
-            format!("role `{name}` has no steps.yml"),
-        ));
+        let d = Diagnostic::file(&steps_path, format!("role `{name}` has no steps.yml"));
+        let ansible = ["tasks/main.yml", "tasks/main.yaml"]
+            .iter()
+            .map(|f| root.join(f))
+            .find(|p| p.exists());
+        return Err(match ansible {
+            Some(tasks) => d.with_hint(format!(
+                "this is an Ansible role ({}): rollout reads roles/{name}/steps.yml, \
+                 handlers.yml and defaults.yml, with rollout's step kinds \
+                 (docs/from-ansible.md shows each module's counterpart)",
+                tasks.display()
+            )),
+            None => d,
+        });
     }
     let handlers_path = root.join("handlers.yml");
     // `exists`, not `is_file`: a FIFO or device there is an error, not a missing file.
@@ -311,6 +321,58 @@ impl KindKey {
     }
 }
 
+/// What to write in rollout for an Ansible module or task keyword used as a step key
+/// (`lineinfile:` → `line:`), for the hint of the error: an operator moving a role over
+/// writes Ansible's names first (issue 7 item 6; the table in docs/from-ansible.md).
+fn ansible_equivalent(key: &str) -> Option<String> {
+    let key = key
+        .strip_prefix("ansible.builtin.")
+        .or_else(|| key.strip_prefix("ansible.posix."))
+        .unwrap_or(key);
+    let say = match key {
+        "template" => {
+            "Ansible's `template:` is rollout's `file:` with `template:` (the template under templates/)"
+        }
+        "copy" => "Ansible's `copy:` is rollout's `file:` with `content:` (or `template:`)",
+        "lineinfile" => {
+            "Ansible's `lineinfile:` is rollout's `line:` (`path`, `regexp`, `line`); for key=value files, `property:`"
+        }
+        "blockinfile" => "rollout has no `blockinfile:`: manage the whole file with `file:`",
+        "shell" | "raw" | "script" => {
+            "Ansible's `shell:`/`command:` is rollout's `command:` with `run:` and a guard (`creates:` or `unless:`), so a second run changes nothing"
+        }
+        "systemd" | "systemd_service" => {
+            "Ansible's `systemd:`/`service:` is rollout's `service:` (`name`, `state`, `enabled`)"
+        }
+        "get_url" => {
+            "Ansible's `get_url:` is rollout's `download:` (`url`, `dest`, `sha256` required)"
+        }
+        "package" | "apt_repository" => {
+            "rollout's `apt:` installs packages; a repository is a `file:` under /etc/apt/sources.list.d/ and an `apt:` with `update_cache: true`"
+        }
+        "debug" => {
+            "rollout has no `debug:`: `rollout plan` shows what each step would change, `-v` its scripts"
+        }
+        "loop" | "with_items" | "with_dict" | "loop_control" => {
+            "rollout steps have no loops: write one step per item, or template the list into one file"
+        }
+        "become" | "become_user" => {
+            "`become` is set per host or group in the inventory, not per step"
+        }
+        "register" | "changed_when" | "failed_when" | "ignore_errors" => {
+            "rollout steps are declarative kinds: no `register:`/`changed_when:`/`failed_when:`; a `command:` step's guard (`creates:`/`unless:`) decides whether it runs"
+        }
+        "listen" => "a handler is notified by its `name:`",
+        "include_tasks" | "import_tasks" | "include_role" | "import_role" => {
+            "a host runs every role its groups name in the inventory (`roles:`), each role's steps.yml whole"
+        }
+        "vars" => "variables live in the inventory or the role's defaults.yml",
+        "delegate_to" | "run_once" => "steps run on each selected host; nothing is delegated",
+        _ => return None,
+    };
+    Some(format!("{say} (docs/from-ansible.md)"))
+}
+
 /// Separates a step's common keys (`COMMON`) from its kind, if it has one.
 ///
 /// Errors: a second kind, or a key that is neither common nor a kind (with a did-you-mean).
@@ -346,9 +408,10 @@ fn split_keys(
         } else {
             let mut d = src.at(line, column, format!("unknown step key `{key}`"));
             let all = COMMON.iter().chain(step::KINDS.iter()).copied();
-            d.hint = Some(match did_you_mean(key, all) {
-                Some(s) => format!("did you mean `{s}`?"),
-                None => format!(
+            d.hint = Some(match (ansible_equivalent(key), did_you_mean(key, all)) {
+                (Some(e), _) => e,
+                (None, Some(s)) => format!("did you mean `{s}`?"),
+                (None, None) => format!(
                     "step keys are {} and one kind of {}",
                     COMMON.join(", "),
                     step::KINDS.join(", ")
