@@ -357,9 +357,9 @@ pub fn reference(value: &Value) -> Result<Option<&str>, String> {
             "a secret reference has only the `secret` key, but this one also has `{other}`"
         ));
     }
-    r.as_str()
-        .map(Some)
-        .ok_or_else(|| "`secret` must be a string such as \"env:NAME\" or \"file:PATH\"".into())
+    r.as_str().map(Some).ok_or_else(|| {
+        "`secret` must be a string such as \"env:NAME\", \"file:PATH\" or \"cmd:COMMAND\"".into()
+    })
 }
 
 /// Does `value` hold a mapping with a `secret` key anywhere inside?
@@ -371,7 +371,93 @@ pub fn contains_reference(value: &Value) -> bool {
     }
 }
 
-/// Resolves a reference such as `env:BBB_SECRET` or `file:secrets/bbb` (relative to `base`).
+/// Seconds a `cmd:` secret command may take (a password manager asking for its passphrase
+/// on the terminal included) before it is killed and the run stops.
+pub const COMMAND_SECONDS: u64 = 120;
+
+/// Bytes of output a `cmd:` secret command may print (1 MiB).
+const COMMAND_MAX_BYTES: u64 = 1 << 20;
+
+/// Runs the `cmd:` secret reference's `command` (`sops -d --extract '["bbb"]' secrets.yaml`,
+/// `pass show pool/bbb`) without a shell: its words split as a POSIX shell would (quotes
+/// kept together, crate `shlex`), the program looked up in `PATH`, run in `base` (the
+/// inventory's folder), stdin the terminal's when there is one (a passphrase prompt) else
+/// nothing, stderr the terminal's. Its stdout, trailing newlines removed, is the secret.
+///
+/// # Errors
+/// Words that do not split (an open quote), no program, a program that cannot be started,
+/// one that fails (its exit code), takes more than [`COMMAND_SECONDS`] or prints more than
+/// 1 MiB or nothing: the message names the reference and the cause, never the output.
+fn run_command(reference: &str, command: &str, base: &Path) -> Result<String, String> {
+    use std::io::{IsTerminal, Read};
+    use std::process::{Command, Stdio};
+    let bad = |why: String| format!("secret `{reference}`: {why}");
+    let words = shlex::split(command).ok_or_else(|| bad("the command has an open quote".into()))?;
+    let Some((program, args)) = words.split_first() else {
+        return Err(bad("no command after `cmd:`".into()));
+    };
+    let stdin = if std::io::stdin().is_terminal() {
+        Stdio::inherit()
+    } else {
+        Stdio::null()
+    };
+    let mut child = Command::new(program)
+        .args(args)
+        .current_dir(if base.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            base
+        })
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| bad(format!("cannot run `{program}`: {e}")))?;
+    let stdout = child.stdout.take().expect("piped");
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        stdout
+            .take(COMMAND_MAX_BYTES + 1)
+            .read_to_end(&mut out)
+            .map(|_| out)
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(COMMAND_SECONDS);
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(bad(format!(
+                    "`{program}` did not end within {COMMAND_SECONDS} s and was stopped"
+                )));
+            }
+            Err(e) => return Err(bad(format!("`{program}`: {e}"))),
+        }
+    };
+    if !status.success() {
+        return Err(bad(match status.code() {
+            Some(c) => format!("`{program}` exited with code {c}"),
+            None => format!("`{program}` was killed by a signal"),
+        }));
+    }
+    let out = match reader.join() {
+        Ok(Ok(out)) if out.len() as u64 <= COMMAND_MAX_BYTES => out,
+        _ => {
+            return Err(bad(format!(
+                "`{program}`: its output is unreadable or over 1 MiB"
+            )));
+        }
+    };
+    let text =
+        String::from_utf8(out).map_err(|_| bad(format!("`{program}` printed no UTF-8 text")))?;
+    Ok(text.trim_end_matches(['\n', '\r']).to_string())
+}
+
+/// Resolves a reference such as `env:BBB_SECRET`, `file:secrets/bbb` (relative to `base`)
+/// or `cmd:pass show pool/bbb` (run in `base`, see [`run_command`]).
 pub fn resolve(reference: &str, base: &Path) -> Result<String, String> {
     let value = if let Some(name) = reference.strip_prefix("env:") {
         std::env::var(name)
@@ -387,9 +473,11 @@ pub fn resolve(reference: &str, base: &Path) -> Result<String, String> {
             },
         )?;
         text.trim_end_matches(['\n', '\r']).to_string()
+    } else if let Some(command) = reference.strip_prefix("cmd:") {
+        run_command(reference, command, base)?
     } else {
         return Err(format!(
-            "secret reference `{reference}` must start with `env:` or `file:`"
+            "secret reference `{reference}` must start with `env:`, `file:` or `cmd:`"
         ));
     };
     if value.is_empty() {
@@ -525,6 +613,36 @@ mod tests {
             resolve("file:/dev/zero", &dir).unwrap_err(),
             "secret `file:/dev/zero`: not a regular file"
         );
+    }
+
+    #[test]
+    fn cmd_references_run_without_a_shell_and_never_show_their_output() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("pw"), "from-a-file\n").unwrap();
+        // Words as a shell splits them, no shell: `$(...)` and `;` reach printf as text.
+        assert_eq!(
+            resolve("cmd:printf '%s|%s\\n' 'a b' '$(id);x'", dir.path()).unwrap(),
+            "a b|$(id);x"
+        );
+        // Run in the inventory's folder.
+        assert_eq!(resolve("cmd:cat pw", dir.path()).unwrap(), "from-a-file");
+        for (reference, want) in [
+            (
+                "cmd:sh -c 'printf %s%s leaked- text; exit 3'",
+                "`sh` exited with code 3",
+            ),
+            ("cmd:", "no command after `cmd:`"),
+            ("cmd:echo 'open", "the command has an open quote"),
+            (
+                "cmd:rollout-surely-no-such-program",
+                "cannot run `rollout-surely-no-such-program`",
+            ),
+            ("cmd:true", "is empty"),
+        ] {
+            let e = resolve(reference, dir.path()).unwrap_err();
+            assert!(e.contains(want), "{reference}: {e}");
+            assert!(!e.contains("leaked-text"), "{e}");
+        }
     }
 
     #[test]

@@ -557,3 +557,19 @@ fn ask_become_pass_prompts_on_a_terminal_without_echo_and_reaches_sudo() {
         "{out}"
     );
 }
+
+/// A `cmd:` secret reference (`pass show ...`, `sops -d ...`): run without a shell in the
+/// inventory's folder, its output the secret: written to the host, shown nowhere.
+#[test]
+fn a_cmd_secret_is_the_commands_output_and_never_shown() {
+    let p = Project::new("cmdsecret");
+    let inv = std::fs::read_to_string(p.path("inventory.yml"))
+        .unwrap()
+        .replace("file:secret.txt", "cmd:cat secret.txt");
+    std::fs::write(p.path("inventory.yml"), inv).unwrap();
+    let (code, out, err) = p.rollout(&["apply", &p.inventory()], &[]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let written = std::fs::read_to_string(p.path("out/web1.env")).unwrap();
+    assert!(written.starts_with(&format!("PASSWORD={SECRET}\n")), "{written}");
+    assert!(!out.contains(SECRET) && !err.contains(SECRET), "{out}\n{err}");
+}
