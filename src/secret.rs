@@ -493,7 +493,39 @@ pub fn resolve(reference: &str, base: &Path) -> Result<String, String> {
 /// # Errors
 /// A reference that cannot be resolved, or a malformed one (see [`reference`]).
 pub fn resolve_in(value: &mut Value, base: &Path, found: &mut Vec<String>) -> Result<(), String> {
-    walk(value, base, found, true)
+    walk(value, base, found, true, None)
+}
+
+/// Resolves the references [`resolve_in`] left for the host because they are templates
+/// (`{secret: "file:secrets/{{ inventory_hostname }}"}`), each rendered first with the
+/// host's `context` (its variables, `inventory_hostname`, `group_names`).
+///
+/// # Errors
+/// A reference that does not render (an undefined variable) or cannot be resolved.
+pub fn resolve_for_host(
+    value: &mut Value,
+    base: &Path,
+    found: &mut Vec<String>,
+    context: &Value,
+) -> Result<(), String> {
+    walk(value, base, found, true, Some(context))
+}
+
+/// Whether a reference is a template, resolved per host ([`resolve_for_host`]).
+fn is_template(reference: &str) -> bool {
+    reference.contains("{{") || reference.contains("{%")
+}
+
+/// `reference` rendered with `context` (a plain minijinja environment: undefined variables
+/// are errors).
+fn render_reference(reference: &str, context: &Value) -> Result<String, String> {
+    let mut env = minijinja::Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.render_str(
+        reference,
+        minijinja::Value::from(minijinja::value::Serde(context)),
+    )
+    .map_err(|e| format!("secret `{reference}`: cannot render the reference: {e}"))
 }
 
 /// Like [`resolve_in`] for a configuration section with a field of its own named `secret`
@@ -507,14 +539,17 @@ pub fn resolve_in_section(
     base: &Path,
     found: &mut Vec<String>,
 ) -> Result<(), String> {
-    walk(value, base, found, false)
+    walk(value, base, found, false, None)
 }
 
+/// Resolves the references inside `value`. Without a host `context`, a reference that is a
+/// template is left as it is, for [`resolve_for_host`]; with one, it is rendered first.
 fn walk(
     value: &mut Value,
     base: &Path,
     found: &mut Vec<String>,
     strict: bool,
+    context: Option<&Value>,
 ) -> Result<(), String> {
     let r = match reference(value) {
         Ok(r) => r,
@@ -522,7 +557,11 @@ fn walk(
         Err(_) => None,
     };
     if let Some(r) = r {
-        let v = resolve(r, base)?;
+        let v = match context {
+            None if is_template(r) => return Ok(()),
+            Some(ctx) if is_template(r) => resolve(&render_reference(r, ctx)?, base)?,
+            _ => resolve(r, base)?,
+        };
         found.push(v.clone());
         *value = Value::String(v);
         return Ok(());
@@ -530,10 +569,10 @@ fn walk(
     match value {
         Value::Array(items) => items
             .iter_mut()
-            .try_for_each(|v| walk(v, base, found, strict)),
+            .try_for_each(|v| walk(v, base, found, strict, context)),
         Value::Object(m) => m
             .values_mut()
-            .try_for_each(|v| walk(v, base, found, strict)),
+            .try_for_each(|v| walk(v, base, found, strict, context)),
         _ => Ok(()),
     }
 }
@@ -643,6 +682,27 @@ mod tests {
             assert!(e.contains(want), "{reference}: {e}");
             assert!(!e.contains("leaked-text"), "{e}");
         }
+    }
+
+    #[test]
+    fn a_reference_that_is_a_template_waits_for_the_host() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("s")).unwrap();
+        std::fs::write(dir.path().join("s/h2"), "per-host-secret-h2\n").unwrap();
+        let mut v = serde_json::json!({"secret": "file:s/{{ inventory_hostname }}"});
+        let mut found = Vec::new();
+        resolve_in(&mut v, dir.path(), &mut found).unwrap();
+        assert!(reference(&v).unwrap().is_some(), "left for the host: {v}");
+        let ctx = serde_json::json!({"inventory_hostname": "h2"});
+        resolve_for_host(&mut v, dir.path(), &mut found, &ctx).unwrap();
+        assert_eq!(v, "per-host-secret-h2");
+        assert_eq!(found, ["per-host-secret-h2"]);
+        let mut v = serde_json::json!({"secret": "file:s/{{ nope }}"});
+        let e = resolve_for_host(&mut v, dir.path(), &mut found, &ctx).unwrap_err();
+        assert!(
+            e.contains("cannot render the reference") && e.contains("nope"),
+            "{e}"
+        );
     }
 
     #[test]

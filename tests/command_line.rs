@@ -570,6 +570,44 @@ fn a_cmd_secret_is_the_commands_output_and_never_shown() {
     let (code, out, err) = p.rollout(&["apply", &p.inventory()], &[]);
     assert_eq!(code, 0, "{out}\n{err}");
     let written = std::fs::read_to_string(p.path("out/web1.env")).unwrap();
-    assert!(written.starts_with(&format!("PASSWORD={SECRET}\n")), "{written}");
-    assert!(!out.contains(SECRET) && !err.contains(SECRET), "{out}\n{err}");
+    assert!(
+        written.starts_with(&format!("PASSWORD={SECRET}\n")),
+        "{written}"
+    );
+    assert!(
+        !out.contains(SECRET) && !err.contains(SECRET),
+        "{out}\n{err}"
+    );
+}
+
+/// A secret reference may use the host's variables (issue 7 item 2): each host reads its own
+/// file, `file:secrets/{{ inventory_hostname }}`, and neither value is shown.
+#[test]
+fn a_secret_reference_may_use_the_hosts_variables() {
+    let p = Project::new("hostsecret");
+    let inv = std::fs::read_to_string(p.path("inventory.yml"))
+        .unwrap()
+        .replace(
+            "file:secret.txt",
+            "file:secrets/{{ inventory_hostname }}.txt",
+        );
+    std::fs::write(p.path("inventory.yml"), inv).unwrap();
+    std::fs::create_dir_all(p.path("secrets")).unwrap();
+    for h in ["web1", "web2"] {
+        std::fs::write(
+            p.path(&format!("secrets/{h}.txt")),
+            format!("Own-{h}-Zq81\n"),
+        )
+        .unwrap();
+    }
+    let (code, out, err) = p.rollout(&["apply", &p.inventory()], &[]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    for h in ["web1", "web2"] {
+        let written = std::fs::read_to_string(p.path(&format!("out/{h}.env"))).unwrap();
+        assert!(
+            written.starts_with(&format!("PASSWORD=Own-{h}-Zq81\n")),
+            "{written}"
+        );
+        assert!(!out.contains(&format!("Own-{h}")) && !err.contains(&format!("Own-{h}")));
+    }
 }

@@ -186,6 +186,30 @@ pub(super) fn load(
             vars.insert(k.clone(), v.clone());
             origins.insert(k.clone(), Origin::Extra);
         }
+        // References that are templates (`file:secrets/{{ inventory_hostname }}`), left by
+        // `resolve_in`, resolved with the host's variables.
+        if vars.values().any(secret::contains_reference) {
+            let mut ctx = vars.clone();
+            ctx.insert("inventory_hostname".into(), name.clone().into());
+            let mut group_names: Vec<&String> = groups
+                .iter()
+                .filter(|g| g.as_str() != "all" && g.as_str() != "ungrouped")
+                .collect();
+            group_names.sort();
+            ctx.insert("group_names".into(), serde_json::json!(group_names));
+            let ctx = Value::Object(ctx);
+            for (k, v) in vars.iter_mut() {
+                if secret::contains_reference(v) {
+                    secret::resolve_for_host(v, base, &mut secret_values, &ctx).map_err(|e| {
+                        let message = format!("variable `{k}`: {e}");
+                        match origins.get(k) {
+                            Some(Origin::Ansible(at)) => Origin::ansible_diagnostic(at, message),
+                            _ => Diagnostic::file(&sources[0], message),
+                        }
+                    })?;
+                }
+            }
+        }
         refs::check(&source, &vars, &origins)?;
         origins.retain(|k, _| vars.contains_key(k));
         let conn = connection_vars::read(&source, &name, &HostFile::default(), &vars, &origins)?;

@@ -289,6 +289,31 @@ impl Hosts<'_> {
             vars.insert(k.clone(), v.clone());
             origins.insert(k.clone(), Origin::Extra);
         }
+        // References that are templates (`file:secrets/{{ inventory_hostname }}`), left by
+        // `resolve_vars`, resolved now that the host's variables are known.
+        if vars.values().any(secret::contains_reference) {
+            let mut groups: Vec<String> = host_groups
+                .iter()
+                .map(|(g, _)| (*g).clone())
+                .filter(|g| g != "all" && g != "ungrouped")
+                .collect();
+            groups.sort();
+            let mut ctx = vars.clone();
+            ctx.insert("inventory_hostname".into(), name.into());
+            ctx.insert("group_names".into(), groups.into());
+            let ctx = Value::Object(ctx);
+            for (k, v) in vars.iter_mut() {
+                if !secret::contains_reference(v) {
+                    continue;
+                }
+                secret::resolve_for_host(v, self.base, &mut self.secret_values, &ctx).map_err(
+                    |e| match origins.get(k) {
+                        Some(Origin::At(line, column)) => self.source.at(*line, *column, e),
+                        _ => Diagnostic::file(&self.source.path, e),
+                    },
+                )?;
+            }
+        }
         refs::check(self.source, &vars, &origins)?;
         origins.retain(|k, _| vars.contains_key(k));
         let ansible = connection_vars::read(self.source, name, hf, &vars, &origins)?;
