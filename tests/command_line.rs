@@ -536,6 +536,8 @@ fn ask_become_pass_prompts_on_a_terminal_without_echo_and_reaches_sudo() {
             );
             seen.extend_from_slice(&buf[..n]);
         }
+        // rpassword prints the prompt, then turns echo off: a person types after that.
+        std::thread::sleep(std::time::Duration::from_secs(1));
         let mut stdin = child.stdin.take().unwrap();
         stdin.write_all(format!("{typed}\r").as_bytes()).unwrap();
         stdout.read_to_end(&mut seen).unwrap();
