@@ -449,30 +449,8 @@ fn limit_given_twice_is_refused_with_a_tip_for_one_pattern() {
     assert_eq!(p.written(), 0, "a host was touched");
 }
 
-/// A strict stand-in for sudo, for a login user whose sudo asks for a password: `-S` reads
-/// one line from stdin and compares it with `$PASSWORD`; `-n` is refused; `-v` only checks.
-const FAKE_SUDO: &str = r#"#!/bin/sh
-nonint=; ask=; validate=
-while [ $# -gt 0 ]; do
-  case "$1" in
-    -k) ;;
-    -n) nonint=1 ;;
-    -S) ask=1 ;;
-    -v) validate=1 ;;
-    -p) shift ;;
-    --) shift; break ;;
-    -*) echo "fake sudo: unknown option $1" >&2; exit 2 ;;
-    *) break ;;
-  esac
-  shift
-done
-[ -z "$nonint" ] || { echo "sudo: a password is required" >&2; exit 1; }
-[ -n "$ask" ] || exit 1
-IFS= read -r got || exit 1
-[ "$got" = "$PASSWORD" ] || { echo "Sorry, try again." >&2; exit 1; }
-[ -n "$validate" ] && exit 0
-exec "$@"
-"#;
+/// A strict stand-in for sudo (shared with `src/connection/mod.rs`'s tests).
+const FAKE_SUDO: &str = include_str!("fixtures/fake_sudo.sh");
 
 /// `-K` on a real terminal (a pty from util-linux `script`): rollout prompts `BECOME
 /// password: `, the typed password is not echoed, and it reaches sudo on the host (a local

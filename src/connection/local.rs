@@ -67,15 +67,8 @@ impl LocalConnection {
             let stdin = child.stdin.take().expect("piped");
             let stdout = child.stdout.take().expect("piped");
             let stderr = child.stderr.take().expect("piped");
-            let with_password;
-            let script = match &self.become_password {
-                Some(p) => {
-                    with_password = super::password_lines(p) + script;
-                    with_password.as_str()
-                }
-                None => script,
-            };
-            let (_, stdout, stderr) = pump(script, hold, stdin, stdout, stderr, on_line).await;
+            let script = super::stdin_text(self.become_password.as_ref(), script);
+            let (_, stdout, stderr) = pump(&script, hold, stdin, stdout, stderr, on_line).await;
             let status = child
                 .wait()
                 .await

@@ -160,6 +160,18 @@ pub fn password_lines(password: &str) -> String {
     format!("{password}\n{password}\n")
 }
 
+/// What a connection writes on the remote shell's stdin: the script, after the become
+/// password's two lines ([`password_lines`]) when the host is sent one.
+fn stdin_text<'a>(
+    become_password: Option<&std::sync::Arc<str>>,
+    script: &'a str,
+) -> std::borrow::Cow<'a, str> {
+    match become_password {
+        Some(p) => std::borrow::Cow::Owned(password_lines(p) + script),
+        None => std::borrow::Cow::Borrowed(script),
+    }
+}
+
 /// Whether a connection to `host` sends the become password as the first line of every
 /// script's stdin: with `become`, a password given, and a login user that is not known to
 /// be root (root needs no sudo).
@@ -415,35 +427,7 @@ mod tests {
     /// is set, `-S` reads exactly one line from stdin (as sudo's `getln`, byte by byte) and
     /// refuses anything but `$PASSWORD`, `-v` stops there, else it runs the command after
     /// `--`. It records its argv to `$ARGV_LOG`.
-    const FAKE_SUDO: &str = r#"#!/bin/sh
-printf '%s\n' "$*" >> "$ARGV_LOG"
-ask= nonint= validate=
-while [ $# -gt 0 ]; do
-  case "$1" in
-    -k) ;;
-    -n) nonint=1 ;;
-    -S) ask=1 ;;
-    -v) validate=1 ;;
-    -p) shift ;;
-    --) shift; break ;;
-    -*) echo "fake sudo: unknown option $1" >&2; exit 2 ;;
-    *) break ;;
-  esac
-  shift
-done
-if [ -n "$nonint" ]; then
-  [ -n "$NOPASSWD" ] || { echo "sudo: a password is required" >&2; exit 1; }
-elif [ -n "$NOPASSWD" ]; then
-  :
-elif [ -n "$ask" ]; then
-  IFS= read -r got || exit 1
-  [ "$got" = "$PASSWORD" ] || { echo "Sorry, try again." >&2; exit 1; }
-else
-  exit 1
-fi
-[ -n "$validate" ] && exit 0
-exec "$@"
-"#;
+    const FAKE_SUDO: &str = include_str!("../../tests/fixtures/fake_sudo.sh");
 
     /// Runs [`BECOME_WITH_PASSWORD`] with the fake `sudo` and an `id` printing `uid` first
     /// on PATH, `input` on stdin: (exit code, stdout, stderr, sudo's recorded argv).

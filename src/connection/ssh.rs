@@ -118,15 +118,8 @@ impl SshConnection {
             let stdin = child.stdin().take().expect("piped");
             let stdout = child.stdout().take().expect("piped");
             let stderr = child.stderr().take().expect("piped");
-            let with_password;
-            let script = match &self.become_password {
-                Some(p) => {
-                    with_password = super::password_lines(p) + script;
-                    with_password.as_str()
-                }
-                None => script,
-            };
-            let (w, stdout, stderr) = pump(script, hold, stdin, stdout, stderr, on_line).await;
+            let script = super::stdin_text(self.become_password.as_ref(), script);
+            let (w, stdout, stderr) = pump(&script, hold, stdin, stdout, stderr, on_line).await;
             let status = child.wait().await.map_err(lost)?;
             if let Err(e) = w
                 && status.code().is_none()
