@@ -493,7 +493,7 @@ pub fn resolve(reference: &str, base: &Path) -> Result<String, String> {
 /// # Errors
 /// A reference that cannot be resolved, or a malformed one (see [`reference`]).
 pub fn resolve_in(value: &mut Value, base: &Path, found: &mut Vec<String>) -> Result<(), String> {
-    walk(value, base, found, true, None)
+    walk(value, base, found, true, Host::Later)
 }
 
 /// Resolves the references [`resolve_in`] left for the host because they are templates
@@ -508,7 +508,7 @@ pub fn resolve_for_host(
     found: &mut Vec<String>,
     context: &Value,
 ) -> Result<(), String> {
-    walk(value, base, found, true, Some(context))
+    walk(value, base, found, true, Host::Is(context))
 }
 
 /// Whether a reference is a template, resolved per host ([`resolve_for_host`]).
@@ -539,17 +539,27 @@ pub fn resolve_in_section(
     base: &Path,
     found: &mut Vec<String>,
 ) -> Result<(), String> {
-    walk(value, base, found, false, None)
+    walk(value, base, found, false, Host::None)
 }
 
-/// Resolves the references inside `value`. Without a host `context`, a reference that is a
-/// template is left as it is, for [`resolve_for_host`]; with one, it is rendered first.
+/// Which host a reference that is a template is rendered for.
+#[derive(Clone, Copy)]
+enum Host<'a> {
+    /// This host's variables: render it now.
+    Is(&'a Value),
+    /// A host's, later ([`resolve_for_host`]): leave it as it is.
+    Later,
+    /// None (a section such as `balancer:` belongs to no host): an error.
+    None,
+}
+
+/// Resolves the references inside `value`; one that is a template as `host` says.
 fn walk(
     value: &mut Value,
     base: &Path,
     found: &mut Vec<String>,
     strict: bool,
-    context: Option<&Value>,
+    host: Host<'_>,
 ) -> Result<(), String> {
     let r = match reference(value) {
         Ok(r) => r,
@@ -557,10 +567,15 @@ fn walk(
         Err(_) => None,
     };
     if let Some(r) = r {
-        let v = match context {
-            None if is_template(r) => return Ok(()),
-            Some(ctx) if is_template(r) => resolve(&render_reference(r, ctx)?, base)?,
-            _ => resolve(r, base)?,
+        let v = match host {
+            _ if !is_template(r) => resolve(r, base)?,
+            Host::Is(ctx) => resolve(&render_reference(r, ctx)?, base)?,
+            Host::Later => return Ok(()),
+            Host::None => {
+                return Err(format!(
+                    "secret `{r}`: this section belongs to no host, so its references cannot use host variables"
+                ));
+            }
         };
         found.push(v.clone());
         *value = Value::String(v);
@@ -569,10 +584,10 @@ fn walk(
     match value {
         Value::Array(items) => items
             .iter_mut()
-            .try_for_each(|v| walk(v, base, found, strict, context)),
+            .try_for_each(|v| walk(v, base, found, strict, host)),
         Value::Object(m) => m
             .values_mut()
-            .try_for_each(|v| walk(v, base, found, strict, context)),
+            .try_for_each(|v| walk(v, base, found, strict, host)),
         _ => Ok(()),
     }
 }
@@ -703,6 +718,10 @@ mod tests {
             e.contains("cannot render the reference") && e.contains("nope"),
             "{e}"
         );
+        // A section that belongs to no host (`balancer:`): an error, not left unresolved.
+        let mut v = serde_json::json!({"secret": "file:s/{{ inventory_hostname }}"});
+        let e = resolve_in_section(&mut v, dir.path(), &mut found).unwrap_err();
+        assert!(e.contains("belongs to no host"), "{e}");
     }
 
     #[test]
