@@ -310,9 +310,11 @@ fn render_capped(
         over: false,
     };
     match tmpl.render_captured_to(ctx.clone(), &mut w) {
-        Ok(_) => String::from_utf8(w.out).map_err(|e| {
-            minijinja::Error::new(minijinja::ErrorKind::BadSerialization, e.to_string())
-        }),
+        Ok(_) => String::from_utf8(w.out)
+            .map(|out| top_up_newlines(tmpl.source(), out))
+            .map_err(|e| {
+                minijinja::Error::new(minijinja::ErrorKind::BadSerialization, e.to_string())
+            }),
         Err(_) if w.over => Err(minijinja::Error::new(
             minijinja::ErrorKind::InvalidOperation,
             format!(
@@ -322,6 +324,21 @@ fn render_capped(
         )),
         Err(e) => Err(e),
     }
+}
+
+/// The rendered text with newlines added at its end until it ends in as many as the source
+/// does, as Ansible's templating does after Jinja2 dropped the source's last one (ansible-core
+/// 2.19 `_internal/_templating/_engine.py`, `_post_render_mutation`: `\n` counted, never
+/// removed). A template ending in `{{ x | to_nice_yaml }}` and a newline so gets one newline,
+/// not two.
+fn top_up_newlines(source: &str, mut out: String) -> String {
+    let trailing = |s: &str| s.len() - s.trim_end_matches('\n').len();
+    let want = trailing(source);
+    let have = trailing(&out);
+    if want > have {
+        out.extend(std::iter::repeat_n('\n', want - have));
+    }
+    out
 }
 
 /// Renders every string inside `v` in place; returns whether anything changed.
@@ -474,9 +491,14 @@ fn new_env(base: PathBuf, found: lookup::Found) -> Environment<'static> {
         }
         minijinja::escape_formatter(out, state, value)
     });
+    // Whitespace as Ansible's templating has it (ansible-core 2.19 `AnsibleEnvironment`:
+    // `trim_blocks=True`; the `template` module's default too): the newline after a block tag
+    // is dropped, and Jinja2's `keep_trailing_newline=False` drops the source's last newline,
+    // which [`top_up_newlines`] puts back up to the source's count, as Ansible does.
     env.set_syntax(
         minijinja::syntax::SyntaxConfig::builder()
-            .keep_trailing_newline(true)
+            .trim_blocks(true)
+            .keep_trailing_newline(false)
             .build()
             .expect("default delimiters"),
     );

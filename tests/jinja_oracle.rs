@@ -178,16 +178,22 @@ import ansible
 from ansible.plugins.filter.core import FilterModule
 assert ansible.__version__.startswith("2.19."), ansible.__version__
 req = json.load(sys.stdin)
+# Whitespace as ansible-core's AnsibleEnvironment has it (trim_blocks=True, Jinja2's default
+# keep_trailing_newline=False, then the source's trailing newlines topped up).
+def top_up(source, out):
+    want = len(source) - len(source.rstrip("\n"))
+    have = len(out) - len(out.rstrip("\n"))
+    return out + "\n" * (want - have) if want > have else out
 env = jinja2.Environment(
     undefined=jinja2.StrictUndefined,
-    keep_trailing_newline=True,
+    trim_blocks=True,
     extensions=["jinja2.ext.loopcontrols"],
     finalize=lambda v: ("true" if v else "false") if isinstance(v, bool) else v,
 )
 env.filters.update(FilterModule().filters())
 for t in req["templates"]:
     try:
-        print(json.dumps({"ok": env.from_string(t).render(**req["vars"])}))
+        print(json.dumps({"ok": top_up(t, env.from_string(t).render(**req["vars"]))}))
     except Exception as e:
         print(json.dumps({"err": f"{type(e).__name__}: {e}"}))
 "#;
@@ -347,6 +353,92 @@ fn arguments_render_as_ansible_templar_does() {
         "{} of {} differ:\n{}",
         wrong.len(),
         VALUES.len(),
+        wrong.join("\n")
+    );
+}
+
+/// Template files as Ansible's `template` module renders them (whitespace above all: a block
+/// tag's newline dropped, the source's trailing newlines kept, no more): each text is written
+/// to a file and rendered by rollout's `render_file` and by ansible-core's `Templar` with the
+/// module's overrides (`plugins/action/template.py`: `trim_blocks=True`, `lstrip_blocks=False`,
+/// `escape_backslashes=False`). Booleans are left out (rollout writes `true`, Python `True`),
+/// and so are files whose whole output is one number: ansible-core 2.19's native types make
+/// such a file's text `1` where the source says `{{ x }}` and a newline (the top-up is only done
+/// for text), a quirk rollout does not copy (docs/from-ansible.md).
+const FILES: &[&str] = &[
+    "a\n{% if n > 2 %}\nb\n{% endif %}\nc\n",
+    "{% for p in ports %}\nport {{ p }}\n{% endfor %}\n",
+    "x: 1\n{{ turn | to_nice_yaml }}\n",
+    "x: 1\n{{ turn | to_nice_yaml }}",
+    "no newline at the end",
+    "two\n\n",
+    "three\n\n\n",
+    "{{ text }}\n{# a comment #}\nend\n",
+    "{%- if n > 2 -%}\n  big\n{%- endif %}\nafter\n",
+    "  {% if n %}indented{% endif %}\n  {% if n %}\nkept\n  {% endif %}\n",
+    "{% set x = 'v' %}\n{{ x }}\n",
+    "{{ 'a\\n\\n' }}",
+    "{{ 'a\\n\\n' }}\n",
+    "{% raw %}{{ x }}\n{% endraw %}\n",
+    "{% macro m(a) %}\n[{{ a }}]\n{% endmacro %}\n{{ m(1) }}{{ m(2) }}\n",
+    "{% for u in users %}\n{% if u.admin %}\nadmin {{ u.name }}\n{% else %}\nuser {{ u.name }}\n{% endif %}\n{% endfor %}\n",
+    "{% for u in users +%}\n{{ u.name }}\n{% endfor %}\n",
+    "\n\n{{ n }}\n",
+    "{{ text }}{% if false %}\nhidden\n{% endif %}\n\n",
+];
+
+const TEMPLATE_MODULE: &str = r#"
+import json, os, sys
+from ansible.template import Templar, trust_as_template
+from ansible.parsing.dataloader import DataLoader
+req = json.load(sys.stdin)
+loader = DataLoader()
+templar = Templar(loader=loader, variables=req["vars"])
+overrides = dict(trim_blocks=True, lstrip_blocks=False, newline_sequence="\n")
+for path in req["files"]:
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            data = trust_as_template(f.read())
+        t = templar.copy_with_new_env(searchpath=[os.path.dirname(path)], available_variables=req["vars"])
+        print(json.dumps({"ok": t.template(data, escape_backslashes=False, overrides=overrides)}))
+    except Exception as e:
+        print(json.dumps({"err": f"{type(e).__name__}: {e}"}))
+"#;
+
+#[test]
+#[cfg_attr(
+    not(jinja_oracle),
+    ignore = "needs ansible-core 2.19: build with ROLLOUT_ORACLE_PYTHON=<venv>/bin/python (.ci/run makes it in bench/.venv)"
+)]
+fn template_files_render_as_the_ansible_template_module_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let names: Vec<String> = (0..FILES.len()).map(|i| format!("f{i}.j2")).collect();
+    for (name, text) in names.iter().zip(FILES) {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    let paths: Vec<_> = names.iter().map(|n| dir.path().join(n)).collect();
+    let want = common::ansible_oracle(
+        "template module",
+        TEMPLATE_MODULE,
+        &[],
+        &serde_json::json!({"vars": vars(), "files": paths}),
+    );
+    assert_eq!(want.len(), FILES.len(), "one oracle line per file");
+    let t = Templates::load(dir.path()).unwrap();
+    let ctx = minijinja::Value::from(minijinja::value::Serde(vars()));
+    let mut wrong = Vec::new();
+    for ((name, text), w) in names.iter().zip(FILES).zip(want) {
+        let got = t.render_file(name, &ctx).map_err(|e| e.to_string());
+        match w {
+            Ok(w) if w.as_str() == got.as_deref().ok() => {}
+            w => wrong.push(format!("{text:?}\n  ansible: {w:?}\n  rollout: {got:?}")),
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of {} differ:\n{}",
+        wrong.len(),
+        FILES.len(),
         wrong.join("\n")
     );
 }
