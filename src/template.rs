@@ -504,7 +504,9 @@ fn new_env(base: PathBuf, found: lookup::Found) -> Environment<'static> {
     );
     env.add_global("omit", OMIT);
     // Ansible's `lookup('env', ...)` and `lookup('file', ...)` (`template/lookup.rs`).
-    env.add_global("lookup", lookup::function(base, found));
+    env.add_global("lookup", lookup::function(base.clone(), found.clone()));
+    env.add_global("query", lookup::query(base.clone(), found.clone()));
+    env.add_global("q", lookup::query(base, found));
     env.add_filter("shell_quote", |s: String| crate::script::quote(&s));
     env.add_filter("b64encode", |s: String| {
         use base64::Engine;
@@ -541,6 +543,7 @@ fn new_env(base: PathBuf, found: lookup::Found) -> Environment<'static> {
     // Jinja2's int and float (what Ansible runs): text that is no number gives the default.
     env.add_filter("int", ansible::int);
     env.add_filter("float", ansible::float);
+    env.add_filter("from_json", ansible::from_json);
     env.add_filter("to_yaml", yaml_dump::to_yaml);
     env.add_filter("to_nice_yaml", yaml_dump::to_nice_yaml);
     // Python's methods on strings, maps and lists (`.split()`, `.items()`, `.startswith()`).

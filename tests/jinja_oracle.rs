@@ -118,6 +118,9 @@ const CASES: &[&str] = &[
     "{{ bbb_hostname ~ ':' ~ turn.port }}",
     "{{ none_value | default('x', true) }}",
     "{{ '%s-%d' | format('a', 3) }}",
+    // from_json
+    "{{ ('{\\\"a\\\": [1, 2.5, null], \\\"u\\\": \\\"\\\\u00e9\\\"}' | from_json) | to_json }}",
+    "{{ ('[\\\"x\\\", {\\\"y\\\": 2}]' | from_json)[1].y }}",
 ];
 
 /// Expressions both must refuse.
@@ -130,6 +133,8 @@ const ERRORS: &[&str] = &[
     "{{ 'x' | regex_replace('(', '') }}",
     "{{ 'x' | regex_search('x', 'y') }}",
     "{{ defaults | combine(override, list_merge='nosuch') }}",
+    "{{ '{nope' | from_json }}",
+    "{{ '' | from_json }}",
 ];
 
 fn vars() -> serde_json::Value {
@@ -268,6 +273,16 @@ const VALUES: &[&str] = &[
     r#"{"f": "{{ lookup('file', 'motd.txt') }}", "b": "{{ lookup('file', 'beside.txt') }}"}"#,
     r#"{"raw": "{{ lookup('file', 'motd.txt', rstrip=false) }}", "l": "{{ lookup('file', 'motd.txt', 'beside.txt', wantlist=true) | join('|') }}"}"#,
     r#"{"missing": "{{ lookup('file', 'nosuch.txt') }}"}"#,
+    // query()/q(): lookup with wantlist=True; errors= turns a failure into no value
+    r#"{"q": "{{ query('file', 'motd.txt', 'beside.txt') | join('|') }}", "n": "{{ q('env', 'HOME') | length }}"}"#,
+    r#"{"one": "{{ query('file', 'beside.txt') | first }}", "len": "{{ query('env', 'HOME', 'PATH') | length }}"}"#,
+    r#"{"i": "{{ (lookup('file', 'nosuch.txt', errors='ignore') is none) | ternary('none', 'value') }}", "il": "{{ query('file', 'nosuch.txt', errors='ignore') | length }}"}"#,
+    r#"{"w": "{{ (lookup('file', 'nosuch.txt', errors='warn') is none) | ternary('none', 'value') }}", "s": "{{ lookup('file', 'beside.txt', errors='ignore') }}"}"#,
+    r#"{"strict": "{{ lookup('file', 'nosuch.txt', errors='strict') }}"}"#,
+    r#"{"noplugin": "{{ lookup('nosuchplugin', 'x', errors='ignore') }}"}"#,
+    // from_json (json.loads)
+    r#"{"j": "{{ ('{\"a\": [1, 2], \"b\": \"x\"}' | from_json).b }}", "k": "{{ ('[1, 2, 3]' | from_json) | sum }}"}"#,
+    r#"{"bad": "{{ '{nope' | from_json }}"}"#,
 ];
 
 /// Templates each value of the request with ansible-core's `Templar` (every string trusted as

@@ -467,6 +467,18 @@ fn json_value(
     Ok(())
 }
 
+/// `from_json`: a JSON text as its value (ansible-core 2.19 `plugins/filter/core.py`
+/// `from_json`, Python's `json.loads`): objects, arrays, strings, numbers, `true`/`false`,
+/// `null` (none).
+///
+/// # Errors
+/// Text that is not one JSON value, naming the line and column (serde_json's message).
+pub fn from_json(text: &str) -> Result<Value, Error> {
+    let v: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| bad(format!("from_json: {e}")))?;
+    Ok(Value::from(minijinja::value::Serde(v)))
+}
+
 /// `to_json(indent=none, sort_keys=false)`: Python's `json.dumps` (separators `", "` and
 /// `": "`, non-ASCII written as `\uXXXX`).
 ///

@@ -81,71 +81,154 @@ fn private(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o004 == 0)
 }
 
+/// What `errors=` asks for when a lookup fails (Ansible's `errors`: `strict` by default).
+#[derive(Clone, Copy, PartialEq)]
+enum OnError {
+    Strict,
+    Warn,
+    Ignore,
+}
+
+/// Warnings already printed (a lookup rendered for every host warns once).
+type Warned = Arc<Mutex<std::collections::BTreeSet<String>>>;
+
 /// The `lookup` function, reading files relative to `base` and collecting secrets in `found`.
 pub fn function(base: PathBuf, found: Found) -> Value {
+    let warned = Warned::default();
     Value::from_function(
         move |plugin: String, terms: Rest<String>, kwargs: Kwargs| -> Result<Value, Error> {
-            let wantlist = kwargs.get::<Option<bool>>("wantlist")?.unwrap_or(false);
-            let values = match plugin.as_str() {
-                "env" => {
-                    let default = kwargs.get::<Option<String>>("default")?.unwrap_or_default();
-                    kwargs.assert_all_used()?;
-                    terms
-                        .iter()
-                        .map(|name| {
-                            let v = std::env::var(name).unwrap_or_else(|_| default.clone());
-                            if secret_env(name) {
-                                collect(&found, &v);
-                            }
-                            v
-                        })
-                        .collect::<Vec<_>>()
-                }
-                "file" => {
-                    let rstrip = kwargs.get::<Option<bool>>("rstrip")?.unwrap_or(true);
-                    let lstrip = kwargs.get::<Option<bool>>("lstrip")?.unwrap_or(false);
-                    kwargs.assert_all_used()?;
-                    let mut out = Vec::new();
-                    for term in terms.iter() {
-                        let path = locate(&base, term).ok_or_else(|| {
-                            bad(format!(
-                                "lookup('file'): could not locate file `{term}` (looked in {0}/files/ and {0}/)",
-                                base.display()
-                            ))
-                        })?;
-                        let text =
-                            crate::bounded::read_to_string(&path, crate::bounded::MAX_FILE_BYTES)
-                                .map_err(|e| {
-                                bad(format!(
-                                    "lookup('file'): cannot read {}: {e}",
-                                    path.display()
-                                ))
-                            })?;
-                        let mut text = text.as_str();
-                        if rstrip {
-                            text = text.trim_end();
-                        }
-                        if lstrip {
-                            text = text.trim_start();
-                        }
-                        if private(&path) {
-                            collect(&found, text);
-                        }
-                        out.push(text.to_string());
-                    }
-                    out
-                }
-                other => {
-                    return Err(bad(format!(
-                        "lookup plugin `{other}` is not supported (env, file)"
-                    )));
-                }
-            };
-            Ok(if wantlist {
-                Value::from(values)
-            } else {
-                Value::from(values.join(","))
-            })
+            run(&base, &found, &warned, &plugin, &terms, &kwargs, false)
         },
     )
+}
+
+/// Ansible's `query()` (and its short name `q()`): `lookup()` with `wantlist=True`, so the
+/// result is always a list.
+pub fn query(base: PathBuf, found: Found) -> Value {
+    let warned = Warned::default();
+    Value::from_function(
+        move |plugin: String, terms: Rest<String>, kwargs: Kwargs| -> Result<Value, Error> {
+            run(&base, &found, &warned, &plugin, &terms, &kwargs, true)
+        },
+    )
+}
+
+/// One lookup, as ansible-core 2.19 `_internal/_templating/_jinja_plugins.py`
+/// `_invoke_lookup` runs it: `wantlist` gives the list; without it no value is `[]`, one
+/// value is itself and several are joined by `,`. `errors='warn'|'ignore'` turn a failure of
+/// the plugin (a missing file) into no value (`None`, or `[]` with `wantlist`), printed as a
+/// warning or not at all; a plugin rollout does not have stays an error.
+fn run(
+    base: &Path,
+    found: &Found,
+    warned: &Warned,
+    plugin: &str,
+    terms: &[String],
+    kwargs: &Kwargs,
+    query: bool,
+) -> Result<Value, Error> {
+    let wantlist = query || kwargs.get::<Option<bool>>("wantlist")?.unwrap_or(false);
+    let on_error = match kwargs.get::<Option<String>>("errors")?.as_deref() {
+        None | Some("strict") => OnError::Strict,
+        Some("warn") => OnError::Warn,
+        Some("ignore") => OnError::Ignore,
+        Some(other) => {
+            return Err(bad(format!(
+                "lookup errors=`{other}`: expected strict, warn or ignore"
+            )));
+        }
+    };
+    let values = match plugin {
+        "env" => env(found, terms, kwargs),
+        "file" => file(base, found, terms, kwargs),
+        other => {
+            return Err(bad(format!(
+                "lookup plugin `{other}` is not supported (env, file)"
+            )));
+        }
+    };
+    let values = match values {
+        Ok(v) => v,
+        Err(e) if on_error == OnError::Strict => return Err(e),
+        Err(e) => {
+            if on_error == OnError::Warn {
+                let text = format!(
+                    "warning: an error occurred while running the lookup plugin '{plugin}': {}",
+                    crate::secret::redact_known(e.detail().unwrap_or(""))
+                );
+                let mut seen = warned.lock().unwrap_or_else(|e| e.into_inner());
+                if seen.insert(text.clone()) {
+                    eprintln!("{text}");
+                    crate::log_file::lines(&text);
+                }
+            }
+            return Ok(if wantlist {
+                Value::from(Vec::<Value>::new())
+            } else {
+                Value::from(())
+            });
+        }
+    };
+    Ok(match values.len() {
+        _ if wantlist => Value::from(values),
+        0 => Value::from(Vec::<Value>::new()),
+        1 => Value::from(values.into_iter().next().unwrap_or_default()),
+        _ => Value::from(values.join(",")),
+    })
+}
+
+/// `lookup('env', NAME, ..., default='')`.
+fn env(found: &Found, terms: &[String], kwargs: &Kwargs) -> Result<Vec<String>, Error> {
+    let default = kwargs.get::<Option<String>>("default")?.unwrap_or_default();
+    kwargs.assert_all_used()?;
+    Ok(terms
+        .iter()
+        .map(|name| {
+            let v = std::env::var(name).unwrap_or_else(|_| default.clone());
+            if secret_env(name) {
+                collect(found, &v);
+            }
+            v
+        })
+        .collect())
+}
+
+/// `lookup('file', PATH, ..., rstrip=true, lstrip=false)`.
+fn file(
+    base: &Path,
+    found: &Found,
+    terms: &[String],
+    kwargs: &Kwargs,
+) -> Result<Vec<String>, Error> {
+    let rstrip = kwargs.get::<Option<bool>>("rstrip")?.unwrap_or(true);
+    let lstrip = kwargs.get::<Option<bool>>("lstrip")?.unwrap_or(false);
+    kwargs.assert_all_used()?;
+    let mut out = Vec::new();
+    for term in terms {
+        let path = locate(base, term).ok_or_else(|| {
+            bad(format!(
+                "lookup('file'): could not locate file `{term}` (looked in {0}/files/ and {0}/)",
+                base.display()
+            ))
+        })?;
+        let text =
+            crate::bounded::read_to_string(&path, crate::bounded::MAX_FILE_BYTES).map_err(|e| {
+                bad(format!(
+                    "lookup('file'): cannot read {}: {e}",
+                    path.display()
+                ))
+            })?;
+        let mut text = text.as_str();
+        if rstrip {
+            text = text.trim_end();
+        }
+        if lstrip {
+            text = text.trim_start();
+        }
+        if private(&path) {
+            collect(found, text);
+        }
+        out.push(text.to_string());
+    }
+    Ok(out)
 }
