@@ -477,6 +477,56 @@ fn check_inventory_from_env(sub: &clap::ArgMatches) -> Result<(), String> {
     }
 }
 
+/// `$ROLLOUT_INVENTORY` naming an Ansible INI inventory (as `ANSIBLE_INVENTORY` does for
+/// Ansible) rather than a rollout file: `rollout exec` and `rollout inventory` read it as if
+/// it were given with `-i` (and a `-i` on the command line replaces it, as in Ansible);
+/// `plan`, `apply` and the pool commands need the rollout file, which names the groups'
+/// roles, so for them it is an error that says so.
+///
+/// # Errors
+/// `error: PATH (from $ROLLOUT_INVENTORY) is an Ansible INI inventory; ...` for the commands
+/// that need a rollout file.
+fn ansible_inventory_from_env(cmd: &mut Cmd, sub: &clap::ArgMatches) -> Result<(), String> {
+    use clap::parser::ValueSource;
+    if !matches!(sub.try_contains_id("inventory"), Ok(true))
+        || sub.value_source("inventory") != Some(ValueSource::EnvVariable)
+    {
+        return Ok(());
+    }
+    let Ok(Some(path)) = sub.try_get_one::<PathBuf>("inventory") else {
+        return Ok(());
+    };
+    let path = path.clone();
+    let text =
+        crate::bounded::read_to_string(&path, crate::bounded::MAX_FILE_BYTES).unwrap_or_default();
+    if !crate::inventory::looks_like_ansible_ini(&path, &text) {
+        return Ok(());
+    }
+    let take = |inventory: &mut Option<PathBuf>, ansible: &mut Vec<PathBuf>| {
+        *inventory = None;
+        if ansible.is_empty() {
+            ansible.push(path.clone());
+        }
+    };
+    match cmd {
+        Cmd::Exec(a) => take(&mut a.inventory, &mut a.ansible_inventory),
+        Cmd::Inventory(a) => take(&mut a.inventory, &mut a.ansible_inventory),
+        _ => {
+            return Err(format!(
+                "error: {} (from $ROLLOUT_INVENTORY) is an Ansible INI inventory, but this \
+                 command needs the rollout file (the YAML file that gives the groups their roles \
+                 and names the Ansible inventory with `inventory: {}`); unlike \
+                 $ANSIBLE_INVENTORY, $ROLLOUT_INVENTORY names that file. `rollout exec` and \
+                 `rollout inventory` read an Ansible inventory from it directly \
+                 (docs/from-ansible.md)",
+                path.display(),
+                path.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// ansible-core's vault ids of a run: `ANSIBLE_VAULT_IDENTITY_LIST` (comma-separated
 /// `LABEL@SOURCE`), then `--vault-id` in order, then `--ask-vault-pass` as
 /// `@prompt_ask_vault_pass` (ansible-core's `CLI.build_vault_ids`).
@@ -953,7 +1003,7 @@ pub fn main() -> i32 {
             None => usage_tip(e).exit(),
         },
     };
-    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+    let mut cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
@@ -971,7 +1021,9 @@ pub fn main() -> i32 {
         return Exit::Input.code();
     }
     if let Some((_, sub)) = matches.subcommand()
-        && let Err(text) = check_inventory_from_env(sub).and_then(|()| check_vault_sources(sub))
+        && let Err(text) = ansible_inventory_from_env(&mut cli.cmd, sub)
+            .and_then(|()| check_inventory_from_env(sub))
+            .and_then(|()| check_vault_sources(sub))
     {
         eprintln!("{text}");
         crate::log_file::lines(&text);

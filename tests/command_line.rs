@@ -305,6 +305,36 @@ fn environment_values_are_named_empty_ones_unset_and_rollout_inventory_reads_the
     let (code, _, err) = p.rollout(&["inventory", "--list"], &[("ROLLOUT_INVENTORY", &inv)]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("names no Ansible inventory"), "{err}");
+
+    // ROLLOUT_INVENTORY naming an Ansible INI inventory, as ANSIBLE_INVENTORY would:
+    // `exec` and `inventory` read it as with `-i`; a `-i` replaces it; the commands that need
+    // the rollout file say what the variable names, exit 2.
+    let ini = hosts.display().to_string();
+    let (code, out, err) = p.rollout(
+        &["exec", "-l", "bbb", "--", "echo", "from-ini"],
+        &[("ROLLOUT_INVENTORY", &ini)],
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("bbb1") && out.contains("from-ini"), "{out}");
+    let (code, out, err) = p.rollout(&["inventory", "--graph"], &[("ROLLOUT_INVENTORY", &ini)]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("@bbb:") && out.contains("bbb1"), "{out}");
+    let (code, out, err) = p.rollout(
+        &["inventory", "-i", "web9,", "--graph"],
+        &[("ROLLOUT_INVENTORY", &ini)],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("web9") && !out.contains("bbb1"), "{out}");
+    for cmd in [&["plan"][..], &["apply"], &["status"]] {
+        let (code, _, err) = p.rollout(cmd, &[("ROLLOUT_INVENTORY", &ini)]);
+        assert_eq!(code, 2, "{cmd:?}: {err}");
+        assert!(
+            err.starts_with(&format!(
+                "error: {ini} (from $ROLLOUT_INVENTORY) is an Ansible INI inventory"
+            )),
+            "{cmd:?}: {err}"
+        );
+    }
 }
 
 /// The log's lines without their `TIME p=PID | ` prefix, checking that every line has one.

@@ -354,16 +354,21 @@ impl Hosts<'_> {
     }
 }
 
-/// `d`, a parse error of the rollout file, with a hint when the file is an Ansible INI
-/// inventory given where the rollout file goes.
-fn ansible_hint(path: &Path, source: &Source, d: Diagnostic) -> Diagnostic {
-    let first = source
-        .text
+/// Does the file at `path` with text `text` look like an Ansible INI inventory (a `.ini`
+/// name, or a first line that is not a comment and is a `[section]`)?
+pub fn looks_like_ansible_ini(path: &Path, text: &str) -> bool {
+    let first = text
         .lines()
         .map(str::trim)
         .find(|l| !l.is_empty() && !l.starts_with(['#', ';']));
-    let ini = path.extension().is_some_and(|e| e == "ini")
-        || first.is_some_and(|l| l.starts_with('[') && l.ends_with(']'));
+    path.extension().is_some_and(|e| e == "ini")
+        || first.is_some_and(|l| l.starts_with('[') && l.ends_with(']'))
+}
+
+/// `d`, a parse error of the rollout file, with a hint when the file is an Ansible INI
+/// inventory given where the rollout file goes.
+fn ansible_hint(path: &Path, source: &Source, d: Diagnostic) -> Diagnostic {
+    let ini = looks_like_ansible_ini(path, &source.text);
     if ini && d.hint.is_none() {
         return d.with_hint(
             "this looks like an Ansible INI inventory: name it in a rollout file (`inventory: hosts.ini`) or pass it with `-i` after one (`rollout plan pool.yml -i hosts.ini`); `rollout inventory -i hosts.ini --list` reads it alone (docs/from-ansible.md)",

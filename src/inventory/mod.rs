@@ -14,7 +14,9 @@ mod settings;
 
 pub use address::ssh_destination;
 pub use file::Connection;
-pub use load::{AnsibleSources, ansible_sources, load, load_ansible, load_with};
+pub use load::{
+    AnsibleSources, ansible_sources, load, load_ansible, load_with, looks_like_ansible_ini,
+};
 pub use refs::Origin;
 pub use select::{View, choose, names_host, select, split_host_pattern};
 
