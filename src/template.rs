@@ -242,6 +242,12 @@ impl Templates {
         lookup::take(&self.secret_lookups)
     }
 
+    /// The warnings lookups gave since the last call (`errors='warn'`: a lookup that failed
+    /// and gave none), each text once per run, not redacted: the caller prints them redacted.
+    pub fn take_warnings(&self) -> Vec<String> {
+        lookup::take_warnings(&self.secret_lookups)
+    }
+
     /// Is `name` a global of the environment (a function such as `range`)?
     pub fn has_global(&self, name: &str) -> bool {
         self.env.globals().any(|(n, _)| n == name)
@@ -730,6 +736,45 @@ mod tests {
 }
 
 #[cfg(test)]
+mod lookup_warnings {
+    use super::*;
+
+    /// `errors='warn'`: a failed lookup gives none and one warning per text, however many
+    /// hosts render it; `errors='ignore'` none and no warning; the default an error.
+    #[test]
+    fn a_failed_lookup_warns_once_with_errors_warn() {
+        let t = Templates::empty();
+        let ctx = Value::from(());
+        let warn = "{{ lookup('file', 'rollout-nosuch.txt', errors='warn') is none }}";
+        for _ in 0..3 {
+            assert_eq!(t.render_str(warn, &ctx).unwrap(), "true");
+        }
+        let w = t.take_warnings();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].starts_with("an error occurred while running the lookup plugin 'file'")
+                && w[0].contains("rollout-nosuch.txt"),
+            "{w:?}"
+        );
+        assert_eq!(t.render_str(warn, &ctx).unwrap(), "true");
+        assert!(t.take_warnings().is_empty(), "said once per run");
+        let ignore = "{{ query('file', 'rollout-nosuch.txt', errors='ignore') | length }}";
+        assert_eq!(t.render_str(ignore, &ctx).unwrap(), "0");
+        assert!(t.take_warnings().is_empty());
+        assert!(
+            t.render_str("{{ lookup('file', 'rollout-nosuch.txt') }}", &ctx)
+                .is_err()
+        );
+        assert!(
+            t.render_str("{{ lookup('file', 'x', errors='loud') }}", &ctx)
+                .unwrap_err()
+                .to_string()
+                .contains("expected strict, warn or ignore")
+        );
+    }
+}
+
+#[cfg(test)]
 mod secret_tracking {
     use super::*;
 
@@ -809,6 +854,7 @@ mod secret_tracking {
         ("mandatory", "s | mandatory"),
         ("to_yaml", "{'k': s} | to_yaml"),
         ("to_nice_yaml", "[s] | to_nice_yaml"),
+        ("from_json", "s | to_json | from_json"),
     ];
 
     const TESTS: &[&str] = &[
@@ -939,7 +985,16 @@ mod secret_tracking {
         let globals: Vec<&str> = t.env.globals().map(|(n, _)| n).collect();
         assert_eq!(
             globals,
-            ["debug", "dict", "lookup", "namespace", "omit", "range"],
+            [
+                "debug",
+                "dict",
+                "lookup",
+                "namespace",
+                "omit",
+                "q",
+                "query",
+                "range"
+            ],
             "a global without a row"
         );
     }

@@ -134,6 +134,11 @@ pub fn build(
             .flat_map(|v| crate::secret::spellings(v))
             .collect(),
     );
+    for w in templates.take_warnings() {
+        let text = format!("warning: {}", inv.secrets.redact(&w));
+        eprintln!("{text}");
+        crate::log_file::lines(&text);
+    }
     if errors.is_empty() {
         errors = pool_checks::voice_bridge_length(inv, &plans, roles, run_vars);
         errors.extend(pool_checks::bbb_secrets(inv, &plans, roles, run_vars));

@@ -25,10 +25,19 @@ use minijinja::{Error, ErrorKind, Value};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-/// Secret values lookups read, shared between the environment and its [`Templates`].
+/// What lookups leave for the caller, shared between the environment and its [`Templates`]:
+/// the secret values they read, and the warnings of `errors='warn'` (each text once).
 ///
 /// [`Templates`]: crate::template::Templates
-pub type Found = Arc<Mutex<Vec<String>>>;
+#[derive(Default)]
+pub struct Finds {
+    secrets: Mutex<Vec<String>>,
+    warnings: Mutex<Vec<String>>,
+    warned: Mutex<std::collections::BTreeSet<String>>,
+}
+
+/// [`Finds`], shared.
+pub type Found = Arc<Finds>;
 
 fn bad(msg: impl Into<String>) -> Error {
     Error::new(ErrorKind::InvalidOperation, msg.into())
@@ -42,17 +51,31 @@ pub fn base(templates: &Path) -> PathBuf {
     }
 }
 
-/// Takes the values collected in `found`.
+/// Takes the secret values collected in `found`.
 pub fn take(found: &Found) -> Vec<String> {
-    std::mem::take(&mut *found.lock().unwrap_or_else(|e| e.into_inner()))
+    std::mem::take(&mut *found.secrets.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+/// Takes the warnings collected in `found` (not yet redacted: the caller redacts them).
+pub fn take_warnings(found: &Found) -> Vec<String> {
+    std::mem::take(&mut *found.warnings.lock().unwrap_or_else(|e| e.into_inner()))
 }
 
 fn collect(found: &Found, value: &str) {
     if value.is_empty() {
         return;
     }
-    let mut all = found.lock().unwrap_or_else(|e| e.into_inner());
+    let mut all = found.secrets.lock().unwrap_or_else(|e| e.into_inner());
     all.push(value.to_string());
+}
+
+/// Keeps `text` as a warning unless it was kept before.
+fn warn(found: &Found, text: String) {
+    let mut seen = found.warned.lock().unwrap_or_else(|e| e.into_inner());
+    if seen.insert(text.clone()) {
+        let mut all = found.warnings.lock().unwrap_or_else(|e| e.into_inner());
+        all.push(text);
+    }
 }
 
 /// Is environment variable `name` one whose value is a secret?
@@ -89,15 +112,11 @@ enum OnError {
     Ignore,
 }
 
-/// Warnings already printed (a lookup rendered for every host warns once).
-type Warned = Arc<Mutex<std::collections::BTreeSet<String>>>;
-
 /// The `lookup` function, reading files relative to `base` and collecting secrets in `found`.
 pub fn function(base: PathBuf, found: Found) -> Value {
-    let warned = Warned::default();
     Value::from_function(
         move |plugin: String, terms: Rest<String>, kwargs: Kwargs| -> Result<Value, Error> {
-            run(&base, &found, &warned, &plugin, &terms, &kwargs, false)
+            run(&base, &found, &plugin, &terms, &kwargs, false)
         },
     )
 }
@@ -105,10 +124,9 @@ pub fn function(base: PathBuf, found: Found) -> Value {
 /// Ansible's `query()` (and its short name `q()`): `lookup()` with `wantlist=True`, so the
 /// result is always a list.
 pub fn query(base: PathBuf, found: Found) -> Value {
-    let warned = Warned::default();
     Value::from_function(
         move |plugin: String, terms: Rest<String>, kwargs: Kwargs| -> Result<Value, Error> {
-            run(&base, &found, &warned, &plugin, &terms, &kwargs, true)
+            run(&base, &found, &plugin, &terms, &kwargs, true)
         },
     )
 }
@@ -121,7 +139,6 @@ pub fn query(base: PathBuf, found: Found) -> Value {
 fn run(
     base: &Path,
     found: &Found,
-    warned: &Warned,
     plugin: &str,
     terms: &[String],
     kwargs: &Kwargs,
@@ -152,15 +169,13 @@ fn run(
         Err(e) if on_error == OnError::Strict => return Err(e),
         Err(e) => {
             if on_error == OnError::Warn {
-                let text = format!(
-                    "warning: an error occurred while running the lookup plugin '{plugin}': {}",
-                    crate::secret::redact_known(e.detail().unwrap_or(""))
+                warn(
+                    found,
+                    format!(
+                        "an error occurred while running the lookup plugin '{plugin}': {}",
+                        e.detail().unwrap_or("")
+                    ),
                 );
-                let mut seen = warned.lock().unwrap_or_else(|e| e.into_inner());
-                if seen.insert(text.clone()) {
-                    eprintln!("{text}");
-                    crate::log_file::lines(&text);
-                }
             }
             return Ok(if wantlist {
                 Value::from(Vec::<Value>::new())
