@@ -1863,7 +1863,11 @@ fn upgrades_stage_downloads_and_checks_only() {
         ]
     );
     for s in bbb1.steps.iter().filter(|s| s.spec.stage) {
-        assert!(!s.spec.ends_meetings && s.spec.notify.is_empty(), "{}", s.label());
+        assert!(
+            !s.spec.ends_meetings && s.spec.notify.is_empty(),
+            "{}",
+            s.label()
+        );
     }
     let (run, _) = command_of(bbb1, "package downloads");
     let hold = run.find("apt-mark hold $held").expect("a hold");
@@ -1876,5 +1880,8 @@ fn upgrades_stage_downloads_and_checks_only() {
         run.starts_with("export DEBIAN_FRONTEND=noninteractive\nheld="),
         "{run}"
     );
-    assert!(!run.contains(" install "), "staging installs nothing:\n{run}");
+    assert!(
+        !run.contains(" install "),
+        "staging installs nothing:\n{run}"
+    );
 }

@@ -117,7 +117,13 @@ pub(super) async fn upgrade_node(
         opts,
     };
     let mut clock = Clock::default();
-    let (staging, plan) = split_for_staging(&node.plan, opts.stage);
+    // A node an interrupted invocation left out of service is out already: nothing to stage.
+    let out_already = journal
+        .lock()
+        .expect("journal lock")
+        .in_open_run(node.host.as_str())
+        .is_some_and(|r| r.phase.holds_node());
+    let (staging, plan) = split_for_staging(&node.plan, opts.stage && !out_already);
     // 0. Stage, while the node still serves classes: nothing is journaled, nothing is out.
     if let Some(staging) = staging {
         let start = Instant::now();
