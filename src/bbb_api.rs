@@ -36,6 +36,21 @@ pub struct Meeting {
     pub breakout: bool,
     /// `<hasBeenForciblyEnded>` is `true`: `end` was called and BBB is removing it.
     pub ended: bool,
+    /// `<startTime>`: when the first participant joined, in milliseconds since the Unix
+    /// epoch on the node's clock; `None` when absent or 0 (nobody joined yet).
+    pub start_ms: Option<u64>,
+    /// `<duration>`: the meeting's scheduled length in minutes (`duration` of `create`,
+    /// else bbb-web's `defaultMeetingDuration`); BBB ends it that long after `startTime`.
+    /// `None` when absent or 0 (no limit).
+    pub duration_min: Option<u64>,
+}
+
+impl Meeting {
+    /// When BBB will end the meeting by itself (`startTime` + `duration`), in milliseconds
+    /// since the Unix epoch on the node's clock; `None` when the API gives no such end.
+    pub fn scheduled_end_ms(&self) -> Option<u64> {
+        Some(self.start_ms? + self.duration_min? * 60_000)
+    }
 }
 
 /// The meeting ID prefix of the health check's own meetings ([`Endpoint::round_trip`]), so
@@ -255,6 +270,8 @@ impl Endpoint {
             moderator_pw,
             breakout: false,
             ended: false,
+            start_ms: None,
+            duration_min: None,
         };
         let ended = self.end(http, &ours);
         joined?;
@@ -355,6 +372,12 @@ fn read_meetings(body: Node) -> Result<Vec<Meeting>, String> {
             moderator_pw: text(m, "moderatorPW").filter(|p| !p.is_empty()),
             breakout: text(m, "isBreakout").as_deref() == Some("true"),
             ended: text(m, "hasBeenForciblyEnded").as_deref() == Some("true"),
+            start_ms: text(m, "startTime")
+                .and_then(|t| t.parse().ok())
+                .filter(|t| *t > 0),
+            duration_min: text(m, "duration")
+                .and_then(|t| t.parse().ok())
+                .filter(|t| *t > 0),
         });
     }
     Ok(out)
@@ -396,8 +419,29 @@ mod tests {
         assert_eq!(ms[0].name, "Math & more");
         assert_eq!(ms[0].id, "m1");
         assert_eq!(ms[1].participants, 0);
+        assert_eq!((ms[0].start_ms, ms[0].scheduled_end_ms()), (None, None));
         assert_eq!(meetings_of("<response><meetings/></response>"), Ok(vec![]));
         assert!(meetings_of("<response><meetingsX>1</meetingsX></response>").is_err());
+    }
+
+    #[test]
+    fn reads_start_time_and_duration_for_the_scheduled_end() {
+        // get-meetings.ftlx: <startTime> in ms since the epoch, <duration> in minutes; 0 for
+        // either means none (nobody joined yet, no limit).
+        let xml = "<response><returncode>SUCCESS</returncode><meetings>\
+            <meeting><meetingID>a</meetingID><duration>90</duration><startTime>1700000000000</startTime></meeting>\
+            <meeting><meetingID>b</meetingID><duration>0</duration><startTime>1700000000000</startTime></meeting>\
+            <meeting><meetingID>c</meetingID><duration>30</duration><startTime>0</startTime></meeting>\
+            </meetings></response>";
+        let ms = meetings_of(xml).unwrap();
+        assert_eq!(
+            ms[0].scheduled_end_ms(),
+            Some(1_700_000_000_000 + 90 * 60_000)
+        );
+        assert_eq!(ms[1].duration_min, None);
+        assert_eq!(ms[1].scheduled_end_ms(), None);
+        assert_eq!(ms[2].start_ms, None);
+        assert_eq!(ms[2].scheduled_end_ms(), None);
     }
 
     #[test]

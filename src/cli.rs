@@ -390,6 +390,10 @@ struct UpgradeArgs {
     /// End the meetings still running when --drain-timeout expires.
     #[arg(long)]
     force: bool,
+    /// Do not stage: run the steps marked `stage: true` (downloads, package fetches) with the
+    /// rest, after the cordon, instead of before it while the node still serves classes.
+    #[arg(long)]
+    no_stage: bool,
 }
 
 /// The most hosts worked on at once, and the most failures `--max-failures` allows: far more
@@ -633,6 +637,7 @@ impl From<Cmd> for subcommand::Subcommand {
                 max_failures: a.max_failures,
                 drain_timeout: a.drain_timeout,
                 force: a.force,
+                stage: !a.no_stage,
             }),
             Cmd::Status(a) => subcommand::Subcommand::Status(a.run.into()),
             Cmd::Inventory(a) => subcommand::Subcommand::Inventory(a.into()),

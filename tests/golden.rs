@@ -1832,3 +1832,56 @@ fn turn_relays_only_to_bbb_nodes_given_by_ip_address() {
         "{err}"
     );
 }
+
+/// What `rollout upgrade` stages before the cordon (issue 9 item 4): on a BBB node, the
+/// base role's disk check and package downloads (BBB's packages held first, `--download-only`,
+/// bounded by `Acquire::http::Dl-Limit`) and the bbb role's installer download; nothing staged
+/// restarts a service, ends meetings or notifies a handler.
+#[test]
+fn upgrades_stage_downloads_and_checks_only() {
+    let mut run_vars = serde_json::Map::new();
+    run_vars.insert("rollout_upgrade".into(), serde_json::Value::Bool(true));
+    let (_, plans) =
+        plan_with(&dir().join("pool.yml"), &run_vars).unwrap_or_else(|e| panic!("{e}"));
+    let bbb1 = plans
+        .iter()
+        .find(|p| p.host.name == "bbb1.golden.test")
+        .unwrap();
+    let staged: Vec<String> = bbb1
+        .steps
+        .iter()
+        .filter(|s| s.spec.stage)
+        .map(|s| s.label())
+        .collect();
+    assert_eq!(
+        staged,
+        [
+            "base: disk space for the upgrade",
+            "base: package downloads",
+            "bbb: rollout script directory",
+            "bbb: bbb-install.sh, pinned",
+        ]
+    );
+    for s in bbb1.steps.iter().filter(|s| s.spec.stage) {
+        assert!(
+            !s.spec.ends_meetings && s.spec.notify.is_empty(),
+            "{}",
+            s.label()
+        );
+    }
+    let (run, _) = command_of(bbb1, "package downloads");
+    let hold = run.find("apt-mark hold $held").expect("a hold");
+    let fetch = run
+        .find(" --download-only dist-upgrade")
+        .expect("a download-only dist-upgrade");
+    assert!(hold < fetch, "held after the download:\n{run}");
+    assert!(run.contains("-o Acquire::http::Dl-Limit=4096 "), "{run}");
+    assert!(
+        run.starts_with("export DEBIAN_FRONTEND=noninteractive\nheld="),
+        "{run}"
+    );
+    assert!(
+        !run.contains(" install "),
+        "staging installs nothing:\n{run}"
+    );
+}

@@ -313,6 +313,14 @@ fn every_result_object_has_exactly_its_documented_fields() {
             not_started: vec![],
             skipped: vec![],
             stopped: None,
+            times: vec![summary::NodeTimes {
+                host: "bbb1".into(),
+                staging_s: Some(41.2),
+                cordoned_s: 395.0,
+                draining_s: 212.4,
+                out_of_service_s: 182.6,
+                end_noticed_within_s: Some(5.3),
+            }],
         }),
         summary::json(&StatusSummary {
             balancer: "Scalelite at https://lb/scalelite/api".into(),

@@ -50,8 +50,14 @@ fn rolling_upgrade(kind: Kind) {
         "{}",
         out.all()
     );
+    // h04's class puts it last: the nodes that drain at once go first (rules::order).
     assert!(
-        out.stdout.contains("batch 3: h05, h06 (0 left after it)"),
+        out.stdout.contains("batch 2: h03, h05 (2 left after it)"),
+        "{}",
+        out.all()
+    );
+    assert!(
+        out.stdout.contains("batch 3: h06, h04 (0 left after it)"),
         "{}",
         out.all()
     );
@@ -476,4 +482,218 @@ fn the_drain_phase_waits_for_a_class_bbb_web_forgot() {
     let ms = h01.meetings();
     assert_eq!(ms.len(), 1, "the class must go on: {ms:?}");
     assert_eq!(ms[0]["participantCount"], 2);
+}
+
+/// The JSON summary line of an `--output json` run.
+fn summary_json(stdout: &str) -> serde_json::Value {
+    stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["event"] == "summary")
+        .unwrap_or_else(|| panic!("no summary in {stdout}"))
+}
+
+/// The times (seconds since the epoch) a node's file of `date +%s.%N` lines holds.
+fn stamps(bbb: &support::Bbb, file: &str) -> Vec<f64> {
+    std::fs::read_to_string(bbb.dir.join(file))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| l.trim().parse().unwrap())
+        .collect()
+}
+
+/// When the balancer's history (entries after `from`) first shows `bbb` out of service.
+fn first_out(pool: &Pool, bbb: &support::Bbb, from: usize) -> f64 {
+    let api = bbb.api();
+    let listed = pool.balancer.listed();
+    let id = listed
+        .iter()
+        .find(|s| s["url"].as_str().unwrap().trim_end_matches('/') == api)
+        .and_then(|s| s["id"].as_str())
+        .unwrap_or_else(|| panic!("{api} not in {listed:?}"))
+        .to_string();
+    pool.balancer
+        .history()
+        .iter()
+        .skip(from)
+        .find(|e| e["id"] == id.as_str() && e["state"] != "enabled")
+        .and_then(|e| e["t"].as_f64())
+        .unwrap_or_else(|| panic!("{} never went out of service", bbb.address))
+}
+
+/// Staging (issue 9 item 4): the steps marked `stage: true` run before the node is
+/// cordoned, while the balancer still has it enabled; only the rest runs out of service.
+/// The same upgrade with `--no-stage` runs them after the cordon. The summary reports, per
+/// node, the time staged, cordoned, draining and out of service; the pool's total
+/// node-seconds out of service with and without staging are printed (bench/README.md).
+#[test]
+fn staging_runs_before_the_cordon_and_shortens_the_time_out_of_service() {
+    const STAGE: u32 = 3;
+    const INSTALL: u32 = 1;
+    let mut pool = Pool::new("upgrade-stage", Kind::Scalelite, 3, &[]);
+    for h in ["h01", "h02", "h03"] {
+        pool.set_host_var(h, &format!("upgrade_seconds: {INSTALL}"));
+        pool.set_host_var(h, &format!("stage_seconds: {STAGE}"));
+    }
+    let out = pool.run("apply", &["--output", "plain"], Duration::from_secs(60));
+    assert_eq!(out.code, 0, "{}", out.all());
+    pool.balancer.wait_polled();
+    let mut totals = Vec::new();
+    for staged in [true, false] {
+        let from = pool.balancer.history().len();
+        let before: Vec<usize> = pool
+            .nodes
+            .iter()
+            .map(|(_, b)| stamps(b, "staged").len())
+            .collect();
+        let mut args = vec!["--output", "json"];
+        if !staged {
+            args.push("--no-stage");
+        }
+        let out = pool.run("upgrade", &args, Duration::from_secs(120));
+        out.assert_no_secrets();
+        assert_eq!(out.code, 0, "{}", out.all());
+        let summary = summary_json(&out.stdout);
+        let times = summary["times"].as_array().unwrap().clone();
+        assert_eq!(times.len(), 3, "{summary}");
+        let mut total = 0.0;
+        for (i, (h, bbb)) in pool.nodes.iter().enumerate() {
+            let s = stamps(bbb, "staged");
+            assert_eq!(s.len(), before[i] + 1, "{h} staged once per upgrade");
+            let ran = s.last().unwrap();
+            let out_at = first_out(&pool, bbb, from);
+            let t = times.iter().find(|t| t["host"] == h.as_str()).unwrap();
+            let oos = t["out_of_service_s"].as_f64().unwrap();
+            total += oos;
+            if staged {
+                assert!(
+                    *ran < out_at,
+                    "{h}: staged at {ran}, after it was cordoned at {out_at}"
+                );
+                assert!(t["staging_s"].as_f64().unwrap() >= STAGE as f64, "{t}");
+                // Out of service: the install, the health check and the enable only.
+                assert!(
+                    oos <= (INSTALL + 10) as f64,
+                    "{h}: {oos} s out of service, more than install + 10 s: {t}"
+                );
+                assert!(
+                    oos < (STAGE + INSTALL) as f64,
+                    "{h}: the staging ran out of service: {t}"
+                );
+            } else {
+                assert!(*ran > out_at, "{h}: --no-stage staged before the cordon");
+                assert_eq!(t["staging_s"], serde_json::Value::Null, "{t}");
+                assert!(oos >= (STAGE + INSTALL) as f64, "{t}");
+            }
+            assert!(t["cordoned_s"].as_f64().unwrap() >= oos, "{t}");
+            assert!(t["draining_s"].as_f64().unwrap() >= 0.0, "{t}");
+        }
+        totals.push(total);
+    }
+    eprintln!(
+        "out of service, 3 nodes (stage {STAGE} s, install {INSTALL} s each): {:.1} node-seconds staged, {:.1} with --no-stage",
+        totals[0], totals[1]
+    );
+    assert!(
+        totals[0] + 3.0 * STAGE as f64 - 1.0 <= totals[1],
+        "{totals:?}"
+    );
+    // The same times in plain output: a table per node and the pool's total.
+    let out = pool.run("upgrade", &["--output", "plain"], Duration::from_secs(120));
+    assert_eq!(out.code, 0, "{}", out.all());
+    eprintln!("{}", out.stdout);
+    assert!(
+        out.stdout.contains("h01: staging (still in service)")
+            && out
+                .stdout
+                .contains("  HOST  STAGING  CORDONED  DRAINING  OUT OF SERVICE    END NOTICED\n")
+            && out.stdout.contains("node-seconds in all\n"),
+        "{}",
+        out.all()
+    );
+}
+
+/// The order that drains fastest (issue 9 item 4): an empty node first, then one whose
+/// class has a scheduled end (BBB's `duration`), then the smaller of two classes without.
+#[test]
+fn nodes_are_taken_in_the_order_that_drains_fastest() {
+    let pool = pool("upgrade-order", Kind::Scalelite, 4, &[], 0);
+    pool.node("h01").meeting("big", 4);
+    pool.node("h02").meeting("small", 1);
+    pool.node("h03").meeting_for("scheduled", 10, 30);
+    let child = pool.spawn("upgrade", &["--output", "plain"]);
+    for (h, id) in [("h03", "scheduled"), ("h02", "small"), ("h01", "big")] {
+        let bbb = pool.node(h);
+        wait_until(Duration::from_secs(60), &format!("{h} cordoned"), || {
+            pool.balancer.state_of(bbb).as_deref() == Some("cordoned")
+        });
+        bbb.end(id);
+    }
+    let out = finish(child, Duration::from_secs(120));
+    assert_eq!(out.code, 0, "{}", out.all());
+    let batches: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("batch "))
+        .collect();
+    assert_eq!(
+        batches,
+        [
+            "batch 1: h04 (3 left after it)",
+            "batch 2: h03 (2 left after it)",
+            "batch 3: h02 (1 left after it)",
+            "batch 4: h01 (0 left after it)",
+        ],
+        "{}",
+        out.all()
+    );
+}
+
+/// A drain notices the end of the last meeting within one poll interval plus a second
+/// (issue 9 item 5): the class on h01 ends (its moderator's `end`, read back from the BBB
+/// API emulator), and the node's first step after the drain runs within `poll_interval` +
+/// 1 s of it; the summary's `end_noticed_within_s` bounds that time, and no look comes more
+/// often than the poll interval.
+#[test]
+fn a_drain_notices_the_end_of_the_last_meeting_within_one_poll() {
+    const POLL: f64 = 2.0;
+    let mut pool = Pool::new("upgrade-notice", Kind::Scalelite, 2, &[]);
+    pool.extra = format!("  health_timeout: 2\n  poll_interval: {POLL}\n");
+    pool.write();
+    let out = pool.run("apply", &["--output", "plain"], Duration::from_secs(60));
+    assert_eq!(out.code, 0, "{}", out.all());
+    pool.balancer.wait_polled();
+    let h01 = pool.node("h01");
+    h01.meeting("art", 2);
+    let child = pool.spawn("upgrade", &["--limit", "h01", "--output", "json"]);
+    wait_until(Duration::from_secs(60), "h01 cordoned", || {
+        pool.balancer.state_of(h01).as_deref() == Some("cordoned")
+    });
+    // Let a look or two pass, then end the class at a moment unrelated to the polls.
+    std::thread::sleep(Duration::from_secs_f64(POLL * 1.3));
+    let ended = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    h01.end("art");
+    let out = finish(child, Duration::from_secs(60));
+    assert_eq!(out.code, 0, "{}", out.all());
+    let touched = *stamps(h01, "touched").last().expect("h01 touched");
+    let latency = touched - ended;
+    let summary = summary_json(&out.stdout);
+    let t = &summary["times"][0];
+    let bound = t["end_noticed_within_s"].as_f64().unwrap();
+    eprintln!(
+        "last meeting ended -> node touched: {latency:.2} s (reported bound {bound:.1} s, poll {POLL} s)"
+    );
+    assert!(latency > 0.0, "touched before the class ended: {latency}");
+    assert!(
+        latency <= POLL + 1.0,
+        "touched {latency:.2} s after the class ended, more than one poll + 1 s"
+    );
+    assert!(
+        bound + 0.1 >= latency,
+        "the bound {bound} is below the time {latency}"
+    );
+    assert!(bound <= POLL + 1.0, "{t}");
 }

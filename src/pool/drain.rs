@@ -25,6 +25,11 @@ pub enum Drained {
     Empty {
         waited: Duration,
         ended: usize,
+        /// When the last look that still saw a meeting (or could not tell) began: the last
+        /// meeting ended after it, so the time from then until the node is touched bounds the
+        /// time from the end of the last meeting to the touch. `None` when the first look
+        /// found the node empty.
+        last_busy: Option<Instant>,
     },
     TimedOut {
         meetings: usize,
@@ -41,10 +46,12 @@ pub enum Drained {
 impl Drained {
     pub fn describe(&self) -> String {
         match self {
-            Drained::Empty { waited, ended: 0 } => {
+            Drained::Empty {
+                waited, ended: 0, ..
+            } => {
                 format!("drained: no meetings left (waited {})", human(*waited))
             }
-            Drained::Empty { waited, ended } => format!(
+            Drained::Empty { waited, ended, .. } => format!(
                 "drained: {ended} meeting(s) ended with --force (after {})",
                 human(*waited)
             ),
@@ -265,8 +272,14 @@ async fn look_until_empty(
     let mut last = String::new();
     let mut ended = 0;
     let mut forced_at: Option<Instant> = None;
+    let mut last_busy = None;
     loop {
-        let found = meetings(pool, node).await;
+        let look = Instant::now();
+        // A meeting BBB lists as `hasBeenForciblyEnded` is over (its `end` was accepted; BBB
+        // lists it until it is removed): no class to wait for, and nothing to end again.
+        let found = meetings(pool, node)
+            .await
+            .map(|ms| ms.into_iter().filter(|m| !m.ended).collect::<Vec<_>>());
         // An empty list is no proof: akka-apps may run classes a restarted bbb-web forgot.
         let akka = match (&found, &node.akka_meetings) {
             (Ok(ms), Some(command)) if ms.is_empty() => {
@@ -281,8 +294,13 @@ async fn look_until_empty(
         );
         let verdict = rules::drain::verdict(&w, seen, waited, forced_at.map(|f| f.elapsed()));
         if verdict == Decision::Done {
-            return Drained::Empty { waited, ended };
+            return Drained::Empty {
+                waited,
+                ended,
+                last_busy,
+            };
         }
+        last_busy = Some(look);
         let text = match (&found, &akka) {
             (Err(e), _) => format!("{state}, cannot read its meetings: {e}"),
             (Ok(_), Some(Ok(n))) if *n > 0 => format!(
@@ -331,7 +349,11 @@ async fn look_until_empty(
             }
             _ => {}
         }
-        tokio::time::sleep(rules::drain::pause(&w, waited, forced_at.is_some())).await;
+        // The next look one pause after this one began (not after it ended), so slow looks
+        // do not stretch the interval; never sooner than 50 ms from now.
+        let next = look + rules::drain::pause(&w, waited, forced_at.is_some());
+        let soonest = Instant::now() + Duration::from_millis(50);
+        tokio::time::sleep_until(next.max(soonest).into()).await;
     }
 }
 

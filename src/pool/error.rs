@@ -84,6 +84,12 @@ pub enum UpgradeFailure {
         /// What went wrong.
         reason: String,
     },
+    /// A step marked `stage: true` failed before the node was cordoned: the node was not
+    /// taken out of service and still serves classes; what failed, in words.
+    #[error(
+        "staging failed before the cordon: {0}; the node was not taken out and still serves classes"
+    )]
+    Staging(String),
     /// The journal could not be written, so the run cannot go on safely.
     #[error(transparent)]
     Journal(#[from] JournalError),

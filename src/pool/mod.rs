@@ -85,6 +85,9 @@ pub struct UpgradeOptions {
     pub drain_timeout: Option<Duration>,
     /// End the meetings still running when `drain_timeout` expires.
     pub force: bool,
+    /// Run the steps marked `stage: true` before the node is cordoned, while it still serves
+    /// classes (`false`: `--no-stage`, they run with the rest after the drain).
+    pub stage: bool,
 }
 
 /// `90`, `90s`, `5m`, `2h`, `1h30m` (see [`crate::duration::parse`]).

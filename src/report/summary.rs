@@ -237,6 +237,32 @@ pub struct UpgradeSummary {
     pub skipped: Vec<NodeFailure>,
     /// Why the run stopped early, if it did.
     pub stopped: Option<String>,
+    /// How long each node upgraded by this invocation spent in each state, in seconds.
+    pub times: Vec<NodeTimes>,
+}
+
+/// How long one node of `rollout upgrade` spent in each state, in seconds (the controller's
+/// monotonic clock, to a tenth of a second).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct NodeTimes {
+    pub host: String,
+    /// The steps marked `stage: true` (downloads, package fetches, disk checks), run before the
+    /// cordon while the node still served classes; `null` with `--no-stage` or when its roles
+    /// stage nothing.
+    pub staging_s: Option<f64>,
+    /// From the cordon until the node was enabled again (or, left out of service as it was
+    /// before, its health check passed): no new meetings in that time.
+    pub cordoned_s: f64,
+    /// From the cordon until the drain saw its last meeting gone: its running classes went on.
+    pub draining_s: f64,
+    /// From the end of the drain until it was enabled again: no class at all, the apply
+    /// (install and restarts) and the health check. The balancer may add its own poll
+    /// (Scalelite: up to its poll interval) before it sends meetings again.
+    pub out_of_service_s: f64,
+    /// At most this long passed between the last meeting ending and the node being touched
+    /// (its apply beginning): from the last look that still saw a meeting to the touch.
+    /// `null` when it had no meeting at the first look.
+    pub end_noticed_within_s: Option<f64>,
 }
 
 impl Summary for UpgradeSummary {
@@ -262,6 +288,11 @@ impl Summary for UpgradeSummary {
             ));
         }
         out.push('\n');
+        if !self.times.is_empty() {
+            out.push_str(&times_table(&self.times));
+            let total: f64 = self.times.iter().map(|t| t.out_of_service_s).sum();
+            out.push_str(&format!("out of service: {total:.1} node-seconds in all\n"));
+        }
         for f in &self.failed {
             out.push_str(&format!("  {}: FAILED: {}\n", f.host, f.reason));
         }
@@ -282,6 +313,28 @@ impl Summary for UpgradeSummary {
     fn exit(&self) -> Exit {
         Exit::failed_if(self.stopped.is_some() || !self.failed.is_empty())
     }
+}
+
+/// The per-node times as a table, seconds with one decimal; `-` where there is none.
+fn times_table(times: &[NodeTimes]) -> String {
+    let w = times.iter().map(|t| t.host.len()).max().unwrap_or(0).max(4);
+    let opt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
+    let mut out = format!(
+        "  {:<w$}  {:>7}  {:>8}  {:>8}  {:>14}  {:>13}\n",
+        "HOST", "STAGING", "CORDONED", "DRAINING", "OUT OF SERVICE", "END NOTICED"
+    );
+    for t in times {
+        out.push_str(&format!(
+            "  {:<w$}  {:>7}  {:>8.1}  {:>8.1}  {:>14.1}  {:>13}\n",
+            t.host,
+            opt(t.staging_s),
+            t.cordoned_s,
+            t.draining_s,
+            t.out_of_service_s,
+            opt(t.end_noticed_within_s)
+        ));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -314,9 +367,25 @@ mod tests {
             not_started: vec![],
             skipped: vec![],
             stopped: None,
+            times: vec![],
         };
         assert_eq!(s.exit(), Exit::Ok);
         assert_eq!(s.plain(), "upgrade: 1 node(s) upgraded\n");
+        s.times = vec![NodeTimes {
+            host: "h1".into(),
+            staging_s: Some(3.0),
+            cordoned_s: 12.0,
+            draining_s: 4.0,
+            out_of_service_s: 8.0,
+            end_noticed_within_s: None,
+        }];
+        assert_eq!(
+            s.plain(),
+            "upgrade: 1 node(s) upgraded\n\
+             \x20 HOST  STAGING  CORDONED  DRAINING  OUT OF SERVICE    END NOTICED\n\
+             \x20 h1        3.0      12.0       4.0             8.0              -\n\
+             out of service: 8.0 node-seconds in all\n"
+        );
         s.stopped = Some("stopped at the operator's request".into());
         assert_eq!(s.exit(), Exit::Failed);
     }

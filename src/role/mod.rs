@@ -13,7 +13,15 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Keys every step may have besides its kind.
-const COMMON: &[&str] = &["name", "when", "tags", "notify", "timeout", "ends_meetings"];
+const COMMON: &[&str] = &[
+    "name",
+    "when",
+    "tags",
+    "notify",
+    "timeout",
+    "ends_meetings",
+    "stage",
+];
 
 #[derive(Debug, Clone)]
 pub struct Role {
@@ -67,6 +75,12 @@ pub struct StepSpec {
     /// packages), so it ends the node's meetings. `rollout apply` holds it back on a node
     /// with meetings (see `docs/roles.md` and `docs/pool.md`).
     pub ends_meetings: bool,
+    /// `stage: true`: the step prepares an upgrade without touching anything a running class
+    /// uses (a download, `apt-get --download-only`, a disk-space check), so `rollout upgrade`
+    /// runs it while the node still serves classes, before it cordons the node (see
+    /// `docs/pool.md`, "Staging"). Such a step may neither end meetings nor notify a
+    /// handler (checked when the role loads); only steps, not handlers, are staged.
+    pub stage: bool,
     pub file: PathBuf,
     /// Where the step's parts were written in `file`.
     pub places: Places,
@@ -261,6 +275,33 @@ fn parse_steps(role: &str, path: &Path, usage: Use) -> Result<Vec<StepSpec>, Dia
         }
         let timeout = common.timeout()?;
         let ends_meetings = common.flag("ends_meetings")?;
+        let stage = common.flag("stage")?;
+        if stage {
+            let bad = if usage == Use::Handler {
+                Some((
+                    "a handler runs only after a change, never before the cordon",
+                    "remove `stage: true` from the handler",
+                ))
+            } else if ends_meetings {
+                Some((
+                    "a step that ends meetings cannot run while the node serves classes",
+                    "remove `stage: true` or `ends_meetings: true`",
+                ))
+            } else if common.keys.contains_key("notify") {
+                Some((
+                    "a staged step runs while the node serves classes, and may not notify a handler (a handler could restart a service a class uses)",
+                    "remove `notify:`, or `stage: true`",
+                ))
+            } else {
+                None
+            };
+            if let Some((why, hint)) = bad {
+                let at = common.keys.get("stage").map(pos).unwrap_or((line, col));
+                return Err(src
+                    .at(at.0, at.1, format!("`stage: true`: {why}"))
+                    .with_hint(hint));
+            }
+        }
         common.check_when()?;
         let places = Places {
             step: (line, col),
@@ -283,6 +324,7 @@ fn parse_steps(role: &str, path: &Path, usage: Use) -> Result<Vec<StepSpec>, Dia
             notify: common.list("notify")?,
             timeout,
             ends_meetings,
+            stage,
             file: path.to_path_buf(),
             places,
         });
@@ -550,4 +592,54 @@ impl Common<'_> {
 
 fn pos<T>(s: &Spanned<T>) -> Pos {
     (s.referenced.line(), s.referenced.column())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Loads a role `r` whose steps.yml is `steps`, in a folder of its own.
+    fn load_steps(tag: &str, steps: &str) -> Result<Role, Diagnostic> {
+        let dir = std::env::temp_dir().join(format!("rollout-role-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("r")).unwrap();
+        std::fs::write(dir.join("r/steps.yml"), steps).unwrap();
+        let r = load(&dir, "r");
+        let _ = std::fs::remove_dir_all(&dir);
+        r
+    }
+
+    #[test]
+    fn stage_marks_a_step_that_may_run_before_the_cordon() {
+        let role = load_steps(
+            "stage",
+            "- name: fetch\n  stage: true\n  command: {run: \"true\", unless: \"false\"}\n- name: install\n  command: {run: \"true\", unless: \"false\"}\n",
+        )
+        .unwrap();
+        assert!(role.steps[0].stage);
+        assert!(!role.steps[1].stage);
+    }
+
+    #[test]
+    fn a_staged_step_may_not_notify_or_end_meetings() {
+        // (steps.yml, what the error says)
+        let rows = [
+            (
+                "- name: fetch\n  stage: true\n  notify: [restart]\n  command: {run: \"true\", unless: \"false\"}\n",
+                "2:10: `stage: true`: a staged step runs while the node serves classes, and may not notify a handler",
+            ),
+            (
+                "- name: fetch\n  stage: true\n  ends_meetings: true\n  command: {run: \"true\", unless: \"false\"}\n",
+                "2:10: `stage: true`: a step that ends meetings cannot run while the node serves classes",
+            ),
+            (
+                "- name: fetch\n  stage: yes please\n  command: {run: \"true\", unless: \"false\"}\n",
+                "`stage` must be true or false",
+            ),
+        ];
+        for (i, (steps, want)) in rows.into_iter().enumerate() {
+            let e = load_steps(&format!("bad{i}"), steps).expect_err(steps);
+            let text = e.to_string();
+            assert!(text.contains(want), "{steps}: {text}");
+        }
+    }
 }

@@ -325,8 +325,14 @@ impl Bbb {
 
     /// Creates a meeting and joins `n` participants.
     pub fn meeting(&self, id: &str, n: usize) {
+        self.meeting_for(id, n, 0);
+    }
+
+    /// Creates a meeting scheduled for `minutes` (create's `duration`; 0: no limit) and joins
+    /// `n` participants.
+    pub fn meeting_for(&self, id: &str, n: usize, minutes: u64) {
         let ep = self.endpoint();
-        let q = format!("meetingID={id}&name={id}&moderatorPW=mp&attendeePW=ap");
+        let q = format!("meetingID={id}&name={id}&moderatorPW=mp&attendeePW=ap&duration={minutes}");
         let body = get(&ep.signed("create", &q));
         assert!(body.contains("SUCCESS"), "create: {body}");
         for i in 0..n {

@@ -89,6 +89,7 @@ fn plan(steps: Vec<Action>) -> HostPlan {
             // Half the steps run under `timeout`, half inline.
             timeout: (i % 2 == 0).then_some(30),
             ends_meetings: false,
+            stage: false,
             file: "steps.yml".into(),
             places: Default::default(),
         }),

@@ -9,6 +9,7 @@ pub mod enable;
 pub mod failures;
 pub mod hands_off;
 pub mod next_batch;
+pub mod order;
 pub mod registration;
 pub mod resume;
 pub mod stop;

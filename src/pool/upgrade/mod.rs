@@ -18,17 +18,21 @@ use super::drain::Watch;
 use super::error::{PoolError, UpgradeFailure};
 use super::journal::{JournalError, Lock, Phase, Run, format_time, now};
 use super::rules::next_batch::{Capacity, Queued};
+use super::rules::order::Load;
 use super::rules::stop::Stop;
 use super::rules::{self, failures, resume};
 use super::{Node, Pool, UpgradeOptions, human};
 use crate::balancer::{Balancer, Server, find};
-use crate::report::summary::{self, NodeFailure, UpgradeSummary};
+use crate::report::summary::{self, NodeFailure, NodeTimes, UpgradeSummary};
 use crate::report::{Event, Format, Reporter, Settings};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 mod node;
+
+/// One node's upgrade: its closing message and times, or why it failed.
+type NodeResult = Result<(String, NodeTimes), UpgradeFailure>;
 
 use node::{NodeOpts, SharedJournal, upgrade_node};
 
@@ -108,7 +112,14 @@ async fn run(
             force: a.force,
         },
         verbose: a.run.verbose,
+        stage: a.stage,
     };
+    // Nodes an earlier, killed invocation left out of service: finished first.
+    let held: Vec<String> = begun
+        .held
+        .iter()
+        .filter_map(|h| h.split(' ').next().map(str::to_string))
+        .collect();
     let mut queue = begun.queue;
     let mut index = 0;
     while !queue.is_empty() {
@@ -118,6 +129,7 @@ async fn run(
             &journal,
             &batches,
             index,
+            &held,
             &mut queue,
         )
         .await;
@@ -288,6 +300,8 @@ impl Begun {
 #[derive(Default)]
 struct Tally {
     upgraded: Vec<String>,
+    /// How long each upgraded node spent in each state.
+    times: Vec<NodeTimes>,
     /// Host and why it was skipped (out of service by someone else's doing).
     skipped: Vec<(String, String)>,
     /// Host and the redacted reason.
@@ -309,15 +323,11 @@ impl Tally {
     }
 
     /// Reports a batch's results (in inventory order) and counts them.
-    fn record(
-        &mut self,
-        pool: &Pool,
-        rep: &Reporter,
-        results: Vec<(String, Result<String, UpgradeFailure>)>,
-    ) {
+    fn record(&mut self, pool: &Pool, rep: &Reporter, results: Vec<(String, NodeResult)>) {
         for (host, r) in results {
             match r {
-                Ok(text) => {
+                Ok((text, times)) => {
+                    self.times.push(times);
                     rep.send(Event::NodeFinished {
                         host: host.clone(),
                         ok: true,
@@ -342,13 +352,16 @@ impl Tally {
 /// Takes the next batch off the front of `queue`, as the batch size and
 /// [`rules::next_batch::next_batch`] allow, with each node's balancer entry, and the queued
 /// nodes someone outside rollout took out of service since the run began (taken off the
-/// queue, skipped); the reason to stop when it can take none.
+/// queue, skipped); the reason to stop when it can take none. The queue is put in the order
+/// that drains fastest first ([`rules::order`], from each node's meetings now; nodes in
+/// `held`, left out by a killed invocation, first).
 async fn next_batch(
     pool: &Pool,
     client: &dyn Balancer,
     journal: &SharedJournal,
     batches: &Batches,
     index: usize,
+    held: &[String],
     queue: &mut VecDeque<Node>,
 ) -> Result<(Vec<(Node, Option<Server>)>, Vec<(String, String)>), Stop> {
     let size = batches.size(index, pool.nodes.len());
@@ -362,6 +375,10 @@ async fn next_batch(
     if queue.is_empty() {
         return Ok((Vec::new(), skipped));
     }
+    let loads = loads(pool, held, queue).await;
+    let order = rules::order::order(&loads);
+    let mut by_order: Vec<Option<Node>> = queue.drain(..).map(Some).collect();
+    queue.extend(order.iter().filter_map(|&i| by_order[i].take()));
     let capacity = Capacity {
         in_service: servers.iter().filter(|s| s.in_service()).count(),
         min_in_service: pool.cfg.min_in_service,
@@ -385,6 +402,43 @@ async fn next_batch(
     Ok((batch, skipped))
 }
 
+/// What each queued node carries now, for [`rules::order`]: its meetings as its own API
+/// lists them (all nodes read at once), or [`Load::Held`] for the nodes in `held`.
+async fn loads(pool: &Pool, held: &[String], queue: &VecDeque<Node>) -> Vec<Load> {
+    let api = pool.meeting_api();
+    let mut set = tokio::task::JoinSet::new();
+    for (i, node) in queue.iter().enumerate() {
+        if held.contains(&node.host) {
+            continue;
+        }
+        let (api, node) = (api.clone(), node.clone());
+        set.spawn(async move { (i, super::drain::meetings(&api, &node).await) });
+    }
+    let mut loads = vec![Load::Held; queue.len()];
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    while let Some(joined) = set.join_next().await {
+        let Ok((i, found)) = joined else { continue };
+        loads[i] = match found {
+            Err(_) => Load::Unreadable,
+            Ok(ms) => Load::Meetings {
+                meetings: ms.len(),
+                participants: crate::bbb_api::participants(&ms),
+                last_end: ms
+                    .iter()
+                    .map(|m| m.scheduled_end_ms())
+                    .collect::<Option<Vec<u64>>>()
+                    .map(|ends| {
+                        let last = ends.into_iter().max().unwrap_or(now_ms);
+                        Duration::from_millis(last.saturating_sub(now_ms))
+                    }),
+            },
+        };
+    }
+    loads
+}
+
 /// Upgrades the nodes of one batch at once; their results in inventory order.
 async fn run_batch(
     pool: &Arc<Pool>,
@@ -393,7 +447,7 @@ async fn run_batch(
     rep: &Reporter,
     batch: Vec<(Node, Option<Server>)>,
     opts: NodeOpts,
-) -> Vec<(String, Result<String, UpgradeFailure>)> {
+) -> Vec<(String, NodeResult)> {
     let mut set = tokio::task::JoinSet::new();
     for (node, server) in batch {
         let (pool, client, journal, tx) = (
@@ -405,7 +459,7 @@ async fn run_batch(
         set.spawn(async move {
             let started = Instant::now();
             let r = upgrade_node(&pool, client.as_ref(), &node, server, &journal, &tx, opts).await;
-            let r = r.map(|t| format!("{t}, {}", human(started.elapsed())));
+            let r = r.map(|(t, times)| (format!("{t}, {}", human(started.elapsed())), times));
             (node.host.clone(), r)
         });
     }
@@ -453,6 +507,7 @@ fn finish(
             .map(|(host, reason)| NodeFailure { host, reason })
             .collect(),
         stopped: tally.stop.map(|s| s.to_string()),
+        times: tally.times,
     }
 }
 

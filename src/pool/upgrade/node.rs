@@ -5,14 +5,17 @@
 use crate::balancer::{Balancer, Server, State, find};
 use crate::bbb_api::Health;
 use crate::exec::{self, Goal};
+use crate::plan::HostPlan;
 use crate::pool::drain::{Drained, Watch, cordon, wait_empty};
 use crate::pool::error::UpgradeFailure;
 use crate::pool::journal::{Journal, JournalError, Phase};
 use crate::pool::rules;
 use crate::pool::rules::enable::{self, Back};
 use crate::pool::{Node, Pool, health};
+use crate::report::summary::NodeTimes;
 use crate::report::{Event, HostOutcome, HostResult};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 use tokio::sync::mpsc::UnboundedSender;
 
 /// The journal, shared by the nodes of a batch.
@@ -23,6 +26,61 @@ pub(super) type SharedJournal = Arc<Mutex<Journal>>;
 pub(super) struct NodeOpts {
     pub(super) watch: Watch,
     pub(super) verbose: bool,
+    /// Run the node's `stage: true` steps before its cordon (not `--no-stage`).
+    pub(super) stage: bool,
+}
+
+/// The node's plan split for staging: the steps marked `stage: true`, to run while the node
+/// still serves classes (no handlers, nothing owed: nothing in it may restart a service),
+/// and the rest, to run once it is drained. `None` for the first when nothing is staged
+/// (`stage` false, `--no-stage`, or no such step): then the second is the whole plan.
+pub(super) fn split_for_staging(plan: &HostPlan, stage: bool) -> (Option<HostPlan>, HostPlan) {
+    if !stage || !plan.steps.iter().any(|s| s.spec.stage) {
+        return (None, plan.clone());
+    }
+    let (staged, rest): (Vec<_>, Vec<_>) = plan.steps.iter().cloned().partition(|s| s.spec.stage);
+    let staging = HostPlan {
+        steps: staged,
+        handlers: Vec::new(),
+        owed: Vec::new(),
+        skipped: 0,
+        ..plan.clone()
+    };
+    let after = HostPlan {
+        steps: rest,
+        ..plan.clone()
+    };
+    (Some(staging), after)
+}
+
+/// When the node's phases began and ended, on the controller's monotonic clock.
+#[derive(Default)]
+struct Clock {
+    staging: Option<std::time::Duration>,
+    cordoned: Option<Instant>,
+    drained: Option<Instant>,
+    last_busy: Option<Instant>,
+    touched: Option<Instant>,
+}
+
+impl Clock {
+    /// The node's times once it is back (`back`: enabled, or its health check passed).
+    fn times(&self, host: &str, back: Instant) -> NodeTimes {
+        let secs = |d: std::time::Duration| (d.as_secs_f64() * 10.0).round() / 10.0;
+        let cordoned = self.cordoned.unwrap_or(back);
+        let drained = self.drained.unwrap_or(cordoned);
+        NodeTimes {
+            host: host.to_string(),
+            staging_s: self.staging.map(secs),
+            cordoned_s: secs(back.saturating_duration_since(cordoned)),
+            draining_s: secs(drained.saturating_duration_since(cordoned)),
+            out_of_service_s: secs(back.saturating_duration_since(drained)),
+            end_noticed_within_s: self
+                .last_busy
+                .zip(self.touched)
+                .map(|(b, t)| secs(t.saturating_duration_since(b))),
+        }
+    }
 }
 
 /// Journals the node's phase, as `rollout upgrade` sets it.
@@ -38,7 +96,9 @@ fn mark(
         .set(host, phase, "upgrade", reason)
 }
 
-/// One node: drain, apply, health check, enable. Errors leave the node cordoned.
+/// One node: stage, drain, apply, health check, enable; its closing message and how long it
+/// spent in each state. Errors after the staging leave the node cordoned; a staging error
+/// leaves it as it was, in service.
 pub(super) async fn upgrade_node(
     pool: &Pool,
     client: &dyn Balancer,
@@ -47,7 +107,7 @@ pub(super) async fn upgrade_node(
     journal: &SharedJournal,
     tx: &UnboundedSender<Event>,
     opts: NodeOpts,
-) -> Result<String, UpgradeFailure> {
+) -> Result<(String, NodeTimes), UpgradeFailure> {
     let run = NodeRun {
         pool,
         client,
@@ -56,15 +116,33 @@ pub(super) async fn upgrade_node(
         tx,
         opts,
     };
+    let mut clock = Clock::default();
+    // A node an interrupted invocation left out of service is out already: nothing to stage.
+    let out_already = journal
+        .lock()
+        .expect("journal lock")
+        .in_open_run(node.host.as_str())
+        .is_some_and(|r| r.phase.holds_node());
+    let (staging, plan) = split_for_staging(&node.plan, opts.stage && !out_already);
+    // 0. Stage, while the node still serves classes: nothing is journaled, nothing is out.
+    if let Some(staging) = staging {
+        let start = Instant::now();
+        run.stage(staging).await?;
+        clock.staging = Some(start.elapsed());
+    }
     let was = run.record_was(server.as_ref())?;
     // 1. Drain.
-    run.drain(server.as_ref()).await?;
-    // 2. Apply the roles.
-    let result = run.apply_roles().await?;
+    clock.cordoned = Some(Instant::now());
+    clock.last_busy = run.drain(server.as_ref()).await?;
+    clock.drained = Some(Instant::now());
+    // 2. Apply the roles (what was staged is done).
+    clock.touched = Some(Instant::now());
+    let result = run.apply_roles(plan).await?;
     // 3. Health check.
     let health = run.health_check().await?;
     // 4. Back into the pool, registered as the inventory says.
-    let text = run.enable(&was, &health, &result).await?;
+    let (text, back) = run.enable(&was, &health, &result).await?;
+    let times = clock.times(node.host.as_str(), back);
     mark(journal, node.host.as_str(), Phase::Done, None)?;
     // Its apply ran whatever an earlier apply held back and owed it.
     {
@@ -74,7 +152,7 @@ pub(super) async fn upgrade_node(
             j.save()?;
         }
     }
-    Ok(text)
+    Ok((text, times))
 }
 
 /// What every phase of one node's upgrade shares.
@@ -138,8 +216,26 @@ impl NodeRun<'_> {
         Ok(was)
     }
 
-    /// The drain phase: cordons the node and waits until its meetings are over.
-    async fn drain(&self, server: Option<&Server>) -> Result<(), UpgradeFailure> {
+    /// The staging phase, before the cordon: runs the node's `stage: true` steps (`plan`),
+    /// which touch nothing a class uses. The node stays in service whatever happens.
+    async fn stage(&self, plan: HostPlan) -> Result<(), UpgradeFailure> {
+        self.progress("staging (still in service)");
+        let result = apply(self.pool, plan, self.opts.verbose, self.tx).await;
+        match result.outcome {
+            HostOutcome::Ok => {
+                self.progress(&format!(
+                    "staged: ok={} changed={}",
+                    result.ok, result.changed
+                ));
+                Ok(())
+            }
+            HostOutcome::Failed(m) | HostOutcome::Unreachable(m) => Err(UpgradeFailure::Staging(m)),
+        }
+    }
+
+    /// The drain phase: cordons the node and waits until its meetings are over; when the
+    /// last look that still saw a meeting began (see [`Drained::Empty`]).
+    async fn drain(&self, server: Option<&Server>) -> Result<Option<Instant>, UpgradeFailure> {
         if let Some(s) = server {
             self.progress("cordoning");
             cordon(self.client, s)
@@ -153,7 +249,7 @@ impl NodeRun<'_> {
         let unreadable = out_of_pool && health::probe(&self.pool.http, self.node).await.is_err();
         if unreadable {
             self.progress("its API does not answer and it is not in service: nothing to drain");
-            return Ok(());
+            return Ok(None);
         }
         match wait_empty(
             &self.pool.meeting_api(),
@@ -164,16 +260,16 @@ impl NodeRun<'_> {
         )
         .await
         {
-            Drained::Empty { .. } => Ok(()),
+            Drained::Empty { last_busy, .. } => Ok(last_busy),
             d @ Drained::TimedOut { .. } => Err(self.fail("drain", d.describe())),
         }
     }
 
-    /// The apply phase: converges the node's roles.
-    async fn apply_roles(&self) -> Result<HostResult, UpgradeFailure> {
+    /// The apply phase: converges the node's roles (`plan`: without what was staged).
+    async fn apply_roles(&self, plan: HostPlan) -> Result<HostResult, UpgradeFailure> {
         mark(self.journal, self.host(), Phase::Applying, None)?;
         self.progress("applying the roles");
-        let result = apply(self.pool, self.node, self.opts.verbose, self.tx).await;
+        let result = apply(self.pool, plan, self.opts.verbose, self.tx).await;
         match &result.outcome {
             HostOutcome::Ok => Ok(result),
             HostOutcome::Failed(m) => Err(self.fail("apply failed", m.clone())),
@@ -192,13 +288,14 @@ impl NodeRun<'_> {
     }
 
     /// The enable phase: registers the node as the inventory says and enables it again unless
-    /// it was out of service before (`was`); returns the node's closing message.
+    /// it was out of service before (`was`); returns the node's closing message and when it
+    /// was back (enabled, or registered as it was before).
     async fn enable(
         &self,
         was: &str,
         health: &Health,
         result: &HostResult,
-    ) -> Result<String, UpgradeFailure> {
+    ) -> Result<(String, Instant), UpgradeFailure> {
         mark(self.journal, self.host(), Phase::Enabling, None)?;
         self.progress("enabling");
         let server = self.register().await?;
@@ -207,8 +304,8 @@ impl NodeRun<'_> {
             .as_ref()
             .map(|v| format!(", BBB {v}"))
             .unwrap_or_default();
-        let back = enable::after_upgrade(was, server.state);
-        if back == Back::Enable {
+        let back_to = enable::after_upgrade(was, server.state);
+        if back_to == Back::Enable {
             self.mark_set(State::Enabled)
                 .map_err(|e| self.fail("enabling", e.to_string()))?;
             let enabled = self
@@ -223,12 +320,13 @@ impl NodeRun<'_> {
                 .await
                 .map_err(|e| self.fail("enabling", format!("enabled, but NOT routable: {e}")))?;
         }
-        let online = if back != Back::AsBefore {
+        let back = Instant::now();
+        let online = if back_to != Back::AsBefore {
             self.wait_online().await
         } else {
             String::new()
         };
-        Ok(if back != Back::AsBefore {
+        let text = if back_to != Back::AsBefore {
             format!(
                 "upgraded, healthy and enabled; {} step(s) changed{version}{online}",
                 result.changed
@@ -238,7 +336,8 @@ impl NodeRun<'_> {
                 "upgraded and healthy; left {} as it was before; {} step(s) changed{version}",
                 server.state, result.changed
             )
-        })
+        };
+        Ok((text, back))
     }
 
     /// Waits until the balancer lists the enabled node in service (enabled and not offline:
@@ -301,8 +400,14 @@ impl NodeRun<'_> {
     }
 }
 
-/// Applies the node's roles, showing the executor's events on the node's progress line.
-async fn apply(pool: &Pool, node: &Node, verbose: bool, tx: &UnboundedSender<Event>) -> HostResult {
+/// Applies `plan` (the node's roles, or a part of them), showing the executor's events on
+/// the node's progress line.
+async fn apply(
+    pool: &Pool,
+    plan: HostPlan,
+    verbose: bool,
+    tx: &UnboundedSender<Event>,
+) -> HostResult {
     let opts = Arc::new(exec::Options {
         goal: Goal::Apply,
         forks: 1,
@@ -352,13 +457,7 @@ async fn apply(pool: &Pool, node: &Node, verbose: bool, tx: &UnboundedSender<Eve
             let _ = out.send(e);
         }
     });
-    let mut results = exec::run(
-        vec![node.plan.clone()],
-        pool.prepared.connector.clone(),
-        opts,
-        etx,
-    )
-    .await;
+    let mut results = exec::run(vec![plan], pool.prepared.connector.clone(), opts, etx).await;
     let _ = forward.await;
     results.pop().expect("one result per plan")
 }
