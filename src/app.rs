@@ -348,9 +348,13 @@ pub async fn execute(
     Ok(results)
 }
 
-/// Prints the run's summary (the host table, or a `summary` object) and returns it.
-pub fn finish(o: &Options, results: Vec<HostResult>) -> RunSummary {
-    let s = RunSummary { hosts: results };
+/// Prints the run's summary (the host table, or a `summary` object) and returns it;
+/// `applied`: the run was an apply, not a plan.
+pub fn finish(o: &Options, results: Vec<HostResult>, applied: bool) -> RunSummary {
+    let s = RunSummary {
+        hosts: results,
+        applied,
+    };
     summary::render(o.output, &s);
     s
 }

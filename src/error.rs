@@ -15,8 +15,8 @@ pub enum Exit {
     Held,
     /// At least one host or node failed, or the pool could not be worked on: exit 1.
     Failed,
-    /// Bad input (inventory, roles, templates, command line), before any host was touched:
-    /// exit 2.
+    /// Bad input (inventory, roles, templates, command line), or a failed preflight
+    /// (`assert`) that stopped `plan`/`apply` before any host changed: exit 2.
     Input,
     /// Stopped by Ctrl-C (SIGINT): exit 130, as shells report it.
     Interrupted,

@@ -191,7 +191,8 @@ async fn converge(
     let results = app::execute(o, &prepared, goal, show_diff, Some(guard.clone())).await;
     guard.release();
     let results = results?;
-    let mut exit = app::finish(o, results.clone()).exit();
+    let run = app::finish(o, results.clone(), goal == Goal::Apply);
+    let mut exit = run.exit();
     if let Some(path) = retry_file {
         let ran: Vec<String> = results.iter().map(|r| r.host.clone()).collect();
         let failed: Vec<String> = results
@@ -211,7 +212,8 @@ async fn converge(
         );
         exit = exit.max(Exit::Failed);
     }
-    let Some(registration) = registration else {
+    // A failed preflight changed no host: nor is the balancer touched.
+    let Some(registration) = registration.filter(|_| !run.preflight_failed()) else {
         return Ok(exit);
     };
     Ok(match registration.run(&prepared, &results).await {

@@ -621,3 +621,48 @@ fn a_secret_reference_may_use_the_hosts_variables() {
         assert!(!out.contains(&format!("Own-{h}")) && !err.contains(&format!("Own-{h}")));
     }
 }
+
+/// The preflight gate through the binary (issue 10): `web2` fails an `assert`, so neither
+/// host is changed; `--output json` carries the failure in `web2`'s `preflight` and the
+/// command exits 2; `--log-file` gets the same error lines as stderr.
+#[test]
+fn a_failed_preflight_exits_2_in_json_and_changes_no_host() {
+    let p = Project::new("preflight");
+    let steps = std::fs::read_to_string(p.path("roles/app/steps.yml")).unwrap();
+    std::fs::write(
+        p.path("roles/app/steps.yml"),
+        format!(
+            "{steps}- name: preflight\n  assert: {{that: \"test {{{{ inventory_hostname }}}} != web2\", message: \"web2 is not ready\"}}\n"
+        ),
+    )
+    .unwrap();
+    let inv = p.inventory();
+    let log = p.path("rollout.log").display().to_string();
+    let (code, out, err) = p.rollout(
+        &["apply", &inv, "--output", "json", "--log-file", &log],
+        &[],
+    );
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert_eq!(p.written(), 0, "a host was changed");
+    let summary: serde_json::Value = out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["event"] == "summary")
+        .unwrap_or_else(|| panic!("no summary: {out}"));
+    let hosts = summary["hosts"].as_array().unwrap();
+    assert_eq!(
+        hosts[1]["preflight"],
+        serde_json::json!(["app: preflight: web2 is not ready"])
+    );
+    assert!(hosts[0].get("preflight").is_none(), "{out}");
+    assert_eq!(
+        hosts[0]["outcome"]["reason"],
+        "not changed: preflight failed on web2"
+    );
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        log.contains("error: preflight failed on 1 host: no host was changed")
+            && log.contains("  web2: app: preflight: web2 is not ready"),
+        "{log}"
+    );
+}

@@ -100,7 +100,17 @@ async fn run(
     goal: Goal,
     connector: Arc<dyn Connector>,
 ) -> (Vec<HostResult>, Vec<Event>) {
-    run_guarded(p, goal, connector, None, &[]).await
+    run_guarded(p, goal, connector, None, &[], 10).await
+}
+
+/// [`run`] with `forks` hosts at once.
+async fn run_forks(
+    p: &Project,
+    goal: Goal,
+    connector: Arc<dyn Connector>,
+    forks: usize,
+) -> (Vec<HostResult>, Vec<Event>) {
+    run_guarded(p, goal, connector, None, &[], forks).await
 }
 
 /// [`run`] with a meeting guard, and `owed` handlers (host, handler index) as an earlier
@@ -111,6 +121,7 @@ async fn run_guarded(
     connector: Arc<dyn Connector>,
     guard: Option<Arc<dyn exec::MeetingGuard>>,
     owed: &[(&str, usize)],
+    forks: usize,
 ) -> (Vec<HostResult>, Vec<Event>) {
     let mut prepared = app::load(&p.args(), &serde_json::Map::new()).unwrap_or_else(|e| {
         panic!(
@@ -131,7 +142,7 @@ async fn run_guarded(
     let secrets = prepared.inventory.secrets.clone();
     let opts = Arc::new(exec::Options {
         goal,
-        forks: 10,
+        forks,
         verbose: true,
         secrets,
         guard,
@@ -440,6 +451,7 @@ async fn what_ends_meetings_is_held_on_a_busy_host_and_owed_handlers_run_later()
         Arc::new(LocalConnector::default()),
         Some(guard.clone()),
         &[],
+        10,
     )
     .await;
     // The config change and the harmless handler run everywhere; the restart only on b.
@@ -472,6 +484,7 @@ async fn what_ends_meetings_is_held_on_a_busy_host_and_owed_handlers_run_later()
         Arc::new(LocalConnector::default()),
         Some(guard.clone()),
         &[],
+        10,
     )
     .await;
     assert_eq!(guard.asked.lock().unwrap().len(), 2);
@@ -488,6 +501,7 @@ async fn what_ends_meetings_is_held_on_a_busy_host_and_owed_handlers_run_later()
         Arc::new(LocalConnector::default()),
         Some(free),
         &[("a", 1)],
+        10,
     )
     .await;
     assert_eq!(results[0].outcome, HostOutcome::Ok);
@@ -615,6 +629,77 @@ async fn a_failed_assert_stops_the_host_before_anything_changes() {
     let (res, _) = run(&p, Goal::Apply, Arc::new(LocalConnector::default())).await;
     assert_eq!(res[0].outcome, HostOutcome::Ok);
     assert!(p.out("a.conf").exists());
+}
+
+/// The preflight gate: one host's failed `assert` stops the whole apply before any host
+/// changes (a pool is one system). Host `a` passes its preflight and has files to write; `b`
+/// fails it. Neither writes a thing, `a` says why, and the command exits 2 naming `b`, the
+/// step and its message. It holds with `--forks 1` (a host waiting at the gate gives its
+/// slot back), costs no extra round trip, and once `b` passes the same run converges.
+#[tokio::test]
+async fn a_failed_assert_on_one_host_changes_no_host() {
+    let steps = format!(
+        "{STEPS}\n- name: preflight\n  assert: {{that: \"test -e {{{{ out }}}}/go-{{{{ inventory_hostname }}}}\", message: \"no go-ahead for {{{{ inventory_hostname }}}}\"}}\n"
+    );
+    let p = Project::new("gate", &["a", "b"], &steps, HANDLERS);
+    std::fs::write(p.out("go-a"), "").unwrap();
+    for forks in [10, 1] {
+        let run = run_forks(&p, Goal::Apply, Arc::new(LocalConnector::default()), forks);
+        let (res, _) = tokio::time::timeout(std::time::Duration::from_secs(60), run)
+            .await
+            .expect("the gate never deadlocks");
+        assert_eq!(
+            res[0].outcome,
+            HostOutcome::Failed("not changed: preflight failed on b".into()),
+            "forks {forks}"
+        );
+        assert!(res[0].preflight.is_empty());
+        assert_eq!(
+            res[1].outcome,
+            HostOutcome::Failed("app: preflight: no go-ahead for b".into())
+        );
+        assert_eq!(res[1].preflight, ["app: preflight: no go-ahead for b"]);
+        assert_eq!(changed(&res), 0);
+        assert_eq!(listing(&p), ["go-a"], "no host was changed (forks {forks})");
+    }
+    // One check script per host, no apply script: the gate adds no round trip.
+    let fake = FakeConnector::new(blank_host);
+    let (res, _) = run(&p, Goal::Apply, Arc::new(fake.clone())).await;
+    assert!(res.iter().all(|r| !r.preflight.is_empty()), "{res:?}");
+    assert_eq!(fake.scripts("a").len(), 1);
+    assert_eq!(fake.scripts("b").len(), 1);
+
+    // The command: exit 2, each failing host, step and message named, nothing changed.
+    let cli = |cmd: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_rollout"))
+            .args([cmd, p.dir.join("inventory.yml").to_str().unwrap()])
+            .args(["--output", "plain"])
+            .env_remove("TERM")
+            .output()
+            .unwrap()
+    };
+    for cmd in ["apply", "plan"] {
+        let out = cli(cmd);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{cmd}: {err}");
+        let said = if cmd == "apply" {
+            "no host was changed"
+        } else {
+            "`rollout apply` would change no host"
+        };
+        assert!(
+            err.contains(&format!("error: preflight failed on 1 host: {said}"))
+                && err.contains("\n  b: app: preflight: no go-ahead for b\n"),
+            "{cmd}: {err}"
+        );
+        assert_eq!(listing(&p), ["go-a"], "{cmd} changed nothing");
+    }
+
+    // Once `b` passes, the same apply converges both hosts.
+    std::fs::write(p.out("go-b"), "").unwrap();
+    let (res, _) = run(&p, Goal::Apply, Arc::new(LocalConnector::default())).await;
+    assert!(res.iter().all(|r| r.outcome == HostOutcome::Ok), "{res:?}");
+    assert!(p.out("a.conf").exists() && p.out("b.conf").exists());
 }
 
 /// What a failing step prints is redacted: a command that prints a file holding the secret
@@ -761,7 +846,7 @@ async fn the_summary_table_reads_exactly() {
         busy: vec!["longer-host"],
         asked: Default::default(),
     });
-    let (mut res, _) = run_guarded(&p, Goal::Apply, Arc::new(fake), Some(guard), &[]).await;
+    let (mut res, _) = run_guarded(&p, Goal::Apply, Arc::new(fake), Some(guard), &[], 10).await;
     for (r, s) in res.iter_mut().zip([0.04, 1.26, 12.0, 123.449]) {
         r.seconds = s;
     }

@@ -165,6 +165,7 @@ fn host_result(held: bool) -> HostResult {
             pending: vec!["bbb: restart".into()],
             handlers: vec![],
         }),
+        preflight: vec![],
     }
 }
 
@@ -283,7 +284,10 @@ fn every_result_object_has_exactly_its_documented_fields() {
     let documented = result_docs(&doc);
     let held = host_result(true);
     let results: Vec<String> = vec![
-        summary::json(&RunSummary { hosts: vec![held] }),
+        summary::json(&RunSummary {
+            hosts: vec![held],
+            applied: true,
+        }),
         summary::json(&RegistrationSummary {
             balancer: "Scalelite at https://lb/scalelite/api".into(),
             nodes: vec![Registered {

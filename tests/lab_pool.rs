@@ -9,6 +9,14 @@
 //!   is unreachable from the next host while it answers on the host itself;
 //! - each BBB stand-in node's API answers getMeetings with SUCCESS for the inventory secret,
 //!   with recordings off in bbb-web.properties;
+//! - before anything: a `turn_relay_ip` that h05 does not have stops the whole apply in the
+//!   preflight (exit 2, h05's step and the address named) and no host is changed; with
+//!   `lab/pool.yml`'s address (h05's own) the first apply converges, coturn bound to it;
+//! - bbb-webhooks (the lab's stand-in for the optional package, as strict about checksums as
+//!   bbb-webhooks 3.x) installed on h01 after the first apply: the next apply gives it the node's
+//!   secret (closed to other users), `hooks/create` and `hooks/list` succeed with it; with its
+//!   copy tampered with, the health check fails naming its file; after a secret rotation
+//!   (`apply` with another `bbb_secret`) the new secret works there and the old one is refused;
 //! - a node off the pool's pinned build fails `rollout plan`; `rollout_upgrade=true` with a new
 //!   pin keeps BigBlueButton's packages out of the base role's dist-upgrade (held, though a
 //!   newer build is offered) and runs the pinned bbb-install.sh, which brings the node to
@@ -50,9 +58,16 @@ fn secret(var: &str) -> &'static str {
 
 /// Runs rollout with the pool's secrets in its environment; kills it after `limit`.
 fn rollout(args: &[&str], limit: Duration) -> (i32, String) {
+    rollout_with(args, limit, &[])
+}
+
+/// [`rollout`] with some of the secrets replaced (`env`: variable, value; the values are
+/// checked not to be printed either).
+fn rollout_with(args: &[&str], limit: Duration, env: &[(&str, &str)]) -> (i32, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rollout"));
     cmd.args(args)
         .envs(SECRETS.iter().copied())
+        .envs(env.iter().copied())
         .stdin(Stdio::null());
     let out = common::run_with_limit(cmd, limit);
     let text = format!(
@@ -60,7 +75,7 @@ fn rollout(args: &[&str], limit: Duration) -> (i32, String) {
         String::from_utf8_lossy(&out.1),
         String::from_utf8_lossy(&out.2)
     );
-    for (_, s) in SECRETS {
+    for (_, s) in SECRETS.iter().chain(env) {
         assert!(!text.contains(s), "rollout printed a secret:\n{text}");
     }
     (out.0, text)
@@ -123,6 +138,34 @@ fn uclient(lab: &common::Lab, host: &str, secs: u32, args: &str) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// A bbb-webhooks API call on `host` (its stand-in listens on 127.0.0.1:3005, as the package's
+/// API does), signed with `secret` by `algo` (`sha1`, `sha256`) as BBB's API checksums are:
+/// hash(call + query + secret). Returns the response body.
+fn hooks(
+    lab: &common::Lab,
+    host: &str,
+    call: &str,
+    query: &str,
+    secret: &str,
+    algo: &str,
+) -> String {
+    let data = format!("{call}{query}{secret}");
+    let checksum = match algo {
+        "sha1" => {
+            use sha1::Digest;
+            hex::encode(sha1::Sha1::digest(data.as_bytes()))
+        }
+        _ => sha256_hex(&data),
+    };
+    let sep = if query.is_empty() { "" } else { "&" };
+    lab.ssh_ok(
+        host,
+        &format!(
+            "curl -sS --retry 10 --retry-connrefused --retry-delay 1 'http://127.0.0.1:3005/bigbluebutton/api/{call}?{query}{sep}checksum={checksum}'"
+        ),
+    )
+}
+
 #[test]
 #[cfg_attr(
     not(lab_tests),
@@ -141,6 +184,39 @@ fn example_pool_converges_on_the_lab_and_does_what_it_promises() {
     let t0 = Instant::now();
     let phase =
         |what: &str| eprintln!("lab_pool: {what} after {:.0} s", t0.elapsed().as_secs_f64());
+
+    // 0. coturn must bind h05's own address (lab/pool.yml: turn_listening_ip, turn_relay_ip):
+    //    the preflight checks it on h05, and a wrong one stops the whole run before any host
+    //    changes (exit 2), although every other host has everything still to do.
+    let wrong = format!("turn_relay_ip={net}.99");
+    let (code, out) = rollout(
+        &["apply", inv, "--output", "plain", "-e", &wrong],
+        Duration::from_secs(300),
+    );
+    assert_eq!(
+        code, 2,
+        "a TURN relay address not on h05 must stop the run:\n{out}"
+    );
+    assert!(
+        out.contains("error: preflight failed on 1 host: no host was changed")
+            && out.contains("  h05: turn: preflight TURN addresses on this host: ")
+            && out.contains(&format!(
+                "turn_relay_ip {net}.99 is not an address of this host"
+            )),
+        "{out}"
+    );
+    assert_eq!(common::summary_counts(&out).1, 0, "{out}");
+    for h in ["h01", "h02", "h03", "h04", "h06"] {
+        assert!(
+            out.contains(&format!(
+                "{h}: FAILED: not changed: preflight failed on h05"
+            )),
+            "{h}: {out}"
+        );
+    }
+    lab.ssh_ok("h01", "test ! -e /etc/bigbluebutton/bbb-web.properties");
+    lab.ssh_ok("h05", "test ! -e /etc/turnserver.conf");
+    phase("wrong TURN address refused");
 
     // 1. The first apply converges every role on every host and registers the nodes.
     let (code, out) = rollout(
@@ -179,8 +255,19 @@ fn example_pool_converges_on_the_lab_and_does_what_it_promises() {
     let turn_addr = format!("{net}.15");
     let listen = lab.ssh_ok("h05", "ss -Hltnp 'sport = :443'");
     assert!(
-        listen.contains("turnserver"),
-        "nothing of coturn's on tcp/443:\n{listen}"
+        listen.contains("turnserver") && listen.contains(&format!("{turn_addr}:443")),
+        "nothing of coturn's on {turn_addr}:443 (turn_listening_ip):\n{listen}"
+    );
+    let conf = lab.ssh_ok(
+        "h05",
+        "grep -E '^(listening|relay)-ip=' /etc/turnserver.conf",
+    );
+    assert_eq!(
+        conf.lines().collect::<Vec<_>>(),
+        [
+            format!("listening-ip={turn_addr}"),
+            format!("relay-ip={turn_addr}")
+        ],
     );
     let caps = lab.ssh_ok(
         "h05",
@@ -385,6 +472,80 @@ fn example_pool_converges_on_the_lab_and_does_what_it_promises() {
     );
 
     phase("ufw and BBB checks");
+    // 6b. bbb-webhooks on h01: the operator installs the optional package (the lab's stand-in
+    //     for `apt-get install bbb-webhooks`: its postinst copies bbb-conf's secret into the
+    //     packaged config, 0644). The next apply closes that file and restarts bbb-webhooks;
+    //     hooks/create and hooks/list succeed with the node's secret (sha256 and sha1) and a
+    //     wrong one gets checksumError.
+    let h01 = secret("POOL_BBB_SECRET_H01");
+    let callback = "callbackURL=http%3A%2F%2Fhooks.lab.rollout.test%2Fbbb";
+    lab.ssh_ok("h01", "/usr/local/sbin/lab-standin-install-bbb-webhooks");
+    let h01_apply = |env: &[(&str, &str)], extra: &[&str]| {
+        let mut args = vec!["apply", inv, "--output", "plain", "-l", "h01"];
+        args.extend_from_slice(extra);
+        let (code, out) = rollout_with(&args, Duration::from_secs(300), env);
+        assert_eq!(code, 0, "apply on h01 failed:\n{out}");
+        out
+    };
+    let out = h01_apply(&[], &[]);
+    assert!(
+        out.contains("changed  bbb: shared secret for bbb-webhooks"),
+        "{out}"
+    );
+    let webhooks_conf = "/usr/local/bigbluebutton/bbb-webhooks/config/default.yml";
+    assert_eq!(
+        lab.ssh_ok("h01", &format!("stat -c '%U:%G %a' {webhooks_conf}"))
+            .trim(),
+        "bigbluebutton:bigbluebutton 640"
+    );
+    let created = hooks(&lab, "h01", "hooks/create", callback, h01, "sha256");
+    assert!(
+        created.contains("<returncode>SUCCESS</returncode><hookID>"),
+        "hooks/create with the node's secret: {created}"
+    );
+    let listed = hooks(&lab, "h01", "hooks/list", "", h01, "sha1");
+    assert!(
+        listed.contains("<returncode>SUCCESS</returncode>")
+            && listed.contains("hooks.lab.rollout.test"),
+        "hooks/list with the node's secret: {listed}"
+    );
+    let bad = hooks(&lab, "h01", "hooks/list", "", "not-the-secret", "sha256");
+    assert!(bad.contains("checksumError"), "a wrong secret: {bad}");
+    // The health check compares bbb-webhooks' copy with securitySalt, on the node.
+    lab.ssh_ok(
+        "h01",
+        &format!("sed -i 's/^  sharedSecret: .*/  sharedSecret: \"tampered-by-the-test\"/' {webhooks_conf}"),
+    );
+    let health = lab.ssh("h01", "/usr/local/sbin/rollout-bbb-health 0");
+    let said = String::from_utf8_lossy(&health.stderr);
+    assert!(
+        !health.status.success()
+            && said.contains(&format!("bbb.sharedSecret differs in {webhooks_conf}"))
+            && said.contains("the shared secret of bbb-webhooks"),
+        "the health check let a different bbb-webhooks secret pass: {health:?}"
+    );
+    assert!(!said.contains("tampered-by-the-test") && !said.contains(h01));
+    // A secret rotation: the apply puts the new secret everywhere (the tampered copy too) and
+    // restarts bbb-webhooks; the new secret works there, the old one is refused. It needs
+    // `--force` (no class runs on h01): the meeting guard asks the node's API with the new
+    // secret, which the node refuses until its restart, so it would count h01 as busy and
+    // hold the restart (docs/roles.md, `bbb_secret`).
+    let rotated = "lab-h01-rotated-secret-b41c9e27d0";
+    h01_apply(&[("POOL_BBB_SECRET_H01", rotated)], &["--force"]);
+    let created = hooks(&lab, "h01", "hooks/create", callback, rotated, "sha256");
+    assert!(
+        created.contains("<returncode>SUCCESS</returncode><hookID>"),
+        "hooks/create with the rotated secret: {created}"
+    );
+    let old = hooks(&lab, "h01", "hooks/list", "", h01, "sha256");
+    assert!(
+        old.contains("checksumError"),
+        "the old secret still works: {old}"
+    );
+    lab.ssh_ok("h01", "/usr/local/sbin/rollout-bbb-health 0");
+    // Back to the inventory's secret for what follows.
+    h01_apply(&[], &["--force"]);
+    phase("bbb-webhooks");
     // 7. The pool's pin moves on (3.0.14, the default, to 3.0.15) while h01's BigBlueButton
     //    repository already offers a newer build (3.0.16: as for a node installed from the
     //    release line jammy-300). `rollout plan` fails every node off the pin. The upgrade's
@@ -413,7 +574,12 @@ fn example_pool_converges_on_the_lab_and_does_what_it_promises() {
         &["plan", inv, "--output", "plain", "-e", "bbb_version=3.0.15"],
         Duration::from_secs(300),
     );
-    assert_eq!(code, 1, "a plan with nodes off the pin must fail:\n{out}");
+    // A failed preflight: exit 2, nothing would change anywhere.
+    assert_eq!(code, 2, "a plan with nodes off the pin must fail:\n{out}");
+    assert!(
+        out.contains("error: preflight failed on 4 hosts: `rollout apply` would change no host"),
+        "{out}"
+    );
     for h in ["h01", "h02", "h03", "h04"] {
         assert!(
             out.lines().any(|l| l.starts_with(&format!("{h}: FAILED"))

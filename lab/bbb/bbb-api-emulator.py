@@ -74,6 +74,31 @@ Deliberate simplifications (the tests rely on them being documented):
     checksumError, as a real one does. The breakout room is created on the
     first such join (in BBB, akka asks bbb-web over redis, not the API).
 
+With --webhooks the same program is instead a STAND-IN for bbb-webhooks 3.x
+(the optional package; BBB's own is a node.js application), as strict as the
+real one where rollout relies on it (docs/sources.md, "The shared secret in
+bbb-webhooks"):
+  - configuration as node-config reads it for bbb-webhooks (src/common/env.js):
+    NODE_CONFIG_DIR is /etc/bigbluebutton/bbb-webhooks/ then the working
+    directory's config/ (the unit's WorkingDirectory is
+    /usr/local/bigbluebutton/bbb-webhooks); in each directory default.yml,
+    $NODE_ENV.yml (the unit sets production), local.yml, local-$NODE_ENV.yml,
+    in that order of names, the directories in that order for each name, later
+    values winning; the environment variable SHARED_SECRET wins over all
+    (config/custom-environment-variables.yml). Read once, when it starts: a
+    changed secret needs a restart, as with the real one.
+  - hooks/create, hooks/list and hooks/destroy under bbb.apiPath (default
+    /bigbluebutton/api) check the checksum as src/out/webhooks/utils.js does:
+    the request URL minus the first "&checksum=X", "checksum=X&" or trailing
+    "checksum=X", the part after "?", method "hooks/create" etc.; the
+    algorithm by the checksum's length, which must be one of the supported ones
+    (sha1, sha256, sha384, sha512: the packaged default); compared exactly
+    (lowercase hex), with bbb.sharedSecret. Wrong: checksumError. A length of no
+    algorithm makes the real one throw: here HTTP 500. hooks/ping needs none.
+  - hooks are kept in memory (the real one keeps them in redis) and never
+    called back: the stand-in makes no outgoing connection.
+  - binds 127.0.0.1:3005 by default, as the packaged config.
+
 Network: binds only the --listen addresses (default 127.0.0.1:8090) and makes
 no outgoing connections at all.
 """
@@ -781,6 +806,185 @@ def meeting_info_xml(m):
 
 
 # --------------------------------------------------------------------------
+# bbb-webhooks stand-in (--webhooks)
+# --------------------------------------------------------------------------
+
+WEBHOOKS_ETC_DIR = "/etc/bigbluebutton/bbb-webhooks/"
+WEBHOOKS_ALGORITHMS = ("sha1", "sha256", "sha384", "sha512")
+
+
+def yaml_scalar(v):
+    """A YAML scalar as written after `key:`: plain (comment cut), 'single' or "double"."""
+    v = v.strip()
+    if v.startswith('"'):
+        out, i = [], 1
+        while i < len(v) and v[i] != '"':
+            if v[i] == "\\" and i + 1 < len(v):
+                i += 1
+                out.append({"n": "\n", "t": "\t", '"': '"', "\\": "\\", "/": "/"}.get(v[i], "\\" + v[i]))
+            else:
+                out.append(v[i])
+            i += 1
+        return "".join(out)
+    if v.startswith("'"):
+        out, i = [], 1
+        while i < len(v):
+            if v[i] == "'":
+                if v[i + 1:i + 2] == "'":
+                    out.append("'")
+                    i += 2
+                    continue
+                break
+            out.append(v[i])
+            i += 1
+        return "".join(out)
+    return re.sub(r"\s+#.*$", "", v).strip()
+
+
+def webhooks_bbb_section(text):
+    """The keys of the top-level `bbb:` mapping of a YAML file (block form, as the package
+    and bbb-conf write it): PyYAML when the host has it, else this reader."""
+    try:
+        import yaml  # noqa: PLC0415 (optional on lab hosts)
+        doc = yaml.safe_load(text) or {}
+        section = doc.get("bbb") if isinstance(doc, dict) else None
+        return {k: ("" if v is None else str(v)) for k, v in section.items()} if isinstance(section, dict) else {}
+    except ImportError:
+        pass
+    out, inside = {}, False
+    for line in text.split("\n"):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if not line[0].isspace():
+            inside = re.match(r"^bbb\s*:\s*(#.*)?$", line) is not None
+            continue
+        m = re.match(r"^\s+([A-Za-z0-9_]+)\s*:(.*)$", line)
+        if inside and m:
+            out[m.group(1)] = yaml_scalar(m.group(2))
+    return out
+
+
+class WebhooksConfig:
+    """bbb-webhooks' settings, read as node-config reads them (see the module's text)."""
+
+    def __init__(self, dirs, node_env, env=None):
+        env = os.environ if env is None else env
+        merged = {"apiPath": "/bigbluebutton/api"}
+        self.sources = []
+        for name in ("default", node_env, "local", "local-" + node_env):
+            for d in dirs:
+                path = os.path.join(d, name + ".yml")
+                text = read_file(path)
+                if text is not None:
+                    merged.update(webhooks_bbb_section(text))
+                    self.sources.append(path)
+        if env.get("SHARED_SECRET"):
+            merged["sharedSecret"] = env["SHARED_SECRET"]
+        self.secret = merged.get("sharedSecret", "")
+        self.api_path = merged.get("apiPath", "/bigbluebutton/api").rstrip("/")
+        self.algorithms = WEBHOOKS_ALGORITHMS
+
+
+def webhooks_query(full_url):
+    """utils.js queryFromUrl: the URL minus its checksum, after the "?"."""
+    q = re.sub(r"&checksum=[^&]*", "", full_url, count=1)
+    q = re.sub(r"checksum=[^&]*&", "", q, count=1)
+    q = re.sub(r"checksum=[^&]*$", "", q, count=1)
+    m = re.search(r"\?(.*)", q)
+    return m.group(1) if m else ""
+
+
+def webhooks_checksum_valid(full_url, secret, algorithms, api_path):
+    """utils.js isUrlChecksumValid. Raises ValueError for a length of no algorithm (the
+    real one throws)."""
+    path, _, query = full_url.partition("?")
+    checksums = urllib.parse.parse_qs(query, keep_blank_values=True).get("checksum", [])
+    if len(checksums) != 1 or not checksums[0]:
+        return False
+    checksum = checksums[0]
+    algo = ALGO_BY_LENGTH.get(len(checksum))
+    if algo is None:
+        raise ValueError("No algorithm could be found that matches the provided checksum length: %d"
+                         % len(checksum))
+    if algo not in algorithms:
+        return False
+    method = path[len(api_path + "/"):]
+    expected = hashlib.new(algo, (method + webhooks_query(full_url) + secret).encode("utf-8")).hexdigest()
+    return hmac.compare_digest(expected, checksum)
+
+
+def webhooks_failure(key, message):
+    return xml_ok("<response><returncode>FAILED</returncode><messageKey>%s</messageKey><message>%s</message>"
+                  "</response>" % (key, message))
+
+
+class Webhooks:
+    """The hooks API of the bbb-webhooks stand-in; hooks only in memory."""
+
+    def __init__(self, config):
+        self.config = config
+        self.lock = threading.Lock()
+        self.hooks = []  # dicts: id, callbackURL, meetingID, getRaw
+        self.next_id = 1
+
+    def handle(self, full_url):
+        cfg = self.config
+        path, _, query = full_url.partition("?")
+        method = path[len(cfg.api_path + "/"):] if path.startswith(cfg.api_path + "/") else None
+        if method == "hooks/ping":
+            return xml_ok("<response><returncode>SUCCESS</returncode><message>bbb-webhooks API up!</message>"
+                          "</response>")
+        if method not in ("hooks/create", "hooks/list", "hooks/destroy"):
+            return 404, {"Content-Type": "text/plain"}, b"Not Found\n"
+        try:
+            if not webhooks_checksum_valid(full_url, cfg.secret, cfg.algorithms, cfg.api_path):
+                return webhooks_failure("checksumError", "You did not pass the checksum security check.")
+        except ValueError as e:
+            return 500, {"Content-Type": "text/plain"}, ("Error: %s\n" % e).encode("utf-8")
+        params = urllib.parse.parse_qs(query, keep_blank_values=True)
+        with self.lock:
+            return getattr(self, "_" + method.split("/")[1])(params)
+
+    def _create(self, params):
+        url, meeting = first(params, "callbackURL"), first(params, "meetingID")
+        if url is None:
+            return webhooks_failure("missingParamCallbackURL", "You must specify a callbackURL in the parameters.")
+        raw = first(params, "getRaw", "false").lower() == "true"
+        for h in self.hooks:
+            if h["callbackURL"] == url and h["meetingID"] == meeting:
+                return xml_ok("<response><returncode>SUCCESS</returncode><hookID>%d</hookID>"
+                              "<messageKey>duplicateWarning</messageKey><message>There is already a hook for "
+                              "this callback URL.</message></response>" % h["id"])
+        hook = {"id": self.next_id, "callbackURL": url, "meetingID": meeting, "getRaw": raw}
+        self.next_id += 1
+        self.hooks.append(hook)
+        return xml_ok("<response><returncode>SUCCESS</returncode><hookID>%d</hookID><permanentHook>false"
+                      "</permanentHook><rawData>%s</rawData></response>" % (hook["id"], b(raw)))
+
+    def _list(self, params):
+        meeting = first(params, "meetingID")
+        hooks = [h for h in self.hooks if meeting is None or h["meetingID"] in (None, meeting)]
+        body = "".join(
+            "<hook><hookID>%d</hookID><callbackURL><![CDATA[%s]]></callbackURL>%s<permanentHook>false"
+            "</permanentHook><rawData>%s</rawData></hook>"
+            % (h["id"], h["callbackURL"],
+               "" if h["meetingID"] is None else "<meetingID><![CDATA[%s]]></meetingID>" % h["meetingID"],
+               b(h["getRaw"]))
+            for h in sorted(hooks, key=lambda h: h["id"]))
+        return xml_ok("<response><returncode>SUCCESS</returncode><hooks>%s</hooks></response>" % body)
+
+    def _destroy(self, params):
+        hook_id = first(params, "hookID")
+        if hook_id is None:
+            return webhooks_failure("missingParamHookID", "You must specify a hookID in the parameters.")
+        before = len(self.hooks)
+        self.hooks = [h for h in self.hooks if str(h["id"]) != hook_id]
+        if len(self.hooks) == before:
+            return webhooks_failure("destroyMissingHook", "The hook informed was not found.")
+        return xml_ok("<response><returncode>SUCCESS</returncode><removed>true</removed></response>")
+
+
+# --------------------------------------------------------------------------
 # HTTP
 # --------------------------------------------------------------------------
 
@@ -809,6 +1013,13 @@ class Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, body):
         emu = self.server.emulator
+        if isinstance(emu, Webhooks):
+            # The real one's routes are GET only (express app.get).
+            if self.command != "GET":
+                self._send(404, {"Content-Type": "text/plain"}, b"Not Found\n")
+            else:
+                self._send(*emu.handle(self.path))
+            return
         path, _, raw_query = self.path.partition("?")
         # the raw query as bytes on the wire, like HttpServletRequest.getQueryString()
         raw_query = raw_query.encode("latin-1").decode("utf-8", errors="replace")
@@ -903,29 +1114,44 @@ def build_arg_parser():
     p.add_argument("--quiet", action="store_true", help="no access log")
     p.add_argument("--tls-cert", help="PEM certificate (chain): serve HTTPS, as the real system's nginx does")
     p.add_argument("--tls-key", help="PEM private key of --tls-cert")
+    p.add_argument("--webhooks", action="store_true",
+                   help="be the bbb-webhooks STAND-IN instead (default --listen 127.0.0.1:3005; configuration "
+                   "from /etc/bigbluebutton/bbb-webhooks/ and ./config/, NODE_ENV, SHARED_SECRET)")
+    p.add_argument("--webhooks-config-dir", action="append",
+                   help="replaces NODE_CONFIG_DIR's directories (repeatable; tests only)")
     return p
 
 
 def main(argv=None):
     args = build_arg_parser().parse_args(argv)
-    listens = args.listen or [("127.0.0.1", 8090)]
+    listens = args.listen or [("127.0.0.1", 3005 if args.webhooks else 8090)]
 
     def log(msg):
         sys.stderr.write("%s: %s\n" % (EMULATOR_NAME, msg))
         sys.stderr.flush()
+
+    if args.webhooks:
+        return serve(Webhooks(WebhooksConfig(
+            args.webhooks_config_dir or [WEBHOOKS_ETC_DIR, os.path.join(os.getcwd(), "config") + "/"],
+            os.environ.get("NODE_ENV") or "development")), listens, args, log, "bbb-webhooks STAND-IN")
 
     emulator = Emulator(lambda: Config(args.defaults, args.properties, args.release_file, args.akka_conf,
                                           args.dialplan_dir),
                         state_file=args.state, end_delay=args.end_delay, log=log)
     if emulator.config.secret == "":
         log("WARNING: securitySalt is empty: checksums are NOT checked (as in bbb-web)")
+    return serve(emulator, listens, args, log, "EMULATOR, not BigBlueButton")
+
+
+def serve(emulator, listens, args, log, what):
+    """Serves EMULATOR on LISTENS until SIGTERM or SIGINT; SIGHUP reloads bbb-web's settings."""
     servers = [Server(addr, emulator, quiet=args.quiet) for addr in listens]
     for srv in servers if args.tls_cert else []:
         serve_tls(srv, args.tls_cert, args.tls_key or args.tls_cert)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    if hasattr(signal, "SIGHUP"):
+    if hasattr(signal, "SIGHUP") and hasattr(emulator, "reload"):
         signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=emulator.reload, daemon=True).start())
     threads = []
     for srv in servers:
@@ -933,7 +1159,7 @@ def main(argv=None):
         t.start()
         threads.append(t)
         host, port = srv.server_address[:2]
-        print("%s listening on %s:%d (EMULATOR, not BigBlueButton)" % (EMULATOR_NAME, host, port), flush=True)
+        print("%s listening on %s:%d (%s)" % (EMULATOR_NAME, host, port, what), flush=True)
     while not stop.wait(0.5):
         pass
     for srv in servers:

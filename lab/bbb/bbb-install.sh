@@ -17,6 +17,9 @@
 #  under the real unit names of the other services `bbb-conf --status` lists for BBB 3.0
 #  (redis-server, bbb-apps-akka, bbb-fsesl-akka, bbb-webrtc-sfu, bbb-graphql-*, bbb-pads,
 #  bbb-export-annotations, etherpad), so that a health check asking systemd sees them all.
+#  The optional bbb-webhooks package is NOT installed (as with the real script); the command
+#  /usr/local/sbin/lab-standin-install-bbb-webhooks stands in for `apt-get install bbb-webhooks`
+#  (its postinst, and a bbb-webhooks.service running the emulator's --webhooks STAND-IN).
 #  Re-running it is the "upgrade": operator overrides in /etc/bigbluebutton/bbb-web.properties
 #  and /etc/cron.daily/bigbluebutton are kept; the build counter in bigbluebutton-release goes up
 #  and the services restart (which ends running meetings, as a real upgrade does).
@@ -267,6 +270,7 @@ main() {
   install_emulator
   install_bbb_conf
   install_units
+  install_webhooks_standin
 
   if [ -n "$LINK_PATH" ]; then
     ln -s "$LINK_PATH" "/var/bigbluebutton"
@@ -831,6 +835,81 @@ HERE
     || err "lab stand-in: could not enable the BigBlueButton units"
 }
 
+# LAB STAND-IN for `apt-get install bbb-webhooks` (an optional package the real script does not
+# install either): what its postinst, build/packages-template/bbb-webhooks/after-install.sh (v3),
+# does on every install and upgrade -- the packaged config/default.yml copied from
+# default.example.yml (0644, bigbluebutton:bigbluebutton) with bbb.sharedSecret set to
+# `bbb-conf --secret` -- and the unit under its real name, running the emulator's --webhooks
+# stand-in (as strict as bbb-webhooks 3.x about the checksum; see the emulator's text).
+install_webhooks_standin() {
+  cat > /usr/local/sbin/lab-standin-install-bbb-webhooks <<WEBHOOKS
+#!/bin/bash
+# LAB STAND-IN for \`apt-get install bbb-webhooks\` (written by the lab's stand-in bbb-install.sh).
+set -e
+DIR=/usr/local/bigbluebutton/bbb-webhooks
+TARGET=\$DIR/config/default.yml
+mkdir -p "\$DIR/config"
+cat > "\$DIR/config/default.example.yml" <<'HERE'
+# LAB STAND-IN: the keys of bbb-webhooks 3.x config/default.example.yml that matter here.
+log:
+  level: info
+
+# Shared secret of your BigBlueButton server.
+bbb:
+  serverDomain: myserver.com
+  sharedSecret: mysharedsecret
+  # Whether to use Auth2.0 or not, Auth2.0 sends the sharedSecret whithin an Authorization header as a bearer
+  auth2_0: false
+  apiPath: /bigbluebutton/api
+
+modules:
+  ../out/webhooks/index.js:
+    enabled: true
+    type: out
+    config:
+      api:
+        bind: 127.0.0.1
+        port: 3005
+        supportedChecksumAlgorithms:
+          - sha1
+          - sha256
+          - sha384
+          - sha512
+HERE
+# after-install.sh: cp, chmod 644, chown, then yq e -i ".bbb.sharedSecret = \"\$BBB_SECRET\"".
+cp "\$DIR/config/default.example.yml" "\$TARGET"
+chmod 644 "\$TARGET"
+chown bigbluebutton:bigbluebutton "\$TARGET"
+BBB_SECRET=\$(bbb-conf --secret | sed -n 's/^[[:space:]]*Secret: //p')
+V=\$BBB_SECRET awk '/^[^ \t#]/ { inbbb = (\$0 ~ /^bbb:/) }
+  inbbb && /^[ \t]+sharedSecret:/ { print "  sharedSecret: " ENVIRON["V"]; next } { print }' "\$TARGET" > "\$TARGET.new"
+cat "\$TARGET.new" > "\$TARGET"
+rm -f "\$TARGET.new"
+cat > $UNIT_DIR/bbb-webhooks.service <<HERE
+[Unit]
+Description=BigBlueButton Webhooks - LAB STAND-IN (bbb-api-emulator.py --webhooks), not the real bbb-webhooks
+Wants=redis-server.service
+After=redis-server.service
+
+[Service]
+WorkingDirectory=\$DIR
+ExecStart=/usr/bin/python3 $EMULATOR --webhooks --listen 127.0.0.1:3005
+Restart=always
+User=bigbluebutton
+Group=bigbluebutton
+Environment=NODE_ENV=production
+
+[Install]
+WantedBy=multi-user.target bigbluebutton.target
+HERE
+systemctl daemon-reload
+systemctl enable bbb-webhooks.service >/dev/null 2>&1
+systemctl restart bbb-webhooks.service
+echo "LAB STAND-IN bbb-webhooks installed: \$TARGET, bbb-webhooks.service on 127.0.0.1:3005"
+WEBHOOKS
+  chmod 755 /usr/local/sbin/lab-standin-install-bbb-webhooks
+}
+
 install_ssl() {
   if [ -n "$PROVIDED_CERTIFICATE" ]; then
     if [ ! -f "/etc/letsencrypt/live/$HOST/fullchain.pem" ]; then
@@ -1238,6 +1317,10 @@ if [[ $SECRET ]]; then
   set_property securitySalt "$SECRET"
   if [ -f /etc/bigbluebutton/bbb-apps-akka.conf ]; then
     sed -i "s/sharedSecret[ ]*=[ ]*\"[^\"]*\"/sharedSecret=\"$SECRET\"/g" /etc/bigbluebutton/bbb-apps-akka.conf
+  fi
+  # As the real one: change_yml_value in bbb-webhooks' packaged config when it is installed.
+  if [ -f /usr/local/bigbluebutton/bbb-webhooks/config/default.yml ]; then
+    sed -i "s<^\([[:blank:]#]*\)\(sharedSecret\): .*<\1\2: $SECRET<" /usr/local/bigbluebutton/bbb-webhooks/config/default.yml
   fi
   echo
   echo "BigBlueButton's shared secret is now $SECRET"

@@ -331,6 +331,73 @@ class BBBEmulatorTest(unittest.TestCase):
 SL_SECRET = "lbsecret"
 
 
+class WebhooksStandinTest(unittest.TestCase):
+    """The bbb-webhooks stand-in (--webhooks): configuration as node-config reads it for
+    bbb-webhooks 3.x, checksums as its src/out/webhooks/utils.js checks them."""
+
+    def start(self, packaged, override=None, env=None):
+        self.tmp = tempfile.TemporaryDirectory()
+        etc, pkg = os.path.join(self.tmp.name, "etc"), os.path.join(self.tmp.name, "config")
+        os.makedirs(etc)
+        os.makedirs(pkg)
+        with open(os.path.join(pkg, "default.yml"), "w") as f:
+            f.write(packaged)
+        if override is not None:
+            with open(os.path.join(etc, "production.yml"), "w") as f:
+                f.write(override)
+        cfg = bbbemu.WebhooksConfig([etc + "/", pkg + "/"], "production", env or {})
+        self.server = bbbemu.Server(("127.0.0.1", 0), bbbemu.Webhooks(cfg), quiet=True)
+        self.base = serve(self.server) + "/bigbluebutton/api/"
+        return cfg
+
+    def tearDown(self):
+        stop(self.server)
+        self.tmp.cleanup()
+
+    def call(self, method, query, secret, algo="sha256"):
+        cs = bbbemu.sign(method, query, secret, algo)
+        return http("GET", self.base + method + "?" + (query + "&" if query else "") + "checksum=" + cs)
+
+    PACKAGED = "bbb:\n  serverDomain: node1.lab\n  sharedSecret: pkg-secret\n  auth2_0: false\n"
+
+    def test_hooks_need_the_configured_secret(self):
+        self.start(self.PACKAGED)
+        status, _, body = self.call("hooks/create", "callbackURL=http%3A%2F%2Fcb.lab%2Fx", "pkg-secret")
+        self.assertEqual(status, 200)
+        self.assertIn(b"<returncode>SUCCESS</returncode><hookID>1</hookID>", body)
+        _, _, body = self.call("hooks/list", "", "pkg-secret", "sha1")
+        self.assertIn(b"<callbackURL><![CDATA[http://cb.lab/x]]></callbackURL>", body)
+        for method in ("hooks/create", "hooks/list", "hooks/destroy"):
+            _, _, body = self.call(method, "callbackURL=x&hookID=1", "another-secret")
+            self.assertIn(b"<messageKey>checksumError</messageKey>", body, method)
+        # Upper-case hex is not the hex it computes (an exact comparison, as the real one's).
+        cs = bbbemu.sign("hooks/list", "", "pkg-secret", "sha256").upper()
+        _, _, body = http("GET", self.base + "hooks/list?checksum=" + cs)
+        self.assertIn(b"checksumError", body)
+        status, _, _ = http("GET", self.base + "hooks/list?checksum=abc")
+        self.assertEqual(status, 500, "a length of no algorithm makes the real one throw")
+        status, _, body = http("GET", self.base + "hooks/ping")
+        self.assertEqual(status, 200)
+
+    def test_the_override_and_the_environment_win(self):
+        cfg = self.start(self.PACKAGED, override="bbb:\n  sharedSecret: \"etc-secret\" # rollout\n")
+        self.assertEqual(cfg.secret, "etc-secret")
+        _, _, body = self.call("hooks/list", "", "pkg-secret")
+        self.assertIn(b"checksumError", body)
+        _, _, body = self.call("hooks/list", "", "etc-secret")
+        self.assertIn(b"<returncode>SUCCESS</returncode>", body)
+        stop(self.server)
+        self.tmp.cleanup()
+        cfg = self.start(self.PACKAGED, env={"SHARED_SECRET": "env-secret"})
+        self.assertEqual(cfg.secret, "env-secret")
+
+    def test_checksum_query_as_utils_js_strips_it(self):
+        self.assertEqual(bbbemu.webhooks_query("/a/hooks/list?x=1&checksum=c&y=2"), "x=1&y=2")
+        self.assertEqual(bbbemu.webhooks_query("/a/hooks/list?checksum=c&y=2"), "y=2")
+        self.assertEqual(bbbemu.webhooks_query("/a/hooks/list?checksum=c"), "")
+        self.start(self.PACKAGED)
+
+
 class ScaleliteTest(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()

@@ -4,7 +4,7 @@
 //! phase reads on its own; the order of events and the two round trips per host are the
 //! executor's promises (tests/engine.rs).
 
-use super::{Clearance, Goal, Options};
+use super::{Clearance, Goal, Options, Preflight};
 use crate::connection::{ConnError, Connection, Finished};
 use crate::plan::{self, HostPlan, Item, Mark};
 use crate::report::{Event, Held, HostOutcome, HostResult, StepStatus};
@@ -36,6 +36,7 @@ pub(super) async fn converge(
     conn: &dyn Connection,
     opts: &Options,
     (send, events): (&(dyn Fn(Event) + Sync), &UnboundedSender<Event>),
+    mut pre: Preflight<'_>,
     res: &mut HostResult,
 ) -> HostOutcome {
     let run = HostRun {
@@ -51,13 +52,26 @@ pub(super) async fn converge(
         Ok(v) => v,
         Err(outcome) => return outcome,
     };
-    // A failed assertion stops the host before anything changes.
-    if let Some(f) = run.report_verdicts(&verdicts, res) {
+    // A failed assertion stops the host before anything changes, and (at the gate) every
+    // other host too.
+    let failure = run.report_verdicts(&verdicts, res);
+    pre.arrive(&plan.host.name, !res.preflight.is_empty());
+    if let Some(f) = failure {
         return HostOutcome::Failed(opts.secrets.redact(&f));
     }
     let mut items = plan::apply_items(plan, &verdicts);
     plan::add_owed(plan, &mut items);
     run.report_owed(&items);
+    // Nothing changes, meetings are not even looked at, before every preflight passed.
+    if opts.goal == Goal::Apply
+        && !items.is_empty()
+        && let Err(failed) = pre.pass().await
+    {
+        return HostOutcome::Failed(format!(
+            "not changed: preflight failed on {}",
+            failed.join(", ")
+        ));
+    }
     // What would end meetings runs only where the guard allows it.
     res.held = run.hold(&mut items).await;
     if opts.goal == Goal::Plan {
@@ -190,8 +204,9 @@ impl HostRun<'_> {
         }
     }
 
-    /// The verdict report: one step event per step, counted into `res`. Returns the first
-    /// failed assertion ("label: message"), unredacted.
+    /// The verdict report: one step event per step, counted into `res`, the failed `assert`
+    /// steps into `res.preflight` ("label: message", redacted). Returns the first failed
+    /// step ("label: message"), unredacted.
     fn report_verdicts(&self, verdicts: &[Verdict], res: &mut HostResult) -> Option<String> {
         let mut failure = None;
         for (s, v) in self.plan.steps.iter().zip(verdicts) {
@@ -215,6 +230,10 @@ impl HostRun<'_> {
                 ),
                 Verdict::Fail(m) => {
                     failure.get_or_insert_with(|| format!("{}: {m}", s.label()));
+                    if matches!(s.action, crate::step::Action::Assert(_)) {
+                        res.preflight
+                            .push(self.secrets().redact(&format!("{}: {m}", s.label())));
+                    }
                     (StepStatus::Failed, Some(m.clone()), None)
                 }
             };

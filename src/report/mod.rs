@@ -52,6 +52,11 @@ pub struct HostResult {
     /// meetings (or they cannot be read); `None` when nothing was held.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub held: Option<Held>,
+    /// The host's failed `assert` steps (preflight), each `role: step: message`, redacted;
+    /// empty when they all passed. Any at all, on any host, stops an apply before a single
+    /// host changes, and the command exits 2 (see `exec`'s preflight gate).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub preflight: Vec<String>,
 }
 
 /// What a host's run held back because it would end meetings.

@@ -81,6 +81,16 @@ pub fn error(format: Format, message: &str) {
 #[derive(Debug, Clone, Serialize)]
 pub struct RunSummary {
     pub hosts: Vec<HostResult>,
+    /// Whether the run was an apply (else a plan): what a failed preflight is said to mean.
+    #[serde(skip)]
+    pub applied: bool,
+}
+
+impl RunSummary {
+    /// Whether a host failed an `assert` step (preflight): then no host was changed.
+    pub fn preflight_failed(&self) -> bool {
+        self.hosts.iter().any(|r| !r.preflight.is_empty())
+    }
 }
 
 impl Summary for RunSummary {
@@ -88,9 +98,40 @@ impl Summary for RunSummary {
     fn plain(&self) -> String {
         super::summary(&self.hosts)
     }
-    /// Failed over held: a failure is the louder news.
+    /// A failed preflight: the run stopped before any host changed; each failed `assert`
+    /// named as `host: role: step: message`.
+    fn plain_errors(&self) -> Option<String> {
+        if !self.preflight_failed() {
+            return None;
+        }
+        let failing: Vec<&HostResult> = self
+            .hosts
+            .iter()
+            .filter(|r| !r.preflight.is_empty())
+            .collect();
+        let mut out = format!(
+            "error: preflight failed on {} host{}: {} (a pool is one system: every selected host's `assert` steps must pass before any host changes)\n",
+            failing.len(),
+            if failing.len() == 1 { "" } else { "s" },
+            if self.applied {
+                "no host was changed"
+            } else {
+                "`rollout apply` would change no host"
+            }
+        );
+        for r in failing {
+            for f in &r.preflight {
+                out.push_str(&format!("  {}: {f}\n", r.host));
+            }
+        }
+        Some(out)
+    }
+    /// A failed preflight is bad input found before anything changed (2); then failed over
+    /// held: a failure is the louder news.
     fn exit(&self) -> Exit {
-        if self.hosts.iter().any(|r| r.outcome != HostOutcome::Ok) {
+        if self.preflight_failed() {
+            Exit::Input
+        } else if self.hosts.iter().any(|r| r.outcome != HostOutcome::Ok) {
             Exit::Failed
         } else if self.hosts.iter().any(|r| r.held.is_some()) {
             Exit::Held
@@ -405,12 +446,14 @@ mod tests {
                 pending: vec!["bbb: restart changed services".into()],
                 handlers: vec![("bbb".into(), "restart changed services".into())],
             }),
+            preflight: vec![],
         };
         let mut s = RunSummary {
             hosts: vec![
                 host("h1", HostOutcome::Ok, true),
                 host("h2", HostOutcome::Ok, false),
             ],
+            applied: true,
         };
         assert_eq!(s.exit(), Exit::Held);
         assert_eq!(s.exit().code(), 3);
@@ -426,5 +469,43 @@ mod tests {
         ));
         s.hosts[1].outcome = HostOutcome::Failed("x".into());
         assert_eq!(s.exit(), Exit::Failed);
+        assert_eq!(s.plain_errors(), None);
+    }
+
+    #[test]
+    fn a_failed_preflight_exits_2_and_names_host_step_and_message() {
+        let host = |name: &str, preflight: Vec<String>| HostResult {
+            host: name.into(),
+            outcome: HostOutcome::Failed("x".into()),
+            ok: 0,
+            changed: 0,
+            failed: preflight.len(),
+            skipped: 0,
+            seconds: 0.0,
+            held: None,
+            preflight,
+        };
+        let mut s = RunSummary {
+            hosts: vec![
+                host("h1", vec![]),
+                host(
+                    "h5",
+                    vec!["turn: preflight TURN addresses: not here".into()],
+                ),
+            ],
+            applied: true,
+        };
+        assert_eq!(s.exit(), Exit::Input);
+        assert_eq!(s.exit().code(), 2);
+        let e = s.plain_errors().unwrap_or_default();
+        assert!(
+            e.starts_with("error: preflight failed on 1 host: no host was changed")
+                && e.ends_with("\n  h5: turn: preflight TURN addresses: not here\n"),
+            "{e}"
+        );
+        assert!(json(&s).contains(r#""preflight":["turn: preflight TURN addresses: not here"]"#));
+        s.applied = false;
+        let e = s.plain_errors().unwrap_or_default();
+        assert!(e.contains("`rollout apply` would change no host"), "{e}");
     }
 }
