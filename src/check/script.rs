@@ -139,8 +139,8 @@ fn packages_section(g: &Gathering, m: &str) -> String {
 /// `systemctl is-enabled` and `is-active` once for all units: each prints one line per unit,
 /// in order. Where that cannot hold, each unit is asked alone, as its own check would:
 /// `is-enabled` stops at a unit it cannot find, `systemctl` refuses every name when it cannot
-/// read one, and `is-enabled` answers for SysV scripts (`/etc/init.d/NAME`) before the
-/// others. A line per unit is never empty, so fewer lines than units is the sign.
+/// read one, and `is-enabled` answers for SysV scripts (`/etc/init.d/NAME` without a native
+/// unit of that name) before the others. A line per unit is never empty, so fewer lines than units is the sign.
 fn units_section(g: &Gathering, m: &str) -> String {
     if g.units.is_empty() {
         return String::new();
@@ -151,20 +151,39 @@ fn units_section(g: &Gathering, m: &str) -> String {
         .map(|u| quote(u))
         .collect::<Vec<_>>()
         .join(" ");
-    let sysv = g
+    // A SysV script answers first only where no native unit of that name exists (systemctl's
+    // `enable_sysv_units`); with one unit, order cannot matter.
+    let sysv: Vec<String> = g
         .units
         .iter()
-        .map(|u| {
-            format!(
-                "[ -e {} ]",
-                quote(&format!(
-                    "/etc/init.d/{}",
-                    u.strip_suffix(".service").unwrap_or(u)
-                ))
-            )
+        .filter(|_| g.units.len() > 1)
+        .filter_map(|u| {
+            let base = match u.strip_suffix(".service") {
+                Some(b) => b,
+                None if !u.contains('.') => u,
+                None => return None,
+            };
+            let unit = format!("{base}.service");
+            let native = [
+                "/etc/systemd/system",
+                "/run/systemd/system",
+                "/usr/lib/systemd/system",
+                "/lib/systemd/system",
+            ]
+            .iter()
+            .map(|d| format!(" && [ ! -e {} ]", quote(&format!("{d}/{unit}"))))
+            .collect::<String>();
+            Some(format!(
+                "{{ [ -e {} ]{native}; }}",
+                quote(&format!("/etc/init.d/{base}"))
+            ))
         })
-        .collect::<Vec<_>>()
-        .join(" || ");
+        .collect();
+    let sysv = if sysv.is_empty() {
+        "false".to_string()
+    } else {
+        sysv.join(" || ")
+    };
     // `?*` per unit, newline-separated: at least one line per unit.
     let all = vec!["?*"; g.units.len()].join("'\n'");
     let mut s = String::new();
