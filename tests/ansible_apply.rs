@@ -77,7 +77,11 @@ fn blank(_h: &str, script: &str) -> Result<String, ConnError> {
         let mut f = w.split(['\'', ' ']);
         match (f.next(), f.next()) {
             (Some("b"), Some(i)) => out.push_str(&format!("{m} b {i}\nA\n{m} e {i} 0\n")),
-            (Some("P"), Some(j)) => out.push_str(&format!("{m} P {j}\n")),
+            (Some(tag @ ("P" | "L")), Some(j)) => out.push_str(&format!("{m} {tag} {j}\n")),
+            // The line pass, packages, units and ports: empty sections.
+            (Some(tag @ ("l" | "k" | "a" | "u" | "v" | "w")), _) => {
+                out.push_str(&format!("{m} {tag}\n"))
+            }
             _ => {}
         }
     }

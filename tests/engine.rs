@@ -301,13 +301,17 @@ fn blank_host(_host: &str, script: &str) -> Result<String, ConnError> {
         }
         return Ok(out);
     }
-    // Nothing exists: `stat` and `sha256sum` print nothing, every properties file is
-    // missing, every step's own probe finds nothing.
+    // Nothing exists: `stat` and `sha256sum` print nothing, every properties and line file
+    // is missing, every step's own probe finds nothing.
     for w in script.split(&format!("echo '{marker} ")).skip(1) {
         let mut f = w.split(['\'', ' ']);
         match (f.next(), f.next()) {
             (Some("b"), Some(i)) => out.push_str(&format!("{marker} b {i}\nA\n{marker} e {i} 0\n")),
-            (Some("P"), Some(j)) => out.push_str(&format!("{marker} P {j}\n")),
+            (Some(tag @ ("P" | "L")), Some(j)) => out.push_str(&format!("{marker} {tag} {j}\n")),
+            // The line pass, packages, units and ports: sections with nothing in them.
+            (Some(tag @ ("l" | "k" | "a" | "u" | "v" | "w")), _) => {
+                out.push_str(&format!("{marker} {tag}\n"))
+            }
             _ => {}
         }
     }

@@ -200,6 +200,59 @@ fn assert_runs_its_test_as_written() {
     assert_eq!(a.apply(), "");
 }
 
+/// The gathered checks (one awk pass for all line steps, one `systemctl` per verb for all
+/// units, one `bash` for all ports, the shared hash for downloads) carry every value as its
+/// own word or environment value: the facts are those of each step's own check.
+#[test]
+fn batched_checks_carry_values_byte_identical() {
+    let sb = Sandbox::new("batched");
+    sb.stub("systemctl", 0, "");
+    sb.stub("timeout", 1, "");
+    let sha = sha256_hex(b"x");
+    let mut steps = Vec::new();
+    for (i, v) in NASTY.iter().enumerate() {
+        let path = sb.path(&format!("b{i} {v}"));
+        std::fs::write(&path, format!("{v}\nx{v}\n")).unwrap();
+        steps.extend([
+            action("line", json!({"path": path, "line": v, "regexp": "^x"})),
+            action("line", json!({"path": path, "line": format!("x{v}"), "regexp": v.replace(['(', ')', '[', '{', '*', '$', '\\', '`', '|'], "")})),
+            action("service", json!({"name": v, "enabled": true})),
+            action("download", json!({"url": "u", "dest": path, "sha256": sha})),
+            action("wait_for", json!({"port": 9, "host": v, "timeout": 0})),
+        ]);
+    }
+    let facts = sb.check_all(&steps);
+    for (a, f) in steps.iter().zip(&facts) {
+        assert_eq!(
+            f,
+            &a.read(&rollout::step::CheckOutput {
+                lines: sb.check(a).lines().map(String::from).collect(),
+            }),
+            "{a:?}"
+        );
+    }
+    // A pattern (`*`) is not gathered: systemctl would answer for every unit it matches.
+    let mut units: Vec<&str> = NASTY.iter().copied().filter(|v| !v.contains('*')).collect();
+    units.sort();
+    units.dedup();
+    for verb in ["is-enabled", "is-active"] {
+        let calls = sb.calls("systemctl");
+        let batched: Vec<&Vec<String>> = calls
+            .iter()
+            .filter(|c| c[0] == verb && c.len() > 3)
+            .collect();
+        assert_eq!(batched.len(), 1);
+        let mut named: Vec<&str> = batched[0][2..].iter().map(String::as_str).collect();
+        named.sort();
+        assert_eq!(named, units);
+    }
+    let timeout = sb.calls("timeout");
+    let batched = timeout.iter().find(|c| c.len() > 8).unwrap();
+    let hosts: Vec<&str> = batched[5..].chunks(3).map(|c| c[1].as_str()).collect();
+    assert_eq!(hosts, NASTY);
+    assert!(batched[5..].chunks(3).all(|c| c[2] == "9"));
+}
+
 #[test]
 fn service_name_arrives_as_an_operand() {
     let sb = Sandbox::new("service");

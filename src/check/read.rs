@@ -3,7 +3,7 @@
 
 use super::Gathering;
 use crate::script::{Nonce, unbase64};
-use crate::step::{Action, CheckOutput, Fact, FactKey, Facts, Gathered, PathStat};
+use crate::step::{Action, CheckOutput, Fact, FactKey, Facts, Gathered, LineHits, PathStat};
 
 /// Why a check output cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,6 +25,12 @@ enum Section {
     Stat,
     Hash,
     Props(usize),
+    Lines,
+    Packages,
+    Candidates,
+    Enabled,
+    Active,
+    Ports,
     Step(usize),
 }
 
@@ -37,6 +43,16 @@ struct Reading {
     own: Vec<Option<CheckOutput>>,
     lines: Vec<String>,
     ended: bool,
+    /// The line pass: per line file whether it is missing, per check its hits; None until
+    /// its section began.
+    line_missing: Vec<bool>,
+    line_hits: Option<Vec<LineHits>>,
+    packages: Option<Vec<(String, String, String)>>,
+    candidates: Option<Vec<(String, String)>>,
+    /// `is-enabled` and `is-active` lines, in unit order; None until their section began.
+    enabled: Option<Vec<String>>,
+    active: Option<Vec<String>>,
+    ready: Option<Vec<bool>>,
 }
 
 /// Splits check output into each step's facts (`steps` as given to [`super::script`]).
@@ -49,6 +65,13 @@ pub fn parse(steps: &[&Action], output: &str, nonce: &Nonce) -> Result<Vec<Facts
         own: vec![None; steps.len()],
         lines: Vec::new(),
         ended: false,
+        line_missing: vec![false; g.line_files.len()],
+        line_hits: None,
+        packages: None,
+        candidates: None,
+        enabled: None,
+        active: None,
+        ready: None,
     };
     let mut section = Section::None;
     for line in output.lines() {
@@ -60,6 +83,7 @@ pub fn parse(steps: &[&Action], output: &str, nonce: &Nonce) -> Result<Vec<Facts
     if !r.ended {
         return Err(CheckError::Cut);
     }
+    r.finish(&g);
     steps
         .iter()
         .zip(r.own)
@@ -108,6 +132,44 @@ impl Reading {
                 let key = FactKey::Properties(g.prop_files[j].0.to_string());
                 self.gathered.insert(key, Fact::Properties(None));
                 Section::None
+            }
+            ("l", None) => {
+                let hits = LineHits {
+                    file_exists: true,
+                    ..LineHits::default()
+                };
+                self.line_hits = Some(vec![hits; g.line_checks.len()]);
+                Section::Lines
+            }
+            ("L", Some(j)) if j < g.line_files.len() => {
+                self.line_missing[j] = true;
+                Section::None
+            }
+            ("k", None) => {
+                self.packages = Some(Vec::new());
+                Section::Packages
+            }
+            ("a", None) => {
+                self.candidates = Some(Vec::new());
+                Section::Candidates
+            }
+            ("A", age) => {
+                // A negative age (a clock set back) is unreadable, as in the own check.
+                let age = age.map(|a| a as u64);
+                self.gathered.insert(FactKey::CacheAge, Fact::Seconds(age));
+                Section::None
+            }
+            ("u", None) => {
+                self.enabled = Some(Vec::new());
+                Section::Enabled
+            }
+            ("v", None) => {
+                self.active = Some(Vec::new());
+                Section::Active
+            }
+            ("w", None) => {
+                self.ready = Some(vec![false; g.ports.len()]);
+                Section::Ports
             }
             ("b", Some(i)) if i < n => {
                 self.lines.clear();
@@ -163,8 +225,97 @@ impl Reading {
                     lines.push(kv);
                 }
             }
+            Section::Lines => {
+                let hit = line.split_once(' ').and_then(|(k, what)| {
+                    let k = k.parse::<usize>().ok()?;
+                    Some((self.line_hits.as_mut()?.get_mut(k)?, what))
+                });
+                match hit {
+                    Some((h, "exact")) => h.exact = true,
+                    Some((h, "match")) => h.matches += 1,
+                    _ => {}
+                }
+            }
+            Section::Packages => {
+                let mut f = line
+                    .strip_prefix("package ")
+                    .unwrap_or("")
+                    .split_whitespace();
+                if let (Some(name), Some(status), Some(list)) =
+                    (f.next(), f.next(), self.packages.as_mut())
+                {
+                    let version = f.next().unwrap_or("").to_string();
+                    list.push((name.to_string(), status.to_string(), version));
+                }
+            }
+            Section::Candidates => {
+                let c = line
+                    .strip_prefix("candidate ")
+                    .and_then(|c| c.split_once(' '));
+                if let (Some((n, v)), Some(list)) = (c, self.candidates.as_mut()) {
+                    list.push((n.to_string(), v.to_string()));
+                }
+            }
+            Section::Enabled | Section::Active => {
+                let list = if section == Section::Enabled {
+                    &mut self.enabled
+                } else {
+                    &mut self.active
+                };
+                if let Some(list) = list {
+                    list.push(line.trim().to_string());
+                }
+            }
+            Section::Ports => {
+                if let (Some(j), Some(ready)) =
+                    (line.trim().parse::<usize>().ok(), self.ready.as_mut())
+                    && let Some(r) = ready.get_mut(j)
+                {
+                    *r = true;
+                }
+            }
             Section::Step(_) => self.lines.push(line.to_string()),
             Section::None => {}
+        }
+    }
+
+    /// The facts of the sections that end only with the output: the line pass, packages,
+    /// units and ports, each recorded only when its section was reached.
+    fn finish(&mut self, g: &Gathering) {
+        if let Some(hits) = self.line_hits.take() {
+            for ((f, line, regexp), mut h) in g.line_checks.iter().zip(hits) {
+                if self.line_missing[*f] {
+                    h = LineHits::default();
+                }
+                let key = FactKey::Line(
+                    g.line_files[*f].into(),
+                    line.to_string(),
+                    regexp.to_string(),
+                );
+                self.gathered.insert(key, Fact::Line(h));
+            }
+        }
+        if let Some(p) = self.packages.take() {
+            self.gathered.insert(FactKey::Packages, Fact::Packages(p));
+        }
+        if let Some(c) = self.candidates.take() {
+            self.gathered
+                .insert(FactKey::Candidates, Fact::Candidates(c));
+        }
+        if let (Some(enabled), Some(active)) = (self.enabled.take(), self.active.take()) {
+            for (i, u) in g.units.iter().enumerate() {
+                let fact = Fact::Unit {
+                    enabled: enabled.get(i).cloned().unwrap_or_default(),
+                    active: active.get(i).cloned().unwrap_or_default(),
+                };
+                self.gathered.insert(FactKey::Unit(u.to_string()), fact);
+            }
+        }
+        if let Some(ready) = self.ready.take() {
+            for ((host, port), r) in g.ports.iter().zip(ready) {
+                self.gathered
+                    .insert(FactKey::Port(host.to_string(), *port), Fact::Ready(r));
+            }
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use super::args::{Flag, Num, flag_or};
 use super::error::{ArgError, StepError, Field};
-use super::facts::CheckOutput;
+use super::facts::{CheckOutput, Gather, Gathered};
 use super::kind::{Context, Kind, Resolve, Verdict};
 use crate::script::quote;
 use serde::Deserialize;
@@ -85,6 +85,14 @@ impl AptFacts {
 }
 
 impl Apt {
+    /// The package names without `=version`, as dpkg and apt-cache are asked about them.
+    fn names(&self) -> Vec<&str> {
+        self.packages
+            .iter()
+            .map(|p| p.split('=').next().unwrap_or(p))
+            .collect()
+    }
+
     fn packages_where(&self, facts: &AptFacts, installed: bool) -> Vec<&str> {
         self.packages
             .iter()
@@ -191,6 +199,52 @@ impl Kind for Apt {
             s.push_str("if [ -e /var/cache/apt/pkgcache.bin ]; then echo \"cache-age $(( $(date +%s) - $(stat -c %Y /var/cache/apt/pkgcache.bin) ))\"; else echo 'cache-age 999999999'; fi\n");
         }
         s
+    }
+
+    fn gather(&self) -> Option<Gather<'_>> {
+        Some(Gather::Packages {
+            names: self.names(),
+            latest: self.state == State::Latest,
+            cache_age: self.update_cache,
+        })
+    }
+
+    /// The host's lines for this step's names, in dpkg's (and apt-cache's) order, as its
+    /// own check would have printed them.
+    fn gathered(&self, g: &Gathered) -> Option<AptFacts> {
+        let names = self.names();
+        let packages = if names.is_empty() {
+            vec![]
+        } else {
+            g.packages()?
+                .iter()
+                .filter(|(n, _, _)| names.contains(&n.as_str()))
+                .map(|(name, status, version)| Package {
+                    name: name.clone(),
+                    status: status.clone(),
+                    version: version.clone(),
+                })
+                .collect()
+        };
+        let candidates = if self.state == State::Latest {
+            g.candidates()?
+                .iter()
+                .filter(|(n, _)| names.contains(&n.as_str()))
+                .cloned()
+                .collect()
+        } else {
+            vec![]
+        };
+        let cache_age = if self.update_cache {
+            g.cache_age()?
+        } else {
+            None
+        };
+        Some(AptFacts {
+            packages,
+            candidates,
+            cache_age,
+        })
     }
 
     fn read(&self, out: &CheckOutput) -> AptFacts {

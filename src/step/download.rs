@@ -3,7 +3,8 @@
 
 use super::args::{Num, Ownership, absolute, account, mode};
 use super::error::{ArgError, StepError};
-use super::facts::{CheckOutput, PathStat, STAT_FORMAT};
+use super::facts::{CheckOutput, FileType, Gather, Gathered, PathStat, STAT_FORMAT};
+use super::file::gatherable;
 use super::kind::{Context, Kind, Resolve, Verdict};
 use crate::script::quote;
 use serde::Deserialize;
@@ -75,6 +76,25 @@ impl Kind for Download {
             "p={}\nif [ -f \"$p\" ]; then h=$(sha256sum < \"$p\"); echo \"hash ${{h%% *}}\"; stat -c 'stat {STAT_FORMAT}' -- \"$p\"; else echo absent; fi\n",
             quote(&self.dest)
         )
+    }
+
+    fn gather(&self) -> Option<Gather<'_>> {
+        gatherable(&self.dest).then_some(Gather::Download { path: &self.dest })
+    }
+
+    /// The own check hashes a regular file, following a link: the gathered hash is that
+    /// (`sha256sum` follows links and fails on a directory), the stat is the link's own.
+    fn gathered(&self, g: &Gathered) -> Option<DownloadFacts> {
+        let Some(stat) = g.stat(&self.dest) else {
+            return Some(DownloadFacts::Absent);
+        };
+        match (stat.file_type, g.hash(&self.dest)) {
+            (FileType::Directory, _) | (_, None) => Some(DownloadFacts::Absent),
+            (_, Some(hash)) => Some(DownloadFacts::Present {
+                hash: hash.to_string(),
+                stat: Some(stat.clone()),
+            }),
+        }
     }
 
     fn read(&self, out: &CheckOutput) -> DownloadFacts {

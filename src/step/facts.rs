@@ -107,6 +107,26 @@ pub enum Gather<'a> {
         key: &'a str,
         stat: bool,
     },
+    /// A `line` step: whether the file exists, whether `line` is one of its lines, how many
+    /// other lines match `regexp` ("" each: none); one `awk` pass reads every such file.
+    Line {
+        path: &'a str,
+        line: &'a str,
+        regexp: &'a str,
+    },
+    /// An `apt` step: dpkg's status of its packages (names without `=version`), their
+    /// candidate versions when `latest`, the age of the package lists when `cache_age`.
+    Packages {
+        names: Vec<&'a str>,
+        latest: bool,
+        cache_age: bool,
+    },
+    /// A `service` step: what `systemctl is-enabled` and `is-active` say of the unit.
+    Unit { name: &'a str },
+    /// A `download` step: the stat of its destination and the hash of what it points to.
+    Download { path: &'a str },
+    /// A `wait_for` port: whether a TCP connection opens within 3 s.
+    Port { host: &'a str, port: u16 },
 }
 
 /// Which gathered fact, of which path.
@@ -120,6 +140,28 @@ pub enum FactKey {
     Content(String),
     /// The `key=value` lines of a properties file.
     Properties(String),
+    /// What a `line` step looks for: (path, line, regexp), "" for an unset one.
+    Line(String, String, String),
+    /// dpkg's status of every package the host's apt steps name.
+    Packages,
+    /// The candidate versions of the packages of `latest` apt steps.
+    Candidates,
+    /// Seconds since the package lists were refreshed.
+    CacheAge,
+    /// A systemd unit, by the name a step gives.
+    Unit(String),
+    /// A TCP port on a host, as a step names them.
+    Port(String, u16),
+}
+
+/// What one `line` step's pass over its file found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LineHits {
+    pub file_exists: bool,
+    /// The exact line is there.
+    pub exact: bool,
+    /// Lines other than the exact one that match the regexp.
+    pub matches: usize,
 }
 
 /// One gathered fact.
@@ -132,6 +174,20 @@ pub enum Fact {
     /// (key, value) per line that sets one of the wanted keys, in file order; None when
     /// the file does not exist.
     Properties(Option<Vec<(String, String)>>),
+    Line(LineHits),
+    /// (name, dpkg's abbreviated status, version) per package dpkg knows, in its order.
+    Packages(Vec<(String, String, String)>),
+    /// (name, candidate version), in `apt-cache policy`'s order.
+    Candidates(Vec<(String, String)>),
+    /// Seconds; None when unreadable.
+    Seconds(Option<u64>),
+    /// `systemctl is-enabled` and `is-active` of a unit, as printed ("" for nothing).
+    Unit {
+        enabled: String,
+        active: String,
+    },
+    /// Whether a port accepted a connection.
+    Ready(bool),
 }
 
 /// Facts gathered for all steps of a host, by key. Only complete output (the check script
@@ -176,6 +232,55 @@ impl Gathered {
     pub fn properties(&self, path: &str) -> Option<Option<&[(String, String)]>> {
         match self.facts.get(&FactKey::Properties(path.to_string())) {
             Some(Fact::Properties(p)) => Some(p.as_deref()),
+            _ => None,
+        }
+    }
+
+    /// What the pass over `path` found for `line` and `regexp`, when gathered.
+    pub fn line(&self, path: &str, line: &str, regexp: &str) -> Option<LineHits> {
+        let key = FactKey::Line(path.into(), line.into(), regexp.into());
+        match self.facts.get(&key) {
+            Some(Fact::Line(h)) => Some(*h),
+            _ => None,
+        }
+    }
+
+    /// dpkg's status lines of the host's apt packages, when gathered.
+    pub fn packages(&self) -> Option<&[(String, String, String)]> {
+        match self.facts.get(&FactKey::Packages) {
+            Some(Fact::Packages(p)) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// Candidate versions, when gathered.
+    pub fn candidates(&self) -> Option<&[(String, String)]> {
+        match self.facts.get(&FactKey::Candidates) {
+            Some(Fact::Candidates(c)) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The package lists' age in seconds: None when not gathered, Some(None) unreadable.
+    pub fn cache_age(&self) -> Option<Option<u64>> {
+        match self.facts.get(&FactKey::CacheAge) {
+            Some(Fact::Seconds(s)) => Some(*s),
+            _ => None,
+        }
+    }
+
+    /// (is-enabled, is-active) of unit `name`, when gathered.
+    pub fn unit(&self, name: &str) -> Option<(&str, &str)> {
+        match self.facts.get(&FactKey::Unit(name.into())) {
+            Some(Fact::Unit { enabled, active }) => Some((enabled, active)),
+            _ => None,
+        }
+    }
+
+    /// Whether `host`:`port` accepted a connection, when gathered.
+    pub fn port(&self, host: &str, port: u16) -> Option<bool> {
+        match self.facts.get(&FactKey::Port(host.into(), port)) {
+            Some(Fact::Ready(r)) => Some(*r),
             _ => None,
         }
     }

@@ -3,7 +3,8 @@
 
 use super::args::{absolute, ere, present};
 use super::error::{ArgError, StepError};
-use super::facts::CheckOutput;
+use super::facts::{CheckOutput, Gather, Gathered};
+use super::file::gatherable;
 use super::kind::{Context, Kind, Resolve, Verdict};
 use crate::script::{env_line, quote};
 use serde::Deserialize;
@@ -88,6 +89,30 @@ impl Kind for Line {
             quote(&self.path),
             self.env()
         )
+    }
+
+    /// Gathered unless the path or the regexp holds a character the pass cannot carry (a
+    /// regexp's value travels as one line).
+    fn gather(&self) -> Option<Gather<'_>> {
+        let regexp = self.regexp.as_deref().unwrap_or("");
+        (gatherable(&self.path) && !regexp.contains('\n')).then(|| Gather::Line {
+            path: &self.path,
+            line: self.line.as_deref().unwrap_or(""),
+            regexp,
+        })
+    }
+
+    fn gathered(&self, g: &Gathered) -> Option<LineFacts> {
+        let h = g.line(
+            &self.path,
+            self.line.as_deref().unwrap_or(""),
+            self.regexp.as_deref().unwrap_or(""),
+        )?;
+        Some(LineFacts {
+            file_exists: h.file_exists,
+            exact: h.exact,
+            matches: h.matches,
+        })
     }
 
     fn read(&self, out: &CheckOutput) -> LineFacts {

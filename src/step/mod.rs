@@ -17,7 +17,9 @@ mod kind;
 
 pub use args::{Flag, Num, Ownership};
 pub use error::{ArgError, StepError};
-pub use facts::{CheckOutput, Fact, FactKey, FileType, Gather, Gathered, PathStat, STAT_FORMAT};
+pub use facts::{
+    CheckOutput, Fact, FactKey, FileType, Gather, Gathered, LineHits, PathStat, STAT_FORMAT,
+};
 pub use file::{DIFF_LIMIT, FileArgs};
 pub use kind::{Context, Kind, Resolve, Use, Verdict};
 pub use property::AWK_FIND_MANY;

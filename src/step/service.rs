@@ -3,7 +3,7 @@
 
 use super::args::{Flag, flag_or};
 use super::error::{ArgError, StepError, Field};
-use super::facts::CheckOutput;
+use super::facts::{CheckOutput, Gather, Gathered};
 use super::kind::{Context, Kind, Resolve, Use, Verdict};
 use crate::script::quote;
 use serde::Deserialize;
@@ -105,6 +105,19 @@ impl Kind for Service {
         format!(
             "echo \"enabled $(systemctl is-enabled -- {n} 2>/dev/null)\"\necho \"active $(systemctl is-active -- {n} 2>/dev/null)\"\n"
         )
+    }
+
+    /// Gathered unless the name is a pattern (`systemctl` would answer for each unit it
+    /// matches).
+    fn gather(&self) -> Option<Gather<'_>> {
+        (!self.name.contains(['*', '?', '[', '\n'])).then_some(Gather::Unit { name: &self.name })
+    }
+
+    fn gathered(&self, g: &Gathered) -> Option<UnitFacts> {
+        g.unit(&self.name).map(|(enabled, active)| UnitFacts {
+            enabled: enabled.trim().to_string(),
+            active: active.trim().to_string(),
+        })
     }
 
     fn read(&self, out: &CheckOutput) -> UnitFacts {

@@ -4,7 +4,7 @@
 
 use super::args::Num;
 use super::error::{ArgError, StepError, Field};
-use super::facts::CheckOutput;
+use super::facts::{CheckOutput, Gather, Gathered};
 use super::kind::{Context, Kind, Resolve, Verdict};
 use crate::script::quote;
 use serde::Deserialize;
@@ -124,6 +124,22 @@ impl Kind for WaitFor {
     /// `ready` when the target answers.
     fn check(&self) -> String {
         format!("if {}; then echo ready; fi\n", self.ready_test())
+    }
+
+    /// A port is gathered (one `bash` tries all of a host's ports at once); a URL runs its
+    /// own check.
+    fn gather(&self) -> Option<Gather<'_>> {
+        match &self.target {
+            Target::Port { host, port } => Some(Gather::Port { host, port: *port }),
+            Target::Url { .. } => None,
+        }
+    }
+
+    fn gathered(&self, g: &Gathered) -> Option<WaitForFacts> {
+        match &self.target {
+            Target::Port { host, port } => g.port(host, *port).map(|ready| WaitForFacts { ready }),
+            Target::Url { .. } => None,
+        }
     }
 
     fn read(&self, out: &CheckOutput) -> WaitForFacts {

@@ -174,6 +174,17 @@ impl Sandbox {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// The facts of `steps` from one check script (the gathered forms), as the engine reads
+    /// them.
+    pub fn check_all(&self, steps: &[Action]) -> Vec<step::Facts> {
+        let refs: Vec<&Action> = steps.iter().collect();
+        let nonce = rollout::script::Nonce::new();
+        let script = rollout::check::script(&refs, &nonce);
+        let out = self.sh(&script, false);
+        let text = String::from_utf8(out.stdout).unwrap();
+        rollout::check::parse(&refs, &text, &nonce).unwrap_or_else(|e| panic!("{e}: {text}"))
+    }
+
     fn apply(&self, a: &Action) -> Output {
         self.sh(&format!("{}{}", step::LIB, a.apply()), true)
     }
