@@ -10,7 +10,13 @@
 //! - the balancer answering 502 or closing connections unanswered for a while, mid-drain and
 //!   mid-registration;
 //! - a node's BBB API stopped (slow) or restarted (bbb-web forgets its classes) during drain;
-//! - two controllers at once on one pool.
+//! - two controllers at once on one pool, with the local lock and with the PostgreSQL state
+//!   backend (a real PostgreSQL started by the test, `pool_support/pg.rs`);
+//! - on lab hosts (only with ROLLOUT_LAB_TESTS=1; otherwise the table lists these rows as
+//!   skipped, never as survived): a BBB node (the lab's stand-in bbb-install.sh, its API
+//!   emulator as bbb-web.service) cut off the network during its drain (`lab/lab cut`: its
+//!   veth on the lab bridge down), and the disk filling up during a file write (a 1 MiB tmpfs
+//!   inside the lab host over the target folder).
 //!
 //! After every run the invariants are checked from the emulators' own records: no meeting
 //! ended but by the test's own moderator `end` calls (each node's emulator log) and no
@@ -20,9 +26,16 @@
 //! enabled, a further `apply` changes nothing at the balancer). The table (fault, runs,
 //! survived) goes to stdout and `target/fault-suite.txt`.
 
+mod common;
+#[path = "pool_support/lab.rs"]
+mod lab_pool;
+#[path = "pool_support/pg.rs"]
+mod pg;
 #[path = "pool_support/mod.rs"]
 mod support;
 
+use lab_pool::LabPool;
+use pg::Postgres;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -425,15 +438,20 @@ struct Row {
     runs: usize,
     survived: usize,
     failures: Vec<String>,
+    /// Not run, and why (a lab row without the lab).
+    skipped: Option<&'static str>,
 }
 
-/// A fault: its name in the table, how many runs, and one run on the rig (its index).
-type Fault = (String, usize, Box<dyn Fn(&mut Rig, usize) + Send>);
+/// A fault: its name in the table, how many runs, and one run on the rig `R` (its index).
+type FaultOn<R> = (String, usize, Box<dyn Fn(&mut R, usize) + Send>);
+/// A fault on an emulator pool's [`Rig`].
+type Fault = FaultOn<Rig>;
 
-/// Runs every fault's runs in turn on one pool of 3 nodes of `kind` (applied first unless
-/// `apply` is false), each run caught: a panic is a run not survived, and leaves the pool in
-/// a state no later run may build on, so the rest count as run and not survived.
-fn suite(kind: Kind, apply: bool, faults: Vec<Fault>) -> Vec<Row> {
+/// Runs every fault's runs in turn on the rig `setup` makes (a pool of 3 nodes of `kind`,
+/// applied first unless `apply` is false, for [`Rig`]), each run caught: a panic is a run not
+/// survived, and leaves the pool in a state no later run may build on, so the rest count as
+/// run and not survived.
+fn suite<R>(setup: impl FnOnce() -> R, faults: Vec<FaultOn<R>>) -> Vec<Row> {
     let mut rows: Vec<Row> = faults
         .iter()
         .map(|(name, count, _)| Row {
@@ -441,11 +459,10 @@ fn suite(kind: Kind, apply: bool, faults: Vec<Fault>) -> Vec<Row> {
             runs: *count,
             survived: 0,
             failures: Vec::new(),
+            skipped: None,
         })
         .collect();
-    let mut rig = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        Rig::new("faults", kind, 3, apply)
-    })) {
+    let mut rig = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(setup)) {
         Ok(r) => r,
         Err(e) => {
             rows[0].failures.push(format!("setup: {}", message(&e)));
@@ -805,6 +822,476 @@ fn two_controllers(rig: &mut Rig, _i: usize) {
     rig.check(from, 1);
 }
 
+/// Meetings ended on a node by anyone but rollout's own health probe: the `end` lines of
+/// the BBB API emulator's log `log`.
+fn ends_in(log: &str) -> usize {
+    log.lines()
+        .filter(|l| l.contains(": end ") && !l.contains(": end rollout-health-"))
+        .count()
+}
+
+/// A pool of 4 emulated nodes whose lock and journal are in a PostgreSQL of the test's own
+/// (`pool_support/pg.rs`): two controllers on two "machines" (separate local state folders).
+struct PgRig {
+    // Dropped after the pool: the controllers' last sessions end before the server.
+    pool: Pool,
+    pg: Postgres,
+    /// Moderator `end` calls the test made, per node.
+    ended: BTreeMap<String, usize>,
+}
+
+impl PgRig {
+    fn new() -> PgRig {
+        let pg = Postgres::start("faults");
+        let pool = pg::pool("faults-pg", 4, 1);
+        let out = finish(
+            pg::controller(&pool, &pg, "a", "apply", &["--output", "plain"]),
+            Duration::from_secs(60),
+        );
+        pg::no_secrets(&out, &pg);
+        assert_eq!(out.code, 0, "{}", out.all());
+        pool.balancer.wait_polled();
+        PgRig {
+            pool,
+            pg,
+            ended: BTreeMap::new(),
+        }
+    }
+}
+
+/// Two controllers sharing the PostgreSQL state backend start `rollout upgrade --batch-size
+/// B --wait 3m` at the same moment (B = 1, then 2) while a class runs on h01: one takes the
+/// pool's advisory lock, the other waits for it; never more than B out of service across both
+/// (the Scalelite emulator's history), the class is not cut off (ended only by its
+/// moderator), every node upgraded once by each and enabled, nothing left open.
+fn two_controllers_pg(r: &mut PgRig, i: usize) {
+    let batch = (i + 1).to_string();
+    let from = r.pool.balancer.history().len();
+    let before: BTreeMap<String, usize> = r
+        .pool
+        .nodes
+        .iter()
+        .map(|(h, b)| (h.clone(), b.upgrades()))
+        .collect();
+    let class = format!("pg{i}");
+    r.pool.node("h01").meeting(&class, 2);
+    let args = [
+        "--batch-size",
+        batch.as_str(),
+        "--wait",
+        "3m",
+        "--output",
+        "plain",
+    ];
+    let a = Guard(Some(pg::controller(&r.pool, &r.pg, "a", "upgrade", &args)));
+    let b = Guard(Some(pg::controller(&r.pool, &r.pg, "b", "upgrade", &args)));
+    let h01 = r.pool.node("h01");
+    wait_until(Duration::from_secs(60), "h01 cordoned", || {
+        r.pool.balancer.state_of(h01).as_deref() == Some("cordoned")
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        h01.upgrades(),
+        before["h01"],
+        "h01 upgraded under its class"
+    );
+    let ms = h01.meetings();
+    assert!(
+        ms.len() == 1 && ms[0]["participantCount"] == 2,
+        "the class goes on: {ms:?}"
+    );
+    h01.end(&class);
+    *r.ended.entry("h01".into()).or_default() += 1;
+    let a = a.finish(Duration::from_secs(180));
+    let b = b.finish(Duration::from_secs(180));
+    pg::no_secrets(&a, &r.pg);
+    pg::no_secrets(&b, &r.pg);
+    assert_eq!(a.code, 0, "{}", a.all());
+    assert_eq!(b.code, 0, "{}", b.all());
+    assert!(
+        a.stderr
+            .contains("waiting up to 3m00s for the lock of pool `berlin`")
+            || b.stderr
+                .contains("waiting up to 3m00s for the lock of pool `berlin`"),
+        "one controller waited for the other:\n{}\n{}",
+        a.all(),
+        b.all()
+    );
+    let max = r.pool.balancer.max_out_of_service(from);
+    assert!(
+        max <= i + 1,
+        "{max} nodes out of service at once across both controllers (batch {batch})"
+    );
+    for (h, bbb) in &r.pool.nodes {
+        assert_eq!(bbb.upgrades(), before[h] + 2, "{h}: upgraded once by each");
+        r.pool.balancer.assert_state(bbb, Some("enabled"));
+        let mine = r.ended.get(h).copied().unwrap_or(0);
+        assert_eq!(
+            ends_in(&bbb.log()),
+            mine,
+            "{h}: meeting(s) ended, {mine} by their moderator\n{}",
+            bbb.log()
+        );
+    }
+    let s = finish(
+        pg::controller(&r.pool, &r.pg, "c", "status", &["--output", "json"]),
+        Duration::from_secs(30),
+    );
+    let v: serde_json::Value = serde_json::from_str(s.stdout.trim()).unwrap();
+    assert_eq!(v["upgrade_run"], serde_json::Value::Null, "{v}");
+    for row in v["nodes"].as_array().unwrap() {
+        assert_eq!(row["note"], serde_json::Value::Null, "{row}");
+    }
+    assert!(
+        r.pg.query("SELECT pool FROM rollout_lock_holders")
+            .is_empty(),
+        "nobody holds the lock"
+    );
+}
+
+/// The PostgreSQL row, on a pool and a database of its own.
+fn pg_rows() -> Vec<Row> {
+    suite(
+        PgRig::new,
+        vec![(
+            "two controllers at once (PostgreSQL state)".into(),
+            2,
+            Box::new(two_controllers_pg) as Box<dyn Fn(&mut PgRig, usize) + Send>,
+        )],
+    )
+}
+
+/// The lab the lab rows run on (2 hosts), unless ROLLOUT_LAB_NAME says otherwise.
+const LAB: &str = "faults";
+
+/// Two lab hosts as a Scalelite pool (`pool_support/lab.rs`: the stand-in bbb-install.sh,
+/// its API emulator as bbb-web.service, the Scalelite emulator on the controller), applied.
+/// Heals a cut host and takes the lab down when dropped.
+struct LabRig {
+    pool: LabPool,
+    /// Moderator `end` calls the test made on h01.
+    ended: usize,
+}
+
+impl LabRig {
+    fn new() -> LabRig {
+        let pool = LabPool::start(&common::lab_name(LAB), 2, 30);
+        let rig = LabRig { pool, ended: 0 };
+        let out = rig.pool.run(&["apply", "--output", "plain"], 600);
+        assert_eq!(out.code, 0, "{}", out.all());
+        rig.pool.balancer.wait_polled();
+        rig
+    }
+
+    /// `host`'s state at the balancer (by its lab address).
+    fn state(&self, host: &str) -> String {
+        let ip = self.pool.ip(host);
+        self.pool
+            .balancer
+            .states()
+            .into_iter()
+            .find(|(u, _)| u.contains(&format!("//{ip}/")))
+            .map(|(_, s)| s)
+            .unwrap_or_default()
+    }
+
+    /// `host`'s BBB API (the stand-in's emulator behind nginx), signed with the test secret.
+    fn api(&self, host: &str) -> rollout::bbb_api::Endpoint {
+        rollout::bbb_api::Endpoint::new(
+            &format!("http://{}/bigbluebutton/api", self.pool.ip(host)),
+            support::BBB_SECRET,
+        )
+    }
+
+    /// The invariants from the emulators' and hosts' own records, `from` the balancer history
+    /// index before the run: at most one node out of service at once; no meeting ended on h01
+    /// but by the test (bbb-web's journal on the host); a further `apply` changes nothing and
+    /// `status` shows no open run and no note.
+    fn check(&self, from: usize) {
+        let max = self.pool.balancer.max_out_of_service(from);
+        assert!(
+            max <= 1,
+            "{max} nodes out of service at once (drain of one)"
+        );
+        let log = self
+            .pool
+            .lab
+            .ssh_ok("h01", "journalctl -q -o cat -u bbb-web --no-pager");
+        assert_eq!(
+            ends_in(&log),
+            self.ended,
+            "h01: meeting(s) ended, {} by their moderator\n{log}",
+            self.ended
+        );
+        let changes = self.pool.balancer.changes();
+        let out = self.pool.run(&["apply", "--output", "plain"], 300);
+        assert_eq!(out.code, 0, "re-run: {}", out.all());
+        assert_eq!(
+            common::summary_counts(&out.stdout).1,
+            0,
+            "a re-run changed something:\n{}",
+            out.all()
+        );
+        assert_eq!(self.pool.balancer.changes(), changes, "{}", out.all());
+        for h in &self.pool.lab.hosts {
+            assert_eq!(self.state(h), "enabled", "{h}");
+        }
+        let out = self.pool.run(&["status", "--output", "json"], 60);
+        let v: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+        assert_eq!(v["upgrade_run"], serde_json::Value::Null, "{v}");
+        for row in v["nodes"].as_array().unwrap() {
+            assert_eq!(row["note"], serde_json::Value::Null, "{row}");
+        }
+    }
+}
+
+impl Drop for LabRig {
+    fn drop(&mut self) {
+        let name = self.pool.lab.name.clone();
+        common::note_proxy_races(&name);
+        let _ = std::process::Command::new(common::repo().join("lab/lab"))
+            .args(["down", "--name", &name])
+            .output();
+    }
+}
+
+/// Puts a cut lab host back on the network however the run ends.
+struct Heal<'a>(&'a common::Lab, &'static str, bool);
+
+impl Heal<'_> {
+    fn now(&mut self) {
+        self.0.lab_cmd(&["heal", self.1]);
+        self.2 = false;
+    }
+}
+
+impl Drop for Heal<'_> {
+    fn drop(&mut self) {
+        if self.2 {
+            let _ = std::process::Command::new(common::repo().join("lab/lab"))
+                .args(["heal", self.1, "--name", &self.0.name])
+                .output();
+        }
+    }
+}
+
+/// A class runs on h01; `rollout drain --limit h01 --timeout 5s` cordons it, then h01 is cut
+/// off the network (`lab/lab cut h01`: nothing reaches it, requests to its API time out).
+/// Its meetings cannot be read: busy, never empty; the drain gives up after its timeout, h01
+/// stays cordoned and `status` says so; nothing ends the class. Healed, the class is still
+/// running; its moderator ends it, and a re-run of the drain and `undrain` converge.
+fn node_cut_mid_drain(r: &mut LabRig, i: usize) {
+    let from = r.pool.balancer.history().len();
+    let ep = r.api("h01");
+    let class = format!("cut{i}");
+    assert!(
+        support::get(&ep.signed(
+            "create",
+            &format!("meetingID={class}&name={class}&moderatorPW=mp")
+        ))
+        .contains("SUCCESS")
+    );
+    assert!(
+        support::get(&ep.signed(
+            "join",
+            &format!("meetingID={class}&fullName=pupil&role=VIEWER&redirect=false")
+        ))
+        .contains("SUCCESS")
+    );
+    let drain = Guard(Some(
+        r.pool
+            .command(&[
+                "drain",
+                "--limit",
+                "h01",
+                "--timeout",
+                "5s",
+                "--output",
+                "plain",
+            ])
+            .spawn()
+            .unwrap(),
+    ));
+    wait_until(Duration::from_secs(60), "h01 cordoned", || {
+        r.state("h01") == "cordoned"
+    });
+    r.pool.lab.lab_cmd(&["cut", "h01"]);
+    let mut heal = Heal(&r.pool.lab, "h01", true);
+    let out = drain.finish(Duration::from_secs(120));
+    out.assert_no_secrets();
+    eprintln!(
+        "$ rollout drain --limit h01 --timeout 5s (h01 cut off)\n{}",
+        out.all()
+    );
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stdout.contains("h01: still cordoned after ")
+            && out.stdout.contains("its meetings could not be read"),
+        "{}",
+        out.all()
+    );
+    // Still cut off: h01 is out of service, and status says why.
+    assert_ne!(r.state("h01"), "enabled");
+    let s = r.pool.run(&["status", "--output", "json"], 120);
+    let v: serde_json::Value = serde_json::from_str(s.stdout.trim())
+        .unwrap_or_else(|e| panic!("status: {e}: {}", s.all()));
+    let row = v["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["host"] == "h01")
+        .cloned()
+        .unwrap_or_else(|| panic!("status lists no h01: {v}"));
+    assert!(
+        row["note"].as_str().is_some_and(|n| !n.is_empty()),
+        "h01 is out of service, status says nothing: {row}"
+    );
+    heal.now();
+    // The class went on through it all.
+    wait_until(Duration::from_secs(30), "h01 answering again", || {
+        support::get(&ep.signed("isMeetingRunning", &format!("meetingID={class}")))
+            .contains("<running>true</running>")
+    });
+    assert!(
+        support::get(&ep.signed("end", &format!("meetingID={class}&password=mp")))
+            .contains("SUCCESS")
+    );
+    r.ended += 1;
+    let out = r
+        .pool
+        .run(&["drain", "--limit", "h01", "--output", "plain"], 120);
+    assert_eq!(out.code, 0, "re-run of the drain: {}", out.all());
+    let out = r
+        .pool
+        .run(&["undrain", "--limit", "h01", "--output", "plain"], 180);
+    assert_eq!(out.code, 0, "undrain: {}", out.all());
+    r.check(from);
+}
+
+/// `rollout apply` of a 1.9 MB file onto both hosts while h02's target folder is a 1 MiB
+/// tmpfs (mounted inside the lab host) holding the old file: h02 fails, naming the host and
+/// the step; its old file is intact and no partial or temporary file is left; h01 gets the
+/// new file. Once the space is freed (the tmpfs unmounted: the folder beneath holds the same
+/// old file) a re-run converges.
+fn disk_full_mid_write(r: &mut LabRig, i: usize) {
+    let lab = &r.pool.lab;
+    let fixture = common::repo().join("tests/fixtures/fault_lab");
+    let inv = |seed: usize, lines: usize| {
+        lab.inventory(
+            "disk.yml",
+            &fixture,
+            &["bigfile"],
+            &format!("big_seed: {seed}\nbig_lines: {lines}"),
+        )
+    };
+    let apply = |inv: &std::path::Path| {
+        let out = finish(
+            std::process::Command::new(env!("CARGO_BIN_EXE_rollout"))
+                .args(["apply", inv.to_str().unwrap(), "--output", "plain"])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap(),
+            Duration::from_secs(300),
+        );
+        out.assert_no_secrets();
+        out
+    };
+    let sha = |h: &str| {
+        lab.ssh_ok(h, "sha256sum < /srv/fault/big.bin | cut -d' ' -f1")
+            .trim()
+            .to_string()
+    };
+    let listing = |h: &str| lab.ssh_ok(h, "ls -A /srv/fault");
+    let content = |seed: usize, lines: usize| format!("{seed}:{}\n", "x".repeat(60)).repeat(lines);
+    let (old, new) = (10 * i + 1, 10 * i + 2);
+    let out = apply(&inv(old, 1000));
+    assert_eq!(out.code, 0, "{}", out.all());
+    let old_sha = sha("h02");
+    assert_eq!(
+        old_sha,
+        rollout::script::sha256_hex(content(old, 1000).as_bytes())
+    );
+    lab.ssh_ok(
+        "h02",
+        "set -e; rm -rf /run/fault-old; cp -a /srv/fault /run/fault-old; \
+         mount -t tmpfs -o size=1m,mode=0755 fault-full /srv/fault; \
+         cp -a /run/fault-old/. /srv/fault/; rm -rf /run/fault-old",
+    );
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let out = apply(&inv(new, 30_000));
+        eprintln!(
+            "$ rollout apply disk.yml (h02: 1 MiB free for 1.9 MB)\n{}",
+            out.all()
+        );
+        assert_eq!(out.code, 1, "{}", out.all());
+        let all = out.all();
+        let failed: Vec<&str> = all
+            .lines()
+            .filter(|l| l.contains("h02") && l.contains("big file"))
+            .collect();
+        assert!(
+            !failed.is_empty() && out.all().contains("No space left on device"),
+            "the failure names the host, the step and the cause:\n{}",
+            out.all()
+        );
+        assert_eq!(sha("h02"), old_sha, "h02's old file intact");
+        assert_eq!(listing("h02"), "big.bin\n", "no partial or temporary file");
+        let new_sha = rollout::script::sha256_hex(content(new, 30_000).as_bytes());
+        assert_eq!(sha("h01"), new_sha, "h01 unaffected: the new file");
+        assert_eq!(listing("h01"), "big.bin\n");
+        new_sha
+    }));
+    // Space freed, however the checks went.
+    lab.ssh_ok("h02", "umount /srv/fault");
+    let new_sha = match result {
+        Ok(s) => s,
+        Err(e) => std::panic::resume_unwind(e),
+    };
+    let out = apply(&inv(new, 30_000));
+    assert_eq!(out.code, 0, "after freeing space: {}", out.all());
+    assert_eq!(sha("h02"), new_sha);
+    assert_eq!(listing("h02"), "big.bin\n");
+    let out = apply(&inv(new, 30_000));
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(
+        common::summary_counts(&out.stdout).1,
+        0,
+        "a re-run changes nothing:\n{}",
+        out.all()
+    );
+}
+
+/// The lab rows: run with ROLLOUT_LAB_TESTS=1 (root), listed as skipped otherwise.
+fn lab_rows() -> Vec<Row> {
+    let faults: Vec<FaultOn<LabRig>> = vec![
+        (
+            "disk full during a file write (lab)".into(),
+            2,
+            Box::new(disk_full_mid_write),
+        ),
+        (
+            "node cut off the network mid-drain (lab)".into(),
+            2,
+            Box::new(node_cut_mid_drain),
+        ),
+    ];
+    if !cfg!(lab_tests) {
+        return faults
+            .into_iter()
+            .map(|(fault, runs, _)| Row {
+                fault,
+                runs,
+                survived: 0,
+                failures: Vec::new(),
+                skipped: Some("needs the lab: root and ROLLOUT_LAB_TESTS=1"),
+            })
+            .collect();
+    }
+    suite(LabRig::new, faults)
+}
+
 #[test]
 fn fault_suite() {
     let started = Instant::now();
@@ -838,7 +1325,7 @@ fn fault_suite() {
                     )
                 })
                 .collect();
-            suite(kind, true, faults)
+            suite(|| Rig::new("faults", kind, 3, true), faults)
         })
     };
     let scalelite = kills(Kind::Scalelite);
@@ -868,22 +1355,43 @@ fn fault_suite() {
             Box::new(two_controllers),
         ),
     ];
-    let mut all = suite(Kind::Scalelite, false, others);
+    let postgres = std::thread::spawn(pg_rows);
+    // The lab rows beside the emulators' (the lab hosts' work is mostly waiting on apt).
+    let lab = std::thread::spawn(lab_rows);
+    let mut all = suite(|| Rig::new("faults", Kind::Scalelite, 3, false), others);
     let mut kills = scalelite.join().unwrap();
     kills.extend(b3scale.join().unwrap());
     kills.append(&mut all);
+    kills.extend(postgres.join().unwrap());
+    kills.extend(lab.join().unwrap());
     let all = kills;
-    let mut table = format!("{:<48} {:>4} {:>8}\n", "fault", "runs", "survived");
-    let (mut total, mut ok) = (0, 0);
+    let mut table = format!("{:<52} {:>4} {:>8}\n", "fault", "runs", "survived");
+    let (mut total, mut ok, mut skipped) = (0, 0, 0);
     for r in &all {
-        table.push_str(&format!(
-            "{:<48} {:>4} {:>8}\n",
-            r.fault, r.runs, r.survived
-        ));
-        total += r.runs;
-        ok += r.survived;
+        match r.skipped {
+            None => {
+                table.push_str(&format!(
+                    "{:<52} {:>4} {:>8}\n",
+                    r.fault, r.runs, r.survived
+                ));
+                total += r.runs;
+                ok += r.survived;
+            }
+            Some(why) => {
+                table.push_str(&format!(
+                    "{:<52} {:>4} {:>8}  ({why})\n",
+                    r.fault, r.runs, "skipped"
+                ));
+                skipped += r.runs;
+            }
+        }
     }
-    table.push_str(&format!("{:<48} {:>4} {:>8}\n", "total", total, ok));
+    table.push_str(&format!("{:<52} {:>4} {:>8}\n", "total", total, ok));
+    if skipped > 0 {
+        table.push_str(&format!(
+            "{skipped} lab run(s) skipped, not counted: no lab (ROLLOUT_LAB_TESTS=1 and root)\n"
+        ));
+    }
     table.push_str(&format!("({:.0} s)\n", started.elapsed().as_secs_f64()));
     for r in &all {
         for f in &r.failures {
