@@ -459,9 +459,12 @@ fn suite<R>(setup: impl FnOnce() -> R, faults: Vec<FaultOn<R>>) -> Vec<Row> {
             runs: *count,
             survived: 0,
             failures: Vec::new(),
-            skipped: None,
+            skipped: (!selected(name)).then_some("not selected by ROLLOUT_FAULTS"),
         })
         .collect();
+    if rows.iter().all(|r| r.skipped.is_some()) {
+        return rows;
+    }
     let mut rig = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(setup)) {
         Ok(r) => r,
         Err(e) => {
@@ -470,6 +473,9 @@ fn suite<R>(setup: impl FnOnce() -> R, faults: Vec<FaultOn<R>>) -> Vec<Row> {
         }
     };
     for (row, (_, count, f)) in rows.iter_mut().zip(&faults) {
+        if row.skipped.is_some() {
+            continue;
+        }
         let started = Instant::now();
         for i in 0..*count {
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut rig, i)));
@@ -484,6 +490,12 @@ fn suite<R>(setup: impl FnOnce() -> R, faults: Vec<FaultOn<R>>) -> Vec<Row> {
         eprintln!("{}: {:.1} s", row.fault, started.elapsed().as_secs_f64());
     }
     rows
+}
+
+/// Whether the fault named `name` runs: every fault unless ROLLOUT_FAULTS is set, then those
+/// whose name contains it (to repeat one fault; the others are listed as skipped).
+fn selected(name: &str) -> bool {
+    std::env::var("ROLLOUT_FAULTS").map_or(true, |f| name.contains(&f))
 }
 
 fn message(e: &Box<dyn std::any::Any + Send>) -> String {
@@ -670,6 +682,13 @@ fn balancer_out_mid_drain(rig: &mut Rig, i: usize, secs: f64) {
     );
     rig.end("h01", "class");
     std::thread::sleep(Duration::from_secs_f64(secs));
+    // On a loaded machine the upgrade may not have reached its enable yet: the outage lasts
+    // until it has met a request.
+    wait_until(
+        Duration::from_secs(30),
+        "the outage to meet a request",
+        || rig.gate.failed.load(Ordering::SeqCst) > failed,
+    );
     rig.gate.set(PASS);
     let out = child.finish(Duration::from_secs(60));
     out.assert_no_secrets();
@@ -1125,7 +1144,9 @@ fn node_cut_mid_drain(r: &mut LabRig, i: usize) {
     );
     assert_eq!(out.code, 1, "{}", out.all());
     assert!(
-        out.stdout.contains("h01: still cordoned after ")
+        out.stdout
+            .contains("h01: cordoned, cannot read its meetings: BBB API at ")
+            && out.stdout.contains("h01: still cordoned after ")
             && out.stdout.contains("its meetings could not be read"),
         "{}",
         out.all()
@@ -1226,18 +1247,20 @@ fn disk_full_mid_write(r: &mut LabRig, i: usize) {
             out.all()
         );
         assert_eq!(out.code, 1, "{}", out.all());
-        let all = out.all();
-        let failed: Vec<&str> = all
-            .lines()
-            .filter(|l| l.contains("h02") && l.contains("big file"))
-            .collect();
-        assert!(
-            !failed.is_empty() && out.all().contains("No space left on device"),
-            "the failure names the host, the step and the cause:\n{}",
-            out.all()
-        );
         assert_eq!(sha("h02"), old_sha, "h02's old file intact");
         assert_eq!(listing("h02"), "big.bin\n", "no partial or temporary file");
+        // `h02: FAILED: bigfile: big file: exit code 1: base64: write error: No space left
+        // on device | ... | cannot write the new content of /srv/fault/big.bin (left unchanged)`
+        assert!(
+            out.all().lines().any(|l| l.starts_with("h02: FAILED")
+                && l.contains("big file")
+                && l.contains("No space left on device")
+                && l.contains(
+                    "cannot write the new content of /srv/fault/big.bin (left unchanged)"
+                )),
+            "the failure names the host, the step, the cause and the file left as it was:\n{}",
+            out.all()
+        );
         let new_sha = rollout::script::sha256_hex(content(new, 30_000).as_bytes());
         assert_eq!(sha("h01"), new_sha, "h01 unaffected: the new file");
         assert_eq!(listing("h01"), "big.bin\n");
@@ -1356,14 +1379,15 @@ fn fault_suite() {
         ),
     ];
     let postgres = std::thread::spawn(pg_rows);
-    // The lab rows beside the emulators' (the lab hosts' work is mostly waiting on apt).
-    let lab = std::thread::spawn(lab_rows);
     let mut all = suite(|| Rig::new("faults", Kind::Scalelite, 3, false), others);
     let mut kills = scalelite.join().unwrap();
     kills.extend(b3scale.join().unwrap());
     kills.append(&mut all);
     kills.extend(postgres.join().unwrap());
-    kills.extend(lab.join().unwrap());
+    // The lab rows after the others: beside them, the lab's load on the 2 cores stretched
+    // the emulator rows' phases past their timing (a 1.5 s balancer outage ended before the
+    // upgrade's enable met it).
+    kills.extend(lab_rows());
     let all = kills;
     let mut table = format!("{:<52} {:>4} {:>8}\n", "fault", "runs", "survived");
     let (mut total, mut ok, mut skipped) = (0, 0, 0);
@@ -1389,7 +1413,7 @@ fn fault_suite() {
     table.push_str(&format!("{:<52} {:>4} {:>8}\n", "total", total, ok));
     if skipped > 0 {
         table.push_str(&format!(
-            "{skipped} lab run(s) skipped, not counted: no lab (ROLLOUT_LAB_TESTS=1 and root)\n"
+            "{skipped} run(s) skipped, not counted (see each row)\n"
         ));
     }
     table.push_str(&format!("({:.0} s)\n", started.elapsed().as_secs_f64()));
@@ -1401,4 +1425,8 @@ fn fault_suite() {
     println!("{table}");
     let _ = std::fs::write(support::repo().join("target/fault-suite.txt"), &table);
     assert_eq!(ok, total, "not every run survived:\n{table}");
+    assert!(
+        total > 0,
+        "no fault ran (ROLLOUT_FAULTS selects none):\n{table}"
+    );
 }

@@ -189,7 +189,8 @@ __rl_write() {
   trap 'rm -f "$t"; exit 130' INT
   trap 'rm -f "$t"; exit 143' TERM
   t=$(__rl_tmp "$1") || exit 1
-  if ! base64 -d > "$t"; then rm -f "$t"; __rl_fail "cannot decode content for $1"; fi
+  # A failed write (a full disk, a quota) left a partial temporary file: removed, $1 untouched.
+  if ! base64 -d > "$t"; then rm -f "$t"; __rl_fail "cannot write the new content of $1 (left unchanged)"; fi
   __rl_commit "$t" "$1" "$2" "$3" "$4" || { rm -f "$t"; exit 1; }
   trap - HUP INT TERM
 }
