@@ -394,6 +394,11 @@ struct UpgradeArgs {
     /// rest, after the cordon, instead of before it while the node still serves classes.
     #[arg(long)]
     no_stage: bool,
+    /// Which node goes next: `drain-fastest` (empty nodes first, then those whose classes end
+    /// soonest, then the smallest; read before every batch) or `inventory` (the inventory's
+    /// order, as Ansible's `serial`: a canary node first).
+    #[arg(long, value_enum, default_value_t = crate::pool::Order::DrainFastest)]
+    order: crate::pool::Order,
 }
 
 /// The most hosts worked on at once, and the most failures `--max-failures` allows: far more
@@ -638,6 +643,7 @@ impl From<Cmd> for subcommand::Subcommand {
                 drain_timeout: a.drain_timeout,
                 force: a.force,
                 stage: !a.no_stage,
+                order: a.order,
             }),
             Cmd::Status(a) => subcommand::Subcommand::Status(a.run.into()),
             Cmd::Inventory(a) => subcommand::Subcommand::Inventory(a.into()),

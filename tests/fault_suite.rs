@@ -336,10 +336,20 @@ impl Rig {
             .collect()
     }
 
+    /// `rollout upgrade` in the inventory's order (`--order inventory`): the rows name the
+    /// node whose phase they kill in (h02, after h01), which the default order, reading each
+    /// node's meetings, would put after the empty h03 whenever h02 holds a class.
     fn upgrade(&self, batch: &str) -> Guard {
         Guard(Some(self.pool.spawn(
             "upgrade",
-            &["--batch-size", batch, "--output", "plain"],
+            &[
+                "--batch-size",
+                batch,
+                "--order",
+                "inventory",
+                "--output",
+                "plain",
+            ],
         )))
     }
 

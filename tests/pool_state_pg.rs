@@ -37,12 +37,20 @@ fn two_controllers_share_one_lock_and_never_exceed_the_batch() {
     // A class on h01 keeps the first controller's first batch out for a while.
     pool.node("h01").meeting("art", 2);
     let from = pool.balancer.history().len();
+    // In the inventory's order: h01 first, whatever its meetings.
     let a = controller(
         &pool,
         &pg,
         "a",
         "upgrade",
-        &["--batch-size", "1", "--output", "plain"],
+        &[
+            "--batch-size",
+            "1",
+            "--order",
+            "inventory",
+            "--output",
+            "plain",
+        ],
     );
     let h01 = pool.node("h01");
     wait_until(Duration::from_secs(60), "h01 cordoned", || {

@@ -88,6 +88,22 @@ pub struct UpgradeOptions {
     /// Run the steps marked `stage: true` before the node is cordoned, while it still serves
     /// classes (`false`: `--no-stage`, they run with the rest after the drain).
     pub stage: bool,
+    /// Which queued node goes next (`--order`).
+    pub order: Order,
+}
+
+/// The order in which `rollout upgrade` takes the pool's nodes (`--order`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Order {
+    /// The node that drains fastest first, from each node's meetings before every batch
+    /// ([`rules::order`]): empty nodes, then those whose meetings end soonest, then the
+    /// smallest classes; nodes whose meetings cannot be read last.
+    #[default]
+    DrainFastest,
+    /// The inventory's order, as Ansible's `serial` takes hosts: for a canary node that must
+    /// go first, or a pool whose order matters for another reason. Nodes an interrupted run
+    /// left out of service still go first.
+    Inventory,
 }
 
 /// `90`, `90s`, `5m`, `2h`, `1h30m` (see [`crate::duration::parse`]).

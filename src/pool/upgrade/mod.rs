@@ -130,6 +130,7 @@ async fn run(
             &batches,
             index,
             &held,
+            a.order,
             &mut queue,
         )
         .await;
@@ -355,6 +356,7 @@ impl Tally {
 /// queue, skipped); the reason to stop when it can take none. The queue is put in the order
 /// that drains fastest first ([`rules::order`], from each node's meetings now; nodes in
 /// `held`, left out by a killed invocation, first).
+#[allow(clippy::too_many_arguments)]
 async fn next_batch(
     pool: &Pool,
     client: &dyn Balancer,
@@ -362,6 +364,7 @@ async fn next_batch(
     batches: &Batches,
     index: usize,
     held: &[String],
+    order: super::Order,
     queue: &mut VecDeque<Node>,
 ) -> Result<(Vec<(Node, Option<Server>)>, Vec<(String, String)>), Stop> {
     let size = batches.size(index, pool.nodes.len());
@@ -375,7 +378,24 @@ async fn next_batch(
     if queue.is_empty() {
         return Ok((Vec::new(), skipped));
     }
-    let loads = loads(pool, held, queue).await;
+    let loads = match order {
+        super::Order::DrainFastest => loads(pool, held, queue).await,
+        // Only what puts an interrupted run's nodes first; no node is asked.
+        super::Order::Inventory => queue
+            .iter()
+            .map(|n| {
+                if held.contains(&n.host) {
+                    Load::Held
+                } else {
+                    Load::Meetings {
+                        meetings: 0,
+                        participants: 0,
+                        last_end: None,
+                    }
+                }
+            })
+            .collect(),
+    };
     let order = rules::order::order(&loads);
     let mut by_order: Vec<Option<Node>> = queue.drain(..).map(Some).collect();
     queue.extend(order.iter().filter_map(|&i| by_order[i].take()));
