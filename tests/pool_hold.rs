@@ -338,6 +338,56 @@ fn a_class_bbb_web_forgot_holds_the_restart() {
     assert_eq!(restarts(h01), 2, "the held restart ran");
 }
 
+/// A `bbb_secret` being changed: the node's API still has the old one and refuses the
+/// inventory's, which would count it as busy on every apply. akka-apps' count (no secret
+/// needed) decides instead: none → the restart runs; a class → held.
+#[test]
+fn a_node_refusing_the_new_secret_is_asked_akka_apps() {
+    let pool = registered("hold-rotated", 2);
+    let h01 = pool.node("h01");
+    h01.meeting("math", 2);
+    // bbb-web takes another secret (the old one, from the inventory's point of view).
+    let props = h01.dir.join("bbb-web.properties");
+    let text = std::fs::read_to_string(&props).unwrap();
+    let old: String = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("securitySalt=") {
+                "securitySalt=the-old-secret-before-rotation".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&props, old + "\n").unwrap();
+    h01.restart_bbb_web();
+    let out = pool.run("apply", &["-e", DIALIN, "--output", "plain"], T);
+    out.assert_no_secrets();
+    // Exit 1, not 3: the registration's health check cannot pass with the new secret
+    // either, so h01 is also cordoned (no new meetings), which is said.
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stdout.contains("h01: held: its API refuses the inventory's secret (a changed bbb_secret not yet in use?), and akka-apps holds 1 meeting(s)"),
+        "{}",
+        out.all()
+    );
+    assert_eq!(restarts(h01), 1, "h01 was restarted under a class");
+    // The class is over (its participants left; akka-apps ends an empty meeting).
+    for _ in 0..2 {
+        h01.leave("math");
+    }
+    let out = pool.run("apply", &["-e", DIALIN, "--output", "plain"], T);
+    out.assert_no_secrets();
+    assert!(
+        out.stdout.contains("akka-apps holds no meeting: not held"),
+        "{}",
+        out.all()
+    );
+    assert!(!out.stdout.contains("h01: held"), "{}", out.all());
+    assert_eq!(restarts(h01), 2, "the restart ran");
+}
+
 #[test]
 fn a_node_where_nothing_listens_is_not_held() {
     let mut pool = registered("hold-blank", 2);

@@ -175,9 +175,18 @@ fn a_lost_connection_stops_the_upgrade_and_a_later_run_resumes() {
         &["--batch-size", "1", "--output", "plain"],
     );
     let h01 = pool.node("h01");
-    wait_until(Duration::from_secs(60), "h01 cordoned", || {
-        pool.balancer.state_of(h01).as_deref() == Some("cordoned")
+    // Its apply (4 s), as the shared journal says: not earlier (the upgrade stages h01 and
+    // checks its meetings after the cordon; a database lost then fails h01 differently).
+    wait_until(Duration::from_secs(60), "h01 applying", || {
+        pg.query("SELECT phase FROM rollout_nodes WHERE pool = 'berlin' AND host = 'h01'")
+            .first()
+            .is_some_and(|r| r[0] == "applying")
     });
+    let state = pool.balancer.state_of(h01);
+    assert!(
+        matches!(state.as_deref(), Some("cordoned" | "disabled")),
+        "h01 is out of service while it applies: {state:?}"
+    );
     // The database goes away while h01 is being upgraded (4 s).
     pg.down();
     let started = std::time::Instant::now();

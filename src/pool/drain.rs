@@ -145,10 +145,15 @@ pub async fn meetings(api: &MeetingApi, node: &Node) -> Result<Vec<Meeting>, Unr
         Ok(Ok(ms)) => Ok(ms),
         Ok(Err(e)) => Err(Unread {
             nothing_listens: matches!(e, crate::bbb_api::BbbError::NothingListens { .. }),
+            secret_refused: matches!(
+                &e,
+                crate::bbb_api::BbbError::Failed { key, .. } if key == "checksumError"
+            ),
             text: api.secrets.redact(&e.to_string()),
         }),
         Err(e) => Err(Unread {
             nothing_listens: false,
+            secret_refused: false,
             text: e.to_string(),
         }),
     }
@@ -160,6 +165,10 @@ pub struct Unread {
     /// Nothing listens at the node's API address (connection refused, host name unknown):
     /// no client can reach a class there either.
     pub nothing_listens: bool,
+    /// The node's API answers but refuses the inventory's secret (`checksumError`): the node
+    /// still has another one, as while `bbb_secret` is being changed and bbb-web has not yet
+    /// restarted with the new one.
+    pub secret_refused: bool,
     /// What failed, secrets redacted.
     pub text: String,
 }

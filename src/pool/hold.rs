@@ -21,6 +21,12 @@
 //! under a class lists none of it, and restarting the services would end that class. Such
 //! a node is held (`--drain` waits for the forgotten class to end; `--force` goes ahead
 //! after cordoning, its restart ending the class), as is one whose count cannot be read.
+//!
+//! A node whose API refuses the inventory's secret (`checksumError`) while it has a
+//! `bbb_akka_meetings_command` is asked akka-apps' count instead, which needs no secret: a
+//! `bbb_secret` being changed is refused until the restart this apply would run, and without
+//! this such a change would be held on every node, class or not. A count of 0 lets the
+//! change go through; any other answer holds it.
 
 use super::drain::{
     Drained, MeetingApi, Watch, akka_meetings, check_capacity, cordon, meetings, wait_empty,
@@ -379,6 +385,13 @@ impl Guard {
                 ));
                 Clearance::Go
             }
+            Err(e) if e.secret_refused && node.akka_meetings.is_some() => {
+                // A secret being changed: bbb-web still has the old one until the restart
+                // this apply would run. akka-apps' count needs no secret (see the module's
+                // text): no meeting there is no class.
+                self.look_without_secret(node, &e, forcing, note, events)
+                    .await
+            }
             Err(e) => match self.gets_classes(node).await {
                 Ok(false) => {
                     note(format!(
@@ -404,6 +417,47 @@ impl Guard {
 }
 
 impl Guard {
+    /// A node whose API refuses the inventory's secret (`e`): free when akka-apps holds no
+    /// meeting (its count, run on the node, needs no secret), else held as busy.
+    async fn look_without_secret(
+        &self,
+        node: &Node,
+        e: &super::drain::Unread,
+        forcing: bool,
+        note: &(dyn Fn(String) + Sync),
+        events: &UnboundedSender<Event>,
+    ) -> Clearance {
+        let Some(command) = &node.akka_meetings else {
+            return Clearance::Hold(format!(
+                "its meetings cannot be read ({e}), so it counts as busy"
+            ));
+        };
+        let mut conn = None;
+        let held = akka_meetings(&self.api, node, command, &mut conn).await;
+        if let Some(c) = conn {
+            c.close().await;
+        }
+        let why = match held {
+            Ok(0) => {
+                note(
+                    "its API refuses the inventory's secret (a changed bbb_secret not yet in use?), but akka-apps holds no meeting: not held".into(),
+                );
+                return Clearance::Go;
+            }
+            Ok(n) => format!(
+                "its API refuses the inventory's secret (a changed bbb_secret not yet in use?), and akka-apps holds {n} meeting(s)"
+            ),
+            Err(a) => format!(
+                "its meetings cannot be read ({e}), nor akka-apps' count ({a}), so it counts as busy"
+            ),
+        };
+        if forcing {
+            note(format!("--force: {why}; the restart ends it"));
+            return self.force(node, None, events).await;
+        }
+        Clearance::Hold(why)
+    }
+
     /// A node whose `getMeetings` lists none: free unless akka-apps holds classes bbb-web
     /// forgot, or cannot say (see the module's text).
     async fn look_at_akka(
