@@ -427,35 +427,22 @@ impl Guard {
         note: &(dyn Fn(String) + Sync),
         events: &UnboundedSender<Event>,
     ) -> Clearance {
-        let Some(command) = &node.akka_meetings else {
-            return Clearance::Hold(format!(
-                "its meetings cannot be read ({e}), so it counts as busy"
-            ));
-        };
-        let mut conn = None;
-        let held = akka_meetings(&self.api, node, command, &mut conn).await;
-        if let Some(c) = conn {
-            c.close().await;
-        }
-        let why = match held {
-            Ok(0) => {
-                note(
-                    "its API refuses the inventory's secret (a changed bbb_secret not yet in use?), but akka-apps holds no meeting: not held".into(),
-                );
+        const REFUSED: &str =
+            "its API refuses the inventory's secret (a changed bbb_secret not yet in use?)";
+        let why = match self.akka_count(node).await {
+            None => format!("its meetings cannot be read ({e}), so it counts as busy"),
+            Some(Ok(0)) => {
+                note(format!(
+                    "{REFUSED}, but akka-apps holds no meeting: not held"
+                ));
                 return Clearance::Go;
             }
-            Ok(n) => format!(
-                "its API refuses the inventory's secret (a changed bbb_secret not yet in use?), and akka-apps holds {n} meeting(s)"
-            ),
-            Err(a) => format!(
+            Some(Ok(n)) => format!("{REFUSED}, and akka-apps holds {n} meeting(s)"),
+            Some(Err(a)) => format!(
                 "its meetings cannot be read ({e}), nor akka-apps' count ({a}), so it counts as busy"
             ),
         };
-        if forcing {
-            note(format!("--force: {why}; the restart ends it"));
-            return self.force(node, None, events).await;
-        }
-        Clearance::Hold(why)
+        self.hold_or_force(node, why, forcing, note, events).await
     }
 
     /// A node whose `getMeetings` lists none: free unless akka-apps holds classes bbb-web
@@ -467,23 +454,39 @@ impl Guard {
         note: &(dyn Fn(String) + Sync),
         events: &UnboundedSender<Event>,
     ) -> Clearance {
-        let Some(command) = &node.akka_meetings else {
-            return Clearance::Go;
-        };
-        let mut conn = None;
-        let held = akka_meetings(&self.api, node, command, &mut conn).await;
-        if let Some(c) = conn {
-            c.close().await;
-        }
-        let why = match held {
-            Ok(0) => return Clearance::Go,
-            Ok(n) => format!(
+        let why = match self.akka_count(node).await {
+            None | Some(Ok(0)) => return Clearance::Go,
+            Some(Ok(n)) => format!(
                 "bbb-web lists no meeting, but akka-apps holds {n}: a class bbb-web forgot when it restarted"
             ),
-            Err(e) => format!(
+            Some(Err(e)) => format!(
                 "bbb-web lists no meeting, but whether akka-apps holds one cannot be read ({e}), so it counts as busy"
             ),
         };
+        self.hold_or_force(node, why, forcing, note, events).await
+    }
+
+    /// akka-apps' count of the node's meetings (`bbb_akka_meetings_command`, run on the node
+    /// over its own connection, closed after); `None` when the node has no such command.
+    async fn akka_count(&self, node: &Node) -> Option<Result<u64, String>> {
+        let command = node.akka_meetings.as_ref()?;
+        let mut conn = None;
+        let count = akka_meetings(&self.api, node, command, &mut conn).await;
+        if let Some(c) = conn {
+            c.close().await;
+        }
+        Some(count)
+    }
+
+    /// A busy node (`why`): held, or with `--force` cordoned and its meetings ended.
+    async fn hold_or_force(
+        &self,
+        node: &Node,
+        why: String,
+        forcing: bool,
+        note: &(dyn Fn(String) + Sync),
+        events: &UnboundedSender<Event>,
+    ) -> Clearance {
         if forcing {
             note(format!("--force: {why}; the restart ends it"));
             return self.force(node, None, events).await;
