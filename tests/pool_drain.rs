@@ -183,7 +183,10 @@ fn timeout_leaves_the_node_cordoned(kind: Kind) {
     // BBB's `end` is asynchronous: the meeting is listed as hasBeenForciblyEnded (over: the
     // drain counts it as gone) until the node removes it, a moment later.
     let left = h01.meetings();
-    assert!(left.iter().all(|m| m["hasBeenForciblyEnded"] == true), "{left:?}");
+    assert!(
+        left.iter().all(|m| m["hasBeenForciblyEnded"] == true),
+        "{left:?}"
+    );
     wait_until(Duration::from_secs(10), "the ended meeting removed", || {
         h01.meetings().is_empty()
     });
