@@ -138,6 +138,17 @@ fn uclient(lab: &common::Lab, host: &str, secs: u32, args: &str) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// A BBB API call to the node at `addr` (the stand-in's API behind its nginx, port 80), signed
+/// with `secret` as BBB checks it: sha256(call + query + secret). Returns the response body.
+fn bbb_api(addr: &str, call: &str, query: &str, secret: &str) -> String {
+    let checksum = sha256_hex(&format!("{call}{query}{secret}"));
+    let sep = if query.is_empty() { "" } else { "&" };
+    http_get(
+        addr,
+        &format!("/bigbluebutton/api/{call}?{query}{sep}checksum={checksum}"),
+    )
+}
+
 /// A bbb-webhooks API call on `host` (its stand-in listens on 127.0.0.1:3005, as the package's
 /// API does), signed with `secret` by `algo` (`sha1`, `sha256`) as BBB's API checksums are:
 /// hash(call + query + secret). Returns the response body.
@@ -546,6 +557,183 @@ fn example_pool_converges_on_the_lab_and_does_what_it_promises() {
     // Back to the inventory's secret for what follows.
     h01_apply(&[], &["--force"]);
     phase("bbb-webhooks");
+    // 6c. A class never ends under `apply` (docs/pool.md, "apply never ends a class"). A class
+    //     runs on h02 (created and joined through its API, as Greenlight would). A dial-in
+    //     number for the whole pool changes bbb-web's and FreeSWITCH's configuration, which
+    //     `rollout-bbb-restart` applies by restarting them: on the lab stand-in, as with
+    //     `bbb-conf --restart` on a real node, that ends every meeting of the node.
+    //     (a) default: written everywhere, restarted on h01, h03, h04 only; h02 held (exit 3),
+    //         its class runs on, `status` shows the restart pending;
+    //     (b) `--drain`: h02 cordoned, the others untouched; its moderator ends the class; the
+    //         restart runs, h02 healthy and enabled again;
+    //     (c) `--force`, with a new class on h02: the only way rollout ends a meeting.
+    //     Throughout: bbb-web's own journal on h02 lists no end but the moderator's and the
+    //     forced one (and rollout's health-check meetings, which it makes and ends itself).
+    let h02_addr = format!("{net}.12");
+    let h02_secret = secret("POOL_BBB_SECRET_H02");
+    let api = |call: &str, query: &str| bbb_api(&h02_addr, call, query, h02_secret);
+    let class = |id: &str| {
+        let created = api(
+            "create",
+            &format!("meetingID={id}&name={id}&moderatorPW=mp&attendeePW=ap"),
+        );
+        assert!(created.contains("SUCCESS"), "create {id} on h02: {created}");
+        let joined = api(
+            "join",
+            &format!("meetingID={id}&fullName=pupil&role=VIEWER&redirect=false"),
+        );
+        assert!(joined.contains("SUCCESS"), "join {id} on h02: {joined}");
+    };
+    let running = |id: &str| {
+        api("isMeetingRunning", &format!("meetingID={id}")).contains("<running>true</running>")
+    };
+    let started = |h: &str| lab.ssh_ok(h, "systemctl show -p InvocationID --value bbb-web");
+    let ends_on_h02 = || {
+        lab.ssh_ok("h02", "journalctl -q -o cat -u bbb-web --no-pager")
+            .lines()
+            .filter(|l| l.contains(": end ") && !l.contains(": end rollout-health-"))
+            .count()
+    };
+    let node_row = |h: &str| {
+        let (code, out) = rollout(
+            &["status", inv, "--output", "json"],
+            Duration::from_secs(120),
+        );
+        assert_eq!(code, 0, "{out}");
+        let v: serde_json::Value = serde_json::from_str(out.trim())
+            .unwrap_or_else(|e| panic!("status --output json: {e}: {out}"));
+        v["nodes"]
+            .as_array()
+            .and_then(|ns| ns.iter().find(|n| n["host"] == h).cloned())
+            .unwrap_or_else(|| panic!("status lists no {h}: {v}"))
+    };
+    let dialin = "bbb_dialin_number='+49 30 999999'";
+    let ends_before = ends_on_h02();
+    class("lab-maths");
+    let before: Vec<String> = ["h01", "h02"].iter().map(|h| started(h)).collect();
+    // (a) held.
+    let (code, out) = rollout(
+        &["apply", inv, "--output", "plain", "-e", dialin],
+        Duration::from_secs(600),
+    );
+    eprintln!("$ rollout apply lab/pool.yml -e \"{dialin}\" (a class on h02)\n{out}");
+    assert_eq!(code, 3, "held nodes exit 3:\n{out}");
+    assert!(
+        out.contains(
+            "h02: held: 1 meeting running; restart pending: bbb: restart changed services"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("1 held (meetings running; restart pending)"),
+        "{out}"
+    );
+    assert_ne!(
+        started("h01"),
+        before[0],
+        "h01 (no class) was not restarted"
+    );
+    assert_eq!(started("h02"), before[1], "h02 restarted under its class");
+    assert!(running("lab-maths"), "the class on h02 ended");
+    assert!(
+        lab.ssh_ok("h02", "cat /etc/bigbluebutton/bbb-web.properties")
+            .lines()
+            .any(|l| l == "defaultDialAccessNumber=+49 30 999999"),
+        "h02: the new configuration is written, only its restart held back"
+    );
+    let row = node_row("h02");
+    let note = row["note"].as_str().unwrap_or_default();
+    assert!(
+        note.contains("restart pending since") && note.contains("bbb: restart changed services"),
+        "{row}"
+    );
+    assert_eq!(row["state"], "enabled", "{row}");
+    phase("apply held h02 under its class");
+    // (b) --drain: h02 cordoned, the class waited for; its moderator ends it.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rollout"));
+    child
+        .args(["apply", inv, "--output", "plain", "--drain", "-e", dialin])
+        .envs(SECRETS.iter().copied())
+        .stdin(Stdio::null());
+    let drain = std::thread::spawn(move || common::run_with_limit(child, Duration::from_secs(600)));
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while node_row("h02")["state"] != "cordoned" {
+        assert!(
+            Instant::now() < deadline,
+            "h02 never cordoned by apply --drain"
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(started("h02"), before[1], "h02 restarted under its class");
+    assert!(
+        running("lab-maths"),
+        "the class on h02 ended while draining"
+    );
+    let ended = api("end", "meetingID=lab-maths&password=mp");
+    assert!(ended.contains("SUCCESS"), "{ended}");
+    let (code, stdout, stderr) = drain.join().unwrap();
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&stdout),
+        String::from_utf8_lossy(&stderr)
+    );
+    for (_, s) in SECRETS {
+        assert!(!out.contains(s), "rollout printed a secret:\n{out}");
+    }
+    eprintln!(
+        "$ rollout apply lab/pool.yml --drain -e \"{dialin}\" (the moderator ends the class on h02 meanwhile)\n{out}"
+    );
+    assert_eq!(code, 0, "apply --drain:\n{out}");
+    assert!(
+        out.contains("h02: drained, applied and healthy; enabled again"),
+        "{out}"
+    );
+    assert_ne!(
+        started("h02"),
+        before[1],
+        "h02 not restarted after its class"
+    );
+    let row = node_row("h02");
+    assert_eq!(row["state"], "enabled", "{row}");
+    assert!(row["note"].is_null(), "{row}");
+    assert_eq!(
+        ends_on_h02(),
+        ends_before + 1,
+        "only the moderator ended a meeting"
+    );
+    phase("apply --drain waited for the class on h02");
+    // (c) --force: back to the inventory's numbers with a new class on h02.
+    class("lab-history");
+    let (code, out) = rollout(
+        &["apply", inv, "--output", "plain"],
+        Duration::from_secs(600),
+    );
+    assert_eq!(code, 3, "{out}");
+    assert!(running("lab-history"), "the class on h02 ended");
+    let (code, out) = rollout(
+        &["apply", inv, "--output", "plain", "--force"],
+        Duration::from_secs(600),
+    );
+    eprintln!("$ rollout apply lab/pool.yml --force (a class on h02)\n{out}");
+    assert_eq!(code, 0, "apply --force:\n{out}");
+    assert!(
+        out.contains("h02: --force: ending 1 meeting(s), 1 participant(s)"),
+        "{out}"
+    );
+    assert!(!running("lab-history"), "--force left the class running");
+    assert_eq!(
+        ends_on_h02(),
+        ends_before + 2,
+        "the moderator's end and --force's"
+    );
+    let (code, out) = rollout(
+        &["apply", inv, "--output", "plain"],
+        Duration::from_secs(300),
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(common::summary_counts(&out).1, 0, "{out}");
+    phase("apply --force ended the class on h02");
     // 7. The pool's pin moves on (3.0.14, the default, to 3.0.15) while h01's BigBlueButton
     //    repository already offers a newer build (3.0.16: as for a node installed from the
     //    release line jammy-300). `rollout plan` fails every node off the pin. The upgrade's
