@@ -322,6 +322,7 @@ fn every_result_object_has_exactly_its_documented_fields() {
                 staging_s: Some(41.2),
                 cordoned_s: 395.0,
                 draining_s: 212.4,
+                applying_s: 151.9,
                 out_of_service_s: 182.6,
                 end_noticed_within_s: Some(5.3),
             }],

@@ -296,6 +296,9 @@ pub struct NodeTimes {
     pub cordoned_s: f64,
     /// From the cordon until the drain saw its last meeting gone: its running classes went on.
     pub draining_s: f64,
+    /// The apply of its roles alone, after the drain (the install and the restarts, and the
+    /// steps left after staging): the part of `out_of_service_s` the node's own work takes.
+    pub applying_s: f64,
     /// From the end of the drain until it was enabled again: no class at all, the apply
     /// (install and restarts) and the health check. The balancer may add its own poll
     /// (Scalelite: up to its poll interval) before it sends meetings again.
@@ -361,16 +364,17 @@ fn times_table(times: &[NodeTimes]) -> String {
     let w = times.iter().map(|t| t.host.len()).max().unwrap_or(0).max(4);
     let opt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
     let mut out = format!(
-        "  {:<w$}  {:>7}  {:>8}  {:>8}  {:>14}  {:>13}\n",
-        "HOST", "STAGING", "CORDONED", "DRAINING", "OUT OF SERVICE", "END NOTICED"
+        "  {:<w$}  {:>7}  {:>8}  {:>8}  {:>8}  {:>14}  {:>13}\n",
+        "HOST", "STAGING", "CORDONED", "DRAINING", "APPLYING", "OUT OF SERVICE", "END NOTICED"
     );
     for t in times {
         out.push_str(&format!(
-            "  {:<w$}  {:>7}  {:>8.1}  {:>8.1}  {:>14.1}  {:>13}\n",
+            "  {:<w$}  {:>7}  {:>8.1}  {:>8.1}  {:>8.1}  {:>14.1}  {:>13}\n",
             t.host,
             opt(t.staging_s),
             t.cordoned_s,
             t.draining_s,
+            t.applying_s,
             t.out_of_service_s,
             opt(t.end_noticed_within_s)
         ));
@@ -417,14 +421,15 @@ mod tests {
             staging_s: Some(3.0),
             cordoned_s: 12.0,
             draining_s: 4.0,
+            applying_s: 6.5,
             out_of_service_s: 8.0,
             end_noticed_within_s: None,
         }];
         assert_eq!(
             s.plain(),
             "upgrade: 1 node(s) upgraded\n\
-             \x20 HOST  STAGING  CORDONED  DRAINING  OUT OF SERVICE    END NOTICED\n\
-             \x20 h1        3.0      12.0       4.0             8.0              -\n\
+             \x20 HOST  STAGING  CORDONED  DRAINING  APPLYING  OUT OF SERVICE    END NOTICED\n\
+             \x20 h1        3.0      12.0       4.0       6.5             8.0              -\n\
              out of service: 8.0 node-seconds in all\n"
         );
         s.stopped = Some("stopped at the operator's request".into());

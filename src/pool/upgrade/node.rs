@@ -61,6 +61,8 @@ struct Clock {
     drained: Option<Instant>,
     last_busy: Option<Instant>,
     touched: Option<Instant>,
+    /// When the apply of its roles (install, restarts) returned.
+    applied: Option<Instant>,
 }
 
 impl Clock {
@@ -74,6 +76,9 @@ impl Clock {
             staging_s: self.staging.map(secs),
             cordoned_s: secs(back.saturating_duration_since(cordoned)),
             draining_s: secs(drained.saturating_duration_since(cordoned)),
+            applying_s: self.touched.zip(self.applied).map_or(0.0, |(t, a)| {
+                secs(a.saturating_duration_since(t))
+            }),
             out_of_service_s: secs(back.saturating_duration_since(drained)),
             end_noticed_within_s: self
                 .last_busy
@@ -138,6 +143,7 @@ pub(super) async fn upgrade_node(
     // 2. Apply the roles (what was staged is done).
     clock.touched = Some(Instant::now());
     let result = run.apply_roles(plan).await?;
+    clock.applied = Some(Instant::now());
     // 3. Health check.
     let health = run.health_check().await?;
     // 4. Back into the pool, registered as the inventory says.
