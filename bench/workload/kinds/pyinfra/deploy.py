@@ -26,7 +26,11 @@ systemd.service(name="ssh enabled and running", service="ssh", running=True, ena
 files.download(name="installer pinned", src=f"{URL}/bbb-install.sh",
                dest="/opt/kinds/bbb-install.sh", sha256sum=SHA, user="root", group="root",
                mode="755")
-server.wait(name="sshd answers", port=22)
+# pyinfra's server.wait needs netstat, which the lab image lacks (it loops for ever without it):
+# the same connect test as Ansible's wait_for and rollout's, at most 30 s.
+server.shell(name="sshd answers",
+             commands=["timeout 30 bash -c 'until (exec 3<>/dev/tcp/127.0.0.1/22) 2>/dev/null; "
+                       "do sleep 0.2; done'"])
 if not host.get_fact(File, path="/opt/kinds/init.done"):
     server.shell(name="init marker", commands=["cp /etc/hostname /opt/kinds/init.done"])
 server.shell(name="preflight Debian",
