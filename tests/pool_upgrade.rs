@@ -604,9 +604,9 @@ fn staging_runs_before_the_cordon_and_shortens_the_time_out_of_service() {
     eprintln!("{}", out.stdout);
     assert!(
         out.stdout.contains("h01: staging (still in service)")
-            && out
-                .stdout
-                .contains("  HOST  STAGING  CORDONED  DRAINING  APPLYING  OUT OF SERVICE    END NOTICED\n")
+            && out.stdout.contains(
+                "  HOST  STAGING  CORDONED  DRAINING  APPLYING  OUT OF SERVICE    END NOTICED\n"
+            )
             && out.stdout.contains("node-seconds in all\n"),
         "{}",
         out.all()

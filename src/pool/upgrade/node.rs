@@ -76,9 +76,10 @@ impl Clock {
             staging_s: self.staging.map(secs),
             cordoned_s: secs(back.saturating_duration_since(cordoned)),
             draining_s: secs(drained.saturating_duration_since(cordoned)),
-            applying_s: self.touched.zip(self.applied).map_or(0.0, |(t, a)| {
-                secs(a.saturating_duration_since(t))
-            }),
+            applying_s: self
+                .touched
+                .zip(self.applied)
+                .map_or(0.0, |(t, a)| secs(a.saturating_duration_since(t))),
             out_of_service_s: secs(back.saturating_duration_since(drained)),
             end_noticed_within_s: self
                 .last_busy
