@@ -17,6 +17,10 @@
 //!   secret (closed to other users), `hooks/create` and `hooks/list` succeed with it; with its
 //!   copy tampered with, the health check fails naming its file; after a secret rotation
 //!   (`apply` with another `bbb_secret`) the new secret works there and the old one is refused;
+//! - a class on h02 survives `apply` of a change whose restart would end it (a pool-wide dial-in
+//!   number): held by default (exit 3) while the other nodes restart, drained and then
+//!   restarted with `--drain` once its moderator ended it, ended only by `--force`; bbb-web's
+//!   journal on h02 lists no other end;
 //! - a node off the pool's pinned build fails `rollout plan`; `rollout_upgrade=true` with a new
 //!   pin keeps BigBlueButton's packages out of the base role's dist-upgrade (held, though a
 //!   newer build is offered) and runs the pinned bbb-install.sh, which brings the node to
