@@ -143,13 +143,14 @@ fn uclient(lab: &common::Lab, host: &str, secs: u32, args: &str) -> String {
 }
 
 /// A BBB API call to the node at `addr` (the stand-in's API behind its nginx, port 80), signed
-/// with `secret` as BBB checks it: sha256(call + query + secret). Returns the response body.
+/// with `secret` by rollout's own [`rollout::bbb_api::Endpoint::signed`]. Returns the body.
 fn bbb_api(addr: &str, call: &str, query: &str, secret: &str) -> String {
-    let checksum = sha256_hex(&format!("{call}{query}{secret}"));
-    let sep = if query.is_empty() { "" } else { "&" };
+    let base = format!("http://{addr}");
+    let url = rollout::bbb_api::Endpoint::new(&format!("{base}/bigbluebutton/api"), secret)
+        .signed(call, query);
     http_get(
         addr,
-        &format!("/bigbluebutton/api/{call}?{query}{sep}checksum={checksum}"),
+        url.strip_prefix(&base).expect("the endpoint's own URL"),
     )
 }
 
@@ -431,21 +432,9 @@ fn example_pool_converges_on_the_lab_and_does_what_it_promises() {
     for (i, h) in ["h01", "h02", "h03", "h04"].iter().enumerate() {
         let addr = format!("{net}.{}", 11 + i);
         let s = secret(&format!("POOL_BBB_SECRET_{}", h.to_uppercase()));
-        let ok = http_get(
-            &addr,
-            &format!(
-                "/bigbluebutton/api/getMeetings?checksum={}",
-                sha256_hex(&format!("getMeetings{s}"))
-            ),
-        );
+        let ok = bbb_api(&addr, "getMeetings", "", s);
         assert!(ok.contains("<returncode>SUCCESS</returncode>"), "{h}: {ok}");
-        let bad = http_get(
-            &addr,
-            &format!(
-                "/bigbluebutton/api/getMeetings?checksum={}",
-                sha256_hex("getMeetingswrong")
-            ),
-        );
+        let bad = bbb_api(&addr, "getMeetings", "", "wrong");
         assert!(
             bad.contains("checksumError"),
             "{h} accepted a wrong checksum: {bad}"
